@@ -1,0 +1,229 @@
+"""The town's configuration: one typed schema, validated at start, with errors that name the bad key."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.yaml"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the key and what was expected."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Secret(_Strict):
+    """A secret read from an environment variable or a file, never written in config.yaml."""
+
+    env: str | None = None
+    file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Secret:
+        if not self.env and not self.file:
+            raise ValueError("give `env` (variable name) or `file` (path)")
+        return self
+
+    def reveal(self) -> str | None:
+        """Return the secret's value, or None when the variable or file is absent."""
+        if self.env and os.environ.get(self.env):
+            return os.environ[self.env]
+        if self.file and Path(self.file).is_file():
+            return Path(self.file).read_text(encoding="utf-8").strip()
+        return None
+
+
+class Town(_Strict):
+    name: str
+    insee_codes: list[Annotated[str, Field(pattern=r"^(\d{5}|2[AB]\d{3})$")]] = Field(min_length=1)
+    postcodes: list[Annotated[str, Field(pattern=r"^\d{5}$")]] = Field(min_length=1)
+    public_url: str = "http://localhost:8000"
+    mail_domain: str = "guichet.localhost"
+    own_domains: list[str] = Field(default_factory=list)
+
+
+class Storage(_Strict):
+    root: str = "var/storage"
+    max_attachments: int = Field(default=20, ge=0, le=200)
+    max_attachment_mb: float = Field(default=15, gt=0, le=200)
+    max_image_megapixels: float = Field(default=50, gt=0, le=500)
+
+
+class Mailbox(_Strict):
+    name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
+    role: Literal["public", "reception"] = "public"
+    host: str
+    port: int = Field(default=993, ge=1, le=65535)
+    tls: bool = True
+    starttls: bool = False
+    ssl_verify: bool = True
+    ca_file: str | None = None
+    username: str
+    password: Secret | None = None
+    oauth2_token: Secret | None = None
+    folder: str = "INBOX"
+    after_store: Literal["move", "flag"] = "move"
+    processed_folder: str = "Traités"
+    batch_size: int = Field(default=50, ge=1, le=1000)
+    poll_interval: int = Field(default=60, ge=5, le=86400)
+    idle: bool = True
+    timeout: float = Field(default=30.0, gt=0, le=300)
+
+    @model_validator(mode="after")
+    def _auth(self) -> Mailbox:
+        if self.password is None and self.oauth2_token is None:
+            raise ValueError("give `password` or `oauth2_token` (each as {env: VAR} or {file: PATH})")
+        return self
+
+
+class Smtp(_Strict):
+    backend: Literal["smtp", "console"] = "console"
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    tls: bool = False
+    starttls: bool = False
+    username: str | None = None
+    password: Secret | None = None
+    from_address: str
+    from_name: str = "Mairie"
+    timeout: float = Field(default=20.0, gt=0, le=120)
+
+
+class Category(_Strict):
+    code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+    label: str
+    service: str
+
+
+class Service(_Strict):
+    code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
+    name: str
+    emails: list[str] = Field(default_factory=list)
+
+
+class Templates(_Strict):
+    confirmation_subject: str = "Votre signalement n° {{ tracking_number }} a bien été reçu"
+    confirmation_body: str
+
+
+class Notifications(_Strict):
+    max_confirmations_per_recipient_per_day: int = Field(default=3, ge=0, le=100)
+    noreply_patterns: list[str] = Field(
+        default_factory=lambda: ["noreply", "no-reply", "ne-pas-repondre", "nepasrepondre", "mailer-daemon"]
+    )
+
+
+class Worker(_Strict):
+    job_timeout: int = Field(default=300, ge=30, le=3600)
+    stale_claim_seconds: int = Field(default=600, ge=60)
+    sweep_interval: int = Field(default=60, ge=5)
+    max_attempts: int = Field(default=5, ge=1, le=50)
+
+
+class Config(_Strict):
+    town: Town
+    database_url: str = "sqlite:///var/guichet.db"
+    redis_url: str | None = None
+    storage: Storage = Storage()
+    mailboxes: list[Mailbox] = Field(default_factory=list)
+    smtp: Smtp
+    services: list[Service] = Field(min_length=1)
+    categories: list[Category] = Field(min_length=1)
+    templates: Templates
+    notifications: Notifications = Notifications()
+    worker: Worker = Worker()
+    pipeline: list[str] = Field(default_factory=lambda: ["parse", "screen", "thread", "file", "media", "confirm"])
+    base_dir: str = "."
+
+    @field_validator("mailboxes")
+    @classmethod
+    def _unique_mailboxes(cls, value: list[Mailbox]) -> list[Mailbox]:
+        names = [m.name for m in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"mailbox names must be unique, repeated: {', '.join(dupes)}")
+        return value
+
+    @model_validator(mode="after")
+    def _categories_have_services(self) -> Config:
+        services = {s.code for s in self.services}
+        for i, cat in enumerate(self.categories):
+            if cat.service not in services:
+                raise ValueError(
+                    f"categories[{i}].service: unknown service {cat.service!r} (known: {', '.join(sorted(services))})"
+                )
+        return self
+
+    def resolve_path(self, path: str) -> Path:
+        """Resolve a path from the config relative to the config file's folder."""
+        p = Path(path)
+        return p if p.is_absolute() else (Path(self.base_dir) / p).resolve()
+
+    def mailbox(self, name: str) -> Mailbox:
+        """Return the mailbox called `name`, or raise ConfigError."""
+        for mb in self.mailboxes:
+            if mb.name == name:
+                return mb
+        raise ConfigError(f"unknown mailbox {name!r} (configured: {', '.join(m.name for m in self.mailboxes)})")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL with relative SQLite paths resolved against the config folder."""
+        url = self.database_url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
+            return prefix + str(self.resolve_path(url[len(prefix):]))
+        return url
+
+
+def _describe(error: Any) -> str:
+    loc = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in error["loc"]).replace(".[", "[")
+    kind = error["type"]
+    msg = error["msg"]
+    if kind == "missing":
+        return f"{loc}: missing key"
+    if kind == "extra_forbidden":
+        hint = " (secrets go in {env: VAR} or {file: PATH})" if loc.endswith(("password", "token")) else ""
+        return f"{loc}: unknown key{hint}"
+    got = error.get("input")
+    shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
+    return f"{loc or '(root)'}: {msg} (got {shown})"
+
+
+def parse_config(data: Any, *, base_dir: str = ".") -> Config:
+    """Validate a loaded YAML document; raise ConfigError listing every bad key."""
+    if not isinstance(data, dict):
+        raise ConfigError("config: expected a mapping of keys at the top level")
+    data = dict(data)
+    data.setdefault("base_dir", base_dir)
+    if os.environ.get("GUICHET_DATABASE_URL"):
+        data["database_url"] = os.environ["GUICHET_DATABASE_URL"]
+    if os.environ.get("GUICHET_REDIS_URL"):
+        data["redis_url"] = os.environ["GUICHET_REDIS_URL"]
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        lines = [_describe(e) for e in exc.errors()]
+        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Load config.yaml (GUICHET_CONFIG or the shipped demo), apply environment overrides, validate."""
+    chosen = Path(path or os.environ.get("GUICHET_CONFIG") or DEFAULT_CONFIG)
+    try:
+        text = chosen.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration file {chosen}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{chosen}: not valid YAML: {exc}") from None
+    return parse_config(data, base_dir=str(chosen.resolve().parent))

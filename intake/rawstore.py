@@ -1,0 +1,160 @@
+"""Persisting what arrives, verbatim and idempotently, and claiming it for processing."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import datetime, timedelta
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from intake.models import MailboxState, RawMessage, utcnow
+
+_MSGID = re.compile(r"<([^<>\s]{1,250})>")
+
+
+def email_key(raw: bytes) -> str:
+    """The natural key of an email: its Message-ID, else the sha256 of its bytes."""
+    try:
+        headers = BytesHeaderParser(policy=compat32).parsebytes(raw[:65536])
+        value = str(headers.get("Message-ID", "") or "")
+    except Exception:  # a header block too broken to parse still gets a key
+        value = ""
+    match = _MSGID.search(value)
+    if match:
+        return "mid:" + match.group(1)
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def store_raw(
+    factory: sessionmaker[Session],
+    *,
+    channel: str,
+    source: str,
+    external_key: str,
+    payload: bytes,
+    imap_uidvalidity: int | None = None,
+    imap_uid: int | None = None,
+) -> tuple[int, bool]:
+    """Insert the raw message and commit; return (id, created). A second arrival returns the first row."""
+    lookup = select(RawMessage.id).where(
+        RawMessage.channel == channel, RawMessage.source == source, RawMessage.external_key == external_key
+    )
+    with factory() as session:
+        existing = session.execute(lookup).scalar_one_or_none()
+        if existing is not None:
+            return existing, False
+        row = RawMessage(
+            channel=channel,
+            source=source,
+            external_key=external_key[:255],
+            payload=payload,
+            payload_sha256=hashlib.sha256(payload).hexdigest(),
+            imap_uidvalidity=imap_uidvalidity,
+            imap_uid=imap_uid,
+            status="pending",
+        )
+        session.add(row)
+        try:
+            session.commit()
+        except IntegrityError:
+            # Another process stored the same message between our lookup and our insert.
+            session.rollback()
+            return session.execute(lookup).scalar_one(), False
+        return row.id, True
+
+
+def claim(factory: sessionmaker[Session], raw_id: int, *, worker: str, stale_after: int) -> bool:
+    """Atomically claim a raw message for processing; False if done or held by a live worker."""
+    now = utcnow()
+    stale = now - timedelta(seconds=stale_after)
+    with factory() as session, session.begin():
+        result = session.execute(
+            update(RawMessage)
+            .where(
+                RawMessage.id == raw_id,
+                or_(
+                    RawMessage.status.in_(("pending", "failed")),
+                    (RawMessage.status == "processing") & (RawMessage.claimed_at < stale),
+                ),
+            )
+            .values(status="processing", claimed_by=worker, claimed_at=now, attempts=RawMessage.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)
+
+
+def finish(factory: sessionmaker[Session], raw_id: int, *, status: str, error: str | None = None) -> None:
+    """Record the outcome of processing (processed, discarded, failed) and release the claim."""
+    with factory() as session, session.begin():
+        session.execute(
+            update(RawMessage)
+            .where(RawMessage.id == raw_id)
+            .values(status=status, error=error, claimed_by=None, claimed_at=None, processed_at=utcnow())
+        )
+
+
+def pending_ids(factory: sessionmaker[Session], *, older_than: datetime, stale_before: datetime,
+                max_attempts: int, limit: int = 500) -> list[int]:
+    """Raw messages that should be (re)processed: pending ones, and ones whose worker died."""
+    with factory() as session:
+        rows = session.execute(
+            select(RawMessage.id)
+            .where(
+                or_(
+                    (RawMessage.status == "pending") & (RawMessage.received_at < older_than),
+                    (RawMessage.status == "processing") & (RawMessage.claimed_at < stale_before),
+                ),
+                RawMessage.attempts < max_attempts,
+            )
+            .order_by(RawMessage.id)
+            .limit(limit)
+        )
+        return list(rows.scalars())
+
+
+class DatabaseSink:
+    """The IMAP poller's RawSink backed by the database; enqueueing is delegated to a callable."""
+
+    def __init__(self, factory: sessionmaker[Session], enqueue: object) -> None:
+        self._factory = factory
+        self._enqueue = enqueue
+
+    def get_cursor(self, mailbox: str) -> tuple[int | None, int]:
+        """Return (uidvalidity, last_uid) stored for the mailbox."""
+        with self._factory() as session:
+            state = session.get(MailboxState, mailbox)
+            return (state.uidvalidity, state.last_uid) if state else (None, 0)
+
+    def set_cursor(self, mailbox: str, *, uidvalidity: int, last_uid: int) -> None:
+        """Persist the cursor; never moves it backwards within the same UIDVALIDITY."""
+        with self._factory() as session, session.begin():
+            state = session.get(MailboxState, mailbox)
+            if state is None:
+                state = MailboxState(name=mailbox, last_uid=0)
+                session.add(state)
+            if state.uidvalidity != uidvalidity or last_uid > state.last_uid:
+                state.last_uid = last_uid
+            state.uidvalidity = uidvalidity
+
+    def store(self, *, mailbox: str, uidvalidity: int, uid: int, raw: bytes) -> int:
+        """Persist and commit the raw email (idempotent on mailbox + Message-ID or hash)."""
+        raw_id, _ = store_raw(
+            self._factory,
+            channel="email",
+            source=mailbox,
+            external_key=email_key(raw),
+            payload=raw,
+            imap_uidvalidity=uidvalidity,
+            imap_uid=uid,
+        )
+        return raw_id
+
+    def enqueue(self, raw_id: int) -> None:
+        """Hand the stored message to the processing queue."""
+        if callable(self._enqueue):
+            self._enqueue(raw_id)

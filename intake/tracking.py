@@ -1,0 +1,37 @@
+"""Tracking numbers AAAA-NNNNN, allocated from a yearly counter without gaps or collisions."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+TRACKING_RE = re.compile(r"\b(20\d{2})-(\d{5,6})\b")
+
+
+def next_tracking_number(session: Session, *, year: int) -> str:
+    """Allocate the next number of `year` inside the caller's transaction (row-locked until commit)."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(
+            text("INSERT INTO tracking_counter (year, value) VALUES (:y, 0) ON CONFLICT (year) DO NOTHING"),
+            {"y": year},
+        )
+    else:
+        session.execute(text("INSERT OR IGNORE INTO tracking_counter (year, value) VALUES (:y, 0)"), {"y": year})
+    value = session.execute(
+        text("UPDATE tracking_counter SET value = value + 1 WHERE year = :y RETURNING value"), {"y": year}
+    ).scalar_one()
+    return f"{year}-{value:05d}"
+
+
+def find_tracking_numbers(text_: str) -> list[str]:
+    """Tracking numbers written in a text (a subject, a body), in order of appearance."""
+    return [f"{m.group(1)}-{m.group(2)}" for m in TRACKING_RE.finditer(text_ or "")]
+
+
+def new_public_token() -> str:
+    """An unguessable token for a report's public page."""
+    return secrets.token_urlsafe(24)

@@ -1,0 +1,17 @@
+"""Migrations and models agree: a migrated database has nothing left for autogenerate to add."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from intake.db import make_engine
+from intake.models import Base
+
+
+def test_migrations_match_models(db_url: str) -> None:
+    engine = make_engine(db_url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
+    assert diff == []

@@ -1,0 +1,23 @@
+"""Flask app factory of the back office; nothing happens at import time."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from intake.config import Config, load_config
+
+
+def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
+    """Build the back office for `config` (GUICHET_CONFIG or the shipped demo by default)."""
+    from intake.resources import build_resources
+    from web import queue, security
+
+    cfg = config or load_config()
+    app = Flask(__name__)
+    app.config["GUICHET"] = cfg
+    app.extensions["guichet"] = resources or build_resources(cfg)
+    security.init_app(app)
+    app.register_blueprint(queue.bp)
+    return app

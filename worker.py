@@ -1,0 +1,40 @@
+"""rq worker entry: load the configuration and heavy resources once, then fork a work horse per job."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from intake.config import Config, load_config
+
+
+def run_worker(config: Config, *, burst: bool = False, scheduler: bool = True) -> None:
+    """Run one rq worker on Guichet's queue, with the shared ticker and IDLE watchers."""
+    from rq import Worker
+
+    from intake import jobs
+    from intake.queue import get_queue, redis_connection
+    from intake.resources import build_resources
+    from intake.scheduler import IdleWatcher, Ticker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    res = build_resources(config)
+    jobs.set_resources(res)
+    # A forked work horse must not reuse the parent's database connections.
+    os.register_at_fork(after_in_child=lambda: res.engine.dispose(close=False))
+    redis = redis_connection(config)
+    threads = []
+    if scheduler and not burst:
+        threads.append(Ticker(redis, config))
+        threads.extend(IdleWatcher(redis, config, mb.name) for mb in config.mailboxes if mb.idle)
+        for thread in threads:
+            thread.start()
+    try:
+        Worker([get_queue(redis)], connection=redis).work(burst=burst, with_scheduler=True)
+    finally:
+        for thread in threads:
+            thread.stop.set()  # type: ignore[attr-defined]
+
+
+if __name__ == "__main__":
+    run_worker(load_config())
