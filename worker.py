@@ -23,7 +23,7 @@ def run_worker(config: Config, *, burst: bool = False, scheduler: bool = True) -
     # A forked work horse must not reuse the parent's database connections.
     os.register_at_fork(after_in_child=lambda: res.engine.dispose(close=False))
     redis = redis_connection(config)
-    threads = []
+    threads: list[Ticker | IdleWatcher] = []
     if scheduler and not burst:
         threads.append(Ticker(redis, config))
         threads.extend(IdleWatcher(redis, config, mb.name) for mb in config.mailboxes if mb.idle)
@@ -33,7 +33,7 @@ def run_worker(config: Config, *, burst: bool = False, scheduler: bool = True) -
         Worker([get_queue(redis)], connection=redis).work(burst=burst, with_scheduler=True)
     finally:
         for thread in threads:
-            thread.stop.set()  # type: ignore[attr-defined]
+            thread.stop.set()
 
 
 if __name__ == "__main__":

@@ -148,6 +148,18 @@ def cmd_up(args: argparse.Namespace) -> int:
     return run_stack(args)
 
 
+def cmd_demo_send(args: argparse.Namespace) -> int:
+    """Drop .eml files into the demo mailbox started by `guichet up --demo-mail`."""
+    from intake.devmail import send_to_demo
+    from intake.devstack import DEMO_IMAP_PORT
+
+    cfg = _config(args)
+    secret = cfg.resolve_path("var/demo-mailbox/password")
+    if not secret.exists():
+        raise UsageError("la boîte de démo n'est pas lancée (guichet up --demo-mail)")
+    return send_to_demo(args.files, port=DEMO_IMAP_PORT, password=secret.read_text().strip())
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="guichet", description="Guichet : signalements des citoyens.")
@@ -180,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--workers", type=int, default=1, help="nombre de workers rq")
     up.add_argument("--demo-mail", action="store_true", help="démarrer la boîte de démo (Dovecot) et le SMTP de test")
     up.set_defaults(func=cmd_up)
+    demo = sub.add_parser("demo-send", help="déposer des .eml dans la boîte de démo")
+    demo.add_argument("files", nargs="+")
+    demo.set_defaults(func=cmd_demo_send)
     return parser
 
 

@@ -50,13 +50,18 @@ def worker_name() -> str:
 
 
 def process_message(raw_id: int) -> dict[str, Any]:
-    """Process one stored raw message, then queue the notifications it produced."""
+    """Process one stored raw message, then send the notifications it produced (queued again on failure)."""
     from intake.queue import enqueue_send
 
     res = resources()
     outcome = process_raw(res, raw_id, worker=worker_name())
     for outbox_id in outcome.outbox_ids:
-        enqueue_send(_queue(), outbox_id, timeout=res.config.worker.job_timeout)
+        # Sending right away saves a job per message; a transient failure hands it to a retried job.
+        try:
+            send_outbox_row(res.factory, res.config, outbox_id, res.mailer)
+        except Exception as exc:
+            log.warning("outbox %s not sent now (%s): queued for retry", outbox_id, exc)
+            enqueue_send(_queue(), outbox_id, timeout=res.config.worker.job_timeout)
     return {"raw_id": raw_id, "status": outcome.status, "tracking_number": outcome.tracking_number,
             "error": outcome.error}
 

@@ -217,7 +217,8 @@ class Outbox(Base):
     body: Mapped[str] = mapped_column(Text, default="")
     message_id: Mapped[str] = mapped_column(String(500), index=True)
     in_reply_to: Mapped[str | None] = mapped_column(String(500))
-    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)  # pending|sending|sent|failed|suppressed
+    # pending | sending | sent | failed | suppressed
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     reason: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -11,6 +11,7 @@ from email.header import Header
 from email.message import Message
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr
+from functools import lru_cache
 from typing import Any, Protocol
 
 from jinja2.sandbox import SandboxedEnvironment
@@ -39,6 +40,11 @@ def _summary(text: str) -> str:
     return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1].rstrip() + "…"
 
 
+@lru_cache(maxsize=64)
+def _template(source: str) -> Any:
+    return _ENV.from_string(source)
+
+
 def render_confirmation(config: Config, *, report: Report, parsed: Any) -> tuple[str, str]:
     """Render the confirmation subject and body for a new report."""
     received = report.created_at or utcnow()
@@ -51,8 +57,8 @@ def render_confirmation(config: Config, *, report: Report, parsed: Any) -> tuple
         "attachments": [a.filename for a in parsed.attachments],
         "status_url": f"{config.town.public_url.rstrip('/')}/suivi/{report.public_token}",
     }
-    subject = _ENV.from_string(config.templates.confirmation_subject).render(values)
-    body = _ENV.from_string(config.templates.confirmation_body).render(values)
+    subject = _template(config.templates.confirmation_subject).render(values)
+    body = _template(config.templates.confirmation_body).render(values)
     return " ".join(subject.split())[:500], body
 
 
@@ -65,7 +71,7 @@ def build_email(config: Config, row: Outbox) -> Message:
     msg = MIMEText(row.body, "plain", charset)  # type: ignore[arg-type]
     msg["From"] = formataddr((config.smtp.from_name, config.smtp.from_address))  # encodes a non-ASCII name
     msg["To"] = row.recipient
-    msg["Subject"] = Header(row.subject, "utf-8")
+    msg["Subject"] = Header(row.subject, "utf-8")  # type: ignore[assignment]
     msg["Date"] = format_datetime(utcnow())
     msg["Message-ID"] = f"<{row.message_id}>"
     if row.in_reply_to:
@@ -131,11 +137,11 @@ def send_outbox_row(factory: sessionmaker[Session], config: Config, outbox_id: i
     """Send one outbox row if still pending; return its final status. Transient errors are re-raised."""
     with factory() as session, session.begin():
         # Claim the row: only one worker moves it from pending to sending.
-        claimed = session.execute(
+        claimed = getattr(session.execute(
             update(Outbox)
             .where(Outbox.id == outbox_id, Outbox.status == "pending")
             .values(status="sending", attempts=Outbox.attempts + 1, claimed_at=utcnow())
-        ).rowcount
+        ), "rowcount", 0)
     with factory() as session:
         row = session.get(Outbox, outbox_id)
         if row is None:

@@ -19,7 +19,9 @@ PREFIX = "guichet:"
 def redis_connection(config: Config) -> Redis:
     """Connect to the configured Redis (GUICHET_REDIS_URL or redis_url)."""
     if not config.redis_url:
-        raise ConfigError("redis_url: not set (run `guichet up`, which starts a private Redis, or set GUICHET_REDIS_URL)")
+        raise ConfigError(
+            "redis_url: not set (run `guichet up`, which starts a private Redis, or set GUICHET_REDIS_URL)"
+        )
     return Redis.from_url(config.redis_url)
 
 

@@ -85,7 +85,7 @@ def claim(factory: sessionmaker[Session], raw_id: int, *, worker: str, stale_aft
             .values(status="processing", claimed_by=worker, claimed_at=now, attempts=RawMessage.attempts + 1)
             .execution_options(synchronize_session=False)
         )
-        return bool(result.rowcount)
+        return bool(getattr(result, "rowcount", 0))
 
 
 def finish(factory: sessionmaker[Session], raw_id: int, *, status: str, error: str | None = None) -> None:

@@ -38,12 +38,15 @@ def _fresh_postgres(url: str) -> str:
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
+def db_url(tmp_path: Path) -> Iterator[str]:
     """A migrated, empty database: SQLite in tmp_path, or the PostgreSQL named by GUICHET_TEST_DATABASE_URL."""
+    from intake.db import dispose_all
+
     pg = os.environ.get("GUICHET_TEST_DATABASE_URL")
     url = _fresh_postgres(pg) if pg else f"sqlite:///{tmp_path / 'guichet.db'}"
     migrate(url)
-    return url
+    yield url
+    dispose_all()
 
 
 def base_config_data() -> dict[str, Any]:

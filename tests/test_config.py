@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from intake.config import ConfigError, load_config, parse_config
 from tests.conftest import ROOT, base_config_data

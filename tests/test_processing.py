@@ -218,8 +218,9 @@ def test_photo_attachment_stored_with_gps_and_locates_report(res: Resources) -> 
     assert photo_row.is_image and photo_row.thumb_sha256 and photo_row.served_sha256
     assert res.file_store.read(photo_row.sha256) == photo
     stripped = res.file_store.read(photo_row.served_sha256)
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     assert not Image.open(io.BytesIO(stripped)).getexif().get_ifd(0x8825)
 

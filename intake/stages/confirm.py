@@ -24,8 +24,8 @@ class ConfirmStage:
             return
         recipient = parsed.sender.email
         if ctx.no_confirmation or not recipient:
-            reason = ctx.no_confirmation or "adresse du citoyen introuvable"
-            ctx.session.add(Event(report_id=report.id, action="confirmation_skipped", detail={"reason": reason}))
+            why = ctx.no_confirmation or "adresse du citoyen introuvable"
+            ctx.session.add(Event(report_id=report.id, action="confirmation_skipped", detail={"reason": why}))
             return
         subject, body = render_confirmation(ctx.config, report=report, parsed=parsed)
         since = utcnow() - timedelta(days=1)
@@ -36,7 +36,8 @@ class ConfirmStage:
             )
         ).scalar_one()
         cap = ctx.config.notifications.max_confirmations_per_recipient_per_day
-        status, reason = "pending", None
+        status: str = "pending"
+        reason: str | None = None
         if sent_today >= cap:
             status, reason = "suppressed", f"plafond de {cap} confirmations par jour atteint pour ce destinataire"
         row = Outbox(

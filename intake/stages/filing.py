@@ -63,8 +63,8 @@ class ThreadStage:
                 report = _report_for_tracking(ctx, parsed.subject, parsed.forwarded_by.email)
         if report is not None:
             ctx.report = report
-            ctx.role = "auto_reply" if parsed.auto_reply else "follow_up"
-        elif parsed.auto_reply:
+            ctx.role = "auto_reply" if parsed.auto_reply_kind == "automatic" else "follow_up"
+        elif parsed.auto_reply and parsed.auto_reply_kind == "automatic":
             raise Discard(f"message automatique sans signalement lié ({parsed.auto_reply_reason})")
 
 

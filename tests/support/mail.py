@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import io
 import uuid
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime
-from datetime import UTC, datetime
 
 
 def citizen_email(
@@ -14,7 +14,9 @@ def citizen_email(
     sender: str = "Jeanne Martin <jeanne.martin@example.org>",
     to: str = "mairie@mairie.localhost",
     subject: str = "Lampadaire en panne",
-    body: str = "Bonjour,\n\nLe lampadaire devant le 12 rue des Lilas ne s'allume plus depuis lundi.\n\nCordialement,\nJeanne",
+    body: str = (
+        "Bonjour,\n\nLe lampadaire devant le 12 rue des Lilas ne s'allume plus depuis lundi.\n\nCordialement,\nJeanne"
+    ),
     message_id: str | None = None,
     in_reply_to: str | None = None,
     headers: dict[str, str] | None = None,

@@ -1,0 +1,130 @@
+"""Intake benchmark: N emails appended to a real Dovecot, time until all are reports (real Redis, rq, SMTP).
+
+Run: .venv/bin/python -m bench.intake_bench [--messages 300] [--workers 2] [--database sqlite|postgresql]
+Prints messages per second end to end, and the peak memory (max RSS) of the worker processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+from redis import Redis
+from sqlalchemy import func, select
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from intake.db import make_engine, make_sessionmaker, migrate  # noqa: E402
+from intake.models import Outbox, RawMessage, Report  # noqa: E402
+from tests.support.dovecot import DovecotServer  # noqa: E402
+from tests.support.mail import citizen_email, jpeg_with_gps  # noqa: E402
+
+REDIS_URL = "redis://127.0.0.1:6379/10"
+
+
+def _messages(n: int) -> list[bytes]:
+    photo = jpeg_with_gps(48.8566, 2.3522)
+    out = []
+    for i in range(n):
+        attachments = [("photo.jpg", "image/jpeg", photo)] if i % 5 == 0 else []
+        out.append(citizen_email(sender=f"citoyen{i}@example.org", subject=f"Signalement n°{i} : dépôt sauvage",
+                                 attachments=attachments))
+    return out
+
+
+def _database(kind: str, tmp: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp / 'bench.db'}"
+    from sqlalchemy import create_engine, text
+
+    url = "postgresql+psycopg://postgres@127.0.0.1:5432/guichet_bench"
+    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("DROP DATABASE IF EXISTS guichet_bench WITH (FORCE)"))
+        conn.execute(text("CREATE DATABASE guichet_bench"))
+    admin.dispose()
+    return url
+
+
+def main() -> int:
+    """Run the benchmark once and print its figures."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=300)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--timeout", type=float, default=600)
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="guichet-bench-"))
+    server = DovecotServer(tls=False).start()
+    try:
+        user, password, _ = server.claim_user()
+        url = _database(args.database, tmp)
+        migrate(url)
+        config = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+        config.update(
+            database_url=url, redis_url=REDIS_URL,
+            storage={"root": str(tmp / "storage")},
+            smtp={**config["smtp"], "backend": "console"},
+            mailboxes=[{"name": "bench", "host": "127.0.0.1", "port": server.port, "tls": False,
+                        "username": user, "password": {"env": "BENCH_IMAP_PASSWORD"}, "poll_interval": 5,
+                        "batch_size": 100, "idle": True}],
+        )
+        cfg_path = tmp / "config.yaml"
+        cfg_path.write_text(yaml.safe_dump(config, allow_unicode=True))
+        redis = Redis.from_url(REDIS_URL)
+        redis.flushdb()
+        messages = _messages(args.messages)
+        for raw in messages:
+            server.append(user, raw)
+        env = {**os.environ, "GUICHET_CONFIG": str(cfg_path), "BENCH_IMAP_PASSWORD": password}
+        factory = make_sessionmaker(make_engine(url))
+        started = time.perf_counter()
+        workers = [subprocess.Popen([sys.executable, "-m", "intake.cli", "worker"], cwd=ROOT, env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   for _ in range(args.workers)]
+        done = 0
+        stored_at: float | None = None
+        deadline = started + args.timeout
+        while time.perf_counter() < deadline:
+            with factory() as session:
+                done = session.execute(select(func.count()).select_from(Report)).scalar_one()
+                sent = session.execute(
+                    select(func.count()).select_from(Outbox).where(Outbox.status == "sent")
+                ).scalar_one()
+                stored = session.execute(select(func.count()).select_from(RawMessage)).scalar_one()
+            if stored_at is None and stored >= args.messages:
+                stored_at = time.perf_counter() - started
+            if done >= args.messages and sent >= args.messages:
+                break
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - started
+        stored_at = stored_at if stored_at is not None else float("nan")
+        for proc in workers:
+            proc.terminate()
+        for proc in workers:
+            proc.wait(timeout=30)
+        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        redis.flushdb()
+    finally:
+        server.stop()
+    print(f"database: {args.database}, workers: {args.workers}, messages appended: {args.messages}")
+    print(f"reports filed and confirmed: {done}/{args.messages} in {elapsed:.1f} s "
+          f"(including worker start-up)")
+    if stored_at is not None:
+        print(f"all raw messages stored (fetched from IMAP, committed, moved) after {stored_at:.1f} s")
+    print(f"throughput: {done / elapsed:.1f} messages/s")
+    print(f"peak worker memory (max RSS of a worker process): {peak_kib / 1024:.0f} MiB")
+    return 0 if done >= args.messages else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""IMAP intake: fetch new mail verbatim, persist it, then acknowledge it on the server (move or flag)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from imapclient import DELETED, SEEN, IMAPClient
+
+from intake.channels.imap_auth import ImapError, close, connect, imap_error, translate_errors
+
+__all__ = ["ImapError", "ImapSettings", "PollResult", "RawSink", "poll_mailbox", "wait_for_mail"]
+
+log = logging.getLogger(__name__)
+
+PROCESSED_KEYWORD = "$GuichetProcessed"
+STEPS = ("fetched", "stored", "acknowledged", "cursor")
+# RFC 2177: clients should re-issue IDLE at least every 29 minutes or the server may drop them.
+_IDLE_RENEW_SECONDS = 25 * 60
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImapSettings:
+    """One town-hall mailbox: where it is, how to log in, and what to do with handled mail."""
+
+    name: str
+    host: str
+    port: int = 993
+    tls: bool = True
+    starttls: bool = False
+    username: str
+    password: str | None = field(default=None, repr=False)
+    oauth2_token: str | None = field(default=None, repr=False)
+    folder: str = "INBOX"
+    processed_folder: str | None = "Traités"
+    after_store: Literal["move", "flag"] = "move"
+    batch_size: int = 50
+    timeout: float = 30.0  # socket timeout; must stay shorter than the job timeout
+    ssl_verify: bool = True
+    ca_file: str | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.after_store not in ("move", "flag"):
+            problems.append(f"after_store must be 'move' or 'flag', not {self.after_store!r}")
+        if self.tls and self.starttls:
+            problems.append("tls and starttls are exclusive (993 is TLS, 143 + starttls upgrades)")
+        if self.batch_size < 1:
+            problems.append("batch_size must be at least 1")
+        if self.timeout <= 0:
+            problems.append("timeout must be positive")
+        if self.processed_folder is not None and self.processed_folder == self.folder:
+            problems.append("processed_folder must differ from folder")
+        if problems:
+            raise ValueError(f"IMAP mailbox {self.name!r}: " + "; ".join(problems))
+
+    @property
+    def moves(self) -> bool:
+        """True when handled mail is moved out of the folder, False when it is flagged in place."""
+        return self.after_store == "move" and self.processed_folder is not None
+
+
+class RawSink(Protocol):
+    """Where fetched messages are persisted (implemented elsewhere with the database)."""
+
+    def get_cursor(self, mailbox: str) -> tuple[int | None, int]:
+        """(uidvalidity, last_uid) already handled; (None, 0) for a new mailbox."""
+        ...
+
+    def set_cursor(self, mailbox: str, *, uidvalidity: int, last_uid: int) -> None:
+        """Remember how far the mailbox has been read."""
+        ...
+
+    def store(self, *, mailbox: str, uidvalidity: int, uid: int, raw: bytes) -> int:
+        """Persist and COMMIT a raw message; idempotent on mailbox + Message-ID (or hash)."""
+        ...
+
+    def enqueue(self, raw_id: int) -> None:
+        """Hand a stored raw message to the processing queue."""
+        ...
+
+
+@dataclass
+class PollResult:
+    """What one poll did; errors are per-message failures that a later poll will retry."""
+
+    mailbox: str
+    fetched: int = 0
+    stored: int = 0
+    acknowledged: int = 0
+    errors: list[str] = field(default_factory=list)
+    uidvalidity: int | None = None
+    last_uid: int = 0
+    idle_supported: bool = False
+    uidnext: int | None = None  # pass to wait_for_mail(since_uidnext=...) to close the poll/IDLE gap
+
+
+def _no_step(step: str, uid: int) -> None:
+    return None
+
+
+def poll_mailbox(settings: ImapSettings, sink: RawSink, *, max_batches: int | None = None,
+                 on_step: Callable[[str, int], None] | None = None) -> PollResult:
+    """Read new messages of one mailbox into `sink`, acknowledging each only after it is committed.
+
+    Per message: FETCH BODY.PEEK[] → sink.store (commits) → move/flag on the server → set_cursor →
+    sink.enqueue. A crash between two steps loses nothing: an unacknowledged message is still in the
+    folder and is fetched again, and the sink's idempotent store returns the existing row. A crash
+    after acknowledging but before enqueue leaves a pending raw row, which the sweeper re-enqueues.
+    `on_step(step, uid)` is called after each step (see STEPS); tests raise from it to simulate a crash.
+    """
+    client = connect(settings)
+    try:
+        return _poll(client, settings, sink, max_batches=max_batches, step=on_step or _no_step)
+    finally:
+        close(client)
+
+
+def _poll(client: IMAPClient, settings: ImapSettings, sink: RawSink, *, max_batches: int | None,
+          step: Callable[[str, int], None]) -> PollResult:
+    result = PollResult(mailbox=settings.name)
+    with translate_errors(settings, f"impossible d'ouvrir le dossier {settings.folder!r}",
+                          f"cannot select folder {settings.folder!r}"):
+        info = client.select_folder(settings.folder, readonly=False)
+        capabilities = {c.decode().upper() for c in client.capabilities()}
+    result.idle_supported = "IDLE" in capabilities
+    result.uidnext = info.get(b"UIDNEXT")
+    uidvalidity = int(info[b"UIDVALIDITY"])
+    result.uidvalidity = uidvalidity
+    _check_acknowledgement_possible(settings, info, capabilities)
+
+    known_validity, last_uid = sink.get_cursor(settings.name)
+    if known_validity != uidvalidity:
+        # The server renumbered the folder (migration, rebuilt index): old UIDs mean nothing now.
+        # Re-reading from UID 1 is safe and cheap: handled mail has left the folder (move mode) or
+        # carries the processed keyword (flag mode), and the sink is idempotent on Message-ID, so a
+        # message seen under the old numbering is not stored twice.
+        if known_validity is not None:
+            log.warning("IMAP %s: UIDVALIDITY changed %s -> %s, rescanning from UID 1",
+                        settings.name, known_validity, uidvalidity)
+        last_uid = 0
+        sink.set_cursor(settings.name, uidvalidity=uidvalidity, last_uid=0)
+    result.last_uid = last_uid
+
+    with translate_errors(settings, "recherche des nouveaux messages impossible",
+                          "cannot search for new mail"):
+        uids = _new_uids(client, settings, last_uid)
+    batches = [uids[i:i + settings.batch_size] for i in range(0, len(uids), settings.batch_size)]
+    if max_batches is not None:
+        batches = batches[:max_batches]
+    if batches and settings.moves:
+        with translate_errors(settings, "création du dossier de classement impossible",
+                              "cannot create the processed folder"):
+            _ensure_folder(client, settings.processed_folder or "")
+
+    # The cursor never passes a message that failed to store, so that a later poll retries it.
+    blocked = False
+    for batch in batches:
+        for uid in batch:
+            raw = _fetch(client, settings, uid)
+            if raw is None:
+                continue  # expunged by someone else between SEARCH and FETCH
+            result.fetched += 1
+            step("fetched", uid)
+            try:
+                raw_id = sink.store(mailbox=settings.name, uidvalidity=uidvalidity, uid=uid, raw=raw)
+            except Exception as exc:  # one bad message must not block the mailbox
+                log.exception("IMAP %s: storing UID %s failed, left on the server", settings.name, uid)
+                result.errors.append(f"UID {uid}: {type(exc).__name__}: {exc}")
+                blocked = True
+                continue
+            result.stored += 1
+            step("stored", uid)
+            with translate_errors(settings, f"accusé de traitement impossible (UID {uid})",
+                                  f"cannot acknowledge UID {uid}"):
+                _acknowledge(client, settings, uid, capabilities)
+            result.acknowledged += 1
+            step("acknowledged", uid)
+            if not blocked:
+                sink.set_cursor(settings.name, uidvalidity=uidvalidity, last_uid=uid)
+                result.last_uid = uid
+            step("cursor", uid)
+            try:
+                sink.enqueue(raw_id)
+            except Exception as exc:  # Redis down: the raw row is committed, the sweeper re-enqueues it
+                log.exception("IMAP %s: enqueue of raw message %s failed", settings.name, raw_id)
+                result.errors.append(f"UID {uid}: enqueue failed: {type(exc).__name__}: {exc}")
+    return result
+
+
+def _check_acknowledgement_possible(settings: ImapSettings, info: dict[bytes, Any],
+                                    capabilities: set[str]) -> None:
+    """Refuse to start a poll whose acknowledgement step is bound to fail on this server."""
+    if settings.moves and not ({"MOVE", "UIDPLUS"} & capabilities):
+        # Without UID EXPUNGE the only way to remove a message is a plain EXPUNGE, which would also
+        # destroy messages someone else flagged \Deleted: never do that.
+        raise imap_error(settings, "le serveur n'a ni MOVE ni UIDPLUS : mettre after_store: flag",
+                         "server has neither MOVE nor UIDPLUS: set after_store: flag", None)
+    # Flag mode needs a keyword: \Seen alone cannot tell handled mail from mail a human has read.
+    permanent = set(info.get(b"PERMANENTFLAGS") or ())
+    if not settings.moves and not ({b"\\*", PROCESSED_KEYWORD.encode()} & permanent):
+        raise imap_error(settings,
+                         f"le serveur refuse le mot-clé {PROCESSED_KEYWORD} : mettre after_store: move",
+                         f"server refuses keyword {PROCESSED_KEYWORD}: set after_store: move", None)
+
+
+def _new_uids(client: IMAPClient, settings: ImapSettings, last_uid: int) -> list[int]:
+    criteria: list[str] = ["UID", f"{last_uid + 1}:*", "NOT", "DELETED"]
+    # \Deleted mail is someone's pending deletion (spam cleared in a mail client): not ours to import.
+    if not settings.moves:
+        criteria += ["NOT", "KEYWORD", PROCESSED_KEYWORD]
+    # "N:*" always matches the highest UID, even when it is below N: filter.
+    return sorted(uid for uid in client.search(criteria) if uid > last_uid)
+
+
+def _fetch(client: IMAPClient, settings: ImapSettings, uid: int) -> bytes | None:
+    # One message per FETCH keeps memory bounded by the largest message, not by the batch; PEEK
+    # leaves \Seen alone, so staff reading the same mailbox still see it as unread until handled.
+    with translate_errors(settings, f"lecture du message UID {uid} impossible", f"cannot fetch UID {uid}"):
+        data = client.fetch([uid], ["BODY.PEEK[]"]).get(uid)
+    if data is None:
+        return None
+    raw = data.get(b"BODY[]")
+    return bytes(raw) if raw is not None else None
+
+
+def _ensure_folder(client: IMAPClient, folder: str) -> None:
+    if client.folder_exists(folder):
+        return
+    try:
+        client.create_folder(folder)
+    except IMAPClient.Error:
+        if not client.folder_exists(folder):  # another poller may have just created it
+            raise
+    try:
+        client.subscribe_folder(folder)  # so that staff see it in their mail client
+    except IMAPClient.Error:
+        log.info("IMAP: could not subscribe to %r", folder)
+
+
+def _acknowledge(client: IMAPClient, settings: ImapSettings, uid: int, capabilities: set[str]) -> None:
+    if not settings.moves:
+        client.add_flags([uid], [SEEN, PROCESSED_KEYWORD.encode()], silent=True)
+    elif "MOVE" in capabilities:
+        client.move([uid], settings.processed_folder)
+    else:
+        # COPY first: a crash before the expunge leaves a second copy in the processed folder
+        # (the sink still holds one row), never a message that is nowhere.
+        client.copy([uid], settings.processed_folder)
+        client.add_flags([uid], [DELETED], silent=True)
+        client.uid_expunge([uid])  # this UID only: a plain EXPUNGE would remove others' \Deleted mail
+
+
+def wait_for_mail(settings: ImapSettings, *, timeout: float, since_uidnext: int | None = None) -> bool:
+    """Block until new mail arrives in the folder (IMAP IDLE) or `timeout` seconds pass.
+
+    Returns True on new mail (EXISTS/RECENT), False on timeout, and False at once when the server
+    has no IDLE so that the caller falls back to polling. With `since_uidnext` (PollResult.uidnext)
+    mail that arrived between the last poll and now also returns True at once.
+    """
+    client = connect(settings)
+    try:
+        with translate_errors(settings, "attente de nouveaux messages (IDLE) interrompue", "IDLE failed"):
+            if not client.has_capability("IDLE"):
+                return False
+            info = client.select_folder(settings.folder, readonly=True)
+            if since_uidnext is not None and int(info.get(b"UIDNEXT", 0)) > since_uidnext:
+                return True
+            return _idle(client, settings, time.monotonic() + timeout)
+    finally:
+        close(client)
+
+
+def _idle(client: IMAPClient, settings: ImapSettings, deadline: float) -> bool:
+    while (remaining := deadline - time.monotonic()) > 0:
+        chunk = min(remaining, _IDLE_RENEW_SECONDS)
+        client.idle()
+        started = time.monotonic()
+        responses = client.idle_check(timeout=chunk)
+        _text, late = client.idle_done()
+        if any(_is_new_mail(response) for response in [*responses, *late]):
+            return True
+        if not responses and time.monotonic() - started < chunk - 0.5:
+            # idle_check returns early with nothing only when the socket hit EOF.
+            raise imap_error(settings, "connexion fermée pendant IDLE", "connection closed during IDLE", None)
+    return False
+
+
+def _is_new_mail(response: tuple[object, ...]) -> bool:
+    if len(response) < 2 or not isinstance(response[0], int):
+        return False
+    kind = response[1]
+    return kind == b"EXISTS" or (kind == b"RECENT" and response[0] > 0)

@@ -1,0 +1,80 @@
+"""Content-addressed file store: each blob lives once on disk, under the SHA-256 of its bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+_DIGEST_RE = re.compile(r"[0-9a-f]{64}")
+# Originals may carry GPS positions: readable by the service's group (web + workers), not the world.
+_FILE_MODE = 0o640
+
+
+class FileStore:
+    """Blobs stored as ``root/ab/cd/<sha256>``; writing the same bytes twice is a no-op.
+
+    Safe with concurrent writers, threads or processes: a blob appears at its final path only once
+    complete (temporary file in the same directory, fsync, then os.replace), and two writers of the
+    same digest write the same bytes, so whichever rename wins leaves an intact file.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def put(self, data: bytes) -> str:
+        """Store `data` if it is not there yet and return its SHA-256 hex digest."""
+        digest = hashlib.sha256(data).hexdigest()
+        target = self.path(digest)
+        if target.exists():
+            return digest
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{digest[:8]}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as temp:
+                temp.write(data)
+                temp.flush()
+                os.fsync(temp.fileno())  # the rename must not reach the disk before the bytes do
+            os.chmod(temp_name, _FILE_MODE)
+            os.replace(temp_name, target)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
+        _fsync_directory(target.parent)
+        return digest
+
+    def path(self, digest: str) -> Path:
+        """Where the blob `digest` lives (whether or not it exists); ValueError unless 64 hex chars.
+
+        Only lowercase hex is accepted, so that a digest names exactly one path and nothing else
+        ("../", absolute paths, NUL bytes) can reach the filesystem.
+        """
+        if not isinstance(digest, str) or not _DIGEST_RE.fullmatch(digest):
+            raise ValueError(f"not a SHA-256 hex digest: {digest!r:.80}")
+        return self.root / digest[:2] / digest[2:4] / digest
+
+    def exists(self, digest: str) -> bool:
+        """Whether the blob `digest` is stored."""
+        return self.path(digest).is_file()
+
+    def read(self, digest: str) -> bytes:
+        """The bytes of blob `digest`; FileNotFoundError when absent."""
+        return self.path(digest).read_bytes()
+
+    def delete(self, digest: str) -> None:
+        """Remove blob `digest` if present; its directories stay, a concurrent put may need them."""
+        self.path(digest).unlink(missing_ok=True)
+
+
+def _fsync_directory(directory: Path) -> None:
+    # Makes the new directory entry durable; some platforms (Windows) cannot open a directory.
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The one quality gate, the same locally and in CI: installs what is missing, starts the services the
+# tests need, then ruff, mypy, and pytest twice: against SQLite (everything) and PostgreSQL (database tests).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+
+apt_missing=()
+command -v python3 >/dev/null || apt_missing+=(python3)
+python3 -c "import venv, ensurepip" 2>/dev/null || apt_missing+=(python3-venv)
+command -v openssl >/dev/null || apt_missing+=(openssl)
+command -v redis-server >/dev/null || apt_missing+=(redis-server)
+if [ ${#apt_missing[@]} -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${apt_missing[@]}"; fi
+bash scripts/ensure-dovecot.sh
+
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[test]'
+
+# Redis: the machine's own on 127.0.0.1:6379 (tests use database 9); start it if it is down.
+if ! .venv/bin/python -c "import redis; redis.Redis(socket_timeout=2).ping()" 2>/dev/null; then
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/guichet-tests.log
+  sleep 1
+fi
+# PostgreSQL: the machine's own on 127.0.0.1:5432 (trust); start it if it is down, then a test database.
+PG_URL="${GUICHET_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/guichet_test}"
+pg_ready() { .venv/bin/python -c "import psycopg; psycopg.connect('host=127.0.0.1 user=postgres dbname=postgres', connect_timeout=3).close()" 2>/dev/null; }
+if ! pg_ready && command -v pg_ctlcluster >/dev/null; then
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+  sleep 2
+fi
+.venv/bin/python - "$PG_URL" <<'PY'
+import sys, psycopg
+from sqlalchemy.engine import make_url
+url = make_url(sys.argv[1])
+with psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, dbname="postgres", autocommit=True) as conn:
+    if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (url.database,)).fetchone():
+        conn.execute(f'CREATE DATABASE "{url.database}"')
+PY
+
+.venv/bin/ruff check intake classifiers web worker.py tests bench
+.venv/bin/mypy
+echo "== pytest: SQLite =="
+.venv/bin/pytest -q "$@"
+echo "== pytest: PostgreSQL (database tests) =="
+GUICHET_TEST_DATABASE_URL="$PG_URL" .venv/bin/pytest -q -m db "$@"

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Set up Guichet on a new Debian machine and run it with the embedded defaults:
+# SQLite, the shipped demo commune (config.yaml), a private Redis, a demo mailbox and mail catcher.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export DEBIAN_FRONTEND=noninteractive
+need_apt=()
+command -v python3 >/dev/null || need_apt+=(python3)
+python3 -c "import venv, ensurepip" 2>/dev/null || need_apt+=(python3-venv)
+if [ ${#need_apt[@]} -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"; fi
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e .
+exec .venv/bin/guichet up --demo-mail "$@"

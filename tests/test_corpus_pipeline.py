@@ -1,0 +1,49 @@
+"""Every real-world email of ../shared/data/emails through the whole pipeline, on a real database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import select
+
+from intake.config import Config
+from intake.models import RawMessage
+from intake.notify import ConsoleMailer
+from intake.processing import process_raw
+from intake.rawstore import email_key, store_raw
+from intake.resources import build_resources
+from tests.conftest import SHARED_DATA
+
+EMAILS = SHARED_DATA / "emails"
+FILES = sorted(p for p in EMAILS.rglob("*") if p.is_file() and p.name not in {"LICENSE", "LICENSE.txt"}) \
+    if EMAILS.is_dir() else []
+
+pytestmark = [
+    pytest.mark.corpus,
+    pytest.mark.skipif(not EMAILS.is_dir(), reason=f"corpus folder {EMAILS} absent (runs where ../shared exists)"),
+]
+
+
+def test_whole_corpus_through_the_pipeline(make_config: Callable[..., Config]) -> None:
+    res = build_resources(make_config(), mailer=ConsoleMailer())
+    outcomes: dict[str, str] = {}
+    for path in FILES:
+        raw = path.read_bytes()
+        if not raw.strip():
+            continue
+        raw_id, _ = store_raw(res.factory, channel="email", source="corpus",
+                              external_key=email_key(raw) + ":" + str(path.relative_to(EMAILS)), payload=raw)
+        outcomes[str(path.relative_to(EMAILS))] = process_raw(res, raw_id).status
+    failed = {name: status for name, status in outcomes.items() if status not in {"processed", "discarded"}}
+    assert len(outcomes) >= 280
+    if failed:
+        with res.factory() as s:
+            errors = dict(s.execute(select(RawMessage.external_key, RawMessage.error)
+                                    .where(RawMessage.status == "failed")).all())
+        pytest.fail(f"{len(failed)} file(s) failed: {list(errors.items())[:5]}")
+    assert list(outcomes.values()).count("processed") > 150
+
+
+def test_corpus_file_list_is_not_empty() -> None:
+    assert len(FILES) > 250, [str(p) for p in FILES[:5]]

@@ -1,0 +1,170 @@
+"""Email intake end to end: a real Dovecot, the real database, real SMTP, rq workers on real Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+from intake.config import Config
+from intake.models import Outbox, RawMessage, Report, ReportMessage, utcnow
+from intake.processing import process_raw
+from intake.resources import build_resources
+from tests.channels.conftest import dovecot  # noqa: F401  (the real Dovecot fixture)
+from tests.conftest import ROOT, write_config
+from tests.support.dovecot import DovecotServer
+from tests.support.mail import citizen_email, jpeg_with_gps
+from tests.test_processing import FORWARDED_OUTLOOK_FR
+
+STEPS = ("fetched", "stored", "acknowledged", "cursor")
+
+
+def _mailbox_config(make_config: Callable[..., Config], server: DovecotServer, tmp_path: Path,
+                    **overrides: Any) -> tuple[Config, Path, dict[str, str]]:
+    user, password, _ = server.claim_user()
+    mailbox = {"name": "mairie", "host": server.host, "port": server.port, "tls": False, "username": user,
+               "password": {"env": "TEST_IMAP_PASSWORD"}, "batch_size": 2, "poll_interval": 5}
+    cfg = make_config(mailboxes=[mailbox], **overrides)
+    path = write_config(cfg, tmp_path / "config.yaml")
+    env = {**os.environ, "GUICHET_CONFIG": str(path), "TEST_IMAP_PASSWORD": password}
+    return cfg, path, env
+
+
+def _guichet(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "intake.cli", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def _count(cfg: Config, model: Any, *where: Any) -> int:
+    res = build_resources(cfg)
+    with res.factory() as s:
+        value = int(s.execute(select(func.count()).select_from(model).where(*where)).scalar_one())
+    res.dispose()
+    return value
+
+
+def test_mailbox_to_reports_with_confirmations_and_threaded_reply(
+    make_config: Callable[..., Config], dovecot: DovecotServer, smtp_server: tuple[str, int, Any],  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    host, port, caught = smtp_server
+    cfg, _, env = _mailbox_config(make_config, dovecot, tmp_path,
+                                  smtp={"backend": "smtp", "host": host, "port": port})
+    user = cfg.mailboxes[0].username
+    dovecot.append(user, citizen_email(sender="Sophie <sophie@mairie.localhost>", subject="TR: Dépôt sauvage",
+                                       body=FORWARDED_OUTLOOK_FR,
+                                       attachments=[("gravats.jpg", "image/jpeg", jpeg_with_gps(48.86, 2.37))]))
+    dovecot.append(user, citizen_email(sender="Léa Petit <lea@example.org>", subject="Tag sur l'école"))
+    dovecot.append(user, citizen_email(sender="lea@example.org", subject="Absence du bureau",
+                                       headers={"Auto-Submitted": "auto-replied"}))
+    proc = _guichet(env, "poll", "--inline")
+    assert proc.returncode == 0, proc.stderr
+    assert "mairie : 3 message(s) enregistré(s)" in proc.stdout
+    assert dovecot.folder_count(user, "INBOX") == 0
+    assert dovecot.folder_count(user, "Traités") == 3
+    assert _count(cfg, Report) == 2
+    recipients = sorted(m["to"][0] for m in caught.messages)
+    assert recipients == ["lea@example.org", "paul.durand@exemple.fr"]  # the citizen, not the staff member
+    lea_confirmation = next(m["message"] for m in caught.messages if m["to"] == ["lea@example.org"])
+    number = lea_confirmation["Subject"].split("n° ")[1].split()[0]
+
+    reply_to = lea_confirmation["Message-ID"].strip("<>")
+    dovecot.append(user, citizen_email(sender="lea@example.org", subject=f"Re: {lea_confirmation['Subject']}",
+                                       body="J'ajoute : le tag est sur le mur côté rue.", in_reply_to=reply_to))
+    assert _guichet(env, "poll", "--inline").returncode == 0
+    assert _count(cfg, Report) == 2
+    res = build_resources(cfg)
+    with res.factory() as s:
+        report = s.execute(select(Report).where(Report.tracking_number == number)).scalar_one()
+        roles = s.execute(select(ReportMessage.role).where(ReportMessage.report_id == report.id)
+                          .order_by(ReportMessage.id)).scalars().all()
+        forwarded = s.execute(select(Report).where(Report.forwarded_by_email.is_not(None))).scalar_one()
+    assert roles == ["original", "follow_up"]
+    assert forwarded.location_source == "exif" and forwarded.lat == pytest.approx(48.86, abs=1e-4)
+    assert len(caught.messages) == 2  # the reply got no second confirmation
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_killed_at_each_step_loses_and_duplicates_nothing(
+    make_config: Callable[..., Config], dovecot: DovecotServer, tmp_path: Path, step: str,  # noqa: F811
+) -> None:
+    cfg, _, env = _mailbox_config(make_config, dovecot, tmp_path)
+    user = cfg.mailboxes[0].username
+    total = 5
+    for i in range(total):
+        dovecot.append(user, citizen_email(sender=f"c{i}@example.org", subject=f"Signalement {i}"))
+    kills = 0
+    for nth in (1, 2, 1, 3, 1, 2, 1, 1):  # many kills, at different messages of the batch
+        proc = subprocess.run([sys.executable, "-m", "tests.support.crasher", "poll", "mairie", step, str(nth)],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        if proc.returncode == 137:
+            kills += 1
+        else:
+            assert proc.returncode == 0, proc.stderr
+    assert kills >= 3
+    assert _guichet(env, "poll", "--inline").returncode == 0
+    res = build_resources(cfg)
+    with res.factory() as s:
+        pending = list(s.execute(select(RawMessage.id).where(RawMessage.status == "pending")).scalars())
+    for raw_id in pending:  # messages stored by the killed polls: what the sweeper hands to workers
+        process_raw(res, raw_id)
+    assert _count(cfg, RawMessage) == total
+    assert _count(cfg, Report) == total
+    assert dovecot.folder_count(user, "INBOX") == 0
+    assert dovecot.folder_count(user, "Traités") == total
+
+
+def test_killed_while_processing_rolls_back_and_is_retried(
+    make_config: Callable[..., Config], dovecot: DovecotServer, tmp_path: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from intake.polling import poll_once
+
+    cfg, _, env = _mailbox_config(make_config, dovecot, tmp_path)
+    monkeypatch.setenv("TEST_IMAP_PASSWORD", env["TEST_IMAP_PASSWORD"])
+    dovecot.append(cfg.mailboxes[0].username, citizen_email())
+    res = build_resources(cfg)
+    assert poll_once(res, "mairie", enqueue=lambda _rid: None).stored == 1
+    with res.factory() as s:
+        raw_id = s.execute(select(RawMessage.id)).scalar_one()
+    proc = subprocess.run([sys.executable, "-m", "tests.support.crasher", "process", str(raw_id)], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 137, proc.stderr
+    assert _count(cfg, Report) == 0  # the half-done transaction died with the process
+    assert process_raw(res, raw_id).status == "skipped"  # claimed by the dead worker, not yet stale
+    with res.factory() as s, s.begin():
+        s.execute(update(RawMessage).values(claimed_at=utcnow() - timedelta(hours=1)))
+    assert process_raw(res, raw_id).status == "processed"
+    assert _count(cfg, Report) == 1 and _count(cfg, Outbox) == 1
+
+
+def test_worker_schedules_polls_and_files_new_mail(
+    make_config: Callable[..., Config], dovecot: DovecotServer, smtp_server: tuple[str, int, Any],  # noqa: F811
+    redis_url: str, tmp_path: Path,
+) -> None:
+    host, port, caught = smtp_server
+    cfg, _, env = _mailbox_config(make_config, dovecot, tmp_path, redis_url=redis_url,
+                                  smtp={"backend": "smtp", "host": host, "port": port})
+    workers = [subprocess.Popen([sys.executable, "-m", "intake.cli", "worker"], cwd=ROOT, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
+    try:
+        for i in range(4):
+            dovecot.append(cfg.mailboxes[0].username, citizen_email(sender=f"w{i}@example.org"))
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and len(caught.messages) < 4:
+            time.sleep(0.5)
+    finally:
+        for w in workers:
+            w.terminate()
+        errors = [w.communicate(timeout=30)[1].decode() for w in workers]
+    assert len(caught.messages) == 4, errors
+    assert sorted(m["to"][0] for m in caught.messages) == [f"w{i}@example.org" for i in range(4)]
+    assert _count(cfg, Report) == 4
