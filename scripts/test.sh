@@ -43,6 +43,6 @@ PY
 .venv/bin/ruff check intake classifiers web worker.py tests bench
 .venv/bin/mypy
 echo "== pytest: SQLite =="
-.venv/bin/pytest -q "$@"
+env -u GUICHET_TEST_DATABASE_URL .venv/bin/pytest -q "$@"
 echo "== pytest: PostgreSQL (database tests) =="
 GUICHET_TEST_DATABASE_URL="$PG_URL" .venv/bin/pytest -q -m db "$@"
