@@ -18,7 +18,10 @@ def run_worker(config: Config, *, burst: bool = False, scheduler: bool = True) -
     from intake.scheduler import IdleWatcher, Ticker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # mail-parser logs every MIME part it does not handle; citizens' mail is full of them.
+    logging.getLogger("mailparser").setLevel(logging.ERROR)
     res = build_resources(config)
+    res.warm_up()
     jobs.set_resources(res)
     # A forked work horse must not reuse the parent's database connections.
     os.register_at_fork(after_in_child=lambda: res.engine.dispose(close=False))

@@ -151,13 +151,13 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_demo_send(args: argparse.Namespace) -> int:
     """Drop .eml files into the demo mailbox started by `guichet up --demo-mail`."""
     from intake.devmail import send_to_demo
-    from intake.devstack import DEMO_IMAP_PORT
+    from intake.devstack import DEMO_MAILBOX
 
     cfg = _config(args)
     secret = cfg.resolve_path("var/demo-mailbox/password")
     if not secret.exists():
         raise UsageError("la boîte de démo n'est pas lancée (guichet up --demo-mail)")
-    return send_to_demo(args.files, port=DEMO_IMAP_PORT, password=secret.read_text().strip())
+    return send_to_demo(args.files, port=cfg.mailbox(DEMO_MAILBOX).port, password=secret.read_text().strip())
 
 
 def build_parser() -> argparse.ArgumentParser:

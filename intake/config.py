@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -48,6 +49,26 @@ class Town(_Strict):
     public_url: str = "http://localhost:8000"
     mail_domain: str = "guichet.localhost"
     own_domains: list[str] = Field(default_factory=list)
+    timezone: str = "Europe/Paris"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (e.g. Europe/Paris, America/Cayenne)") from None
+        return value
+
+    def local(self, moment: datetime) -> datetime:
+        """A moment in the town's time zone (naive values from SQLite are UTC)."""
+        from zoneinfo import ZoneInfo
+
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(ZoneInfo(self.timezone))
 
 
 class Storage(_Strict):
@@ -153,6 +174,17 @@ class Config(_Strict):
         return value
 
     @model_validator(mode="after")
+    def _timeouts_fit_jobs(self) -> Config:
+        # A poll blocked on a dead server must fail by itself before rq kills the job.
+        for i, mb in enumerate(self.mailboxes):
+            if mb.timeout * 2 >= self.worker.job_timeout:
+                raise ValueError(
+                    f"mailboxes[{i}].timeout: {mb.timeout} s must be under half of worker.job_timeout "
+                    f"({self.worker.job_timeout} s)"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _categories_have_services(self) -> Config:
         services = {s.code for s in self.services}
         for i, cat in enumerate(self.categories):
@@ -198,12 +230,26 @@ def _describe(error: Any) -> str:
     return f"{loc or '(root)'}: {msg} (got {shown})"
 
 
+def _anchor_secret_files(data: dict[str, Any], base: Path) -> None:
+    """Make relative secret file paths relative to the config file's folder, not to the current directory."""
+    holders: list[Any] = [data.get("smtp")] + list(data.get("mailboxes") or [])
+    for holder in holders:
+        if not isinstance(holder, dict):
+            continue
+        for key in ("password", "oauth2_token"):
+            secret = holder.get(key)
+            path = secret.get("file") if isinstance(secret, dict) else None
+            if isinstance(path, str) and not Path(path).is_absolute():
+                holder[key] = {**secret, "file": str(base / path)}
+
+
 def parse_config(data: Any, *, base_dir: str = ".") -> Config:
     """Validate a loaded YAML document; raise ConfigError listing every bad key."""
     if not isinstance(data, dict):
         raise ConfigError("config: expected a mapping of keys at the top level")
     data = dict(data)
     data.setdefault("base_dir", base_dir)
+    _anchor_secret_files(data, Path(data["base_dir"]))
     if os.environ.get("GUICHET_DATABASE_URL"):
         data["database_url"] = os.environ["GUICHET_DATABASE_URL"]
     if os.environ.get("GUICHET_REDIS_URL"):

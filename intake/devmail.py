@@ -70,11 +70,15 @@ def send_to_demo(files: list[str], *, port: int, password: str) -> int:
     """Append .eml files to the demo mailbox's INBOX, as if the citizen had sent them."""
     from imapclient import IMAPClient
 
-    with IMAPClient("127.0.0.1", port=port, ssl=False, timeout=10) as client:
-        client.login("mairie", password)
-        for name in files:
-            client.append("INBOX", Path(name).read_bytes())
-            print(f"déposé : {name}")
+    try:
+        with IMAPClient("127.0.0.1", port=port, ssl=False, timeout=10) as client:
+            client.login("mairie", password)
+            for name in files:
+                client.append("INBOX", Path(name).read_bytes())
+                print(f"déposé : {name}")
+    except (OSError, IMAPClient.Error) as exc:
+        print(f"guichet : boîte de démo injoignable sur 127.0.0.1:{port} — {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -14,8 +14,7 @@ from pathlib import Path
 
 from intake.config import Config, ConfigError, load_config
 
-DEMO_IMAP_PORT = 10143
-DEMO_SMTP_PORT = 10025
+DEMO_MAILBOX = "mairie"  # the demo mailbox of the shipped config.yaml (host 127.0.0.1, its port)
 
 
 def _apt_install(package: str, binary: str) -> str:
@@ -59,13 +58,14 @@ def start_demo_mail(cfg: Config, var: Path) -> list[subprocess.Popen[bytes]]:
     if not password_file.exists():
         password_file.write_text(secrets.token_urlsafe(12))
     _apt_install("dovecot-imapd", "/usr/sbin/dovecot")
-    box = DemoMailbox(var / "demo-mailbox", port=DEMO_IMAP_PORT, password=password_file.read_text().strip())
+    port = cfg.mailbox(DEMO_MAILBOX).port
+    box = DemoMailbox(var / "demo-mailbox", port=port, password=password_file.read_text().strip())
     procs = [box.start()]
     sent = var / "sent-mail"
     sent.mkdir(exist_ok=True)
-    procs.append(subprocess.Popen([sys.executable, "-m", "intake.devmail", "catch", str(sent), str(DEMO_SMTP_PORT)]))
-    print(f"boîte de démo : IMAP 127.0.0.1:{DEMO_IMAP_PORT}, utilisateur mairie, mot de passe dans {password_file}")
-    print(f"déposez un message : guichet-demo-send FICHIER.eml   (courriels envoyés : {sent})")
+    procs.append(subprocess.Popen([sys.executable, "-m", "intake.devmail", "catch", str(sent), str(cfg.smtp.port)]))
+    print(f"boîte de démo : IMAP 127.0.0.1:{port}, utilisateur mairie, mot de passe dans {password_file}")
+    print(f"déposez un message : guichet demo-send FICHIER.eml   (courriels envoyés : {sent})")
     return procs
 
 

@@ -53,7 +53,7 @@ def render_confirmation(config: Config, *, report: Report, parsed: Any) -> tuple
         "town": config.town.name,
         "subject": parsed.subject or "(sans objet)",
         "summary": _summary(parsed.text),
-        "received_at": received.astimezone().strftime("%d/%m/%Y à %H:%M"),
+        "received_at": config.town.local(received).strftime("%d/%m/%Y à %H:%M"),
         "attachments": [a.filename for a in parsed.attachments],
         "status_url": f"{config.town.public_url.rstrip('/')}/suivi/{report.public_token}",
     }

@@ -58,6 +58,13 @@ def test_unknown_key_is_reported() -> None:
     assert "town.nom: unknown key" in _error(data)
 
 
+def test_socket_timeout_must_stay_below_job_timeout() -> None:
+    data = base_config_data()
+    data["mailboxes"][0]["timeout"] = 200
+    data["worker"]["job_timeout"] = 300
+    assert "mailboxes[0].timeout: 200.0 s must be under half of worker.job_timeout" in _error(data)
+
+
 def test_category_with_unknown_service() -> None:
     data = base_config_data()
     data["categories"][0]["service"] = "nulle-part"
@@ -69,9 +76,9 @@ def test_secret_from_env_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     secret = cfg.mailboxes[0].password
     assert secret is not None
     monkeypatch.delenv("GUICHET_IMAP_MAIRIE_PASSWORD", raising=False)
-    monkeypatch.chdir(tmp_path)
-    Path("var/demo-mailbox").mkdir(parents=True)
-    Path("var/demo-mailbox/password").write_text("from-file\n")
+    (tmp_path / "var/demo-mailbox").mkdir(parents=True)
+    (tmp_path / "var/demo-mailbox/password").write_text("from-file\n")
+    monkeypatch.chdir("/")  # relative to the config's folder, whatever the current directory
     assert secret.reveal() == "from-file"
     monkeypatch.setenv("GUICHET_IMAP_MAIRIE_PASSWORD", "from-env")
     assert secret.reveal() == "from-env"

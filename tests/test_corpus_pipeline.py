@@ -47,3 +47,13 @@ def test_whole_corpus_through_the_pipeline(make_config: Callable[..., Config]) -
 
 def test_corpus_file_list_is_not_empty() -> None:
     assert len(FILES) > 250, [str(p) for p in FILES[:5]]
+
+
+def test_parse_email_contract_over_the_whole_corpus() -> None:
+    from intake.inspect_email import inspect_file
+
+    results = [inspect_file(str(p)) for p in FILES]
+    not_ok = [(r["file"], r["error"]) for r in results if not r["ok"]]
+    empty = [p for p in FILES if not p.read_bytes().strip()]
+    # Only empty files may fail to parse (nothing to read); everything else gives a summary.
+    assert [f for f, _ in not_ok] == [str(p) for p in empty], not_ok[:5]

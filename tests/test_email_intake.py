@@ -168,3 +168,24 @@ def test_worker_schedules_polls_and_files_new_mail(
     assert len(caught.messages) == 4, errors
     assert sorted(m["to"][0] for m in caught.messages) == [f"w{i}@example.org" for i in range(4)]
     assert _count(cfg, Report) == 4
+
+
+def test_guichet_retry_reprocesses_parked_messages(
+    make_config: Callable[..., Config], tmp_path: Path,
+) -> None:
+    from intake.rawstore import email_key, store_raw
+
+    cfg = make_config()
+    path = write_config(cfg, tmp_path / "config.yaml")
+    res = build_resources(cfg)
+    raw = citizen_email()
+    raw_id, _ = store_raw(res.factory, channel="email", source="mairie", external_key=email_key(raw), payload=raw)
+    with res.factory() as s, s.begin():  # as left by a failure an agent has since fixed
+        s.execute(update(RawMessage).values(status="failed", error="RuntimeError: panne", attempts=5))
+    env = {**os.environ, "GUICHET_CONFIG": str(path)}
+    proc = _guichet(env, "retry", "--inline")
+    assert proc.returncode == 0, proc.stderr
+    assert f"message {raw_id} : processed 20" in proc.stdout
+    assert _count(cfg, Report) == 1
+    again = _guichet(env, "retry", "--inline")
+    assert "aucun message à reprendre" in again.stdout

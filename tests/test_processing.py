@@ -192,6 +192,19 @@ def test_forwarded_by_reception_author_is_the_citizen(res: Resources) -> None:
     assert box.recipient == "paul.durand@exemple.fr"  # the citizen, not the staff member
 
 
+def test_reception_mailbox_note_without_forward_is_not_confirmed(make_config: Callable[..., Config]) -> None:
+    mailbox = {"name": "accueil", "role": "reception", "host": "127.0.0.1", "username": "u",
+               "password": {"env": "X_PW"}}
+    res = build_resources(make_config(mailboxes=[mailbox]), mailer=ConsoleMailer())
+    outcome = ingest(res, citizen_email(sender="sophie@mairie.localhost", subject="Appel de M. Roux",
+                                        body="M. Roux a appelé : banc cassé square Lamartine."), source="accueil")
+    assert outcome.created
+    with res.factory() as s:
+        report = s.get(Report, outcome.report_id)
+        assert report is not None and any("écrit par l'accueil" in n for n in report.notes)
+    assert count(res, Outbox) == 0
+
+
 def test_forward_without_citizen_address_is_flagged(res: Resources) -> None:
     body = ("À traiter.\n\n---------- Message transféré ---------\nDe : Un riverain\nDate : lun. 23 nov. 2026\n"
             "Objet : Trou dans la chaussée\n\nIl y a un trou énorme avenue Foch.\n")

@@ -19,5 +19,6 @@ def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
     app.config["GUICHET"] = cfg
     app.extensions["guichet"] = resources or build_resources(cfg)
     security.init_app(app)
+    app.add_template_filter(lambda moment, fmt="%d/%m/%Y %H:%M": cfg.town.local(moment).strftime(fmt), "local")
     app.register_blueprint(queue.bp)
     return app

@@ -54,7 +54,13 @@ class ScreenStage:
         town = ctx.config.town
         own = list(town.own_domains) + [town.mail_domain]
         email = parsed.sender.email
-        if parsed.auto_reply:
+        role = next((m.role for m in ctx.config.mailboxes if m.name == ctx.raw.source), "public")
+        if role == "reception" and not parsed.forwarded and parsed.auto_reply_kind != "automatic":
+            # Staff wrote this themselves (a phone call typed in, a note): the sender is not the citizen.
+            ctx.no_confirmation = "message de l'accueil sans message de citoyen transféré"
+            ctx.notes.append("Message écrit par l'accueil (aucun message de citoyen transféré reconnu) : "
+                             "vérifier l'auteur et le contacter si besoin.")
+        elif parsed.auto_reply:
             ctx.no_confirmation = f"message automatique ({parsed.auto_reply_reason})"
         elif _is_own(parsed.header_from.email, own) and parsed.forwarded_by is None:
             ctx.no_confirmation = "message envoyé par la mairie elle-même"

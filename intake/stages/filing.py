@@ -119,8 +119,10 @@ class FileStage:
                 status="nouveau",
                 notes=[],
             )
+            notes = list(ctx.notes)
             if not report.citizen_recovered:
-                report.notes = ["Adresse du citoyen introuvable dans le message transféré : le contacter autrement."]
+                notes.insert(0, "Adresse du citoyen introuvable dans le message transféré : le contacter autrement.")
+            report.notes = notes
             session.add(report)
             session.flush()
             ctx.report = report

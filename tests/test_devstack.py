@@ -1,0 +1,70 @@
+"""`guichet up --demo-mail` (what scripts/up.sh runs): private Redis, demo mailbox, worker, web, mail catcher."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, base_config_data, free_port
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/sbin/dovecot") or os.geteuid() != 0 or not shutil.which("redis-server"),
+                    reason="needs root, Dovecot and redis-server (scripts/test.sh installs them)")
+def test_up_runs_the_whole_service_and_files_dropped_mail(tmp_path: Path) -> None:
+    # Dovecot's unprivileged auth process must reach the demo mailbox's passwd-file under tmp_path.
+    for folder in [tmp_path, *tmp_path.parents]:
+        if folder == Path("/tmp") or folder == Path("/"):
+            break
+        folder.chmod(folder.stat().st_mode | 0o055)
+    data = base_config_data()
+    imap_port, smtp_port, web_port = free_port(), free_port(), free_port()
+    data["mailboxes"][0]["port"] = imap_port
+    data["mailboxes"][0]["password"] = {"file": "var/demo-mailbox/password"}
+    data["smtp"]["port"] = smtp_port
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump(data, allow_unicode=True))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GUICHET_")}
+    log = (tmp_path / "up.log").open("wb")
+    up = subprocess.Popen([sys.executable, "-m", "intake.cli", "--config", str(config), "up", "--demo-mail",
+                           "--port", str(web_port)], cwd=ROOT, env=env, stdout=log,
+                          stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/", timeout=2) as page:
+                    assert "File des signalements" in page.read().decode()
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("the web app did not answer")
+        sample = ROOT / "tests" / "data" / "emails" / "guichet" / "fwd_outlook_fr.eml"
+        send = subprocess.run([sys.executable, "-m", "intake.cli", "--config", str(config), "demo-send", str(sample)],
+                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        assert send.returncode == 0, send.stderr
+        sent_dir = tmp_path / "var" / "sent-mail"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list(sent_dir.glob("*.eml")):
+            time.sleep(0.5)
+        caught = list(sent_dir.glob("*.eml"))
+        assert len(caught) == 1, (tmp_path / "up.log").read_text(errors="replace")[-4000:]
+        assert b"To: jean.dupont@exemple.fr" in caught[0].read_bytes()
+        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/", timeout=5) as page:
+            assert "-00001" in page.read().decode()
+    finally:
+        os.killpg(up.pid, signal.SIGTERM)
+        try:
+            up.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(up.pid, signal.SIGKILL)
+        log.close()
