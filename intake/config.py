@@ -239,7 +239,7 @@ def _anchor_secret_files(data: dict[str, Any], base: Path) -> None:
         for key in ("password", "oauth2_token"):
             secret = holder.get(key)
             path = secret.get("file") if isinstance(secret, dict) else None
-            if isinstance(path, str) and not Path(path).is_absolute():
+            if isinstance(secret, dict) and isinstance(path, str) and not Path(path).is_absolute():
                 holder[key] = {**secret, "file": str(base / path)}
 
 
