@@ -27,6 +27,16 @@ def cmd_init(args: argparse.Namespace) -> int:
     cfg = _config(args)
     migrate(cfg.sqlalchemy_url)
     print(f"base de données prête : {cfg.sqlalchemy_url.split('@')[-1]}")
+    from intake.db import make_engine, make_sessionmaker
+    from intake.geocoding.reference import import_file
+
+    factory = make_sessionmaker(make_engine(cfg.sqlalchemy_url))
+    for name in cfg.addresses.reference:
+        path = cfg.resolve_path(name)
+        if not path.is_file():
+            raise ConfigError(f"addresses.reference: file not found: {path}")
+        report = import_file(factory, path, citycodes=set(cfg.town.insee_codes))
+        print(f"référentiel d'adresses {path.name} : {report.summary()}")
     return 0
 
 
@@ -192,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--workers", type=int, default=1, help="nombre de workers rq")
     up.add_argument("--demo-mail", action="store_true", help="démarrer la boîte de démo (Dovecot) et le SMTP de test")
     up.set_defaults(func=cmd_up)
+    from intake.cli_understanding import add_parsers
+
+    add_parsers(sub)
     demo = sub.add_parser("demo-send", help="déposer des .eml dans la boîte de démo")
     demo.add_argument("files", nargs="+")
     demo.set_defaults(func=cmd_demo_send)

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+DEFAULT_PIPELINE = ("parse", "screen", "thread", "file", "media", "classify", "locate", "triage", "confirm")
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.yaml"
 
 
@@ -142,6 +143,34 @@ class Notifications(_Strict):
     )
 
 
+class Classifier(_Strict):
+    model: str | None = None
+    review_threshold: float = Field(default=0.9, gt=0, le=1)
+
+
+class Landmark(_Strict):
+    name: str
+    aliases: list[str] = Field(default_factory=list)
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class Addresses(_Strict):
+    reference: list[str] = Field(default_factory=list)
+    geocoder: Literal["local", "addok"] = "local"
+    addok_url: str | None = None
+    min_score: float = Field(default=0.5, ge=0, le=1)
+    exif_margin_m: float = Field(default=300, ge=0, le=10000)
+    landmarks: list[Landmark] = Field(default_factory=list)
+    ignore: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _addok_needs_url(self) -> Addresses:
+        if self.geocoder == "addok" and not self.addok_url:
+            raise ValueError("addresses.addok_url: required when geocoder is addok")
+        return self
+
+
 class Worker(_Strict):
     job_timeout: int = Field(default=300, ge=30, le=3600)
     stale_claim_seconds: int = Field(default=600, ge=60)
@@ -161,7 +190,9 @@ class Config(_Strict):
     templates: Templates
     notifications: Notifications = Notifications()
     worker: Worker = Worker()
-    pipeline: list[str] = Field(default_factory=lambda: ["parse", "screen", "thread", "file", "media", "confirm"])
+    classifier: Classifier = Classifier()
+    addresses: Addresses = Addresses()
+    pipeline: list[str] = Field(default_factory=lambda: list(DEFAULT_PIPELINE))
     base_dir: str = "."
 
     @field_validator("mailboxes")

@@ -116,7 +116,14 @@ class Report(Base):
     forwarded_by_name: Mapped[str | None] = mapped_column(String(200))
     forwarded_by_email: Mapped[str | None] = mapped_column(String(320))
     citizen_recovered: Mapped[bool] = mapped_column(Boolean, default=True)
+    category_source: Mapped[str] = mapped_column(String(10), default="model")  # model|agent|app
+    review_reasons: Mapped[list[str]] = mapped_column(JSON, default=list)  # why it is "à qualifier"
     address_label: Mapped[str | None] = mapped_column(String(300))
+    address_numero: Mapped[str | None] = mapped_column(String(10))
+    address_rep: Mapped[str | None] = mapped_column(String(10))
+    address_voie: Mapped[str | None] = mapped_column(String(200))
+    address_postcode: Mapped[str | None] = mapped_column(String(5))
+    address_citycode: Mapped[str | None] = mapped_column(String(5))
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
     location_source: Mapped[str] = mapped_column(String(10), default="none")  # exif|text|pin|none
@@ -197,6 +204,23 @@ class Event(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     report: Mapped[Report] = relationship(back_populates="events")
+
+
+class Correction(Base):
+    """An agent's correction of what the model proposed: training data for `guichet train`."""
+
+    __tablename__ = "correction"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("report.id"), index=True)
+    field: Mapped[str] = mapped_column(String(20))  # category | address
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    channel: Mapped[str] = mapped_column(String(20), default="email")
+    actor: Mapped[str] = mapped_column(String(120))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class Outbox(Base):

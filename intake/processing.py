@@ -31,6 +31,10 @@ class Outcome:
 def process_raw(res: Resources, raw_id: int, *, worker: str = "local") -> Outcome:
     """Claim and process `raw_id`; idempotent: a processed or claimed message is skipped."""
     cfg = res.config
+    if {"classify", "locate"} & set(res.stages_names):
+        # Loaded before the transaction: loading reads the address reference from the database, and a
+        # SQLite write transaction held here would make that read wait for ourselves.
+        res.understanding()
     if not rawstore.claim(res.factory, raw_id, worker=worker, stale_after=cfg.worker.stale_claim_seconds):
         return Outcome(raw_id, "skipped")
     try:

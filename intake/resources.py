@@ -26,6 +26,14 @@ class Resources:
     stages: tuple[Stage, ...]
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def understanding(self) -> Any:
+        """The category model, address extractor and geocoder, loaded on first use (before the fork)."""
+        if "understanding" not in self.extra:
+            from intake.understanding import Understanding
+
+            self.extra["understanding"] = Understanding.build(self.config, factory=self.factory)
+        return self.extra["understanding"]
+
     def warm_up(self) -> None:
         """Import and exercise the parsing and imaging code once, so that forked work horses inherit it.
 
@@ -56,6 +64,13 @@ class Resources:
         for att in parsed.attachments:
             read_image_info(att.payload)
             thumbnail(att.payload)
+        if any(name in self.stages_names for name in ("classify", "locate")):
+            self.understanding().analyze("Préchauffage", "Un lampadaire est éteint rue de Rivoli.")
+
+    @property
+    def stages_names(self) -> list[str]:
+        """Names of the configured pipeline stages."""
+        return [stage.name for stage in self.stages]
 
     def dispose(self) -> None:
         """Close the database pool (after a fork, before exit)."""

@@ -12,6 +12,7 @@ command -v openssl >/dev/null || apt_missing+=(openssl)
 command -v redis-server >/dev/null || apt_missing+=(redis-server)
 if [ ${#apt_missing[@]} -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${apt_missing[@]}"; fi
 bash scripts/ensure-dovecot.sh
+bash scripts/ensure-addok.sh
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null

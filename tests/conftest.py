@@ -65,6 +65,8 @@ def make_config(tmp_path: Path, db_url: str) -> Callable[..., Config]:
         data["storage"] = {**data["storage"], "root": str(tmp_path / "storage")}
         data["mailboxes"] = overrides.pop("mailboxes", [])
         data["smtp"] = {**data["smtp"], "backend": "console"}
+        data["addresses"] = {**data["addresses"],
+                             "reference": [str(ROOT / p) for p in data["addresses"]["reference"]]}
         for key, value in overrides.items():
             if isinstance(value, dict) and isinstance(data.get(key), dict):
                 data[key] = {**data[key], **value}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
+import intake.geocoding.models  # noqa: F401
 from intake.db import make_engine
 from intake.models import Base
 

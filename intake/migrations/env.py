@@ -2,6 +2,7 @@
 
 from alembic import context
 
+import intake.geocoding.models  # noqa: F401  (address reference tables share the metadata)
 from intake.db import make_engine
 from intake.models import Base
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from intake.models import Attachment, Event
+from intake.models import Attachment
 from intake.pipeline import Context, register
 
 
 @register("media")
 class MediaStage:
-    """Store every attachment of the message; the first photo GPS places a report that has no position."""
+    """Store every attachment of the message with its photo metadata (GPS, orientation, size)."""
 
     name = "media"
 
@@ -49,9 +49,5 @@ class MediaStage:
                 error=media.error,
             )
             ctx.session.add(row)
-            if gps is not None and ctx.report.lat is None:
-                ctx.report.lat, ctx.report.lon = gps.lat, gps.lon
-                ctx.report.location_source = "exif"
-                ctx.session.add(Event(report_id=ctx.report.id, action="located",
-                                      detail={"source": "exif", "filename": media.filename}))
+        # Whether a photo's GPS places the report is decided by the "locate" stage (inside the commune?).
         ctx.session.flush()

@@ -1,0 +1,1 @@
+"""Category classification: a spaCy text classifier (bag of words), trained on the town's messages."""

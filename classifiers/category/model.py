@@ -1,0 +1,155 @@
+"""Train, save and load the category model: spacy.blank("fr") + a bag-of-words textcat, temperature-calibrated."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from classifiers.category.data import Labelled
+from classifiers.category.features import model_text
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model" / "category"
+CALIBRATION_FILE = "guichet_calibration.json"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The most likely category, its calibrated confidence, and every category's probability."""
+
+    category: str
+    confidence: float
+    scores: dict[str, float]
+
+
+def _build(labels: Sequence[str], *, length: int) -> Any:
+    import spacy
+
+    nlp = spacy.blank("fr")
+    model = {"@architectures": "spacy.TextCatBOW.v3", "exclusive_classes": True, "ngram_size": 2,
+             "no_output_layer": False, "length": length}
+    textcat: Any = nlp.add_pipe("textcat", config={"model": model, "threshold": 0.0})
+    for label in labels:
+        textcat.add_label(label)
+    return nlp
+
+
+def _examples(nlp: Any, rows: Iterable[Labelled], labels: Sequence[str]) -> list[Any]:
+    from spacy.training import Example
+
+    out = []
+    for row in rows:
+        doc = nlp.make_doc(model_text(row.subject, row.text))
+        cats = {label: float(label == row.category) for label in labels}
+        out.append(Example.from_dict(doc, {"cats": cats}))
+    return out
+
+
+def _temperature(probabilities: list[dict[str, float]], gold: list[str]) -> float:
+    """The temperature minimising the negative log-likelihood of held-out messages (grid search)."""
+    best_t, best_nll = 1.0, math.inf
+    for step in range(10, 401, 5):
+        t = step / 100
+        nll = 0.0
+        for probs, label in zip(probabilities, gold, strict=True):
+            scaled = {k: math.exp(math.log(max(v, 1e-9)) / t) for k, v in probs.items()}
+            nll -= math.log(max(scaled[label] / sum(scaled.values()), 1e-12))
+        if nll < best_nll:
+            best_t, best_nll = t, nll
+    return best_t
+
+
+def train(rows: list[Labelled], *, labels: Sequence[str], epochs: int = 12, seed: int = 7,
+          calibration_share: float = 0.12, length: int = 2**16) -> CategoryModel:
+    """Train on `rows`; a stratified held-out share fits the calibration temperature, then joins training."""
+    from spacy.util import fix_random_seed, minibatch
+
+    fix_random_seed(seed)
+    rng = random.Random(seed)
+    by_label: dict[str, list[Labelled]] = {}
+    for row in rows:
+        by_label.setdefault(row.category, []).append(row)
+    held, fit = [], []
+    for items in by_label.values():
+        items = items[:]
+        rng.shuffle(items)
+        cut = max(1, int(len(items) * calibration_share))
+        held.extend(items[:cut])
+        fit.extend(items[cut:])
+
+    def run(train_rows: list[Labelled]) -> Any:
+        nlp = _build(labels, length=length)
+        examples = _examples(nlp, train_rows, labels)
+        optimizer = nlp.initialize(lambda: examples)
+        for _ in range(epochs):
+            rng.shuffle(examples)
+            for batch in minibatch(examples, size=16):
+                nlp.update(batch, sgd=optimizer, drop=0.2)
+        return nlp
+
+    probe = CategoryModel(run(fit), temperature=1.0)
+    temperature = _temperature([probe.probabilities(r.subject, r.text) for r in held], [r.category for r in held])
+    model = CategoryModel(run(fit + held), temperature=temperature)
+    digest = hashlib.sha256("\n".join(sorted(f"{r.id}:{r.category}:{r.text}" for r in rows)).encode()).hexdigest()
+    model.meta = {"trained_at": datetime.now(UTC).isoformat(timespec="seconds"), "examples": len(rows),
+                  "data_sha256": digest[:16], "temperature": temperature, "epochs": epochs, "labels": list(labels)}
+    return model
+
+
+class CategoryModel:
+    """A loaded category pipeline; `predict` gives calibrated confidences."""
+
+    def __init__(self, nlp: Any, *, temperature: float, meta: dict[str, Any] | None = None) -> None:
+        self.nlp = nlp
+        self.temperature = temperature
+        self.meta: dict[str, Any] = meta or {}
+
+    @property
+    def labels(self) -> list[str]:
+        """Category codes the model knows."""
+        return list(self.nlp.get_pipe("textcat").labels)
+
+    def probabilities(self, subject: str, text: str) -> dict[str, float]:
+        """Raw (uncalibrated) probabilities of each category."""
+        doc = self.nlp(model_text(subject, text))
+        return dict(doc.cats)
+
+    def _calibrate(self, cats: dict[str, float]) -> Prediction:
+        scaled = {k: math.exp(math.log(max(v, 1e-9)) / self.temperature) for k, v in cats.items()}
+        total = sum(scaled.values())
+        scores = {k: v / total for k, v in scaled.items()}
+        best = max(scores, key=lambda k: scores[k])
+        return Prediction(best, scores[best], scores)
+
+    def predict(self, subject: str, text: str) -> Prediction:
+        """The calibrated prediction for one message."""
+        return self._calibrate(self.probabilities(subject, text))
+
+    def predict_many(self, items: Sequence[tuple[str, str]], *, batch_size: int = 256) -> list[Prediction]:
+        """Calibrated predictions for many (subject, text) pairs, batched through nlp.pipe."""
+        texts = (model_text(s, t) for s, t in items)
+        return [self._calibrate(dict(doc.cats)) for doc in self.nlp.pipe(texts, batch_size=batch_size)]
+
+    def save(self, path: Path) -> None:
+        """Write the spaCy pipeline and the calibration next to it (a versioned directory)."""
+        self.nlp.meta["name"] = "guichet_category"
+        self.nlp.meta["version"] = datetime.now(UTC).strftime("%Y.%m.%d")
+        self.nlp.meta["description"] = "Guichet: category of citizen reports (bag-of-words textcat)"
+        self.nlp.to_disk(path)
+        (path / CALIBRATION_FILE).write_text(json.dumps({"temperature": self.temperature, **self.meta}, indent=2))
+
+    @classmethod
+    def load(cls, path: Path = DEFAULT_MODEL_DIR) -> CategoryModel:
+        """Load a saved model; a missing or broken directory raises FileNotFoundError with its path."""
+        import spacy
+
+        if not (path / CALIBRATION_FILE).is_file():
+            raise FileNotFoundError(f"no trained category model in {path} (run `guichet train`)")
+        meta = json.loads((path / CALIBRATION_FILE).read_text())
+        return cls(spacy.load(path), temperature=float(meta["temperature"]), meta=meta)

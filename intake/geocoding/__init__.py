@@ -1,0 +1,1 @@
+"""Geocoding: the commune's address reference, an embedded geocoder over it, and the addok HTTP backend."""

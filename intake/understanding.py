@@ -1,0 +1,130 @@
+"""Understanding a message: category (spaCy model), the problem's address (gazetteer) and its position."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from intake.config import Config
+from intake.geocoding.protocol import AddressQuery, GeocodeResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where the problem is, and how we know."""
+
+    lat: float
+    lon: float
+    source: str                  # exif | text | pin
+    score: float
+    label: str | None = None
+    result: GeocodeResult | None = None
+    mention: Any = None
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What the models say about one message."""
+
+    category: str
+    confidence: float
+    scores: dict[str, float]
+    mention: Any                  # classifiers.address AddressMention | None
+    geocoded: GeocodeResult | None
+
+
+def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    k = math.pi / 180
+    x = (lon2 - lon1) * k * math.cos((lat1 + lat2) / 2 * k)
+    return math.hypot(x, (lat2 - lat1) * k) * 6_371_000
+
+
+class Understanding:
+    """The category model, the address extractor and the geocoder of one town, loaded once per process."""
+
+    def __init__(self, config: Config, *, model: Any, extractor: Any, geocoder: Any, local: Any) -> None:
+        self.config = config
+        self.model = model
+        self.extractor = extractor
+        self.geocoder = geocoder
+        self.local = local  # the embedded geocoder, also used for "is this point in the commune?"
+
+    @classmethod
+    def build(cls, config: Config, *, factory: sessionmaker[Session] | None = None) -> Understanding:
+        """Load everything; the address reference comes from the database, else from the configured files."""
+        from classifiers.address import AddressExtractor, StreetEntry
+        from classifiers.category.model import DEFAULT_MODEL_DIR, CategoryModel
+        from intake.geocoding.loader import load_local_geocoder
+
+        model_dir = config.resolve_path(config.classifier.model) if config.classifier.model else DEFAULT_MODEL_DIR
+        model = CategoryModel.load(Path(model_dir))
+        files = [config.resolve_path(p) for p in config.addresses.reference]
+        local = load_local_geocoder(factory, files=files, citycodes=set(config.town.insee_codes))
+        streets = [StreetEntry(name=s.name, postcode=s.postcode, citycode=s.citycode) for s in local.streets()]
+        landmarks = [(lm.name, [lm.name, *lm.aliases]) for lm in config.addresses.landmarks]
+        extractor = AddressExtractor(streets, landmarks=landmarks, postcodes=config.town.postcodes)
+        geocoder: Any = local
+        if config.addresses.geocoder == "addok":
+            from intake.geocoding.addok import AddokGeocoder
+
+            geocoder = AddokGeocoder(config.addresses.addok_url or "", citycodes=tuple(config.town.insee_codes))
+        return cls(config, model=model, extractor=extractor, geocoder=geocoder, local=local)
+
+    def classify(self, subject: str, text: str) -> Any:
+        """The calibrated category prediction."""
+        return self.model.predict(subject, text)
+
+    def _landmark(self, mention: Any) -> GeocodeResult | None:
+        for lm in self.config.addresses.landmarks:
+            if mention.landmark == lm.name:
+                return GeocodeResult(label=lm.name, score=0.8, type="poi", lon=lm.lon, lat=lm.lat)
+        return None
+
+    def locate_text(self, subject: str, text: str) -> tuple[Any, GeocodeResult | None]:
+        """The problem's address mentioned in the text and its geocoded position (or None)."""
+        mention = self.extractor.best(f"{subject}\n{text}" if subject else text)
+        if mention is None:
+            return None, None
+        if mention.kind == "landmark":
+            return mention, self._landmark(mention)
+        query = AddressQuery(voie=mention.voie, numero=mention.numero, rep=mention.rep,
+                             code_postal=mention.code_postal, second_voie=mention.second_voie)
+        try:
+            result = self.geocoder.geocode(query)
+        except Exception as exc:  # an unreachable addok must not lose the message: no position, agent decides
+            log.warning("geocoding failed: %s", exc)
+            return mention, None
+        if result is None or result.score < self.config.addresses.min_score:
+            return mention, None
+        return mention, result
+
+    def in_commune(self, lat: float, lon: float) -> bool:
+        """Whether a point (a photo's GPS) lies in the commune, with the configured margin."""
+        return bool(self.local.inside_commune(lat, lon, margin_m=self.config.addresses.exif_margin_m))
+
+    def analyze(self, subject: str, text: str) -> Analysis:
+        """Category and position of one message (the `guichet analyze` contract)."""
+        pred = self.classify(subject, text)
+        mention, geocoded = self.locate_text(subject, text)
+        return Analysis(pred.category, pred.confidence, pred.scores, mention, geocoded)
+
+    def choose_location(self, *, exif: list[tuple[float, float]], text_result: GeocodeResult | None,
+                        mention: Any) -> Location | None:
+        """A photo's GPS inside the commune wins over the text; else the text's geocoded address."""
+        for lat, lon in exif:
+            if self.in_commune(lat, lon):
+                label = None
+                if text_result is not None and _distance_m(lat, lon, text_result.lat, text_result.lon) < 150:
+                    label = text_result.label
+                return Location(lat, lon, "exif", 0.95, label=label, result=text_result, mention=mention)
+        if text_result is not None:
+            return Location(text_result.lat, text_result.lon, "text", text_result.score, label=text_result.label,
+                            result=text_result, mention=mention)
+        return None

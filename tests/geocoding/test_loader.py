@@ -1,0 +1,37 @@
+"""Loading the town's geocoder: database first, reference files otherwise, empty rather than failing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from intake.db import make_engine, make_sessionmaker
+from intake.geocoding.loader import load_local_geocoder
+from intake.geocoding.reference import import_file
+from tests.geocoding.conftest import MONT_BONVILLERS, PERRECY
+
+
+def test_from_the_database_when_imported(factory: sessionmaker[Session]) -> None:
+    import_file(factory, MONT_BONVILLERS)
+    geocoder = load_local_geocoder(factory, files=[PERRECY], citycodes={"54084"})
+    assert {s.citycode for s in geocoder.streets()} == {"54084"} and len(geocoder.streets()) == 21
+    assert (r := geocoder.geocode("1 rue Joffre")) is not None and r.score == 1.0
+
+
+def test_from_the_files_when_the_database_has_none(factory: sessionmaker[Session], tmp_path: Path) -> None:
+    geocoder = load_local_geocoder(factory, files=[PERRECY, tmp_path / "absent.csv"], citycodes={"71346"})
+    assert len(geocoder.streets()) == 88
+    unmigrated = make_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    try:
+        assert len(load_local_geocoder(make_sessionmaker(unmigrated), files=[PERRECY]).streets()) == 88
+    finally:
+        unmigrated.dispose()
+
+
+def test_no_reference_at_all_gives_an_empty_geocoder() -> None:
+    geocoder = load_local_geocoder(None, files=[])
+    assert geocoder.streets() == []
+    assert geocoder.geocode("72 rue des Pyrénées") is None
+    assert geocoder.reverse(48.85, 2.35) is None
+    assert not geocoder.inside_commune(48.85, 2.35)
