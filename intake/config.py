@@ -178,6 +178,10 @@ class Worker(_Strict):
     max_attempts: int = Field(default=5, ge=1, le=50)
 
 
+class Web(_Strict):
+    secret_key: Secret | None = None
+
+
 class Config(_Strict):
     town: Town
     database_url: str = "sqlite:///var/guichet.db"
@@ -191,6 +195,7 @@ class Config(_Strict):
     notifications: Notifications = Notifications()
     worker: Worker = Worker()
     classifier: Classifier = Classifier()
+    web: Web = Web()
     addresses: Addresses = Addresses()
     pipeline: list[str] = Field(default_factory=lambda: list(DEFAULT_PIPELINE))
     base_dir: str = "."
@@ -263,11 +268,11 @@ def _describe(error: Any) -> str:
 
 def _anchor_secret_files(data: dict[str, Any], base: Path) -> None:
     """Make relative secret file paths relative to the config file's folder, not to the current directory."""
-    holders: list[Any] = [data.get("smtp")] + list(data.get("mailboxes") or [])
+    holders: list[Any] = [data.get("smtp"), data.get("web")] + list(data.get("mailboxes") or [])
     for holder in holders:
         if not isinstance(holder, dict):
             continue
-        for key in ("password", "oauth2_token"):
+        for key in ("password", "oauth2_token", "secret_key"):
             secret = holder.get(key)
             path = secret.get("file") if isinstance(secret, dict) else None
             if isinstance(secret, dict) and isinstance(path, str) and not Path(path).is_absolute():

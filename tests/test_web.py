@@ -92,3 +92,32 @@ def test_report_page_shows_photo_and_downloads(client: tuple[FlaskClient, list[s
 def test_unknown_report_404(client: tuple[FlaskClient, list[str]]) -> None:
     c, _ = client
     assert c.get("/signalements/1999-00001").status_code == 404
+
+
+def test_agent_reclassifies_with_csrf_and_the_correction_is_kept(client: tuple[FlaskClient, list[str]]) -> None:
+    import re
+
+    from sqlalchemy import select
+
+    from intake.models import Correction, Report
+
+    c, numbers = client
+    page = c.get(f"/signalements/{numbers[0]}").get_data(as_text=True)
+    assert "proposée par le modèle" in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    refused = c.post(f"/signalements/{numbers[0]}/categorie", data={"categorie": "voirie"})
+    assert refused.status_code == 400  # no CSRF token
+    done = c.post(f"/signalements/{numbers[0]}/categorie", data={"categorie": "voirie", "csrf_token": token.group(1)})
+    assert done.status_code == 303
+    after = c.get(f"/signalements/{numbers[0]}").get_data(as_text=True)
+    assert "Catégorie enregistrée." in after and "choisie par un agent" in after
+    res = c.application.extensions["guichet"]
+    with res.factory() as s:
+        report = s.execute(select(Report).where(Report.tracking_number == numbers[0])).scalar_one()
+        correction = s.execute(select(Correction)).scalar_one()
+    assert report.category == "voirie" and report.category_source == "agent" and report.service == "voirie"
+    assert correction.new_value == "voirie" and correction.actor == "back-office"
+    bad = c.post(f"/signalements/{numbers[0]}/categorie", data={"categorie": "nimporte", "csrf_token": token.group(1)})
+    assert bad.status_code == 303
+    assert "catégorie inconnue" in c.get(f"/signalements/{numbers[0]}").get_data(as_text=True)

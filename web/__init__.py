@@ -8,6 +8,9 @@ from flask import Flask
 
 from intake.config import Config, load_config
 
+STATUS_LABELS = {"nouveau": "Nouveau", "a_qualifier": "À qualifier", "transmis": "Transmis", "en_cours": "En cours",
+                 "resolu": "Résolu", "rejete": "Rejeté"}
+
 
 def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
     """Build the back office for `config` (GUICHET_CONFIG or the shipped demo by default)."""
@@ -17,8 +20,11 @@ def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
     cfg = config or load_config()
     app = Flask(__name__)
     app.config["GUICHET"] = cfg
+    app.config["SECRET_KEY"] = security.secret_key(cfg)
     app.extensions["guichet"] = resources or build_resources(cfg)
     security.init_app(app)
+    labels = {c.code: c.label for c in cfg.categories}
+    app.jinja_env.globals.update(category_labels=labels, status_labels=STATUS_LABELS)
     app.add_template_filter(lambda moment, fmt="%d/%m/%Y %H:%M": cfg.town.local(moment).strftime(fmt), "local")
     app.register_blueprint(queue.bp)
     return app

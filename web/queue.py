@@ -95,6 +95,27 @@ def attachment(attachment_id: int, kind: str) -> Any:
     return send_file(io.BytesIO(data), mimetype=mime, max_age=86400)
 
 
+@bp.post("/signalements/<number>/categorie")
+def change_category(number: str) -> Any:
+    """An agent confirms or changes the category; the correction is kept for `guichet train`."""
+    from flask import flash, redirect, url_for
+
+    from intake.corrections import reclassify
+
+    category = request.form.get("categorie", "")
+    with _res().factory() as session, session.begin():
+        rep = session.execute(select(Report).where(Report.tracking_number == number)).scalar_one_or_none()
+        if rep is None:
+            abort(404)
+        try:
+            reclassify(session, current_app.config["GUICHET"], rep, category, actor="back-office")
+        except ValueError as exc:
+            flash(str(exc), "erreur")
+            return redirect(url_for("queue.report", number=number)), 303
+    flash("Catégorie enregistrée.", "info")
+    return redirect(url_for("queue.report", number=number)), 303
+
+
 @bp.get("/suivi/<token>")
 def public_status(token: str) -> str:
     """Public status page of a report (unguessable URL, no personal data)."""
