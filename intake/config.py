@@ -134,6 +134,10 @@ class Service(_Strict):
 class Templates(_Strict):
     confirmation_subject: str = "Votre signalement n° {{ tracking_number }} a bien été reçu"
     confirmation_body: str
+    sms_confirmation: str = "Mairie : votre signalement n° {{ tracking_number }} est bien enregistré. Suivi : {{ status_url }}"
+    sms_resolved: str = "Mairie : votre signalement n° {{ tracking_number }} est résolu. Merci de votre aide."
+    sms_stopped: str = "Mairie : vous ne recevrez plus de SMS. Envoyez START pour les réactiver."
+    sms_started: str = "Mairie : les SMS sont réactivés pour ce numéro."
 
 
 class Notifications(_Strict):
@@ -178,6 +182,44 @@ class Worker(_Strict):
     max_attempts: int = Field(default=5, ge=1, le=50)
 
 
+class TwilioOutbound(_Strict):
+    daily_cap_per_number: int = Field(default=5, ge=0, le=100)
+    per_second: float = Field(default=1.0, gt=0, le=100)
+    allowed_prefixes: list[str] = Field(default_factory=lambda: ["+336", "+337"])
+    max_segments: int = Field(default=2, ge=1, le=10)
+
+
+class Twilio(_Strict):
+    enabled: bool = False
+    account_sid: str = ""
+    auth_token: Secret | None = None
+    numbers: list[str] = Field(default_factory=list)
+    whatsapp_number: str | None = None
+    public_base_url: str | None = None
+    api_base_url: str | None = None
+    poll: bool = False
+    poll_interval: int = Field(default=60, ge=10, le=3600)
+    poll_overlap: int = Field(default=600, ge=0, le=86400)
+    thread_window_minutes: int = Field(default=30, ge=0, le=1440)
+    media_max_mb: float = Field(default=10, gt=0, le=100)
+    media_types: list[str] = Field(default_factory=lambda: ["image/jpeg", "image/png", "image/heic", "image/webp",
+                                                            "audio/mpeg", "audio/wav", "audio/ogg", "video/mp4"])
+    delete_media: bool = False
+    voice_enabled: bool = False
+    voice_message: str = ("Bonjour, vous êtes bien à la mairie. Nos services sont fermés. Après le bip, décrivez le "
+                          "problème et le lieu exact, puis raccrochez.")
+    voice_max_seconds: int = Field(default=120, ge=10, le=600)
+    outbound: TwilioOutbound = TwilioOutbound()
+
+    @model_validator(mode="after")
+    def _needs_token(self) -> Twilio:
+        if self.enabled and (self.auth_token is None or not self.account_sid):
+            raise ValueError("twilio.enabled needs account_sid and auth_token ({env: VAR} or {file: PATH})")
+        if self.enabled and not self.poll and not self.public_base_url:
+            raise ValueError("twilio.public_base_url: required for webhooks (or set poll: true)")
+        return self
+
+
 class Web(_Strict):
     secret_key: Secret | None = None
 
@@ -196,6 +238,7 @@ class Config(_Strict):
     worker: Worker = Worker()
     classifier: Classifier = Classifier()
     web: Web = Web()
+    twilio: Twilio = Twilio()
     addresses: Addresses = Addresses()
     pipeline: list[str] = Field(default_factory=lambda: list(DEFAULT_PIPELINE))
     base_dir: str = "."
@@ -268,11 +311,11 @@ def _describe(error: Any) -> str:
 
 def _anchor_secret_files(data: dict[str, Any], base: Path) -> None:
     """Make relative secret file paths relative to the config file's folder, not to the current directory."""
-    holders: list[Any] = [data.get("smtp"), data.get("web")] + list(data.get("mailboxes") or [])
+    holders: list[Any] = [data.get("smtp"), data.get("web"), data.get("twilio")] + list(data.get("mailboxes") or [])
     for holder in holders:
         if not isinstance(holder, dict):
             continue
-        for key in ("password", "oauth2_token", "secret_key"):
+        for key in ("password", "oauth2_token", "secret_key", "auth_token"):
             secret = holder.get(key)
             path = secret.get("file") if isinstance(secret, dict) else None
             if isinstance(secret, dict) and isinstance(path, str) and not Path(path).is_absolute():

@@ -76,6 +76,18 @@ class MailboxState(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
+class ChannelState(Base):
+    """Cursor and health of a polled channel other than IMAP (the Twilio inbound poll)."""
+
+    __tablename__ = "channel_state"
+
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    cursor: Mapped[str | None] = mapped_column(String(200))
+    last_poll_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
 class Contact(Base):
     """A citizen reachable by email and/or phone."""
 
@@ -85,7 +97,8 @@ class Contact(Base):
     email: Mapped[str | None] = mapped_column(String(320), unique=True)
     phone: Mapped[str | None] = mapped_column(String(20), unique=True)
     name: Mapped[str | None] = mapped_column(String(200))
-    opt_out: Mapped[bool] = mapped_column(Boolean, default=False)
+    opt_out: Mapped[bool] = mapped_column(Boolean, default=False)  # SMS: STOP received, or refused by Twilio
+    opt_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -241,6 +254,8 @@ class Outbox(Base):
     body: Mapped[str] = mapped_column(Text, default="")
     message_id: Mapped[str] = mapped_column(String(500), index=True)
     in_reply_to: Mapped[str | None] = mapped_column(String(500))
+    provider_id: Mapped[str | None] = mapped_column(String(64), index=True)  # Twilio MessageSid of an SMS sent
+    provider_status: Mapped[str | None] = mapped_column(String(20))        # queued|sent|delivered|undelivered|failed
     # pending | sending | sent | failed | suppressed
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     reason: Mapped[str | None] = mapped_column(Text)
