@@ -10,7 +10,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-DEFAULT_PIPELINE = ("parse", "screen", "thread", "file", "media", "classify", "locate", "triage", "confirm")
+DEFAULT_PIPELINE = ("parse", "screen", "parse_sms", "optout", "thread", "thread_sms", "file", "media", "classify",
+                    "locate", "triage", "confirm")
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.yaml"
 
 
@@ -134,7 +135,9 @@ class Service(_Strict):
 class Templates(_Strict):
     confirmation_subject: str = "Votre signalement n° {{ tracking_number }} a bien été reçu"
     confirmation_body: str
-    sms_confirmation: str = "Mairie : votre signalement n° {{ tracking_number }} est bien enregistré. Suivi : {{ status_url }}"
+    sms_confirmation: str = (
+        "Mairie : votre signalement n° {{ tracking_number }} est bien enregistré. Suivi : {{ status_url }}"
+    )
     sms_resolved: str = "Mairie : votre signalement n° {{ tracking_number }} est résolu. Merci de votre aide."
     sms_stopped: str = "Mairie : vous ne recevrez plus de SMS. Envoyez START pour les réactiver."
     sms_started: str = "Mairie : les SMS sont réactivés pour ce numéro."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 
 _CONF = """\
 # Demo mailbox of Guichet (written by intake/devmail.py): loopback only, plain IMAP.
-base_dir = {root}/run
+base_dir = {run_dir}
 state_dir = {root}/state
 instance_name = guichet-demo
 log_path = {root}/dovecot.log
@@ -60,7 +61,11 @@ class DemoMailbox:
         (self.root / "passwd").write_text(f"mairie:{{PLAIN}}{self.password}::::::\n")
         (self.root / "passwd").chmod(0o644)
         conf = self.root / "dovecot.conf"
-        conf.write_text(_CONF.format(root=self.root, uid=account.pw_uid, gid=account.pw_gid, port=self.port))
+        # Unix socket paths are limited to 108 bytes: Dovecot's runtime sockets go under a short folder.
+        run_dir = Path("/tmp") / f"guichet-dovecot-{hashlib.sha256(str(self.root).encode()).hexdigest()[:10]}"
+        run_dir.mkdir(mode=0o755, exist_ok=True)
+        conf.write_text(_CONF.format(root=self.root, run_dir=run_dir, uid=account.pw_uid, gid=account.pw_gid,
+                                     port=self.port))
         proc = subprocess.Popen(["/usr/sbin/dovecot", "-F", "-c", str(conf)])
         time.sleep(0.5)
         return proc

@@ -87,6 +87,23 @@ def poll_mailbox_job(name: str) -> dict[str, Any]:
     return {"mailbox": name, "stored": result.stored, "errors": result.errors}
 
 
+def poll_twilio_job() -> dict[str, Any]:
+    """Poll the Twilio REST API for inbound messages (towns without a public URL), one poller at a time."""
+    from intake.channels.twilio_poll import poll_twilio
+    from intake.queue import enqueue_process, exclusive
+
+    res = resources()
+    queue = _queue()
+    timeout = res.config.worker.job_timeout
+    with exclusive(queue.connection, "poll:twilio", ttl=timeout) as acquired:
+        if not acquired:
+            return {"skipped": "poll already running"}
+        report = poll_twilio(res.config.twilio, res.factory)
+    for raw_id in report.new_ids:
+        enqueue_process(queue, raw_id, timeout=timeout)
+    return {"seen": report.seen, "stored": report.stored}
+
+
 def sweep() -> dict[str, int]:
     """Re-queue what Redis may have lost: pending messages, claims of dead workers, unsent mail."""
     from intake.queue import enqueue_process, enqueue_send

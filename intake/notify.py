@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from jinja2.sandbox import SandboxedEnvironment
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Config, Smtp
@@ -135,6 +135,12 @@ def make_mailer(config: Config) -> Mailer:
 
 def send_outbox_row(factory: sessionmaker[Session], config: Config, outbox_id: int, mailer: Mailer) -> str:
     """Send one outbox row if still pending; return its final status. Transient errors are re-raised."""
+    with factory() as session:
+        channel = session.execute(select(Outbox.channel).where(Outbox.id == outbox_id)).scalar_one_or_none()
+    if channel in ("sms", "whatsapp"):
+        from intake.sms_out.sender import send_text_row  # Twilio is loaded only where texts are sent
+
+        return send_text_row(factory, config, outbox_id)
     with factory() as session, session.begin():
         # Claim the row: only one worker moves it from pending to sending.
         claimed = getattr(session.execute(

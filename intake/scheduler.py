@@ -24,6 +24,10 @@ def tick(redis: Redis, config: Config) -> list[str]:
             queue, mb.name, timeout=timeout
         ):
             queued.append(f"poll:{mb.name}")
+    twilio = config.twilio
+    if twilio.enabled and twilio.poll and claim_slot(redis, "poll:twilio", seconds=twilio.poll_interval):
+        queue.enqueue_call("intake.jobs.poll_twilio_job", timeout=timeout, result_ttl=0, failure_ttl=3600)
+        queued.append("poll:twilio")
     if claim_slot(redis, "sweep", seconds=config.worker.sweep_interval):
         queue.enqueue_call("intake.jobs.sweep", timeout=timeout, result_ttl=60, failure_ttl=3600)
         queued.append("sweep")

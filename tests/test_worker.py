@@ -78,3 +78,14 @@ def test_scheduler_tick_queues_each_poll_once(make_config: Callable[..., Config]
     assert second == []
     queued = [job.func_name for job in get_queue(redis).jobs]
     assert queued.count("intake.jobs.poll_mailbox_job") == 2
+
+
+def test_scheduler_queues_the_twilio_poll_once(make_config: Callable[..., Config], redis_url: str,
+                                               monkeypatch: Any) -> None:
+    monkeypatch.setenv("X_TWILIO_TOKEN", "secret")
+    twilio = {"enabled": True, "poll": True, "account_sid": "AC" + "1" * 32,
+              "auth_token": {"env": "X_TWILIO_TOKEN"}, "numbers": ["+33700000000"]}
+    cfg = make_config(redis_url=redis_url, twilio=twilio)
+    redis = Redis.from_url(redis_url)
+    assert "poll:twilio" in tick(redis, cfg)
+    assert "poll:twilio" not in tick(redis, cfg)

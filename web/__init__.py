@@ -27,4 +27,8 @@ def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
     app.jinja_env.globals.update(category_labels=labels, status_labels=STATUS_LABELS)
     app.add_template_filter(lambda moment, fmt="%d/%m/%Y %H:%M": cfg.town.local(moment).strftime(fmt), "local")
     app.register_blueprint(queue.bp)
+    if cfg.twilio.enabled:
+        from web import twilio_hooks
+
+        twilio_hooks.init_app(app, cfg)
     return app

@@ -6,9 +6,39 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from intake.models import Event, Outbox, utcnow
+from intake.models import Event, Outbox, Report, utcnow
 from intake.notify import make_message_id, render_confirmation
 from intake.pipeline import Context, register
+from intake.stages.sms import PHONE_CHANNELS, PhoneMessage, render_sms
+
+
+def _confirm_by_text(ctx: Context, report: Report, parsed: PhoneMessage) -> None:
+    """SMS/WhatsApp acknowledgement; the daily cap and allowed destinations are checked when sending."""
+    why = ctx.no_confirmation
+    if why is None and parsed.channel == "voice":
+        why = "message vocal : pas de confirmation par SMS"
+    elif why is None and not parsed.reply_to:
+        why = "numéro de l'expéditeur inconnu"
+    elif why is None and report.author is not None and report.author.opt_out:
+        why = "le numéro a demandé à ne plus recevoir de SMS (STOP)"
+    if why is not None:
+        ctx.session.add(Event(report_id=report.id, action="confirmation_skipped", detail={"reason": why}))
+        return
+    assert parsed.reply_to is not None
+    row = Outbox(
+        report_id=report.id,
+        kind="confirmation",
+        channel=parsed.channel,
+        recipient=parsed.reply_to,
+        subject="",
+        body=render_sms(ctx.config, ctx.config.templates.sms_confirmation, report=report),
+        message_id=make_message_id(ctx.config.town.mail_domain),
+        in_reply_to=parsed.message_id,
+        status="pending",
+    )
+    ctx.session.add(row)
+    ctx.session.flush()
+    ctx.outbox_ids.append(row.id)
 
 
 @register("confirm")
@@ -21,6 +51,9 @@ class ConfirmStage:
         """Create the outbox row (pending, or suppressed with the reason)."""
         report, parsed = ctx.report, ctx.parsed
         if report is None or parsed is None or not ctx.created:
+            return
+        if getattr(parsed, "channel", "email") in PHONE_CHANNELS:
+            _confirm_by_text(ctx, report, parsed)
             return
         recipient = parsed.sender.email
         if ctx.no_confirmation or not recipient:

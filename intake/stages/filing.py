@@ -115,7 +115,7 @@ class FileStage:
                 author=author,
                 forwarded_by_name=fwd.name if fwd else None,
                 forwarded_by_email=fwd.email if fwd else None,
-                citizen_recovered=bool(parsed.citizen_recovered and parsed.sender.email),
+                citizen_recovered=bool(parsed.citizen_recovered and (parsed.sender.email or parsed.sender_phone)),
                 status="nouveau",
                 notes=[],
             )

@@ -56,6 +56,14 @@ class LocateStage:
             return
         if not ctx.created and report.lat is not None:
             return  # a follow-up does not move a report already placed
+        share = (getattr(ctx.parsed, "lat", None), getattr(ctx.parsed, "lon", None))
+        if share[0] is not None and share[1] is not None:
+            # A WhatsApp location share is the citizen's own pin: exact, whatever the text says.
+            report.lat, report.lon, report.location_source = float(share[0]), float(share[1]), "pin"
+            report.confidence = {**(report.confidence or {}), "location": 1.0}
+            report.address_label = getattr(ctx.parsed, "location_label", None) or report.address_label
+            ctx.session.add(Event(report_id=report.id, action="located", detail={"source": "pin", "score": 1.0}))
+            return
         understanding = _understanding(ctx)
         subject, text = _message_text(ctx)
         mention, result = understanding.locate_text(subject, text)

@@ -1,0 +1,1 @@
+"""Outgoing SMS and WhatsApp: segment counting, destination rules, rate limiting and sending."""

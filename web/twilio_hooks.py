@@ -1,0 +1,187 @@
+"""Twilio webhooks: signed inbound SMS, delivery statuses and voicemail recordings, stored before answering."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import Blueprint, Flask, Response, current_app, request
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
+from twilio.request_validator import RequestValidator
+
+from intake.config import Config, ConfigError
+from intake.models import Contact, Outbox, utcnow
+from intake.rawstore import store_raw
+
+log = logging.getLogger(__name__)
+bp = Blueprint("twilio_hooks", __name__, url_prefix="/twilio")
+
+EXTENSION = "guichet_twilio"
+UNSUBSCRIBED = "21610"  # Twilio error: the recipient answered STOP, every further SMS is refused
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+NO_CALLS = "Ce numéro ne prend pas d'appels, envoyez un SMS."
+
+
+@dataclass
+class _State:
+    """Per-application webhook state: the validator and, once needed, the rq queue of this process."""
+
+    config: Config
+    validator: RequestValidator
+    base_url: str
+    queue: Any = field(default=None)
+
+
+def init_app(app: Flask, config: Config) -> None:
+    """Register the webhooks; raise ConfigError when the auth token cannot be read (no unsigned webhook)."""
+    token = config.twilio.auth_token.reveal() if config.twilio.auth_token else None
+    if not token:
+        raise ConfigError("twilio.auth_token: the secret is missing (environment variable or file absent or empty); "
+                          "webhooks cannot validate X-Twilio-Signature without it")
+    base = (config.twilio.public_base_url or "").rstrip("/")
+    if not base:  # polling mode (twilio.poll) needs no public URL, hence no webhook
+        log.info("twilio: no public_base_url, webhooks not registered (polling mode)")
+        return
+    app.extensions[EXTENSION] = _State(config=config, validator=RequestValidator(token), base_url=base)
+    app.extensions["csrf"].exempt(bp)  # Twilio cannot send a CSRF token; the signature replaces it
+    app.register_blueprint(bp)
+
+
+def signed_url(base_url: str, full_path: str) -> str:
+    """The URL Twilio signed: the configured public base plus the path and query exactly as received."""
+    return base_url.rstrip("/") + full_path
+
+
+def is_signed(validator: RequestValidator, url: str, params: Any, signature: str | None) -> bool:
+    """True when `signature` is Twilio's HMAC of `url` and `params` under the validator's token."""
+    if not signature:
+        return False
+    return bool(validator.validate(url, params, signature))
+
+
+def _state() -> _State:
+    state: _State = current_app.extensions[EXTENSION]
+    return state
+
+
+def _factory() -> Any:
+    return current_app.extensions["guichet"].factory
+
+
+def _text(body: str, status: int) -> Response:
+    return Response(body, status=status, mimetype="text/plain")
+
+
+def _twiml(body: str) -> Response:
+    return Response(body, status=200, content_type="text/xml; charset=utf-8")
+
+
+@bp.before_request
+def _check_signature() -> Response | None:
+    # Never rebuild the URL from Host or X-Forwarded-*: a client controls those headers.
+    state = _state()
+    request.get_data()  # cache the body first: parsing the form alone would consume it before it is stored
+    full_path = request.full_path if request.query_string else request.path
+    url = signed_url(state.base_url, full_path)
+    if not is_signed(state.validator, url, request.form, request.headers.get("X-Twilio-Signature")):
+        log.warning("twilio webhook refused: bad or missing signature for %s", url)
+        return _text("Signature Twilio absente ou invalide.", 403)
+    return None
+
+
+def _enqueue(raw_id: int) -> None:
+    """Queue processing when Redis is configured; on failure the sweeper re-enqueues pending rows."""
+    state = _state()
+    if not state.config.redis_url:
+        return
+    try:
+        if state.queue is None:
+            from intake.queue import get_queue, redis_connection
+
+            state.queue = get_queue(redis_connection(state.config))
+        from intake.queue import enqueue_process
+
+        enqueue_process(state.queue, raw_id, timeout=state.config.worker.job_timeout)
+    except Exception:  # Redis down must not lose the message: it is committed, the sweeper will pick it up
+        log.exception("twilio webhook: raw message %s stored but not enqueued", raw_id)
+
+
+def _store(channel: str, source: str, key: str, *, payload: bytes | None = None) -> Response | None:
+    """Persist the urlencoded body as received and enqueue it; a 503 response when the database fails."""
+    try:
+        raw_id, created = store_raw(_factory(), channel=channel, source=source[:80], external_key=key,
+                                    payload=request.get_data() if payload is None else payload)
+    except SQLAlchemyError:
+        # Twilio does not retry SMS webhooks: this message is lost unless someone reads this log.
+        log.critical("twilio webhook: DATABASE FAILURE, %s %s from %s NOT STORED", channel, key, source,
+                     exc_info=True)
+        return _text("Service momentanément indisponible.", 503)
+    if created:
+        _enqueue(raw_id)
+    return None
+
+
+@bp.post("/messages")
+def messages() -> Response:
+    """An inbound SMS/MMS: store the raw webhook body, enqueue it, answer an empty TwiML."""
+    sid = request.form.get("MessageSid", "")
+    if not sid:
+        return _text("Paramètre MessageSid manquant.", 400)
+    failed = _store("sms", request.form.get("To", ""), sid)
+    return failed or _twiml(EMPTY_TWIML)
+
+
+@bp.post("/status")
+def status() -> Response:
+    """A status callback of an SMS we sent: record it; error 21610 means the recipient opted out."""
+    sid = request.form.get("MessageSid", "")
+    state = request.form.get("MessageStatus", "")
+    try:
+        with _factory()() as session, session.begin():
+            if sid and state:
+                session.execute(update(Outbox).where(Outbox.provider_id == sid)
+                                .values(provider_status=state[:20]))
+            phone = request.form.get("To", "")
+            if request.form.get("ErrorCode") == UNSUBSCRIBED and phone:
+                contact = session.execute(select(Contact).where(Contact.phone == phone)).scalar_one_or_none()
+                if contact is not None and not contact.opt_out:
+                    contact.opt_out, contact.opt_out_at = True, utcnow()
+    except SQLAlchemyError:
+        log.exception("twilio status callback for %s (%s) not recorded", sid, state)
+    return Response(status=204)
+
+
+@bp.post("/voice")
+def voice() -> Response:
+    """An incoming call: play the voicemail greeting and record, or say that calls are not taken."""
+    cfg = _state().config.twilio
+    if not cfg.voice_enabled:
+        return _twiml('<?xml version="1.0" encoding="UTF-8"?><Response>'
+                      f'<Say language="fr-FR">{escape(NO_CALLS)}</Say><Hangup /></Response>')
+    # Recording callbacks do not say who called: the caller travels in the (signed) callback URL's query.
+    caller = urlencode({"From": request.form.get("From", ""), "To": request.form.get("To", "")})
+    callback = escape(_state().base_url + "/twilio/voice/recording?" + caller)
+    return _twiml('<?xml version="1.0" encoding="UTF-8"?><Response>'
+                  f'<Say language="fr-FR">{escape(cfg.voice_message)}</Say>'
+                  f'<Record maxLength="{int(cfg.voice_max_seconds)}" playBeep="true" '
+                  f'recordingStatusCallback="{callback}" recordingStatusCallbackMethod="POST" /></Response>')
+
+
+@bp.post("/voice/recording")
+def voice_recording() -> Response:
+    """A finished voicemail recording: store its callback body and enqueue it like an SMS."""
+    sid = request.form.get("RecordingSid", "")
+    if not sid:
+        return _text("Paramètre RecordingSid manquant.", 400)
+    numbers = _state().config.twilio.numbers
+    # Recording callbacks carry no From/To: /voice put them in the callback's query string; the stored payload
+    # is the body followed by that query, one urlencoded form.
+    query = request.query_string
+    source = request.form.get("To") or request.args.get("To") or (numbers[0] if numbers else "voice")
+    payload = request.get_data() + (b"&" + query if query else b"")
+    failed = _store("voice", source, sid, payload=payload)
+    return failed or Response(status=204)
