@@ -164,6 +164,23 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_link_contacts(args: argparse.Namespace) -> int:
+    """Link a citizen's email and phone into one contact (their reports follow)."""
+    from intake.contacts import link_contacts
+    from intake.db import make_engine, make_sessionmaker
+
+    cfg = _config(args)
+    factory = make_sessionmaker(make_engine(cfg.sqlalchemy_url))
+    try:
+        with factory() as session, session.begin():
+            contact = link_contacts(session, email=args.email, phone=args.phone, actor=args.actor)
+            print(f"contact {contact.id} : {contact.email} / {contact.phone}")
+    except ValueError as exc:
+        print(f"guichet : {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def add_parsers(sub: Any) -> None:
     """Register the understanding subcommands on the main parser."""
     imp = sub.add_parser("import-addresses", help="importer un fichier d'adresses (BAN, BAL 1.3, ndjson addok)")
@@ -189,3 +206,8 @@ def add_parsers(sub: Any) -> None:
     rp.add_argument("--category", help="seulement cette catégorie")
     rp.add_argument("--a-qualifier", action="store_true", help="seulement les signalements à qualifier")
     rp.set_defaults(func=cmd_reprocess)
+    lk = sub.add_parser("link-contacts", help="relier l'adresse électronique et le téléphone d'un même citoyen")
+    lk.add_argument("email")
+    lk.add_argument("phone")
+    lk.add_argument("--actor", default="cli", help="qui fait le lien (journal)")
+    lk.set_defaults(func=cmd_link_contacts)

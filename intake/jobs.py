@@ -8,6 +8,7 @@ import socket
 from datetime import timedelta
 from typing import Any
 
+from rq import Retry
 from sqlalchemy import select, update
 
 from intake.config import load_config
@@ -62,8 +63,26 @@ def process_message(raw_id: int) -> dict[str, Any]:
         except Exception as exc:
             log.warning("outbox %s not sent now (%s): queued for retry", outbox_id, exc)
             enqueue_send(_queue(), outbox_id, timeout=res.config.worker.job_timeout)
+    if outcome.status == "processed" and res.config.twilio.delete_media:
+        # Only after the commit: the photos are on our disk before they leave Twilio.
+        _queue().enqueue_call("intake.jobs.delete_twilio_media", args=(raw_id,), timeout=res.config.worker.job_timeout,
+                              result_ttl=0, failure_ttl=7 * 86400, retry=Retry(max=3, interval=[60, 600, 3600]))
     return {"raw_id": raw_id, "status": outcome.status, "tracking_number": outcome.tracking_number,
             "error": outcome.error}
+
+
+def delete_twilio_media(raw_id: int) -> int:
+    """Delete on Twilio the media of a processed SMS/WhatsApp message (towns that keep no copy there)."""
+    from intake.media_cleanup import delete_stored_media
+    from intake.models import RawMessage
+
+    res = resources()
+    with res.factory() as session:
+        raw = session.get(RawMessage, raw_id)
+        if raw is None or raw.channel != "sms" or raw.status != "processed":
+            return 0
+        payload = raw.payload
+    return delete_stored_media(res.config, payload)
 
 
 def send_notification(outbox_id: int) -> str:

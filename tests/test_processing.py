@@ -279,3 +279,24 @@ def test_contact_reused_across_reports(res: Resources) -> None:
     ingest(res, citizen_email())
     ingest(res, citizen_email(subject="Autre chose"))
     assert count(res, Contact) == 1 and count(res, Report) == 2
+
+
+def test_resolved_report_tells_every_email_reporter(res: Resources) -> None:
+    from intake.statuses import change_status
+
+    first = ingest(res, citizen_email())
+    with res.factory() as s:
+        confirmation_id = s.execute(select(Outbox.message_id)).scalar_one()
+    ingest(res, citizen_email(sender="voisin@example.net", subject="Re: même lampadaire", in_reply_to=confirmation_id))
+    with res.factory() as s, s.begin():
+        report = s.get(Report, first.report_id)
+        assert report is not None
+        ids = change_status(s, res.config, report, "resolu", actor="agent")
+        with pytest.raises(ValueError):
+            change_status(s, res.config, report, "perdu", actor="agent")
+    with res.factory() as s:
+        rows = [s.get(Outbox, i) for i in ids]
+        events = s.execute(select(Event.action).where(Event.report_id == first.report_id)).scalars().all()
+    assert sorted(r.recipient for r in rows if r) == ["jeanne.martin@example.org", "voisin@example.net"]
+    assert all(r and r.channel == "email" and "résolu" in r.subject for r in rows)
+    assert "status" in events

@@ -217,3 +217,43 @@ def test_location_share_without_open_report_opens_a_pinned_report(res: Resources
         assert report is not None
         assert (report.lat, report.lon, report.location_source) == (48.8606, 2.3376, "pin")
         assert report.address_label == "Rue de Rivoli"
+
+
+def test_resolved_report_tells_its_citizen_by_sms_once(res: Resources) -> None:
+    from intake.statuses import change_status
+
+    outcome = ingest(res, sms("Un banc cassé square des Batignolles"))
+    with res.factory() as s, s.begin():
+        report = s.get(Report, outcome.report_id)
+        assert report is not None
+        number = report.tracking_number
+        ids = change_status(s, res.config, report, "resolu", actor="agent", note="Banc remplacé")
+        assert change_status(s, res.config, report, "resolu", actor="agent") == []
+        change_status(s, res.config, report, "en_cours", actor="agent")
+        assert change_status(s, res.config, report, "resolu", actor="agent") == []  # once per status and citizen
+    assert len(ids) == 1
+    with res.factory() as s:
+        row = s.get(Outbox, ids[0])
+        assert row is not None and row.channel == "sms" and row.recipient == CITIZEN
+        assert number in row.body and "résolu" in row.body
+
+
+def test_agent_links_email_and_phone_into_one_contact(res: Resources) -> None:
+    from intake.contacts import link_contacts
+    from intake.rawstore import email_key
+    from tests.support.mail import citizen_email
+
+    by_sms = ingest(res, sms("Lampadaire éteint rue des Lilas"))
+    raw = citizen_email(sender="Jeanne <jeanne@example.org>")
+    raw_id, _ = store_raw(res.factory, channel="email", source="mairie", external_key=email_key(raw), payload=raw)
+    by_mail = process_raw(res, raw_id)
+    with res.factory() as s, s.begin():
+        contact = link_contacts(s, email="Jeanne@Example.org", phone="06 12 34 56 78", actor="agent")
+        with pytest.raises(ValueError):
+            link_contacts(s, email="x@example.org", phone="12", actor="agent")
+    with res.factory() as s:
+        authors = {s.get(Report, r.report_id).author_id for r in (by_sms, by_mail)}  # type: ignore[union-attr]
+        assert authors == {contact.id}
+        merged = s.get(Contact, contact.id)
+        assert merged is not None and merged.email == "jeanne@example.org" and merged.phone == CITIZEN
+    assert count(res, Contact) == 1

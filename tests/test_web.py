@@ -121,3 +121,25 @@ def test_agent_reclassifies_with_csrf_and_the_correction_is_kept(client: tuple[F
     bad = c.post(f"/signalements/{numbers[0]}/categorie", data={"categorie": "nimporte", "csrf_token": token.group(1)})
     assert bad.status_code == 303
     assert "catégorie inconnue" in c.get(f"/signalements/{numbers[0]}").get_data(as_text=True)
+
+
+def test_agent_resolves_and_the_citizen_notification_is_queued(client: tuple[FlaskClient, list[str]]) -> None:
+    import re
+
+    from sqlalchemy import select
+
+    from intake.models import Outbox, Report
+
+    c, numbers = client
+    page = c.get(f"/signalements/{numbers[0]}").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None
+    done = c.post(f"/signalements/{numbers[0]}/statut",
+                  data={"statut": "resolu", "note": "Réparé", "csrf_token": token.group(1)})
+    assert done.status_code == 303
+    assert "1 message(s) au citoyen" in c.get(f"/signalements/{numbers[0]}").get_data(as_text=True)
+    res = c.application.extensions["guichet"]
+    with res.factory() as s:
+        report = s.execute(select(Report).where(Report.tracking_number == numbers[0])).scalar_one()
+        row = s.execute(select(Outbox).where(Outbox.kind == "status_resolu")).scalar_one()
+    assert report.status == "resolu" and row.recipient == "jeanne.martin@example.org" and row.status == "pending"

@@ -116,6 +116,46 @@ def change_category(number: str) -> Any:
     return redirect(url_for("queue.report", number=number)), 303
 
 
+@bp.post("/signalements/<number>/statut")
+def change_status_view(number: str) -> Any:
+    """An agent changes the status; the citizens are told when it calls for it (resolved)."""
+    from flask import flash, redirect, url_for
+
+    from intake.statuses import change_status
+
+    status = request.form.get("statut", "")
+    note = (request.form.get("note") or "").strip()[:1000] or None
+    with _res().factory() as session, session.begin():
+        rep = session.execute(select(Report).where(Report.tracking_number == number)).scalar_one_or_none()
+        if rep is None:
+            abort(404)
+        try:
+            outbox_ids = change_status(session, current_app.config["GUICHET"], rep, status, actor="back-office",
+                                       note=note)
+        except ValueError as exc:
+            flash(str(exc), "erreur")
+            return redirect(url_for("queue.report", number=number)), 303
+    _send_soon(outbox_ids)
+    flash("Statut enregistré." + (f" {len(outbox_ids)} message(s) au citoyen en cours d'envoi." if outbox_ids else ""),
+          "info")
+    return redirect(url_for("queue.report", number=number)), 303
+
+
+def _send_soon(outbox_ids: list[int]) -> None:
+    """Queue the notifications; without Redis the sweeper sends them within a minute or two."""
+    cfg = current_app.config["GUICHET"]
+    if not outbox_ids or not cfg.redis_url:
+        return
+    try:
+        from intake.queue import enqueue_send, get_queue, redis_connection
+
+        queue = get_queue(redis_connection(cfg))
+        for outbox_id in outbox_ids:
+            enqueue_send(queue, outbox_id, timeout=cfg.worker.job_timeout)
+    except Exception:  # the rows are committed: the sweeper will send them
+        current_app.logger.exception("notifications %s not queued", outbox_ids)
+
+
 @bp.get("/suivi/<token>")
 def public_status(token: str) -> str:
     """Public status page of a report (unguessable URL, no personal data)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -183,3 +184,28 @@ def test_recording_content(settings: Twilio, standin: TwilioStandIn) -> None:
     url = f"https://api.twilio.com/2010-04-01/Accounts/{standin.account_sid}/Recordings/{rec}"
     assert download_media(settings, url + ".mp3") == (b"ID3mp3", "audio/mpeg")
     assert download_media(settings, url, types=["audio/x-wav"]) == (b"RIFFwav", "audio/x-wav")
+
+
+def test_media_of_a_stored_message_are_deleted_on_twilio(make_config: Any) -> None:
+    """After processing, media are deleted on the stand-in (which plays Twilio's part) when configured."""
+    from urllib.parse import urlencode
+
+    from intake.media_cleanup import delete_stored_media, media_sids
+
+    with TwilioStandIn() as standin:
+        cfg = make_config(twilio={"account_sid": standin.account_sid, "auth_token": {"env": "X_TW_TOKEN"},
+                                  "api_base_url": standin.base_url, "delete_media": True})
+        os.environ["X_TW_TOKEN"] = standin.auth_token
+        try:
+            message_sid = standin.add_inbound("+33612345678", "+33700000000", "photo",
+                                              media=[(b"\xff\xd8jpeg", "image/jpeg")])
+            media_sid = standin.messages[message_sid].media[0].sid
+            account = f"{standin.base_url}/2010-04-01/Accounts/{standin.account_sid}"
+            url = f"{account}/Messages/{message_sid}/Media/{media_sid}"
+            payload = urlencode({"MessageSid": message_sid, "From": "+33612345678", "To": "+33700000000", "Body": "",
+                                 "NumMedia": "1", "MediaUrl0": url, "MediaContentType0": "image/jpeg"})
+            assert media_sids(payload.encode()) == [(message_sid, media_sid)]
+            assert delete_stored_media(cfg, payload.encode()) == 1
+            assert standin.deleted_media == [media_sid]
+        finally:
+            del os.environ["X_TW_TOKEN"]
