@@ -10,8 +10,12 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-DEFAULT_PIPELINE = ("parse", "screen", "parse_sms", "optout", "thread", "thread_sms", "file", "media", "classify",
-                    "locate", "triage", "confirm")
+DEFAULT_PIPELINE = ("parse", "screen", "parse_sms", "parse_open311", "optout", "thread", "thread_sms", "file",
+                    "media", "classify", "locate", "dedupe", "triage", "confirm")
+# Metres within which two reports of a category are the same problem (a lamp post vs. a dumped mattress).
+DEDUPE_RADII = {"eclairage": 50.0, "objets_abandonnes": 150.0, "proprete": 100.0, "graffitis": 30.0, "voirie": 50.0,
+                "mobilier_urbain": 30.0, "vegetaux": 50.0, "vehicules": 30.0, "eau": 100.0,
+                "activites_commerciales": 50.0, "default": 50.0}
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.yaml"
 
 
@@ -178,6 +182,16 @@ class Addresses(_Strict):
         return self
 
 
+class Dedupe(_Strict):
+    enabled: bool = True
+    window_days: int = Field(default=14, ge=0, le=365)
+    radius_m: dict[str, Annotated[float, Field(gt=0, le=5000)]] = Field(default_factory=lambda: dict(DEDUPE_RADII))
+
+    def radius(self, category: str) -> float:
+        """Matching radius of a category, else the `default` one."""
+        return self.radius_m.get(category, self.radius_m.get("default", DEDUPE_RADII["default"]))
+
+
 class Worker(_Strict):
     job_timeout: int = Field(default=300, ge=30, le=3600)
     stale_claim_seconds: int = Field(default=600, ge=60)
@@ -227,6 +241,17 @@ class Web(_Strict):
     secret_key: Secret | None = None
 
 
+class ApiKey(_Strict):
+    name: str = Field(min_length=1, max_length=80)
+    key: Secret
+
+
+class Open311(_Strict):
+    api_keys: list[ApiKey] = Field(default_factory=list)
+    max_description: int = Field(default=4000, ge=100, le=100_000)
+    max_media_mb: float = Field(default=10, gt=0, le=100)
+
+
 class Config(_Strict):
     town: Town
     database_url: str = "sqlite:///var/guichet.db"
@@ -241,8 +266,10 @@ class Config(_Strict):
     worker: Worker = Worker()
     classifier: Classifier = Classifier()
     web: Web = Web()
+    open311: Open311 = Open311()
     twilio: Twilio = Twilio()
     addresses: Addresses = Addresses()
+    dedupe: Dedupe = Dedupe()
     pipeline: list[str] = Field(default_factory=lambda: list(DEFAULT_PIPELINE))
     base_dir: str = "."
 

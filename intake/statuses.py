@@ -20,7 +20,15 @@ def _answerable(config: Config, email: str) -> bool:
 
 
 def _reporters(session: Session, config: Config, report: Report) -> list[tuple[str, str]]:
-    """(channel, recipient) of everyone who reported this problem, without repeats."""
+    """(channel, recipient) of everyone who reported this problem, its duplicates included, without repeats."""
+    duplicates = session.execute(
+        select(Report).where(Report.duplicate_of_id == report.id).order_by(Report.id)).scalars().all()
+    out = [r for row in (report, *duplicates) for r in _reporters_of(session, config, row)]
+    return list(dict.fromkeys(out))
+
+
+def _reporters_of(session: Session, config: Config, report: Report) -> list[tuple[str, str]]:
+    """(channel, recipient) of the author and writers of one report row, on that report's channel."""
     out: list[tuple[str, str]] = []
     contacts: list[Contact] = [report.author] if report.author else []
     senders = session.execute(

@@ -15,7 +15,7 @@ STATUS_LABELS = {"nouveau": "Nouveau", "a_qualifier": "À qualifier", "transmis"
 def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
     """Build the back office for `config` (GUICHET_CONFIG or the shipped demo by default)."""
     from intake.resources import build_resources
-    from web import queue, security
+    from web import open311, queue, security
 
     cfg = config or load_config()
     app = Flask(__name__)
@@ -27,6 +27,7 @@ def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
     app.jinja_env.globals.update(category_labels=labels, status_labels=STATUS_LABELS)
     app.add_template_filter(lambda moment, fmt="%d/%m/%Y %H:%M": cfg.town.local(moment).strftime(fmt), "local")
     app.register_blueprint(queue.bp)
+    open311.init_app(app)
     if cfg.twilio.enabled:
         from web import twilio_hooks
 

@@ -32,12 +32,19 @@ class ClassifyStage:
         report = ctx.report
         if report is None or not ctx.created or report.category_source in {"agent", "app"}:
             return
+        services = {c.code: c.service for c in ctx.config.categories}
+        chosen = getattr(ctx.parsed, "category", None)
+        if chosen in services:  # the citizen picked the category in an app (Open311 service_code): kept
+            report.category, report.category_source, report.service = chosen, "app", services[chosen]
+            report.confidence = {**(report.confidence or {}), "category": 1.0}
+            ctx.session.add(Event(report_id=report.id, action="classified",
+                                  detail={"category": chosen, "confidence": 1.0, "source": "app"}))
+            return
         subject, text = _message_text(ctx)
         pred = _understanding(ctx).classify(subject, text)
         report.category = pred.category
         report.category_source = "model"
         report.confidence = {**(report.confidence or {}), "category": round(pred.confidence, 4)}
-        services = {c.code: c.service for c in ctx.config.categories}
         report.service = services.get(pred.category)
         ctx.session.add(Event(report_id=report.id, action="classified",
                               detail={"category": pred.category, "confidence": round(pred.confidence, 4)}))
