@@ -41,7 +41,8 @@ def _summary(text: str) -> str:
 
 
 @lru_cache(maxsize=64)
-def _template(source: str) -> Any:
+def template(source: str) -> Any:
+    """A town template compiled once (sandboxed Jinja2): compiling per message was the costly part."""
     return _ENV.from_string(source)
 
 
@@ -57,8 +58,8 @@ def render_confirmation(config: Config, *, report: Report, parsed: Any) -> tuple
         "attachments": [a.filename for a in parsed.attachments],
         "status_url": f"{config.town.public_url.rstrip('/')}/suivi/{report.public_token}",
     }
-    subject = _template(config.templates.confirmation_subject).render(values)
-    body = _template(config.templates.confirmation_body).render(values)
+    subject = template(config.templates.confirmation_subject).render(values)
+    body = template(config.templates.confirmation_body).render(values)
     return " ".join(subject.split())[:500], body
 
 
@@ -133,6 +134,17 @@ def make_mailer(config: Config) -> Mailer:
     return SmtpMailer(config.smtp) if config.smtp.backend == "smtp" else ConsoleMailer()
 
 
+def claim_outbox(factory: sessionmaker[Session], outbox_id: int) -> bool:
+    """Atomically move a row from pending to sending; True for exactly one caller."""
+    with factory() as session, session.begin():
+        result = session.execute(
+            update(Outbox)
+            .where(Outbox.id == outbox_id, Outbox.status == "pending")
+            .values(status="sending", attempts=Outbox.attempts + 1, claimed_at=utcnow())
+        )
+    return bool(getattr(result, "rowcount", 0))
+
+
 def send_outbox_row(factory: sessionmaker[Session], config: Config, outbox_id: int, mailer: Mailer) -> str:
     """Send one outbox row if still pending; return its final status. Transient errors are re-raised."""
     with factory() as session:
@@ -141,13 +153,7 @@ def send_outbox_row(factory: sessionmaker[Session], config: Config, outbox_id: i
         from intake.sms_out.sender import send_text_row  # Twilio is loaded only where texts are sent
 
         return send_text_row(factory, config, outbox_id)
-    with factory() as session, session.begin():
-        # Claim the row: only one worker moves it from pending to sending.
-        claimed = getattr(session.execute(
-            update(Outbox)
-            .where(Outbox.id == outbox_id, Outbox.status == "pending")
-            .values(status="sending", attempts=Outbox.attempts + 1, claimed_at=utcnow())
-        ), "rowcount", 0)
+    claimed = claim_outbox(factory, outbox_id)
     with factory() as session:
         row = session.get(Outbox, outbox_id)
         if row is None:

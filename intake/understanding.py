@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Config
 from intake.geocoding.protocol import AddressQuery, GeocodeResult
+from intake.geocoding.spatial import distance_m
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +38,6 @@ class Analysis:
     scores: dict[str, float]
     mention: Any                  # classifiers.address AddressMention | None
     geocoded: GeocodeResult | None
-
-
-def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    k = math.pi / 180
-    x = (lon2 - lon1) * k * math.cos((lat1 + lat2) / 2 * k)
-    return math.hypot(x, (lat2 - lat1) * k) * 6_371_000
 
 
 class Understanding:
@@ -121,7 +115,7 @@ class Understanding:
         for lat, lon in exif:
             if self.in_commune(lat, lon):
                 label = None
-                if text_result is not None and _distance_m(lat, lon, text_result.lat, text_result.lon) < 150:
+                if text_result is not None and distance_m(lat, lon, text_result.lat, text_result.lon) < 150:
                     label = text_result.label
                 return Location(lat, lon, "exif", 0.95, label=label, result=text_result, mention=mention)
         if text_result is not None:

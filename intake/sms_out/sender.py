@@ -6,11 +6,12 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Config, Twilio
 from intake.models import Contact, Event, Outbox, utcnow
+from intake.notify import claim_outbox
 from intake.sms_out.rules import WHATSAPP, RateLimiter, bare_number, check_destination
 from intake.sms_out.segments import fit_segments
 
@@ -70,16 +71,6 @@ def sender_number(settings: Twilio, *, channel: str) -> str | None:
     return settings.numbers[0] if settings.numbers else None
 
 
-def _claim(factory: sessionmaker[Session], row_id: int) -> bool:
-    with factory() as session, session.begin():
-        result = session.execute(
-            update(Outbox)
-            .where(Outbox.id == row_id, Outbox.status == "pending")
-            .values(status="sending", attempts=Outbox.attempts + 1, claimed_at=utcnow())
-        )
-    return bool(getattr(result, "rowcount", 0))
-
-
 def _finish(session: Session, row: Outbox, status: str, reason: str | None) -> str:
     row.status, row.reason = status, reason
     session.add(Event(report_id=row.report_id, action=f"{row.kind}_{status}"[:40],
@@ -100,7 +91,7 @@ def send_sms_row(factory: sessionmaker[Session], config: Config, row_id: int, *,
                  limiter: RateLimiter) -> str:
     """Send one SMS/WhatsApp outbox row if still pending; return its status. Transient errors are re-raised."""
     settings = config.twilio
-    claimed = _claim(factory, row_id)
+    claimed = claim_outbox(factory, row_id)
     with factory() as session:
         row = session.get(Outbox, row_id)
         if row is None:

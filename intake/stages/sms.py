@@ -7,14 +7,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import select
 
 from intake.channels.sms import parse_sms, parse_voice
 from intake.config import Config, Twilio
 from intake.email.model import Address, ParsedAttachment, SkippedAttachment
 from intake.models import Contact, Event, Outbox, RawMessage, Report, ReportMessage, utcnow
-from intake.notify import make_message_id
+from intake.notify import make_message_id, template
 from intake.pipeline import Context, register
 from intake.tracking import find_tracking_numbers
 
@@ -23,7 +22,6 @@ PHONE_CHANNELS = SMS_CHANNELS | {"voice"}
 CLOSED = ("resolu", "rejete")
 STOP_WORDS = frozenset({"STOP", "ARRET", "ARRÊT", "STOP SMS", "STOPALL", "UNSUBSCRIBE"})
 START_WORDS = frozenset({"START", "UNSTOP", "REPRISE"})
-_ENV = SandboxedEnvironment(autoescape=False)
 
 
 @dataclass
@@ -70,7 +68,7 @@ def render_sms(config: Config, source: str, *, report: Report | None = None) -> 
     if report is not None:
         values["tracking_number"] = report.tracking_number
         values["status_url"] = f"{config.town.public_url.rstrip('/')}/suivi/{report.public_token}"
-    return " ".join(_ENV.from_string(source).render(values).split())
+    return " ".join(template(source).render(values).split())
 
 
 def _download(ctx: Context, urls: list[tuple[str, str, str]]) -> tuple[list[ParsedAttachment], list[SkippedAttachment]]:

@@ -101,3 +101,12 @@ def make_mailbox() -> Callable[..., Mailbox]:
 def mailbox(dovecot: DovecotServer, make_mailbox: Callable[..., Mailbox]) -> Mailbox:
     """A new, empty mailbox on the default Dovecot."""
     return make_mailbox(dovecot)
+
+
+@pytest.fixture
+def standin() -> Iterator[Any]:
+    """A local server standing in for api.twilio.com (Twilio's documented wire format)."""
+    from tests.support.twilio_standin import TwilioStandIn
+
+    with TwilioStandIn() as server:
+        yield server

@@ -24,12 +24,6 @@ TOKEN_ENV = "GUICHET_TEST_TWILIO_TOKEN"
 
 
 @pytest.fixture
-def standin() -> Iterator[TwilioStandIn]:
-    with TwilioStandIn() as server:
-        yield server
-
-
-@pytest.fixture
 def settings(standin: TwilioStandIn, monkeypatch: pytest.MonkeyPatch) -> Twilio:
     monkeypatch.setenv(TOKEN_ENV, standin.auth_token)
     return Twilio(account_sid=standin.account_sid, auth_token=Secret(env=TOKEN_ENV), numbers=["+33757000001"],

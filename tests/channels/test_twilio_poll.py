@@ -28,12 +28,6 @@ NOW = datetime(2025, 3, 14, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def standin() -> Iterator[TwilioStandIn]:
-    with TwilioStandIn() as server:
-        yield server
-
-
-@pytest.fixture
 def settings(standin: TwilioStandIn, monkeypatch: pytest.MonkeyPatch) -> Twilio:
     monkeypatch.setenv(TOKEN_ENV, standin.auth_token)
     return Twilio(account_sid=standin.account_sid, auth_token=Secret(env=TOKEN_ENV), numbers=[TOWN],
