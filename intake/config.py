@@ -10,8 +10,9 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-DEFAULT_PIPELINE = ("parse", "screen", "parse_sms", "parse_open311", "optout", "thread", "thread_sms", "file",
-                    "media", "classify", "locate", "dedupe", "triage", "confirm")
+DEFAULT_PIPELINE = ("parse", "screen", "parse_sms", "parse_open311", "parse_staff", "optout", "thread",
+                    "thread_sms", "file", "media", "classify", "locate", "dedupe", "triage", "route", "confirm",
+                    "ask_location")
 # Metres within which two reports of a category are the same problem (a lamp post vs. a dumped mattress).
 DEDUPE_RADII = {"eclairage": 50.0, "objets_abandonnes": 150.0, "proprete": 100.0, "graffitis": 30.0, "voirie": 50.0,
                 "mobilier_urbain": 30.0, "vegetaux": 50.0, "vehicules": 30.0, "eau": 100.0,
@@ -133,7 +134,104 @@ class Category(_Strict):
 class Service(_Strict):
     code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
     name: str
-    emails: list[str] = Field(default_factory=list)
+    emails: list[str] = Field(default_factory=list)  # the service's referents
+    notify: Literal["immediate", "digest", "none"] = "immediate"  # how referents hear of routed reports
+
+
+class StatusMessage(_Strict):
+    """What a citizen receives: email subject and body, and the SMS/WhatsApp text."""
+
+    subject: str
+    body: str
+    sms: str
+
+
+STATUS_CODES = ("nouveau", "a_qualifier", "transmis", "en_cours", "resolu", "rejete")
+DEFAULT_STATUS_LABELS = {"nouveau": "Nouveau", "a_qualifier": "À qualifier", "transmis": "Transmis",
+                         "en_cours": "En cours", "resolu": "Résolu", "rejete": "Rejeté"}
+_SIGN = "\n\nSuivre votre signalement : {{ status_url }}\n{{ town }}\n"
+DEFAULT_STATUS_MESSAGES = {
+    "transmis": StatusMessage(
+        subject="Votre signalement n° {{ tracking_number }} a été transmis au service {{ service }}",
+        body=("Bonjour,\n\nVotre signalement n° {{ tracking_number }} ({{ category }}) a été transmis au service "
+              "{{ service }}.{% if note %}\n\n{{ note }}{% endif %}" + _SIGN),
+        sms="Mairie : votre signalement n° {{ tracking_number }} a été transmis au service {{ service }}."),
+    "en_cours": StatusMessage(
+        subject="Votre signalement n° {{ tracking_number }} est en cours de traitement",
+        body=("Bonjour,\n\nLe service {{ service }} a commencé à traiter votre signalement n° "
+              "{{ tracking_number }} ({{ category }}).{% if note %}\n\n{{ note }}{% endif %}" + _SIGN),
+        sms="Mairie : votre signalement n° {{ tracking_number }} est en cours de traitement."),
+    "resolu": StatusMessage(
+        subject="Votre signalement n° {{ tracking_number }} est résolu",
+        body=("Bonjour,\n\nVotre signalement n° {{ tracking_number }} ({{ category }}) est résolu."
+              "{% if note %}\n\n{{ note }}{% endif %}\n\nMerci de votre aide." + _SIGN),
+        sms="Mairie : votre signalement n° {{ tracking_number }} est résolu. Merci de votre aide."),
+    "rejete": StatusMessage(
+        subject="Votre signalement n° {{ tracking_number }} ne sera pas traité par la mairie",
+        body=("Bonjour,\n\nVotre signalement n° {{ tracking_number }} ({{ category }}) ne sera pas traité par nos "
+              "services. Motif : {{ reason }}.{% if note %}\n\n{{ note }}{% endif %}" + _SIGN),
+        sms="Mairie : votre signalement n° {{ tracking_number }} ne sera pas traité. Motif : {{ reason }}."),
+}
+
+
+class RejectReason(_Strict):
+    code: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+    label: str
+
+
+class Statuses(_Strict):
+    """Labels agents and citizens read, which changes tell the citizen, and the reasons for a rejection."""
+
+    labels: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_STATUS_LABELS))
+    notify: list[str] = Field(default_factory=lambda: ["transmis", "en_cours", "resolu", "rejete"])
+    reject_reasons: list[RejectReason] = Field(default_factory=lambda: [
+        RejectReason(code="hors_competence", label="hors compétence de la commune"),
+        RejectReason(code="doublon", label="doublon d'un signalement déjà enregistré"),
+        RejectReason(code="domaine_prive", label="problème situé sur le domaine privé"),
+        RejectReason(code="deja_traite", label="problème déjà traité"),
+        RejectReason(code="non_fonde", label="signalement non fondé ou incomplet"),
+    ], min_length=1)
+
+    @field_validator("labels", "notify")
+    @classmethod
+    def _known(cls, value: Any) -> Any:
+        unknown = sorted(set(value) - set(STATUS_CODES))
+        if unknown:
+            raise ValueError(f"unknown status {', '.join(unknown)} (known: {', '.join(STATUS_CODES)})")
+        return value
+
+    def label(self, code: str) -> str:
+        """The configured label of a status, else its default one."""
+        return self.labels.get(code) or DEFAULT_STATUS_LABELS.get(code, code)
+
+    def reason_label(self, code: str | None) -> str:
+        """The label of a rejection reason code (the code itself when unknown)."""
+        return next((r.label for r in self.reject_reasons if r.code == code), code or "")
+
+
+class RouteRule(_Strict):
+    """Send reports of `category` (or any, with "*") in `zone` to `service`."""
+
+    category: str = "*"
+    zone: str
+    service: str
+
+
+class Routing(_Strict):
+    """Zones of the commune and the rules that route a category in a zone to another service than its default."""
+
+    zones_file: str | None = None  # GeoJSON FeatureCollection of (Multi)Polygons
+    zone_property: str = "code"    # feature property holding the zone's code
+    zone_name_property: str = "nom"
+    rules: list[RouteRule] = Field(default_factory=list)
+    auto_transmit: bool = True     # a confident, placed report goes straight to "transmis"
+    digest_time: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] = "07:30"
+
+
+class AskLocation(_Strict):
+    enabled: bool = True
+    # how long an answer from the same phone number threads onto the question
+    answer_window_hours: int = Field(default=72, ge=1, le=720)
 
 
 class Templates(_Strict):
@@ -142,9 +240,41 @@ class Templates(_Strict):
     sms_confirmation: str = (
         "Mairie : votre signalement n° {{ tracking_number }} est bien enregistré. Suivi : {{ status_url }}"
     )
-    sms_resolved: str = "Mairie : votre signalement n° {{ tracking_number }} est résolu. Merci de votre aide."
     sms_stopped: str = "Mairie : vous ne recevrez plus de SMS. Envoyez START pour les réactiver."
     sms_started: str = "Mairie : les SMS sont réactivés pour ce numéro."
+    # One message per status the citizen is told about (statuses.notify); email subject/body and SMS text.
+    status: dict[str, StatusMessage] = Field(default_factory=lambda: dict(DEFAULT_STATUS_MESSAGES))
+    # The one question asked when a report has no usable location.
+    ask_location: StatusMessage = StatusMessage(
+        subject="Signalement n° {{ tracking_number }} : où se trouve le problème ?",
+        body=("Bonjour,\n\nNous avons bien reçu votre signalement n° {{ tracking_number }}, mais nous ne parvenons "
+              "pas à le situer.\nPourriez-vous répondre à ce message en indiquant l'adresse précise (numéro et "
+              "rue), ou placer le problème sur la carte :\n{{ location_url }}\n\nMerci,\n{{ town }}\n"),
+        sms=("Mairie : où se trouve le problème signalé (n° {{ tracking_number }}) ? Répondez avec l'adresse ou "
+             "placez-le sur la carte : {{ location_url }}"),
+    )
+    # Email to a service's referents about a report routed to them (immediate mode).
+    referent_subject: str = "[{{ service }}] Nouveau signalement n° {{ tracking_number }} : {{ category }}"
+    referent_body: str = (
+        "Bonjour,\n\nUn signalement a été transmis au service {{ service }}.\n\nN° {{ tracking_number }} — "
+        "{{ category }}\nAdresse : {{ address or 'non localisé' }}\n\n{{ summary }}\n\nLe voir : {{ report_url }}\n"
+    )
+    # Daily digest to referents (digest mode): variables service, day, reports (tracking_number, category,
+    # address, report_url).
+    digest_subject: str = "[{{ service }}] {{ reports | length }} signalement(s) transmis le {{ day }}"
+    digest_body: str = (
+        "Bonjour,\n\nSignalements transmis au service {{ service }} le {{ day }} :\n\n"
+        "{% for r in reports %}- n° {{ r.tracking_number }} — {{ r.category }} — {{ r.address or 'non localisé' }}\n"
+        "  {{ r.report_url }}\n{% endfor %}"
+    )
+
+    @field_validator("status")
+    @classmethod
+    def _known_statuses(cls, value: dict[str, StatusMessage]) -> dict[str, StatusMessage]:
+        unknown = sorted(set(value) - set(STATUS_CODES))
+        if unknown:
+            raise ValueError(f"unknown status {', '.join(unknown)} (known: {', '.join(STATUS_CODES)})")
+        return value
 
 
 class Notifications(_Strict):
@@ -270,6 +400,9 @@ class Config(_Strict):
     twilio: Twilio = Twilio()
     addresses: Addresses = Addresses()
     dedupe: Dedupe = Dedupe()
+    statuses: Statuses = Statuses()
+    routing: Routing = Routing()
+    ask_location: AskLocation = AskLocation()
     pipeline: list[str] = Field(default_factory=lambda: list(DEFAULT_PIPELINE))
     base_dir: str = "."
 
@@ -302,6 +435,23 @@ class Config(_Strict):
                     f"categories[{i}].service: unknown service {cat.service!r} (known: {', '.join(sorted(services))})"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _routes_are_known(self) -> Config:
+        services = {s.code for s in self.services}
+        categories = {c.code for c in self.categories} | {"*"}
+        for i, rule in enumerate(self.routing.rules):
+            if rule.service not in services:
+                raise ValueError(f"routing.rules[{i}].service: unknown service {rule.service!r}")
+            if rule.category not in categories:
+                raise ValueError(f"routing.rules[{i}].category: unknown category {rule.category!r}")
+        if self.routing.rules and not self.routing.zones_file:
+            raise ValueError("routing.rules need routing.zones_file (a GeoJSON of the zones)")
+        return self
+
+    def service(self, code: str | None) -> Service | None:
+        """The service called `code`, or None."""
+        return next((s for s in self.services if s.code == code), None)
 
     def resolve_path(self, path: str) -> Path:
         """Resolve a path from the config relative to the config file's folder."""

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -124,7 +125,10 @@ class Report(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     category: Mapped[str | None] = mapped_column(String(40), index=True)
     service: Mapped[str | None] = mapped_column(String(40), index=True)
+    zone: Mapped[str | None] = mapped_column(String(60), index=True)  # routing zone the position falls in
     status: Mapped[str] = mapped_column(String(20), default="nouveau", index=True)
+    status_reason: Mapped[str | None] = mapped_column(String(60))  # rejection reason code
+    location_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # asked once
     author_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"))
     forwarded_by_name: Mapped[str | None] = mapped_column(String(200))
     forwarded_by_email: Mapped[str | None] = mapped_column(String(320))
@@ -237,16 +241,19 @@ class Correction(Base):
 
 
 class Outbox(Base):
-    """One notification to send, exactly once per (report, kind, recipient)."""
+    """One notification to send, exactly once per (report, kind, recipient); digests have no report and are
+    unique per (kind, recipient), their kind naming the service and the day."""
 
     __tablename__ = "outbox"
     __table_args__ = (
         UniqueConstraint("report_id", "kind", "recipient", name="uq_outbox_report_kind_recipient"),
         Index("ix_outbox_recipient_created", "recipient", "created_at"),
+        Index("uq_outbox_kind_recipient_no_report", "kind", "recipient", unique=True,
+              sqlite_where=text("report_id IS NULL"), postgresql_where=text("report_id IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    report_id: Mapped[int] = mapped_column(ForeignKey("report.id"))
+    report_id: Mapped[int | None] = mapped_column(ForeignKey("report.id"))
     kind: Mapped[str] = mapped_column(String(40))
     channel: Mapped[str] = mapped_column(String(10), default="email")
     recipient: Mapped[str] = mapped_column(String(320))

@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake.config import Config
+from intake.config import STATUS_CODES, Config
 from intake.models import Contact, Event, Outbox, Report, ReportMessage
 from intake.notify import make_message_id
 
-STATUSES = ("nouveau", "a_qualifier", "transmis", "en_cours", "resolu", "rejete")
+STATUSES = STATUS_CODES
 NOTIFIED = ("resolu",)
 
 
@@ -77,7 +77,7 @@ def change_status(session: Session, config: Config, report: Report, status: str,
             body = (f"Bonjour,\n\nVotre signalement n° {report.tracking_number} est résolu.\n"
                     f"{note + chr(10) if note else ''}\nMerci de votre aide.\n{config.town.name}\n")
         else:
-            subject, body = "", render_sms(config, config.templates.sms_resolved, report=report)
+            subject, body = "", render_sms(config, config.templates.status["resolu"].sms, report=report)
         row = Outbox(report_id=report.id, kind=kind, channel=channel, recipient=recipient, subject=subject,
                      body=body, message_id=make_message_id(config.town.mail_domain), status="pending")
         session.add(row)

@@ -87,7 +87,7 @@ def test_shipped_sms_templates_fit_in_two_segments() -> None:
     values = {"tracking_number": "2026-00123",
               "status_url": "https://signalements.mairie-saint-martin-sur-loire.fr/suivi/" + "x" * 32}
     env = Environment(autoescape=False)
-    for key in ("sms_confirmation", "sms_resolved", "sms_stopped", "sms_started"):
+    for key in ("sms_confirmation", "sms_stopped", "sms_started"):
         rendered = env.from_string(templates[key]).render(values)
         check_template(rendered, 2)
         assert encoding(fit_gsm(rendered)) == "GSM-7", key

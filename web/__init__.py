@@ -6,10 +6,7 @@ from typing import Any
 
 from flask import Flask
 
-from intake.config import Config, load_config
-
-STATUS_LABELS = {"nouveau": "Nouveau", "a_qualifier": "À qualifier", "transmis": "Transmis", "en_cours": "En cours",
-                 "resolu": "Résolu", "rejete": "Rejeté"}
+from intake.config import STATUS_CODES, Config, load_config
 
 
 def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
@@ -24,7 +21,7 @@ def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
     app.extensions["guichet"] = resources or build_resources(cfg)
     security.init_app(app)
     labels = {c.code: c.label for c in cfg.categories}
-    app.jinja_env.globals.update(category_labels=labels, status_labels=STATUS_LABELS)
+    app.jinja_env.globals.update(category_labels=labels, status_labels={c: cfg.statuses.label(c) for c in STATUS_CODES})
     app.add_template_filter(lambda moment, fmt="%d/%m/%Y %H:%M": cfg.town.local(moment).strftime(fmt), "local")
     app.register_blueprint(queue.bp)
     open311.init_app(app)

@@ -1,3 +1,15 @@
 """Built-in pipeline stages, registered through the same seam as extensions."""
 
-from intake.stages import confirm, dedupe, email, filing, media, open311, sms, understand  # noqa: F401
+from intake.stages import (  # noqa: F401
+    ask_location,
+    confirm,
+    dedupe,
+    email,
+    filing,
+    media,
+    open311,
+    route,
+    sms,
+    staff,
+    understand,
+)
