@@ -369,6 +369,9 @@ class Twilio(_Strict):
 
 class Web(_Strict):
     secret_key: Secret | None = None
+    # Map tiles ({z}/{x}/{y} URL template); without one, maps show markers on a plain background.
+    tiles_url: str | None = None
+    tiles_attribution: str = ""
 
 
 class ApiKey(_Strict):

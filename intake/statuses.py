@@ -19,15 +19,15 @@ def _answerable(config: Config, email: str) -> bool:
     return bool(domain) and domain not in own and not any(p in local for p in config.notifications.noreply_patterns)
 
 
-def _reporters(session: Session, config: Config, report: Report) -> list[tuple[str, str]]:
+def reporters(session: Session, config: Config, report: Report) -> list[tuple[str, str]]:
     """(channel, recipient) of everyone who reported this problem, its duplicates included, without repeats."""
     duplicates = session.execute(
         select(Report).where(Report.duplicate_of_id == report.id).order_by(Report.id)).scalars().all()
-    out = [r for row in (report, *duplicates) for r in _reporters_of(session, config, row)]
+    out = [r for row in (report, *duplicates) for r in reporters_of(session, config, row)]
     return list(dict.fromkeys(out))
 
 
-def _reporters_of(session: Session, config: Config, report: Report) -> list[tuple[str, str]]:
+def reporters_of(session: Session, config: Config, report: Report) -> list[tuple[str, str]]:
     """(channel, recipient) of the author and writers of one report row, on that report's channel."""
     out: list[tuple[str, str]] = []
     contacts: list[Contact] = [report.author] if report.author else []
@@ -51,7 +51,7 @@ def _reporters_of(session: Session, config: Config, report: Report) -> list[tupl
 
 
 def change_status(session: Session, config: Config, report: Report, status: str, *, actor: str,
-                  note: str | None = None) -> list[int]:
+                  note: str | None = None, notify: bool = True) -> list[int]:
     """Set the status, record who did it, and queue the notifications it calls for; returns outbox ids."""
     from intake.stages.sms import render_sms
 
@@ -63,10 +63,10 @@ def change_status(session: Session, config: Config, report: Report, status: str,
     report.status = status
     session.add(Event(report_id=report.id, actor=actor, action="status",
                       detail={"from": old, "to": status, "note": note}))
-    if status not in NOTIFIED:
+    if not notify or status not in NOTIFIED:
         return []
     ids = []
-    for channel, recipient in _reporters(session, config, report):
+    for channel, recipient in reporters(session, config, report):
         kind = f"status_{status}"
         exists = session.execute(select(Outbox.id).where(
             Outbox.report_id == report.id, Outbox.kind == kind, Outbox.recipient == recipient)).first()
