@@ -45,7 +45,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import os
 
     cfg = _config(args)
-    argv = [sys.executable, "-m", "gunicorn", "--bind", f"{args.host}:{args.port}", "--workers", str(args.workers),
+    os.environ["GUICHET_WEB_WARM_UP"] = "1"  # models and addresses loaded once, before gunicorn forks
+    argv = [sys.executable, "-m", "gunicorn", "--preload", "--bind", f"{args.host}:{args.port}",
+            "--workers", str(args.workers),
             "--access-logfile", "-", "web:create_app()"]
     if args.config:
         os.environ["GUICHET_CONFIG"] = str(Path(args.config).resolve())
@@ -170,6 +172,23 @@ def cmd_demo_send(args: argparse.Namespace) -> int:
     return send_to_demo(args.files, port=cfg.mailbox(DEMO_MAILBOX).port, password=secret.read_text().strip())
 
 
+def cmd_digest(args: argparse.Namespace) -> int:
+    """Queue and send the referents' daily digests of one day (default: yesterday); running twice sends once."""
+    from intake.digest import parse_day, run_digests
+    from intake.resources import build_resources
+
+    cfg = _config(args)
+    try:
+        day = parse_day(args.day, cfg)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    res = build_resources(cfg)
+    run = run_digests(res.factory, cfg, res.mailer, day)
+    print(f"récapitulatifs du {day:%d/%m/%Y} : {len(run.queued)} nouveau(x), {run.sent} envoyé(s)"
+          + (f", {len(run.deferred)} en attente (renvoyés par le balayage)" if run.deferred else ""))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="guichet", description="Guichet : signalements des citoyens.")
@@ -202,9 +221,14 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--workers", type=int, default=1, help="nombre de workers rq")
     up.add_argument("--demo-mail", action="store_true", help="démarrer la boîte de démo (Dovecot) et le SMTP de test")
     up.set_defaults(func=cmd_up)
+    from intake.cli_accounts import add_parsers as add_account_parsers
     from intake.cli_understanding import add_parsers
 
     add_parsers(sub)
+    add_account_parsers(sub)
+    digest = sub.add_parser("digest", help="envoyer les récapitulatifs quotidiens aux référents des services")
+    digest.add_argument("--day", help="jour AAAA-MM-JJ (défaut : hier)")
+    digest.set_defaults(func=cmd_digest)
     demo = sub.add_parser("demo-send", help="déposer des .eml dans la boîte de démo")
     demo.add_argument("files", nargs="+")
     demo.set_defaults(func=cmd_demo_send)

@@ -11,8 +11,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 DEFAULT_PIPELINE = ("parse", "screen", "parse_sms", "parse_open311", "parse_staff", "optout", "thread",
-                    "thread_sms", "file", "media", "classify", "locate", "dedupe", "triage", "route", "confirm",
-                    "ask_location")
+                    "thread_sms", "file", "media", "classify", "relocate", "locate", "dedupe", "triage", "route",
+                    "confirm", "ask_location")
 # Metres within which two reports of a category are the same problem (a lamp post vs. a dumped mattress).
 DEDUPE_RADII = {"eclairage": 50.0, "objets_abandonnes": 150.0, "proprete": 100.0, "graffitis": 30.0, "voirie": 50.0,
                 "mobilier_urbain": 30.0, "vegetaux": 50.0, "vehicules": 30.0, "eau": 100.0,
@@ -322,6 +322,35 @@ class Dedupe(_Strict):
         return self.radius_m.get(category, self.radius_m.get("default", DEDUPE_RADII["default"]))
 
 
+class HotspotRule(_Strict):
+    """A hotspot of one category: at least `min_reports` reports within `radius_m` metres over `days` days."""
+
+    min_reports: int = Field(default=5, ge=2, le=10_000)
+    radius_m: float = Field(default=150, ge=10, le=2000)
+    days: int = Field(default=30, ge=1, le=366)
+    noun: str | None = Field(default=None, min_length=1, max_length=80)  # plural noun in labels: "dépôts sauvages"
+
+
+class HotspotOverride(_Strict):
+    min_reports: int | None = Field(default=None, ge=2, le=10_000)
+    radius_m: float | None = Field(default=None, ge=10, le=2000)
+    days: int | None = Field(default=None, ge=1, le=366)
+    noun: str | None = Field(default=None, min_length=1, max_length=80)
+
+
+class Hotspots(_Strict):
+    default: HotspotRule = HotspotRule()
+    categories: dict[str, HotspotOverride] = Field(default_factory=dict)  # per-category changes to `default`
+    exclude: list[str] = Field(default_factory=list)  # categories never grouped into hotspots
+
+    def rule(self, category: str) -> HotspotRule:
+        """The thresholds of `category`: its own settings over the default ones."""
+        override = self.categories.get(category)
+        if override is None:
+            return self.default
+        return self.default.model_copy(update=override.model_dump(exclude_none=True))
+
+
 class Worker(_Strict):
     job_timeout: int = Field(default=300, ge=30, le=3600)
     stale_claim_seconds: int = Field(default=600, ge=60)
@@ -372,6 +401,8 @@ class Web(_Strict):
     # Map tiles ({z}/{x}/{y} URL template); without one, maps show markers on a plain background.
     tiles_url: str | None = None
     tiles_attribution: str = ""
+    session_hours: float = Field(default=10, gt=0, le=24 * 30)  # a sign-in lasts at most this long
+    idle_minutes: int = Field(default=60, ge=1, le=24 * 60)     # signed out after this long without a request
 
 
 class ApiKey(_Strict):
@@ -383,6 +414,28 @@ class Open311(_Strict):
     api_keys: list[ApiKey] = Field(default_factory=list)
     max_description: int = Field(default=4000, ge=100, le=100_000)
     max_media_mb: float = Field(default=10, gt=0, le=100)
+
+
+_CLOCK = r"([01]\d|2[0-3]):[0-5]\d"
+
+
+class Health(_Strict):
+    """When a door of the intake health page counts as silent for unusually long (see intake/health.py)."""
+
+    history_days: int = Field(default=30, ge=1, le=365)
+    percentile: float = Field(default=95, ge=50, lt=100)
+    floor_hours: float = Field(default=6, gt=0, le=24 * 90)
+    min_gaps: int = Field(default=5, ge=1, le=1000)
+    quiet_hours: Annotated[str, Field(pattern=rf"^({_CLOCK}-{_CLOCK})?$")] = "21:00-07:00"
+    quiet_weekends: bool = True
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _not_empty_window(cls, value: str) -> str:
+        start, _, end = value.partition("-")
+        if value and start == end:
+            raise ValueError(f"{value!r}: start and end are equal; use \"\" to count every hour")
+        return value
 
 
 class Config(_Strict):
@@ -403,9 +456,11 @@ class Config(_Strict):
     twilio: Twilio = Twilio()
     addresses: Addresses = Addresses()
     dedupe: Dedupe = Dedupe()
+    hotspots: Hotspots = Hotspots()
     statuses: Statuses = Statuses()
     routing: Routing = Routing()
     ask_location: AskLocation = AskLocation()
+    health: Health = Health()
     pipeline: list[str] = Field(default_factory=lambda: list(DEFAULT_PIPELINE))
     base_dir: str = "."
 
@@ -440,6 +495,16 @@ class Config(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _hotspot_categories_known(self) -> Config:
+        categories = {c.code for c in self.categories}
+        for key in ("categories", "exclude"):
+            unknown = sorted(set(getattr(self.hotspots, key)) - categories)
+            if unknown:
+                raise ValueError(f"hotspots.{key}: unknown category {', '.join(unknown)} "
+                                 f"(known: {', '.join(sorted(categories))})")
+        return self
+
+    @model_validator(mode="after")
     def _routes_are_known(self) -> Config:
         services = {s.code for s in self.services}
         categories = {c.code for c in self.categories} | {"*"}
@@ -450,6 +515,41 @@ class Config(_Strict):
                 raise ValueError(f"routing.rules[{i}].category: unknown category {rule.category!r}")
         if self.routing.rules and not self.routing.zones_file:
             raise ValueError("routing.rules need routing.zones_file (a GeoJSON of the zones)")
+        return self
+
+    @model_validator(mode="after")
+    def _status_messages_fit(self) -> Config:
+        # Each status announced to citizens needs its message, and its SMS must fit once rendered with the
+        # longest configured values (the agent's note is not counted: it is cut when the SMS is sent).
+        from jinja2 import TemplateError
+        from jinja2.sandbox import SandboxedEnvironment
+
+        from intake.sms_out.segments import TemplateTooLong, check_template
+
+        env = SandboxedEnvironment(autoescape=False)
+        sample = {
+            "tracking_number": "2026-123456", "town": self.town.name, "note": "",
+            "category": max((c.label for c in self.categories), key=len),
+            "service": max((s.name for s in self.services), key=len),
+            "reason": max((r.label for r in self.statuses.reject_reasons), key=len),
+            "status": max(self.statuses.labels.values() or STATUS_CODES, key=len),
+            "status_url": f"{self.town.public_url.rstrip('/')}/suivi/{'x' * 32}",
+        }
+        for code in dict.fromkeys([*self.statuses.notify, *self.templates.status]):
+            message = self.templates.status.get(code)
+            if message is None:
+                raise ValueError(f"templates.status.{code}: missing message for status {code!r} listed in "
+                                 "statuses.notify (give subject, body and sms)")
+            for part in ("subject", "body", "sms"):
+                try:
+                    rendered = env.from_string(getattr(message, part)).render(sample)
+                except TemplateError as exc:
+                    raise ValueError(f"templates.status.{code}.{part}: invalid template: {exc}") from None
+            try:
+                check_template(" ".join(rendered.split()), self.twilio.outbound.max_segments)
+            except TemplateTooLong as exc:
+                raise ValueError(f"templates.status.{code}.sms: too long once rendered with the longest "
+                                 f"category, service and reason labels: {exc}") from None
         return self
 
     def service(self, code: str | None) -> Service | None:

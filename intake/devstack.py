@@ -69,6 +69,19 @@ def start_demo_mail(cfg: Config, var: Path) -> list[subprocess.Popen[bytes]]:
     return procs
 
 
+def _first_admin(cfg: Config, var: Path) -> None:
+    """A fresh installation gets an "admin" account; its password is in var/admin-password."""
+    from intake.accounts import bootstrap_admin
+    from intake.db import make_engine, make_sessionmaker
+
+    factory = make_sessionmaker(make_engine(cfg.sqlalchemy_url))
+    with factory() as session, session.begin():
+        created = bootstrap_admin(session, cfg, var / "admin-password")
+    if created:
+        print(f"compte administrateur : {created}, mot de passe dans {var / 'admin-password'} "
+              "(créez les autres comptes avec « guichet create-user »)")
+
+
 def run_stack(args: argparse.Namespace) -> int:
     """Start everything and wait; Ctrl-C stops it all."""
     from intake.db import migrate
@@ -77,6 +90,7 @@ def run_stack(args: argparse.Namespace) -> int:
     var = cfg.resolve_path("var")
     var.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
+    env["GUICHET_WEB_WARM_UP"] = "1"  # the web process loads models and addresses before forking
     if args.config:
         env["GUICHET_CONFIG"] = str(Path(args.config).resolve())
     children: list[subprocess.Popen[bytes]] = []
@@ -87,12 +101,13 @@ def run_stack(args: argparse.Namespace) -> int:
             env["GUICHET_REDIS_URL"] = url
             print(f"Redis privé : {url}")
         migrate(cfg.sqlalchemy_url)
+        _first_admin(cfg, var)
         if args.demo_mail:
             children.extend(start_demo_mail(cfg, var))
         for _ in range(max(1, args.workers)):
             children.append(subprocess.Popen([sys.executable, "-m", "intake.cli", "worker"], env=env))
         children.append(subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--bind", f"{args.host}:{args.port}", "--workers", "2",
+            [sys.executable, "-m", "gunicorn", "--preload", "--bind", f"{args.host}:{args.port}", "--workers", "2",
              "--access-logfile", "-", "web:create_app()"], env=env))
         print(f"Guichet : http://{args.host}:{args.port}/   (Ctrl-C pour arrêter)")
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))

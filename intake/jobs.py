@@ -91,6 +91,18 @@ def send_notification(outbox_id: int) -> str:
     return send_outbox_row(res.factory, res.config, outbox_id, res.mailer)
 
 
+def send_digests(day: str | None = None) -> dict[str, Any]:
+    """Queue and send the referents' digests of `day` (YYYY-MM-DD, default yesterday); idempotent."""
+    from intake.digest import parse_day, run_digests
+    from intake.queue import enqueue_send
+
+    res = resources()
+    chosen = parse_day(day, res.config)
+    run = run_digests(res.factory, res.config, res.mailer, chosen,
+                      on_failure=lambda oid: enqueue_send(_queue(), oid, timeout=res.config.worker.job_timeout))
+    return {"day": chosen.isoformat(), "queued": len(run.queued), "sent": run.sent}
+
+
 def poll_mailbox_job(name: str) -> dict[str, Any]:
     """Poll one mailbox under a cross-host lock, so that no two workers read it at once."""
     from intake.polling import poll_once

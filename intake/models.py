@@ -45,7 +45,8 @@ class RawMessage(Base):
     """Exactly what arrived, persisted before anything else; the pipeline can replay it at any time."""
 
     __tablename__ = "raw_message"
-    __table_args__ = (UniqueConstraint("channel", "source", "external_key", name="uq_raw_message_key"),)
+    __table_args__ = (UniqueConstraint("channel", "source", "external_key", name="uq_raw_message_key"),
+                      Index("ix_raw_message_door_received", "channel", "source", "received_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel: Mapped[str] = mapped_column(String(20))  # email, sms, open311, staff
@@ -116,6 +117,11 @@ class Report(Base):
     """One problem in public space, whatever the number of messages about it."""
 
     __tablename__ = "report"
+    __table_args__ = (
+        # The queue's counts per status over main reports (duplicates folded) without reading the table.
+        Index("ix_report_main_status", "status", sqlite_where=text("duplicate_of_id IS NULL"),
+              postgresql_where=text("duplicate_of_id IS NULL")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tracking_number: Mapped[str] = mapped_column(String(16), unique=True)
@@ -146,7 +152,8 @@ class Report(Base):
     location_source: Mapped[str] = mapped_column(String(10), default="none")  # exif|text|pin|none
     confidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     notes: Mapped[list[str]] = mapped_column(JSON, default=list)
-    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("report.id"))
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("report.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -270,3 +277,40 @@ class Outbox(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class User(Base):
+    """A back-office account: reception (accueil), agent of one service, or administrator."""
+
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str | None] = mapped_column(String(320))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(20))  # accueil | agent | admin
+    service: Mapped[str | None] = mapped_column(String(40))  # an agent's service
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditLog(Base):
+    """Who viewed or changed what in the back office, when, from where."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    username: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(80))
+    method: Mapped[str] = mapped_column(String(8), default="GET")
+    path: Mapped[str] = mapped_column(String(500), default="")
+    status: Mapped[int] = mapped_column(Integer, default=200)
+    report_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    ip: Mapped[str | None] = mapped_column(String(45))

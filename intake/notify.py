@@ -170,7 +170,8 @@ def send_outbox_row(factory: sessionmaker[Session], config: Config, outbox_id: i
             raise
         else:
             row.status, row.sent_at, row.reason = "sent", utcnow(), None
-        session.add(Event(report_id=row.report_id, action=f"{row.kind}_{row.status}",
-                          detail={"recipient": row.recipient, "outbox_id": row.id}))
+        if row.report_id is not None:  # a referents' digest belongs to no report
+            session.add(Event(report_id=row.report_id, action=f"{row.kind}_{row.status}",
+                              detail={"recipient": row.recipient, "outbox_id": row.id}))
         session.commit()
         return row.status

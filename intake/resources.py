@@ -80,7 +80,9 @@ class Resources:
 def build_resources(config: Config, *, mailer: Mailer | None = None) -> Resources:
     """Build the resources for `config`; stages are validated against the registry here."""
     from intake.media.storage import FileStore
+    from intake.zones import zones_for
 
+    zones_for(config)  # a bad zones file or a rule naming an unknown zone stops here, with the key named
     engine = make_engine(config.sqlalchemy_url)
     root = config.resolve_path(config.storage.root)
     root.mkdir(parents=True, exist_ok=True)

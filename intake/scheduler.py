@@ -7,8 +7,10 @@ import threading
 import time
 
 from redis import Redis
+from rq import Retry
 
 from intake.config import Config
+from intake.digest import due_day
 from intake.queue import PREFIX, claim_slot, enqueue_poll, get_queue
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,11 @@ def tick(redis: Redis, config: Config) -> list[str]:
     if claim_slot(redis, "sweep", seconds=config.worker.sweep_interval):
         queue.enqueue_call("intake.jobs.sweep", timeout=timeout, result_ttl=60, failure_ttl=3600)
         queued.append("sweep")
+    day = due_day(config)  # referents' digest of yesterday, once a day across hosts (the job is idempotent too)
+    if day is not None and claim_slot(redis, f"digest:{day.isoformat()}", seconds=3 * 86400):
+        queue.enqueue_call("intake.jobs.send_digests", args=(day.isoformat(),), timeout=timeout, result_ttl=86400,
+                           failure_ttl=7 * 86400, retry=Retry(max=3, interval=[60, 600, 3600]))
+        queued.append(f"digest:{day.isoformat()}")
     return queued
 
 

@@ -10,6 +10,8 @@ command -v python3 >/dev/null || apt_missing+=(python3)
 python3 -c "import venv, ensurepip" 2>/dev/null || apt_missing+=(python3-venv)
 command -v openssl >/dev/null || apt_missing+=(openssl)
 command -v redis-server >/dev/null || apt_missing+=(redis-server)
+# Debian's Chromium for the browser tests (tests/browser; `playwright install` cannot download here)
+[ -x /usr/bin/chromium ] || apt_missing+=(chromium fonts-liberation)
 if [ ${#apt_missing[@]} -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${apt_missing[@]}"; fi
 bash scripts/ensure-dovecot.sh
 bash scripts/ensure-addok.sh

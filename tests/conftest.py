@@ -67,6 +67,11 @@ def make_config(tmp_path: Path, db_url: str) -> Callable[..., Config]:
         data["smtp"] = {**data["smtp"], "backend": "console"}
         data["addresses"] = {**data["addresses"],
                              "reference": [str(ROOT / p) for p in data["addresses"]["reference"]]}
+        # The shipped demo zones wherever the test config lives; reports are routed but not transmitted to the
+        # services unless a test asks for it (routing={"auto_transmit": True}): no referent mail in other tests.
+        data["routing"] = {**data.get("routing", {}), "auto_transmit": False}
+        if data["routing"].get("zones_file"):
+            data["routing"]["zones_file"] = str(ROOT / data["routing"]["zones_file"])
         for key, value in overrides.items():
             if isinstance(value, dict) and isinstance(data.get(key), dict):
                 data[key] = {**data[key], **value}

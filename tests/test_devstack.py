@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -12,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import requests
 import yaml
 
 from tests.conftest import ROOT, base_config_data, free_port
@@ -30,6 +34,8 @@ def test_up_runs_the_whole_service_and_files_dropped_mail(tmp_path: Path) -> Non
     data["mailboxes"][0]["port"] = imap_port
     data["mailboxes"][0]["password"] = {"file": "var/demo-mailbox/password"}
     data["smtp"]["port"] = smtp_port
+    data["routing"]["zones_file"] = str(ROOT / data["routing"]["zones_file"])  # the shipped demo zones
+    data["addresses"]["reference"] = [str(ROOT / p) for p in data["addresses"]["reference"]]
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(data, allow_unicode=True))
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUICHET_")}
@@ -42,7 +48,7 @@ def test_up_runs_the_whole_service_and_files_dropped_mail(tmp_path: Path) -> Non
         while time.monotonic() < deadline:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/", timeout=2) as page:
-                    assert "File des signalements" in page.read().decode()
+                    assert "Connexion au Guichet" in page.read().decode()  # the queue asks to sign in first
                     break
             except OSError:
                 time.sleep(0.5)
@@ -56,11 +62,19 @@ def test_up_runs_the_whole_service_and_files_dropped_mail(tmp_path: Path) -> Non
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not list(sent_dir.glob("*.eml")):
             time.sleep(0.5)
-        caught = list(sent_dir.glob("*.eml"))
-        assert len(caught) == 1, (tmp_path / "up.log").read_text(errors="replace")[-4000:]
-        assert b"To: jean.dupont@exemple.fr" in caught[0].read_bytes()
-        with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/", timeout=5) as page:
-            assert "-00001" in page.read().decode()
+        time.sleep(2)  # the referents' email may follow the citizen's confirmation
+        mails = [email.message_from_bytes(m.read_bytes(), policy=email.policy.default) for m in sent_dir.glob("*.eml")]
+        to_citizen = [m for m in mails if m["To"] == "jean.dupont@exemple.fr" and "bien été reçu" in m["Subject"]]
+        assert len(to_citizen) == 1, (tmp_path / "up.log").read_text(errors="replace")[-4000:]
+        password = (tmp_path / "var" / "admin-password").read_text().strip()
+        assert len(password) >= 20 and (tmp_path / "var" / "admin-password").stat().st_mode & 0o077 == 0
+        browser = requests.Session()
+        login = browser.get(f"http://127.0.0.1:{web_port}/connexion", timeout=5).text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', login)
+        assert token is not None
+        queue = browser.post(f"http://127.0.0.1:{web_port}/connexion", timeout=10, data={
+            "identifiant": "admin", "mot_de_passe": password, "csrf_token": token.group(1)})
+        assert queue.status_code == 200 and "File des signalements" in queue.text and "-00001" in queue.text
     finally:
         os.killpg(up.pid, signal.SIGTERM)
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from flask import Flask
@@ -12,7 +13,7 @@ from intake.config import STATUS_CODES, Config, load_config
 def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
     """Build the back office for `config` (GUICHET_CONFIG or the shipped demo by default)."""
     from intake.resources import build_resources
-    from web import open311, queue, security
+    from web import access, open311, queue, report_actions, security, staff
 
     cfg = config or load_config()
     app = Flask(__name__)
@@ -23,8 +24,37 @@ def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
     labels = {c.code: c.label for c in cfg.categories}
     app.jinja_env.globals.update(category_labels=labels, status_labels={c: cfg.statuses.label(c) for c in STATUS_CODES})
     app.add_template_filter(lambda moment, fmt="%d/%m/%Y %H:%M": cfg.town.local(moment).strftime(fmt), "local")
+    from web.labels import event_label
+
+    app.add_template_filter(event_label, "evenement")
+    access.init_app(app)  # sign-in, the route x role table, the audit log
     app.register_blueprint(queue.bp)
+    app.register_blueprint(staff.bp)
+    app.register_blueprint(report_actions.bp)
+    from web import duplicates
+
+    app.register_blueprint(duplicates.bp)
+    from web import pin
+
+    app.register_blueprint(pin.bp)
+    from web import routing_views
+
+    app.register_blueprint(routing_views.bp)
+    from web import health
+
+    app.register_blueprint(health.bp)
+    from web import exports
+    from web import map as reports_map
+
+    app.register_blueprint(reports_map.bp)
+    app.register_blueprint(exports.bp)
+    from web import stats
+
+    app.register_blueprint(stats.bp)
     open311.init_app(app)
+    if os.environ.get("GUICHET_WEB_WARM_UP") == "1":  # `guichet serve`/`up`: before gunicorn forks its workers
+        app.extensions["guichet"].understanding()
+        app.extensions["guichet"].dispose()  # no database connection may cross the fork
     if cfg.twilio.enabled:
         from web import twilio_hooks
 

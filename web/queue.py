@@ -6,12 +6,13 @@ import io
 import re
 from typing import Any
 
-from flask import Blueprint, abort, current_app, render_template, request, send_file
+from flask import Blueprint, abort, current_app, make_response, render_template, request, send_file
+from flask.typing import ResponseReturnValue
 from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from intake.models import Attachment, RawMessage, Report, ReportMessage
+from intake.models import Attachment, Event, RawMessage, Report, ReportMessage
 
 bp = Blueprint("queue", __name__)
 PAGE = 50
@@ -22,27 +23,55 @@ def _res() -> Any:
     return current_app.extensions["guichet"]
 
 
+def _actor() -> str:
+    """Who acts in the back office, recorded on every event: the signed-in user, else the back office itself."""
+    name = None
+    if hasattr(current_app, "login_manager"):  # sign-in is set up
+        from flask_login import current_user
+
+        name = getattr(current_user, "username", None) if current_user.is_authenticated else None
+    return str(name or "back-office")
+
+
+def _scope() -> str | None:
+    """The service an agent is limited to (None: accueil and administrators see every report)."""
+    from web.auth import current_agent
+
+    agent = current_agent()
+    return agent.service if agent is not None and agent.role == "agent" else None
+
+
+def _cursor(name: str) -> int | None:
+    raw = request.args.get(name) or ""
+    return int(raw) if raw.isdigit() and len(raw) < 12 else None
+
+
 @bp.get("/")
 def index() -> str:
-    """The queue: every report, newest first, with counts per status."""
-    page = max(1, request.args.get("page", 1, type=int) or 1)
-    status = request.args.get("statut") or None
+    """The queue: every report whatever its door, newest first, filters, counts per status, keyset pages."""
+    from intake.listing import list_reports
+    from intake.report_filters import CHANNELS, parse_filter
+
+    cfg = current_app.config["GUICHET"]
+    flt = parse_filter(request.args, cfg)
+    scope = _scope()
     with _res().factory() as session:
-        query = select(Report).options(selectinload(Report.author)).order_by(Report.id.desc())
-        if status:
-            query = query.where(Report.status == status)
-        reports = list(session.execute(query.limit(PAGE).offset((page - 1) * PAGE)).scalars())
-        counts = dict(session.execute(select(Report.status, func.count()).group_by(Report.status)).all())
-        failed = session.execute(
-            select(func.count()).select_from(RawMessage).where(RawMessage.status == "failed")
-        ).scalar_one()
-    return render_template("queue.html", reports=reports, counts=counts, page=page, status=status,
-                           failed=failed, has_next=len(reports) == PAGE)
+        page = list_reports(session, cfg, flt, service_scope=scope, before=_cursor("avant"), after=_cursor("apres"))
+        failed = 0 if scope else session.execute(
+            select(func.count()).select_from(RawMessage).where(RawMessage.status == "failed")).scalar_one()
+    services = [(s.code, s.name) for s in cfg.services if scope is None or s.code == scope]
+    return render_template("queue.html", page=page, flt=flt, args=flt.args(), failed=failed, scope=scope,
+                           services=services, channels=CHANNELS, first_page=not request.args.get("avant")
+                           and not request.args.get("apres"))
 
 
 @bp.get("/signalements/<number>")
-def report(number: str) -> str:
-    """One report: its messages as received, photos, position and history."""
+def report(number: str, preview: dict[str, Any] | None = None) -> str:
+    """One report: its messages as received, photos, position and history; `preview` shows a status notice."""
+    from intake.assignment import assignable
+    from intake.statuses import reporters_of
+
+    centre = _centre()  # may load the addresses: never inside the session below (SQLite's single writer)
     with _res().factory() as session:
         rep = session.execute(
             select(Report).where(Report.tracking_number == number).options(
@@ -52,7 +81,28 @@ def report(number: str) -> str:
         ).scalar_one_or_none()
         if rep is None:
             abort(404)
-        return render_template("report.html", report=rep, safe_html=_safe_html)
+        from intake.statuses import CHANNEL_LABELS, duplicates
+
+        linked = duplicates(session, rep)
+        main = session.get(Report, rep.duplicate_of_id) if rep.duplicate_of_id else None
+        channels = list(dict.fromkeys(CHANNEL_LABELS.get(r.channel, r.channel) for r in (rep, *linked)))
+        users = assignable(session, rep)
+        assignee = next((u.display_name for u in users if u.id == rep.assignee_id), None)
+        replies_to = reporters_of(session, current_app.config["GUICHET"], rep)
+        return render_template("report.html", report=rep, safe_html=_safe_html, linked=linked, main=main,
+                               channels=channels, channel_labels=CHANNEL_LABELS, preview=preview,
+                               assignable=[(u.id, u.display_name) for u in users], assignee=assignee,
+                               replies_to=replies_to, centre=centre)
+
+
+def _centre() -> tuple[float, float]:
+    """Where maps open: the middle of the commune's addresses."""
+    state = current_app.extensions.setdefault("guichet_centre", {})
+    if "centre" not in state:
+        streets = _res().understanding().local.streets()
+        state["centre"] = ((sum(s.lat for s in streets) / len(streets), sum(s.lon for s in streets) / len(streets))
+                           if streets else (46.6, 2.4))
+    return state["centre"]
 
 
 @bp.get("/messages-en-echec")
@@ -108,7 +158,7 @@ def change_category(number: str) -> Any:
         if rep is None:
             abort(404)
         try:
-            reclassify(session, current_app.config["GUICHET"], rep, category, actor="back-office")
+            reclassify(session, current_app.config["GUICHET"], rep, category, actor=_actor())
         except ValueError as exc:
             flash(str(exc), "erreur")
             return redirect(url_for("queue.report", number=number)), 303
@@ -118,26 +168,33 @@ def change_category(number: str) -> Any:
 
 @bp.post("/signalements/<number>/statut")
 def change_status_view(number: str) -> Any:
-    """An agent changes the status; the citizens are told when it calls for it (resolved)."""
+    """An agent changes the status (a reason is required to reject); citizens are told per `statuses.notify`."""
     from flask import flash, redirect, url_for
 
-    from intake.statuses import change_status
+    from intake.statuses import change_status, duplicates
 
+    cfg = current_app.config["GUICHET"]
     status = request.form.get("statut", "")
+    reason = request.form.get("motif") or None
     note = (request.form.get("note") or "").strip()[:1000] or None
     with _res().factory() as session, session.begin():
         rep = session.execute(select(Report).where(Report.tracking_number == number)).scalar_one_or_none()
         if rep is None:
             abort(404)
+        unchanged = rep.status == status and (status != "rejete" or rep.status_reason == reason)
         try:
-            outbox_ids = change_status(session, current_app.config["GUICHET"], rep, status, actor="back-office",
-                                       note=note)
+            outbox_ids = change_status(session, cfg, rep, status, actor=_actor(), note=note, reason=reason)
         except ValueError as exc:
             flash(str(exc), "erreur")
             return redirect(url_for("queue.report", number=number)), 303
+        following = len(duplicates(session, rep))
     _send_soon(outbox_ids)
-    flash("Statut enregistré." + (f" {len(outbox_ids)} message(s) au citoyen en cours d'envoi." if outbox_ids else ""),
-          "info")
+    if unchanged:
+        flash(f"Le signalement est déjà au statut « {cfg.statuses.label(status)} ».", "info")
+    else:
+        flash(f"Statut « {cfg.statuses.label(status)} » enregistré."
+              + (f" Les {following} doublon(s) suivent ce statut." if following else "")
+              + (f" {len(outbox_ids)} message(s) aux citoyens en cours d'envoi." if outbox_ids else ""), "info")
     return redirect(url_for("queue.report", number=number)), 303
 
 
@@ -157,13 +214,32 @@ def _send_soon(outbox_ids: list[int]) -> None:
 
 
 @bp.get("/suivi/<token>")
-def public_status(token: str) -> str:
-    """Public status page of a report (unguessable URL, no personal data)."""
+def public_status(token: str) -> ResponseReturnValue:
+    """Public status page of a report (unguessable URL): what, where, which service, each status and when.
+
+    Nothing personal: no name, address, phone, message text or photo; never cached, never indexed.
+    """
+    cfg = current_app.config["GUICHET"]
     with _res().factory() as session:
         rep = session.execute(select(Report).where(Report.public_token == token)).scalar_one_or_none()
-    if rep is None:
-        abort(404)
-    return render_template("public_status.html", report=rep)
+        if rep is None:
+            abort(404)
+        changes = session.execute(
+            select(Event.at, Event.detail).where(Event.report_id == rep.id, Event.action == "status")
+            .order_by(Event.id)).all()
+    service = cfg.service(rep.service)
+    page = {
+        "tracking_number": rep.tracking_number, "received_at": rep.created_at,
+        "category": next((c.label for c in cfg.categories if c.code == rep.category), None),
+        "status": cfg.statuses.label(rep.status), "address": rep.address_label or rep.address_voie,
+        "reason": cfg.statuses.reason_label(rep.status_reason) if rep.status == "rejete" else None,
+        "service": service.name if service else None,
+        "history": [(at, cfg.statuses.label(str(detail.get("to")))) for at, detail in changes],
+    }
+    response = make_response(render_template("public_status.html", page=page))
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex, nofollow"
+    return response
 
 
 @bp.get("/sante")

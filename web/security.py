@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 
 from flask import Flask, Response
@@ -15,8 +16,35 @@ CSP = (
 )
 
 
+def tiles_origin(url: str | None) -> str | None:
+    """The CSP source of a tile URL template ("https://*.tile.example.org" for "{s}.tile…"), or None."""
+    from urllib.parse import urlsplit
+
+    if not url:
+        return None
+    parts = urlsplit(url.strip())
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not parts.netloc or "@" in parts.netloc:
+        return None
+    labels = parts.netloc.split(".")
+    if "{" in labels[0]:
+        labels[0] = "*"  # a subdomain placeholder ({s}, {a-c}): CSP only allows the leftmost wildcard
+    netloc = ".".join(labels)
+    if not host or not re.fullmatch(r"(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?", netloc):
+        return None  # another placeholder, or characters that would change the policy itself
+    return f"{parts.scheme}://{netloc}"
+
+
+def content_security_policy(config: Config | None) -> str:
+    """The CSP; map tiles' origin (web.tiles_url) is allowed for images when set."""
+    origin = tiles_origin(config.web.tiles_url) if config is not None else None
+    return CSP.replace("img-src 'self' data:", f"img-src 'self' data: {origin}") if origin else CSP
+
+
 def _headers(response: Response) -> Response:
-    response.headers.setdefault("Content-Security-Policy", CSP)
+    from flask import current_app
+
+    response.headers.setdefault("Content-Security-Policy", current_app.config.get("GUICHET_CSP", CSP))
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
@@ -44,4 +72,5 @@ def init_app(app: Flask) -> None:
     from flask_wtf.csrf import CSRFProtect
 
     CSRFProtect(app)
+    app.config["GUICHET_CSP"] = content_security_policy(app.config.get("GUICHET"))
     app.after_request(_headers)

@@ -10,9 +10,10 @@ from intake.models import Event, Outbox, Report, utcnow
 from intake.notify import make_message_id, render_confirmation
 from intake.pipeline import Context, register
 from intake.stages.sms import PHONE_CHANNELS, PhoneMessage, render_sms
+from intake.stages.staff import StaffMessage
 
 
-def _confirm_by_text(ctx: Context, report: Report, parsed: PhoneMessage) -> None:
+def _confirm_by_text(ctx: Context, report: Report, parsed: PhoneMessage, *, channel: str | None = None) -> None:
     """SMS/WhatsApp acknowledgement; the daily cap and allowed destinations are checked when sending."""
     why = ctx.no_confirmation
     if why is None and parsed.channel == "voice":
@@ -28,7 +29,7 @@ def _confirm_by_text(ctx: Context, report: Report, parsed: PhoneMessage) -> None
     row = Outbox(
         report_id=report.id,
         kind="confirmation",
-        channel=parsed.channel,
+        channel=channel or parsed.channel,
         recipient=parsed.reply_to,
         subject="",
         body=render_sms(ctx.config, ctx.config.templates.sms_confirmation, report=report),
@@ -39,6 +40,16 @@ def _confirm_by_text(ctx: Context, report: Report, parsed: PhoneMessage) -> None
     ctx.session.add(row)
     ctx.session.flush()
     ctx.outbox_ids.append(row.id)
+
+
+def _confirm_staff_by_text(ctx: Context, report: Report, parsed: StaffMessage) -> None:
+    """A citizen who gave staff only a phone number is answered by SMS when the town sends SMS."""
+    if not ctx.config.twilio.enabled or not ctx.config.twilio.numbers:
+        why = ctx.no_confirmation or "pas d'adresse électronique et l'envoi de SMS n'est pas configuré"
+        ctx.session.add(Event(report_id=report.id, action="confirmation_skipped", detail={"reason": why}))
+        return
+    parsed.reply_to = parsed.sender_phone
+    _confirm_by_text(ctx, report, parsed, channel="sms")
 
 
 @register("confirm")
@@ -54,6 +65,9 @@ class ConfirmStage:
             return
         if getattr(parsed, "channel", "email") in PHONE_CHANNELS:
             _confirm_by_text(ctx, report, parsed)
+            return
+        if isinstance(parsed, StaffMessage) and not parsed.sender.email and parsed.sender_phone:
+            _confirm_staff_by_text(ctx, report, parsed)
             return
         recipient = parsed.sender.email
         if ctx.no_confirmation or not recipient:

@@ -15,6 +15,7 @@ from intake.email.model import Address, ParsedAttachment, SkippedAttachment
 from intake.models import Contact, Event, Outbox, RawMessage, Report, ReportMessage, utcnow
 from intake.notify import make_message_id, template
 from intake.pipeline import Context, register
+from intake.relocate import asked_report
 from intake.tracking import find_tracking_numbers
 
 SMS_CHANNELS = frozenset({"sms", "whatsapp"})
@@ -224,8 +225,9 @@ def _pin(ctx: Context, report: Report, parsed: PhoneMessage) -> None:
     report.confidence = {**(report.confidence or {}), "location": 1.0}
     if parsed.location_label:
         report.address_label = parsed.location_label[:300]
-    ctx.session.add(Event(report_id=report.id, action="located",
-                          detail={"source": "pin", "label": parsed.location_label, "score": 1.0}))
+    ctx.session.add(Event(report_id=report.id, actor="citoyen", action="located",
+                          detail={"source": "pin", "label": parsed.location_label, "score": 1.0,
+                                  "raw_message_id": ctx.raw.id}))
 
 
 @register("thread_sms")
@@ -243,6 +245,11 @@ class ThreadSmsStage:
         if not phone:
             return
         report = _by_tracking(ctx, parsed.text, phone)
+        if report is None:
+            # An answer to the location question joins its report for the whole answer window.
+            report = asked_report(ctx.session, ctx.config, phone, at=_aware(ctx.raw.received_at))
+            if report is not None and parsed.lat is not None and parsed.lon is not None:
+                _pin(ctx, report, parsed)
         if report is None:
             last = _last_open(ctx, phone)
             if last is not None:

@@ -34,11 +34,12 @@ class ClassifyStage:
             return
         services = {c.code: c.service for c in ctx.config.categories}
         chosen = getattr(ctx.parsed, "category", None)
-        if chosen in services:  # the citizen picked the category in an app (Open311 service_code): kept
-            report.category, report.category_source, report.service = chosen, "app", services[chosen]
+        if chosen in services:  # picked in an app (Open311 service_code) or by staff typing it in: kept
+            source = getattr(ctx.parsed, "category_source", "app")
+            report.category, report.category_source, report.service = chosen, source, services[chosen]
             report.confidence = {**(report.confidence or {}), "category": 1.0}
             ctx.session.add(Event(report_id=report.id, action="classified",
-                                  detail={"category": chosen, "confidence": 1.0, "source": "app"}))
+                                  detail={"category": chosen, "confidence": 1.0, "source": source}))
             return
         subject, text = _message_text(ctx)
         pred = _understanding(ctx).classify(subject, text)
@@ -65,11 +66,13 @@ class LocateStage:
             return  # a follow-up does not move a report already placed
         share = (getattr(ctx.parsed, "lat", None), getattr(ctx.parsed, "lon", None))
         if share[0] is not None and share[1] is not None:
-            # A WhatsApp location share is the citizen's own pin: exact, whatever the text says.
-            report.lat, report.lon, report.location_source = float(share[0]), float(share[1]), "pin"
+            # A WhatsApp location share or an app's pin is the citizen's own (a staff entry's point the agent's):
+            # exact, whatever the text says.
+            source = getattr(ctx.parsed, "location_source", "pin")
+            report.lat, report.lon, report.location_source = float(share[0]), float(share[1]), source
             report.confidence = {**(report.confidence or {}), "location": 1.0}
             report.address_label = getattr(ctx.parsed, "location_label", None) or report.address_label
-            ctx.session.add(Event(report_id=report.id, action="located", detail={"source": "pin", "score": 1.0}))
+            ctx.session.add(Event(report_id=report.id, action="located", detail={"source": source, "score": 1.0}))
             return
         understanding = _understanding(ctx)
         subject, text = _message_text(ctx)

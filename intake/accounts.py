@@ -1,0 +1,134 @@
+"""Back-office accounts: creation, argon2 password hashes, sign-in checks with a lockout after repeated failures."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from intake.config import Config
+from intake.models import User, utcnow
+
+ROLES = {"accueil": "Accueil", "agent": "Agent de service", "admin": "Administrateur"}
+MIN_PASSWORD = 12
+MAX_FAILURES = 5
+LOCKOUT = timedelta(minutes=15)
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
+_HASHER = PasswordHasher()
+# Verifying against this keeps the time of an unknown username close to a wrong password's.
+_DUMMY_HASH = _HASHER.hash("mot de passe factice pour egaliser les temps")
+
+
+class AccountError(ValueError):
+    """A French message saying what is wrong with an account request."""
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The outcome of a sign-in attempt: the user, or why not (a French message)."""
+
+    user: User | None
+    error: str | None = None
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of `password`."""
+    return _HASHER.hash(password)
+
+
+def check_password_strength(password: str, username: str) -> None:
+    """Refuse short passwords and passwords containing the username."""
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(f"mot de passe trop court : {MIN_PASSWORD} caractères au moins")
+    if username and username.lower() in password.lower():
+        raise AccountError("le mot de passe ne doit pas contenir l'identifiant")
+
+
+def create_user(session: Session, config: Config, *, username: str, password: str, role: str,
+                service: str | None = None, display_name: str = "", email: str | None = None) -> User:
+    """Add an account after checking the username, role, service and password."""
+    username = username.strip().lower()
+    if not _USERNAME.match(username):
+        raise AccountError("identifiant invalide : 2 à 80 caractères parmi a-z, 0-9, « . », « _ » et « - »")
+    if role not in ROLES:
+        raise AccountError(f"rôle inconnu {role!r} (rôles : {', '.join(ROLES)})")
+    if role == "agent" and config.service(service) is None:
+        known = ", ".join(s.code for s in config.services)
+        raise AccountError(f"un agent appartient à un service connu (services : {known})")
+    if role != "agent" and service:
+        raise AccountError("seuls les agents sont rattachés à un service")
+    check_password_strength(password, username)
+    if session.execute(select(func.count()).select_from(User).where(User.username == username)).scalar_one():
+        raise AccountError(f"l'identifiant {username} existe déjà")
+    user = User(username=username, display_name=display_name.strip()[:200] or username, email=email,
+                password_hash=hash_password(password), role=role, service=service if role == "agent" else None)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_password(user: User, password: str) -> None:
+    """Replace the password (the sessions signed in with the old one end: see `session_key`)."""
+    check_password_strength(password, user.username)
+    user.password_hash = hash_password(password)
+    user.failed_logins, user.locked_until = 0, None
+
+
+def session_key(user: User) -> str:
+    """What the session cookie holds: the id and a piece of the hash, so a new password ends old sessions."""
+    return f"{user.id}:{user.password_hash[-16:]}"
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def authenticate(session: Session, username: str, password: str) -> SignIn:
+    """Check a sign-in; count failures and lock the account for a while after too many."""
+    generic = "identifiant ou mot de passe incorrect"
+    user = session.execute(select(User).where(User.username == username.strip().lower()[:80])).scalar_one_or_none()
+    if user is None:
+        try:
+            _HASHER.verify(_DUMMY_HASH, password)
+        except VerificationError:
+            pass
+        return SignIn(None, generic)
+    now = utcnow()
+    if user.locked_until is not None and _aware(user.locked_until) > now:
+        return SignIn(None, "compte bloqué après plusieurs échecs : réessayez dans quelques minutes")
+    try:
+        _HASHER.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        user.failed_logins += 1
+        if user.failed_logins >= MAX_FAILURES:
+            user.locked_until, user.failed_logins = now + LOCKOUT, 0
+        return SignIn(None, generic)
+    if not user.active:
+        return SignIn(None, "compte désactivé : adressez-vous à l'administrateur")
+    if _HASHER.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
+    return SignIn(user)
+
+
+def bootstrap_admin(session: Session, config: Config, password_file: Path) -> str | None:
+    """On a database without any account, create "admin" with a random password written to `password_file`
+    (readable by its owner only) and return the username; None when accounts already exist."""
+    if session.execute(select(func.count()).select_from(User)).scalar_one():
+        return None
+    password = secrets.token_urlsafe(18)
+    create_user(session, config, username="admin", password=password, role="admin",
+                display_name="Administrateur")
+    password_file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(password + "\n")
+    return "admin"

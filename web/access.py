@@ -1,0 +1,176 @@
+"""Who may use which route: one table of endpoint × role, enforced before every request, and the audit log.
+
+A route missing from the table is refused to everyone (and a test fails), so a new page cannot be
+published by accident. Agents of a service only reach the reports of their service.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from intake.models import Attachment, AuditLog, Report
+
+log = logging.getLogger(__name__)
+
+PUBLIC = "public"  # no sign-in: the citizen's pages, the apps' API and Twilio's signed webhooks
+ACCUEIL, AGENT, ADMIN = "accueil", "agent", "admin"
+EVERYONE = frozenset({ACCUEIL, AGENT, ADMIN})
+OPEN = frozenset({PUBLIC})
+
+# endpoint -> roles allowed. Reception dispatches (category, service) and types reports in; agents work on the
+# reports of their service; administrators do everything.
+ROUTES: dict[str, frozenset[str]] = {
+    "static": OPEN,
+    "auth.login": OPEN,
+    "auth.logout": EVERYONE,
+    "queue.health": OPEN,
+    "queue.public_status": OPEN,
+    "pin.position": OPEN,
+    "pin.save_position": OPEN,
+    "pin.outline": OPEN,
+    "open311.services": OPEN,
+    "open311.service_definition": OPEN,
+    "open311.create_request": OPEN,
+    "open311.list_requests": OPEN,
+    "open311.get_request": OPEN,
+    "open311.token_status": OPEN,
+    "open311.media": OPEN,
+    "open311.unknown": OPEN,
+    "twilio_hooks.messages": OPEN,
+    "twilio_hooks.status": OPEN,
+    "twilio_hooks.voice": OPEN,
+    "twilio_hooks.voice_recording": OPEN,
+    "queue.index": EVERYONE,
+    "queue.report": EVERYONE,
+    "queue.attachment": EVERYONE,
+    "queue.failed": frozenset({ACCUEIL, ADMIN}),
+    "health.page": frozenset({ACCUEIL, ADMIN}),
+    "health.retry": frozenset({ACCUEIL, ADMIN}),
+    "queue.change_category": EVERYONE,
+    "queue.change_status_view": frozenset({AGENT, ADMIN}),
+    "routing.change_service": EVERYONE,
+    "duplicates.detach": frozenset({AGENT, ADMIN}),
+    "duplicates.merge_into": frozenset({AGENT, ADMIN}),
+    "staff.entry_form": EVERYONE,
+    "staff.submit_entry": EVERYONE,
+    "staff.address_suggestions": EVERYONE,
+    "actions.place": EVERYONE,
+    "actions.assign": frozenset({AGENT, ADMIN}),
+    "actions.reply": EVERYONE,
+    "actions.preview_status": frozenset({AGENT, ADMIN}),
+    "map.page": EVERYONE,
+    "map.data": EVERYONE,
+    "exports.csv": EVERYONE,  # personal data only for administrators (web/exports.py)
+    "exports.geojson": EVERYONE,
+    "stats.statistics": EVERYONE,  # agents see their service only (web/stats.py)
+    "stats.points_chauds": EVERYONE,
+    "stats.hotspots_geojson": EVERYONE,
+}
+
+
+# Endpoints answering JSON to scripts: an expired session gets 401 JSON, not a redirect to the sign-in page.
+JSON_ENDPOINTS = frozenset({"staff.address_suggestions", "map.data", "stats.hotspots_geojson"})
+
+
+def _report_service(view_args: dict[str, Any]) -> tuple[bool, int | None, str | None]:
+    """(concerns a report, its id, its service) for the report or attachment named in the URL."""
+    factory = current_app.extensions["guichet"].factory
+    if "number" in view_args:
+        query = select(Report.id, Report.service).where(Report.tracking_number == str(view_args["number"])[:16])
+    elif "attachment_id" in view_args:
+        query = select(Report.id, Report.service).join(Attachment, Attachment.report_id == Report.id).where(
+            Attachment.id == view_args["attachment_id"])
+    else:
+        return False, None, None
+    with factory() as session:
+        row = session.execute(query).first()
+    return True, (row[0] if row else None), (row[1] if row else None)
+
+
+def _refuse(status: int, message: str) -> Any:
+    if request.endpoint in JSON_ENDPOINTS or request.accept_mimetypes.best == "application/json":
+        return jsonify({"erreur": message}), status
+    return render_template("error.html", status=status, message=message), status
+
+
+def enforce() -> Any:
+    """before_request: public, signed in with the right role, and within the agent's service."""
+    from web.auth import idle_expired
+
+    endpoint = request.endpoint
+    if endpoint is None:
+        return None  # no route matched: Flask answers 404
+    allowed = ROUTES.get(endpoint)
+    if allowed is None:
+        log.error("route %s has no entry in web.access.ROUTES: refused", endpoint)
+        return _refuse(403, "Accès refusé.")
+    if PUBLIC in allowed:
+        return None
+    if not current_user.is_authenticated or idle_expired():
+        if request.method == "GET" and endpoint not in JSON_ENDPOINTS:
+            return redirect(url_for("auth.login", suivant=request.full_path.rstrip("?")))
+        return _refuse(401, "Session expirée : reconnectez-vous.")
+    if current_user.role not in allowed:
+        return _refuse(403, "Votre rôle ne permet pas cette action.")
+    concerns, report_id, service = _report_service(request.view_args or {})
+    g.audit_report_id = report_id
+    if concerns and report_id is not None and current_user.role == AGENT and service != current_user.service:
+        return _refuse(403, "Ce signalement relève d'un autre service.")
+    return None
+
+
+def audit(response: Response) -> Response:
+    """after_request: every view or change of a report, every change at all, and every export is logged."""
+    endpoint = request.endpoint or ""
+    if not current_user.is_authenticated or endpoint == "static" or PUBLIC in ROUTES.get(endpoint, frozenset()):
+        return response
+    report_id = getattr(g, "audit_report_id", None)
+    if request.method == "GET" and report_id is None and not endpoint.startswith("exports."):
+        return response
+    entry = AuditLog(user_id=current_user.id, username=current_user.username, action=endpoint[:80],
+                     method=request.method[:8], path=request.full_path.rstrip("?")[:500],
+                     status=response.status_code, report_id=report_id,
+                     detail={k: v[:200] for k, v in request.form.items() if k not in {"csrf_token", "mot_de_passe"}},
+                     ip=(request.remote_addr or "")[:45])
+    try:
+        with current_app.extensions["guichet"].factory() as session, session.begin():
+            session.add(entry)
+    except Exception:  # the action itself is done; a missing line is logged loudly
+        log.exception("audit log entry not written for %s %s", request.method, request.path)
+    return response
+
+
+def forbidden(_: Exception) -> tuple[str, int]:
+    """French 403 page."""
+    return render_template("error.html", status=403, message="Accès refusé."), 403
+
+
+def init_app(app: Flask) -> None:
+    """Install the checks (once per app) and the sign-in they rely on."""
+    from web import auth
+
+    if app.extensions.get("guichet_access"):
+        return
+    app.extensions["guichet_access"] = True
+    auth.init_app(app)
+    app.jinja_env.globals["can"] = lambda endpoint: bool(
+        current_user.is_authenticated and role_allowed(endpoint, current_user.role))  # hide what one cannot do
+    app.before_request(enforce)
+    app.after_request(audit)
+    app.register_error_handler(403, forbidden)
+
+
+def missing_routes(app: Flask) -> list[str]:
+    """Endpoints of the app with no entry in ROUTES (must be empty)."""
+    return sorted({rule.endpoint for rule in app.url_map.iter_rules()} - set(ROUTES))
+
+
+def role_allowed(endpoint: str, role: str) -> bool:
+    """Whether `role` may use `endpoint` (templates hide what a user cannot do)."""
+    allowed = ROUTES.get(endpoint, frozenset())
+    return PUBLIC in allowed or role in allowed

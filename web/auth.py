@@ -1,0 +1,156 @@
+"""Sign-in for the back office: Flask-Login sessions that expire, argon2 passwords, French pages."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import LoginManager, current_user, login_user, logout_user
+from sqlalchemy import select
+
+from intake.accounts import ROLES, authenticate, session_key
+from intake.models import User
+
+bp = Blueprint("auth", __name__)
+
+
+@dataclass(frozen=True)
+class Agent:
+    """The signed-in user as the views see it (a plain value, not a database row)."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+    service: str | None
+    key: str
+
+    is_authenticated: bool = True
+    is_active: bool = True
+    is_anonymous: bool = False
+
+    def get_id(self) -> str:
+        """What Flask-Login keeps in the session."""
+        return self.key
+
+    @property
+    def role_label(self) -> str:
+        """The role in French."""
+        return ROLES.get(self.role, self.role)
+
+    @property
+    def is_admin(self) -> bool:
+        """Administrators see and do everything."""
+        return self.role == "admin"
+
+
+def _agent(user: User) -> Agent:
+    return Agent(user.id, user.username, user.display_name or user.username, user.role, user.service,
+                 session_key(user))
+
+
+def _load(key: str) -> Agent | None:
+    """The user of a session key; None when the account is gone, disabled, or its password changed."""
+    user_id, _, _ = key.partition(":")
+    if not user_id.isdigit():
+        return None
+    with current_app.extensions["guichet"].factory() as db:
+        user = db.get(User, int(user_id))
+        if user is None or not user.active or session_key(user) != key:
+            return None
+        return _agent(user)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only paths of this site: never an absolute URL (open redirect)."""
+    if not target:
+        return url_for("queue.index")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("queue.index")
+    return target
+
+
+def idle_expired() -> bool:
+    """True (and the user signed out) when the session saw no request for longer than the idle limit."""
+    cfg = current_app.config["GUICHET"]
+    now = int(time.time())
+    seen = session.get("seen")
+    if isinstance(seen, int) and now - seen > cfg.web.idle_minutes * 60:
+        logout_user()
+        session.clear()
+        return True
+    session["seen"] = now
+    return False
+
+
+@bp.route("/connexion", methods=["GET", "POST"])
+def login() -> Any:
+    """The sign-in page; a failure says so without telling which of the two was wrong."""
+    if current_user.is_authenticated:
+        return redirect(_safe_next(request.args.get("suivant")))
+    error = None
+    status = 200
+    if request.method == "POST":
+        username = (request.form.get("identifiant") or "")[:80]
+        password = (request.form.get("mot_de_passe") or "")[:1024]
+        with current_app.extensions["guichet"].factory() as db, db.begin():
+            outcome = authenticate(db, username, password)
+            agent = _agent(outcome.user) if outcome.user is not None else None
+        if agent is not None:
+            session.clear()  # a new session on sign-in (no fixation)
+            session.permanent = True
+            login_user(agent)
+            session["seen"] = int(time.time())
+            return redirect(_safe_next(request.form.get("suivant"))), 303
+        error, status = outcome.error, 401
+    return render_template("login.html", error=error, suivant=request.values.get("suivant", "")), status
+
+
+@bp.post("/deconnexion")
+def logout() -> Any:
+    """Sign out and forget the session."""
+    logout_user()
+    session.clear()
+    flash("Vous êtes déconnecté.", "info")
+    return redirect(url_for("auth.login")), 303
+
+
+def init_app(app: Flask) -> None:
+    """Sessions (lifetime, cookie flags) and the user loader (once per app)."""
+    if "auth" in app.blueprints:
+        return
+    cfg = app.config["GUICHET"]
+    app.config.update(
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=cfg.web.session_hours),
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=cfg.town.public_url.startswith("https://"),
+        SESSION_COOKIE_NAME="guichet_session",
+        REMEMBER_COOKIE_DURATION=timedelta(seconds=0),
+    )
+    manager = LoginManager()
+    manager.session_protection = "basic"
+    manager.user_loader(_load)
+    manager.init_app(app)
+    app.register_blueprint(bp)
+    app.jinja_env.globals.update(role_labels=ROLES)
+
+
+def current_agent() -> Agent | None:
+    """The signed-in user, or None."""
+    user = current_user
+    return user if isinstance(user, Agent) else None
+
+
+def users_by_id(ids: set[int]) -> dict[int, str]:
+    """Display names of some accounts (for assignees shown in lists)."""
+    if not ids:
+        return {}
+    with current_app.extensions["guichet"].factory() as db:
+        rows = db.execute(select(User.id, User.display_name).where(User.id.in_(sorted(ids)))).all()
+    return {i: name for i, name in rows}

@@ -1,0 +1,83 @@
+"""Agents' duplicate actions on the report page: detach a wrong match, merge two reports by hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from intake.dedupe import merge, unlink
+from intake.models import Report
+from intake.tracking import find_tracking_numbers
+from web.queue import _actor, _res, _send_soon
+
+bp = Blueprint("duplicates", __name__)
+
+
+def _by_number(session: Session, number: str) -> Report | None:
+    return session.execute(select(Report).where(Report.tracking_number == number)).scalar_one_or_none()
+
+
+def _back(default: str) -> Any:
+    """Back to the page the agent came from (a report number posted with the form), else `default`."""
+    numbers = find_tracking_numbers(request.form.get("retour", ""))
+    return redirect(url_for("queue.report", number=numbers[0] if numbers else default)), 303
+
+
+@bp.post("/signalements/<number>/detacher")
+def detach(number: str) -> Any:
+    """Make a duplicate a report of its own again (a wrong match); its status stays as it is."""
+    with _res().factory() as session, session.begin():
+        rep = _by_number(session, number)
+        if rep is None:
+            abort(404)
+        main = unlink(session, rep, _actor())
+    if main is None:
+        flash(f"Le signalement n° {number} n'est lié à aucun autre.", "erreur")
+    else:
+        flash(f"Le signalement n° {number} est détaché du n° {main.tracking_number} : il est traité à part.", "info")
+    return _back(number)
+
+
+@bp.post("/signalements/<number>/fusionner")
+def merge_into(number: str) -> Any:
+    """This report becomes a duplicate of the one the agent names, and takes its status.
+
+    Its reporters are then told of that status like the other reporters (once per status and person).
+    """
+    from intake.statuses import change_status, duplicates
+
+    cfg = current_app.config["GUICHET"]
+    typed = request.form.get("cible", "").strip()
+    found = find_tracking_numbers(typed)
+    if not found:
+        flash(f"« {typed[:40]} » n'est pas un numéro de signalement (forme attendue : 2026-00042).", "erreur")
+        return _back(number)
+    with _res().factory() as session, session.begin():
+        rep = _by_number(session, number)
+        if rep is None:
+            abort(404)
+        target = _by_number(session, found[0])
+        if target is None:
+            flash(f"Aucun signalement n° {found[0]}.", "erreur")
+            return _back(number)
+        moved = [rep, *duplicates(session, rep)]  # its own duplicates follow it to the new main report
+        try:
+            main = merge(session, rep, target, _actor())
+        except ValueError as exc:
+            flash(f"Fusion impossible : {exc}.", "erreur")
+            return _back(number)
+        outbox_ids: list[int] = []
+        for row in moved:
+            try:
+                outbox_ids += change_status(session, cfg, row, main.status, actor=_actor(),
+                                            reason=main.status_reason)
+            except ValueError:  # a main rejected without a known reason: the duplicate keeps its status
+                pass
+        main_number = main.tracking_number
+    _send_soon(outbox_ids)
+    flash(f"Le signalement n° {number} est fusionné avec le n° {main_number} (il en devient un doublon)."
+          + (f" {len(outbox_ids)} message(s) aux citoyens en cours d'envoi." if outbox_ids else ""), "info")
+    return redirect(url_for("queue.report", number=main_number)), 303

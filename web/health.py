@@ -1,0 +1,134 @@
+"""The intake health page: every door's last success, backlog, failures and silences; retrying a failed message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+
+from intake.health import collect, queue_info, retry_message
+from intake.models import AuditLog
+
+bp = Blueprint("health", __name__)
+
+CHANNEL_NAMES = {"email": "email", "sms": "SMS / WhatsApp", "voice": "message vocal", "open311": "application",
+                 "telephone": "téléphone", "accueil": "accueil", "courrier": "courrier"}
+RAW_STATUS = {"pending": "en attente", "processing": "en cours", "processed": "traité", "failed": "en échec",
+              "discarded": "écarté", "held": "retenu"}
+SEND_STATUS = {"pending": "à envoyer", "sending": "en cours d'envoi", "sent": "envoyé", "failed": "en échec",
+               "suppressed": "non envoyé"}
+# Where the retry button may send the user back to (never a URL taken from the form).
+RETURNS = {"sante": "health.page", "echecs": "queue.failed"}
+
+
+def duration_fr(seconds: float | None) -> str:
+    """A duration as staff read it: « 2 j 4 h », « 3 h 05 min », « 12 min », « moins d'une minute »."""
+    if seconds is None:
+        return "—"
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return "moins d'une minute"
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} j {hours} h" if hours else f"{days} j"
+    if hours:
+        return f"{hours} h {mins:02d} min" if mins else f"{hours} h"
+    return f"{mins} min"
+
+
+def _res() -> Any:
+    return current_app.extensions["guichet"]
+
+
+@bp.get("/sante-des-canaux")
+def page() -> str:
+    """Per door: last successful poll or webhook, backlog, failures, unusual silence; the queue and the sends."""
+    from web.auth import current_agent
+
+    res = _res()
+    cfg = current_app.config["GUICHET"]
+    snapshot = collect(res.factory, cfg)
+    queue = queue_info(cfg)
+    with res.factory() as session:
+        retries = session.execute(
+            select(AuditLog.at, AuditLog.username, AuditLog.detail, AuditLog.status)
+            .where(AuditLog.action == "health.retry", AuditLog.status == 303)
+            .order_by(AuditLog.id.desc()).limit(10)).all()
+    agent = current_agent()
+    return render_template("intake_health.html", s=snapshot, queue=queue, retries=retries, rule=cfg.health,
+                           warnings=warnings(snapshot, queue), ago=lambda moment: duration_fr(
+                               (snapshot.now - moment).total_seconds()),
+                           duration=duration_fr, channel_names=CHANNEL_NAMES, raw_status=RAW_STATUS,
+                           send_status=SEND_STATUS, show_recipients=bool(agent and agent.is_admin))
+
+
+def _message(outcome: Any) -> tuple[str, str]:
+    """The French flash message and its category for a retry outcome."""
+    n = outcome.raw_id
+    messages = {
+        "missing": (f"Message n° {n} introuvable.", "erreur"),
+        "refused": (f"Le message n° {n} n'est ni en échec ni bloqué (déjà traité ou en cours) : rien à relancer.",
+                    "erreur"),
+        "queued": (f"Message n° {n} remis dans la file : il sera traité dans un instant.", "info"),
+        "pending": (f"Message n° {n} remis en attente, mais la file de traitement (Redis) est injoignable : "
+                    "il sera traité dès son retour.", "erreur"),
+        "busy": (f"Message n° {n} remis en attente : la base de données est momentanément indisponible "
+                 f"({outcome.error}). Réessayez dans un instant.", "erreur"),
+        "discarded": (f"Message n° {n} écarté : {outcome.error}.", "info"),
+        "held": (f"Message n° {n} retenu pour examen : {outcome.error}.", "info"),
+        "failed": (f"Message n° {n} de nouveau en échec : {outcome.error}", "erreur"),
+        "skipped": (f"Message n° {n} déjà pris en charge par un autre traitement.", "info"),
+    }
+    if outcome.status == "processed":
+        if outcome.tracking_number is None:
+            return f"Message n° {n} traité.", "info"
+        verb = "a créé le signalement" if outcome.created else "a été rattaché au signalement"
+        return f"Message n° {n} traité : il {verb} n° {outcome.tracking_number}.", "info"
+    return messages.get(outcome.status, (f"Message n° {n} : {outcome.status}.", "info"))
+
+
+@bp.post("/sante-des-canaux/relancer")
+def retry() -> Any:
+    """Retry one failed message (recorded in the audit log with who and when); back to the page it came from."""
+    from web.queue import _actor
+
+    back = url_for(RETURNS.get(request.form.get("retour", ""), "health.page"))
+    raw = (request.form.get("message") or "").strip()
+    if not raw.isdigit() or len(raw) > 12:
+        flash("Numéro de message invalide.", "erreur")
+        return redirect(back), 303
+    outcome = retry_message(_res(), int(raw), actor=_actor())
+    text, category = _message(outcome)
+    flash(text, category)
+    return redirect(back), 303
+
+
+def warnings(snapshot: Any, queue: Any) -> list[str]:
+    """What needs a look, in French, most serious first."""
+    out: list[str] = []
+    if queue.error:
+        out.append(f"La file de traitement (Redis) est injoignable ({queue.error}). Les messages reçus sont "
+                   "conservés et seront traités à son retour.")
+    elif queue.configured and not queue.workers:
+        out.append("Aucun worker n'est actif : les messages reçus attendent d'être traités.")
+    for door in snapshot.doors:
+        if door.silence.state == "alerte":
+            out.append(f"{door.label} : aucun message depuis {duration_fr(door.silence.counted)} (heures comptées), "
+                       f"d'habitude moins de {duration_fr(door.silence.threshold)}.")
+        if door.poll_interval and door.poll_late:
+            when = (f"il y a {duration_fr((snapshot.now - door.last_success_at).total_seconds())}"
+                    if door.last_success_at else "jamais")
+            out.append(f"{door.label} : dernière relève réussie {when}.")
+        if door.last_error:
+            out.append(f"{door.label} : erreur à la dernière relève — {door.last_error}")
+    if snapshot.failed:
+        out.append(f"{len(snapshot.failed)} message(s) en échec ou bloqué(s) : relancez-les après correction.")
+    if snapshot.stale_claims:
+        out.append(f"{snapshot.stale_claims} message(s) pris par un worker qui ne répond plus : "
+                   "ils seront repris automatiquement.")
+    failed_sends = sum(s.counts.get("failed", 0) for s in snapshot.sendings)
+    if failed_sends:
+        out.append(f"{failed_sends} envoi(s) aux citoyens en échec.")
+    return out

@@ -1,0 +1,76 @@
+"""Agents re-route a report to another service from its page; the change is recorded and the referents told."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
+from sqlalchemy import select
+
+from intake.config import Config, ConfigError
+from intake.models import Report
+from intake.routing import reroute
+from intake.zones import zones_for
+from web.queue import _actor, _res, _send_soon
+
+bp = Blueprint("routing", __name__)
+
+
+def _cfg() -> Config:
+    cfg: Config = current_app.config["GUICHET"]
+    return cfg
+
+
+def _zone_label(code: str | None) -> str | None:
+    """The name of a zone; its code when the zones file cannot be read any more (the page still shows)."""
+    if not code:
+        return None
+    try:
+        zones = zones_for(_cfg())
+    except ConfigError:
+        current_app.logger.exception("zones file unreadable for the report page")
+        return code
+    return zones.name(code) if zones is not None else code
+
+
+@bp.app_context_processor
+def _routing_globals() -> dict[str, Any]:
+    """What the service form shows: the services to choose from, their names and the zones' names."""
+    cfg = _cfg()
+    return {"routing_services": [(s.code, s.name) for s in cfg.services],
+            "service_label": lambda code: getattr(cfg.service(code), "name", code),
+            "zone_label": _zone_label}
+
+
+@bp.post("/signalements/<number>/service")
+def change_service(number: str) -> Any:
+    """Send the report to another service, with an optional note; unknown services are refused in French."""
+    cfg = _cfg()
+    code = (request.form.get("service") or "").strip()
+    note = (request.form.get("note_service") or "").strip()[:1000] or None
+    target = cfg.service(code)
+    back = redirect(url_for("queue.report", number=number)), 303
+    with _res().factory() as session, session.begin():
+        rep = session.execute(select(Report).where(Report.tracking_number == number)).scalar_one_or_none()
+        if rep is None:
+            abort(404)
+        if target is None:
+            flash(f"Service inconnu : « {code[:60] or '(aucun)'} ». Choisissez un service de la liste.", "erreur")
+            return back
+        if rep.service == target.code:
+            flash(f"Le signalement est déjà affecté au service « {target.name} ».", "info")
+            return back
+        outbox_ids = reroute(session, cfg, rep, target.code, actor=_actor(), note=note)
+        waiting = target.notify == "digest" and rep.status in ("transmis", "en_cours")
+        with_service = rep.status in ("transmis", "en_cours")
+    _send_soon(outbox_ids)
+    if outbox_ids:
+        told = f" {len(outbox_ids)} message(s) aux référents en cours d'envoi."
+    elif waiting:
+        told = " Ses référents le verront dans leur récapitulatif quotidien."
+    elif not with_service:
+        told = " Ses référents seront prévenus quand le signalement sera transmis."
+    else:
+        told = ""
+    flash(f"Signalement réaffecté au service « {target.name} ».{told}", "info")
+    return back
