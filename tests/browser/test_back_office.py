@@ -140,3 +140,71 @@ def test_screenshots_of_the_main_pages(logged_in_page: Callable[..., GuardedPage
             guarded.open(path)
             shot = guarded.screenshot(f"{name}-{size_name}")
             assert shot.stat().st_size > 5000  # a real rendering, not a blank page
+
+
+def test_agent_moves_the_pin_on_the_map(logged_in_page: Callable[..., GuardedPage], live_server: LiveServer) -> None:
+    number, _ = _fresh_report(live_server)
+    agent = logged_in_page("agent", service=_report(live_server, number).service or "voirie")
+    agent.open(f"/signalements/{number}")
+    page = agent.page
+    map_box = page.locator("#position .pin-map")
+    map_box.wait_for(state="visible")  # Leaflet loaded under the CSP
+    before = page.locator("#pos-lat").input_value(), page.locator("#pos-lon").input_value()
+    box = map_box.bounding_box()
+    assert box is not None
+    map_box.click(position={"x": box["width"] * 0.3, "y": box["height"] * 0.7})  # a click drops the pin there
+    after = page.locator("#pos-lat").input_value(), page.locator("#pos-lon").input_value()
+    assert after != before and all(re.fullmatch(r"-?\d+\.\d{6}", v) for v in after)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Enregistrer ce point").click()
+    assert page.get_by_role("status").first.inner_text().startswith("Position enregistrée")
+    agent.assert_clean()
+    report = _report(live_server, number)
+    assert report.location_source == "agent"
+    assert (round(report.lat, 6), round(report.lon, 6)) == (float(after[0]), float(after[1]))
+
+
+def test_reception_types_a_phone_call_with_an_address_suggestion(
+        logged_in_page: Callable[..., GuardedPage], live_server: LiveServer) -> None:
+    desk = logged_in_page("accueil")
+    desk.open("/saisie")
+    page = desk.page
+    page.check("#canal-telephone")
+    page.fill("#nom", "Paulette Durand")
+    page.fill("#email", "paulette.durand@example.fr")
+    page.fill("#texte", "Un lampadaire clignote toute la nuit, elle a appelé la mairie.")
+    page.locator("#adresse").press_sequentially("rue de la roq", delay=30)
+    option = page.locator("#adresses-suggestions option").first
+    option.wait_for(state="attached")
+    label = option.get_attribute("value")
+    assert label is not None and label.startswith("Rue de la Roquette")
+    page.fill("#adresse", label)  # choosing the suggestion
+    page.locator("#adresse").dispatch_event("input")
+    page.wait_for_function("document.getElementById('lat').value !== ''")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Enregistrer le signalement").click()
+    heading = page.locator("h1").inner_text()
+    assert heading.startswith("Signalement n° ")
+    desk.assert_clean()
+    report = _report(live_server, heading.removeprefix("Signalement n° "))
+    assert report.channel == "telephone" and report.location_source == "agent"
+    assert 48.85 < (report.lat or 0) < 48.86
+
+
+def test_status_preview_then_confirmation(logged_in_page: Callable[..., GuardedPage], live_server: LiveServer) -> None:
+    number, citizen = _fresh_report(live_server)
+    agent = logged_in_page()
+    agent.open(f"/signalements/{number}")
+    page = agent.page
+    page.select_option("#statut", "en_cours")
+    page.fill("#note", "Une équipe passe demain matin.")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Voir le message au citoyen").click()
+    preview = page.locator("#apercu")
+    assert citizen in preview.inner_text() and "Une équipe passe demain matin." in preview.inner_text()
+    assert _report(live_server, number).status != "en_cours"  # nothing changed yet
+    with page.expect_navigation():
+        preview.get_by_role("button", name="Confirmer et envoyer").click()
+    assert "enregistré" in page.get_by_role("status").first.inner_text()
+    agent.assert_clean()
+    assert _report(live_server, number).status == "en_cours"
