@@ -28,11 +28,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.config import Config, HotspotRule
+from intake.geocoding.spatial import EARTH_RADIUS_M
 from intake.models import Report
 from intake.report_filters import OPEN_STATUSES, ReportFilter, apply
 from intake.stats import Period, utc
 
-M_PER_DEG = 6_371_008.8 * math.pi / 180  # metres per degree of latitude on the mean Earth sphere
+M_PER_DEG = EARTH_RADIUS_M * math.pi / 180  # metres per degree of latitude on the mean Earth sphere
 M_PER_DEG_LAT = M_PER_DEG
 M_PER_DEG_LON_EQUATOR = M_PER_DEG
 MIN_FLOOR = 3  # a scaled threshold never goes below this (two reports are a coincidence)

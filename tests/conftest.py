@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy.orm import Session
 
 from intake.config import Config, parse_config
 from intake.db import migrate
@@ -147,3 +148,19 @@ def write_config(cfg: Config, path: Path) -> Path:
     data = cfg.model_dump(mode="json", exclude_none=True)
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def cfg(make_config: Callable[..., Config]) -> Config:
+    """The shipped configuration on the test database (modules may override it)."""
+    return make_config()
+
+
+@pytest.fixture
+def session(cfg: Config) -> Iterator[Session]:
+    """A session on the test database of `cfg`."""
+    from intake.db import make_engine, make_sessionmaker
+
+    factory = make_sessionmaker(make_engine(cfg.sqlalchemy_url))
+    with factory() as s:
+        yield s

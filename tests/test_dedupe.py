@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,7 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.config import Config
-from intake.db import make_engine, make_sessionmaker
 from intake.dedupe import box, closest, find_duplicate, merge, unlink
 from intake.geocoding.spatial import distance_m
 from intake.models import Contact, Event, Outbox, Report
@@ -23,18 +22,6 @@ from tests.test_understanding import ISSUE_EXAMPLE, ingest
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 LAT, LON = 48.8538, 2.4059  # 72 rue des Pyrénées
-
-
-@pytest.fixture
-def cfg(make_config: Callable[..., Config]) -> Config:
-    return make_config()
-
-
-@pytest.fixture
-def session(cfg: Config) -> Iterator[Session]:
-    factory = make_sessionmaker(make_engine(cfg.sqlalchemy_url))
-    with factory() as s:
-        yield s
 
 
 def north(metres: float) -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import math
 import uuid
-from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from intake.config import Config
-from intake.db import make_engine, make_sessionmaker
+from intake.geocoding.spatial import distance_m
 from intake.hotspots import around, cluster, describe, find_hotspots, geojson, threshold
 from intake.models import Report
 from intake.report_filters import parse_filter
@@ -41,22 +40,8 @@ def offset(origin: tuple[float, float], north_m: float, east_m: float) -> tuple[
 
 
 def metres(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """Haversine distance, independent of the module's projection."""
-    la1, lo1, la2, lo2 = map(math.radians, (*a, *b))
-    h = math.sin((la2 - la1) / 2) ** 2 + math.cos(la1) * math.cos(la2) * math.sin((lo2 - lo1) / 2) ** 2
-    return 2 * 6_371_008.8 * math.asin(math.sqrt(h))
-
-
-@pytest.fixture
-def cfg(make_config: Callable[..., Config]) -> Config:
-    return make_config()
-
-
-@pytest.fixture
-def session(cfg: Config) -> Iterator[Session]:
-    factory = make_sessionmaker(make_engine(cfg.sqlalchemy_url))
-    with factory() as s:
-        yield s
+    """Great-circle distance (the geocoder's), independent of the hotspots module's flat projection."""
+    return distance_m(a[0], a[1], b[0], b[1])
 
 
 def test_a_group_is_found_at_the_threshold_and_not_below() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -12,7 +11,6 @@ import pytest
 from sqlalchemy.orm import Session
 
 from intake.config import Config
-from intake.db import make_engine, make_sessionmaker
 from intake.models import Correction, Event, Report
 from intake.report_filters import parse_filter
 from intake.stats import (
@@ -71,18 +69,6 @@ def correct(session: Session, report: Report, after_hours: float, field: str, ol
     session.add(Correction(report_id=report.id, field=field, old_value=old, new_value=new, actor=actor, at=moment))
     session.add(Event(report_id=report.id, at=moment, actor=actor,
                       action="reclassified" if field == "category" else "located", detail={"to": new}))
-
-
-@pytest.fixture
-def cfg(make_config: Callable[..., Config]) -> Config:
-    return make_config()
-
-
-@pytest.fixture
-def session(cfg: Config) -> Iterator[Session]:
-    factory = make_sessionmaker(make_engine(cfg.sqlalchemy_url))
-    with factory() as s:
-        yield s
 
 
 def known_dataset(s: Session, cfg: Config) -> dict[str, Report]:

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from intake.dedupe import merge, unlink
 from intake.models import Report
 from intake.tracking import find_tracking_numbers
-from web.queue import _actor, _res, _send_soon
+from web.common import current_actor, send_soon
+from web.queue import _res
 
 bp = Blueprint("duplicates", __name__)
 
@@ -33,7 +34,7 @@ def detach(number: str) -> Any:
         rep = _by_number(session, number)
         if rep is None:
             abort(404)
-        main = unlink(session, rep, _actor())
+        main = unlink(session, rep, current_actor())
     if main is None:
         flash(f"Le signalement n° {number} n'est lié à aucun autre.", "erreur")
     else:
@@ -65,19 +66,19 @@ def merge_into(number: str) -> Any:
             return _back(number)
         moved = [rep, *duplicates(session, rep)]  # its own duplicates follow it to the new main report
         try:
-            main = merge(session, rep, target, _actor())
+            main = merge(session, rep, target, current_actor())
         except ValueError as exc:
             flash(f"Fusion impossible : {exc}.", "erreur")
             return _back(number)
         outbox_ids: list[int] = []
         for row in moved:
             try:
-                outbox_ids += change_status(session, cfg, row, main.status, actor=_actor(),
+                outbox_ids += change_status(session, cfg, row, main.status, actor=current_actor(),
                                             reason=main.status_reason)
             except ValueError:  # a main rejected without a known reason: the duplicate keeps its status
                 pass
         main_number = main.tracking_number
-    _send_soon(outbox_ids)
+    send_soon(outbox_ids)
     flash(f"Le signalement n° {number} est fusionné avec le n° {main_number} (il en devient un doublon)."
           + (f" {len(outbox_ids)} message(s) aux citoyens en cours d'envoi." if outbox_ids else ""), "info")
     return redirect(url_for("queue.report", number=main_number)), 303

@@ -92,14 +92,14 @@ def _message(outcome: Any) -> tuple[str, str]:
 @bp.post("/sante-des-canaux/relancer")
 def retry() -> Any:
     """Retry one failed message (recorded in the audit log with who and when); back to the page it came from."""
-    from web.queue import _actor
+    from web.common import current_actor
 
     back = url_for(RETURNS.get(request.form.get("retour", ""), "health.page"))
     raw = (request.form.get("message") or "").strip()
     if not raw.isdigit() or len(raw) > 12:
         flash("Numéro de message invalide.", "erreur")
         return redirect(back), 303
-    outcome = retry_message(_res(), int(raw), actor=_actor())
+    outcome = retry_message(_res(), int(raw), actor=current_actor())
     text, category = _message(outcome)
     flash(text, category)
     return redirect(back), 303

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from intake.models import Attachment, Event, RawMessage, Report, ReportMessage
+from web.common import current_actor, send_soon
 
 bp = Blueprint("queue", __name__)
 PAGE = 50
@@ -21,16 +22,6 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 def _res() -> Any:
     return current_app.extensions["guichet"]
-
-
-def _actor() -> str:
-    """Who acts in the back office, recorded on every event: the signed-in user, else the back office itself."""
-    name = None
-    if hasattr(current_app, "login_manager"):  # sign-in is set up
-        from flask_login import current_user
-
-        name = getattr(current_user, "username", None) if current_user.is_authenticated else None
-    return str(name or "back-office")
 
 
 def _scope() -> str | None:
@@ -158,7 +149,7 @@ def change_category(number: str) -> Any:
         if rep is None:
             abort(404)
         try:
-            reclassify(session, current_app.config["GUICHET"], rep, category, actor=_actor())
+            reclassify(session, current_app.config["GUICHET"], rep, category, actor=current_actor())
         except ValueError as exc:
             flash(str(exc), "erreur")
             return redirect(url_for("queue.report", number=number)), 303
@@ -183,12 +174,12 @@ def change_status_view(number: str) -> Any:
             abort(404)
         unchanged = rep.status == status and (status != "rejete" or rep.status_reason == reason)
         try:
-            outbox_ids = change_status(session, cfg, rep, status, actor=_actor(), note=note, reason=reason)
+            outbox_ids = change_status(session, cfg, rep, status, actor=current_actor(), note=note, reason=reason)
         except ValueError as exc:
             flash(str(exc), "erreur")
             return redirect(url_for("queue.report", number=number)), 303
         following = len(duplicates(session, rep))
-    _send_soon(outbox_ids)
+    send_soon(outbox_ids)
     if unchanged:
         flash(f"Le signalement est déjà au statut « {cfg.statuses.label(status)} ».", "info")
     else:
@@ -196,21 +187,6 @@ def change_status_view(number: str) -> Any:
               + (f" Les {following} doublon(s) suivent ce statut." if following else "")
               + (f" {len(outbox_ids)} message(s) aux citoyens en cours d'envoi." if outbox_ids else ""), "info")
     return redirect(url_for("queue.report", number=number)), 303
-
-
-def _send_soon(outbox_ids: list[int]) -> None:
-    """Queue the notifications; without Redis the sweeper sends them within a minute or two."""
-    cfg = current_app.config["GUICHET"]
-    if not outbox_ids or not cfg.redis_url:
-        return
-    try:
-        from intake.queue import enqueue_send, get_queue, redis_connection
-
-        queue = get_queue(redis_connection(cfg))
-        for outbox_id in outbox_ids:
-            enqueue_send(queue, outbox_id, timeout=cfg.worker.job_timeout)
-    except Exception:  # the rows are committed: the sweeper will send them
-        current_app.logger.exception("notifications %s not queued", outbox_ids)
 
 
 @bp.get("/suivi/<token>")

@@ -47,7 +47,7 @@ def _coordinate(name: str) -> float | None:
 def place(number: str) -> Any:
     """Move the pin, or type an address that is geocoded; the former position is kept as a correction."""
     from intake.placement import place_by_agent
-    from web.queue import _actor
+    from web.common import current_actor
 
     understanding = _res().understanding()  # loaded before any session: it may read the address reference
     try:
@@ -58,7 +58,7 @@ def place(number: str) -> Any:
             use_point = lat is not None and lon is not None and request.form.get("mode") != "adresse"
             label = place_by_agent(session, _cfg(), understanding, rep,
                                    lat=lat if use_point else None, lon=lon if use_point else None,
-                                   address=address, actor=_actor())
+                                   address=address, actor=current_actor())
     except ValueError as exc:
         flash(f"Position non enregistrée : {exc}.", "erreur")
         return _back(number, "#position")
@@ -70,7 +70,7 @@ def place(number: str) -> Any:
 def assign(number: str) -> Any:
     """Give the report to an agent of its service (or nobody)."""
     from intake.assignment import assign as do_assign
-    from web.queue import _actor
+    from web.common import current_actor
 
     raw = request.form.get("agent") or ""
     try:
@@ -79,7 +79,7 @@ def assign(number: str) -> Any:
         user_id = -1
     try:
         with _res().factory() as session, session.begin():
-            user = do_assign(session, _report(session, number), user_id, actor=_actor())
+            user = do_assign(session, _report(session, number), user_id, actor=current_actor())
             name = user.display_name if user else None
     except ValueError as exc:
         flash(f"Attribution impossible : {exc}.", "erreur")
@@ -92,16 +92,16 @@ def assign(number: str) -> Any:
 def reply(number: str) -> Any:
     """Answer the citizen on their channel; the message leaves through the outbox."""
     from intake.replies import reply_to_citizen
-    from web.queue import _actor, _send_soon
+    from web.common import current_actor, send_soon
 
     try:
         with _res().factory() as session, session.begin():
             ids = reply_to_citizen(session, _cfg(), _report(session, number), request.form.get("texte") or "",
-                                   actor=_actor())
+                                   actor=current_actor())
     except ValueError as exc:
         flash(f"Réponse non envoyée : {exc}.", "erreur")
         return _back(number, "#reponse")
-    _send_soon(ids)
+    send_soon(ids)
     flash(f"Réponse en cours d'envoi ({len(ids)} destinataire(s)).", "info")
     return _back(number, "#reponse")
 

@@ -11,7 +11,8 @@ from intake.config import Config, ConfigError
 from intake.models import Report
 from intake.routing import reroute
 from intake.zones import zones_for
-from web.queue import _actor, _res, _send_soon
+from web.common import current_actor, send_soon
+from web.queue import _res
 
 bp = Blueprint("routing", __name__)
 
@@ -60,10 +61,10 @@ def change_service(number: str) -> Any:
         if rep.service == target.code:
             flash(f"Le signalement est déjà affecté au service « {target.name} ».", "info")
             return back
-        outbox_ids = reroute(session, cfg, rep, target.code, actor=_actor(), note=note)
+        outbox_ids = reroute(session, cfg, rep, target.code, actor=current_actor(), note=note)
         waiting = target.notify == "digest" and rep.status in ("transmis", "en_cours")
         with_service = rep.status in ("transmis", "en_cours")
-    _send_soon(outbox_ids)
+    send_soon(outbox_ids)
     if outbox_ids:
         told = f" {len(outbox_ids)} message(s) aux référents en cours d'envoi."
     elif waiting:

@@ -18,7 +18,7 @@ from intake.phones import to_e164
 from intake.processing import process_raw
 from intake.rawstore import store_raw
 from intake.stages.staff import STAFF_CHANNELS
-from web.queue import _actor
+from web.common import current_actor, send_soon
 
 bp = Blueprint("staff", __name__)
 
@@ -114,7 +114,7 @@ def check_form(form: Any) -> Entry:
     entry.values.update(channel=channel, text=text, email=email or None, phone=phone,
                         name=(form.get("nom") or "").strip()[:200] or None, category=category or None,
                         address=(form.get("adresse") or "").strip()[:300] or None, nonce=nonce,
-                        entered_by=_actor())  # the signed-in user
+                        entered_by=current_actor())  # the signed-in user
     _coordinates(entry, form)
     if not entry.errors:
         _photos(entry)
@@ -154,9 +154,7 @@ def submit_entry() -> Any:
             flash(f"Saisie enregistrée mais non traitée ({outcome.error}) : elle est dans les messages en échec.",
                   "erreur")
             return redirect(url_for("queue.failed")), 303
-        from web.queue import _send_soon
-
-        _send_soon(outcome.outbox_ids)
+        send_soon(outcome.outbox_ids)
     with _res().factory() as session:
         number = session.execute(
             select(Report.tracking_number).join(ReportMessage, ReportMessage.report_id == Report.id)
