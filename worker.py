@@ -12,10 +12,10 @@ def run_worker(config: Config, *, burst: bool = False, scheduler: bool = True) -
     """Run one rq worker on Guichet's queue, with the shared ticker and IDLE watchers."""
     from rq import Worker
 
-    from intake import jobs
-    from intake.queue import get_queue, redis_connection
-    from intake.resources import build_resources
-    from intake.scheduler import IdleWatcher, Ticker
+    from intake.runtime import jobs
+    from intake.runtime.queue import get_queue, redis_connection
+    from intake.runtime.resources import build_resources
+    from intake.runtime.scheduler import IdleWatcher, Ticker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # mail-parser logs every MIME part it does not handle; citizens' mail is full of them.

@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from classifiers.category.data import TRAINING_DIR, dev_file, load_jsonl, training_files  # noqa: E402
 from intake.config import load_config  # noqa: E402
-from intake.understanding import Understanding  # noqa: E402
+from intake.pipeline.understanding import Understanding  # noqa: E402
 
 
 def _fold(text: str | None) -> str:

@@ -1,7 +1,7 @@
 """Dedupe benchmark: replay the real Paris DansMaRue reports in date order and count what would be merged.
 
 Run: .venv/bin/python -m bench.dedupe_bench [--reports PATH] [--window-days 14]
-Uses the matching function of the `dedupe` stage (intake.dedupe.closest) in memory, with the default radii of
+Uses the matching function of the `dedupe` stage (intake.reports.dedupe.closest) in memory, with the default radii of
 config.py, then with every radius halved and doubled. Every report is taken as open (the file has no status),
 so the figures are an upper bound; a matched report becomes a duplicate and is never matched against itself.
 """
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from intake.config import DEDUPE_RADII  # noqa: E402
-from intake.dedupe import closest  # noqa: E402
+from intake.reports.dedupe import closest  # noqa: E402
 
 REPORTS = ROOT.parent / "shared" / "data" / "dansmarue" / "dansmarue_paris_dev.csv"
 # DansMaRue `type` → category code, as in classifiers/training/DATA_FORMAT.md (matched on the label's start)

@@ -20,13 +20,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from intake.db import make_engine, make_sessionmaker  # noqa: E402
 from intake.geocoding import models  # noqa: E402, F401 (registers the address tables)
 from intake.geocoding.local import LocalGeocoder  # noqa: E402
 from intake.geocoding.matcher import Street  # noqa: E402
 from intake.geocoding.reference import import_file  # noqa: E402
 from intake.geocoding.spatial import distance_m  # noqa: E402
 from intake.models import Base  # noqa: E402
+from intake.runtime.db import make_engine, make_sessionmaker  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 

@@ -29,12 +29,12 @@ from sqlalchemy import func, insert, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench.seed import seed  # noqa: E402
+from intake.backoffice.filters import parse_filter  # noqa: E402
+from intake.backoffice.hotspots import cluster, find_hotspots  # noqa: E402
+from intake.backoffice.stats import Period, compute, period_filter  # noqa: E402
 from intake.config import load_config  # noqa: E402
-from intake.db import make_engine, make_sessionmaker, migrate  # noqa: E402
-from intake.hotspots import cluster, find_hotspots  # noqa: E402
 from intake.models import Report  # noqa: E402
-from intake.report_filters import parse_filter  # noqa: E402
-from intake.stats import Period, compute, period_filter  # noqa: E402
+from intake.runtime.db import make_engine, make_sessionmaker, migrate  # noqa: E402
 
 DEFAULT_URL = "sqlite:///var/bench-hot.db"
 SPOTS = 20  # planted dumping spots in the last 30 days

@@ -22,8 +22,8 @@ from sqlalchemy import func, select
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from intake.db import make_engine, make_sessionmaker, migrate  # noqa: E402
 from intake.models import Outbox, RawMessage, Report  # noqa: E402
+from intake.runtime.db import make_engine, make_sessionmaker, migrate  # noqa: E402
 from tests.support.dovecot import DovecotServer  # noqa: E402
 from tests.support.mail import citizen_email, jpeg_with_gps  # noqa: E402
 

@@ -31,8 +31,8 @@ from sqlalchemy import event, func, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from bench.seed import seed  # noqa: E402
-from intake.db import make_engine, migrate  # noqa: E402
 from intake.models import Report  # noqa: E402
+from intake.runtime.db import make_engine, migrate  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/guichet_bench"
 
@@ -153,9 +153,9 @@ def add_admin(url: str) -> tuple[str, str]:
     """A fresh administrator account in the benchmark database (administrators see every service)."""
     import secrets
 
-    from intake.accounts import create_user
+    from intake.backoffice.accounts import create_user
     from intake.config import load_config
-    from intake.db import make_sessionmaker
+    from intake.runtime.db import make_sessionmaker
 
     username, password = f"bench-{secrets.token_hex(4)}", secrets.token_urlsafe(24)
     engine = make_engine(url)

@@ -31,7 +31,6 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import JSON, Engine, Table, func, insert, select, text  # noqa: E402
 
 from intake.config import Config, load_config  # noqa: E402
-from intake.db import make_engine, migrate  # noqa: E402
 from intake.models import (  # noqa: E402
     Attachment,
     Contact,
@@ -41,6 +40,7 @@ from intake.models import (  # noqa: E402
     ReportMessage,
     TrackingCounter,
 )
+from intake.runtime.db import make_engine, migrate  # noqa: E402
 
 ADDRESSES = ROOT / "data" / "demo" / "adresses-paris-extrait.csv"
 BATCH = 5000

@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.intake_bench import _database  # noqa: E402
-from intake.db import make_engine, make_sessionmaker, migrate  # noqa: E402
 from intake.models import RawMessage  # noqa: E402
+from intake.runtime.db import make_engine, make_sessionmaker, migrate  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 TOKEN = "bench-token-0123456789"

@@ -524,7 +524,7 @@ class Config(_Strict):
         from jinja2 import TemplateError
         from jinja2.sandbox import SandboxedEnvironment
 
-        from intake.sms_out.segments import TemplateTooLong, check_template
+        from intake.gsm import TemplateTooLong, check_template
 
         env = SandboxedEnvironment(autoescape=False)
         sample = {

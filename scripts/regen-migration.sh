@@ -5,6 +5,6 @@ cd "$(dirname "$0")/.."
 rm -f /tmp/guichet-gen.db intake/migrations/versions/0001_initial_schema.py
 .venv/bin/python -c "
 from alembic import command
-from intake.db import alembic_config
+from intake.runtime.db import alembic_config
 command.revision(alembic_config('sqlite:////tmp/guichet-gen.db'), message='initial schema', autogenerate=True, rev_id='0001')
 "

@@ -13,11 +13,40 @@ import yaml
 from sqlalchemy.orm import Session
 
 from intake.config import Config, parse_config
-from intake.db import migrate
+from intake.runtime.db import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
-TEST_REDIS_URL = os.environ.get("GUICHET_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+# pytest-xdist runs tests in workers gw0, gw1…: each gets a Redis database index and a PostgreSQL database of
+# its own, so that flushing or dropping in one never touches another's (index 10 is the benchmarks', 14 addok's).
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+_WORKER_INDEX = int(XDIST_WORKER[2:]) if XDIST_WORKER.startswith("gw") else 0
+_REDIS_DBS = (9, 11, 12, 13)
+TEST_REDIS_URL = os.environ.get("GUICHET_TEST_REDIS_URL",
+                                f"redis://127.0.0.1:6379/{_REDIS_DBS[_WORKER_INDEX % len(_REDIS_DBS)]}")
+
+
+def postgres_test_url() -> str | None:
+    """The PostgreSQL database of this test process (GUICHET_TEST_DATABASE_URL, suffixed per xdist worker)."""
+    url = os.environ.get("GUICHET_TEST_DATABASE_URL")
+    if not url or not XDIST_WORKER:
+        return url
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    name = f"{parsed.database}_{XDIST_WORKER}"
+    _ensure_postgres_database(parsed.set(database="postgres"), name)
+    return parsed.set(database=name).render_as_string(hide_password=False)
+
+
+def _ensure_postgres_database(admin_url: Any, name: str) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -41,9 +70,9 @@ def _fresh_postgres(url: str) -> str:
 @pytest.fixture
 def db_url(tmp_path: Path) -> Iterator[str]:
     """A migrated, empty database: SQLite in tmp_path, or the PostgreSQL named by GUICHET_TEST_DATABASE_URL."""
-    from intake.db import dispose_all
+    from intake.runtime.db import dispose_all
 
-    pg = os.environ.get("GUICHET_TEST_DATABASE_URL")
+    pg = postgres_test_url()
     url = _fresh_postgres(pg) if pg else f"sqlite:///{tmp_path / 'guichet.db'}"
     migrate(url)
     yield url
@@ -159,7 +188,7 @@ def cfg(make_config: Callable[..., Config]) -> Config:
 @pytest.fixture
 def session(cfg: Config) -> Iterator[Session]:
     """A session on the test database of `cfg`."""
-    from intake.db import make_engine, make_sessionmaker
+    from intake.runtime.db import make_engine, make_sessionmaker
 
     factory = make_sessionmaker(make_engine(cfg.sqlalchemy_url))
     with factory() as s:

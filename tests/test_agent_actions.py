@@ -9,16 +9,16 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import select
 
-from intake.accounts import create_user
-from intake.assignment import assign, assignable
+from intake.backoffice.accounts import create_user
 from intake.config import Config
 from intake.models import Correction, Event, Outbox, Report, User
-from intake.notify import ConsoleMailer
-from intake.placement import place_by_agent
-from intake.processing import process_raw
-from intake.rawstore import email_key, store_raw
-from intake.replies import reply_to_citizen
-from intake.resources import Resources, build_resources
+from intake.outbox.notify import ConsoleMailer
+from intake.pipeline.process import process_raw
+from intake.pipeline.rawstore import email_key, store_raw
+from intake.reports.assignment import assign, assignable
+from intake.reports.placement import place_by_agent
+from intake.reports.replies import reply_to_citizen
+from intake.runtime.resources import Resources, build_resources
 from tests.support.mail import citizen_email
 
 TOWN = "+33757000000"

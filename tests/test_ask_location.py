@@ -13,12 +13,12 @@ from sqlalchemy import func, select
 
 from intake.config import Config
 from intake.models import Event, Outbox, RawMessage, Report
-from intake.notify import ConsoleMailer, send_outbox_row
-from intake.pipeline import Context
-from intake.processing import Outcome, process_raw
-from intake.rawstore import email_key, store_raw
-from intake.resources import Resources, build_resources
-from intake.stages.ask_location import AskLocationStage
+from intake.outbox.notify import ConsoleMailer, send_outbox_row
+from intake.pipeline.process import Outcome, process_raw
+from intake.pipeline.rawstore import email_key, store_raw
+from intake.pipeline.registry import Context
+from intake.pipeline.stages.ask_location import AskLocationStage
+from intake.runtime.resources import Resources, build_resources
 from tests.support.mail import citizen_email
 from tests.support.twilio_standin import TwilioStandIn
 

@@ -9,10 +9,10 @@ from sqlalchemy import select
 
 from intake.config import Config
 from intake.models import RawMessage
-from intake.notify import ConsoleMailer
-from intake.processing import process_raw
-from intake.rawstore import email_key, store_raw
-from intake.resources import build_resources
+from intake.outbox.notify import ConsoleMailer
+from intake.pipeline.process import process_raw
+from intake.pipeline.rawstore import email_key, store_raw
+from intake.runtime.resources import build_resources
 from tests.conftest import SHARED_DATA
 
 EMAILS = SHARED_DATA / "emails"
@@ -50,7 +50,7 @@ def test_corpus_file_list_is_not_empty() -> None:
 
 
 def test_parse_email_contract_over_the_whole_corpus() -> None:
-    from intake.inspect_email import inspect_file
+    from intake.cli.inspect_email import inspect_file
 
     results = [inspect_file(str(p)) for p in FILES]
     not_ok = [(r["file"], r["error"]) for r in results if not r["ok"]]

@@ -11,12 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.config import Config
-from intake.dedupe import box, closest, find_duplicate, merge, unlink
 from intake.geocoding.spatial import distance_m
 from intake.models import Contact, Event, Outbox, Report
-from intake.notify import ConsoleMailer
-from intake.resources import build_resources
-from intake.statuses import change_status
+from intake.outbox.notify import ConsoleMailer
+from intake.reports.dedupe import box, closest, find_duplicate, merge, unlink
+from intake.reports.statuses import change_status
+from intake.runtime.resources import build_resources
 from tests.support.mail import citizen_email
 from tests.test_understanding import ISSUE_EXAMPLE, ingest
 

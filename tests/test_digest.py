@@ -16,13 +16,13 @@ from redis import Redis
 from sqlalchemy import select, update
 
 from intake.config import Config
-from intake.digest import day_bounds, due_day, parse_day, run_digests
 from intake.models import Event, Outbox, Report, utcnow
-from intake.notify import ConsoleMailer
-from intake.queue import get_queue
-from intake.resources import Resources, build_resources
-from intake.routing import notify_referents
-from intake.scheduler import tick
+from intake.outbox.digest import day_bounds, due_day, parse_day, run_digests
+from intake.outbox.notify import ConsoleMailer
+from intake.reports.routing import notify_referents
+from intake.runtime.queue import get_queue
+from intake.runtime.resources import Resources, build_resources
+from intake.runtime.scheduler import tick
 from tests.conftest import ROOT, CaughtMail, write_config
 from tests.support.mail import citizen_email
 from tests.test_routing import NORTH_LITTER, ROUTED, with_notify
@@ -140,14 +140,14 @@ def test_cli_digest_sends_once(make_config: Callable[..., Config], tmp_path: Pat
 
 def test_scheduler_queues_the_digest_once_a_day(make_config: Callable[..., Config], redis_url: str,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    import intake.jobs as jobs
+    import intake.runtime.jobs as jobs
 
     cfg = digest_config(make_config, redis_url=redis_url, routing={"digest_time": "00:00"})
     redis = Redis.from_url(redis_url)
     yesterday = cfg.town.local(utcnow()).date() - timedelta(days=1)
     first, second = tick(redis, cfg), tick(redis, cfg)  # two workers at the same moment
     assert f"digest:{yesterday.isoformat()}" in first and not any(q.startswith("digest:") for q in second)
-    jobs_queued = [job for job in get_queue(redis).jobs if job.func_name == "intake.jobs.send_digests"]
+    jobs_queued = [job for job in get_queue(redis).jobs if job.func_name == "intake.runtime.jobs.send_digests"]
     assert [job.args for job in jobs_queued] == [(yesterday.isoformat(),)]
     assert not any(q.startswith("digest:") for q in tick(redis, make_config(redis_url=redis_url)))  # no digest service
 

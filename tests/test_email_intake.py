@@ -16,8 +16,8 @@ from sqlalchemy import func, select, update
 
 from intake.config import Config
 from intake.models import Outbox, RawMessage, Report, ReportMessage, utcnow
-from intake.processing import process_raw
-from intake.resources import build_resources
+from intake.pipeline.process import process_raw
+from intake.runtime.resources import build_resources
 from tests.channels.conftest import dovecot  # noqa: F401  (the real Dovecot fixture)
 from tests.conftest import ROOT, write_config
 from tests.support.dovecot import DovecotServer
@@ -126,7 +126,7 @@ def test_killed_while_processing_rolls_back_and_is_retried(
     make_config: Callable[..., Config], dovecot: DovecotServer, tmp_path: Path,  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from intake.polling import poll_once
+    from intake.channels.mailboxes import poll_once
 
     cfg, _, env = _mailbox_config(make_config, dovecot, tmp_path)
     monkeypatch.setenv("TEST_IMAP_PASSWORD", env["TEST_IMAP_PASSWORD"])
@@ -173,7 +173,7 @@ def test_worker_schedules_polls_and_files_new_mail(
 def test_guichet_retry_reprocesses_parked_messages(
     make_config: Callable[..., Config], tmp_path: Path,
 ) -> None:
-    from intake.rawstore import email_key, store_raw
+    from intake.pipeline.rawstore import email_key, store_raw
 
     cfg = make_config()
     path = write_config(cfg, tmp_path / "config.yaml")

@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from intake.backoffice.exports import BOM, COLUMNS, columns, csv_cell, csv_stream, geojson_stream, iter_rows, neutralise
+from intake.backoffice.filters import ReportFilter
 from intake.config import Config
-from intake.exports import BOM, COLUMNS, columns, csv_cell, csv_stream, geojson_stream, iter_rows, neutralise
-from intake.notify import ConsoleMailer
-from intake.report_filters import ReportFilter
-from intake.resources import build_resources
+from intake.outbox.notify import ConsoleMailer
+from intake.runtime.resources import build_resources
 from tests.web.test_map import add_report
 
 

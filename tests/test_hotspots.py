@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
+from intake.backoffice.filters import parse_filter
+from intake.backoffice.hotspots import around, cluster, describe, find_hotspots, geojson, threshold
+from intake.backoffice.stats import Period
 from intake.config import Config
 from intake.geocoding.spatial import distance_m
-from intake.hotspots import around, cluster, describe, find_hotspots, geojson, threshold
 from intake.models import Report
-from intake.report_filters import parse_filter
-from intake.stats import Period
 from tests.test_stats import make_report
 
 ROQUETTE = (48.85530, 2.37350)  # place Léon-Blum end of the rue de la Roquette

@@ -14,14 +14,14 @@ from redis import Redis
 from rq import Queue, Worker
 from sqlalchemy import select
 
+from intake.backoffice.health import Clock, Door, Snapshot, collect, percentile, queue_info, retry_message
 from intake.config import Config, ConfigError, load_config
-from intake.health import Clock, Door, Snapshot, collect, percentile, queue_info, retry_message
 from intake.models import ChannelState, MailboxState, Outbox, RawMessage, Report, ReportMessage
-from intake.notify import ConsoleMailer
-from intake.processing import process_raw
-from intake.queue import QUEUE_NAME
-from intake.rawstore import email_key, store_raw
-from intake.resources import Resources, build_resources
+from intake.outbox.notify import ConsoleMailer
+from intake.pipeline.process import process_raw
+from intake.pipeline.rawstore import email_key, store_raw
+from intake.runtime.queue import QUEUE_NAME
+from intake.runtime.resources import Resources, build_resources
 from tests.conftest import free_port
 from tests.support.mail import citizen_email, jpeg_with_gps
 
@@ -241,7 +241,7 @@ def test_outgoing_notifications_backlog_and_failures(make_config: Callable[..., 
 # --- the work queue ----------------------------------------------------------------------------------------------
 
 def test_queue_length_and_workers_from_real_redis(make_config: Callable[..., Config], redis_url: str) -> None:
-    from intake.queue import enqueue_process
+    from intake.runtime.queue import enqueue_process
 
     cfg = make_config(redis_url=redis_url)
     redis = Redis.from_url(redis_url)
@@ -309,7 +309,7 @@ def test_retry_with_redis_resets_and_queues(make_config: Callable[..., Config], 
     redis = Redis.from_url(redis_url)
     try:
         jobs = Queue(QUEUE_NAME, connection=redis).jobs
-        assert [(j.func_name, j.args) for j in jobs] == [("intake.jobs.process_message", (raw_id,))]
+        assert [(j.func_name, j.args) for j in jobs] == [("intake.runtime.jobs.process_message", (raw_id,))]
     finally:
         redis.close()
 

@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import intake.geocoding.models  # noqa: F401
-from intake.db import make_engine
 from intake.models import Base
+from intake.runtime.db import make_engine
 
 
 def test_migrations_match_models(db_url: str) -> None:

@@ -17,11 +17,11 @@ from sqlalchemy import select
 
 from intake.config import Config
 from intake.models import Outbox, RawMessage, Report, ReportMessage
-from intake.notify import make_mailer, send_outbox_row
-from intake.processing import process_raw
-from intake.rawstore import email_key, store_raw
-from intake.resources import Resources, build_resources
-from intake.statuses import change_status, reporters
+from intake.outbox.notify import make_mailer, send_outbox_row
+from intake.pipeline.process import process_raw
+from intake.pipeline.rawstore import email_key, store_raw
+from intake.reports.statuses import change_status, reporters
+from intake.runtime.resources import Resources, build_resources
 from tests.conftest import CaughtMail
 from tests.support.mail import citizen_email
 from tests.support.twilio_standin import TwilioStandIn

@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 
 from intake.config import Config
 from intake.models import Attachment, Contact, Event, Outbox, RawMessage, Report, ReportMessage
-from intake.notify import ConsoleMailer, send_outbox_row
-from intake.processing import process_raw
-from intake.rawstore import email_key, store_raw
-from intake.resources import Resources, build_resources
+from intake.outbox.notify import ConsoleMailer, send_outbox_row
+from intake.pipeline.process import process_raw
+from intake.pipeline.rawstore import email_key, store_raw
+from intake.runtime.resources import Resources, build_resources
 from tests.support.mail import citizen_email, jpeg_with_gps
 
 FORWARDED_OUTLOOK_FR = """\
@@ -147,7 +147,7 @@ def test_our_own_confirmation_coming_back_is_discarded(res: Resources, make_conf
     ingest(res, citizen_email())
     with res.factory() as s:
         row = s.execute(select(Outbox)).scalar_one()
-    from intake.notify import build_email
+    from intake.outbox.notify import build_email
 
     looped = build_email(res.config, row).as_bytes()
     outcome = ingest(res, looped)
@@ -237,7 +237,7 @@ def test_photo_attachment_stored_with_gps_and_locates_report(res: Resources) -> 
 
 
 def test_failure_is_parked_and_retry_processes_it(res: Resources, monkeypatch: pytest.MonkeyPatch) -> None:
-    import intake.stages.filing as filing
+    import intake.pipeline.stages.filing as filing
 
     original = filing.FileStage.process
 
@@ -245,7 +245,7 @@ def test_failure_is_parked_and_retry_processes_it(res: Resources, monkeypatch: p
         raise RuntimeError("panne simulée")
 
     monkeypatch.setattr(filing.FileStage, "process", broken)
-    res.stages = __import__("intake.pipeline", fromlist=["build"]).build(list(res.config.pipeline))
+    res.stages = __import__("intake.pipeline.registry", fromlist=["build"]).build(list(res.config.pipeline))
     good_raw = citizen_email()
     outcome = ingest(res, good_raw)
     assert outcome.status == "failed" and "panne simulée" in (outcome.error or "")
@@ -254,7 +254,7 @@ def test_failure_is_parked_and_retry_processes_it(res: Resources, monkeypatch: p
         assert raw is not None and raw.status == "failed" and "panne simulée" in (raw.error or "")
     assert count(res, Report) == 0
     monkeypatch.setattr(filing.FileStage, "process", original)
-    res.stages = __import__("intake.pipeline", fromlist=["build"]).build(list(res.config.pipeline))
+    res.stages = __import__("intake.pipeline.registry", fromlist=["build"]).build(list(res.config.pipeline))
     again = process_raw(res, outcome.raw_id)  # what `guichet retry --inline` does
     assert again.status == "processed" and again.created
 
@@ -280,7 +280,7 @@ def test_contact_reused_across_reports(res: Resources) -> None:
 
 
 def test_resolved_report_tells_every_email_reporter(res: Resources) -> None:
-    from intake.statuses import change_status
+    from intake.reports.statuses import change_status
 
     first = ingest(res, citizen_email())
     with res.factory() as s:

@@ -14,13 +14,13 @@ from sqlalchemy import select
 
 from intake.config import Config, ConfigError
 from intake.models import Event, Outbox, Report
-from intake.notify import ConsoleMailer, send_outbox_row
-from intake.processing import process_raw
-from intake.rawstore import email_key, store_raw
-from intake.resources import Resources, build_resources
-from intake.routing import decide, mask_contacts, notify_referents, outbox_kind, reroute
-from intake.statuses import change_status
-from intake.zones import load_zones, parse_zones, zones_for
+from intake.outbox.notify import ConsoleMailer, send_outbox_row
+from intake.pipeline.process import process_raw
+from intake.pipeline.rawstore import email_key, store_raw
+from intake.reports.routing import decide, mask_contacts, notify_referents, outbox_kind, reroute
+from intake.reports.statuses import change_status
+from intake.reports.zones import load_zones, parse_zones, zones_for
+from intake.runtime.resources import Resources, build_resources
 from tests.conftest import ROOT, CaughtMail
 from tests.support.mail import citizen_email
 from tests.test_understanding import ISSUE_EXAMPLE, ingest

@@ -14,12 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from twilio.base.exceptions import TwilioRestException
 
 from intake.config import Config
-from intake.db import make_engine, make_sessionmaker
-from intake.models import Contact, Event, Outbox, Report, utcnow
-from intake.notify import ConsoleMailer, send_outbox_row
-from intake.sms_out import sender as sender_module
-from intake.sms_out.rules import RateLimiter, check_destination
-from intake.sms_out.segments import (
+from intake.gsm import (
     TemplateTooLong,
     check_template,
     encoding,
@@ -27,7 +22,12 @@ from intake.sms_out.segments import (
     fit_segments,
     segments,
 )
-from intake.sms_out.sender import send_sms_row
+from intake.models import Contact, Event, Outbox, Report, utcnow
+from intake.outbox import sms as sender_module
+from intake.outbox.notify import ConsoleMailer, send_outbox_row
+from intake.outbox.sms import send_sms_row
+from intake.outbox.sms_rules import RateLimiter, check_destination
+from intake.runtime.db import make_engine, make_sessionmaker
 from tests.conftest import base_config_data
 
 MOBILE = "+33612345678"
@@ -288,7 +288,7 @@ def test_sends_respect_the_rate(cfg: Config, factory: sessionmaker[Session], cli
 def test_missing_twilio_client_module_is_a_clear_error(cfg: Config, monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    monkeypatch.setitem(sys.modules, "intake.channels.twilio_client", None)
+    monkeypatch.setitem(sys.modules, "intake.outbox.twilio_client", None)
     monkeypatch.setattr(sender_module, "_BUILT", {})
     with pytest.raises(RuntimeError, match="twilio_client"):
         sender_module.build_client(cfg)

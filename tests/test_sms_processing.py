@@ -14,10 +14,10 @@ from sqlalchemy import func, select
 from intake.channels.sms import parse_sms, parse_voice
 from intake.config import Config
 from intake.models import Attachment, Contact, Outbox, RawMessage, Report, ReportMessage
-from intake.notify import ConsoleMailer
-from intake.processing import Outcome, process_raw
-from intake.rawstore import store_raw
-from intake.resources import Resources, build_resources
+from intake.outbox.notify import ConsoleMailer
+from intake.pipeline.process import Outcome, process_raw
+from intake.pipeline.rawstore import store_raw
+from intake.runtime.resources import Resources, build_resources
 from tests.support.mail import jpeg_with_gps
 
 TOWN = "+33999000000"
@@ -40,7 +40,7 @@ def downloads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
             return b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"\x00" * 64, "audio/mpeg"
         return jpeg_with_gps(48.8566, 2.3522), "image/jpeg"
 
-    monkeypatch.setattr("intake.stages.sms.fetch_media", fake)
+    monkeypatch.setattr("intake.pipeline.stages.sms.fetch_media", fake)
     return fetched
 
 
@@ -222,7 +222,7 @@ def test_location_share_without_open_report_opens_a_pinned_report(res: Resources
 
 
 def test_resolved_report_tells_its_citizen_by_sms_once(res: Resources) -> None:
-    from intake.statuses import change_status
+    from intake.reports.statuses import change_status
 
     outcome = ingest(res, sms("Un banc cassé square des Batignolles"))
     with res.factory() as s, s.begin():
@@ -241,8 +241,8 @@ def test_resolved_report_tells_its_citizen_by_sms_once(res: Resources) -> None:
 
 
 def test_agent_links_email_and_phone_into_one_contact(res: Resources) -> None:
-    from intake.contacts import link_contacts
-    from intake.rawstore import email_key
+    from intake.pipeline.rawstore import email_key
+    from intake.reports.contacts import link_contacts
     from tests.support.mail import citizen_email
 
     by_sms = ingest(res, sms("Lampadaire éteint rue des Lilas"))

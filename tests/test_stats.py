@@ -10,10 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from intake.config import Config
-from intake.models import Correction, Event, Report
-from intake.report_filters import parse_filter
-from intake.stats import (
+from intake.backoffice.filters import parse_filter
+from intake.backoffice.stats import (
     Period,
     choose_period,
     compute,
@@ -21,6 +19,8 @@ from intake.stats import (
     percentile,
     period_filter,
 )
+from intake.config import Config
+from intake.models import Correction, Event, Report
 
 TODAY = date(2024, 6, 15)
 JUNE = Period(date(2024, 6, 1), TODAY)

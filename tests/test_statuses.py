@@ -11,13 +11,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Config, ConfigError, parse_config
-from intake.db import make_engine, make_sessionmaker
-from intake.dedupe import merge
+from intake.gsm import best_form, segments
 from intake.models import Contact, Event, Outbox, RawMessage, Report, ReportMessage
-from intake.notify import SmtpMailer, send_outbox_row, template
-from intake.sms_out.segments import best_form, segments
-from intake.statuses import change_status, message_values, reporters
-from intake.tracking import new_public_token, next_tracking_number
+from intake.outbox.notify import SmtpMailer, send_outbox_row, template
+from intake.reports.dedupe import merge
+from intake.reports.statuses import change_status, message_values, reporters
+from intake.reports.tracking import new_public_token, next_tracking_number
+from intake.runtime.db import make_engine, make_sessionmaker
 from tests.conftest import base_config_data
 
 pytestmark = pytest.mark.db

@@ -15,13 +15,13 @@ import pytest
 from sqlalchemy import func, select
 
 from intake.config import Config
-from intake.corrections import reclassify
 from intake.models import Correction, Outbox, Report
-from intake.notify import ConsoleMailer
-from intake.processing import process_raw
-from intake.rawstore import email_key, store_raw
-from intake.reprocess import reprocess
-from intake.resources import Resources, build_resources
+from intake.outbox.notify import ConsoleMailer
+from intake.pipeline.process import process_raw
+from intake.pipeline.rawstore import email_key, store_raw
+from intake.pipeline.reprocess import reprocess
+from intake.reports.corrections import reclassify
+from intake.runtime.resources import Resources, build_resources
 from tests.conftest import ROOT, write_config
 from tests.support.mail import citizen_email, jpeg_with_gps
 

@@ -9,10 +9,10 @@ import pytest
 from flask.testing import FlaskClient
 
 from intake.config import Config
-from intake.notify import ConsoleMailer
-from intake.processing import process_raw
-from intake.rawstore import email_key, store_raw
-from intake.resources import build_resources
+from intake.outbox.notify import ConsoleMailer
+from intake.pipeline.process import process_raw
+from intake.pipeline.rawstore import email_key, store_raw
+from intake.runtime.resources import build_resources
 from tests.support.mail import citizen_email, jpeg_with_gps
 from tests.support.web import signed_in
 from web import create_app
@@ -165,7 +165,7 @@ def _csrf(c: FlaskClient, number: str) -> str:
 @pytest.fixture
 def office(make_config: Callable[..., Config]) -> tuple[Any, dict[str, Any]]:
     """The back office over a main email report with an SMS and an app duplicate, and an unrelated report."""
-    from intake.dedupe import merge
+    from intake.reports.dedupe import merge
     from tests.test_statuses import add_report
 
     cfg = make_config()

@@ -14,10 +14,10 @@ from sqlalchemy import func, select
 
 from intake.config import Config
 from intake.models import Outbox, RawMessage, Report
-from intake.queue import enqueue_process, get_queue
-from intake.rawstore import email_key, store_raw
-from intake.resources import build_resources
-from intake.scheduler import tick
+from intake.pipeline.rawstore import email_key, store_raw
+from intake.runtime.queue import enqueue_process, get_queue
+from intake.runtime.resources import build_resources
+from intake.runtime.scheduler import tick
 from tests.conftest import ROOT, write_config
 from tests.support.mail import citizen_email
 
@@ -77,7 +77,7 @@ def test_scheduler_tick_queues_each_poll_once(make_config: Callable[..., Config]
     assert sorted(first) == ["poll:accueil", "poll:mairie", "sweep"]
     assert second == []
     queued = [job.func_name for job in get_queue(redis).jobs]
-    assert queued.count("intake.jobs.poll_mailbox_job") == 2
+    assert queued.count("intake.runtime.jobs.poll_mailbox_job") == 2
 
 
 def test_scheduler_queues_the_twilio_poll_once(make_config: Callable[..., Config], redis_url: str,

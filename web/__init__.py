@@ -12,7 +12,7 @@ from intake.config import STATUS_CODES, Config, load_config
 
 def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
     """Build the back office for `config` (GUICHET_CONFIG or the shipped demo by default)."""
-    from intake.resources import build_resources
+    from intake.runtime.resources import build_resources
     from web import access, open311, queue, report_actions, security, staff
 
     cfg = config or load_config()

@@ -12,7 +12,7 @@ from flask import Blueprint, Flask, current_app, flash, redirect, render_templat
 from flask_login import LoginManager, current_user, login_user, logout_user
 from sqlalchemy import select
 
-from intake.accounts import ROLES, authenticate, session_key
+from intake.backoffice.accounts import ROLES, authenticate, session_key
 from intake.models import User
 
 bp = Blueprint("auth", __name__)

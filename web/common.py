@@ -21,7 +21,7 @@ def send_soon(outbox_ids: list[int]) -> None:
     if not outbox_ids or not cfg.redis_url:
         return
     try:
-        from intake.queue import enqueue_send, get_queue, redis_connection
+        from intake.runtime.queue import enqueue_send, get_queue, redis_connection
 
         queue = get_queue(redis_connection(cfg))
         for outbox_id in outbox_ids:

@@ -8,9 +8,9 @@ from flask import Blueprint, abort, current_app, flash, redirect, request, url_f
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from intake.dedupe import merge, unlink
 from intake.models import Report
-from intake.tracking import find_tracking_numbers
+from intake.reports.dedupe import merge, unlink
+from intake.reports.tracking import find_tracking_numbers
 from web.common import current_actor, send_soon
 from web.queue import _res
 
@@ -48,7 +48,7 @@ def merge_into(number: str) -> Any:
 
     Its reporters are then told of that status like the other reporters (once per status and person).
     """
-    from intake.statuses import change_status, duplicates
+    from intake.reports.statuses import change_status, duplicates
 
     cfg = current_app.config["GUICHET"]
     typed = request.form.get("cible", "").strip()

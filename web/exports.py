@@ -12,8 +12,8 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
-from intake.exports import columns, csv_stream, geojson_stream, iter_rows
-from intake.report_filters import parse_filter
+from intake.backoffice.exports import columns, csv_stream, geojson_stream, iter_rows
+from intake.backoffice.filters import parse_filter
 
 bp = Blueprint("exports", __name__)
 

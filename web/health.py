@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from intake.health import collect, queue_info, retry_message
+from intake.backoffice.health import collect, queue_info, retry_message
 from intake.models import AuditLog
 
 bp = Blueprint("health", __name__)

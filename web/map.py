@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 from sqlalchemy import and_, case, func, select
 
+from intake.backoffice.filters import CHANNELS, ReportFilter, apply, parse_filter, without
 from intake.config import STATUS_CODES, Config
 from intake.models import Report
-from intake.report_filters import CHANNELS, ReportFilter, apply, parse_filter, without
 
 bp = Blueprint("map", __name__)
 MAX_MARKERS = 20_000  # beyond this a browser slows down; the page says so and offers the displayed area only
@@ -87,7 +87,7 @@ def _hotspots_endpoint() -> str | None:
 
 
 def _options(config: Config) -> dict[str, Any]:
-    from intake.zones import zones_for
+    from intake.reports.zones import zones_for
 
     try:
         zones = zones_for(config)

@@ -11,7 +11,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy import select
 
 from intake.models import Report
-from intake.relocate import CITIZEN, accepts_citizen_location, answered, place
+from intake.reports.relocate import CITIZEN, accepts_citizen_location, answered, place
 
 bp = Blueprint("pin", __name__)
 PLACED_ZOOM = 16

@@ -40,8 +40,8 @@ def _cursor(name: str) -> int | None:
 @bp.get("/")
 def index() -> str:
     """The queue: every report whatever its door, newest first, filters, counts per status, keyset pages."""
-    from intake.listing import list_reports
-    from intake.report_filters import CHANNELS, parse_filter
+    from intake.backoffice.filters import CHANNELS, parse_filter
+    from intake.backoffice.listing import list_reports
 
     cfg = current_app.config["GUICHET"]
     flt = parse_filter(request.args, cfg)
@@ -59,8 +59,8 @@ def index() -> str:
 @bp.get("/signalements/<number>")
 def report(number: str, preview: dict[str, Any] | None = None) -> str:
     """One report: its messages as received, photos, position and history; `preview` shows a status notice."""
-    from intake.assignment import assignable
-    from intake.statuses import reporters_of
+    from intake.reports.assignment import assignable
+    from intake.reports.statuses import reporters_of
 
     centre = _centre()  # may load the addresses: never inside the session below (SQLite's single writer)
     with _res().factory() as session:
@@ -72,7 +72,7 @@ def report(number: str, preview: dict[str, Any] | None = None) -> str:
         ).scalar_one_or_none()
         if rep is None:
             abort(404)
-        from intake.statuses import CHANNEL_LABELS, duplicates
+        from intake.reports.statuses import CHANNEL_LABELS, duplicates
 
         linked = duplicates(session, rep)
         main = session.get(Report, rep.duplicate_of_id) if rep.duplicate_of_id else None
@@ -141,7 +141,7 @@ def change_category(number: str) -> Any:
     """An agent confirms or changes the category; the correction is kept for `guichet train`."""
     from flask import flash, redirect, url_for
 
-    from intake.corrections import reclassify
+    from intake.reports.corrections import reclassify
 
     category = request.form.get("categorie", "")
     with _res().factory() as session, session.begin():
@@ -162,7 +162,7 @@ def change_status_view(number: str) -> Any:
     """An agent changes the status (a reason is required to reject); citizens are told per `statuses.notify`."""
     from flask import flash, redirect, url_for
 
-    from intake.statuses import change_status, duplicates
+    from intake.reports.statuses import change_status, duplicates
 
     cfg = current_app.config["GUICHET"]
     status = request.form.get("statut", "")

@@ -46,7 +46,7 @@ def _coordinate(name: str) -> float | None:
 @bp.post("/signalements/<number>/position")
 def place(number: str) -> Any:
     """Move the pin, or type an address that is geocoded; the former position is kept as a correction."""
-    from intake.placement import place_by_agent
+    from intake.reports.placement import place_by_agent
     from web.common import current_actor
 
     understanding = _res().understanding()  # loaded before any session: it may read the address reference
@@ -69,7 +69,7 @@ def place(number: str) -> Any:
 @bp.post("/signalements/<number>/attribution")
 def assign(number: str) -> Any:
     """Give the report to an agent of its service (or nobody)."""
-    from intake.assignment import assign as do_assign
+    from intake.reports.assignment import assign as do_assign
     from web.common import current_actor
 
     raw = request.form.get("agent") or ""
@@ -91,7 +91,7 @@ def assign(number: str) -> Any:
 @bp.post("/signalements/<number>/reponse")
 def reply(number: str) -> Any:
     """Answer the citizen on their channel; the message leaves through the outbox."""
-    from intake.replies import reply_to_citizen
+    from intake.reports.replies import reply_to_citizen
     from web.common import current_actor, send_soon
 
     try:
@@ -109,7 +109,7 @@ def reply(number: str) -> Any:
 @bp.post("/signalements/<number>/statut/apercu")
 def preview_status(number: str) -> Any:
     """Show the report page with the messages a status change would send, before confirming it."""
-    from intake.statuses import STATUSES, check_reason, render_notices
+    from intake.reports.statuses import STATUSES, check_reason, render_notices
     from web.queue import report as report_page
 
     status = request.form.get("statut", "")

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from intake.config import Config, ConfigError
 from intake.models import Report
-from intake.routing import reroute
-from intake.zones import zones_for
+from intake.reports.routing import reroute
+from intake.reports.zones import zones_for
 from web.common import current_actor, send_soon
 from web.queue import _res
 

@@ -15,9 +15,9 @@ from sqlalchemy import select
 from intake.config import Config
 from intake.models import Report, ReportMessage
 from intake.phones import to_e164
-from intake.processing import process_raw
-from intake.rawstore import store_raw
-from intake.stages.staff import STAFF_CHANNELS
+from intake.pipeline.process import process_raw
+from intake.pipeline.rawstore import store_raw
+from intake.pipeline.stages.staff import STAFF_CHANNELS
 from web.common import current_actor, send_soon
 
 bp = Blueprint("staff", __name__)

@@ -9,10 +9,10 @@ from typing import Any
 
 from flask import Blueprint, current_app, render_template, request, url_for
 
+from intake.backoffice.filters import CHANNELS, ReportFilter, parse_filter
+from intake.backoffice.hotspots import find_hotspots, geojson
+from intake.backoffice.stats import PRESETS, Period, choose_period, compute, hours_label, period_filter
 from intake.config import STATUS_CODES, Config
-from intake.hotspots import find_hotspots, geojson
-from intake.report_filters import CHANNELS, ReportFilter, parse_filter
-from intake.stats import PRESETS, Period, choose_period, compute, hours_label, period_filter
 
 bp = Blueprint("stats", __name__)
 MAX_PERIOD_DAYS = 3 * 366  # longer spans are cut (a French message says so)
@@ -50,7 +50,7 @@ def _request(default_days: int) -> tuple[ReportFilter, Period, list[str]]:
 
 
 def _options(config: Config) -> dict[str, Any]:
-    from intake.zones import zones_for
+    from intake.reports.zones import zones_for
 
     try:
         zones = zones_for(config)

@@ -15,7 +15,7 @@ from twilio.request_validator import RequestValidator
 
 from intake.config import Config, ConfigError
 from intake.models import Contact, Outbox, utcnow
-from intake.rawstore import store_raw
+from intake.pipeline.rawstore import store_raw
 
 log = logging.getLogger(__name__)
 bp = Blueprint("twilio_hooks", __name__, url_prefix="/twilio")
@@ -100,10 +100,10 @@ def _enqueue(raw_id: int) -> None:
         return
     try:
         if state.queue is None:
-            from intake.queue import get_queue, redis_connection
+            from intake.runtime.queue import get_queue, redis_connection
 
             state.queue = get_queue(redis_connection(state.config))
-        from intake.queue import enqueue_process
+        from intake.runtime.queue import enqueue_process
 
         enqueue_process(state.queue, raw_id, timeout=state.config.worker.job_timeout)
     except Exception:  # Redis down must not lose the message: it is committed, the sweeper will pick it up

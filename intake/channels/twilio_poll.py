@@ -17,7 +17,7 @@ payload is an ``application/x-www-form-urlencoded`` UTF-8 body with Twilio's web
     ApiVersion                          "2010-04-01"
     MediaUrl{i}, MediaContentType{i}    i = 0..NumMedia-1: absolute content URL (no ".json") on the API base
                                         (https://api.twilio.com/2010-04-01/Accounts/AC…/Messages/MM…/Media/ME…)
-                                        and its MIME type; fetch with intake.channels.twilio_client.download_media
+                                        and its MIME type; fetch with intake.outbox.twilio_client.download_media
 
 ``source`` is the ``To`` value as in the payload, cut at 80 chars like the webhook (WhatsApp keeps its
 prefix). Because webhook and poll share channel, source and key, a message seen by both is stored once. The
@@ -35,11 +35,11 @@ from urllib.parse import urlencode
 from sqlalchemy.orm import Session, sessionmaker
 from twilio.rest import Client
 
-from intake.channels.twilio_client import TWILIO_API, close_client, make_client
-from intake.channels.twilio_errors import TwilioError, twilio_errors
 from intake.config import Twilio
 from intake.models import ChannelState
-from intake.rawstore import store_raw
+from intake.outbox.twilio_client import TWILIO_API, close_client, make_client
+from intake.outbox.twilio_errors import TwilioError, twilio_errors
+from intake.pipeline.rawstore import store_raw
 
 CHANNEL = "sms"
 FIRST_WINDOW = timedelta(hours=24)

@@ -3,8 +3,8 @@
 from alembic import context
 
 import intake.geocoding.models  # noqa: F401  (address reference tables share the metadata)
-from intake.db import make_engine
 from intake.models import Base
+from intake.runtime.db import make_engine
 
 config = context.config
 target_metadata = Base.metadata

@@ -25,12 +25,12 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 from intake.config import Config, parse_config
-from intake.db import dispose_all, migrate
-from intake.notify import ConsoleMailer
-from intake.processing import Outcome, process_raw
-from intake.rawstore import email_key, store_raw
-from intake.resources import Resources, build_resources
-from tests.conftest import ROOT, _fresh_postgres, base_config_data, free_port
+from intake.outbox.notify import ConsoleMailer
+from intake.pipeline.process import Outcome, process_raw
+from intake.pipeline.rawstore import email_key, store_raw
+from intake.runtime.db import dispose_all, migrate
+from intake.runtime.resources import Resources, build_resources
+from tests.conftest import ROOT, _fresh_postgres, base_config_data, free_port, postgres_test_url
 
 CHROMIUM = Path(os.environ.get("GUICHET_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -131,7 +131,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     from web import create_app
 
     base = tmp_path_factory.mktemp("live")
-    pg = os.environ.get("GUICHET_TEST_DATABASE_URL")
+    pg = postgres_test_url()
     db_url = _fresh_postgres(pg) if pg else f"sqlite:///{base / 'guichet.db'}"
     migrate(db_url)
     res = build_resources(_config(db_url, base), mailer=ConsoleMailer())
@@ -253,8 +253,8 @@ def new_page(chromium: Any, live_server: LiveServer) -> Iterator[Callable[..., G
 def logged_in_page(new_page: Callable[..., GuardedPage], live_server: LiveServer) -> Callable[..., GuardedPage]:
     """A back-office page signed in, through the real sign-in form, with a new account of `role`.
 
-    Roles are intake.accounts.ROLES (accueil, agent, admin); an agent belongs to `service` (voirie by default)
-    and only reaches that service's reports. Every back-office browser test goes through this fixture.
+    Roles are intake.backoffice.accounts.ROLES (accueil, agent, admin); an agent belongs to `service` (voirie by
+    default) and only reaches that service's reports. Every back-office browser test goes through this fixture.
     """
 
     def make(role: str = "admin", *, service: str | None = None, **options: Any) -> GuardedPage:
@@ -267,7 +267,7 @@ def logged_in_page(new_page: Callable[..., GuardedPage], live_server: LiveServer
 
 
 def _sign_in(guarded: GuardedPage, live: LiveServer, role: str, service: str | None) -> None:
-    from intake.accounts import create_user
+    from intake.backoffice.accounts import create_user
 
     username = f"{role}-{uuid.uuid4().hex[:8]}"
     password = "un mot de passe de navigateur assez long"

@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 from twilio.rest import Client
 
-from intake.channels.twilio_client import close_client, delete_media, download_media, make_client, rebase_url
-from intake.channels.twilio_errors import (
+from intake.config import Secret, Twilio
+from intake.outbox.twilio_client import close_client, delete_media, download_media, make_client, rebase_url
+from intake.outbox.twilio_errors import (
     MediaRefused,
     MediaTooLarge,
     TwilioPermanent,
     TwilioTransient,
     twilio_errors,
 )
-from intake.config import Secret, Twilio
 from tests.support.twilio_standin import TwilioStandIn, num_segments
 
 TOKEN_ENV = "GUICHET_TEST_TWILIO_TOKEN"
@@ -184,7 +184,7 @@ def test_media_of_a_stored_message_are_deleted_on_twilio(make_config: Any) -> No
     """After processing, media are deleted on the stand-in (which plays Twilio's part) when configured."""
     from urllib.parse import urlencode
 
-    from intake.media_cleanup import delete_stored_media, media_sids
+    from intake.channels.twilio_media import delete_stored_media, media_sids
 
     with TwilioStandIn() as standin:
         cfg = make_config(twilio={"account_sid": standin.account_sid, "auth_token": {"env": "X_TW_TOKEN"},

@@ -12,13 +12,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from twilio.rest import Client
 
 from intake.channels import twilio_poll
-from intake.channels.twilio_client import close_client, download_media, make_client
-from intake.channels.twilio_errors import TwilioTransient
 from intake.channels.twilio_poll import poll_twilio, state_name
 from intake.config import Secret, Twilio
-from intake.db import make_engine, make_sessionmaker
 from intake.models import ChannelState, RawMessage
-from intake.rawstore import store_raw
+from intake.outbox.twilio_client import close_client, download_media, make_client
+from intake.outbox.twilio_errors import TwilioTransient
+from intake.pipeline.rawstore import store_raw
+from intake.runtime.db import make_engine, make_sessionmaker
 from tests.support.twilio_standin import TwilioStandIn
 
 TOKEN_ENV = "GUICHET_TEST_TWILIO_TOKEN"

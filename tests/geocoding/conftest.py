@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from intake.db import make_engine, make_sessionmaker
 from intake.geocoding import models  # noqa: F401 (registers the address tables on Base.metadata)
 from intake.geocoding.local import LocalGeocoder
 from intake.geocoding.reference import import_file
 from intake.models import Base
+from intake.runtime.db import make_engine, make_sessionmaker
 
 BAN_DATA = Path(__file__).resolve().parents[1] / "data" / "ban"
 PARIS = BAN_DATA / "adresses-paris-extrait.csv"

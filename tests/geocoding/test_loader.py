@@ -6,9 +6,9 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from intake.db import make_engine, make_sessionmaker
 from intake.geocoding.loader import load_local_geocoder
 from intake.geocoding.reference import import_file
+from intake.runtime.db import make_engine, make_sessionmaker
 from tests.geocoding.conftest import MONT_BONVILLERS, PERRECY
 
 

@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from intake.config import load_config
-from intake.resources import build_resources
+from intake.runtime.resources import build_resources
 
 
 def _die() -> None:
@@ -23,7 +23,7 @@ def _die() -> None:
 def main(argv: list[str]) -> int:
     res = build_resources(load_config())
     if argv[0] == "poll":
-        from intake.polling import poll_once
+        from intake.channels.mailboxes import poll_once
 
         mailbox, target, nth = argv[1], argv[2], int(argv[3])
         seen = {"n": 0}
@@ -37,8 +37,8 @@ def main(argv: list[str]) -> int:
         poll_once(res, mailbox, enqueue=lambda _rid: None, on_step=on_step)
         return 0
     if argv[0] == "process":
-        from intake.processing import process_raw
-        from intake.stages.media import MediaStage
+        from intake.pipeline.process import process_raw
+        from intake.pipeline.stages.media import MediaStage
 
         def crash(self: Any, ctx: Any) -> None:
             ctx.session.flush()  # the report rows exist in the open transaction, then the process dies

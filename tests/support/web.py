@@ -8,7 +8,7 @@ import uuid
 from flask import Flask
 from flask.testing import FlaskClient
 
-from intake.accounts import create_user
+from intake.backoffice.accounts import create_user
 
 PASSWORD = "un mot de passe de test assez long"
 

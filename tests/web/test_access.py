@@ -18,10 +18,10 @@ from sqlalchemy import select
 
 from intake.config import Config
 from intake.models import Attachment, AuditLog, Report, User
-from intake.notify import ConsoleMailer
-from intake.processing import process_raw
-from intake.rawstore import email_key, store_raw
-from intake.resources import build_resources
+from intake.outbox.notify import ConsoleMailer
+from intake.pipeline.process import process_raw
+from intake.pipeline.rawstore import email_key, store_raw
+from intake.runtime.resources import build_resources
 from tests.conftest import write_config
 from tests.support.mail import citizen_email, jpeg_with_gps
 from tests.support.web import PASSWORD, add_user, csrf_token, secured, sign_in, signed_in
@@ -165,7 +165,7 @@ def test_idle_session_expires_and_logout_ends_it(app: Flask) -> None:
 
 
 def test_new_password_ends_open_sessions(app: Flask) -> None:
-    from intake.accounts import set_password
+    from intake.backoffice.accounts import set_password
 
     name = add_user(app, "admin")
     client = app.test_client()

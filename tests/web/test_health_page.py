@@ -17,11 +17,11 @@ from sqlalchemy import select
 
 from intake.config import Config
 from intake.models import AuditLog, MailboxState, Outbox, RawMessage, Report, ReportMessage, utcnow
-from intake.notify import ConsoleMailer
-from intake.processing import process_raw
-from intake.queue import QUEUE_NAME, enqueue_process
-from intake.rawstore import email_key, store_raw
-from intake.resources import build_resources
+from intake.outbox.notify import ConsoleMailer
+from intake.pipeline.process import process_raw
+from intake.pipeline.rawstore import email_key, store_raw
+from intake.runtime.queue import QUEUE_NAME, enqueue_process
+from intake.runtime.resources import build_resources
 from tests.conftest import free_port
 from tests.support.mail import citizen_email, jpeg_with_gps
 from tests.support.web import csrf_token, secured, signed_in

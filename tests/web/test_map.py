@@ -19,8 +19,8 @@ from sqlalchemy import select
 
 from intake.config import Config
 from intake.models import Contact, Report
-from intake.notify import ConsoleMailer
-from intake.resources import Resources, build_resources
+from intake.outbox.notify import ConsoleMailer
+from intake.runtime.resources import Resources, build_resources
 from tests.support.web import signed_in
 from web import create_app
 from web.access import ROUTES
@@ -246,7 +246,7 @@ def test_tiles_only_when_configured(make_config: Callable[..., Config]) -> None:
     assert 'data-tiles="https://{s}.tiles.example.org/{z}/{x}/{y}.png"' in page
     assert 'data-attribution="© contributeurs OpenStreetMap"' in page and "rm-carte--simple" not in page
     assert "img-src 'self' data: https://*.tiles.example.org" in answer.headers["Content-Security-Policy"]
-    from intake.db import dispose_all
+    from intake.runtime.db import dispose_all
 
     dispose_all()  # before the apps (and their engines) go out of scope
 

@@ -17,11 +17,11 @@ from sqlalchemy import select, update
 
 from intake.config import Config
 from intake.models import Attachment, Outbox, RawMessage, Report
-from intake.notify import ConsoleMailer
-from intake.processing import process_raw
-from intake.rawstore import store_raw
-from intake.resources import Resources, build_resources
-from intake.statuses import change_status
+from intake.outbox.notify import ConsoleMailer
+from intake.pipeline.process import process_raw
+from intake.pipeline.rawstore import store_raw
+from intake.reports.statuses import change_status
+from intake.runtime.resources import Resources, build_resources
 from tests.support.mail import citizen_email, jpeg_with_gps
 from web import create_app
 

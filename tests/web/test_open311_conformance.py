@@ -16,8 +16,8 @@ import pytest
 from flask.testing import FlaskClient
 
 from intake.models import Report
-from intake.resources import Resources
-from intake.statuses import change_status
+from intake.reports.statuses import change_status
+from intake.runtime.resources import Resources
 from tests.support.mail import jpeg_with_gps
 from tests.web import test_open311 as base
 from tests.web.test_open311 import API, DATA, KEY, assert_error, lenient_json, post, process

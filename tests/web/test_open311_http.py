@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from intake.media import read_image_info
 from intake.models import Attachment
-from intake.resources import Resources
+from intake.runtime.resources import Resources
 from tests.conftest import free_port
 from tests.support.mail import jpeg_with_gps
 from tests.web import test_open311 as base

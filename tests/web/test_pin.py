@@ -15,10 +15,10 @@ from sqlalchemy import select
 
 from intake.config import Config
 from intake.models import Event, Report
-from intake.notify import ConsoleMailer
-from intake.processing import process_raw
-from intake.rawstore import email_key, store_raw
-from intake.resources import Resources, build_resources
+from intake.outbox.notify import ConsoleMailer
+from intake.pipeline.process import process_raw
+from intake.pipeline.rawstore import email_key, store_raw
+from intake.runtime.resources import Resources, build_resources
 from tests.support.mail import citizen_email
 from web import create_app
 

@@ -13,8 +13,8 @@ from sqlalchemy import insert
 
 from intake.config import Config
 from intake.models import Attachment, Report, ReportMessage
-from intake.notify import ConsoleMailer
-from intake.resources import build_resources
+from intake.outbox.notify import ConsoleMailer
+from intake.runtime.resources import build_resources
 from tests.support.web import signed_in
 from web import create_app
 

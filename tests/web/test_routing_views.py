@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from intake.config import Config
 from intake.models import Event, Outbox, Report
-from intake.notify import ConsoleMailer
-from intake.resources import build_resources
+from intake.outbox.notify import ConsoleMailer
+from intake.runtime.resources import build_resources
 from tests.support.mail import citizen_email
 from tests.support.web import signed_in
 from tests.test_routing import ROUTED

@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 
 from intake.config import Config
 from intake.models import Attachment, Event, Outbox, RawMessage, Report
-from intake.notify import ConsoleMailer
-from intake.resources import Resources, build_resources
+from intake.outbox.notify import ConsoleMailer
+from intake.runtime.resources import Resources, build_resources
 from tests.support.mail import jpeg_with_gps
 from tests.support.web import signed_in
 from web import create_app

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 
 from intake.config import Config
 from intake.models import utcnow
-from intake.notify import ConsoleMailer
-from intake.resources import build_resources
+from intake.outbox.notify import ConsoleMailer
+from intake.runtime.resources import build_resources
 from tests.support.web import signed_in
 from tests.test_hotspots import ROQUETTE, offset
 from tests.test_stats import known_dataset, make_report

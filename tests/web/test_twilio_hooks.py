@@ -18,8 +18,8 @@ from sqlalchemy.exc import OperationalError
 from twilio.request_validator import RequestValidator
 
 from intake.config import Config, ConfigError
-from intake.db import make_engine, make_sessionmaker
 from intake.models import Contact, Outbox, RawMessage, Report
+from intake.runtime.db import make_engine, make_sessionmaker
 from tests.conftest import SHARED_DATA
 from web import create_app, twilio_hooks
 
@@ -192,7 +192,7 @@ def test_database_failure_answers_503_and_logs_loudly(make_app: Callable[..., Fl
 def test_stored_message_is_enqueued_once(make_app: Callable[..., Flask], redis_url: str) -> None:
     from redis import Redis
 
-    from intake.queue import get_queue
+    from intake.runtime.queue import get_queue
 
     app = make_app(redis_url=redis_url)
     for _ in range(2):
@@ -200,7 +200,7 @@ def test_stored_message_is_enqueued_once(make_app: Callable[..., Flask], redis_u
     [row] = raw_rows(app)
     with Redis.from_url(redis_url) as conn:
         jobs = get_queue(conn).get_jobs()
-        assert [(j.func_name, j.args) for j in jobs] == [("intake.jobs.process_message", (row.id,))]
+        assert [(j.func_name, j.args) for j in jobs] == [("intake.runtime.jobs.process_message", (row.id,))]
 
 
 def test_redis_down_still_answers_200(make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from werkzeug.formparser import FormDataParser, default_stream_factory
 
 from intake.models import RawMessage, utcnow
-from intake.rawstore import store_raw
+from intake.pipeline.rawstore import store_raw
 from web.open311.blueprint import bp, cfg, check_jurisdiction, db_time, factory, labels, log
 from web.open311.formats import Fail, check_format, render
 
@@ -166,7 +166,7 @@ def _enqueue(raw_id: int) -> None:
     if not config.redis_url:
         return
     try:
-        from intake.queue import enqueue_process, get_queue, redis_connection
+        from intake.runtime.queue import enqueue_process, get_queue, redis_connection
 
         state = current_app.extensions.setdefault("guichet_open311", {})
         if "queue" not in state:

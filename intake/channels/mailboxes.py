@@ -1,0 +1,57 @@
+"""Polling the configured mailboxes into raw messages, recording each mailbox's health."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from intake.config import ConfigError, Mailbox
+from intake.models import MailboxState, utcnow
+from intake.pipeline.rawstore import DatabaseSink
+from intake.runtime.resources import Resources
+
+
+def imap_settings(mb: Mailbox) -> Any:
+    """Translate a configured mailbox into the IMAP channel's settings, revealing its secret."""
+    from intake.channels.imap import ImapSettings
+
+    password = mb.password.reveal() if mb.password else None
+    token = mb.oauth2_token.reveal() if mb.oauth2_token else None
+    if not password and not token:
+        raise ConfigError(f"mailboxes[{mb.name}]: secret not found (environment variable or file is empty/missing)")
+    return ImapSettings(
+        name=mb.name, host=mb.host, port=mb.port, tls=mb.tls, starttls=mb.starttls, username=mb.username,
+        password=password, oauth2_token=token, folder=mb.folder,
+        processed_folder=mb.processed_folder if mb.after_store == "move" else None,
+        after_store=mb.after_store, batch_size=mb.batch_size, timeout=mb.timeout,
+        ssl_verify=mb.ssl_verify, ca_file=mb.ca_file,
+    )
+
+
+def _record(res: Resources, name: str, *, error: str | None) -> None:
+    with res.factory() as session, session.begin():
+        state = session.get(MailboxState, name)
+        if state is None:
+            state = MailboxState(name=name, last_uid=0)
+            session.add(state)
+        state.last_poll_at = utcnow()
+        state.last_error = error
+        if error is None:
+            state.last_success_at = state.last_poll_at
+
+
+def poll_once(res: Resources, name: str, *, enqueue: Callable[[int], None] | None = None,
+              max_batches: int | None = None, on_step: Callable[[str, int], None] | None = None) -> Any:
+    """Poll one mailbox once: store new mail, acknowledge it, hand each stored id to `enqueue`."""
+    from intake.channels.imap import ImapError, poll_mailbox
+
+    mb = res.config.mailbox(name)
+    settings = imap_settings(mb)
+    sink = DatabaseSink(res.factory, enqueue)
+    try:
+        result = poll_mailbox(settings, sink, max_batches=max_batches, on_step=on_step)
+    except ImapError as exc:
+        _record(res, name, error=str(exc))
+        raise
+    _record(res, name, error="; ".join(result.errors) or None)
+    return result

@@ -1,0 +1,56 @@
+"""`guichet reprocess`: run understanding again over stored reports, with the current model, silently."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import SimpleNamespace
+
+from sqlalchemy import select
+
+from intake.models import Event, Report, ReportMessage
+from intake.pipeline.registry import Context
+from intake.pipeline.stages.understand import NEEDS_REVIEW, ClassifyStage, LocateStage, TriageStage
+from intake.runtime.resources import Resources
+
+BATCH = 200
+
+
+def reprocess(res: Resources, *, since: datetime | None = None, until: datetime | None = None,
+              category: str | None = None, review_only: bool = False) -> dict[str, int]:
+    """Re-classify and re-locate matching reports; agents' choices are kept and nobody is notified."""
+    query = select(Report.id).order_by(Report.id)
+    if since:
+        query = query.where(Report.created_at >= since)
+    if until:
+        query = query.where(Report.created_at < until)
+    if category:
+        query = query.where(Report.category == category)
+    if review_only:
+        query = query.where(Report.status == NEEDS_REVIEW)
+    with res.factory() as session:
+        ids = list(session.execute(query).scalars())
+    counts = {"réanalysés": 0, "catégorie changée": 0, "à qualifier": 0}
+    stages = (ClassifyStage(), LocateStage(), TriageStage())
+    for start in range(0, len(ids), BATCH):
+        with res.factory() as session, session.begin():
+            for report_id in ids[start:start + BATCH]:
+                report = session.get(Report, report_id)
+                first = session.execute(
+                    select(ReportMessage).where(ReportMessage.report_id == report_id).order_by(ReportMessage.id)
+                ).scalars().first()
+                if report is None or first is None:
+                    continue
+                before = report.category
+                if report.status == NEEDS_REVIEW:
+                    report.status = "nouveau"  # triage decides again with the new confidences
+                ctx = Context(raw=first.raw, session=session, config=res.config, resources=res,
+                              parsed=SimpleNamespace(subject=first.subject, text=first.text),
+                              report=report, message=first, created=True)
+                for stage in stages:
+                    stage.process(ctx)
+                session.add(Event(report_id=report.id, action="reprocessed",
+                                  detail={"category_before": before, "category": report.category}))
+                counts["réanalysés"] += 1
+                counts["catégorie changée"] += int(before != report.category)
+                counts["à qualifier"] += int(report.status == NEEDS_REVIEW)
+    return counts

@@ -1,0 +1,96 @@
+"""Heavy, long-lived resources of a process (engine, stores, pipeline, mailer), built once from config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from intake.config import Config
+from intake.outbox.notify import Mailer, make_mailer
+from intake.pipeline.registry import Stage, build
+from intake.runtime.db import make_engine, make_sessionmaker
+
+
+@dataclass
+class Resources:
+    """Everything a job needs, loaded before the worker forks."""
+
+    config: Config
+    engine: Engine
+    factory: sessionmaker[Session]
+    file_store: Any
+    mailer: Mailer
+    stages: tuple[Stage, ...]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def understanding(self) -> Any:
+        """The category model, address extractor and geocoder, loaded on first use (before the fork)."""
+        if "understanding" not in self.extra:
+            from intake.pipeline.understanding import Understanding
+
+            self.extra["understanding"] = Understanding.build(self.config, factory=self.factory)
+        return self.extra["understanding"]
+
+    def warm_up(self) -> None:
+        """Import and exercise the parsing and imaging code once, so that forked work horses inherit it.
+
+        Without this every job would pay for importing mail-parser, Pillow's plugins, pillow-heif and
+        the Outlook readers (a few hundred milliseconds), since rq forks a fresh horse per job.
+        """
+        import importlib
+        import io
+        from email.message import EmailMessage
+
+        from PIL import Image
+
+        from intake.email.parse import parse_email
+        from intake.media.exif import read_image_info
+        from intake.media.formats import ensure_heif
+        from intake.media.images import thumbnail
+
+        for name in ("tnefparse", "extract_msg", "nh3", "charset_normalizer"):
+            importlib.import_module(name)
+        ensure_heif()
+        buf = io.BytesIO()
+        Image.new("RGB", (8, 8)).save(buf, "JPEG")
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "a@example.org", "b@example.org", "Préchauffage"
+        msg.set_content("Bonjour, ceci est un essai.")
+        msg.add_attachment(buf.getvalue(), maintype="image", subtype="jpeg", filename="x.jpg")
+        parsed = parse_email(msg.as_bytes())
+        for att in parsed.attachments:
+            read_image_info(att.payload)
+            thumbnail(att.payload)
+        if any(name in self.stages_names for name in ("classify", "locate")):
+            self.understanding().analyze("Préchauffage", "Un lampadaire est éteint rue de Rivoli.")
+
+    @property
+    def stages_names(self) -> list[str]:
+        """Names of the configured pipeline stages."""
+        return [stage.name for stage in self.stages]
+
+    def dispose(self) -> None:
+        """Close the database pool (after a fork, before exit)."""
+        self.engine.dispose()
+
+
+def build_resources(config: Config, *, mailer: Mailer | None = None) -> Resources:
+    """Build the resources for `config`; stages are validated against the registry here."""
+    from intake.media.storage import FileStore
+    from intake.reports.zones import zones_for
+
+    zones_for(config)  # a bad zones file or a rule naming an unknown zone stops here, with the key named
+    engine = make_engine(config.sqlalchemy_url)
+    root = config.resolve_path(config.storage.root)
+    root.mkdir(parents=True, exist_ok=True)
+    return Resources(
+        config=config,
+        engine=engine,
+        factory=make_sessionmaker(engine),
+        file_store=FileStore(root),
+        mailer=mailer or make_mailer(config),
+        stages=build(list(config.pipeline)),
+    )

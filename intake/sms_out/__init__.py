@@ -1,1 +1,0 @@
-"""Outgoing SMS and WhatsApp: segment counting, destination rules, rate limiting and sending."""
