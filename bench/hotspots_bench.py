@@ -26,8 +26,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, insert, select  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench.scratch_db import recreate  # noqa: E402
 from bench.seed import seed  # noqa: E402
 from intake.backoffice.filters import parse_filter  # noqa: E402
 from intake.backoffice.hotspots import cluster, find_hotspots  # noqa: E402
@@ -39,22 +39,6 @@ from intake.runtime.db import make_engine, make_sessionmaker, migrate  # noqa: E
 DEFAULT_URL = "sqlite:///var/bench-hot.db"
 SPOTS = 20  # planted dumping spots in the last 30 days
 PER_SPOT = 10
-
-
-def recreate(url: str) -> None:
-    """Drop and create the benchmark database (PostgreSQL), or delete the SQLite file."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database:
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            Path(parsed.database).unlink(missing_ok=True)
-        return
-    import psycopg
-
-    with psycopg.connect(host=parsed.host or "127.0.0.1", port=parsed.port or 5432, user=parsed.username,
-                         password=parsed.password, dbname="postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{parsed.database}"')
 
 
 def plant_spots(url: str, now: datetime, rng: random.Random) -> None:

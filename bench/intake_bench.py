@@ -27,7 +27,7 @@ from intake.runtime.db import make_engine, make_sessionmaker, migrate  # noqa: E
 from tests.support.dovecot import DovecotServer  # noqa: E402
 from tests.support.mail import citizen_email, jpeg_with_gps  # noqa: E402
 
-REDIS_URL = "redis://127.0.0.1:6379/10"
+REDIS_INDEXES = range(10, 16)  # the bench takes the first empty one and empties only that one, at the end
 
 
 def _messages(n: int) -> list[bytes]:
@@ -40,18 +40,57 @@ def _messages(n: int) -> list[bytes]:
     return out
 
 
-def _database(kind: str, tmp: Path) -> str:
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def _free_redis() -> str:
+    """A Redis database index of the machine's server that holds nothing: the bench only touches that one."""
+    for index in REDIS_INDEXES:
+        url = f"redis://127.0.0.1:6379/{index}"
+        conn = Redis.from_url(url)
+        try:
+            if conn.dbsize() == 0:
+                return url
+        finally:
+            conn.close()
+    raise SystemExit(f"no empty Redis database among indexes {REDIS_INDEXES.start}-{REDIS_INDEXES.stop - 1}")
+
+
+def _database(kind: str, tmp: Path) -> tuple[str, str | None]:
+    """The database URL, and the name of the PostgreSQL database the bench created (to drop at the end)."""
     if kind == "sqlite":
-        return f"sqlite:///{tmp / 'bench.db'}"
+        return f"sqlite:///{tmp / 'bench.db'}", None
     from sqlalchemy import create_engine, text
 
-    url = "postgresql+psycopg://postgres@127.0.0.1:5432/guichet_bench"
-    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+    name = f"guichet_bench_{os.getpid()}_{int(time.time())}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(text("DROP DATABASE IF EXISTS guichet_bench WITH (FORCE)"))
-        conn.execute(text("CREATE DATABASE guichet_bench"))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
-    return url
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", name
+
+
+def _drop(name: str | None) -> None:
+    if name is None:
+        return
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
+    for proc in workers:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in workers:
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
 
 
 def main() -> int:
@@ -65,13 +104,21 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="guichet-bench-"))
     server = DovecotServer(tls=False).start()
+    redis_url = _free_redis()
+    redis = Redis.from_url(redis_url)
+    workers: list[subprocess.Popen[bytes]] = []
+    created: str | None = None
     try:
         user, password, _ = server.claim_user()
-        url = _database(args.database, tmp)
+        url, created = _database(args.database, tmp)
         migrate(url)
         config = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+        # The shipped config's relative paths name files of the project, wherever this temporary config lives.
+        config["addresses"]["reference"] = [str(ROOT / p) for p in config["addresses"]["reference"]]
+        if config.get("routing", {}).get("zones_file"):
+            config["routing"]["zones_file"] = str(ROOT / config["routing"]["zones_file"])
         config.update(
-            database_url=url, redis_url=REDIS_URL,
+            database_url=url, redis_url=redis_url,
             storage={"root": str(tmp / "storage")},
             smtp={**config["smtp"], "backend": "console"},
             mailboxes=[{"name": "bench", "host": "127.0.0.1", "port": server.port, "tls": False,
@@ -80,15 +127,13 @@ def main() -> int:
         )
         cfg_path = tmp / "config.yaml"
         cfg_path.write_text(yaml.safe_dump(config, allow_unicode=True))
-        redis = Redis.from_url(REDIS_URL)
-        redis.flushdb()
         messages = _messages(args.messages)
         for raw in messages:
             server.append(user, raw)
         env = {**os.environ, "GUICHET_CONFIG": str(cfg_path), "BENCH_IMAP_PASSWORD": password}
         factory = make_sessionmaker(make_engine(url))
         started = time.perf_counter()
-        workers = [subprocess.Popen([sys.executable, "-m", "intake.cli", "worker"], cwd=ROOT, env=env,
+        workers += [subprocess.Popen([sys.executable, "-m", "intake.cli", "worker"], cwd=ROOT, env=env,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                    for _ in range(args.workers)]
         done = 0
@@ -111,14 +156,13 @@ def main() -> int:
             time.sleep(0.2)
         elapsed = time.perf_counter() - started
         stored_at = stored_at if stored_at is not None else float("nan")
-        for proc in workers:
-            proc.terminate()
-        for proc in workers:
-            proc.wait(timeout=30)
-        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        redis.flushdb()
     finally:
+        _stop(workers)
+        redis.flushdb()  # empty when the bench took it: only the bench's keys are removed
+        redis.close()
         server.stop()
+        _drop(created)
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(f"database: {args.database}, workers: {args.workers}, messages appended: {args.messages}")
     print(f"reports filed and confirmed: {done}/{args.messages} in {elapsed:.1f} s "
           f"(including worker start-up)")

@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import event, func, select  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from bench.scratch_db import recreate  # noqa: E402
 from bench.seed import seed  # noqa: E402
 from intake.models import Report  # noqa: E402
 from intake.runtime.db import make_engine, migrate  # noqa: E402
@@ -43,21 +44,6 @@ class Page:
 
     label: str
     urls: list[str]
-
-
-def recreate(url: str) -> None:
-    """Drop and create the benchmark database (PostgreSQL), or delete the SQLite file."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database:
-            Path(parsed.database).unlink(missing_ok=True)
-        return
-    import psycopg
-
-    with psycopg.connect(host=parsed.host or "127.0.0.1", port=parsed.port or 5432, user=parsed.username,
-                         password=parsed.password, dbname="postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{parsed.database}"')
 
 
 def free_port() -> int:
@@ -263,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reports", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=40, help="requests per page")
     parser.add_argument("--budget", type=float, default=60, help="seconds per page at most (3 requests at least)")
-    parser.add_argument("--database-url", default=DEFAULT_URL, help="dropped and recreated!")
+    parser.add_argument("--database-url", default=DEFAULT_URL, help="recreated if a bench created it")
     parser.add_argument("--workers", type=int, default=1, help="gunicorn workers (requests are sequential)")
     parser.add_argument("--no-seed", action="store_true", help="reuse the database as it is")
     parser.add_argument("--no-sql", action="store_true", help="skip the per-page SQL profile")

@@ -10,9 +10,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-DEFAULT_PIPELINE = ("parse", "screen", "parse_sms", "parse_open311", "parse_staff", "optout", "thread",
-                    "thread_sms", "file", "media", "classify", "relocate", "locate", "dedupe", "triage", "route",
-                    "confirm", "ask_location")
+DEFAULT_PIPELINE = ("parse", "screen", "optout", "thread", "thread_sms", "file", "media", "classify", "relocate",
+                    "locate", "dedupe", "triage", "route", "confirm", "ask_location")
 # Metres within which two reports of a category are the same problem (a lamp post vs. a dumped mattress).
 DEDUPE_RADII = {"eclairage": 50.0, "objets_abandonnes": 150.0, "proprete": 100.0, "graffitis": 30.0, "voirie": 50.0,
                 "mobilier_urbain": 30.0, "vegetaux": 50.0, "vehicules": 30.0, "eau": 100.0,
@@ -358,6 +357,21 @@ class Worker(_Strict):
     max_attempts: int = Field(default=5, ge=1, le=50)
 
 
+class Limits(_Strict):
+    """Budgets of one message: cheap size checks before parsing, then CPU time and memory for understanding it."""
+
+    isolate: bool = True  # understand each message in a child process the budgets can stop
+    message_cpu_seconds: float = Field(default=20, gt=0, le=600)
+    message_wall_seconds: float = Field(default=60, gt=0, le=1800)
+    message_memory_mb: int = Field(default=768, ge=64, le=16384)
+    max_message_mb: float = Field(default=50, gt=0, le=500)
+    max_header_kb: int = Field(default=256, ge=8, le=16384)
+    max_header_lines: int = Field(default=5000, ge=50, le=1_000_000)
+    max_encoded_words: int = Field(default=5000, ge=10, le=1_000_000)
+    max_mime_parts: int = Field(default=500, ge=1, le=100_000)
+    max_nested_messages: int = Field(default=10, ge=0, le=1000)
+
+
 class TwilioOutbound(_Strict):
     daily_cap_per_number: int = Field(default=5, ge=0, le=100)
     per_second: float = Field(default=1.0, gt=0, le=100)
@@ -450,6 +464,7 @@ class Config(_Strict):
     templates: Templates
     notifications: Notifications = Notifications()
     worker: Worker = Worker()
+    limits: Limits = Limits()
     classifier: Classifier = Classifier()
     web: Web = Web()
     open311: Open311 = Open311()

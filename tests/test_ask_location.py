@@ -12,11 +12,12 @@ import pytest
 from sqlalchemy import func, select
 
 from intake.config import Config
+from intake.message import Address, InboundMessage, RawInput
 from intake.models import Event, Outbox, RawMessage, Report
 from intake.outbox.notify import ConsoleMailer, send_outbox_row
 from intake.pipeline.process import Outcome, process_raw
 from intake.pipeline.rawstore import email_key, store_raw
-from intake.pipeline.registry import Context
+from intake.pipeline.registry import Context, Reading
 from intake.pipeline.stages.ask_location import AskLocationStage
 from intake.runtime.resources import Resources, build_resources
 from tests.support.mail import citizen_email
@@ -200,6 +201,14 @@ def test_disabled_means_never_asked(make_config: Callable[..., Config]) -> None:
     assert outcome.created and questions(res) == [] and len(outcome.outbox_ids) == 1
 
 
+def filing_context(raw: RawMessage, session: Any, res: Resources, parsed: InboundMessage) -> Context:
+    """The filing context of a stored raw message read as `parsed` (what the pipeline builds)."""
+    snapshot = RawInput(id=raw.id, channel=raw.channel, source=raw.source, external_key=raw.external_key,
+                        payload=b"", received_at=raw.received_at)
+    return Context.for_filing(raw=raw, session=session, config=res.config, resources=res,
+                              reading=Reading(raw=snapshot, inbound=parsed))
+
+
 def test_never_twice_not_on_follow_ups_replays_or_duplicates(res: Resources) -> None:
     first = ingest_email(res, citizen_email(body=NOWHERE))
     [question] = questions(res)
@@ -208,14 +217,13 @@ def test_never_twice_not_on_follow_ups_replays_or_duplicates(res: Resources) -> 
         report = s.get(Report, first.report_id)
         raw = s.get(RawMessage, first.raw_id)
         assert report is not None and raw is not None
-        parsed = type("P", (), {"channel": "email", "sender": type("S", (), {"email": "jeanne.martin@example.org"})(),
-                                "message_id": None})()
-        ctx = Context(raw=raw, session=s, config=res.config, resources=res, parsed=parsed, report=report,
-                      created=True)
-        AskLocationStage().process(ctx)
+        parsed = InboundMessage(channel="email", text="", sender=Address(None, "jeanne.martin@example.org"))
+        ctx = filing_context(raw, s, res, parsed)
+        ctx.report, ctx.created = report, True
+        AskLocationStage().file(ctx)
         assert ctx.outbox_ids == []
         report.location_requested_at = None  # even with the mark lost, the outbox row stays unique
-        AskLocationStage().process(ctx)
+        AskLocationStage().file(ctx)
         assert ctx.outbox_ids == []
     assert len(questions(res)) == 1
     other = ingest_email(res, citizen_email(sender="paul@example.net", body=NOWHERE))
@@ -225,10 +233,10 @@ def test_never_twice_not_on_follow_ups_replays_or_duplicates(res: Resources) -> 
         assert dup is not None and raw is not None
         s.execute(Outbox.__table__.delete().where(Outbox.report_id == dup.id, Outbox.kind == "ask_location"))
         dup.location_requested_at, dup.duplicate_of_id = None, first.report_id
-        parsed = type("P", (), {"channel": "email", "sender": type("S", (), {"email": "paul@example.net"})(),
-                                "message_id": None})()
-        ctx = Context(raw=raw, session=s, config=res.config, resources=res, parsed=parsed, report=dup, created=True)
-        AskLocationStage().process(ctx)
+        parsed = InboundMessage(channel="email", text="", sender=Address(None, "paul@example.net"))
+        ctx = filing_context(raw, s, res, parsed)
+        ctx.report, ctx.created = dup, True
+        AskLocationStage().file(ctx)
         assert ctx.outbox_ids == [] and dup.location_requested_at is None  # a duplicate is never asked
     assert [q.report_id for q in questions(res)] == [first.report_id]
 

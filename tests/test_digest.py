@@ -19,7 +19,7 @@ from intake.config import Config
 from intake.models import Event, Outbox, Report, utcnow
 from intake.outbox.digest import day_bounds, due_day, parse_day, run_digests
 from intake.outbox.notify import ConsoleMailer
-from intake.reports.routing import notify_referents
+from intake.outbox.referents import notify_referents
 from intake.runtime.queue import get_queue
 from intake.runtime.resources import Resources, build_resources
 from intake.runtime.scheduler import tick

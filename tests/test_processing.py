@@ -237,14 +237,14 @@ def test_photo_attachment_stored_with_gps_and_locates_report(res: Resources) -> 
 
 
 def test_failure_is_parked_and_retry_processes_it(res: Resources, monkeypatch: pytest.MonkeyPatch) -> None:
-    import intake.pipeline.stages.filing as filing
+    import intake.pipeline.stages.file as filing
 
-    original = filing.FileStage.process
+    original = filing.FileStage.file
 
     def broken(self: Any, ctx: Any) -> None:
         raise RuntimeError("panne simulée")
 
-    monkeypatch.setattr(filing.FileStage, "process", broken)
+    monkeypatch.setattr(filing.FileStage, "file", broken)
     res.stages = __import__("intake.pipeline.registry", fromlist=["build"]).build(list(res.config.pipeline))
     good_raw = citizen_email()
     outcome = ingest(res, good_raw)
@@ -253,7 +253,7 @@ def test_failure_is_parked_and_retry_processes_it(res: Resources, monkeypatch: p
         raw = s.get(RawMessage, outcome.raw_id)
         assert raw is not None and raw.status == "failed" and "panne simulée" in (raw.error or "")
     assert count(res, Report) == 0
-    monkeypatch.setattr(filing.FileStage, "process", original)
+    monkeypatch.setattr(filing.FileStage, "file", original)
     res.stages = __import__("intake.pipeline.registry", fromlist=["build"]).build(list(res.config.pipeline))
     again = process_raw(res, outcome.raw_id)  # what `guichet retry --inline` does
     assert again.status == "processed" and again.created

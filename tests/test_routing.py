@@ -15,9 +15,10 @@ from sqlalchemy import select
 from intake.config import Config, ConfigError
 from intake.models import Event, Outbox, Report
 from intake.outbox.notify import ConsoleMailer, send_outbox_row
+from intake.outbox.referents import mask_contacts, notify_referents, outbox_kind
 from intake.pipeline.process import process_raw
 from intake.pipeline.rawstore import email_key, store_raw
-from intake.reports.routing import decide, mask_contacts, notify_referents, outbox_kind, reroute
+from intake.reports.routing import decide, reroute
 from intake.reports.statuses import change_status
 from intake.reports.zones import load_zones, parse_zones, zones_for
 from intake.runtime.resources import Resources, build_resources

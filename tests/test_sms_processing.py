@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -29,18 +30,32 @@ def res(make_config: Callable[..., Config]) -> Resources:
     return build_resources(make_config(twilio={"numbers": [TOWN]}), mailer=ConsoleMailer())
 
 
+class Fetched:
+    """URLs the fake download was asked for, kept in a file: understanding runs in a child process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def add(self, url: str) -> None:
+        with self.path.open("a", encoding="utf-8") as out:
+            out.write(url + "\n")
+
+    def urls(self) -> list[str]:
+        return self.path.read_text(encoding="utf-8").splitlines() if self.path.exists() else []
+
+
 @pytest.fixture
-def downloads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def downloads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Fetched:
     """Replace the Twilio download with a JPEG geotagged in Paris (audio for recordings)."""
-    fetched: list[str] = []
+    fetched = Fetched(tmp_path / "downloads.txt")
 
     def fake(settings: Any, url: str) -> tuple[bytes, str]:
-        fetched.append(url)
+        fetched.add(url)
         if url.endswith(".mp3"):
             return b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"\x00" * 64, "audio/mpeg"
         return jpeg_with_gps(48.8566, 2.3522), "image/jpeg"
 
-    monkeypatch.setattr("intake.pipeline.stages.sms.fetch_media", fake)
+    monkeypatch.setattr("intake.channels.phone.fetch_media", fake)
     return fetched
 
 
@@ -89,14 +104,14 @@ def test_sms_becomes_report_with_sms_confirmation(res: Resources) -> None:
     assert outcome.outbox_ids == [box.id]
 
 
-def test_issue_scenario_follow_up_then_photo(res: Resources, downloads: list[str]) -> None:
+def test_issue_scenario_follow_up_then_photo(res: Resources, downloads: Fetched) -> None:
     first = ingest(res, sms("bjr ya un frigo abandonné devant le 8 rue des Lilas depuis 3 jours"))
     second = ingest(res, sms("c'est en face de la boulangerie"))
     photo = ingest(res, sms("", whatsapp=True, NumMedia="1", MediaUrl0="https://api.twilio.com/2010-04-01/m/ME1",
                             MediaContentType0="image/jpeg"))
     assert first.created and not second.created and not photo.created
     assert second.report_id == first.report_id == photo.report_id
-    assert downloads == ["https://api.twilio.com/2010-04-01/m/ME1"]
+    assert downloads.urls() == ["https://api.twilio.com/2010-04-01/m/ME1"]
     with res.factory() as s:
         roles = s.execute(select(ReportMessage.role).order_by(ReportMessage.id)).scalars().all()
         att = s.execute(select(Attachment)).scalar_one()
@@ -185,21 +200,21 @@ def test_replayed_message_sid_files_one_report(res: Resources) -> None:
     assert count(res, RawMessage) == 1 and count(res, Report) == 1 and count(res, Outbox) == 1
 
 
-def test_refused_media_type_is_listed_not_downloaded(res: Resources, downloads: list[str]) -> None:
+def test_refused_media_type_is_listed_not_downloaded(res: Resources, downloads: Fetched) -> None:
     outcome = ingest(res, sms("Voir la pièce jointe", NumMedia="1", MediaUrl0="https://api.twilio.com/m/ME9",
                               MediaContentType0="application/zip"))
-    assert outcome.created and downloads == []
+    assert outcome.created and downloads.urls() == []
     with res.factory() as s:
         details = s.execute(select(ReportMessage.details)).scalar_one()
     assert "non accepté" in details["skipped_attachments"][0]["reason"]
 
 
-def test_voice_recording_becomes_report_with_audio(res: Resources, downloads: list[str]) -> None:
+def test_voice_recording_becomes_report_with_audio(res: Resources, downloads: Fetched) -> None:
     payload = urlencode({"RecordingSid": "RE123", "RecordingUrl": "https://api.twilio.com/2010-04-01/Recordings/RE123",
                          "RecordingDuration": "42", "CallSid": "CA1", "From": CITIZEN, "To": TOWN}).encode()
     outcome = ingest(res, payload, channel="voice")
     assert outcome.status == "processed" and outcome.created
-    assert downloads == ["https://api.twilio.com/2010-04-01/Recordings/RE123.mp3"]
+    assert downloads.urls() == ["https://api.twilio.com/2010-04-01/Recordings/RE123.mp3"]
     with res.factory() as s:
         report = s.get(Report, outcome.report_id)
         assert report is not None and report.channel == "voice"

@@ -72,7 +72,8 @@ def report(number: str, preview: dict[str, Any] | None = None) -> str:
         ).scalar_one_or_none()
         if rep is None:
             abort(404)
-        from intake.reports.statuses import CHANNEL_LABELS, duplicates
+        from intake.channels.registry import PHRASES as CHANNEL_LABELS
+        from intake.reports.statuses import duplicates
 
         linked = duplicates(session, rep)
         main = session.get(Report, rep.duplicate_of_id) if rep.duplicate_of_id else None

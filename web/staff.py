@@ -12,12 +12,12 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
+from intake.channels.staff import STAFF_CHANNELS
 from intake.config import Config
 from intake.models import Report, ReportMessage
 from intake.phones import to_e164
 from intake.pipeline.process import process_raw
 from intake.pipeline.rawstore import store_raw
-from intake.pipeline.stages.staff import STAFF_CHANNELS
 from web.common import current_actor, send_soon
 
 bp = Blueprint("staff", __name__)

@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, and_, exists, false, func, or_, select
 
+from intake.channels.registry import LABELS
 from intake.config import STATUS_CODES, Config
 from intake.models import Attachment, Report
 
 DuplicateMode = Literal["masques", "inclus", "seuls"]
-CHANNELS = {"email": "Courriel", "sms": "SMS", "whatsapp": "WhatsApp", "voice": "Message vocal",
-            "open311": "Application", "telephone": "Téléphone", "accueil": "Accueil", "courrier": "Courrier"}
+CHANNELS = LABELS  # every channel a report can come from, with its French label (the channels registry)
 OPEN_STATUSES = ("nouveau", "a_qualifier", "transmis", "en_cours")
 MAX_TEXT = 200
 _Q = TypeVar("_Q", bound=Select)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from intake.config import ConfigError, Mailbox
 from intake.models import MailboxState, utcnow
 from intake.pipeline.rawstore import DatabaseSink
-from intake.runtime.resources import Resources
+
+if TYPE_CHECKING:  # the runtime room builds the resources it hands to the doors
+    from intake.runtime.resources import Resources
 
 
 def imap_settings(mb: Mailbox) -> Any:

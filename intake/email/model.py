@@ -5,47 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from intake.message import NO_ADDRESS, Address, ParsedAttachment, SkippedAttachment
+
+__all__ = ["NO_ADDRESS", "Address", "EmailParseError", "ParsedAttachment", "ParsedEmail", "SkippedAttachment"]
+
 
 class EmailParseError(ValueError):
     """Raised only when nothing at all can be got from the input bytes."""
-
-
-@dataclass(frozen=True)
-class Address:
-    """A mailbox: display name and lower-cased address, either possibly missing."""
-
-    name: str | None
-    email: str | None
-
-
-NO_ADDRESS = Address(name=None, email=None)
-
-
-@dataclass(frozen=True)
-class ParsedAttachment:
-    """A file that came with the message; origin says where it was found."""
-
-    filename: str
-    content_type: str
-    payload: bytes
-    origin: str  # "mime" | "tnef" | "rfc822" | "msg"
-    content_id: str | None = None
-    inline: bool = False
-
-    @property
-    def size(self) -> int:
-        """Size of the decoded payload in bytes."""
-        return len(self.payload)
-
-
-@dataclass(frozen=True)
-class SkippedAttachment:
-    """A file that was dropped on purpose, with the French reason shown to staff."""
-
-    filename: str
-    content_type: str
-    size: int
-    reason: str
 
 
 @dataclass

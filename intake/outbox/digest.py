@@ -16,7 +16,7 @@ from intake.config import Config
 from intake.models import Event, Report, utcnow
 from intake.outbox.enqueue import enqueue
 from intake.outbox.notify import Mailer, send_outbox_row, template
-from intake.reports.routing import DIGEST_EVENT, outbox_kind, report_values
+from intake.outbox.referents import DIGEST_EVENT, outbox_kind, report_values
 
 log = logging.getLogger(__name__)
 

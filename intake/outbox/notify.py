@@ -46,6 +46,15 @@ def template(source: str) -> Any:
     return _ENV.from_string(source)
 
 
+def render_sms(config: Config, source: str, *, report: Report | None = None) -> str:
+    """Render an SMS template (tracking_number, town, status_url) on one line."""
+    values: dict[str, Any] = {"town": config.town.name}
+    if report is not None:
+        values["tracking_number"] = report.tracking_number
+        values["status_url"] = f"{config.town.public_url.rstrip('/')}/suivi/{report.public_token}"
+    return " ".join(template(source).render(values).split())
+
+
 def render_confirmation(config: Config, *, report: Report, parsed: Any) -> tuple[str, str]:
     """Render the confirmation subject and body for a new report."""
     received = report.created_at or utcnow()

@@ -1,16 +1,25 @@
-"""Process one raw message through the pipeline, in one transaction, parking failures for an agent."""
+"""Process one raw message: understand it within its budget, then file it in one short write transaction.
+
+Understanding (parse, screen, media files, category, address) touches no database and, when
+`limits.isolate` is on, runs in a child process that its CPU, wall-clock and memory budget can stop. Only
+then is the write transaction opened, so no parser ever holds SQLite's write lock while the doors wait.
+Failures are parked (`failed`, with a French reason) where agents see them and can retry.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from intake.message import MessageRefused, RawInput
 from intake.models import RawMessage, utcnow
 from intake.pipeline import rawstore
-from intake.pipeline.registry import Context, Discard, HoldForReview, run
-from intake.runtime.resources import Resources
+from intake.pipeline.budget import Budget, BudgetExceeded, ChildFailed, run_each
+from intake.pipeline.registry import Context, Discard, HoldForReview, ReadContext, Reading, file_all, read_all
 
 log = logging.getLogger(__name__)
 
@@ -28,45 +37,121 @@ class Outcome:
     outbox_ids: list[int] = field(default_factory=list)
 
 
-def process_raw(res: Resources, raw_id: int, *, worker: str = "local") -> Outcome:
-    """Claim and process `raw_id`; idempotent: a processed or claimed message is skipped."""
+def process_raw(res: Any, raw_id: int, *, worker: str = "local") -> Outcome:
+    """Claim and process `raw_id`; idempotent: a processed or claimed message is skipped.
+
+    `res` is the process's Resources (config, session factory, stages, channels, understanding).
+    """
+    return process_batch(res, [raw_id], worker=worker)[0]
+
+
+def process_batch(res: Any, raw_ids: list[int], *, worker: str = "local") -> list[Outcome]:
+    """Claim, understand (one budgeted child for the batch) and file each message; one Outcome per id, in order."""
     cfg = res.config
     if {"classify", "locate"} & set(res.stages_names):
-        # Loaded before the transaction: loading reads the address reference from the database, and a
-        # SQLite write transaction held here would make that read wait for ourselves.
-        res.understanding()
-    if not rawstore.claim(res.factory, raw_id, worker=worker, stale_after=cfg.worker.stale_claim_seconds):
-        return Outcome(raw_id, "skipped")
+        res.understanding()  # loaded once per process, before any fork, from the database's reference
+    claimed = [rid for rid in raw_ids
+               if rawstore.claim(res.factory, rid, worker=worker, stale_after=cfg.worker.stale_claim_seconds)]
+    snapshots = _snapshots(res, claimed)
+    readings = understand_each(res, [snapshots[rid] for rid in claimed if rid in snapshots])
+    outcomes: dict[int, Outcome] = {rid: Outcome(rid, "skipped") for rid in raw_ids}
+    for rid in claimed:
+        if rid not in snapshots:
+            outcomes[rid] = Outcome(rid, "skipped", error="message introuvable")
+    for snapshot, reading in zip([snapshots[rid] for rid in claimed if rid in snapshots], readings, strict=True):
+        outcomes[snapshot.id] = _settle(res, snapshot.id, reading)
+    return [outcomes[rid] for rid in raw_ids]
+
+
+def _settle(res: Any, raw_id: int, reading: Reading | BaseException) -> Outcome:
+    """File what was read, or park the message with the reason it could not be read or filed."""
     try:
-        with res.factory() as session, session.begin():
-            raw = session.get(RawMessage, raw_id)
-            if raw is None:
-                return Outcome(raw_id, "skipped", error="message introuvable")
-            ctx = run(res.stages, Context(raw=raw, session=session, config=cfg, resources=res))
-            # Marked processed in the same transaction as the report: no window where both could differ.
-            raw.status, raw.error, raw.claimed_by, raw.claimed_at = "processed", None, None, None
-            raw.processed_at = utcnow()
-            outcome = Outcome(
-                raw_id,
-                "processed",
-                report_id=ctx.report.id if ctx.report else None,
-                tracking_number=ctx.report.tracking_number if ctx.report else None,
-                created=ctx.created,
-                outbox_ids=list(ctx.outbox_ids),
-            )
+        if isinstance(reading, BaseException):
+            raise reading
+        return _file(res, raw_id, reading)
     except Discard as exc:
         rawstore.finish(res.factory, raw_id, status="discarded", error=str(exc))
         return Outcome(raw_id, "discarded", error=str(exc))
     except HoldForReview as exc:
         rawstore.finish(res.factory, raw_id, status="held", error=str(exc))
         return Outcome(raw_id, "held", error=str(exc))
+    except (MessageRefused, BudgetExceeded) as exc:  # over the town's limits: parked, the next message goes on
+        log.warning("raw message %s parked: %s", raw_id, exc)
+        rawstore.finish(res.factory, raw_id, status="failed", error=str(exc)[:2000])
+        return Outcome(raw_id, "failed", error=str(exc)[:2000])
     except OperationalError as exc:
         # The database hiccuped: leave the message pending so the sweeper or rq retries it.
         rawstore.finish(res.factory, raw_id, status="pending", error=f"erreur temporaire : {exc.orig}")
         raise
     except Exception as exc:  # any bug or bad input parks the message where an agent sees it
-        log.exception("raw message %s failed", raw_id)
-        reason = f"{type(exc).__name__}: {exc}"[:2000]
-        rawstore.finish(res.factory, raw_id, status="failed", error=reason)
-        return Outcome(raw_id, "failed", error=reason)
-    return outcome
+        log.error("raw message %s failed: %s", raw_id, exc, exc_info=not isinstance(exc, ChildFailed))
+        reason = str(exc) if isinstance(exc, ChildFailed) else f"{type(exc).__name__}: {exc}"
+        rawstore.finish(res.factory, raw_id, status="failed", error=reason[:2000])
+        return Outcome(raw_id, "failed", error=reason[:2000])
+
+
+def _snapshots(res: Any, raw_ids: list[int]) -> dict[int, RawInput]:
+    """The stored messages as plain values, read in one short read-only session."""
+    if not raw_ids:
+        return {}
+    with res.factory() as session:
+        rows = session.execute(select(RawMessage).where(RawMessage.id.in_(raw_ids))).scalars()
+        return {raw.id: RawInput(id=raw.id, channel=raw.channel, source=raw.source, external_key=raw.external_key,
+                                 payload=bytes(raw.payload), received_at=raw.received_at) for raw in rows}
+
+
+def understand_each(res: Any, raws: list[RawInput]) -> list[Reading | BaseException]:
+    """Phase 1 over each message: every stage's reading half, each message within its budget.
+
+    Returns the Reading, or the exception that stopped it (a stop, a refusal, a budget, a failure).
+    """
+    cfg = res.config
+
+    def work(raw: RawInput) -> Reading:
+        return read_all(res.stages, ReadContext(reading=Reading(raw=raw), config=cfg, resources=res))
+
+    if not raws:
+        return []
+    if not cfg.limits.isolate:
+        out: list[Reading | BaseException] = []
+        for raw in raws:
+            try:
+                out.append(work(raw))
+            except Exception as exc:
+                out.append(exc)
+        return out
+    limits = cfg.limits
+    budget = Budget(cpu_seconds=limits.message_cpu_seconds, wall_seconds=limits.message_wall_seconds,
+                    memory_mb=limits.message_memory_mb)
+    results: list[Reading | BaseException] = []
+    for result in run_each(work, raws, budget):
+        error: BaseException | None = result.error
+        if isinstance(error, ChildFailed) and isinstance(error.original, Discard | HoldForReview | MessageRefused):
+            error = error.original  # stop exceptions and refusals keep their meaning across the process boundary
+        if error is not None:
+            results.append(error)
+        elif result.value is not None:
+            results.append(result.value)
+    return results
+
+
+def _file(res: Any, raw_id: int, reading: Reading) -> Outcome:
+    """Phase 2: one write transaction applies what was read; the raw row is marked processed in it."""
+    cfg = res.config
+    with res.factory() as session, session.begin():
+        raw = session.get(RawMessage, raw_id)
+        if raw is None:
+            return Outcome(raw_id, "skipped", error="message introuvable")
+        ctx = file_all(res.stages, Context.for_filing(raw=raw, session=session, config=cfg, resources=res,
+                                                      reading=reading))
+        # Marked processed in the same transaction as the report: no window where both could differ.
+        raw.status, raw.error, raw.claimed_by, raw.claimed_at = "processed", None, None, None
+        raw.processed_at = utcnow()
+        return Outcome(
+            raw_id,
+            "processed",
+            report_id=ctx.report.id if ctx.report else None,
+            tracking_number=ctx.report.tracking_number if ctx.report else None,
+            created=ctx.created,
+            outbox_ids=list(ctx.outbox_ids),
+        )

@@ -1,7 +1,13 @@
-"""The ordered processing stages of a raw message, their protocol and their stop exceptions."""
+"""The ordered processing stages of a raw message: their two phases, their contexts and their stop exceptions.
+
+A stage may *read* (phase 1, understanding: parse, screen, store media files, classify, find the address;
+pure work on the message alone, no database, run within the message's budget) and may *file* (phase 2: one
+short write transaction that threads, opens or continues the report and applies what was read).
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -9,6 +15,7 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from intake.config import Config, ConfigError
+from intake.message import InboundMessage, RawInput
 from intake.models import RawMessage, Report, ReportMessage
 
 
@@ -21,32 +28,90 @@ class HoldForReview(Exception):
 
 
 @dataclass
+class Reading:
+    """What phase 1 learnt about one message; plain values that cross a process boundary (pickled)."""
+
+    raw: RawInput
+    inbound: InboundMessage | None = None
+    no_confirmation: str | None = None  # why no confirmation is sent, when none is
+    notes: list[str] = field(default_factory=list)
+    media: list[Any] = field(default_factory=list)  # intake.media.attachments.StoredMedia, in message order
+    prediction: Any = None  # classifiers.category.model.Prediction, when the model was asked
+    mention: Any = None  # classifiers.address AddressMention of the problem's address in the text
+    geocoded: Any = None  # intake.geocoding.protocol.GeocodeResult of that mention
+
+
+@dataclass
+class ReadContext:
+    """What the reading half of the stages share: the message, the town's settings and loaded resources."""
+
+    reading: Reading
+    config: Config
+    resources: Any  # intake.runtime.resources.Resources (typed loosely: the runtime room sits above this one)
+
+    @property
+    def raw(self) -> RawInput:
+        """The stored raw message, as plain values."""
+        return self.reading.raw
+
+
+@dataclass
 class Context:
-    """What the stages share while processing one raw message."""
+    """What the filing half of the stages share, inside one write transaction."""
 
     raw: RawMessage
     session: Session
     config: Config
     resources: Any
-    parsed: Any = None
+    reading: Reading
+    inbound: InboundMessage | None = None  # the stage "optout" clears it: later stages file nothing
     report: Report | None = None
     message: ReportMessage | None = None
     created: bool = False
     role: str = "original"
-    no_confirmation: str | None = None  # why no confirmation is sent, when none is
+    no_confirmation: str | None = None
     outbox_ids: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
+    @classmethod
+    def for_filing(cls, *, raw: RawMessage, session: Session, config: Config, resources: Any,
+                   reading: Reading) -> Context:
+        """The filing context of a message read in phase 1."""
+        return cls(raw=raw, session=session, config=config, resources=resources, reading=reading,
+                   inbound=reading.inbound, no_confirmation=reading.no_confirmation, notes=list(reading.notes))
+
 
 class Stage(Protocol):
-    """A step of the pipeline; it reads and enriches the context, or raises Discard/HoldForReview."""
+    """A named step of the pipeline; built-ins derive from BaseStage and override one phase or both."""
 
     name: str
 
-    def process(self, ctx: Context) -> None: ...
+    def read(self, ctx: ReadContext) -> None:
+        """Phase 1: enrich `ctx.reading` from the message alone; no database."""
+
+    def file(self, ctx: Context) -> None:
+        """Phase 2: apply to the database, inside the filing transaction."""
+
+
+class BaseStage:
+    """A stage that does nothing in either phase until it says otherwise."""
+
+    name = ""
+
+    def read(self, ctx: ReadContext) -> None:
+        """Nothing to read by default."""
+
+    def file(self, ctx: Context) -> None:
+        """Nothing to file by default."""
 
 
 _REGISTRY: dict[str, Callable[[], Stage]] = {}
+# Stage names of earlier releases, kept valid in towns' config files: one "parse" stage now reads every door.
+RETIRED = frozenset({"parse_sms", "parse_open311", "parse_staff"})
+BUILTIN_MODULES = (
+    "parse", "screen", "optout", "thread", "thread_sms", "file", "media", "classify", "relocate", "locate",
+    "dedupe", "triage", "route", "confirm", "ask_location",
+)
 
 
 def register(name: str) -> Callable[[type], type]:
@@ -69,18 +134,27 @@ def registered() -> list[str]:
 def build(names: list[str]) -> tuple[Stage, ...]:
     """Instantiate the stages named in config order; unknown names are a configuration error."""
     _load_builtins()
-    unknown = [n for n in names if n not in _REGISTRY]
+    unknown = [n for n in names if n not in _REGISTRY and n not in RETIRED]
     if unknown:
         raise ConfigError(f"pipeline: unknown stage(s) {', '.join(unknown)} (known: {', '.join(sorted(_REGISTRY))})")
-    return tuple(_REGISTRY[n]() for n in names)
+    return tuple(_REGISTRY[n]() for n in names if n not in RETIRED)
 
 
-def run(stages: tuple[Stage, ...], ctx: Context) -> Context:
-    """Run every stage in order; stop exceptions propagate to the caller."""
+def read_all(stages: tuple[Stage, ...], ctx: ReadContext) -> Reading:
+    """Phase 1: every stage's reading half, in order; stop exceptions propagate to the caller."""
     for stage in stages:
-        stage.process(ctx)
+        stage.read(ctx)
+    return ctx.reading
+
+
+def file_all(stages: tuple[Stage, ...], ctx: Context) -> Context:
+    """Phase 2: every stage's filing half, in order; stop exceptions propagate to the caller."""
+    for stage in stages:
+        stage.file(ctx)
     return ctx
 
 
 def _load_builtins() -> None:
-    import intake.pipeline.stages  # noqa: F401  (registers the built-in stages)
+    # Built-in stages register through the same decorator as extensions; their modules are named after them.
+    for name in BUILTIN_MODULES:
+        importlib.import_module(f"intake.pipeline.stages.{name}")

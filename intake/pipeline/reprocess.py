@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
-from types import SimpleNamespace
+from typing import Any
 
 from sqlalchemy import select
 
+from intake.message import InboundMessage, RawInput
 from intake.models import Event, Report, ReportMessage
-from intake.pipeline.registry import Context
-from intake.pipeline.stages.understand import NEEDS_REVIEW, ClassifyStage, LocateStage, TriageStage
-from intake.runtime.resources import Resources
+from intake.pipeline.registry import Context, ReadContext, Reading
+from intake.pipeline.stages.classify import ClassifyStage
+from intake.pipeline.stages.locate import LocateStage
+from intake.pipeline.stages.triage import TriageStage
+from intake.reports.statuses import NEEDS_REVIEW
 
 BATCH = 200
 
 
-def reprocess(res: Resources, *, since: datetime | None = None, until: datetime | None = None,
+def reprocess(res: Any, *, since: datetime | None = None, until: datetime | None = None,
               category: str | None = None, review_only: bool = False) -> dict[str, int]:
     """Re-classify and re-locate matching reports; agents' choices are kept and nobody is notified."""
     query = select(Report.id).order_by(Report.id)
@@ -43,11 +46,17 @@ def reprocess(res: Resources, *, since: datetime | None = None, until: datetime 
                 before = report.category
                 if report.status == NEEDS_REVIEW:
                     report.status = "nouveau"  # triage decides again with the new confidences
-                ctx = Context(raw=first.raw, session=session, config=res.config, resources=res,
-                              parsed=SimpleNamespace(subject=first.subject, text=first.text),
-                              report=report, message=first, created=True)
+                raw = first.raw
+                reading = Reading(raw=RawInput(id=raw.id, channel=raw.channel, source=raw.source,
+                                               external_key=raw.external_key, payload=b"", received_at=raw.received_at),
+                                  inbound=InboundMessage(channel=report.channel, subject=first.subject or "",
+                                                         text=first.text or ""))
                 for stage in stages:
-                    stage.process(ctx)
+                    stage.read(ReadContext(reading=reading, config=res.config, resources=res))
+                ctx = Context.for_filing(raw=raw, session=session, config=res.config, resources=res, reading=reading)
+                ctx.report, ctx.message, ctx.created = report, first, True
+                for stage in stages:
+                    stage.file(ctx)
                 session.add(Event(report_id=report.id, action="reprocessed",
                                   detail={"category_before": before, "category": report.category}))
                 counts["réanalysés"] += 1

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from intake.config import Config
 from intake.models import Correction, Event, Report, ReportMessage
-from intake.pipeline.stages.understand import NEEDS_REVIEW
+from intake.reports.statuses import NEEDS_REVIEW
 
 
 def reclassify(session: Session, config: Config, report: Report, category: str, *, actor: str) -> None:

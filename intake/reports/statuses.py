@@ -9,15 +9,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.config import STATUS_CODES, Config
+from intake.message import PHONE_CHANNELS
 from intake.models import Contact, Event, Outbox, Report, ReportMessage
 from intake.outbox.enqueue import enqueue
 from intake.outbox.notify import template
+from intake.outbox.referents import notify_referents
 
 STATUSES = STATUS_CODES
-PHONE_CHANNELS = frozenset({"sms", "whatsapp", "voice"})
-# What agents read in "signalé 3 fois (email, SMS, application)".
-CHANNEL_LABELS = {"email": "email", "sms": "SMS", "whatsapp": "WhatsApp", "voice": "message vocal",
-                  "open311": "application", "telephone": "téléphone", "accueil": "accueil", "courrier": "courrier"}
+NEEDS_REVIEW = "a_qualifier"
 
 
 def _answerable(config: Config, email: str) -> bool:
@@ -131,8 +130,6 @@ def change_status(session: Session, config: Config, report: Report, status: str,
     if status in config.statuses.notify:
         ids += _notify_reporters(session, config, report, status, note=note, reason=reason)
     if status == "transmis" and report.duplicate_of_id is None:  # a duplicate reaches the service with its main
-        from intake.reports.routing import notify_referents
-
         ids += notify_referents(session, config, report)
     return ids
 

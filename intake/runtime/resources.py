@@ -8,6 +8,8 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from intake.channels.base import Channel
+from intake.channels.registry import CHANNELS
 from intake.config import Config
 from intake.outbox.notify import Mailer, make_mailer
 from intake.pipeline.registry import Stage, build
@@ -24,6 +26,7 @@ class Resources:
     file_store: Any
     mailer: Mailer
     stages: tuple[Stage, ...]
+    channels: dict[str, Channel] = field(default_factory=lambda: dict(CHANNELS))
     extra: dict[str, Any] = field(default_factory=dict)
 
     def understanding(self) -> Any:

@@ -1,7 +1,8 @@
 """Run one poll or one processing in a child process that dies (os._exit) at a chosen step.
 
 Usage: python -m tests.support.crasher poll MAILBOX STEP N   (die at the N-th time STEP is reached)
-       python -m tests.support.crasher process RAW_ID        (die in the middle of the pipeline)
+       python -m tests.support.crasher process RAW_ID        (die in the middle of the filing transaction)
+       python -m tests.support.crasher understood RAW_ID     (die between understanding and filing)
 GUICHET_CONFIG names the configuration, as for the real worker.
 """
 
@@ -44,9 +45,19 @@ def main(argv: list[str]) -> int:
             ctx.session.flush()  # the report rows exist in the open transaction, then the process dies
             _die()
 
-        MediaStage.process = crash  # type: ignore[method-assign]
+        MediaStage.file = crash  # type: ignore[method-assign]
         res.stages = tuple(MediaStage() if s.name == "media" else s for s in res.stages)
         process_raw(res, int(argv[1]), worker="crasher")
+        return 0
+    if argv[0] == "understood":
+        from intake.pipeline import process
+
+        def die_before_filing(res: Any, raw_id: int, reading: Any) -> Any:
+            assert reading.inbound is not None and reading.media  # understood, files written, nothing filed
+            _die()
+
+        process._file = die_before_filing  # type: ignore[assignment]
+        process.process_raw(res, int(argv[1]), worker="crasher")
         return 0
     return 2
 

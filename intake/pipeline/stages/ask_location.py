@@ -1,4 +1,4 @@
-"""Ask the citizen once where the problem is, when the report has no usable location; place it from the answer."""
+"""Stage "ask_location": ask the citizen once where the problem is, when nobody could place the report."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ from typing import Any
 from sqlalchemy import select
 
 from intake.config import Config
+from intake.message import PHONE_CHANNELS, STAFF_CHANNEL_NAMES, TEXT_CHANNELS, InboundMessage
 from intake.models import Event, Outbox, Report, utcnow
 from intake.outbox.enqueue import enqueue
 from intake.outbox.notify import template
 from intake.outbox.sms_rules import check_destination
-from intake.pipeline.registry import Context, register
-from intake.pipeline.stages.sms import PHONE_CHANNELS, SMS_CHANNELS
-from intake.reports.relocate import CITIZEN, clear_location_reasons, locate_answer, needs_location, place
+from intake.pipeline.registry import BaseStage, Context, register
+from intake.reports.relocate import needs_location
 
 KIND = "ask_location"
 
@@ -31,17 +31,17 @@ def _values(config: Config, report: Report) -> dict[str, Any]:
             "status_url": f"{config.town.public_url.rstrip('/')}/suivi/{report.public_token}"}
 
 
-def _recipient(ctx: Context, report: Report, parsed: Any) -> tuple[str, str, str | None] | str:
+def _recipient(ctx: Context, report: Report, parsed: InboundMessage) -> tuple[str, str, str | None] | str:
     """(channel, recipient, in_reply_to) of the question, or the French reason why nobody can be asked."""
     if ctx.no_confirmation:
         return ctx.no_confirmation
-    channel = getattr(parsed, "channel", "email")
-    if channel == "staff" or report.channel == "staff":
+    channel = parsed.channel
+    if parsed.channel in STAFF_CHANNEL_NAMES or report.channel in STAFF_CHANNEL_NAMES:
         return "saisie par l'accueil : l'agent localise le signalement"
     if report.author is not None and report.author.opt_out and channel in PHONE_CHANNELS:
         return "le numéro a demandé à ne plus recevoir de SMS (STOP)"
-    if channel in SMS_CHANNELS:
-        return (channel, parsed.reply_to, parsed.message_id) if parsed.reply_to else "numéro de l'expéditeur inconnu"
+    if channel in TEXT_CHANNELS:
+        return (channel, parsed.answer_to, parsed.message_id) if parsed.answer_to else "numéro de l'expéditeur inconnu"
     if channel == "voice":
         number = parsed.sender_phone
         if not number:
@@ -59,7 +59,7 @@ def _recipient(ctx: Context, report: Report, parsed: Any) -> tuple[str, str, str
         Outbox.status == "suppressed")).first()
     if capped is not None:  # the daily cap stopped the confirmation: the question would be one mail too many
         return "plafond de messages par jour atteint pour ce destinataire"
-    return ("email", email, getattr(parsed, "message_id", None))
+    return ("email", email, parsed.message_id)
 
 
 def _render(config: Config, report: Report, channel: str) -> tuple[str, str]:
@@ -72,14 +72,12 @@ def _render(config: Config, report: Report, channel: str) -> tuple[str, str]:
 
 
 @register("ask_location")
-class AskLocationStage:
+class AskLocationStage(BaseStage):
     """One question per new report nobody could place, on the citizen's channel; never to robots or twice."""
 
-    name = "ask_location"
-
-    def process(self, ctx: Context) -> None:
+    def file(self, ctx: Context) -> None:
         """Queue the question (outbox kind "ask_location") and note when it was asked."""
-        report, parsed = ctx.report, ctx.parsed
+        report, parsed = ctx.report, ctx.inbound
         if report is None or parsed is None or not ctx.created or not ctx.config.ask_location.enabled:
             return
         if report.duplicate_of_id is not None or report.location_requested_at is not None:
@@ -100,35 +98,3 @@ class AskLocationStage:
         ctx.outbox_ids.append(outbox_id)
         ctx.session.add(Event(report_id=report.id, action="location_requested",
                               detail={"channel": channel, "outbox_id": outbox_id}))
-
-
-@register("relocate")
-class RelocateStage:
-    """A citizen's follow-up on an unplaced report (a reply to the question, an SMS) places it when it can.
-
-    Runs before "locate", which would otherwise read the follow-up as the robot's own finding: here the
-    position is the citizen's answer (actor "citoyen") and the "no location" review reasons are dropped.
-    """
-
-    name = "relocate"
-
-    def process(self, ctx: Context) -> None:
-        """Place `ctx.report` from the follow-up's shared position or text."""
-        report, parsed = ctx.report, ctx.parsed
-        if report is None or parsed is None or ctx.created or ctx.role != "follow_up":
-            return
-        if report.location_source in {"agent", "exif", "pin"}:
-            if report.location_source == "pin":  # just shared from WhatsApp (thread_sms): the reasons are stale
-                clear_location_reasons(ctx.session, ctx.config, report)
-            return
-        if report.lat is not None and not needs_location(report):
-            return
-        detail = {"raw_message_id": ctx.raw.id, "channel": ctx.raw.channel}
-        lat, lon = getattr(parsed, "lat", None), getattr(parsed, "lon", None)
-        if lat is not None and lon is not None:
-            place(ctx.session, ctx.config, report, lat=lat, lon=lon, source="pin", score=1.0,
-                  label=getattr(parsed, "location_label", None), detail=detail, actor=CITIZEN)
-            return
-        text = getattr(parsed, "text", "") or ""
-        if text.strip():
-            locate_answer(ctx.session, ctx.config, ctx.resources.understanding(), report, text=text, detail=detail)

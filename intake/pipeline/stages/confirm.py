@@ -1,4 +1,4 @@
-"""Confirmation stage: queue the French acknowledgement with the tracking number in the outbox."""
+"""Stage "confirm": queue the French acknowledgement with the tracking number in the outbox."""
 
 from __future__ import annotations
 
@@ -6,31 +6,30 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from intake.message import PHONE_CHANNELS, STAFF_CHANNEL_NAMES, InboundMessage
 from intake.models import Event, Outbox, Report, utcnow
-from intake.outbox.notify import make_message_id, render_confirmation
-from intake.pipeline.registry import Context, register
-from intake.pipeline.stages.sms import PHONE_CHANNELS, PhoneMessage, render_sms
-from intake.pipeline.stages.staff import StaffMessage
+from intake.outbox.notify import make_message_id, render_confirmation, render_sms
+from intake.pipeline.registry import BaseStage, Context, register
 
 
-def _confirm_by_text(ctx: Context, report: Report, parsed: PhoneMessage, *, channel: str | None = None) -> None:
+def _confirm_by_text(ctx: Context, report: Report, parsed: InboundMessage, *, channel: str | None = None) -> None:
     """SMS/WhatsApp acknowledgement; the daily cap and allowed destinations are checked when sending."""
     why = ctx.no_confirmation
     if why is None and parsed.channel == "voice":
         why = "message vocal : pas de confirmation par SMS"
-    elif why is None and not parsed.reply_to:
+    elif why is None and not parsed.answer_to:
         why = "numéro de l'expéditeur inconnu"
     elif why is None and report.author is not None and report.author.opt_out:
         why = "le numéro a demandé à ne plus recevoir de SMS (STOP)"
     if why is not None:
         ctx.session.add(Event(report_id=report.id, action="confirmation_skipped", detail={"reason": why}))
         return
-    assert parsed.reply_to is not None
+    assert parsed.answer_to is not None
     row = Outbox(
         report_id=report.id,
         kind="confirmation",
         channel=channel or parsed.channel,
-        recipient=parsed.reply_to,
+        recipient=parsed.answer_to,
         subject="",
         body=render_sms(ctx.config, ctx.config.templates.sms_confirmation, report=report),
         message_id=make_message_id(ctx.config.town.mail_domain),
@@ -42,31 +41,28 @@ def _confirm_by_text(ctx: Context, report: Report, parsed: PhoneMessage, *, chan
     ctx.outbox_ids.append(row.id)
 
 
-def _confirm_staff_by_text(ctx: Context, report: Report, parsed: StaffMessage) -> None:
+def _confirm_staff_by_text(ctx: Context, report: Report, parsed: InboundMessage) -> None:
     """A citizen who gave staff only a phone number is answered by SMS when the town sends SMS."""
     if not ctx.config.twilio.enabled or not ctx.config.twilio.numbers:
         why = ctx.no_confirmation or "pas d'adresse électronique et l'envoi de SMS n'est pas configuré"
         ctx.session.add(Event(report_id=report.id, action="confirmation_skipped", detail={"reason": why}))
         return
-    parsed.reply_to = parsed.sender_phone
-    _confirm_by_text(ctx, report, parsed, channel="sms")
+    _confirm_by_text(ctx, report, parsed.but(answer_to=parsed.sender_phone), channel="sms")
 
 
 @register("confirm")
-class ConfirmStage:
+class ConfirmStage(BaseStage):
     """One confirmation per new report and recipient, within a daily cap per recipient."""
 
-    name = "confirm"
-
-    def process(self, ctx: Context) -> None:
+    def file(self, ctx: Context) -> None:
         """Create the outbox row (pending, or suppressed with the reason)."""
-        report, parsed = ctx.report, ctx.parsed
+        report, parsed = ctx.report, ctx.inbound
         if report is None or parsed is None or not ctx.created:
             return
-        if getattr(parsed, "channel", "email") in PHONE_CHANNELS:
+        if parsed.channel in PHONE_CHANNELS:
             _confirm_by_text(ctx, report, parsed)
             return
-        if isinstance(parsed, StaffMessage) and not parsed.sender.email and parsed.sender_phone:
+        if parsed.channel in STAFF_CHANNEL_NAMES and not parsed.sender.email and parsed.sender_phone:
             _confirm_staff_by_text(ctx, report, parsed)
             return
         recipient = parsed.sender.email

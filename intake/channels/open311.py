@@ -1,26 +1,18 @@
-"""Open311 stage: turn a stored GeoReport v2 request (JSON fields, uploaded photo) into a PhoneMessage."""
+"""The Open311 door: GeoReport v2 requests posted by the town's apps, stored as JSON fields (+ a photo)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-from dataclasses import dataclass
 from typing import Any
 
-from intake.email.model import Address, ParsedAttachment, SkippedAttachment
+from intake.channels.base import RawInput
+from intake.config import Config
+from intake.message import Address, CategoryHint, InboundMessage, ParsedAttachment, Position, SkippedAttachment
 from intake.phones import to_e164
-from intake.pipeline.registry import Context, register
-from intake.pipeline.stages.sms import PhoneMessage
 
 CHANNEL = "open311"
-
-
-@dataclass
-class Open311Message(PhoneMessage):
-    """A PhoneMessage carrying the category the citizen chose in the app (a category code)."""
-
-    category: str | None = None
 
 
 def _text(fields: dict[str, Any], key: str) -> str | None:
@@ -52,7 +44,7 @@ def _media(fields: dict[str, Any], token: str) -> tuple[list[ParsedAttachment], 
     return [ParsedAttachment(filename=name, content_type=content_type, payload=payload, origin="open311")], []
 
 
-def parse_open311(payload: bytes, *, labels: dict[str, str], token: str) -> Open311Message:
+def parse_open311(payload: bytes, *, labels: dict[str, str], token: str) -> InboundMessage:
     """Build the message from the stored JSON fields; unknown or missing values are simply absent."""
     fields = json.loads(payload.decode("utf-8"))
     if not isinstance(fields, dict):
@@ -67,25 +59,25 @@ def parse_open311(payload: bytes, *, labels: dict[str, str], token: str) -> Open
     address = _text(fields, "address_string")
     text = f"{description}\n\nAdresse : {address}" if address else description
     lat, lon = _float(fields, "lat"), _float(fields, "long")
-    return Open311Message(
-        channel=CHANNEL, text=text.strip(), sender=Address(name=" ".join(names) or None, email=_text(fields, "email")),
-        sender_phone=to_e164(_text(fields, "phone")), reply_to=None, message_id=None,
-        attachments=files, skipped_attachments=skipped,
-        lat=lat if lon is not None else None, lon=lon if lat is not None else None,
-        location_label=address, subject=labels.get(code or "", code or "Signalement"),
-        category=code if code in labels else None,
+    email = _text(fields, "email")
+    position = Position(lat, lon, source="pin", label=address) if lat is not None and lon is not None else None
+    return InboundMessage(
+        channel=CHANNEL, text=text.strip(), sender=Address(name=" ".join(names) or None, email=email),
+        sender_phone=to_e164(_text(fields, "phone")), answer_to=email, attachments=tuple(files),
+        skipped_attachments=tuple(skipped), position=position, subject=labels.get(code or "", code or "Signalement"),
+        category_hint=CategoryHint(code, "app") if code and code in labels else None,
     )
 
 
-@register("parse_open311")
-class ParseOpen311Stage:
-    """Set `ctx.parsed` for requests posted by citizens' apps through the Open311 API."""
 
-    name = "parse_open311"
+class Open311Channel:
+    """Requests from citizens' apps through the Open311 API; the app's category is kept."""
 
-    def process(self, ctx: Context) -> None:
-        """Parse the raw request of the open311 channel; other channels go on untouched."""
-        if ctx.raw.channel != CHANNEL:
-            return
-        labels = {c.code: c.label for c in ctx.config.categories}
-        ctx.parsed = parse_open311(ctx.raw.payload, labels=labels, token=ctx.raw.external_key)
+    name = CHANNEL
+    label = "Application"
+    phrase = "application"
+
+    def parse(self, raw: RawInput, config: Config) -> InboundMessage:
+        """The stored request's fields; the token it was filed under names its photo."""
+        labels = {c.code: c.label for c in config.categories}
+        return parse_open311(raw.payload, labels=labels, token=raw.external_key)

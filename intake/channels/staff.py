@@ -1,30 +1,20 @@
-"""Staff entry: a report typed in by reception staff (telephone, accueil, courrier) from the back office form."""
+"""The staff door: a report typed in by reception staff (telephone, accueil, courrier) in the back office."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import json
-from dataclasses import dataclass
 from typing import Any
 
-from intake.email.model import Address, ParsedAttachment, SkippedAttachment
+from intake.channels.base import RawInput
+from intake.config import Config
+from intake.message import Address, CategoryHint, InboundMessage, ParsedAttachment, Position, SkippedAttachment
 from intake.phones import to_e164
-from intake.pipeline.registry import Context, register
-from intake.pipeline.stages.sms import PhoneMessage
 
-# Raw channels of the form; the report keeps the one the citizen used.
+# Raw channels of the form, with their label on the form; the report keeps the one the citizen used.
 STAFF_CHANNELS = {"telephone": "Téléphone", "accueil": "Accueil de la mairie", "courrier": "Courrier"}
-
-
-@dataclass
-class StaffMessage(PhoneMessage):
-    """What the agent typed: the citizen's words, contact, the category and position when the agent knew them."""
-
-    category: str | None = None
-    category_source: str = "agent"
-    entered_by: str | None = None
-    location_source: str = "agent"
+_SHORT = {"telephone": "Téléphone", "accueil": "Accueil", "courrier": "Courrier"}
 
 
 def _field(fields: dict[str, Any], key: str, limit: int) -> str | None:
@@ -58,7 +48,7 @@ def _coordinate(fields: dict[str, Any], key: str) -> float | None:
         return None
 
 
-def parse_staff(payload: bytes, *, channel: str, labels: dict[str, str]) -> StaffMessage:
+def parse_staff(payload: bytes, *, channel: str, labels: dict[str, str]) -> InboundMessage:
     """Build the message from the stored form fields (JSON); unknown values are simply absent."""
     fields = json.loads(payload.decode("utf-8"))
     if not isinstance(fields, dict):
@@ -74,27 +64,26 @@ def parse_staff(payload: bytes, *, channel: str, labels: dict[str, str]) -> Staf
     files, skipped = _media(fields)
     category = code if code in labels else None
     subject = _field(fields, "subject", 200) or (labels[category] if category else STAFF_CHANNELS[channel])
-    return StaffMessage(
+    point = None
+    if lat is not None and lon is not None:
+        point = Position(lat, lon, source=_field(fields, "location_source", 10) or "agent", label=address)
+    return InboundMessage(
         channel=channel, text=text.strip(), sender=Address(name=_field(fields, "name", 200), email=email),
-        sender_phone=phone, reply_to=None, message_id=None, attachments=files, skipped_attachments=skipped,
-        lat=lat if lon is not None else None, lon=lon if lat is not None else None, location_label=address,
-        subject=subject, category=category, entered_by=_field(fields, "entered_by", 120),
-        location_source=_field(fields, "location_source", 10) or "agent",
+        sender_phone=phone, answer_to=email, attachments=tuple(files), skipped_attachments=tuple(skipped),
+        position=point, subject=subject, category_hint=CategoryHint(category, "agent") if category else None,
+        entered_by=_field(fields, "entered_by", 120),
     )
 
 
-@register("parse_staff")
-class ParseStaffStage:
-    """Set `ctx.parsed` for reports typed in by staff; other channels go on untouched."""
+class StaffChannel:
+    """One way staff receive a report (a phone call, a visit, a letter), typed into `/saisie`."""
 
-    name = "parse_staff"
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.label = _SHORT[name]
+        self.phrase = _SHORT[name].lower()
 
-    def process(self, ctx: Context) -> None:
-        """Parse the stored form of a telephone/accueil/courrier entry."""
-        if ctx.raw.channel not in STAFF_CHANNELS:
-            return
-        labels = {c.code: c.label for c in ctx.config.categories}
-        ctx.parsed = parse_staff(ctx.raw.payload, channel=ctx.raw.channel, labels=labels)
-        entered_by = ctx.parsed.entered_by
-        if entered_by:
-            ctx.notes.append(f"Saisi par {entered_by} ({STAFF_CHANNELS[ctx.raw.channel].lower()}).")
+    def parse(self, raw: RawInput, config: Config) -> InboundMessage:
+        """The stored form (JSON): the citizen's words and contacts, the agent's category and point if given."""
+        labels = {c.code: c.label for c in config.categories}
+        return parse_staff(raw.payload, channel=self.name, labels=labels)

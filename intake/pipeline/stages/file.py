@@ -1,4 +1,4 @@
-"""Filing stages: thread a message onto its report, or open a new report with a tracking number."""
+"""Stage "file": open a report with a tracking number (or continue one) and record the message on it."""
 
 from __future__ import annotations
 
@@ -6,66 +6,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from intake.models import Contact, Event, Outbox, Report, ReportMessage
-from intake.pipeline.registry import Context, Discard, register
-from intake.reports.tracking import find_tracking_numbers, new_public_token, next_tracking_number
-
-
-def _report_for_message_ids(ctx: Context, ids: list[str]) -> Report | None:
-    if not ids:
-        return None
-    session = ctx.session
-    report_id = session.execute(
-        select(Outbox.report_id).where(Outbox.message_id.in_(ids)).limit(1)
-    ).scalar_one_or_none()
-    if report_id is None:
-        report_id = session.execute(
-            select(ReportMessage.report_id).where(ReportMessage.message_id.in_(ids)).limit(1)
-        ).scalar_one_or_none()
-    return session.get(Report, report_id) if report_id is not None else None
-
-
-def _report_for_tracking(ctx: Context, subject: str, sender: str | None) -> Report | None:
-    # A number alone could be typed by anyone: only the report's author (or the staff who forwarded it)
-    # may thread onto it that way.
-    for number in find_tracking_numbers(subject):
-        report = ctx.session.execute(select(Report).where(Report.tracking_number == number)).scalar_one_or_none()
-        if report is None or not sender:
-            continue
-        author = report.author.email if report.author else None
-        if sender in {author, report.forwarded_by_email}:
-            return report
-    return None
-
-
-@register("thread")
-class ThreadStage:
-    """Find the report a message belongs to: replies to our mail, or the tracking number in the subject."""
-
-    name = "thread"
-
-    def process(self, ctx: Context) -> None:
-        """Set `ctx.report` and the message's role when it continues an existing report."""
-        parsed = ctx.parsed
-        if parsed is None:
-            return
-        own_ids = [parsed.message_id] if parsed.message_id else []
-        if own_ids and ctx.session.execute(
-            select(Outbox.id).where(Outbox.message_id.in_(own_ids))
-        ).first():
-            raise Discard("message envoyé par Guichet lui-même (boucle évitée)")
-        refs = [r for r in [parsed.in_reply_to, *parsed.references] if r]
-        report = _report_for_message_ids(ctx, refs)
-        if report is None:
-            sender = parsed.sender.email
-            report = _report_for_tracking(ctx, parsed.subject, sender)
-            if report is None and parsed.forwarded_by is not None:
-                report = _report_for_tracking(ctx, parsed.subject, parsed.forwarded_by.email)
-        if report is not None:
-            ctx.report = report
-            ctx.role = "auto_reply" if parsed.auto_reply_kind == "automatic" else "follow_up"
-        elif parsed.auto_reply and parsed.auto_reply_kind == "automatic":
-            raise Discard(f"message automatique sans signalement lié ({parsed.auto_reply_reason})")
+from intake.models import Contact, Event, Report, ReportMessage
+from intake.pipeline.registry import BaseStage, Context, register
+from intake.reports.tracking import new_public_token, next_tracking_number
 
 
 def _contact(ctx: Context, email: str | None, name: str | None, phone: str | None) -> Contact | None:
@@ -91,14 +34,12 @@ def _contact(ctx: Context, email: str | None, name: str | None, phone: str | Non
 
 
 @register("file")
-class FileStage:
+class FileStage(BaseStage):
     """Create the report (when the message starts one) and the report message that records it."""
 
-    name = "file"
-
-    def process(self, ctx: Context) -> None:
+    def file(self, ctx: Context) -> None:
         """Open or continue a report and attach this message to it."""
-        parsed = ctx.parsed
+        parsed = ctx.inbound
         if parsed is None:
             return
         session = ctx.session
@@ -138,7 +79,7 @@ class FileStage:
                 for s in parsed.skipped_attachments
             ],
             "defects": list(parsed.defects)[:50],
-            "forward_note": getattr(parsed, "forward_note", "") or "",
+            "forward_note": parsed.forward_note,
         }
         message = ReportMessage(
             report_id=ctx.report.id,

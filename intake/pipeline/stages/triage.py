@@ -1,0 +1,29 @@
+"""Stage "triage": send to "à qualifier" what the models are unsure of, with the reasons."""
+
+from __future__ import annotations
+
+from intake.pipeline.registry import BaseStage, Context, register
+from intake.reports.statuses import NEEDS_REVIEW
+
+
+@register("triage")
+class TriageStage(BaseStage):
+    """A new report the models are unsure of, or that nobody could place, waits for an agent."""
+
+    def file(self, ctx: Context) -> None:
+        """Set the status of a new report from its confidences."""
+        report = ctx.report
+        if report is None or not ctx.created:
+            return
+        reasons = []
+        threshold = ctx.config.classifier.review_threshold
+        confidence = (report.confidence or {}).get("category")
+        if report.category_source == "model" and (confidence is None or confidence < threshold):
+            reasons.append(f"catégorie incertaine ({confidence or 0:.0%})")
+        if report.lat is None:
+            reasons.append("aucune localisation" if not report.address_voie else "adresse non trouvée")
+        if not report.citizen_recovered:
+            reasons.append("citoyen non identifié")
+        report.review_reasons = reasons
+        if reasons and report.status == "nouveau":
+            report.status = NEEDS_REVIEW
