@@ -10,6 +10,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from intake.vocab import ReportStatus
+
 DEFAULT_PIPELINE = ("parse", "screen", "optout", "thread", "thread_sms", "file", "media", "classify", "relocate",
                     "locate", "dedupe", "triage", "route", "confirm", "ask_location")
 # Metres within which two reports of a category are the same problem (a lamp post vs. a dumped mattress).
@@ -145,7 +147,7 @@ class StatusMessage(_Strict):
     sms: str
 
 
-STATUS_CODES = ("nouveau", "a_qualifier", "transmis", "en_cours", "resolu", "rejete")
+STATUS_CODES = tuple(s.value for s in ReportStatus)
 DEFAULT_STATUS_LABELS = {"nouveau": "Nouveau", "a_qualifier": "À qualifier", "transmis": "Transmis",
                          "en_cours": "En cours", "resolu": "Résolu", "rejete": "Rejeté"}
 _SIGN = "\n\nSuivre votre signalement : {{ status_url }}\n{{ town }}\n"

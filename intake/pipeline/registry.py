@@ -15,8 +15,32 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from intake.config import Config, ConfigError
+from intake.media.storage import FileStore
 from intake.message import InboundMessage, RawInput
 from intake.models import RawMessage, Report, ReportMessage
+from intake.pipeline.understanding import Understanding
+
+
+class Parser(Protocol):
+    """What the pipeline needs of a door (intake.channels.base.Channel satisfies it)."""
+
+    label: str
+
+    def parse(self, raw: RawInput, config: Config) -> InboundMessage:
+        """The message as the door understands it."""
+        ...
+
+
+class StageResources(Protocol):
+    """What stages use of the process's resources (intake.runtime.resources.Resources satisfies it)."""
+
+    config: Config
+    file_store: FileStore
+    channels: dict[str, Any]  # name -> Parser (a Protocol attribute is invariant: Any keeps Channel assignable)
+
+    def understanding(self) -> Understanding:
+        """The category model, address extractor and geocoder, loaded once per process."""
+        ...
 
 
 class Discard(Exception):
@@ -47,7 +71,7 @@ class ReadContext:
 
     reading: Reading
     config: Config
-    resources: Any  # intake.runtime.resources.Resources (typed loosely: the runtime room sits above this one)
+    resources: StageResources
 
     @property
     def raw(self) -> RawInput:
@@ -62,7 +86,7 @@ class Context:
     raw: RawMessage
     session: Session
     config: Config
-    resources: Any
+    resources: StageResources
     reading: Reading
     inbound: InboundMessage | None = None  # the stage "optout" clears it: later stages file nothing
     report: Report | None = None
@@ -74,7 +98,7 @@ class Context:
     notes: list[str] = field(default_factory=list)
 
     @classmethod
-    def for_filing(cls, *, raw: RawMessage, session: Session, config: Config, resources: Any,
+    def for_filing(cls, *, raw: RawMessage, session: Session, config: Config, resources: StageResources,
                    reading: Reading) -> Context:
         """The filing context of a message read in phase 1."""
         return cls(raw=raw, session=session, config=config, resources=resources, reading=reading,

@@ -12,8 +12,7 @@ from sqlalchemy.orm import Session
 
 from intake.geocoding.spatial import EARTH_RADIUS_M, distance_m
 from intake.models import Event, Report, utcnow
-
-CLOSED = ("resolu", "rejete")
+from intake.vocab import CLOSED
 
 K = TypeVar("K")
 

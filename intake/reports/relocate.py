@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 
 from intake.config import Config
 from intake.models import Attachment, Event, Outbox, Report
+from intake.vocab import CLOSED
 
 CITIZEN = "citoyen"
-CLOSED = ("resolu", "rejete")
 # Review reasons (set by triage) that say nobody could place the report, or not surely; an answer removes them.
 LOCATION_REASONS = ("aucune localisation", "adresse non trouvée", "adresse ambiguë", "localisation incertaine",
                     "localisation ambiguë")

@@ -14,9 +14,10 @@ from intake.models import Contact, Event, Outbox, Report, ReportMessage
 from intake.outbox.enqueue import enqueue
 from intake.outbox.notify import template
 from intake.outbox.referents import notify_referents
+from intake.vocab import ReportStatus
 
 STATUSES = STATUS_CODES
-NEEDS_REVIEW = "a_qualifier"
+NEEDS_REVIEW = ReportStatus.A_QUALIFIER
 
 
 def _answerable(config: Config, email: str) -> bool:

@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session
 
 from intake.config import Config
 from intake.models import Attachment, Event, RawMessage, Report, ReportMessage
+from intake.vocab import CLOSED
 from web.open311.media import media_url
 
-CLOSED = ("resolu", "rejete")
 # The only report columns a public record reads: loading just these skips the JSON columns' decoding.
 COLUMNS = (Report.id, Report.tracking_number, Report.channel, Report.status, Report.status_reason, Report.category,
            Report.service, Report.description, Report.address_label, Report.address_postcode, Report.lat, Report.lon,

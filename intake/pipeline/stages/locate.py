@@ -43,7 +43,7 @@ class LocateStage(BaseStage):
                 Attachment.report_id == report.id, Attachment.gps_lat.is_not(None))
         ).all()
         where = ctx.resources.understanding().choose_location(
-            exif=[(a, b) for a, b in photos], text_result=result, mention=mention)
+            exif=[(a, b) for a, b in photos if a is not None and b is not None], text_result=result, mention=mention)
         if where is None:
             if mention is not None:
                 report.address_voie = mention.voie

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from intake.pipeline.registry import BaseStage, ReadContext, register
+from intake.pipeline.registry import BaseStage, Parser, ReadContext, register
 
 
 @register("parse")
@@ -11,7 +11,7 @@ class ParseStage(BaseStage):
 
     def read(self, ctx: ReadContext) -> None:
         """Set `reading.inbound`; an unknown channel or an unreadable payload fails the message."""
-        channel = ctx.resources.channels.get(ctx.raw.channel)
+        channel: Parser | None = ctx.resources.channels.get(ctx.raw.channel)
         if channel is None:
             raise ValueError(f"canal inconnu : {ctx.raw.channel}")
         ctx.reading.inbound = channel.parse(ctx.raw, ctx.config)

@@ -11,8 +11,7 @@ from intake.models import Contact, Event, RawMessage, Report, ReportMessage
 from intake.pipeline.registry import BaseStage, Context, register
 from intake.reports.relocate import asked_report
 from intake.reports.tracking import find_tracking_numbers
-
-CLOSED = ("resolu", "rejete")
+from intake.vocab import CLOSED
 
 
 def _aware(moment: datetime) -> datetime:
