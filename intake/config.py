@@ -491,6 +491,51 @@ class Config(_Strict):
         return value
 
     @model_validator(mode="after")
+    def _mailboxes_can_be_read(self) -> Config:
+        # Contradictions the IMAP channel would only meet at poll time, in a worker's log.
+        for i, mb in enumerate(self.mailboxes):
+            if mb.tls and mb.starttls:
+                raise ValueError(f"mailboxes[{i}].starttls : incompatible avec tls: true (tls: true pour IMAPS, "
+                                 "port 993 ; tls: false et starttls: true pour STARTTLS, port 143)")
+            if mb.after_store == "move" and mb.processed_folder == mb.folder:
+                raise ValueError(f"mailboxes[{i}].processed_folder : {mb.processed_folder!r} est aussi le dossier "
+                                 "relevé (folder) ; choisir un autre dossier, ou after_store: flag")
+        if self.smtp.tls and self.smtp.starttls:
+            raise ValueError("smtp.starttls : incompatible avec tls: true (tls: true pour le TLS implicite, "
+                             "port 465 ; tls: false et starttls: true pour STARTTLS, port 587)")
+        return self
+
+    @model_validator(mode="after")
+    def _codes_are_unique(self) -> Config:
+        for key, codes in (("services", [s.code for s in self.services]),
+                           ("categories", [c.code for c in self.categories]),
+                           ("open311.api_keys", [k.name for k in self.open311.api_keys])):
+            for i, code in enumerate(codes):
+                if code in codes[:i]:
+                    field = "name" if key == "open311.api_keys" else "code"
+                    raise ValueError(f"{key}[{i}].{field} : {code!r} est déjà utilisé par {key}[{codes.index(code)}]")
+        return self
+
+    @model_validator(mode="after")
+    def _dedupe_radii_known(self) -> Config:
+        # A radius under a misspelt category would silently leave that category on the default radius.
+        known = {c.code for c in self.categories} | {"default"}
+        unknown = sorted(set(self.dedupe.radius_m) - known)
+        if unknown:
+            raise ValueError(f"dedupe.radius_m.{unknown[0]} : catégorie inconnue (catégories : "
+                             f"{', '.join(sorted(known - {'default'}))}, ou default)")
+        return self
+
+    @model_validator(mode="after")
+    def _claims_outlive_jobs(self) -> Config:
+        # A claim older than this is taken for a dead worker's: shorter than a job, a slow job runs twice.
+        if self.worker.stale_claim_seconds <= self.worker.job_timeout:
+            raise ValueError(f"worker.stale_claim_seconds : {self.worker.stale_claim_seconds} s doit dépasser "
+                             f"worker.job_timeout ({self.worker.job_timeout} s), sinon un message encore en cours "
+                             "est repris par un autre worker")
+        return self
+
+    @model_validator(mode="after")
     def _timeouts_fit_jobs(self) -> Config:
         # A poll blocked on a dead server must fail by itself before rq kills the job.
         for i, mb in enumerate(self.mailboxes):
@@ -604,6 +649,10 @@ def _describe(error: Any) -> str:
     if kind == "extra_forbidden":
         hint = " (secrets go in {env: VAR} or {file: PATH})" if loc.endswith(("password", "token")) else ""
         return f"{loc}: unknown key{hint}"
+    if kind == "value_error":
+        # Our validators name the key themselves ("mailboxes[0].starttls : ..."): no pydantic prefix, no input dump.
+        text = str(error.get("ctx", {}).get("error") or msg)
+        return f"{loc}: {text}" if loc else text
     got = error.get("input")
     shown = repr(got) if not isinstance(got, dict | list) else type(got).__name__
     return f"{loc or '(root)'}: {msg} (got {shown})"

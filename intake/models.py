@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -45,13 +46,19 @@ class RawMessage(Base):
     """Exactly what arrived, persisted before anything else; the pipeline can replay it at any time."""
 
     __tablename__ = "raw_message"
-    __table_args__ = (UniqueConstraint("channel", "source", "external_key", name="uq_raw_message_key"),
+    # The same message is the same key with the same content: a Message-ID or SID reused for other content
+    # (a contact-form relay, a broken mailer) is another row, flagged key_collision (intake/pipeline/rawstore.py).
+    __table_args__ = (UniqueConstraint("channel", "source", "external_key", "content_key", name="uq_raw_message_key"),
                       Index("ix_raw_message_door_received", "channel", "source", "received_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel: Mapped[str] = mapped_column(String(20))  # email, sms, open311, staff
     source: Mapped[str] = mapped_column(String(80))  # mailbox name, phone number, api key name
     external_key: Mapped[str] = mapped_column(String(255))  # Message-ID, else sha256 of the bytes
+    # sha256 of what identifies the content (intake/pipeline/content_keys.py); NULL for rows stored before
+    # revision 0007, computed from their payload when their key is seen again.
+    content_key: Mapped[str | None] = mapped_column(String(64))
+    key_collision: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     imap_uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
     imap_uid: Mapped[int | None] = mapped_column(BigInteger)
     payload: Mapped[bytes] = mapped_column(LargeBinary)

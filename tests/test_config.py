@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from intake.config import ConfigError, load_config, parse_config
 from tests.conftest import ROOT, base_config_data
@@ -129,17 +130,41 @@ def test_cli_usage_error_exit_2() -> None:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
 
 
-def test_every_documented_key_is_commented() -> None:
-    """Each key of the shipped file (top level and nested) has a comment on its line or the line above."""
-    import re
+@pytest.mark.parametrize(("change", "expected"), [
+    (lambda d: d["mailboxes"][0].update(tls=True, starttls=True),
+     "mailboxes[0].starttls : incompatible avec tls: true"),
+    (lambda d: d["mailboxes"][0].update(folder="Traités"),
+     "mailboxes[0].processed_folder : 'Traités' est aussi le dossier relevé (folder)"),
+    (lambda d: d["smtp"].update(tls=True, starttls=True), "smtp.starttls : incompatible avec tls: true"),
+    (lambda d: d["services"].append(dict(d["services"][0], name="Voirie bis")),
+     "services[7].code : 'voirie' est déjà utilisé par services[0]"),
+    (lambda d: d["categories"].append(dict(d["categories"][1])),
+     "categories[11].code : 'eclairage' est déjà utilisé par categories[1]"),
+    (lambda d: d["open311"].update(api_keys=[{"name": "appli", "key": {"env": "A"}},
+                                             {"name": "appli", "key": {"env": "B"}}]),
+     "open311.api_keys[1].name : 'appli' est déjà utilisé par open311.api_keys[0]"),
+    (lambda d: d["dedupe"]["radius_m"].update(eclairrage=40), "dedupe.radius_m.eclairrage : catégorie inconnue"),
+    (lambda d: d["worker"].update(job_timeout=900), "worker.stale_claim_seconds : 600 s doit dépasser "
+                                                    "worker.job_timeout (900 s)"),
+])
+def test_contradictions_are_refused_at_start_naming_the_key(change: Any, expected: str) -> None:
+    data = base_config_data()
+    change(data)
+    message = _error(data)
+    assert expected in message and "Value error" not in message and "(root)" not in message
 
-    lines = (ROOT / "config.yaml").read_text(encoding="utf-8").splitlines()
-    undocumented = []
-    for idx, line in enumerate(lines):
-        match = re.match(r"^ *(?:- )?([a-z_0-9]+):", line)
-        if not match:
-            continue
-        above = lines[idx - 1].strip() if idx else ""
-        if "#" not in line and not above.startswith("#"):
-            undocumented.append(f"line {idx + 1}: {match.group(1)}")
-    assert undocumented == []
+
+def test_flag_mode_may_keep_mail_in_the_folder_it_reads() -> None:
+    data = base_config_data()
+    data["mailboxes"][0].update(after_store="flag", folder="Traités")  # processed_folder is not used then
+    assert parse_config(data).mailboxes[0].after_store == "flag"
+
+
+def test_cli_names_a_contradiction_in_french(tmp_path: Path) -> None:
+    data = base_config_data()
+    data["mailboxes"][0].update(tls=True, starttls=True)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    proc = _cli("init", config=path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "mailboxes[0].starttls : incompatible avec tls: true" in proc.stderr

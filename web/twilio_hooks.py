@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
@@ -15,7 +16,7 @@ from twilio.request_validator import RequestValidator
 
 from intake.config import Config, ConfigError
 from intake.models import Contact, Outbox, utcnow
-from intake.pipeline.rawstore import store_raw
+from intake.pipeline.rawstore import KeyCollision, store_raw
 
 log = logging.getLogger(__name__)
 bp = Blueprint("twilio_hooks", __name__, url_prefix="/twilio")
@@ -24,6 +25,26 @@ EXTENSION = "guichet_twilio"
 UNSUBSCRIBED = "21610"  # Twilio error: the recipient answered STOP, every further SMS is refused
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 NO_CALLS = "Ce numéro ne prend pas d'appels, envoyez un SMS."
+
+# The signature covers the concatenation of sorted names and values, not their boundaries: a captured request
+# can be re-split ("MessageSid=SM…" + "NumMedia=0" → "MessageSid=SM…NumMedia0") into another valid one. So a
+# signed body is also checked for shape: only parameters Twilio sends (incoming-message and recording-callback
+# documentation, SMS, MMS and WhatsApp), each once, and a SID of Twilio's form. Twilio may add parameters:
+# a refusal names the unknown one in the log, to be added here.
+MESSAGE_PARAMS = frozenset({
+    "MessageSid", "SmsSid", "SmsMessageSid", "AccountSid", "MessagingServiceSid", "From", "To", "Body", "NumMedia",
+    "NumSegments", "SmsStatus", "ApiVersion", "FromCity", "FromState", "FromZip", "FromCountry", "ToCity", "ToState",
+    "ToZip", "ToCountry", "OptOutType", "MessageType", "ChannelMetadata", "ProfileName", "WaId", "Forwarded",
+    "FrequentlyForwarded", "ButtonText", "ButtonPayload", "Latitude", "Longitude", "Address", "Label",
+    "OriginalRepliedMessageSender", "OriginalRepliedMessageSid", "ReferralBody", "ReferralHeadline",
+    "ReferralSourceId", "ReferralSourceType", "ReferralSourceUrl", "ReferralMediaId", "ReferralMediaContentType",
+    "ReferralMediaUrl", "ReferralNumMedia", "ReferralCtwaClid"})
+RECORDING_PARAMS = frozenset({
+    "AccountSid", "CallSid", "RecordingSid", "RecordingUrl", "RecordingStatus", "RecordingDuration",
+    "RecordingChannels", "RecordingSource", "RecordingStartTime", "RecordingTrack", "ErrorCode", "From", "To"})
+_MEDIA_PARAM = re.compile(r"(?:MediaUrl|MediaContentType)[0-9]")  # at most 10 media: 0..9
+MESSAGE_SID = re.compile(r"(?:SM|MM)[0-9a-f]{32}")
+RECORDING_SID = re.compile(r"RE[0-9a-f]{32}")
 
 
 @dataclass
@@ -110,11 +131,43 @@ def _enqueue(raw_id: int) -> None:
         log.exception("twilio webhook: raw message %s stored but not enqueued", raw_id)
 
 
+def shape_problem(form: Any, allowed: frozenset[str], sid_name: str, sid_form: re.Pattern[str]) -> str | None:
+    """Why a signed body cannot be one Twilio sent (French, for the answer), or None when its shape is Twilio's."""
+    for name in form:
+        values = form.getlist(name)
+        if len(values) > 1:
+            return f"paramètre {name[:40]} répété : Twilio n'envoie chaque paramètre qu'une fois."
+        if name not in allowed and not _MEDIA_PARAM.fullmatch(name):
+            return f"paramètre inconnu de Twilio : {name[:40]}."
+    sid = form.get(sid_name, "")
+    if not sid:
+        return f"Paramètre {sid_name} manquant."
+    if not sid_form.fullmatch(sid):
+        return f"{sid_name} mal formé : {sid[:40]}."
+    if sid_name == "MessageSid" and any(form.get(alias, sid) != sid for alias in ("SmsSid", "SmsMessageSid")):
+        return "SmsSid et SmsMessageSid diffèrent de MessageSid."
+    return None
+
+
+def _refused(problem: str) -> Response:
+    log.warning("twilio webhook refused: %s (parameters: %s)", problem, ", ".join(sorted(request.form))[:500])
+    return _text(problem, 400)
+
+
 def _store(channel: str, source: str, key: str, *, payload: bytes | None = None) -> Response | None:
-    """Persist the urlencoded body as received and enqueue it; a 503 response when the database fails."""
+    """Persist the urlencoded body as received and enqueue it; a 503 response when the database fails.
+
+    A body whose SID was already stored with other content is refused (409): Twilio sends one message once per
+    SID, so that body can only be a replayed request re-split into other parameters.
+    """
     try:
         raw_id, created = store_raw(_factory(), channel=channel, source=source[:80], external_key=key,
-                                    payload=request.get_data() if payload is None else payload)
+                                    payload=request.get_data() if payload is None else payload,
+                                    refuse_other_content=True)
+    except KeyCollision as exc:
+        log.warning("twilio webhook refused: %s %s from %s was stored with other content (raw message %s)",
+                    channel, key, source, exc.raw_id)
+        return _text("Identifiant déjà reçu avec un autre contenu : requête refusée.", 409)
     except SQLAlchemyError:
         # Twilio does not retry SMS webhooks: this message is lost unless someone reads this log.
         log.critical("twilio webhook: DATABASE FAILURE, %s %s from %s NOT STORED", channel, key, source,
@@ -128,10 +181,10 @@ def _store(channel: str, source: str, key: str, *, payload: bytes | None = None)
 @bp.post("/messages")
 def messages() -> Response:
     """An inbound SMS/MMS: store the raw webhook body, enqueue it, answer an empty TwiML."""
-    sid = request.form.get("MessageSid", "")
-    if not sid:
-        return _text("Paramètre MessageSid manquant.", 400)
-    failed = _store("sms", request.form.get("To", ""), sid)
+    problem = shape_problem(request.form, MESSAGE_PARAMS, "MessageSid", MESSAGE_SID)
+    if problem:
+        return _refused(problem)
+    failed = _store("sms", request.form.get("To", ""), request.form["MessageSid"])
     return failed or _twiml(EMPTY_TWIML)
 
 
@@ -174,9 +227,10 @@ def voice() -> Response:
 @bp.post("/voice/recording")
 def voice_recording() -> Response:
     """A finished voicemail recording: store its callback body and enqueue it like an SMS."""
-    sid = request.form.get("RecordingSid", "")
-    if not sid:
-        return _text("Paramètre RecordingSid manquant.", 400)
+    problem = shape_problem(request.form, RECORDING_PARAMS, "RecordingSid", RECORDING_SID)
+    if problem:
+        return _refused(problem)
+    sid = request.form["RecordingSid"]
     numbers = _state().config.twilio.numbers
     # Recording callbacks carry no From/To: /voice put them in the callback's query string; the stored payload
     # is the body followed by that query, one urlencoded form.

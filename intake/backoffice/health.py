@@ -159,6 +159,7 @@ class Door:
     counts: dict[str, int] = field(default_factory=dict)  # open statuses only (OPEN)
     oldest_pending: datetime | None = None
     silence: Silence = Silence("jamais")
+    key_collisions: int = 0  # messages stored under a key already seen with other content (rawstore.store_raw)
 
     @property
     def backlog(self) -> int:
@@ -215,6 +216,11 @@ class Snapshot:
     stale_claims: int
     stuck: int  # pending rows the sweeper gave up on (attempts at the maximum)
 
+    @property
+    def key_collisions(self) -> int:
+        """Messages kept apart although their Message-ID, SID or token had been seen with other content."""
+        return sum(door.key_collisions for door in self.doors)
+
 
 def _owner(doors: list[Door], channel: str, source: str) -> Door:
     for door in doors:
@@ -253,6 +259,10 @@ def collect(factory: sessionmaker[Session], config: Config, *, now: datetime | N
             door.counts[status] = door.counts.get(status, 0) + count
             if status in BACKLOG and first is not None:
                 door.oldest_pending = min(first, door.oldest_pending or first)
+        for channel, source, count in session.execute(
+                select(RawMessage.channel, RawMessage.source, func.count()).where(RawMessage.key_collision)
+                .group_by(RawMessage.channel, RawMessage.source)).all():
+            _owner(doors, channel, source).key_collisions += count
         for door in doors:
             state = (mailboxes if door.state_table == "mailbox" else channels).get(door.state_name or "")
             if door.state_table and state is not None:

@@ -75,7 +75,11 @@ class RawSink(Protocol):
         ...
 
     def store(self, *, mailbox: str, uidvalidity: int, uid: int, raw: bytes) -> int:
-        """Persist and COMMIT a raw message; idempotent on mailbox + Message-ID (or hash)."""
+        """Persist and COMMIT a raw message; idempotent on mailbox + Message-ID (or hash) + content.
+
+        The same Message-ID with other content (a contact-form relay, a broken mailer) is another message and
+        gets its own row: acknowledging it must never drop it.
+        """
         ...
 
     def enqueue(self, raw_id: int) -> None:
@@ -136,8 +140,8 @@ def _poll(client: IMAPClient, settings: ImapSettings, sink: RawSink, *, max_batc
     if known_validity != uidvalidity:
         # The server renumbered the folder (migration, rebuilt index): old UIDs mean nothing now.
         # Re-reading from UID 1 is safe and cheap: handled mail has left the folder (move mode) or
-        # carries the processed keyword (flag mode), and the sink is idempotent on Message-ID, so a
-        # message seen under the old numbering is not stored twice.
+        # carries the processed keyword (flag mode), and the sink is idempotent on Message-ID and content,
+        # so a message seen under the old numbering is not stored twice.
         if known_validity is not None:
             log.warning("IMAP %s: UIDVALIDITY changed %s -> %s, rescanning from UID 1",
                         settings.name, known_validity, uidvalidity)

@@ -20,9 +20,11 @@ payload is an ``application/x-www-form-urlencoded`` UTF-8 body with Twilio's web
                                         and its MIME type; fetch with intake.outbox.twilio_client.download_media
 
 ``source`` is the ``To`` value as in the payload, cut at 80 chars like the webhook (WhatsApp keeps its
-prefix). Because webhook and poll share channel, source and key, a message seen by both is stored once. The
-webhook carries extra fields (FromCity, ToCountry, ProfileName, Latitude…) that the poll cannot know;
-parsers must treat them as optional.
+prefix). Because webhook and poll share channel, source, key and content key (From, To, Body and the media's
+ME… ids: intake/pipeline/content_keys.py), a message seen by both is stored once. The webhook carries extra
+fields (FromCity, ToCountry, ProfileName, Latitude…) that the poll cannot know; parsers must treat them as
+optional. A MessageSid listed with other content than the row already stored under it is stored as a new
+row flagged ``key_collision`` (the webhook refuses such a body instead: it can only be a replay).
 """
 
 from __future__ import annotations

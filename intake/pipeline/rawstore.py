@@ -13,8 +13,19 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.models import MailboxState, RawMessage, utcnow
+from intake.pipeline.content_keys import content_key
 
 _MSGID = re.compile(r"<([^<>\s]{1,250})>")
+KEY_LENGTH = 255  # raw_message.external_key
+
+
+class KeyCollision(Exception):
+    """A natural key already stored with other content, refused (a signed webhook replayed or forged)."""
+
+    def __init__(self, raw_id: int, external_key: str) -> None:
+        super().__init__(f"key {external_key!r} already stored as raw message {raw_id} with other content")
+        self.raw_id = raw_id
+        self.external_key = external_key
 
 
 def email_key(raw: bytes) -> str:
@@ -39,19 +50,36 @@ def store_raw(
     payload: bytes,
     imap_uidvalidity: int | None = None,
     imap_uid: int | None = None,
+    refuse_other_content: bool = False,
 ) -> tuple[int, bool]:
-    """Insert the raw message and commit; return (id, created). A second arrival returns the first row."""
-    lookup = select(RawMessage.id).where(
-        RawMessage.channel == channel, RawMessage.source == source, RawMessage.external_key == external_key
-    )
+    """Insert the raw message and commit; return (id, created). The same message arriving again returns its row.
+
+    "The same message" is the same door (channel, source), the same key (Message-ID, MessageSid, token) AND the
+    same content (content_key). A key already stored with other content is a different message that reused
+    it (a contact-form relay, a broken mailer, a forged webhook): it is stored as a new row flagged
+    `key_collision`, never swallowed, or refused with KeyCollision when `refuse_other_content` (signed
+    webhooks, where such a body can only be a replay).
+    """
+    key = external_key[:KEY_LENGTH]
+    content = content_key(channel, payload)
+    same_key = (RawMessage.channel == channel, RawMessage.source == source, RawMessage.external_key == key)
     with factory() as session:
-        existing = session.execute(lookup).scalar_one_or_none()
-        if existing is not None:
-            return existing, False
+        earlier = session.execute(select(RawMessage.id, RawMessage.content_key).where(*same_key)
+                                  .order_by(RawMessage.id)).all()
+        for raw_id, stored in earlier:
+            if stored is None:  # stored before revision 0007: its content key is computed from its payload
+                old = session.execute(select(RawMessage.payload).where(RawMessage.id == raw_id)).scalar_one()
+                stored = content_key(channel, old)
+            if stored == content:
+                return raw_id, False
+        if earlier and refuse_other_content:
+            raise KeyCollision(earlier[0][0], key)
         row = RawMessage(
             channel=channel,
             source=source,
-            external_key=external_key[:255],
+            external_key=key,
+            content_key=content,
+            key_collision=bool(earlier),
             payload=payload,
             payload_sha256=hashlib.sha256(payload).hexdigest(),
             imap_uidvalidity=imap_uidvalidity,
@@ -64,7 +92,8 @@ def store_raw(
         except IntegrityError:
             # Another process stored the same message between our lookup and our insert.
             session.rollback()
-            return session.execute(lookup).scalar_one(), False
+            return session.execute(select(RawMessage.id).where(*same_key, RawMessage.content_key == content)
+                                   ).scalar_one(), False
         return row.id, True
 
 
@@ -142,7 +171,7 @@ class DatabaseSink:
             state.uidvalidity = uidvalidity
 
     def store(self, *, mailbox: str, uidvalidity: int, uid: int, raw: bytes) -> int:
-        """Persist and commit the raw email (idempotent on mailbox + Message-ID or hash)."""
+        """Persist and commit the raw email (idempotent on mailbox + Message-ID or hash + content)."""
         raw_id, _ = store_raw(
             self._factory,
             channel="email",

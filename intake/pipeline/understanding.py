@@ -63,7 +63,8 @@ class Understanding:
         local = load_local_geocoder(factory, files=files, citycodes=set(config.town.insee_codes))
         streets = [StreetEntry(name=s.name, postcode=s.postcode, citycode=s.citycode) for s in local.streets()]
         landmarks = [(lm.name, [lm.name, *lm.aliases]) for lm in config.addresses.landmarks]
-        extractor = AddressExtractor(streets, landmarks=landmarks, postcodes=config.town.postcodes)
+        extractor = AddressExtractor(streets, landmarks=landmarks, postcodes=config.town.postcodes,
+                                     ignore=config.addresses.ignore)
         geocoder: Any = local
         if config.addresses.geocoder == "addok":
             from intake.geocoding.addok import AddokGeocoder

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import pytest
 from sqlalchemy import select
@@ -96,14 +96,41 @@ def test_late_message_inside_overlap_is_caught(
     assert late in {r.external_key for r in _rows(factory)}
 
 
+def _webhook_body(settings: Twilio, client: Client, sid: str) -> bytes:
+    """What Twilio's webhook posted for `sid`: the poll's fields on api.twilio.com, plus ones only webhooks carry."""
+    message = client.messages(sid).fetch()
+    media = client.messages(sid).media.list()
+    form = twilio_poll.webhook_form(message, media, api_base="https://api.twilio.com")
+    extra = {"FromCity": "PARIS", "FromCountry": "FR", "ToCountry": "FR", "ProfileName": "Jeanne"}
+    return urlencode(sorted({**form, **extra}.items())).encode()
+
+
 def test_webhook_then_poll_never_duplicates(
     standin: TwilioStandIn, settings: Twilio, factory: sessionmaker[Session], client: Client,
 ) -> None:
-    sid = standin.add_inbound("+33611111111", TOWN, "nid de poule", date_sent=NOW - timedelta(minutes=3))
+    sid = standin.add_inbound("+33611111111", TOWN, "nid de poule", date_sent=NOW - timedelta(minutes=3),
+                              media=[(b"\xff\xd8\xff" + b"j" * 100, "image/jpeg")])
     webhook_id, _ = store_raw(factory, channel="sms", source=TOWN, external_key=sid,
-                              payload=b"MessageSid=" + sid.encode())
+                              payload=_webhook_body(settings, client, sid))
     report = poll_twilio(settings, factory, client=client, now=NOW)
     assert (report.stored, report.duplicates) == (0, 1) and [r.id for r in _rows(factory)] == [webhook_id]
+
+
+def test_known_sid_with_other_content_is_stored_flagged(
+    standin: TwilioStandIn, settings: Twilio, factory: sessionmaker[Session], client: Client,
+) -> None:
+    sid = standin.add_inbound("+33611111111", TOWN, "nid de poule rue Haute", date_sent=NOW - timedelta(minutes=3))
+    forged = _webhook_body(settings, client, sid).replace(b"rue+Haute", b"rue+Basse")
+    first_id, _ = store_raw(factory, channel="sms", source=TOWN, external_key=sid, payload=forged)
+
+    report = poll_twilio(settings, factory, client=client, now=NOW)
+
+    assert (report.stored, report.duplicates) == (1, 0)
+    rows = _rows(factory)
+    assert [(r.id == first_id, r.external_key, r.key_collision) for r in rows] == [(True, sid, False),
+                                                                                   (False, sid, True)]
+    assert _form(rows[1])["Body"] == "nid de poule rue Haute"
+    assert poll_twilio(settings, factory, client=client, now=NOW).stored == 0  # and kept once
 
 
 def test_whatsapp_prefix_and_media_urls(

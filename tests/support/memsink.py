@@ -1,4 +1,4 @@
-"""An in-memory RawSink for channel tests: idempotent on (mailbox, Message-ID), else a hash of the bytes."""
+"""An in-memory RawSink for channel tests: idempotent on (mailbox, Message-ID or hash, content) like the database."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.parser import BytesHeaderParser
 from email.policy import compat32
+
+from intake.pipeline.content_keys import email_fingerprint
 
 
 @dataclass
@@ -37,7 +39,7 @@ class MemorySink:
     cursors: dict[str, tuple[int, int]] = field(default_factory=dict)
     enqueued: list[int] = field(default_factory=list)
     store_calls: int = 0
-    _keys: dict[tuple[str, str], int] = field(default_factory=dict)
+    _keys: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
     def get_cursor(self, mailbox: str) -> tuple[int | None, int]:
         """(uidvalidity, last_uid), or (None, 0) before the first poll."""
@@ -49,11 +51,11 @@ class MemorySink:
         self.cursors[mailbox] = (uidvalidity, last_uid)
 
     def store(self, *, mailbox: str, uidvalidity: int, uid: int, raw: bytes) -> int:
-        """Insert once per natural key; a second store of the same message returns the first id."""
+        """Insert once per natural key and content; a second store of the same message returns the first id."""
         self.store_calls += 1
         if self.fail_when is not None and self.fail_when(raw):
             raise RuntimeError("simulated database failure")
-        key = (mailbox, natural_key(raw))
+        key = (mailbox, natural_key(raw), email_fingerprint(raw))
         if key in self._keys:
             return self._keys[key]
         raw_id = len(self.rows) + 1

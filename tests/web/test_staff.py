@@ -114,6 +114,21 @@ def test_same_form_submitted_twice_files_one_report(client: FlaskClient, res: Re
     assert "Déjà enregistré" in client.get(second.headers["Location"]).get_data(as_text=True)
 
 
+def test_same_nonce_with_other_content_is_another_entry(client: FlaskClient, res: Resources) -> None:
+    # The browser's back button brings the form back with its nonce; the agent types the next call in it.
+    nonce = uuid.uuid4().hex
+    first = submit(client, jeton=nonce)
+    second = submit(client, jeton=nonce, nom="M. Karim Benali", email="karim.benali@example.fr",
+                    texte="Un nid-de-poule profond devant le 3 rue de la Roquette, dangereux pour les vélos.")
+    assert first.status_code == second.status_code == 303
+    assert first.headers["Location"] != second.headers["Location"]
+    with res.factory() as s:
+        assert s.execute(select(func.count()).select_from(Report)).scalar_one() == 2
+        flags = s.execute(select(RawMessage.external_key, RawMessage.key_collision).order_by(RawMessage.id)).all()
+    assert flags == [(f"saisie:{nonce}", False), (f"saisie:{nonce}", True)]
+    assert "Déjà enregistré" not in client.get(second.headers["Location"]).get_data(as_text=True)
+
+
 @pytest.mark.parametrize(("fields", "message"), [
     ({"texte": "  "}, "Décrivez le problème signalé."),
     ({"email": "pas-une-adresse"}, "Adresse électronique invalide."),

@@ -28,6 +28,9 @@ BASE = "https://guichet.example.fr"
 SAMPLES = json.loads((SHARED_DATA / "twilio" / "twilio_webhook_samples.json").read_text(encoding="utf-8"))
 REAL_BODY: str = SAMPLES["inbound_sms_captured_real"]["raw_body"]
 DOC = SAMPLES["signature_validation_doc_example"]
+REAL_SID = "SM1521fa559fb923c1ed64f56cd1bed8ef"
+OTHER_SID = "SM" + "0123456789abcdef" * 2
+RECORDING = "RE" + "fedcba9876543210" * 2
 
 
 def twilio_settings(**extra: Any) -> dict[str, Any]:
@@ -133,7 +136,7 @@ def test_url_never_comes_from_host_or_forwarded_headers(client: FlaskClient) -> 
 
 
 def test_query_string_is_part_of_the_signed_url(client: FlaskClient) -> None:
-    body = REAL_BODY.replace("SM1521fa559fb923c1ed64f56cd1bed8ef", "SMquery")
+    body = REAL_BODY.replace(REAL_SID, OTHER_SID)
     assert post(client, "/twilio/messages?a=1&b=%2B2", body).status_code == 200
     assert post(client, "/twilio/messages?a=1&b=%2B2", body, url=BASE + "/twilio/messages").status_code == 403
 
@@ -145,7 +148,7 @@ def test_inbound_sms_is_stored_verbatim_and_answered_with_empty_twiml(make_app: 
     assert resp.mimetype == "text/xml"
     assert resp.get_data(as_text=True) == '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
     [row] = raw_rows(app)
-    assert (row.channel, row.source, row.external_key) == ("sms", "+19253920364", "SM1521fa559fb923c1ed64f56cd1bed8ef")
+    assert (row.channel, row.source, row.external_key) == ("sms", "+19253920364", REAL_SID)
     assert row.payload == REAL_BODY.encode() and row.status == "pending"
 
 
@@ -159,7 +162,7 @@ def test_missing_message_sid_is_a_bad_request(make_app: Callable[..., Flask]) ->
 def test_replays_sequential_and_concurrent_store_one_row(make_app: Callable[..., Flask]) -> None:
     app = make_app()
     assert all(post(app.test_client(), "/twilio/messages", REAL_BODY).status_code == 200 for _ in range(3))
-    other = REAL_BODY.replace("SM1521fa559fb923c1ed64f56cd1bed8ef", "SMconcurrent")
+    other = REAL_BODY.replace(REAL_SID, OTHER_SID)
     codes: list[int] = []
     barrier = threading.Barrier(8)
 
@@ -174,7 +177,7 @@ def test_replays_sequential_and_concurrent_store_one_row(make_app: Callable[...,
     for t in threads:
         t.join()
     assert codes == [200] * 8
-    assert sorted(r.external_key for r in raw_rows(app)) == ["SM1521fa559fb923c1ed64f56cd1bed8ef", "SMconcurrent"]
+    assert sorted(r.external_key for r in raw_rows(app)) == sorted([REAL_SID, OTHER_SID])
 
 
 def test_database_failure_answers_503_and_logs_loudly(make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch,
@@ -259,24 +262,25 @@ def test_voice_recording_keeps_the_caller_from_the_callback_query(make_app: Call
     from intake.channels.sms import parse_voice
 
     app = make_app(voice_enabled=True, numbers=["+33700000000"])
-    body = urlencode({"CallSid": "CA9", "RecordingSid": "RE9", "RecordingDuration": "7",
-                      "RecordingUrl": "https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/RE9"})
+    body = urlencode({"CallSid": "CA9", "RecordingSid": RECORDING, "RecordingDuration": "7",
+                      "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/{RECORDING}"})
     path = "/twilio/voice/recording?From=%2B33612345678&To=%2B33700000000"
     assert post(app.test_client(), path, body).status_code == 204  # signed over the URL with its query
     [row] = raw_rows(app)
     voice = parse_voice(row.payload)
-    assert voice.sender == "+33612345678" and voice.recording_sid == "RE9"
+    assert voice.sender == "+33612345678" and voice.recording_sid == RECORDING
 
 
 def test_voice_recording_is_stored_once(make_app: Callable[..., Flask]) -> None:
     app = make_app(voice_enabled=True, numbers=["+33700000000"])
-    body = urlencode({"AccountSid": "AC" + "0" * 32, "CallSid": "CA1", "RecordingSid": "RE1", "RecordingStatus":
-                      "completed", "RecordingUrl": "https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/RE1",
+    body = urlencode({"AccountSid": "AC" + "0" * 32, "CallSid": "CA1", "RecordingSid": RECORDING, "RecordingStatus":
+                      "completed", "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/{RECORDING}",
                       "RecordingDuration": "12"})
     for _ in range(2):
         assert post(app.test_client(), "/twilio/voice/recording", body).status_code == 204
     [row] = raw_rows(app)
-    assert (row.channel, row.source, row.external_key, row.payload) == ("voice", "+33700000000", "RE1", body.encode())
+    assert (row.channel, row.source, row.external_key, row.payload) == ("voice", "+33700000000", RECORDING,
+                                                                         body.encode())
     assert post(app.test_client(), "/twilio/voice/recording", "CallSid=CA2").status_code == 400
 
 
