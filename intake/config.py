@@ -81,6 +81,7 @@ class Town(_Strict):
 
 class Storage(_Strict):
     root: str = "var/storage"
+    spool: str = "var/spool"
     max_attachments: int = Field(default=20, ge=0, le=200)
     max_attachment_mb: float = Field(default=15, gt=0, le=200)
     max_image_megapixels: float = Field(default=50, gt=0, le=500)

@@ -17,6 +17,7 @@ from twilio.request_validator import RequestValidator
 from intake.config import Config, ConfigError
 from intake.models import Contact, Outbox, utcnow
 from intake.pipeline.rawstore import KeyCollision, store_raw
+from intake.pipeline.spool import Spooled, spool, spool_folder
 
 log = logging.getLogger(__name__)
 bp = Blueprint("twilio_hooks", __name__, url_prefix="/twilio")
@@ -169,10 +170,17 @@ def _store(channel: str, source: str, key: str, *, payload: bytes | None = None)
                     channel, key, source, exc.raw_id)
         return _text("Identifiant déjà reçu avec un autre contenu : requête refusée.", 409)
     except SQLAlchemyError:
-        # Twilio does not retry SMS webhooks: this message is lost unless someone reads this log.
-        log.critical("twilio webhook: DATABASE FAILURE, %s %s from %s NOT STORED", channel, key, source,
-                     exc_info=True)
-        return _text("Service momentanément indisponible.", 503)
+        # Twilio does not retry SMS webhooks: the message goes to the durable spool, filed by the next sweep.
+        body = request.get_data() if payload is None else payload
+        try:
+            path = spool(spool_folder(_state().config), Spooled(channel, source[:80], key, body))
+        except OSError:
+            log.critical("twilio webhook: DATABASE FAILURE and spool unwritable, %s %s from %s NOT STORED",
+                         channel, key, source, exc_info=True)
+            return _text("Service momentanément indisponible.", 503)
+        log.error("twilio webhook: database failure, %s %s from %s spooled to %s", channel, key, source, path,
+                  exc_info=True)
+        return None
     if created:
         _enqueue(raw_id)
     return None

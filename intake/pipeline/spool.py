@@ -17,6 +17,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from intake.config import Config
 from intake.pipeline.rawstore import store_raw
 
 SUFFIX = ".spool"
@@ -31,6 +32,11 @@ class Spooled:
     source: str
     external_key: str
     payload: bytes
+
+
+def spool_folder(config: Config) -> Path:
+    """The town's spool folder (`storage.spool`)."""
+    return config.resolve_path(config.storage.spool)
 
 
 def spool(folder: Path, item: Spooled) -> Path:

@@ -180,14 +180,43 @@ def test_replays_sequential_and_concurrent_store_one_row(make_app: Callable[...,
     assert sorted(r.external_key for r in raw_rows(app)) == sorted([REAL_SID, OTHER_SID])
 
 
-def test_database_failure_answers_503_and_logs_loudly(make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch,
-                                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_database_failure_spools_the_message_and_the_sweep_files_it_once(
+    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    from intake.pipeline.spool import drain, spool_folder, waiting
+
+    real = twilio_hooks.store_raw
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+    app = make_app()
+    monkeypatch.setattr(twilio_hooks, "store_raw", broken)
+    with caplog.at_level(logging.ERROR, logger="web.twilio_hooks"):
+        first = post(app.test_client(), "/twilio/messages", REAL_BODY)
+        again = post(app.test_client(), "/twilio/messages", REAL_BODY)  # Twilio's own retry, if it made one
+    assert first.status_code == again.status_code == 200  # Twilio is told it arrived: it did, in the spool
+    assert any("spooled" in r.getMessage() for r in caplog.records)
+    assert raw_rows(app) == []
+    folder = spool_folder(app.extensions["guichet"].config)
+    assert waiting(folder) == 2
+    monkeypatch.setattr(twilio_hooks, "store_raw", real)
+    assert drain(folder, app.extensions["guichet"].factory) == 1  # the database is back: filed once
+    assert [r.external_key for r in raw_rows(app)] == [REAL_SID] and waiting(folder) == 0
+
+
+def test_database_and_spool_failure_answers_503_and_logs_loudly(
+    make_app: Callable[..., Flask], make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     def broken(*_: Any, **__: Any) -> Any:
         raise OperationalError("INSERT", {}, Exception("disk I/O error"))
 
     monkeypatch.setattr(twilio_hooks, "store_raw", broken)
+    monkeypatch.setenv("TEST_TWILIO_TOKEN", TOKEN)
+    app = create_app(make_config(twilio=twilio_settings(), storage={"spool": "/dev/null/spool"}))
     with caplog.at_level(logging.CRITICAL, logger="web.twilio_hooks"):
-        resp = post(make_app().test_client(), "/twilio/messages", REAL_BODY)
+        resp = post(app.test_client(), "/twilio/messages", REAL_BODY)
     assert resp.status_code == 503
     assert any(r.levelno == logging.CRITICAL and "NOT STORED" in r.getMessage() for r in caplog.records)
 
