@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.config import Config
+from intake.masking import mask_contacts
 from intake.models import Event, Report
 from intake.outbox.enqueue import enqueue
 from intake.outbox.notify import _summary, template
@@ -20,8 +20,6 @@ KIND_MAX = 40  # outbox.kind is a String(40)
 DIGEST_EVENT = "referents_digest"  # the report waits for its service's daily digest
 # Statuses where the report is in a service's hands: a re-routed one is announced to the new service at once.
 WITH_SERVICE = ("transmis", "en_cours")
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(r"(?<![\w+])(?:(?:\+|00)33[\s.-]?(?:\(0\))?|0)[1-9](?:[\s.-]?\d{2}){4}(?!\d)")
 
 
 @dataclass(frozen=True)
@@ -96,11 +94,6 @@ def dispatch(session: Session, config: Config, report: Report) -> list[int]:
     return notify_referents(session, config, report)
 
 
-def mask_contacts(text: str) -> str:
-    """Hide email addresses and phone numbers a citizen wrote in the text (referents need neither)."""
-    return _PHONE.sub("[téléphone masqué]", _EMAIL.sub("[adresse e-mail masquée]", text or ""))
-
-
 def report_url(config: Config, report: Report) -> str:
     """The agents' page of the report."""
     return f"{config.town.public_url.rstrip('/')}/signalements/{report.tracking_number}"
@@ -113,7 +106,7 @@ def report_values(config: Config, report: Report) -> dict[str, Any]:
         "tracking_number": report.tracking_number,
         "category": labels.get(report.category or "", report.category or "non classé"),
         "address": report.address_label or report.address_voie or None,
-        "summary": _summary(mask_contacts(report.description or report.subject or "")),
+        "summary": _summary(mask_contacts(report.description or report.subject, region=config.town.phone_region)),
         "report_url": report_url(config, report),
     }
 
