@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from classifiers.address.fuzzy import MIN_LENGTH, DeletionIndex
-from classifiers.address.normalize import normalize_street
+from classifiers.text import normalize_street
 
 # Street-type words (normalised); a name starting with one can also be found without it or with another one.
 STREET_TYPES = frozenset({
