@@ -147,6 +147,17 @@ def to_e164(text: str | None, *, region: str = DEFAULT_REGION) -> str | None:
     return _format(number) if number is not None else None
 
 
+def is_e164(value: str | None) -> bool:
+    """Whether `value` is already a phone number in E.164 form ("+33612345678": no spaces, no trunk 0)."""
+    if not value or not value.startswith("+"):
+        return False
+    try:
+        number = phonenumbers.parse(value, None)
+    except NumberParseException:
+        return False
+    return _format(number) == value and _plausible(number)
+
+
 def is_mobile(e164: str | None, *, regions: tuple[str, ...] | frozenset[str] | None = None) -> bool:
     """True for a mobile number in an assigned range, of one of `regions` when given (any otherwise)."""
     if not e164:

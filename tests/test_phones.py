@@ -7,6 +7,7 @@ import pytest
 from intake.phones import (
     find_phone,
     find_phones,
+    is_e164,
     is_french_mobile,
     is_mobile,
     is_whatsapp,
@@ -86,6 +87,12 @@ def test_mobiles() -> None:
     assert not is_french_mobile("+33694123456")  # no such metropolitan number: it is +594 694…
     assert not is_french_mobile("+14158675309") and not is_french_mobile(None)
     assert is_mobile("+447400123456") and not is_mobile("+447400123456", regions=("FR",))
+
+
+def test_e164_form() -> None:
+    assert is_e164("+33612345678") and is_e164("+594694123456") and is_e164("+14158675309")
+    for value in ("0612345678", "+33 6 12 34 56 78", "+330612345678", "+33612", "33612345678", "", None, "+"):
+        assert not is_e164(value), value
 
 
 def test_whatsapp_prefix() -> None:

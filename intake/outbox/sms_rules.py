@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -15,10 +14,9 @@ from sqlalchemy.orm import Session
 
 from intake.config import Twilio, TwilioOutbound
 from intake.models import Contact, Outbox, utcnow
-from intake.phones import DEFAULT_REGION, FRENCH_REGIONS, is_mobile
+from intake.phones import DEFAULT_REGION, FRENCH_REGIONS, is_e164, is_mobile
 
 log = logging.getLogger(__name__)
-E164 = re.compile(r"^\+[1-9]\d{7,14}$")
 WHATSAPP = "whatsapp:"
 TEXT_CHANNELS = ("sms", "whatsapp")
 # Acknowledging STOP/START is required even to a number that just opted out.
@@ -48,7 +46,7 @@ def check_destination(recipient: str, settings: Twilio | TwilioOutbound, *, sess
     """
     rules = settings.outbound if isinstance(settings, Twilio) else settings
     number = bare_number(recipient)
-    if not E164.match(number):
+    if not is_e164(number):
         return "numéro de destination invalide (format international +33… attendu)"
     # SMS pumping: robots make us text premium or far-away numbers; only mobiles of the town's numbering plan
     # (France and its overseas territories for a French town) get SMS, judged on the numbering data's
