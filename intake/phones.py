@@ -29,6 +29,7 @@ DEFAULT_REGION = "FR"
 # Saint-Martin. A national number is tried in each of them when the configured region does not own it.
 FRENCH_REGIONS = ("FR", "GP", "GF", "MQ", "RE", "YT", "PM", "BL", "MF")
 MOBILE_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
+_GEOGRAPHIC = MOBILE_TYPES | {PhoneNumberType.FIXED_LINE}
 # Characters people put in a number besides digits: spaces, dots, dashes, slashes, brackets, the leading +.
 _ALLOWED = re.compile(r"^\+?[\d\s.\-/()]+$")
 # A run of six digits with separators between them: text without one holds no phone number, and skipping
@@ -66,7 +67,7 @@ def strip_whatsapp(value: str) -> str:
 
 @lru_cache(maxsize=64)
 def _trunk(region: str) -> str:
-    """The national (trunk) prefix of a region, "" when it has none (North America, Italy…)."""
+    """The national (trunk) prefix of a region ("0" in France, "1" in North America), "" when it has none."""
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
     return (metadata.national_prefix or "") if metadata is not None else ""
 
@@ -75,8 +76,10 @@ def _format(number: PhoneNumber) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _sibling(number: PhoneNumber, region: str) -> PhoneNumber | None:
-    """The same digits read in another territory of the French plan, when exactly that one owns them."""
+def _sibling(number: PhoneNumber, region: str, *, geographic: bool = False) -> PhoneNumber | None:
+    """The same digits read in the first other territory of the French plan whose data holds them (as a
+    fixed line or mobile when `geographic`). Territories sharing a country code (RE/YT, GP/BL/MF) give
+    the same E.164 number, so the first is as good as any."""
     national = "0" + phonenumbers.national_significant_number(number)
     for other in FRENCH_REGIONS:
         if other == region:
@@ -85,22 +88,30 @@ def _sibling(number: PhoneNumber, region: str) -> PhoneNumber | None:
             candidate = phonenumbers.parse(national, other)
         except NumberParseException:
             continue
-        if phonenumbers.is_valid_number(candidate):
+        if phonenumbers.is_valid_number(candidate) and (
+                not geographic or phonenumbers.number_type(candidate) in _GEOGRAPHIC):
             return candidate
     return None
 
 
 def _resolve(number: PhoneNumber, region: str) -> tuple[PhoneNumber, bool]:
     """`number` with its valid reading preferred: "0694…" read in FR is the Guyane mobile +594 694…."""
-    if phonenumbers.is_valid_number(number):
-        return number, True
     own = phonenumbers.region_code_for_country_code(number.country_code or 0)
+    if phonenumbers.is_valid_number(number):
+        if own == "FR" and phonenumbers.number_type(number) == PhoneNumberType.FIXED_LINE:
+            # Metropolitan fixed-line data spans every 01-05 number, the overseas landlines of the
+            # national plan too (0596 Martinique, 0262/0263/0269 Réunion and Mayotte, 0598…), whose own
+            # data is exact: a landline an overseas territory holds is that territory's.
+            overseas = _sibling(number, own, geographic=True)
+            if overseas is not None:
+                return overseas, True
+        return number, True
     if own in FRENCH_REGIONS:
         # Read in the wrong territory of the French plan: "0694…" read in FR, or "+33 694…" written with the
         # metropolitan code by mistake, is the Guyane mobile +594 694….
         sibling = _sibling(number, own)
         if sibling is not None:
-            return sibling, True
+            return _resolve(sibling, region)  # a metropolitan reading may still be an overseas landline
     return number, False
 
 

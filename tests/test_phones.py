@@ -53,11 +53,20 @@ def test_valid_numbers(text: str, expected: str) -> None:
     ("0690 12 34 56", "+590690123456"),   # Guadeloupe
     ("0696 12 34 56", "+596696123456"),   # Martinique
     ("0639 40 12 34", "+262639401234"),   # Mayotte
+    ("0269 61 12 34", "+262269611234"),   # Mayotte landline: metropolitan data would also take it as +33
+    ("0596 30 12 34", "+596596301234"),   # Martinique landline, likewise
+    ("0590 82 12 34", "+590590821234"),   # Guadeloupe landline
     ("+33 694 12 34 56", "+594694123456"),  # the metropolitan code written by mistake
 ])
 def test_overseas_numbers_written_nationally(text: str, expected: str) -> None:
     assert to_e164(text) == expected
     assert to_e164(text, region="GF") == expected  # whichever territory of the French plan the town is in
+
+
+def test_metropolitan_numbers_stay_metropolitan() -> None:
+    for text, expected in (("01 42 76 40 40", "+33142764040"), ("05 53 00 00 01", "+33553000001"),
+                           ("0806 02 34 56", "+33806023456"), ("09 76 12 34 56", "+33976123456")):
+        assert to_e164(text) == expected, text
 
 
 def test_region_reads_national_forms() -> None:
