@@ -8,9 +8,10 @@ from intake.phones import DEFAULT_REGION, strip_phones
 
 PHONE_MASK = "[téléphone masqué]"
 EMAIL_MASK = "[adresse e-mail masquée]"
-# Written addresses, not RFC 5322's grammar: quoted local parts and IP literals do not occur in reports,
-# and a looser pattern would eat "voirie@" notes or "@mairie" handles that carry no address.
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# An e-mail address as people write it in text and headers (also read by intake/email): the dot-atom local
+# part of RFC 5322 and a dotted domain, not its quoted local parts or IP literals, which do not occur in
+# reports; "voirie@" notes and "@mairie" handles carry no address and are left alone.
+EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 def mask_contacts(text: str | None, *, region: str = DEFAULT_REGION) -> str:
