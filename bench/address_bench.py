@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from classifiers.address import AddressExtractor, load_reference, normalize_street  # noqa: E402
-from classifiers.address.normalize import normalize_text  # noqa: E402
+from classifiers.text import normalize_text  # noqa: E402
 
 BAN = [ROOT / "tests/data/ban/adresses-paris-extrait.csv", ROOT.parent / "shared/data/ban/adresses-paris-extrait.csv"]
 DANSMARUE = ROOT.parent / "shared/data/dansmarue/dansmarue_paris_dev.csv"

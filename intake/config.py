@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from intake.phones import known_region
 from intake.vocab import ReportStatus
 
 DEFAULT_PIPELINE = ("parse", "screen", "optout", "thread", "thread_sms", "file", "media", "classify", "relocate",
@@ -58,6 +59,15 @@ class Town(_Strict):
     mail_domain: str = "guichet.localhost"
     own_domains: list[str] = Field(default_factory=list)
     timezone: str = "Europe/Paris"
+    phone_region: str = "FR"
+
+    @field_validator("phone_region")
+    @classmethod
+    def _known_phone_region(cls, value: str) -> str:
+        if not known_region(value):
+            raise ValueError(f"région téléphonique inconnue {value!r} : un code de région à deux lettres est attendu "
+                             "(FR, GF, RE, GP, MQ, YT, PM…)")
+        return value.upper()
 
     @field_validator("timezone")
     @classmethod
@@ -378,7 +388,7 @@ class Limits(_Strict):
 class TwilioOutbound(_Strict):
     daily_cap_per_number: int = Field(default=5, ge=0, le=100)
     per_second: float = Field(default=1.0, gt=0, le=100)
-    allowed_prefixes: list[str] = Field(default_factory=lambda: ["+336", "+337"])
+    allowed_prefixes: list[str] = Field(default_factory=list)  # narrows the mobiles of town.phone_region
     max_segments: int = Field(default=2, ge=1, le=10)
 
 

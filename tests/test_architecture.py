@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # Rooms from the bottom of the flow to the top: a module may import its own room and any room below it.
 # (The same table is in docs/architecture.md; keep both in step.)
 RANKS: tuple[tuple[str, ...], ...] = (
-    ("intake.config", "intake.models", "intake.message", "intake.vocab", "intake.phones", "intake.gsm"),
+    ("intake.config", "intake.models", "intake.message", "intake.vocab", "intake.phones", "intake.masking",
+     "intake.gsm"),
     ("intake.email", "intake.media", "intake.geocoding"),
     ("intake.runtime.db", "intake.runtime.queue", "intake.migrations"),
     ("intake.outbox",),

@@ -46,6 +46,16 @@ def test_bad_insee_code() -> None:
     assert "town.insee_codes[0]" in _error(data)
 
 
+def test_phone_region() -> None:
+    data = base_config_data()
+    assert parse_config(data).town.phone_region == "FR"
+    data["town"]["phone_region"] = "gf"
+    assert parse_config(data).town.phone_region == "GF"
+    data["town"]["phone_region"] = "Guyane"
+    message = _error(data)
+    assert "town.phone_region" in message and "région téléphonique inconnue 'Guyane'" in message
+
+
 def test_plain_password_refused_with_hint() -> None:
     data = base_config_data()
     data["mailboxes"][0]["password"] = "secret"

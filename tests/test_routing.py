@@ -15,7 +15,7 @@ from sqlalchemy import select
 from intake.config import Config, ConfigError
 from intake.models import Event, Outbox, Report
 from intake.outbox.notify import ConsoleMailer, send_outbox_row
-from intake.outbox.referents import mask_contacts, notify_referents, outbox_kind
+from intake.outbox.referents import notify_referents, outbox_kind
 from intake.pipeline.process import process_raw
 from intake.pipeline.rawstore import email_key, store_raw
 from intake.reports.routing import decide, reroute
@@ -167,14 +167,6 @@ def test_outbox_kinds_fit_the_column() -> None:
     assert outbox_kind("referent", long_a) != outbox_kind("referent", long_b)
     assert outbox_kind("referent", long_a) == outbox_kind("referent", long_a)
     assert outbox_kind("referent", "voirie") == "referent:voirie"
-
-
-def test_citizen_contacts_are_masked() -> None:
-    text = "Rappelez-moi au 06 12 34 56 78 ou +33 6.12.34.56.78, ou jeanne.martin@example.org. Dossier 2026-00042."
-    masked = mask_contacts(text)
-    assert "06 12" not in masked and "+33" not in masked and "example.org" not in masked
-    assert masked.count("[téléphone masqué]") == 2 and "[adresse e-mail masquée]" in masked
-    assert "2026-00042" in masked  # a tracking number is not a phone number
 
 
 @pytest.fixture

@@ -127,8 +127,23 @@ def test_allow_list_stops_sms_pumping(cfg: Config) -> None:
     assert check_destination("+88234567890", cfg.twilio) is not None
     assert check_destination("0612345678", cfg.twilio) is not None
     assert check_destination("+33612345678", cfg.twilio) is None
-    assert check_destination("+33712345678", cfg.twilio) is None
-    assert check_destination("whatsapp:+33712345678", cfg.twilio.outbound) is None
+    assert check_destination("+33757000001", cfg.twilio) is None
+    assert check_destination("whatsapp:+33757000001", cfg.twilio.outbound) is None
+    # mobiles of the overseas territories are French mobiles; landlines, unassigned ranges and +33 694 are not
+    for number in ("+262692123456", "+594694123456", "+590690123456", "+596696123456", "+262639401234"):
+        assert check_destination(number, cfg.twilio) is None, number
+    for number in ("+33142764040", "+33712345678", "+33694123456", "+594594300000"):
+        assert "mobile" in (check_destination(number, cfg.twilio) or ""), number
+    # a town outside the French plan sends to its own mobiles only
+    assert check_destination("+32470123456", cfg.twilio, region="BE") is None
+    assert check_destination("+33612345678", cfg.twilio, region="BE") is not None
+
+
+def test_allowed_prefixes_narrow_the_mobiles(make_config: Callable[..., Config]) -> None:
+    cfg = make_config(twilio={"numbers": [TOWN], "public_base_url": "https://guichet.mairie.fr",
+                              "outbound": {"allowed_prefixes": ["+336", "+337"]}})
+    assert check_destination("+33612345678", cfg.twilio) is None
+    assert "préfixes autorisés" in (check_destination("+594694123456", cfg.twilio) or "")
     assert check_destination("whatsapp:+447700900123", cfg.twilio) is not None
 
 

@@ -102,7 +102,7 @@ def check_form(form: Any) -> Entry:
     if email and not _EMAIL.match(email):
         entry.errors["email"] = "Adresse électronique invalide."
     phone_text = (form.get("telephone") or "").strip()
-    phone = to_e164(phone_text) if phone_text else None
+    phone = to_e164(phone_text, region=_cfg().town.phone_region) if phone_text else None
     if phone_text and phone is None:
         entry.errors["telephone"] = "Numéro de téléphone invalide (ex. 06 12 34 56 78)."
     category = form.get("categorie") or ""

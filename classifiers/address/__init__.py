@@ -2,6 +2,6 @@
 
 from classifiers.address.extractor import AddressExtractor, AddressMention
 from classifiers.address.gazetteer import Gazetteer, StreetEntry, load_reference
-from classifiers.address.normalize import normalize_street
+from classifiers.text import normalize_street
 
 __all__ = ["AddressExtractor", "AddressMention", "Gazetteer", "StreetEntry", "load_reference", "normalize_street"]

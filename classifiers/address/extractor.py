@@ -9,9 +9,9 @@ from dataclasses import dataclass, replace
 from classifiers.address import numbers
 from classifiers.address.context import Context
 from classifiers.address.gazetteer import Gazetteer, Street, StreetEntry
-from classifiers.address.normalize import normalize_street, normalize_text
 from classifiers.address.postcodes import Postcodes
 from classifiers.address.scan import Hit, Scanner, Words
+from classifiers.text import normalize_street, normalize_text
 
 _MAJOR_TYPES = frozenset({"rue", "avenue", "boulevard", "place", "quai"})
 _POSTCODE = re.compile(r"\b\d{5}\b")

@@ -4,36 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from classifiers.text import deletions, edit_distance
+
 MIN_LENGTH = 4        # shorter words are too easily one edit away from another word
 LONG_WORD = 8         # words this long may be two edits away
-
-
-def deletions(word: str, depth: int) -> set[str]:
-    """Every string obtained from `word` by removing 1..`depth` characters."""
-    out = {word[:i] + word[i + 1:] for i in range(len(word))}
-    if depth > 1:
-        out |= {d[:i] + d[i + 1:] for d in list(out) for i in range(len(d))}
-    return out
-
-
-def distance(a: str, b: str, limit: int) -> int:
-    """Optimal-string-alignment distance (a swap of two neighbours counts 1), or `limit` + 1 when larger."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            cost = 0 if ca == cb else 1
-            best = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                best = min(best, prev2[j - 2] + 1)
-            cur[j] = best
-        if min(cur) > limit:
-            return limit + 1
-        prev2, prev = prev, cur
-    return prev[-1] if prev[-1] <= limit else limit + 1
 
 
 def max_edits(word: str) -> int:
@@ -63,5 +37,5 @@ class DeletionIndex:
         found: set[str] = set()
         for key in deletions(word, 1) | {word}:
             found.update(self._index.get(key, ()))
-        scored = [(distance(word, known, budget), known) for known in found if known != word and accept(known)]
+        scored = [(edit_distance(word, known, budget), known) for known in found if known != word and accept(known)]
         return sorted((d, k) for d, k in scored if d <= budget and d <= max_edits(max(word, k, key=len)))

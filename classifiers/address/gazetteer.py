@@ -10,16 +10,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 from classifiers.address.fuzzy import MIN_LENGTH, DeletionIndex
-from classifiers.address.normalize import normalize_street
+from classifiers.text import STREET_TYPES as SHARED_TYPES
+from classifiers.text import normalize_street
 
 # Street-type words (normalised); a name starting with one can also be found without it or with another one.
-STREET_TYPES = frozenset({
-    "allee", "avenue", "boulevard", "boulevards", "carrefour", "chaussee", "chemin", "cite", "clos", "cour",
-    "cours", "domaine", "esplanade", "galerie", "hameau", "impasse", "jardin", "lotissement", "mail", "montee",
-    "parc", "parvis", "passage", "passerelle", "place", "placette", "pont", "port", "porte", "promenade",
-    "quai", "residence", "rond point", "route", "rue", "ruelle", "sente", "sentier", "square", "terrasse",
-    "traverse", "venelle", "villa", "voie",
-})
+# The shared list, plus the plural that starts "Boulevards des Maréchaux".
+STREET_TYPES = frozenset(SHARED_TYPES) | {"boulevards"}
 PARTICLES = frozenset({"de", "du", "des", "d", "la", "le", "les", "l"})
 MAX_WORDS = 12        # longest street name, in words, that a walk follows
 

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from classifiers.address.gazetteer import PARTICLES, STREET_TYPES, Gazetteer, Street, WordTrie
-from classifiers.address.normalize import ABBREVIATIONS, RESIZED, WORD, normalize_street, normalize_text, offsets
 from classifiers.address.numbers import REPS
+from classifiers.text import ABBREVIATIONS, DOTTED_ONLY, RESIZED, WORD, normalize_street, normalize_text, offsets
 
 CROSS = frozenset({"angle", "coin", "croisement", "intersection", "carrefour", "jonction"})
 _CONNECT = CROSS | PARTICLES | {"et", "x", "avec", "a", "au"}
-_SHORT = frozenset(ABBREVIATIONS) | {"qu"}
+_SHORT = frozenset(ABBREVIATIONS)
 # People mix these up ("rue Daumesnil" for Avenue Daumesnil); not the others: "porte de Bagnolet" is a place,
 # not Rue de Bagnolet, and "place de l'église" is not Rue de l'Église.
 _LOOSE_TYPES = frozenset({"rue", "avenue", "boulevard"})
@@ -49,10 +49,8 @@ class Words:
         self.words = words = [m.group() for m in matches]
         if not _SHORT.isdisjoint(words):
             for k, w in enumerate(words):
-                if w in ABBREVIATIONS:
+                if w in ABBREVIATIONS and (w not in DOTTED_ONLY or norm[spans[k][1]:spans[k][1] + 1] == "."):
                     words[k] = ABBREVIATIONS[w]
-                elif w == "qu" and norm[spans[k][1]:spans[k][1] + 1] == ".":
-                    words[k] = "quai"
 
     def gap(self, k: int) -> str:
         """The normalised text between word k-1 and word k."""
@@ -110,7 +108,7 @@ class Scanner:
         self.flags = flags
         self.landmark_first = frozenset(k.split()[0] for k in self.landmarks.terms)
         self.starts = frozenset(flags) | self.landmark_first
-        literal = set(self.starts) | raw_first | {"qu"}
+        literal = set(self.starts) | raw_first
         literal |= {k for k, v in ABBREVIATIONS.items() if v in literal}
         # Nothing can start before the first match: the words are read from there on.
         self.prefilter = re.compile(r"[0-9]|\b" + _alternation(literal) + r"\b")

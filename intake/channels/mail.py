@@ -40,5 +40,6 @@ class EmailChannel:
             max_attachments=storage.max_attachments,
             max_attachment_bytes=int(storage.max_attachment_mb * 1024 * 1024),
             own_domains=tuple(config.town.own_domains),
+            phone_region=config.town.phone_region,
         )
         return inbound_from_email(parsed)

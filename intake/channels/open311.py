@@ -10,7 +10,7 @@ from typing import Any
 from intake.channels.base import RawInput
 from intake.config import Config
 from intake.message import Address, CategoryHint, InboundMessage, ParsedAttachment, Position, SkippedAttachment
-from intake.phones import to_e164
+from intake.phones import DEFAULT_REGION, to_e164
 
 CHANNEL = "open311"
 
@@ -44,7 +44,8 @@ def _media(fields: dict[str, Any], token: str) -> tuple[list[ParsedAttachment], 
     return [ParsedAttachment(filename=name, content_type=content_type, payload=payload, origin="open311")], []
 
 
-def parse_open311(payload: bytes, *, labels: dict[str, str], token: str) -> InboundMessage:
+def parse_open311(payload: bytes, *, labels: dict[str, str], token: str,
+                  region: str = DEFAULT_REGION) -> InboundMessage:
     """Build the message from the stored JSON fields; unknown or missing values are simply absent."""
     fields = json.loads(payload.decode("utf-8"))
     if not isinstance(fields, dict):
@@ -63,7 +64,7 @@ def parse_open311(payload: bytes, *, labels: dict[str, str], token: str) -> Inbo
     position = Position(lat, lon, source="pin", label=address) if lat is not None and lon is not None else None
     return InboundMessage(
         channel=CHANNEL, text=text.strip(), sender=Address(name=" ".join(names) or None, email=email),
-        sender_phone=to_e164(_text(fields, "phone")), answer_to=email, attachments=tuple(files),
+        sender_phone=to_e164(_text(fields, "phone"), region=region), answer_to=email, attachments=tuple(files),
         skipped_attachments=tuple(skipped), position=position, subject=labels.get(code or "", code or "Signalement"),
         category_hint=CategoryHint(code, "app") if code and code in labels else None,
     )
@@ -80,4 +81,4 @@ class Open311Channel:
     def parse(self, raw: RawInput, config: Config) -> InboundMessage:
         """The stored request's fields; the token it was filed under names its photo."""
         labels = {c.code: c.label for c in config.categories}
-        return parse_open311(raw.payload, labels=labels, token=raw.external_key)
+        return parse_open311(raw.payload, labels=labels, token=raw.external_key, region=config.town.phone_region)

@@ -10,7 +10,7 @@ from typing import Any
 from intake.channels.base import RawInput
 from intake.config import Config
 from intake.message import Address, CategoryHint, InboundMessage, ParsedAttachment, Position, SkippedAttachment
-from intake.phones import to_e164
+from intake.phones import DEFAULT_REGION, to_e164
 
 # Raw channels of the form, with their label on the form; the report keeps the one the citizen used.
 STAFF_CHANNELS = {"telephone": "Téléphone", "accueil": "Accueil de la mairie", "courrier": "Courrier"}
@@ -48,14 +48,15 @@ def _coordinate(fields: dict[str, Any], key: str) -> float | None:
         return None
 
 
-def parse_staff(payload: bytes, *, channel: str, labels: dict[str, str]) -> InboundMessage:
+def parse_staff(payload: bytes, *, channel: str, labels: dict[str, str],
+                region: str = DEFAULT_REGION) -> InboundMessage:
     """Build the message from the stored form fields (JSON); unknown values are simply absent."""
     fields = json.loads(payload.decode("utf-8"))
     if not isinstance(fields, dict):
         raise ValueError("saisie : un objet JSON est attendu")
     code = _field(fields, "category", 40)
     email = _field(fields, "email", 320)
-    phone = to_e164(_field(fields, "phone", 40))
+    phone = to_e164(_field(fields, "phone", 40), region=region)
     address = _field(fields, "address", 300)
     text = _field(fields, "text", 20_000) or ""
     if address and address.casefold() not in text.casefold():
@@ -86,4 +87,4 @@ class StaffChannel:
     def parse(self, raw: RawInput, config: Config) -> InboundMessage:
         """The stored form (JSON): the citizen's words and contacts, the agent's category and point if given."""
         labels = {c.code: c.label for c in config.categories}
-        return parse_staff(raw.payload, channel=self.name, labels=labels)
+        return parse_staff(raw.payload, channel=self.name, labels=labels, region=config.town.phone_region)

@@ -173,7 +173,8 @@ def cmd_link_contacts(args: argparse.Namespace) -> int:
     factory = make_sessionmaker(make_engine(cfg.sqlalchemy_url))
     try:
         with factory() as session, session.begin():
-            contact = link_contacts(session, email=args.email, phone=args.phone, actor=args.actor)
+            contact = link_contacts(session, email=args.email, phone=args.phone, actor=args.actor,
+                                    region=cfg.town.phone_region)
             print(f"contact {contact.id} : {contact.email} / {contact.phone}")
     except ValueError as exc:
         print(f"guichet : {exc}", file=sys.stderr)

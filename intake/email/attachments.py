@@ -6,6 +6,8 @@ import mimetypes
 import re
 from dataclasses import dataclass, field
 
+from striprtf.striprtf import rtf_to_text
+
 from .charset import clean_text, decode_bytes
 from .mime import Candidate
 
@@ -103,43 +105,11 @@ def is_eml(candidate: Candidate) -> bool:
     )
 
 
-_RTF_SKIP = re.compile(r"\\(?:\*|(?:fonttbl|colortbl|stylesheet|info|pict|object|header|footer)\b)")
-
-
 def _rtf_to_text(rtf: bytes) -> str:
-    """Enough RTF to read a body: skip metadata groups, turn \\par into lines, drop control words."""
-    text = rtf.decode("latin-1")
-    out: list[str] = []
-    skip_depth = 0
-    depth = 0
-    index = 0
-    while index < len(text):
-        char = text[index]
-        if char == "\\" and text[index + 1 : index + 2] in {"{", "}", "\\"}:
-            if not skip_depth:
-                out.append(text[index : index + 2])
-            index += 2
-            continue
-        if char == "{":
-            depth += 1
-            if not skip_depth and _RTF_SKIP.match(text, index + 1):
-                skip_depth = depth
-        elif char == "}":
-            if skip_depth == depth:
-                skip_depth = 0
-            depth -= 1
-        elif not skip_depth:
-            out.append(char)
-        index += 1
-    # Raw line breaks mean nothing in RTF; \\par and \\line are the real ones.
-    body = re.sub(r"(\\[a-zA-Z]+-?\d*)\r?\n", r"\1 ", "".join(out)).replace("\r", "").replace("\n", "")
-    body = re.sub(r"\\(?:par|line)\b ?", "\n", body)
-    body = re.sub(
-        r"\\'([0-9a-fA-F]{2})", lambda m: bytes([int(m.group(1), 16)]).decode("cp1252", "replace"), body
-    )
-    body = re.sub(r"\\[a-zA-Z]+-?\d* ?", "", body)
-    body = body.replace("\\{", "{").replace("\\}", "}").replace("\\\\", "\\")
-    return clean_text(re.sub(r"\n{3,}", "\n\n", body)).strip()
+    """The text of an RTF body (striprtf: destinations skipped, \\uN and \\'hh decoded in the font's code page)."""
+    # RTF is 7-bit text; latin-1 keeps any stray 8-bit byte as one character instead of failing.
+    text = rtf_to_text(rtf.decode("latin-1"), errors="replace")
+    return clean_text(re.sub(r"\n{3,}", "\n\n", text.replace("\r", ""))).strip()
 
 
 def unpack_tnef(data: bytes) -> Unpacked:
@@ -189,7 +159,10 @@ def _tnef_bodies(tnef: object, defects: list[str]) -> tuple[str, str]:
             defects.append(f"corps RTF illisible ({type(exc).__name__})")
             rtf = None
         if isinstance(rtf, bytes):
-            body = _rtf_to_text(rtf)
+            try:
+                body = _rtf_to_text(rtf)
+            except Exception as exc:  # striprtf on a code page Python lacks, or a malformed group structure
+                defects.append(f"corps RTF illisible ({type(exc).__name__})")
     return body, html
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from intake.masking import EMAIL
+
 from .markers import (
     FORWARD_LINE,
     QUOTE_LINE,
@@ -17,7 +19,6 @@ from .markers import (
 from .model import Address
 
 MAX_LEVELS = 5
-_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 @dataclass
@@ -45,7 +46,7 @@ def address_from_text(value: str) -> Address | None:
     value = value.strip().strip("*").strip()
     if not value:
         return None
-    match = _EMAIL.search(value)
+    match = EMAIL.search(value)
     if match is None:
         name = re.sub(r"[<>\[\]\"']", " ", value)
         name = " ".join(name.split())
@@ -54,7 +55,7 @@ def address_from_text(value: str) -> Address | None:
     name = value[: match.start()]
     name = re.sub(r"mailto:\S*|[<>\[\]()]", " ", name)
     name = " ".join(name.split()).strip("\"' *,").strip()
-    if not name or name.lower() == email or _EMAIL.fullmatch(name):
+    if not name or name.lower() == email or EMAIL.fullmatch(name):
         return Address(name=None, email=email)
     return Address(name=name, email=email)
 

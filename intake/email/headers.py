@@ -10,13 +10,14 @@ import re
 from datetime import UTC, datetime
 from email.message import Message
 
+from intake.masking import EMAIL
+
 from .charset import clean_text, decode_bytes, recover_bytes
 from .model import Address
 
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=")
 _BETWEEN_WORDS = re.compile(r"(\?=)\s+(=\?)")
 _FOLD = re.compile(r"\r?\n[ \t]*")
-_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
 _MSGID = re.compile(r"<([^<>\s]+)>")
 _MAX_HEADER = 10_000
 
@@ -82,14 +83,14 @@ def parse_address_list(value: str | None) -> list[Address]:
         pairs = []
     for name, addr in pairs:
         addr = decode_header_value(addr).strip().strip("<>")
-        found = _EMAIL.fullmatch(addr)
+        found = EMAIL.fullmatch(addr)
         if not found:
             continue
         out.append(Address(name=_clean_name(decode_header_value(name)), email=addr.lower()))
     if out:
         return out
     decoded = decode_header_value(value)
-    emails = [m.group(0) for m in _EMAIL.finditer(decoded)]
+    emails = [m.group(0) for m in EMAIL.finditer(decoded)]
     if len(emails) == 1:
         rest = re.sub(r"[<>\[\]()]|mailto:", " ", decoded.replace(emails[0], ""))
         return [Address(name=_clean_name(" ".join(rest.split())), email=emails[0].lower())]

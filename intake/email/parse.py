@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from email.message import Message
 
+from intake.phones import DEFAULT_REGION, find_phone
+
 from .attachments import extension_for, human_size, safe_filename
 from .autoreply import auto_reply_verdict
 from .charset import decode_bytes
@@ -21,7 +23,6 @@ from .html import sanitise_html
 from .markers import strip_forward_prefixes
 from .mime import Candidate
 from .model import NO_ADDRESS, EmailParseError, ParsedAttachment, ParsedEmail, SkippedAttachment
-from .phone import find_french_phone
 from .quotes import split_reply
 from .resolve import Resolution, resolve
 
@@ -35,8 +36,11 @@ def parse_email(
     max_attachments: int = DEFAULT_MAX_ATTACHMENTS,
     max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
     own_domains: tuple[str, ...] = (),
+    phone_region: str = DEFAULT_REGION,
 ) -> ParsedEmail:
     """Parse raw email bytes into a ParsedEmail, unwrapping forwards and splitting quotes.
+
+    ``phone_region`` reads phone numbers written nationally (the town's ``town.phone_region``).
 
     Never raises except EmailParseError when nothing at all can be read (empty input); every
     other problem is repaired or ignored and noted in ``defects``.
@@ -55,6 +59,7 @@ def parse_email(
             max_attachments=max_attachments,
             max_attachment_bytes=max_attachment_bytes,
             own_domains=domains,
+            phone_region=phone_region,
         )
     except RecursionError:
         return _fallback(data, "message trop imbriqué pour être analysé")
@@ -91,7 +96,8 @@ def _fallback(data: bytes, reason: str) -> ParsedEmail:
 
 
 def _parse(
-    data: bytes, *, max_attachments: int, max_attachment_bytes: int, own_domains: tuple[str, ...]
+    data: bytes, *, max_attachments: int, max_attachment_bytes: int, own_domains: tuple[str, ...],
+    phone_region: str,
 ) -> ParsedEmail:
     notes: list[str] = []
     msg, outer = open_raw(data, notes=notes)
@@ -102,7 +108,7 @@ def _parse(
     chosen = resolution.chosen
     header_from = outer.header_from or NO_ADDRESS
     sender = (chosen.sender or NO_ADDRESS) if resolution.forwarded else header_from
-    split = split_reply(chosen.body, sender_name=sender.name)
+    split = split_reply(chosen.body, sender_name=sender.name, phone_region=phone_region)
     subject = outer.subject
     if resolution.forwarded:
         subject = decode_header_value(chosen.subject) if chosen.subject else strip_forward_prefixes(subject)
@@ -118,7 +124,7 @@ def _parse(
         subject=subject,
         sender=sender,
         forwarded_by=header_from if resolution.forwarded else None,
-        sender_phone=find_french_phone(f"{split.text}\n{split.signature}"),
+        sender_phone=find_phone(f"{split.text}\n{split.signature}", region=phone_region),
         citizen_recovered=not resolution.forwarded or bool(sender.email),
         header_from=header_from,
         reply_to=parse_address(raw_header(msg, "Reply-To")),

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from intake.phones import DEFAULT_REGION, strip_phones
+
 from .markers import FORWARD_LINE, QUOTE_LINE, SEPARATOR_LINE, is_attribution, is_header_block
-from .phone import find_french_phone, strip_phones
 
 _I = re.IGNORECASE
 _SIGNATURE_DELIMITER = re.compile(r"^--[ \t]*$|^—[ \t]*$")
@@ -65,7 +66,7 @@ def _header_follows(lines: list[str], start: int) -> bool:
     return False
 
 
-def _trailing_contact(lines: list[str], filled: list[int], sender_name: str | None) -> int | None:
+def _trailing_contact(lines: list[str], filled: list[int], sender_name: str | None, region: str) -> int | None:
     # Without a closing phrase, a last few short lines holding a name and a phone number are a signature.
     start = None
     found_key = False
@@ -74,7 +75,8 @@ def _trailing_contact(lines: list[str], filled: list[int], sender_name: str | No
         if index + 1 < len(lines) and start is not None and not lines[index + 1].strip():
             break
         # A phone line is a signature line only when little else is on it ("Tél. : 06 …").
-        has_phone = find_french_phone(line) is not None and len(strip_phones(line).split()) <= 4
+        rest = strip_phones(line, region=region)
+        has_phone = rest != line and len(rest.split()) <= 4
         is_name = bool(sender_name) and line.casefold() == (sender_name or "").casefold()
         looks_like_signature = has_phone or is_name or _CONTACT_LINE.search(line) or _NAME_LINE.match(line)
         if len(line) > 60 or not looks_like_signature:
@@ -84,7 +86,8 @@ def _trailing_contact(lines: list[str], filled: list[int], sender_name: str | No
     return start if found_key else None
 
 
-def split_signature(lines: list[str], *, sender_name: str | None = None) -> tuple[list[str], list[str]]:
+def split_signature(lines: list[str], *, sender_name: str | None = None,
+                    phone_region: str = DEFAULT_REGION) -> tuple[list[str], list[str]]:
     """Cut the trailing signature block: after "-- ", a "Envoyé de mon iPhone" line, or a closing phrase."""
     filled = [i for i, line in enumerate(lines) if line.strip()]
     if not filled:
@@ -100,7 +103,7 @@ def split_signature(lines: list[str], *, sender_name: str | None = None) -> tupl
             if rest and all(len(line) <= _MAX_SIGNATURE_WIDTH for line in rest):
                 # The closing phrase stays with the words; the name, phone and address lines go.
                 return lines[: index + 1], lines[index + 1 :]
-    start = _trailing_contact(lines, filled, sender_name)
+    start = _trailing_contact(lines, filled, sender_name, phone_region)
     if start is not None:
         return lines[:start], lines[start:]
     return lines, []
@@ -127,7 +130,7 @@ def _join(lines: list[str]) -> str:
     return "\n".join(lines).strip("\n").rstrip()
 
 
-def split_reply(text: str, *, sender_name: str | None = None) -> Split:
+def split_reply(text: str, *, sender_name: str | None = None, phone_region: str = DEFAULT_REGION) -> Split:
     """Split a body into the writer's own words, the quoted history and the signature (all kept).
 
     ``sender_name`` helps recognise a bare "Jean Dupont" line closing the message as a signature.
@@ -137,5 +140,5 @@ def split_reply(text: str, *, sender_name: str | None = None) -> Split:
     head, quoted = lines[:cut], lines[cut:]
     if not any(line.strip() for line in head) and quoted:
         head, quoted = _bottom_posted(quoted)
-    words, signature = split_signature(head, sender_name=sender_name)
+    words, signature = split_signature(head, sender_name=sender_name, phone_region=phone_region)
     return Split(text=_join(words).strip(), quoted=_join(quoted).strip(), signature=_join(signature).strip())

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from intake.geocoding.normalize import is_street_type, normalize_street, strip_accents
+from classifiers.text import normalize_street, strip_accents
+from intake.geocoding.normalize import is_street_type
 
 LIEU_DIT_NUMERO = 99999  # BAL/BAN convention: a named place without a number
 _CITYCODE = re.compile(r"^(?:\d{5}|2[AB]\d{3})$")

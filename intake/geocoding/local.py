@@ -25,10 +25,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from classifiers.text import normalize_street, strip_accents
 from intake.geocoding.formats import normalize_rep, read_reference
 from intake.geocoding.matcher import EXACT_WORDS, Street, StreetMatcher
 from intake.geocoding.models import AddressPoint, AddressStreet
-from intake.geocoding.normalize import is_street_type, normalize_street, strip_accents
+from intake.geocoding.normalize import is_street_type
 from intake.geocoding.parse import parse_address
 from intake.geocoding.protocol import AddressQuery, GeocodeResult
 from intake.geocoding.reference import collect_streets
@@ -86,7 +87,9 @@ class LocalGeocoder:
         index: dict[int, Street] = {}
         for r in streets:
             index[r["id"]] = Street(r["id"], r["citycode"], r.get("postcode"), r.get("city") or "", r["name"],
-                                    r.get("normalized") or normalize_street(r["name"]), r.get("kind") or "voie",
+                                    # recomputed, not read: rows imported before a change of the normaliser
+                                    # would otherwise miss exact matches until the next import
+                                    normalize_street(r["name"]), r.get("kind") or "voie",
                                     r["lon"], r["lat"])
         for p in points:
             street = index.get(p["street_id"])

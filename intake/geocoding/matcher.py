@@ -7,7 +7,8 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from intake.geocoding.normalize import STREET_TYPES, core_tokens, normalize_street, split_type
+from classifiers.text import STREET_TYPES, deletions, edit_distance, normalize_street
+from intake.geocoding.normalize import core_tokens, split_type
 
 EXACT_WORDS = 0.99  # same type and words, other articles: "rue la Havannah" for "Rue de la Havannah"
 MISSING_TYPE = 0.95  # "des Pyrénées" for "Rue des Pyrénées"
@@ -63,33 +64,6 @@ def max_edits(length: int) -> int:
     return 0 if length <= 3 else (1 if length <= 6 else 2)
 
 
-def _deletes(word: str, depth: int) -> set[str]:
-    out, frontier = {word}, {word}
-    for _ in range(depth):
-        frontier = {w[:i] + w[i + 1:] for w in frontier for i in range(len(w))} - out
-        out |= frontier
-    return out
-
-
-def edit_distance(a: str, b: str, limit: int) -> int:
-    """Optimal-string-alignment distance (a swap counts as one edit), or limit + 1 when beyond `limit`."""
-    if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i in range(1, len(a) + 1):
-        cur = [i] + [0] * len(b)
-        for j in range(1, len(b) + 1):
-            cost = 0 if a[i - 1] == b[j - 1] else 1
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
-                cur[j] = min(cur[j], prev2[j - 2] + 1)
-        if min(cur) > limit:
-            return limit + 1
-        prev2, prev = prev, cur
-    return prev[-1] if prev[-1] <= limit else limit + 1
-
-
 class StreetMatcher:
     """Finds the streets a written street name most likely means, with a similarity in [0, 1]."""
 
@@ -105,7 +79,7 @@ class StreetMatcher:
             for token in set(street.core):
                 self.postings[token].append(i)
         for token in self.postings:
-            for variant in _deletes(token, max_edits(len(token))):
+            for variant in deletions(token, max_edits(len(token))) | {token}:
                 self.deletes[variant].append(token)
         total = max(1, len(streets))
         self.idf = {t: math.log(1 + total / len(p)) for t, p in self.postings.items()}
@@ -121,7 +95,7 @@ class StreetMatcher:
         if len(token) > _LONGEST_WORD:  # no street word is that long: spare the deletion fan-out
             return found
         # one letter more: a 3-letter typo ("jen") may come from a 4-letter word ("jean")
-        for variant in _deletes(token, max_edits(len(token) + 1)):
+        for variant in deletions(token, max_edits(len(token) + 1)) | {token}:
             for word in self.deletes.get(variant, ()):
                 if word not in found:
                     limit = max_edits(max(len(word), len(token)))

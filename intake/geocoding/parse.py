@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from intake.geocoding.normalize import is_street_type, strip_accents
+from classifiers.text import strip_accents
+from intake.geocoding.normalize import is_street_type
 from intake.geocoding.protocol import AddressQuery
 
 REPS = ("bis", "ter", "quater", "quinquies", "quinter", "sexies")

@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from classifiers.text import normalize_street
 from intake.geocoding.formats import AddressRow, RowError, read_reference
 from intake.geocoding.models import AddressPoint, AddressStreet
-from intake.geocoding.normalize import city_label, normalize_street, street_kind
+from intake.geocoding.normalize import city_label, street_kind
 
 PointKey = tuple[int, str]
 

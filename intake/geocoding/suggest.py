@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from classifiers.text import normalize_street
 from intake.geocoding.local import LocalGeocoder
 from intake.geocoding.matcher import Street
-from intake.geocoding.normalize import normalize_street
 
 _NUMBER = re.compile(r"^\s*(\d{1,5})\s*(bis|ter|quater|[a-d])?\b[\s,]*", re.IGNORECASE)
 

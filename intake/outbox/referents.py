@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.config import Config
+from intake.masking import mask_contacts
 from intake.models import Event, Report
 from intake.outbox.enqueue import enqueue
 from intake.outbox.notify import _summary, template
 
 KIND_MAX = 40  # outbox.kind is a String(40)
 DIGEST_EVENT = "referents_digest"  # the report waits for its service's daily digest
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(r"(?<![\w+])(?:(?:\+|00)33[\s.-]?(?:\(0\))?|0)[1-9](?:[\s.-]?\d{2}){4}(?!\d)")
 
 
 def outbox_kind(prefix: str, service: str, suffix: str = "") -> str:
@@ -28,11 +26,6 @@ def outbox_kind(prefix: str, service: str, suffix: str = "") -> str:
     digest = hashlib.sha1(service.encode()).hexdigest()[:8]
     keep = KIND_MAX - len(prefix) - len(suffix) - len(digest) - 2
     return f"{prefix}:{service[:keep]}~{digest}{suffix}"
-
-
-def mask_contacts(text: str) -> str:
-    """Hide email addresses and phone numbers a citizen wrote in the text (referents need neither)."""
-    return _PHONE.sub("[téléphone masqué]", _EMAIL.sub("[adresse e-mail masquée]", text or ""))
 
 
 def report_url(config: Config, report: Report) -> str:
@@ -47,7 +40,7 @@ def report_values(config: Config, report: Report) -> dict[str, Any]:
         "tracking_number": report.tracking_number,
         "category": labels.get(report.category or "", report.category or "non classé"),
         "address": report.address_label or report.address_voie or None,
-        "summary": _summary(mask_contacts(report.description or report.subject or "")),
+        "summary": _summary(mask_contacts(report.description or report.subject, region=config.town.phone_region)),
         "report_url": report_url(config, report),
     }
 

@@ -98,7 +98,8 @@ def send_sms_row(factory: sessionmaker[Session], config: Config, row_id: int, *,
             return "missing"
         if not claimed:
             return row.status
-        refusal = check_destination(row.recipient, settings, session=session, kind=row.kind)
+        refusal = check_destination(row.recipient, settings, session=session, kind=row.kind,
+                                    region=config.town.phone_region)
         if refusal:
             return _finish(session, row, "suppressed", refusal)
         from_ = sender_number(settings, channel=row.channel)

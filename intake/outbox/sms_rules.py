@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -15,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from intake.config import Twilio, TwilioOutbound
 from intake.models import Contact, Outbox, utcnow
+from intake.phones import DEFAULT_REGION, FRENCH_REGIONS, is_e164, is_mobile
 
 log = logging.getLogger(__name__)
-E164 = re.compile(r"^\+[1-9]\d{7,14}$")
 WHATSAPP = "whatsapp:"
 TEXT_CHANNELS = ("sms", "whatsapp")
 # Acknowledging STOP/START is required even to a number that just opted out.
@@ -32,18 +31,30 @@ def bare_number(recipient: str) -> str:
     return value.strip()
 
 
+def sms_regions(region: str) -> tuple[str, ...]:
+    """The regions whose mobiles may get SMS: the whole French plan for a town in it, else its own region."""
+    region = region.upper()
+    return FRENCH_REGIONS if region in FRENCH_REGIONS else (region,)
+
+
 def check_destination(recipient: str, settings: Twilio | TwilioOutbound, *, session: Session | None = None,
-                      kind: str = "", now: datetime | None = None) -> str | None:
+                      kind: str = "", now: datetime | None = None, region: str = DEFAULT_REGION) -> str | None:
     """Why `recipient` must not get this message (French, for the back office), or None when allowed.
 
-    Without a session only the number itself is checked; with one, opt-out and the daily cap too.
+    `region` is the town's `town.phone_region`. Without a session only the number itself is checked; with
+    one, opt-out and the daily cap too.
     """
     rules = settings.outbound if isinstance(settings, Twilio) else settings
     number = bare_number(recipient)
-    if not E164.match(number):
+    if not is_e164(number):
         return "numéro de destination invalide (format international +33… attendu)"
-    if not any(number.startswith(prefix) for prefix in rules.allowed_prefixes):
-        # SMS pumping: robots make us text premium or far-away numbers; only the allowed ranges get SMS.
+    # SMS pumping: robots make us text premium or far-away numbers; only mobiles of the town's numbering plan
+    # (France and its overseas territories for a French town) get SMS, judged on the numbering data's
+    # assigned ranges rather than a hand list of prefixes that missed the overseas ones.
+    if not is_mobile(number, regions=sms_regions(region)):
+        return (f"destination {number[:4]}… : pas un numéro mobile de {', '.join(sms_regions(region))} "
+                "(protection contre la fraude aux SMS)")
+    if rules.allowed_prefixes and not any(number.startswith(prefix) for prefix in rules.allowed_prefixes):
         return (f"destination {number[:4]}… hors des préfixes autorisés "
                 f"({', '.join(rules.allowed_prefixes)}) : protection contre la fraude aux SMS")
     if session is None:

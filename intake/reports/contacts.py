@@ -6,12 +6,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from intake.models import Contact, Event, Report
-from intake.phones import to_e164
+from intake.phones import DEFAULT_REGION, to_e164
 
 
-def link_contacts(session: Session, *, email: str, phone: str, actor: str) -> Contact:
+def link_contacts(session: Session, *, email: str, phone: str, actor: str, region: str = DEFAULT_REGION) -> Contact:
     """Make the contact of `email` and the contact of `phone` one; their reports follow. Raises ValueError."""
-    number = to_e164(phone)
+    number = to_e164(phone, region=region)
     if number is None:
         raise ValueError(f"numéro de téléphone invalide : {phone}")
     email = email.strip().lower()

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from classifiers.address import AddressExtractor, normalize_street
-from classifiers.address.normalize import normalize_text
+from classifiers.text import normalize_text
 from tests.classifiers.test_address_support import ROOT, SHARED, paris_extractor
 
 DANSMARUE = SHARED / "dansmarue" / "dansmarue_paris_dev.csv"

@@ -7,9 +7,10 @@ from collections.abc import Callable
 import pytest
 
 from classifiers.address import numbers
-from classifiers.address.fuzzy import DeletionIndex, deletions, distance
-from classifiers.address.normalize import normalize_street, normalize_text, offsets
+from classifiers.address.fuzzy import DeletionIndex
 from classifiers.address.postcodes import Postcodes, arrondissements
+from classifiers.text import deletions, normalize_street, normalize_text, offsets
+from classifiers.text import edit_distance as distance
 
 PARIS_CODES = [f"750{n:02d}" for n in range(1, 21)] + ["75116"]
 

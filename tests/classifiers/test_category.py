@@ -8,8 +8,9 @@ import pytest
 
 from classifiers.category.data import Labelled, dev_file, load_jsonl, training_files
 from classifiers.category.evaluate import evaluate
-from classifiers.category.features import fold, model_text
+from classifiers.category.features import model_text
 from classifiers.category.model import DEFAULT_MODEL_DIR, CategoryModel, Prediction, train
+from classifiers.text import strip_accents as fold
 
 
 def test_fold_and_model_text() -> None:

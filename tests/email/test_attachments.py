@@ -9,7 +9,7 @@ from email.mime.text import MIMEText
 
 import pytest
 
-from intake.email.attachments import human_size, safe_filename, unpack_msg, unpack_tnef
+from intake.email.attachments import _rtf_to_text, human_size, safe_filename, unpack_msg, unpack_tnef
 from intake.email.html import html_to_text
 from intake.email.model import ParsedEmail
 from intake.email.parse import parse_email
@@ -60,6 +60,20 @@ def test_tnef_files_and_names(raw: Callable[[str], bytes]) -> None:
         ("UmlautAnhang-äüö.txt", "text/plain", 14),
     ]
     assert unpacked.text.startswith("TEST äöü")
+
+
+def test_tnef_rtf_body(raw: Callable[[str], bytes]) -> None:
+    lines = unpack_tnef(raw("tnefparse/rtf.tnef")).text.splitlines()
+    assert lines[:3] == ["aafgag'alga'kgk", "", "agka;kgag"]
+    assert "\\hge" in lines  # an escaped backslash then text (the hand reader dropped "hge")
+    assert lines[-2:] == ["978-287-4494 (Office)", "978-318-6939 (Fax)"]
+    assert not any("\\par" in line or "fonttbl" in line or "Arial" in line for line in lines)
+
+
+def test_rtf_unicode_escapes() -> None:
+    # \uN? is a Unicode character followed by its fallback "?", which the hand reader kept: "caf?".
+    rtf = rb"{\rtf1\ansi\ansicpg1252{\fonttbl{\f0 Arial;}}\uc1 Le caf\u233? est ferm\'e9, \u8364? 5\par fin}"
+    assert _rtf_to_text(rtf) == "Le café est fermé, € 5\nfin"
 
 
 def test_tnef_body(raw: Callable[[str], bytes]) -> None:

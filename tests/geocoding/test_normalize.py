@@ -4,15 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from intake.geocoding.normalize import (
-    STREET_TYPES,
-    city_label,
-    core_tokens,
-    normalize_street,
-    split_type,
-    street_kind,
-    street_type,
-)
+from classifiers.text import STREET_TYPES, normalize_street
+from intake.geocoding.normalize import city_label, core_tokens, split_type, street_kind, street_type
 
 
 @pytest.mark.parametrize(

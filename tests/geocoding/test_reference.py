@@ -28,14 +28,16 @@ def _street(factory: Factory, citycode: str, normalized: str) -> AddressStreet:
 def test_import_ban_paris_then_reimport_is_idempotent(factory: Factory) -> None:
     first = import_file(factory, PARIS)
     assert (first.format, first.rows, first.errors, first.skipped) == ("ban", 9055, [], 0)
-    assert (first.streets.inserted, first.points.inserted, first.duplicates) == (3006, 8943, 112)
+    # "Place du Trocadéro et du 11 Novembre" and "… du Onze Novembre" are one place: number words are
+    # normalised to digits, so its two spellings make one street (and their shared point one duplicate).
+    assert (first.streets.inserted, first.points.inserted, first.duplicates) == (3005, 8942, 113)
     assert first.seconds < 5, first.summary()
     print(first.summary())
 
     again = import_file(factory, PARIS)
-    assert (again.streets.inserted, again.streets.updated, again.streets.unchanged) == (0, 0, 3006)
-    assert (again.points.inserted, again.points.updated, again.points.unchanged) == (0, 0, 8943)
-    assert (_count(factory, AddressStreet), _count(factory, AddressPoint)) == (3006, 8943)
+    assert (again.streets.inserted, again.streets.updated, again.streets.unchanged) == (0, 0, 3005)
+    assert (again.points.inserted, again.points.updated, again.points.unchanged) == (0, 0, 8942)
+    assert (_count(factory, AddressStreet), _count(factory, AddressPoint)) == (3005, 8942)
 
     pyrenees = _street(factory, "75120", "rue des pyrenees")
     assert (pyrenees.name, pyrenees.postcode, pyrenees.city, pyrenees.kind) == ("Rue des Pyrénées", "75020", "Paris",

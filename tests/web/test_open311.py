@@ -272,7 +272,7 @@ def test_emails_and_phones_in_app_descriptions_are_masked(client: FlaskClient, r
     report = filed(client, res, description="Appelez-moi au 06.12.34.56.78 ou +33 7 11 22 33 44, "
                                             "jeanne.martin@example.fr, lampadaire n° 12345 éteint")
     item = client.get(f"{API}/requests/{report.tracking_number}.json").get_json()[0]
-    assert item["description"] == ("Appelez-moi au [numéro masqué] ou [numéro masqué], [adresse masquée], "
+    assert item["description"] == ("Appelez-moi au [téléphone masqué] ou [téléphone masqué], [adresse e-mail masquée], "
                                    "lampadaire n° 12345 éteint")
 
 

@@ -5,7 +5,7 @@ What is published, and why:
 - `description`: only the text of a request posted to this public API by a citizens' app (channel open311),
   as FixMyStreet does: the app told its user the report is public. Email, SMS, voicemail and counter
   reports were not written for publication (signatures, phone numbers, family names), so their description
-  is null. Even for app requests, e-mail addresses and French phone numbers are masked, and a rejected
+  is null. Even for app requests, e-mail addresses and phone numbers are masked, and a rejected
   report (possibly abusive) publishes no description and no photo.
 - `media_url`: the stripped, re-encoded copy of a photo posted with an app request (no EXIF, no GPS),
   at an unguessable signed URL (`web/open311/media.py`); never a photo sent by mail or MMS.
@@ -17,7 +17,6 @@ What is published, and why:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -26,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.config import Config
+from intake.masking import mask_contacts
 from intake.models import Attachment, Event, RawMessage, Report, ReportMessage
 from intake.vocab import CLOSED
 from web.open311.media import media_url
@@ -35,13 +35,6 @@ COLUMNS = (Report.id, Report.tracking_number, Report.channel, Report.status, Rep
            Report.service, Report.description, Report.address_label, Report.address_postcode, Report.lat, Report.lon,
            Report.created_at, Report.updated_at)
 CHANNEL = "open311"
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_PHONE = re.compile(r"(?<![\d+])(?:(?:\+|00)33[\s.-]?(?:\(0\))?|0)[1-9](?:[\s.-]?\d{2}){4}(?!\d)")
-
-
-def redact(text: str) -> str:
-    """`text` with e-mail addresses and French phone numbers masked."""
-    return _PHONE.sub("[numéro masqué]", _EMAIL.sub("[adresse masquée]", text))
 
 
 def _notes(session: Session, ids: list[int]) -> dict[int, dict[str, Any]]:
@@ -106,7 +99,8 @@ def publish(session: Session, config: Config, reports: Iterable[Report], *, base
             "status_notes": _status_notes(config, report, notes.get(report.id)),
             "service_name": labels.get(code or "", code),
             "service_code": code,
-            "description": redact(report.description) if shown and report.description else None,
+            "description": (mask_contacts(report.description, region=config.town.phone_region)
+                            if shown and report.description else None),
             "agency_responsible": services.get(report.service or "", report.service),
             "service_notice": None,
             "requested_datetime": moment(report.created_at),

@@ -46,7 +46,7 @@ def _recipient(ctx: Context, report: Report, parsed: InboundMessage) -> tuple[st
         number = parsed.sender_phone
         if not number:
             return "numéro de l'appelant inconnu"
-        refusal = check_destination(number, ctx.config.twilio)
+        refusal = check_destination(number, ctx.config.twilio, region=ctx.config.town.phone_region)
         # Only a mobile in the allowed ranges can read an SMS; a landline caller is left to the agents.
         return ("sms", number, None) if refusal is None else f"pas de SMS possible vers l'appelant : {refusal}"
     if not report.citizen_recovered:
