@@ -9,6 +9,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -23,6 +24,9 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+from intake.vocab import ChannelName, OutboxStatus, RawStatus, ReportStatus, sql_in
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -38,6 +42,28 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A moment as aware UTC; a naive one is UTC (what SQLite keeps, and what raw SQL hands back)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as UTC and read back aware, whatever the database (SQLite keeps no time zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Aware moments are written in UTC (SQLite would drop any other offset silently)."""
+        if value is None:
+            return None
+        return as_utc(value).replace(tzinfo=None) if dialect.name == "sqlite" else as_utc(value)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Always aware UTC."""
+        return None if value is None else as_utc(value)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
@@ -49,7 +75,9 @@ class RawMessage(Base):
     # The same message is the same key with the same content: a Message-ID or SID reused for other content
     # (a contact-form relay, a broken mailer) is another row, flagged key_collision (intake/pipeline/rawstore.py).
     __table_args__ = (UniqueConstraint("channel", "source", "external_key", "content_key", name="uq_raw_message_key"),
-                      Index("ix_raw_message_door_received", "channel", "source", "received_at"))
+                      Index("ix_raw_message_door_received", "channel", "source", "received_at"),
+                      CheckConstraint(sql_in("status", RawStatus), name="status_known"),
+                      CheckConstraint(sql_in("channel", ChannelName), name="channel_known"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel: Mapped[str] = mapped_column(String(20))  # email, sms, open311, staff
@@ -63,13 +91,13 @@ class RawMessage(Base):
     imap_uid: Mapped[int | None] = mapped_column(BigInteger)
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     payload_sha256: Mapped[str] = mapped_column(String(64))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     claimed_by: Mapped[str | None] = mapped_column(String(120))
-    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class MailboxState(Base):
@@ -80,8 +108,8 @@ class MailboxState(Base):
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
-    last_poll_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
@@ -92,8 +120,8 @@ class ChannelState(Base):
 
     name: Mapped[str] = mapped_column(String(80), primary_key=True)
     cursor: Mapped[str | None] = mapped_column(String(200))
-    last_poll_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_success_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_poll_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
@@ -107,8 +135,8 @@ class Contact(Base):
     phone: Mapped[str | None] = mapped_column(String(20), unique=True)
     name: Mapped[str | None] = mapped_column(String(200))
     opt_out: Mapped[bool] = mapped_column(Boolean, default=False)  # SMS: STOP received, or refused by Twilio
-    opt_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    opt_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class TrackingCounter(Base):
@@ -128,6 +156,8 @@ class Report(Base):
         # The queue's counts per status over main reports (duplicates folded) without reading the table.
         Index("ix_report_main_status", "status", sqlite_where=text("duplicate_of_id IS NULL"),
               postgresql_where=text("duplicate_of_id IS NULL")),
+        CheckConstraint(sql_in("status", ReportStatus), name="status_known"),
+        CheckConstraint(sql_in("channel", ChannelName), name="channel_known"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -141,7 +171,7 @@ class Report(Base):
     zone: Mapped[str | None] = mapped_column(String(60), index=True)  # routing zone the position falls in
     status: Mapped[str] = mapped_column(String(20), default="nouveau", index=True)
     status_reason: Mapped[str | None] = mapped_column(String(60))  # rejection reason code
-    location_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # asked once
+    location_requested_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # asked once
     author_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id"))
     forwarded_by_name: Mapped[str | None] = mapped_column(String(200))
     forwarded_by_email: Mapped[str | None] = mapped_column(String(320))
@@ -161,8 +191,8 @@ class Report(Base):
     notes: Mapped[list[str]] = mapped_column(JSON, default=list)
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("report.id"), index=True)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     author: Mapped[Contact | None] = relationship()
     messages: Mapped[list[ReportMessage]] = relationship(
@@ -190,7 +220,7 @@ class ReportMessage(Base):
     signature: Mapped[str] = mapped_column(Text, default="")
     html: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     report: Mapped[Report] = relationship(back_populates="messages", foreign_keys=[report_id])
     raw: Mapped[RawMessage] = relationship()
@@ -229,7 +259,7 @@ class Event(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     report_id: Mapped[int] = mapped_column(ForeignKey("report.id"), index=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     actor: Mapped[str] = mapped_column(String(120), default="guichet")
     action: Mapped[str] = mapped_column(String(40))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -251,7 +281,7 @@ class Correction(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     channel: Mapped[str] = mapped_column(String(20), default="email")
     actor: Mapped[str] = mapped_column(String(120))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Outbox(Base):
@@ -264,6 +294,8 @@ class Outbox(Base):
         Index("ix_outbox_recipient_created", "recipient", "created_at"),
         Index("uq_outbox_kind_recipient_no_report", "kind", "recipient", unique=True,
               sqlite_where=text("report_id IS NULL"), postgresql_where=text("report_id IS NULL")),
+        CheckConstraint(sql_in("status", OutboxStatus), name="status_known"),
+        CheckConstraint(sql_in("channel", ChannelName), name="channel_known"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -281,9 +313,9 @@ class Outbox(Base):
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     reason: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class User(Base):
@@ -300,9 +332,9 @@ class User(Base):
     service: Mapped[str | None] = mapped_column(String(40))  # an agent's service
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class AuditLog(Base):
@@ -311,7 +343,7 @@ class AuditLog(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     username: Mapped[str] = mapped_column(String(80))
     action: Mapped[str] = mapped_column(String(80))

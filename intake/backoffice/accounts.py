@@ -6,7 +6,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from argon2 import PasswordHasher
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from intake.config import Config
 from intake.models import User, utcnow
+from intake.models import as_utc as _aware
 
 ROLES = {"accueil": "Accueil", "agent": "Agent de service", "admin": "Administrateur"}
 MIN_PASSWORD = 12
@@ -85,10 +86,6 @@ def set_password(user: User, password: str) -> None:
 def session_key(user: User) -> str:
     """What the session cookie holds: the id and a piece of the hash, so a new password ends old sessions."""
     return f"{user.id}:{user.password_hash[-16:]}"
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def authenticate(session: Session, username: str, password: str) -> SignIn:

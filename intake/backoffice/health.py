@@ -25,7 +25,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Config, Health
-from intake.models import ChannelState, MailboxState, Outbox, RawMessage, Report, utcnow
+from intake.models import ChannelState, MailboxState, Outbox, RawMessage, Report, as_utc, utcnow
 
 log = logging.getLogger(__name__)
 STAFF_SOURCE = "back-office"
@@ -37,8 +37,8 @@ HISTORY_ROWS = 5_000  # a very busy door: its 5,000 latest gaps are plenty for a
 
 
 def aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; they are UTC."""
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+    """A stored moment as aware UTC (None stays None)."""
+    return None if moment is None else as_utc(moment)
 
 
 @dataclass(frozen=True)

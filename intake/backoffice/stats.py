@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from intake.backoffice.filters import CHANNELS, ReportFilter, apply
 from intake.config import STATUS_CODES, Config
-from intake.models import Correction, Event, Report
+from intake.models import Correction, Event, Report, as_utc
 
 SYSTEM_ACTORS = ("guichet", "citoyen")  # events by these are not a person's action
 PRESETS = (7, 30, 90, 365)  # the period choices offered, in days ending today
@@ -160,8 +160,8 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def utc(moment: datetime) -> datetime:
-    """A stored moment as aware UTC (SQLite gives naive UTC values)."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    """A stored moment as aware UTC (raw SQL buckets come back naive)."""
+    return as_utc(moment)
 
 
 def _delay(hours: list[float], population: int) -> Delay:

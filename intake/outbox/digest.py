@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Config
-from intake.models import Event, Report, utcnow
+from intake.models import Event, Report, as_utc, utcnow
 from intake.outbox.enqueue import enqueue
 from intake.outbox.notify import Mailer, send_outbox_row, template
 from intake.outbox.referents import DIGEST_EVENT, outbox_kind, report_values
@@ -55,10 +55,6 @@ def due_day(config: Config, now: datetime | None = None) -> date | None:
     return local.date() - timedelta(days=1)
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def reports_for(session: Session, config: Config, service: str, day: date) -> list[Report]:
     """Reports marked for `service`'s digest during `day` and still routed to it, in order of arrival."""
     start, end = day_bounds(config, day)
@@ -68,7 +64,7 @@ def reports_for(session: Session, config: Config, service: str, day: date) -> li
     ).all()
     # The window is widened then checked in Python: SQLite hands back naive UTC, PostgreSQL aware values.
     ids = sorted({rid for rid, detail, at in rows
-                  if (detail or {}).get("service") == service and start <= _aware(at) < end})
+                  if (detail or {}).get("service") == service and start <= as_utc(at) < end})
     if not ids:
         return []
     reports = session.execute(select(Report).where(Report.id.in_(ids)).order_by(Report.id)).scalars().all()

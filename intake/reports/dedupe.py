@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Protocol, TypeVar
 
 from sqlalchemy import select
@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from intake.geocoding.spatial import EARTH_RADIUS_M, distance_m
 from intake.models import Event, Report, utcnow
+from intake.models import as_utc as _aware
 from intake.vocab import CLOSED
 
 K = TypeVar("K")
@@ -117,6 +118,3 @@ def merge(session: Session, source: Report, target: Report, actor: str) -> Repor
     return target
 
 
-def _aware(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes that are UTC.
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
 from intake.message import TEXT_CHANNELS, InboundMessage, Position
 from intake.models import Contact, Event, RawMessage, Report, ReportMessage
+from intake.models import as_utc as _aware
 from intake.pipeline.registry import BaseStage, Context, register
 from intake.reports.relocate import asked_report
 from intake.reports.tracking import find_tracking_numbers
 from intake.vocab import CLOSED
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _last_open(ctx: Context, phone: str) -> tuple[Report, datetime] | None:
