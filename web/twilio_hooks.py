@@ -16,6 +16,7 @@ from twilio.request_validator import RequestValidator
 
 from intake.config import Config, ConfigError
 from intake.models import Contact, Outbox, utcnow
+from intake.outbox.twilio_errors import OPTED_OUT
 from intake.pipeline.rawstore import KeyCollision, store_raw
 from intake.pipeline.spool import Spooled, spool, spool_folder
 
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 bp = Blueprint("twilio_hooks", __name__, url_prefix="/twilio")
 
 EXTENSION = "guichet_twilio"
-UNSUBSCRIBED = "21610"  # Twilio error: the recipient answered STOP, every further SMS is refused
+UNSUBSCRIBED = str(OPTED_OUT)  # Twilio error: the recipient answered STOP, every further SMS is refused
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 NO_CALLS = "Ce numéro ne prend pas d'appels, envoyez un SMS."
 

@@ -8,23 +8,18 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from twilio.base.exceptions import TwilioRestException
 
 from intake.config import Config, Twilio
 from intake.gsm import fit_segments
 from intake.models import Contact, Event, Outbox, utcnow
 from intake.outbox.notify import claim_outbox
 from intake.outbox.sms_rules import WHATSAPP, RateLimiter, bare_number, check_destination
+from intake.outbox.twilio_errors import ERROR_LABELS, OPTED_OUT, TwilioPermanent, TwilioTransient
+from intake.outbox.twilio_errors import classify as classify_status
 
 log = logging.getLogger(__name__)
 
-UNSUBSCRIBED = 21610
-PERMANENT_REASONS = {
-    UNSUBSCRIBED: "le destinataire a répondu STOP (désinscrit chez Twilio)",
-    21211: "numéro de destination invalide",
-    21408: "envoi vers cette région non autorisé sur le compte Twilio",
-    21614: "ce numéro n'est pas un mobile : SMS impossible",
-    21612: "ce numéro ne peut pas recevoir de SMS depuis le numéro de la mairie",
-}
 
 
 @dataclass(frozen=True)
@@ -37,28 +32,14 @@ class Failure:
 
 
 def classify(exc: BaseException) -> Failure:
-    """Sort a Twilio or network error: 429, 5xx and network are transient, other 4xx permanent."""
-    from twilio.base.exceptions import TwilioRestException
-
-    permanent: tuple[type[BaseException], ...] = ()
-    transient: tuple[type[BaseException], ...] = ()
-    try:  # the channel helpers' own exceptions, when that module is installed
-        from intake.outbox.twilio_errors import TwilioPermanent, TwilioTransient
-
-        permanent, transient = (TwilioPermanent,), (TwilioTransient,)
-    except ImportError:
-        pass
+    """Sort a Twilio or network error with the one taxonomy of outbox/twilio_errors.py."""
     if isinstance(exc, TwilioRestException):
-        status, code = int(exc.status or 0), exc.code
-        if status == 429 or status >= 500 or status == 0:
-            return Failure(True, f"Twilio indisponible (HTTP {status}), nouvel essai plus tard")
-        text = PERMANENT_REASONS.get(code or 0, f"refusé par Twilio (HTTP {status})")
-        return Failure(False, f"Twilio {code or status} : {text}", code)
-    if isinstance(exc, permanent):
-        code = getattr(exc, "code", None)
-        return Failure(False, f"Twilio {code} : {PERMANENT_REASONS.get(code or 0, 'refusé par Twilio')}", code)
-    if isinstance(exc, transient):
-        return Failure(True, f"Twilio indisponible ({exc}), nouvel essai plus tard")
+        exc = classify_status(int(exc.status or 0) or None, str(exc.msg), code=exc.code)
+    if isinstance(exc, TwilioPermanent):
+        text = ERROR_LABELS.get(exc.code or 0, f"refusé par Twilio (HTTP {exc.status})")
+        return Failure(False, f"Twilio {exc.code or exc.status} : {text}", exc.code)
+    if isinstance(exc, TwilioTransient):
+        return Failure(True, f"Twilio indisponible (HTTP {exc.status}), nouvel essai plus tard")
     # Network errors (requests' exceptions are OSErrors) and anything unforeseen: retry, never lose it.
     return Failure(True, f"envoi à réessayer : {type(exc).__name__}: {exc}")
 
@@ -126,7 +107,7 @@ def send_sms_row(factory: sessionmaker[Session], config: Config, row_id: int, *,
                 row.status, row.reason = "pending", failure.reason
                 session.commit()
                 raise
-            if failure.code == UNSUBSCRIBED:
+            if failure.code == OPTED_OUT:
                 _opt_out(session, number)
             return _finish(session, row, "failed", failure.reason)
     with factory() as session:

@@ -17,8 +17,9 @@ ERROR_LABELS: dict[int, str] = {
     20404: "ressource Twilio introuvable",
     21211: "numéro de destinataire invalide",
     21408: "envoi vers cette région non autorisé sur le compte Twilio",
-    21610: "le destinataire a refusé les SMS (STOP)",
-    21614: "le numéro n'est pas un mobile",
+    21610: "le destinataire a répondu STOP (désinscrit chez Twilio)",
+    21612: "ce numéro ne peut pas recevoir de SMS depuis le numéro de la mairie",
+    21614: "ce numéro n'est pas un mobile : SMS impossible",
 }
 
 
