@@ -606,7 +606,7 @@ class Config(_Strict):
             "service": max((s.name for s in self.services), key=len),
             "reason": max((r.label for r in self.statuses.reject_reasons), key=len),
             "status": max(self.statuses.labels.values() or STATUS_CODES, key=len),
-            "status_url": f"{self.town.public_url.rstrip('/')}/suivi/{'x' * 32}",
+            "status_url": self.status_url("x" * 32),
         }
         for code in dict.fromkeys([*self.statuses.notify, *self.templates.status]):
             message = self.templates.status.get(code)
@@ -628,6 +628,10 @@ class Config(_Strict):
     def service(self, code: str | None) -> Service | None:
         """The service called `code`, or None."""
         return next((s for s in self.services if s.code == code), None)
+
+    def status_url(self, token: str) -> str:
+        """The citizen's public tracking page of a report (its unguessable token, never its number)."""
+        return f"{self.town.public_url.rstrip('/')}/suivi/{token}"
 
     def resolve_path(self, path: str) -> Path:
         """Resolve a path from the config relative to the config file's folder."""

@@ -2,7 +2,33 @@
 
 from __future__ import annotations
 
-from flask import current_app
+from typing import Any
+
+from flask import abort, current_app
+from sqlalchemy.orm import Session
+
+from intake.config import Config
+from intake.models import Report
+from intake.reports.tracking import report_by_number
+
+
+def res() -> Any:
+    """The process's resources (intake.runtime.resources.Resources) the app was created with."""
+    return current_app.extensions["guichet"]
+
+
+def cfg() -> Config:
+    """The town's configuration the app was created with."""
+    config: Config = current_app.config["GUICHET"]
+    return config
+
+
+def report_or_404(session: Session, number: str) -> Report:
+    """The report of a tracking number, or a 404 page."""
+    rep = report_by_number(session, number)
+    if rep is None:
+        abort(404)
+    return rep
 
 
 def current_actor() -> str:

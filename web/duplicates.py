@@ -5,20 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from intake.models import Report
 from intake.reports.dedupe import merge, unlink
-from intake.reports.tracking import find_tracking_numbers
+from intake.reports.tracking import find_tracking_numbers, report_by_number
 from web.common import current_actor, send_soon
-from web.queue import _res
+from web.common import res as _res
 
 bp = Blueprint("duplicates", __name__)
-
-
-def _by_number(session: Session, number: str) -> Report | None:
-    return session.execute(select(Report).where(Report.tracking_number == number)).scalar_one_or_none()
 
 
 def _back(default: str) -> Any:
@@ -31,7 +24,7 @@ def _back(default: str) -> Any:
 def detach(number: str) -> Any:
     """Make a duplicate a report of its own again (a wrong match); its status stays as it is."""
     with _res().factory() as session, session.begin():
-        rep = _by_number(session, number)
+        rep = report_by_number(session, number)
         if rep is None:
             abort(404)
         main = unlink(session, rep, current_actor())
@@ -57,10 +50,10 @@ def merge_into(number: str) -> Any:
         flash(f"« {typed[:40]} » n'est pas un numéro de signalement (forme attendue : 2026-00042).", "erreur")
         return _back(number)
     with _res().factory() as session, session.begin():
-        rep = _by_number(session, number)
+        rep = report_by_number(session, number)
         if rep is None:
             abort(404)
-        target = _by_number(session, found[0])
+        target = report_by_number(session, found[0])
         if target is None:
             flash(f"Aucun signalement n° {found[0]}.", "erreur")
             return _back(number)

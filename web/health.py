@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from intake.backoffice.health import collect, queue_info, retry_message
 from intake.models import AuditLog
+from web.common import res as _res
 
 bp = Blueprint("health", __name__)
 
@@ -37,9 +38,6 @@ def duration_fr(seconds: float | None) -> str:
         return f"{hours} h {mins:02d} min" if mins else f"{hours} h"
     return f"{mins} min"
 
-
-def _res() -> Any:
-    return current_app.extensions["guichet"]
 
 
 @bp.get("/sante-des-canaux")

@@ -15,6 +15,7 @@ from sqlalchemy import and_, case, func, select
 from intake.backoffice.filters import CHANNELS, ReportFilter, apply, parse_filter, without
 from intake.config import STATUS_CODES, Config
 from intake.models import Report
+from web.common import cfg as _cfg
 
 bp = Blueprint("map", __name__)
 MAX_MARKERS = 20_000  # beyond this a browser slows down; the page says so and offers the displayed area only
@@ -31,9 +32,6 @@ HOTSPOTS = "stats.hotspots_geojson"  # FeatureCollection of Points with radius_m
 FILTER_KEYS = frozenset({"statut", "categorie", "service", "canal", "zone", "du", "au", "a_qualifier", "photo",
                          "ouverts", "doublons", "q", "filtre"})
 
-
-def _cfg() -> Config:
-    return current_app.config["GUICHET"]
 
 
 def legend(config: Config) -> list[dict[str, str]]:

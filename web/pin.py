@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from intake.models import Report
 from intake.reports.relocate import CITIZEN, accepts_citizen_location, answered, place
+from web.common import res as _res
 
 bp = Blueprint("pin", __name__)
 PLACED_ZOOM = 16
@@ -38,9 +39,6 @@ class InputError(ValueError):
         super().__init__(message)
         self.field = field
 
-
-def _res() -> Any:
-    return current_app.extensions["guichet"]
 
 
 def _number(text: str) -> float | None:

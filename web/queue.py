@@ -13,15 +13,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from intake.models import Attachment, Event, RawMessage, Report, ReportMessage
-from web.common import current_actor, send_soon
+from web.common import current_actor, report_or_404, send_soon
+from web.common import res as _res
 
 bp = Blueprint("queue", __name__)
 PAGE = 50
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
-
-def _res() -> Any:
-    return current_app.extensions["guichet"]
 
 
 def _scope() -> str | None:
@@ -146,9 +144,7 @@ def change_category(number: str) -> Any:
 
     category = request.form.get("categorie", "")
     with _res().factory() as session, session.begin():
-        rep = session.execute(select(Report).where(Report.tracking_number == number)).scalar_one_or_none()
-        if rep is None:
-            abort(404)
+        rep = report_or_404(session, number)
         try:
             reclassify(session, current_app.config["GUICHET"], rep, category, actor=current_actor())
         except ValueError as exc:
@@ -170,9 +166,7 @@ def change_status_view(number: str) -> Any:
     reason = request.form.get("motif") or None
     note = (request.form.get("note") or "").strip()[:1000] or None
     with _res().factory() as session, session.begin():
-        rep = session.execute(select(Report).where(Report.tracking_number == number)).scalar_one_or_none()
-        if rep is None:
-            abort(404)
+        rep = report_or_404(session, number)
         unchanged = rep.status == status and (status != "rejete" or rep.status_reason == reason)
         try:
             outbox_ids = change_status(session, cfg, rep, status, actor=current_actor(), note=note, reason=reason)

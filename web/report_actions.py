@@ -4,29 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from flask import Blueprint, flash, redirect, request, url_for
 
-from intake.config import Config
-from intake.models import Report
+from web.common import cfg as _cfg
+from web.common import report_or_404 as _report
+from web.common import res as _res
 
 bp = Blueprint("actions", __name__)
 
 
-def _res() -> Any:
-    return current_app.extensions["guichet"]
 
-
-def _cfg() -> Config:
-    return current_app.config["GUICHET"]
-
-
-def _report(session: Session, number: str) -> Report:
-    rep = session.execute(select(Report).where(Report.tracking_number == number)).scalar_one_or_none()
-    if rep is None:
-        abort(404)
-    return rep
 
 
 def _back(number: str, anchor: str = "") -> Any:

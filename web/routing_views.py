@@ -4,22 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, request, url_for
-from sqlalchemy import select
+from flask import Blueprint, current_app, flash, redirect, request, url_for
 
-from intake.config import Config, ConfigError
-from intake.models import Report
+from intake.config import ConfigError
 from intake.reports.routing import reroute
 from intake.reports.zones import zones_for
-from web.common import current_actor, send_soon
+from web.common import cfg as _cfg
+from web.common import current_actor, report_or_404, send_soon
 from web.queue import _res
 
 bp = Blueprint("routing", __name__)
-
-
-def _cfg() -> Config:
-    cfg: Config = current_app.config["GUICHET"]
-    return cfg
 
 
 def _zone_label(code: str | None) -> str | None:
@@ -52,9 +46,7 @@ def change_service(number: str) -> Any:
     target = cfg.service(code)
     back = redirect(url_for("queue.report", number=number)), 303
     with _res().factory() as session, session.begin():
-        rep = session.execute(select(Report).where(Report.tracking_number == number)).scalar_one_or_none()
-        if rep is None:
-            abort(404)
+        rep = report_or_404(session, number)
         if target is None:
             flash(f"Service inconnu : « {code[:60] or '(aucun)'} ». Choisissez un service de la liste.", "erreur")
             return back

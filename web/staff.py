@@ -9,16 +9,17 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from intake.channels.staff import STAFF_CHANNELS
-from intake.config import Config
 from intake.models import Report, ReportMessage
 from intake.phones import to_e164
 from intake.pipeline.process import process_raw
 from intake.pipeline.rawstore import store_raw
+from web.common import cfg as _cfg
 from web.common import current_actor, send_soon
+from web.common import res as _res
 
 bp = Blueprint("staff", __name__)
 
@@ -37,12 +38,6 @@ class Entry:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def _cfg() -> Config:
-    return current_app.config["GUICHET"]
-
-
-def _res() -> Any:
-    return current_app.extensions["guichet"]
 
 
 def _coordinates(entry: Entry, form: Any) -> None:

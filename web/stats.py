@@ -13,13 +13,11 @@ from intake.backoffice.filters import CHANNELS, ReportFilter, parse_filter
 from intake.backoffice.hotspots import find_hotspots, geojson
 from intake.backoffice.stats import PRESETS, Period, choose_period, compute, hours_label, period_filter
 from intake.config import STATUS_CODES, Config
+from web.common import cfg as _cfg
 
 bp = Blueprint("stats", __name__)
 MAX_PERIOD_DAYS = 3 * 366  # longer spans are cut (a French message says so)
 
-
-def _cfg() -> Config:
-    return current_app.config["GUICHET"]
 
 
 def _today(config: Config) -> date:

@@ -51,7 +51,7 @@ def render_sms(config: Config, source: str, *, report: Report | None = None) -> 
     values: dict[str, Any] = {"town": config.town.name}
     if report is not None:
         values["tracking_number"] = report.tracking_number
-        values["status_url"] = f"{config.town.public_url.rstrip('/')}/suivi/{report.public_token}"
+        values["status_url"] = config.status_url(report.public_token)
     return " ".join(template(source).render(values).split())
 
 
@@ -65,7 +65,7 @@ def render_confirmation(config: Config, *, report: Report, parsed: Any) -> tuple
         "summary": _summary(parsed.text),
         "received_at": config.town.local(received).strftime("%d/%m/%Y à %H:%M"),
         "attachments": [a.filename for a in parsed.attachments],
-        "status_url": f"{config.town.public_url.rstrip('/')}/suivi/{report.public_token}",
+        "status_url": config.status_url(report.public_token),
     }
     subject = template(config.templates.confirmation_subject).render(values)
     body = template(config.templates.confirmation_body).render(values)

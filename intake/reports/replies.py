@@ -30,7 +30,7 @@ def reply_to_citizen(session: Session, config: Config, report: Report, text: str
     previous = session.execute(select(func.count()).select_from(Outbox).where(
         Outbox.report_id == report.id, Outbox.kind.like("reply:%"))).scalar_one()
     kind = f"reply:{previous + 1}"
-    status_url = f"{config.town.public_url.rstrip('/')}/suivi/{report.public_token}"
+    status_url = config.status_url(report.public_token)
     ids = []
     for channel, recipient in recipients:
         if channel == "email":

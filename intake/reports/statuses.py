@@ -149,7 +149,7 @@ def message_values(config: Config, report: Report, row: Report, *, note: str | N
         "note": note or "",
         "reason": config.statuses.reason_label(reason) if reason else "",
         "status": config.statuses.label(report.status),
-        "status_url": f"{config.town.public_url.rstrip('/')}/suivi/{row.public_token}",
+        "status_url": config.status_url(row.public_token),
     }
 
 

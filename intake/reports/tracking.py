@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 import secrets
 
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
+
+from intake.models import Report
 
 TRACKING_RE = re.compile(r"\b(20\d{2})-(\d{5,6})\b")
 
@@ -35,3 +37,8 @@ def find_tracking_numbers(text_: str) -> list[str]:
 def new_public_token() -> str:
     """An unguessable token for a report's public page."""
     return secrets.token_urlsafe(24)
+
+
+def report_by_number(session: Session, number: str) -> Report | None:
+    """The report of a tracking number (AAAA-NNNNN), or None."""
+    return session.execute(select(Report).where(Report.tracking_number == number[:16])).scalar_one_or_none()

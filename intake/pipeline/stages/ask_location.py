@@ -20,7 +20,7 @@ KIND = "ask_location"
 
 def location_url(config: Config, report: Report) -> str:
     """The public page where the citizen drops a pin on the map."""
-    return f"{config.town.public_url.rstrip('/')}/suivi/{report.public_token}/position"
+    return f"{config.status_url(report.public_token)}/position"
 
 
 def _values(config: Config, report: Report) -> dict[str, Any]:
@@ -28,7 +28,7 @@ def _values(config: Config, report: Report) -> dict[str, Any]:
     return {"tracking_number": report.tracking_number, "town": config.town.name,
             "category": labels.get(report.category or "", report.category or ""),
             "location_url": location_url(config, report),
-            "status_url": f"{config.town.public_url.rstrip('/')}/suivi/{report.public_token}"}
+            "status_url": config.status_url(report.public_token)}
 
 
 def _recipient(ctx: Context, report: Report, parsed: InboundMessage) -> tuple[str, str, str | None] | str:

@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from intake.models import Outbox, Report, ReportMessage
 from intake.pipeline.registry import BaseStage, Context, Discard, register
-from intake.reports.tracking import find_tracking_numbers
+from intake.reports.tracking import find_tracking_numbers, report_by_number
 
 
 def _report_for_message_ids(ctx: Context, ids: list[str]) -> Report | None:
@@ -27,7 +27,7 @@ def _report_for_tracking(ctx: Context, subject: str, sender: str | None) -> Repo
     # A number alone could be typed by anyone: only the report's author (or the staff who forwarded it)
     # may thread onto it that way.
     for number in find_tracking_numbers(subject):
-        report = ctx.session.execute(select(Report).where(Report.tracking_number == number)).scalar_one_or_none()
+        report = report_by_number(ctx.session, number)
         if report is None or not sender:
             continue
         author = report.author.email if report.author else None

@@ -11,7 +11,7 @@ from intake.models import Contact, Event, RawMessage, Report, ReportMessage
 from intake.models import as_utc as _aware
 from intake.pipeline.registry import BaseStage, Context, register
 from intake.reports.relocate import asked_report
-from intake.reports.tracking import find_tracking_numbers
+from intake.reports.tracking import find_tracking_numbers, report_by_number
 from intake.vocab import CLOSED
 
 
@@ -33,7 +33,7 @@ def _last_open(ctx: Context, phone: str) -> tuple[Report, datetime] | None:
 def _by_tracking(ctx: Context, text: str, phone: str) -> Report | None:
     # Only the report's author may attach to it by number: a number alone could be typed by anyone.
     for number in find_tracking_numbers(text):
-        report = ctx.session.execute(select(Report).where(Report.tracking_number == number)).scalar_one_or_none()
+        report = report_by_number(ctx.session, number)
         if report is not None and report.author is not None and report.author.phone == phone:
             return report
     return None
