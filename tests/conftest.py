@@ -20,7 +20,7 @@ from intake.runtime.db import migrate
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 # pytest-xdist runs tests in workers gw0, gw1…: each gets a Redis database index and a PostgreSQL database of
-# its own, so that flushing or dropping in one never touches another's (index 10 is the benchmarks', 14 addok's).
+# its own, so that flushing or dropping in one never touches another's (index 10 is the benchmarks', 14 and 15 addok's).
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 _WORKER_INDEX = int(XDIST_WORKER[2:]) if XDIST_WORKER.startswith("gw") else 0
 _REDIS_DBS = (9, 11, 12, 13)
@@ -29,13 +29,12 @@ _REDIS_DBS = (9, 11, 12, 13)
 def _test_redis_url() -> str:
     """This process's Redis: GUICHET_TEST_REDIS_URL (one URL per xdist worker, comma-separated), else the default."""
     override = [url.strip() for url in os.environ.get("GUICHET_TEST_REDIS_URL", "").split(",") if url.strip()]
-    if not override:
-        return f"redis://127.0.0.1:6379/{_REDIS_DBS[_WORKER_INDEX % len(_REDIS_DBS)]}"
+    urls = override or [f"redis://127.0.0.1:6379/{db}" for db in _REDIS_DBS]
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) if XDIST_WORKER else 1
-    if len(override) < workers:  # two workers flushing the same index would wipe each other's queues
-        raise pytest.UsageError(f"GUICHET_TEST_REDIS_URL names {len(override)} Redis URL(s) for {workers} pytest-xdist "
-                                "workers: give one per worker, separated by commas")
-    return override[_WORKER_INDEX]
+    if len(urls) < workers:  # two workers flushing the same index would wipe each other's queues
+        raise pytest.UsageError(f"{len(urls)} test Redis URL(s) for {workers} pytest-xdist workers: "
+                                "set GUICHET_TEST_REDIS_URL to one URL per worker, separated by commas")
+    return urls[_WORKER_INDEX]
 
 
 TEST_REDIS_URL = _test_redis_url()
