@@ -154,10 +154,15 @@ class DatabaseTemplate:
                 self._pg_tables = [row[0] for row in conn.execute(
                     "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
                     " ORDER BY tablename")]
-            # A connection left open by the previous test must not make this wait forever.
+            # A connection left open in a transaction by the previous test must not make this wait forever.
             conn.execute("SET lock_timeout = '20s'")
             tables = ", ".join(f'public."{name}"' for name in self._pg_tables)
-            conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+            try:
+                conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+            except psycopg.errors.LockNotAvailable as exc:
+                holders = conn.execute("SELECT pid, state, left(query, 200) FROM pg_stat_activity WHERE datname ="
+                                       " current_database() AND pid <> pg_backend_pid()").fetchall()
+                raise RuntimeError(f"{url.database}: a connection left open blocks the reset: {holders}") from exc
         return self.postgres
 
     @staticmethod
