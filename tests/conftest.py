@@ -97,7 +97,8 @@ class DatabaseTemplate:
     """The schema is migrated once per test process; each test gets a fresh, empty copy of it.
 
     SQLite: a migrated template file, copied into the test's folder. PostgreSQL (one database per xdist worker):
-    migrated once, then every table but alembic_version truncated before each test.
+    migrated once, then the tables holding rows (never alembic_version) truncated and the sequences restarted
+    before each test.
     """
 
     def __init__(self, folder: Path) -> None:
@@ -156,13 +157,20 @@ class DatabaseTemplate:
                     " ORDER BY tablename")]
             # A connection left open in a transaction by the previous test must not make this wait forever.
             conn.execute("SET lock_timeout = '20s'")
-            tables = ", ".join(f'public."{name}"' for name in self._pg_tables)
+            # Truncating costs new files for each table and its indexes (~0.4 s for all on a busy machine): only
+            # the tables holding rows are, then every sequence starts again (a rolled-back insert moves one too).
+            probe = " UNION ALL ".join(f"SELECT '{name}' WHERE EXISTS (SELECT 1 FROM public.\"{name}\")"
+                                       for name in self._pg_tables)
+            used = [row[0] for row in conn.execute(probe)]
             try:
-                conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+                if used:
+                    conn.execute("TRUNCATE " + ", ".join(f'public."{name}"' for name in used) + " CASCADE")
             except psycopg.errors.LockNotAvailable as exc:
                 holders = conn.execute("SELECT pid, state, left(query, 200) FROM pg_stat_activity WHERE datname ="
                                        " current_database() AND pid <> pg_backend_pid()").fetchall()
                 raise RuntimeError(f"{url.database}: a connection left open blocks the reset: {holders}") from exc
+            conn.execute("SELECT setval(format('%I.%I', schemaname, sequencename)::regclass, start_value, false)"
+                         " FROM pg_sequences WHERE schemaname = 'public'")
         return self.postgres
 
     @staticmethod
