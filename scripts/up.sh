@@ -9,6 +9,6 @@ command -v python3 >/dev/null || need_apt+=(python3)
 python3 -c "import venv, ensurepip" 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"; fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e .
+.venv/bin/python -m pip install -q --upgrade -c constraints.txt pip >/dev/null
+.venv/bin/python -m pip install -q -c constraints.txt -e .  # the versions the tests passed with (scripts/lock.sh)
 exec .venv/bin/guichet up --demo-mail "$@"

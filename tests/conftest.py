@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +20,24 @@ from intake.runtime.db import migrate
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 # pytest-xdist runs tests in workers gw0, gw1…: each gets a Redis database index and a PostgreSQL database of
-# its own, so that flushing or dropping in one never touches another's (index 10 is the benchmarks', 14 addok's).
+# its own, so that flushing or dropping in one never touches another's (index 10 is the benchmarks', 14 and 15 addok's).
 XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 _WORKER_INDEX = int(XDIST_WORKER[2:]) if XDIST_WORKER.startswith("gw") else 0
 _REDIS_DBS = (9, 11, 12, 13)
-TEST_REDIS_URL = os.environ.get("GUICHET_TEST_REDIS_URL",
-                                f"redis://127.0.0.1:6379/{_REDIS_DBS[_WORKER_INDEX % len(_REDIS_DBS)]}")
+
+
+def _test_redis_url() -> str:
+    """This process's Redis: GUICHET_TEST_REDIS_URL (one URL per xdist worker, comma-separated), else the default."""
+    override = [url.strip() for url in os.environ.get("GUICHET_TEST_REDIS_URL", "").split(",") if url.strip()]
+    urls = override or [f"redis://127.0.0.1:6379/{db}" for db in _REDIS_DBS]
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) if XDIST_WORKER else 1
+    if len(urls) < workers:  # two workers flushing the same index would wipe each other's queues
+        raise pytest.UsageError(f"{len(urls)} test Redis URL(s) for {workers} pytest-xdist workers: "
+                                "set GUICHET_TEST_REDIS_URL to one URL per worker, separated by commas")
+    return urls[_WORKER_INDEX]
+
+
+TEST_REDIS_URL = _test_redis_url()
 
 
 def postgres_test_url() -> str | None:
@@ -49,14 +63,26 @@ def _ensure_postgres_database(admin_url: Any, name: str) -> None:
     engine.dispose()
 
 
+# pytest-xdist (`--dist loadgroup`): each module runs on one worker, so that its module fixtures are built once;
+# these folders run whole on one worker, for their package fixtures (one live server and one Chromium).
+_ONE_WORKER_FOLDERS = {"browser": "tests/browser"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests using the database get the `db` marker so the PostgreSQL pass can select them."""
+    """Tests using the database get the `db` marker so the PostgreSQL pass can select them; every test gets its
+    pytest-xdist group (its module, or one of _ONE_WORKER_FOLDERS)."""
     for item in items:
         if "db_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.db)
+        module = item.nodeid.split("::")[0]
+        group = next((name for name, folder in _ONE_WORKER_FOLDERS.items() if module.startswith(folder + "/")),
+                     module)
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def _fresh_postgres(url: str) -> str:
+    """Empty the public schema of `url` (the next `migrate` starts from scratch)."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
@@ -67,14 +93,112 @@ def _fresh_postgres(url: str) -> str:
     return url
 
 
+class DatabaseTemplate:
+    """The schema is migrated once per test process; each test gets a fresh, empty copy of it.
+
+    SQLite: a migrated template file, copied into the test's folder. PostgreSQL (one database per xdist worker):
+    migrated once, then the tables holding rows (never alembic_version) truncated and the sequences restarted
+    before each test.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.postgres = postgres_test_url()
+        self._sqlite: Path | None = None
+        self._pg_tables: list[str] = []
+        self._pg_version: str | None = None
+
+    def fresh(self, folder: Path) -> str:
+        """The URL of a migrated, empty database for one test (a file in `folder` with SQLite)."""
+        if self.postgres:
+            return self._fresh_postgres()
+        if self._sqlite is None:
+            self._sqlite = self._migrated_sqlite(self.folder / "template.db")
+        target = folder / "guichet.db"
+        shutil.copyfile(self._sqlite, target)
+        return f"sqlite:///{target}"
+
+    def from_scratch(self, folder: Path) -> str:
+        """The URL of a database migrated from nothing, for the tests of the migrations themselves."""
+        if self.postgres:
+            self._pg_version = None  # the next fresh() checks the schema again
+            url = _fresh_postgres(self.postgres)
+            migrate(url)
+            return url
+        return f"sqlite:///{self._migrated_sqlite(folder / 'guichet.db')}"
+
+    @staticmethod
+    def _migrated_sqlite(path: Path) -> Path:
+        import sqlite3
+
+        from intake.runtime.db import dispose_all
+
+        migrate(f"sqlite:///{path}")
+        dispose_all()
+        with closing(sqlite3.connect(path)) as conn:  # everything into the main file: it is copied alone
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return path
+
+    def _fresh_postgres(self) -> str:
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        assert self.postgres is not None
+        url = make_url(self.postgres)
+        with psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+                             dbname=url.database, autocommit=True) as conn:
+            version = self._alembic_version(conn)
+            if self._pg_version is None or version != self._pg_version:  # first use, or changed behind our back
+                _fresh_postgres(self.postgres)
+                migrate(self.postgres)
+                self._pg_version = self._alembic_version(conn)
+                self._pg_tables = [row[0] for row in conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                    " ORDER BY tablename")]
+            # A connection left open in a transaction by the previous test must not make this wait forever.
+            conn.execute("SET lock_timeout = '20s'")
+            # Truncating costs new files for each table and its indexes (~0.4 s for all on a busy machine): only
+            # the tables holding rows are, then every sequence starts again (a rolled-back insert moves one too).
+            probe = " UNION ALL ".join(f"SELECT '{name}' WHERE EXISTS (SELECT 1 FROM public.\"{name}\")"
+                                       for name in self._pg_tables)
+            used = [row[0] for row in conn.execute(probe)]
+            try:
+                if used:
+                    conn.execute("TRUNCATE " + ", ".join(f'public."{name}"' for name in used) + " CASCADE")
+            except psycopg.errors.LockNotAvailable as exc:
+                holders = conn.execute("SELECT pid, state, left(query, 200) FROM pg_stat_activity WHERE datname ="
+                                       " current_database() AND pid <> pg_backend_pid()").fetchall()
+                raise RuntimeError(f"{url.database}: a connection left open blocks the reset: {holders}") from exc
+            conn.execute("SELECT setval(format('%I.%I', schemaname, sequencename)::regclass, start_value, false)"
+                         " FROM pg_sequences WHERE schemaname = 'public'")
+        return self.postgres
+
+    @staticmethod
+    def _alembic_version(conn: Any) -> str | None:
+        if conn.execute("SELECT to_regclass('public.alembic_version')").fetchone()[0] is None:
+            return None
+        row = conn.execute("SELECT string_agg(version_num, ',') FROM alembic_version").fetchone()
+        return str(row[0]) if row and row[0] else None
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory: pytest.TempPathFactory) -> DatabaseTemplate:
+    """This test process's migrated schema (see DatabaseTemplate)."""
+    return DatabaseTemplate(tmp_path_factory.mktemp("template"))
+
+
 @pytest.fixture
-def db_url(tmp_path: Path) -> Iterator[str]:
-    """A migrated, empty database: SQLite in tmp_path, or the PostgreSQL named by GUICHET_TEST_DATABASE_URL."""
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, database_template: DatabaseTemplate) -> Iterator[str]:
+    """A migrated, empty database: SQLite in tmp_path, or the PostgreSQL named by GUICHET_TEST_DATABASE_URL.
+
+    A copy of the schema migrated once per process; tests marked `migrations` get one migrated from scratch.
+    """
     from intake.runtime.db import dispose_all
 
-    pg = postgres_test_url()
-    url = _fresh_postgres(pg) if pg else f"sqlite:///{tmp_path / 'guichet.db'}"
-    migrate(url)
+    if request.node.get_closest_marker("migrations"):
+        url = database_template.from_scratch(tmp_path)
+    else:
+        url = database_template.fresh(tmp_path)
     yield url
     dispose_all()
 

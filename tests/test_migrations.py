@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 import intake.geocoding.models  # noqa: F401
 from intake.models import Base
 from intake.runtime.db import make_engine
+
+pytestmark = pytest.mark.migrations  # db_url: migrated from scratch, not a copy of the migrated template
 
 
 def test_migrations_match_models(db_url: str) -> None:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import random
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -146,10 +147,37 @@ class CategoryModel:
 
     @classmethod
     def load(cls, path: Path = DEFAULT_MODEL_DIR) -> CategoryModel:
-        """Load a saved model; a missing or broken directory raises FileNotFoundError with its path."""
-        import spacy
-
+        """Load a saved model, once per process while its files are unchanged (a model is never modified after
+        loading); a missing or broken directory raises FileNotFoundError with its path."""
         if not (path / CALIBRATION_FILE).is_file():
             raise FileNotFoundError(f"no trained category model in {path} (run `guichet train`)")
+        resolved = path.resolve()
+        fingerprint = _fingerprint(resolved)
+        with _LOADED_LOCK:
+            cached = _LOADED.get(resolved)
+            if cached is None or cached[0] != fingerprint:
+                cached = _LOADED[resolved] = (fingerprint, cls._read(resolved))
+            return cached[1]
+
+    @classmethod
+    def _read(cls, path: Path) -> CategoryModel:
+        import spacy
+
         meta = json.loads((path / CALIBRATION_FILE).read_text())
         return cls(spacy.load(path), temperature=float(meta["temperature"]), meta=meta)
+
+
+# Loaded models by resolved directory, with the fingerprint of its files when loaded: `guichet train --output` over
+# the same folder, or a model copied in its place, is read again.
+_LOADED: dict[Path, tuple[tuple[tuple[str, int, int], ...], CategoryModel]] = {}
+_LOADED_LOCK = threading.Lock()
+
+
+def _fingerprint(path: Path) -> tuple[tuple[str, int, int], ...]:
+    """Every file under the model directory with its modification time (ns) and size."""
+    files = []
+    for file in sorted(path.rglob("*")):
+        if file.is_file():
+            stat = file.stat()
+            files.append((str(file.relative_to(path)), stat.st_mtime_ns, stat.st_size))
+    return tuple(files)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -37,4 +38,28 @@ def load_local_geocoder(factory: sessionmaker[Session] | None, *, files: Iterabl
     present = [p for p in paths if p.is_file()]
     for missing in sorted(set(paths) - set(present)):
         log.warning("address reference file not found: %s", missing)
-    return LocalGeocoder.from_files(present, citycodes=citycodes or None)
+    return _from_files(present, citycodes or None)
+
+
+# Geocoders read from reference files, by (resolved files with their modification time and size, citycodes): a
+# process reads unchanged files once; a replaced or edited file is read again. A geocoder is not modified by its
+# users (its lazy indexes are built the same way by whichever caller comes first).
+_FROM_FILES: dict[tuple[tuple[tuple[str, int, int], ...], frozenset[str] | None], LocalGeocoder] = {}
+_FROM_FILES_LOCK = threading.Lock()
+
+
+def _from_files(paths: list[Path], citycodes: set[str] | None) -> LocalGeocoder:
+    files = []
+    for path in paths:
+        stat = path.stat()
+        files.append((str(path.resolve()), stat.st_mtime_ns, stat.st_size))
+    codes = frozenset(citycodes) if citycodes is not None else None
+    key = (tuple(files), codes)
+    with _FROM_FILES_LOCK:
+        geocoder = _FROM_FILES.get(key)
+        if geocoder is None:
+            names = [f[0] for f in files]
+            for stale in [k for k in _FROM_FILES if k[1] == codes and [f[0] for f in k[0]] == names]:
+                del _FROM_FILES[stale]  # an older version of the same files: one geocoder per reference
+            geocoder = _FROM_FILES[key] = LocalGeocoder.from_files(paths, citycodes=citycodes)
+        return geocoder

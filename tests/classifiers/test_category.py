@@ -80,3 +80,22 @@ def test_shipped_model_quality_on_the_development_set() -> None:
     assert report.high_confidence_precision >= 0.90  # calibration: >= 0.9 confidence is right >= 90% of the time
     assert report.high_confidence_share >= 0.6       # and it is not achieved by never being confident
     assert min(m["f1"] for m in report.per_category.values() if m["support"]) >= 0.8
+
+
+def test_a_model_is_loaded_once_until_its_files_change(tmp_path: Path) -> None:
+    import json
+    import os
+    import shutil
+
+    folder = tmp_path / "m"
+    shutil.copytree(DEFAULT_MODEL_DIR, folder)
+    first = CategoryModel.load(folder)
+    assert CategoryModel.load(tmp_path / "." / "m") is first  # same folder, however it is written
+    calibration = folder / "guichet_calibration.json"
+    meta = json.loads(calibration.read_text())
+    calibration.write_text(json.dumps({**meta, "temperature": meta["temperature"] + 1.0}))
+    stat = calibration.stat()
+    os.utime(calibration, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # even on a coarse clock
+    second = CategoryModel.load(folder)
+    assert second is not first and second.temperature == first.temperature + 1.0
+    assert CategoryModel.load(folder) is second

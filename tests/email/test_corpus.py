@@ -31,13 +31,14 @@ def _check_text(value: str) -> None:
 @pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(CORPUS)) for p in FILES])
 def test_every_file_parses(path: Path) -> None:
     data = path.read_bytes()
-    started = time.perf_counter()
+    # CPU time of this process, not wall time: the other pytest-xdist worker and a busy machine do not count.
+    started = time.process_time()
     if not data.strip():
         with pytest.raises(EmailParseError):
             parse_email(data)
         return
     mail = parse_email(data)
-    assert time.perf_counter() - started < 2
+    assert time.process_time() - started < 2
     for value in (
         mail.subject,
         mail.text,
