@@ -104,6 +104,8 @@ def main() -> int:
     parser.add_argument("--min-gap", type=float, default=2.0)
     parser.add_argument("--max-gap", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=10)
+    parser.add_argument("--tree", type=Path, default=ROOT,
+                        help="run the workers from another checkout (to compare with an older version)")
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
@@ -133,7 +135,7 @@ def main() -> int:
         env.pop("GUICHET_REDIS_URL", None)
         env.pop("GUICHET_DATABASE_URL", None)
         log = (tmp / "workers.log").open("wb")
-        workers = [subprocess.Popen([sys.executable, "-m", "intake.cli", "worker"], cwd=ROOT, env=env, stdout=log,
+        workers = [subprocess.Popen([sys.executable, "-m", "intake.cli", "worker"], cwd=args.tree, env=env, stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True) for _ in range(args.workers)]
         factory = make_sessionmaker(make_engine(url))
         deadline = time.monotonic() + 120

@@ -25,6 +25,7 @@ from intake.runtime.resources import Resources, build_resources
 from intake.runtime.scheduler import tick
 from tests.conftest import ROOT, CaughtMail, write_config
 from tests.support.mail import citizen_email
+from tests.support.procs import run
 from tests.test_routing import NORTH_LITTER, ROUTED, with_notify
 from tests.test_understanding import ingest
 
@@ -117,8 +118,7 @@ def test_report_from_the_pipeline_is_in_the_days_digest(make_config: Callable[..
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "intake.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          env=env, timeout=120)
+    return run([sys.executable, "-m", "intake.cli", *args], cwd=ROOT, env=env, timeout=120)
 
 
 def test_cli_digest_sends_once(make_config: Callable[..., Config], tmp_path: Path) -> None:
