@@ -107,17 +107,22 @@ def test_confirmations_go_out_once_smtp_is_back_without_redis(make_config: Calla
     port = free_port()
     cfg = smtp_down_config(make_config, port)  # no Redis at all: the retry jobs are lost, as after a Redis flush
     res = build_resources(cfg)
+    caught = CaughtMail()
+    controller = Controller(caught, hostname="127.0.0.1", port=port)
+    controller.start()
     jobs.set_resources(res)
     try:
+        before = store(res, "avant@example.org")
+        assert jobs.process_message(before)["status"] == "processed"
+        controller.stop()  # SMTP goes away while messages are processed
         raw_ids = [store(res, f"c{i}@example.org") for i in range(3)]
-        for raw_id in raw_ids:  # SMTP is down while the messages are processed
+        for raw_id in raw_ids:
             assert jobs.process_message(raw_id)["status"] == "processed"
     finally:
         jobs.set_resources(None)  # type: ignore[arg-type]
     with res.factory() as session:
-        rows = session.execute(select(Outbox.status, Outbox.attempts)).all()
-    assert rows == [("pending", 1)] * 3
-    caught = CaughtMail()
+        rows = session.execute(select(Outbox.status, Outbox.attempts).order_by(Outbox.id)).all()
+    assert rows == [("sent", 1)] + [("pending", 1)] * 3
     controller = Controller(caught, hostname="127.0.0.1", port=port)
     controller.start()  # SMTP is back
     try:
@@ -127,7 +132,8 @@ def test_confirmations_go_out_once_smtp_is_back_without_redis(make_config: Calla
         assert jobs.maintain(res)["sent"] == 3
     finally:
         controller.stop()
-    assert sorted(m["to"][0] for m in caught.messages) == [f"c{i}@example.org" for i in range(3)]
+    assert sorted(m["to"][0] for m in caught.messages) == ["avant@example.org"] + [f"c{i}@example.org"
+                                                                                   for i in range(3)]
     with res.factory() as session:
         assert set(session.execute(select(Outbox.status)).scalars()) == {"sent"}
 
