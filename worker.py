@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
 import signal
@@ -161,6 +162,18 @@ def _horse_killed(res: Any) -> Any:
     return handler
 
 
+def _stop_scheduler(worker: GuichetWorker) -> None:
+    """The rq scheduler process of a run that ended early (a stop during start-up skips rq's teardown)."""
+    process = getattr(worker.scheduler, "_process", None)
+    if process is None or not process.is_alive():
+        return
+    process.terminate()
+    process.join(1)
+    if process.is_alive():
+        process.kill()
+        process.join(2)
+
+
 def _wait_for_horse(worker: GuichetWorker, *, timeout: float) -> None:
     """After rq gave up on Redis mid-job, let the horse finish (it only needs the database) before going on."""
     pid = worker.horse_pid
@@ -186,6 +199,7 @@ def run_worker(config: Config, *, burst: bool = False, scheduler: bool = True) -
     from intake.runtime.scheduler import Housekeeper, IdleWatcher, Ticker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID` prints where a stuck worker is
     # mail-parser logs every MIME part it does not handle; citizens' mail is full of them.
     logging.getLogger("mailparser").setLevel(logging.ERROR)
     logging.getLogger("rq.worker").addFilter(_OncePerOutage())
@@ -209,13 +223,17 @@ def run_worker(config: Config, *, burst: bool = False, scheduler: bool = True) -
     outage = Outage(log, "Redis")
     current: list[GuichetWorker] = []
 
+    main_pid = os.getpid()
+
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        # Between rq runs, or while rq starts (before it installs its own handlers): stop that run too.
+        if os.getpid() != main_pid:  # a scheduler or horse just forked, before rq gave it its own handlers
+            os._exit(128 + signum)
+        # Between rq runs, or while rq starts (before it installs its own handlers): that run stops at the top
+        # of its loop, before it waits for a job. No exception here: it could land anywhere (a fork hook...).
         stopping.set()
         if current:
             current[0].stopped_by_signal = True
             current[0]._stop_requested = True
-            raise StopRequested()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -226,6 +244,8 @@ def run_worker(config: Config, *, burst: bool = False, scheduler: bool = True) -
                 worker = GuichetWorker(worker_queues(rq_redis), connection=rq_redis,
                                        work_horse_killed_handler=_horse_killed(res))
                 current.append(worker)
+                if stopping.is_set():  # asked to stop while it was being made
+                    break
                 worker.work(burst=burst, with_scheduler=True)
             except StopRequested:
                 pass
@@ -235,6 +255,8 @@ def run_worker(config: Config, *, burst: bool = False, scheduler: bool = True) -
                 current.clear()
                 signal.signal(signal.SIGTERM, on_signal)
                 signal.signal(signal.SIGINT, on_signal)
+                if worker is not None:
+                    _stop_scheduler(worker)
             if burst or stopping.is_set() or (worker is not None and worker.stopped_by_signal):
                 break
             if worker is not None:

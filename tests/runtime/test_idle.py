@@ -88,7 +88,7 @@ def test_idle_watcher_queues_a_poll_for_every_new_mail(
     watcher.start()
     try:
         wait_until(lambda: redis.get(PREFIX + "lock:idle:mairie") == watcher.lease.token.encode())
-        time.sleep(0.5)  # IDLE started
+        time.sleep(2)  # IDLE started (mail appended before it would wait for the periodic poll)
         for i in range(3):  # the old watcher locked itself out after the first mail
             dovecot.append(cfg.mailboxes[0].username, citizen_email(sender=f"idle{i}@example.org"))
             wait_until(lambda: poll_job_queued(redis), timeout=10)

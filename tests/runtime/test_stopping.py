@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,19 @@ def start_worker(processes: Processes, cfg: Config, tmp_path: Path, name: str = 
     return proc, log
 
 
+def stop_or_dump(proc: Any, *, sig: int = signal.SIGTERM, timeout: float = 8.0) -> float:
+    """stop(), but a worker still running after `timeout` first prints its threads' stacks (faulthandler)."""
+    started = time.monotonic()
+    os.killpg(proc.pid, sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGUSR1)
+        time.sleep(1)
+    stop(proc, timeout=2)
+    return time.monotonic() - started
+
+
 def registered(redis: Redis) -> bool:
     return bool(Worker.all(connection=redis))
 
@@ -47,7 +61,7 @@ def test_an_idle_worker_stops_at_once(make_config: Callable[..., Config], redis_
     redis = Redis.from_url(redis_url)
     proc, log = start_worker(processes, make_config(redis_url=redis_url), tmp_path)
     wait_until(lambda: registered(redis), timeout=60)
-    took = stop(proc, timeout=10, sig=sig)  # to the whole process group, as Ctrl-C in a terminal
+    took = stop_or_dump(proc, sig=sig)  # to the whole process group, as Ctrl-C in a terminal
     text = log.read_text(errors="replace")
     assert took < 5, (took, text[-3000:])  # rq 3 + redis-py 8 used to wait 30-60 s for the pubsub thread
     assert proc.returncode == 0 and "Traceback" not in text, text[-3000:]
