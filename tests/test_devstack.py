@@ -19,11 +19,12 @@ import requests
 import yaml
 
 from tests.conftest import ROOT, base_config_data, free_port
+from tests.support.procs import Processes, descendants, run, stop
 
 
 @pytest.mark.skipif(not os.path.exists("/usr/sbin/dovecot") or os.geteuid() != 0 or not shutil.which("redis-server"),
                     reason="needs root, Dovecot and redis-server (scripts/test.sh installs them)")
-def test_up_runs_the_whole_service_and_files_dropped_mail(tmp_path: Path) -> None:
+def test_up_runs_the_whole_service_and_files_dropped_mail(tmp_path: Path, processes: Processes) -> None:
     # Dovecot's unprivileged auth process must reach the demo mailbox's passwd-file under tmp_path.
     for folder in [tmp_path, *tmp_path.parents]:
         if folder == Path("/tmp") or folder == Path("/"):
@@ -40,9 +41,8 @@ def test_up_runs_the_whole_service_and_files_dropped_mail(tmp_path: Path) -> Non
     config.write_text(yaml.safe_dump(data, allow_unicode=True))
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUICHET_")}
     log = (tmp_path / "up.log").open("wb")
-    up = subprocess.Popen([sys.executable, "-m", "intake.cli", "--config", str(config), "up", "--demo-mail",
-                           "--port", str(web_port)], cwd=ROOT, env=env, stdout=log,
-                          stderr=subprocess.STDOUT, start_new_session=True)
+    up = processes.start([sys.executable, "-m", "intake.cli", "--config", str(config), "up", "--demo-mail",
+                          "--port", str(web_port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -55,8 +55,8 @@ def test_up_runs_the_whole_service_and_files_dropped_mail(tmp_path: Path) -> Non
         else:
             pytest.fail("the web app did not answer")
         sample = ROOT / "tests" / "data" / "emails" / "guichet" / "fwd_outlook_fr.eml"
-        send = subprocess.run([sys.executable, "-m", "intake.cli", "--config", str(config), "demo-send", str(sample)],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+        send = run([sys.executable, "-m", "intake.cli", "--config", str(config), "demo-send", str(sample)],
+                   cwd=ROOT, env=env, timeout=60)
         assert send.returncode == 0, send.stderr
         sent_dir = tmp_path / "var" / "sent-mail"
         deadline = time.monotonic() + 60
@@ -75,10 +75,30 @@ def test_up_runs_the_whole_service_and_files_dropped_mail(tmp_path: Path) -> Non
         queue = browser.post(f"http://127.0.0.1:{web_port}/connexion", timeout=10, data={
             "identifiant": "admin", "mot_de_passe": password, "csrf_token": token.group(1)})
         assert queue.status_code == 200 and "File des signalements" in queue.text and "-00001" in queue.text
+        # A dead worker is restarted, and the web keeps answering meanwhile.
+        workers = [pid for pid in descendants(up.pid) if "intake.cli worker" in _cmdline(pid)]
+        assert workers
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and workers[0] in descendants(up.pid):
+            time.sleep(0.2)
+        assert browser.get(f"http://127.0.0.1:{web_port}/", timeout=5).status_code == 200
+        while time.monotonic() < deadline and not [
+                pid for pid in descendants(up.pid) if "intake.cli worker" in _cmdline(pid) and pid != workers[0]]:
+            time.sleep(0.2)
+        assert up.poll() is None
+        assert [pid for pid in descendants(up.pid) if "intake.cli worker" in _cmdline(pid)], "worker not restarted"
+        # Like Ctrl-C on scripts/up.sh: everything stops within seconds, without a traceback.
+        took = stop(up, timeout=10, sig=signal.SIGINT)
+        assert took < 5 and up.returncode == 0, took
     finally:
-        os.killpg(up.pid, signal.SIGTERM)
-        try:
-            up.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(up.pid, signal.SIGKILL)
         log.close()
+    text = (tmp_path / "up.log").read_text(errors="replace")
+    assert "Traceback" not in text and "Redis inaccessible" not in text, text[-4000:]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""

@@ -20,11 +20,12 @@ from intake.models import Event, Outbox, Report, utcnow
 from intake.outbox.digest import day_bounds, due_day, parse_day, run_digests
 from intake.outbox.notify import ConsoleMailer
 from intake.outbox.referents import notify_referents
-from intake.runtime.queue import get_queue
+from intake.runtime.queue import housekeeping_queue
 from intake.runtime.resources import Resources, build_resources
 from intake.runtime.scheduler import tick
 from tests.conftest import ROOT, CaughtMail, write_config
 from tests.support.mail import citizen_email
+from tests.support.procs import run
 from tests.test_routing import NORTH_LITTER, ROUTED, with_notify
 from tests.test_understanding import ingest
 
@@ -117,8 +118,7 @@ def test_report_from_the_pipeline_is_in_the_days_digest(make_config: Callable[..
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "intake.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          env=env, timeout=120)
+    return run([sys.executable, "-m", "intake.cli", *args], cwd=ROOT, env=env, timeout=120)
 
 
 def test_cli_digest_sends_once(make_config: Callable[..., Config], tmp_path: Path) -> None:
@@ -147,7 +147,7 @@ def test_scheduler_queues_the_digest_once_a_day(make_config: Callable[..., Confi
     yesterday = cfg.town.local(utcnow()).date() - timedelta(days=1)
     first, second = tick(redis, cfg), tick(redis, cfg)  # two workers at the same moment
     assert f"digest:{yesterday.isoformat()}" in first and not any(q.startswith("digest:") for q in second)
-    jobs_queued = [job for job in get_queue(redis).jobs if job.func_name == "intake.runtime.jobs.send_digests"]
+    jobs_queued = [job for job in housekeeping_queue(redis).jobs if job.func_name == "intake.runtime.jobs.send_digests"]
     assert [job.args for job in jobs_queued] == [(yesterday.isoformat(),)]
     assert not any(q.startswith("digest:") for q in tick(redis, make_config(redis_url=redis_url)))  # no digest service
 

@@ -22,6 +22,7 @@ from tests.channels.conftest import dovecot  # noqa: F401  (the real Dovecot fix
 from tests.conftest import ROOT, write_config
 from tests.support.dovecot import DovecotServer
 from tests.support.mail import citizen_email, jpeg_with_gps
+from tests.support.procs import Processes, run, stop
 from tests.test_processing import FORWARDED_OUTLOOK_FR
 
 STEPS = ("fetched", "stored", "acknowledged", "cursor")
@@ -39,8 +40,7 @@ def _mailbox_config(make_config: Callable[..., Config], server: DovecotServer, t
 
 
 def _guichet(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "intake.cli", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return run([sys.executable, "-m", "intake.cli", *args], cwd=ROOT, env=env, timeout=timeout)
 
 
 def _count(cfg: Config, model: Any, *where: Any) -> int:
@@ -103,8 +103,8 @@ def test_killed_at_each_step_loses_and_duplicates_nothing(
         dovecot.append(user, citizen_email(sender=f"c{i}@example.org", subject=f"Signalement {i}"))
     kills = 0
     for nth in (1, 2, 1, 3, 1, 2, 1, 1):  # many kills, at different messages of the batch
-        proc = subprocess.run([sys.executable, "-m", "tests.support.crasher", "poll", "mairie", step, str(nth)],
-                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        proc = run([sys.executable, "-m", "tests.support.crasher", "poll", "mairie", step, str(nth)],
+                   cwd=ROOT, env=env, timeout=120)
         if proc.returncode == 137:
             kills += 1
         else:
@@ -135,8 +135,8 @@ def test_killed_while_processing_rolls_back_and_is_retried(
     assert poll_once(res, "mairie", enqueue=lambda _rid: None).stored == 1
     with res.factory() as s:
         raw_id = s.execute(select(RawMessage.id)).scalar_one()
-    proc = subprocess.run([sys.executable, "-m", "tests.support.crasher", "process", str(raw_id)], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=120)
+    proc = run([sys.executable, "-m", "tests.support.crasher", "process", str(raw_id)], cwd=ROOT, env=env,
+               timeout=120)
     assert proc.returncode == 137, proc.stderr
     assert _count(cfg, Report) == 0  # the half-done transaction died with the process
     assert process_raw(res, raw_id).status == "skipped"  # claimed by the dead worker, not yet stale
@@ -148,26 +148,29 @@ def test_killed_while_processing_rolls_back_and_is_retried(
 
 def test_worker_schedules_polls_and_files_new_mail(
     make_config: Callable[..., Config], dovecot: DovecotServer, smtp_server: tuple[str, int, Any],  # noqa: F811
-    redis_url: str, tmp_path: Path,
+    redis_url: str, tmp_path: Path, processes: Processes,
 ) -> None:
     host, port, caught = smtp_server
     cfg, _, env = _mailbox_config(make_config, dovecot, tmp_path, redis_url=redis_url,
                                   smtp={"backend": "smtp", "host": host, "port": port})
-    workers = [subprocess.Popen([sys.executable, "-m", "intake.cli", "worker"], cwd=ROOT, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
-    try:
-        for i in range(4):
-            dovecot.append(cfg.mailboxes[0].username, citizen_email(sender=f"w{i}@example.org"))
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline and len(caught.messages) < 4:
-            time.sleep(0.5)
-    finally:
-        for w in workers:
-            w.terminate()
-        errors = [w.communicate(timeout=30)[1].decode() for w in workers]
+    logs = [(tmp_path / f"worker{i}.log").open("w+") for i in range(2)]
+    workers = [processes.start([sys.executable, "-m", "intake.cli", "worker"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=log) for log in logs]
+    for i in range(4):
+        dovecot.append(cfg.mailboxes[0].username, citizen_email(sender=f"w{i}@example.org"))
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and len(caught.messages) < 4:
+        time.sleep(0.5)
+    took = [stop(w, timeout=10) for w in workers]
+    for log in logs:
+        log.close()
+    errors = [(tmp_path / f"worker{i}.log").read_text() for i in range(2)]
     assert len(caught.messages) == 4, errors
     assert sorted(m["to"][0] for m in caught.messages) == [f"w{i}@example.org" for i in range(4)]
     assert _count(cfg, Report) == 4
+    assert max(took) < 5, took  # SIGTERM stops a worker within seconds
+    assert all(w.returncode == 0 for w in workers), errors
+    assert not any("Traceback" in e for e in errors), errors
 
 
 def test_guichet_retry_reprocesses_parked_messages(

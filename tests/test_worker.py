@@ -15,11 +15,12 @@ from sqlalchemy import func, select
 from intake.config import Config
 from intake.models import Outbox, RawMessage, Report
 from intake.pipeline.rawstore import email_key, store_raw
-from intake.runtime.queue import enqueue_process, get_queue
+from intake.runtime.queue import enqueue_process, get_queue, housekeeping_queue
 from intake.runtime.resources import build_resources
 from intake.runtime.scheduler import tick
 from tests.conftest import ROOT, write_config
 from tests.support.mail import citizen_email
+from tests.support.procs import Processes
 
 
 def _config(make_config: Callable[..., Config], redis_url: str, smtp: tuple[str, int, Any]) -> Config:
@@ -27,11 +28,11 @@ def _config(make_config: Callable[..., Config], redis_url: str, smtp: tuple[str,
     return make_config(redis_url=redis_url, smtp={"backend": "smtp", "host": host, "port": port})
 
 
-def _run_workers(cfg_path: Path, n: int) -> None:
+def _run_workers(cfg_path: Path, n: int, processes: Processes) -> None:
     env = {**os.environ, "GUICHET_CONFIG": str(cfg_path)}
     procs = [
-        subprocess.Popen([sys.executable, "-m", "intake.cli", "worker", "--burst"], cwd=ROOT, env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        processes.start([sys.executable, "-m", "intake.cli", "worker", "--burst"], cwd=ROOT, env=env,
+                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         for _ in range(n)
     ]
     for proc in procs:
@@ -40,7 +41,8 @@ def _run_workers(cfg_path: Path, n: int) -> None:
 
 
 def test_two_workers_process_each_message_exactly_once(
-    make_config: Callable[..., Config], redis_url: str, smtp_server: tuple[str, int, Any], tmp_path: Path
+    make_config: Callable[..., Config], redis_url: str, smtp_server: tuple[str, int, Any], tmp_path: Path,
+    processes: Processes,
 ) -> None:
     cfg = _config(make_config, redis_url, smtp_server)
     res = build_resources(cfg)
@@ -52,7 +54,7 @@ def test_two_workers_process_each_message_exactly_once(
         # Each message is queued twice, as happens when a poll and the sweeper both hand it over.
         enqueue_process(queue, raw_id, timeout=60)
         enqueue_process(queue, raw_id, timeout=60)
-    _run_workers(write_config(cfg, tmp_path / "config.yaml"), 2)
+    _run_workers(write_config(cfg, tmp_path / "config.yaml"), 2, processes)
     with res.factory() as s:
         assert s.execute(select(func.count()).select_from(Report)).scalar_one() == 24
         statuses = s.execute(select(RawMessage.status)).scalars().all()
@@ -76,7 +78,7 @@ def test_scheduler_tick_queues_each_poll_once(make_config: Callable[..., Config]
     second = tick(redis, cfg)  # another worker, same moment
     assert sorted(first) == ["poll:accueil", "poll:mairie", "sweep"]
     assert second == []
-    queued = [job.func_name for job in get_queue(redis).jobs]
+    queued = [job.func_name for job in housekeeping_queue(redis).jobs]
     assert queued.count("intake.runtime.jobs.poll_mailbox_job") == 2
 
 

@@ -51,6 +51,7 @@ ROUTES: dict[str, frozenset[str]] = {
     "queue.failed": frozenset({ACCUEIL, ADMIN}),
     "health.page": frozenset({ACCUEIL, ADMIN}),
     "health.retry": frozenset({ACCUEIL, ADMIN}),
+    "health.resend": frozenset({ACCUEIL, ADMIN}),
     "queue.change_category": EVERYONE,
     "queue.change_status_view": frozenset({AGENT, ADMIN}),
     "routing.change_service": EVERYONE,

@@ -1,4 +1,5 @@
-"""The intake health page: every door's last success, backlog, failures and silences; retrying a failed message."""
+"""The intake health page: every door's last success, backlog, failures and silences; retrying a failed message
+and sending a failed notification again."""
 
 from __future__ import annotations
 
@@ -59,7 +60,8 @@ def page() -> str:
                            warnings=warnings(snapshot, queue), ago=lambda moment: duration_fr(
                                (snapshot.now - moment).total_seconds()),
                            duration=duration_fr, channel_names=CHANNEL_NAMES, raw_status=RAW_STATUS,
-                           send_status=SEND_STATUS, show_recipients=bool(agent and agent.is_admin))
+                           send_status=SEND_STATUS, show_recipients=bool(agent and agent.is_admin),
+                           max_attempts=cfg.worker.max_attempts)
 
 
 def _message(outcome: Any) -> tuple[str, str]:
@@ -103,6 +105,50 @@ def retry() -> Any:
     return redirect(back), 303
 
 
+@bp.post("/sante-des-canaux/renvoyer")
+def resend() -> Any:
+    """Send again one failed notification (or all of them): back to pending, queued, sent by the workers."""
+    from intake.runtime.housekeeping import reset_for_resend
+
+    back = url_for("health.page")
+    raw = (request.form.get("envoi") or "").strip()
+    if raw != "tous" and (not raw.isdigit() or len(raw) > 12):
+        flash("Numéro d'envoi invalide.", "erreur")
+        return redirect(back), 303
+    res = _res()
+    ids = reset_for_resend(res.factory, None if raw == "tous" else [int(raw)])
+    if not ids:
+        flash("Rien à renvoyer : cet envoi n'est plus en échec.", "info")
+        return redirect(back), 303
+    flash(_send_again(res, ids), "info")
+    return redirect(back), 303
+
+
+def _send_again(res: Any, ids: list[int]) -> str:
+    """Queue the sends for the workers (or send them here without Redis); the French outcome."""
+    from intake.outbox.notify import send_outbox_row
+
+    cfg = res.config
+    if cfg.redis_url:
+        from intake.runtime.queue import enqueue_send, get_queue, redis_connection
+
+        try:
+            queue = get_queue(redis_connection(cfg, socket_connect_timeout=2, socket_timeout=2))
+            for outbox_id in ids:
+                enqueue_send(queue, outbox_id, timeout=cfg.worker.job_timeout)
+        except Exception:  # the rows are pending: each worker's own sweep sends them within a few minutes
+            return (f"{len(ids)} envoi(s) remis en attente ; la file (Redis) est injoignable : les workers les "
+                    "enverront d'eux-mêmes dans quelques minutes.")
+        return f"{len(ids)} envoi(s) remis en file : ils partent dans un instant."
+    sent = 0
+    for outbox_id in ids:
+        try:
+            sent += send_outbox_row(res.factory, cfg, outbox_id, res.mailer) == "sent"
+        except Exception:  # still pending: `guichet resend` or this button again later
+            continue
+    return f"{sent} envoi(s) sur {len(ids)} parti(s) ; les autres restent à renvoyer."
+
+
 def warnings(snapshot: Any, queue: Any) -> list[str]:
     """What needs a look, in French, most serious first."""
     out: list[str] = []
@@ -124,9 +170,11 @@ def warnings(snapshot: Any, queue: Any) -> list[str]:
     if snapshot.failed:
         out.append(f"{len(snapshot.failed)} message(s) en échec ou bloqué(s) : relancez-les après correction.")
     if snapshot.stale_claims:
-        out.append(f"{snapshot.stale_claims} message(s) pris par un worker qui ne répond plus : "
-                   "ils seront repris automatiquement.")
+        out.append(f"{snapshot.stale_claims} message(s) pris par un worker qui ne répond plus : ils seront repris "
+                   "automatiquement, et mis en échec (listés ci-dessous) s'ils ont déjà épuisé leurs tentatives ; "
+                   "« guichet retry » les reprend aussi.")
     failed_sends = sum(s.counts.get("failed", 0) for s in snapshot.sendings)
     if failed_sends:
-        out.append(f"{failed_sends} envoi(s) aux citoyens en échec.")
+        out.append(f"{failed_sends} envoi(s) aux citoyens en échec. Renvoyez-les ci-dessous ou avec "
+                   "« guichet resend ».")
     return out

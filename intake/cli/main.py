@@ -1,4 +1,4 @@
-"""The `guichet` command: init, serve, worker, poll, parse-email, retry, up."""
+"""The `guichet` command: init, serve, worker, poll, parse-email, retry, resend, up."""
 
 from __future__ import annotations
 
@@ -121,17 +121,23 @@ def cmd_parse_email(args: argparse.Namespace) -> int:
 
 def cmd_retry(args: argparse.Namespace) -> int:
     """Put failed (or given) raw messages back in the queue, or process them here with --inline."""
+    from datetime import timedelta
+
     from sqlalchemy import select, update
 
-    from intake.models import RawMessage
+    from intake.models import RawMessage, utcnow
     from intake.runtime.db import make_engine, make_sessionmaker
 
     cfg = _config(args)
     factory = make_sessionmaker(make_engine(cfg.sqlalchemy_url))
+    # A message claimed by a worker that stopped answering is taken too; one in the hands of a live worker is not.
+    stale = utcnow() - timedelta(seconds=cfg.worker.stale_claim_seconds)
+    abandoned = (RawMessage.status == "processing") & (RawMessage.claimed_at < stale)
     with factory() as session, session.begin():
-        query = select(RawMessage.id).where(RawMessage.status.in_(("failed", "pending", "held")))
+        query = select(RawMessage.id).where(RawMessage.status.in_(("failed", "pending", "held")) | abandoned)
         if args.ids:
-            query = select(RawMessage.id).where(RawMessage.id.in_(args.ids), RawMessage.status != "processed")
+            query = select(RawMessage.id).where(RawMessage.id.in_(args.ids), RawMessage.status.in_(
+                ("failed", "pending", "held", "discarded")) | abandoned)
         ids = list(session.execute(query.order_by(RawMessage.id)).scalars())
         if ids:
             session.execute(update(RawMessage).where(RawMessage.id.in_(ids))
@@ -151,6 +157,38 @@ def cmd_retry(args: argparse.Namespace) -> int:
         enqueue_process(queue, raw_id, timeout=cfg.worker.job_timeout)
     print(f"{len(ids)} message(s) remis en file")
     return 0
+
+
+SEND_STATUS_FR = {"sent": "envoyé", "failed": "en échec", "pending": "remis en attente", "sending": "en cours d'envoi",
+                  "suppressed": "non envoyé (règles d'envoi de la commune)", "missing": "introuvable"}
+
+
+def cmd_resend(args: argparse.Namespace) -> int:
+    """Send again the notifications in failure (or the given outbox rows), here and now."""
+    from intake.models import Outbox
+    from intake.outbox.notify import send_outbox_row
+    from intake.runtime.housekeeping import reset_for_resend
+    from intake.runtime.resources import build_resources
+
+    cfg = _config(args)
+    res = build_resources(cfg)
+    ids = reset_for_resend(res.factory, args.ids or None)
+    for missing in sorted(set(args.ids or []) - set(ids)):
+        with res.factory() as session:
+            row = session.get(Outbox, missing)
+        state = SEND_STATUS_FR.get(row.status, row.status) if row else "introuvable"
+        print(f"envoi {missing} : {state}, rien à renvoyer", file=sys.stderr)
+    if not ids:
+        print("aucun envoi à reprendre")
+        return 1 if args.ids else 0
+    status = 0
+    for outbox_id in ids:
+        try:
+            outcome = SEND_STATUS_FR.get(send_outbox_row(res.factory, cfg, outbox_id, res.mailer), "?")
+        except Exception as exc:  # transient: the row is pending again, the workers' sweep sends it when due
+            outcome, status = f"remis en attente, le serveur d'envoi ne répond pas ({exc})", 1
+        print(f"envoi {outbox_id} : {outcome}")
+    return status
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -215,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("ids", nargs="*", type=int)
     retry.add_argument("--inline", action="store_true", help="traiter ici, sans Redis")
     retry.set_defaults(func=cmd_retry)
+    resend = sub.add_parser("resend", help="renvoyer les notifications en échec (ou celles données)")
+    resend.add_argument("ids", nargs="*", type=int, help="numéros d'envoi (défaut : tous ceux en échec)")
+    resend.set_defaults(func=cmd_resend)
     up = sub.add_parser("up", help="tout lancer (démo) : Redis privé si besoin, worker, web")
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=8000)

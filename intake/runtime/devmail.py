@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pwd
+import signal
 import subprocess
 import sys
 import time
@@ -66,7 +67,8 @@ class DemoMailbox:
         run_dir.mkdir(mode=0o755, exist_ok=True)
         conf.write_text(_CONF.format(root=self.root, run_dir=run_dir, uid=account.pw_uid, gid=account.pw_gid,
                                      port=self.port))
-        proc = subprocess.Popen(["/usr/sbin/dovecot", "-F", "-c", str(conf)])
+        # A session of its own: Ctrl-C reaches `guichet up` alone, which stops its children in order.
+        proc = subprocess.Popen(["/usr/sbin/dovecot", "-F", "-c", str(conf)], start_new_session=True)
         time.sleep(0.5)
         return proc
 
@@ -104,8 +106,11 @@ def catch(directory: str, port: int) -> None:
 
     controller = Controller(Handler(), hostname="127.0.0.1", port=port)
     controller.start()
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         asyncio.run(asyncio.Event().wait())
+    except KeyboardInterrupt:
+        pass  # asked to stop: not an error
     finally:
         controller.stop()
 

@@ -9,10 +9,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from intake.config import Config, ConfigError, load_config
+from intake.runtime.outage import Backoff
 
 DEMO_MAILBOX = "mairie"  # the demo mailbox of the shipped config.yaml (host 127.0.0.1, its port)
 
@@ -40,7 +43,7 @@ def start_private_redis(var: Path) -> tuple[subprocess.Popen[bytes], str]:
     sock.unlink(missing_ok=True)
     proc = subprocess.Popen([binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
                              "--save", "", "--appendonly", "no", "--dir", str(var)],
-                            stdout=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, start_new_session=True)
     for _ in range(100):
         if sock.exists():
             return proc, f"unix://{sock}"
@@ -49,7 +52,7 @@ def start_private_redis(var: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise ConfigError("the private redis-server did not start")
 
 
-def start_demo_mail(cfg: Config, var: Path) -> list[subprocess.Popen[bytes]]:
+def start_demo_mail(cfg: Config, var: Path) -> list[Child]:
     """Start the demo mailbox (Dovecot, user `mairie`) and a mail catcher writing sent mail to var/sent-mail."""
     from intake.runtime.devmail import DemoMailbox
 
@@ -60,11 +63,11 @@ def start_demo_mail(cfg: Config, var: Path) -> list[subprocess.Popen[bytes]]:
     _apt_install("dovecot-imapd", "/usr/sbin/dovecot")
     port = cfg.mailbox(DEMO_MAILBOX).port
     box = DemoMailbox(var / "demo-mailbox", port=port, password=password_file.read_text().strip())
-    procs = [box.start()]
+    procs = [Child("boîte de démo (Dovecot)", box.start)]
     sent = var / "sent-mail"
     sent.mkdir(exist_ok=True)
     catcher = [sys.executable, "-m", "intake.runtime.devmail", "catch", str(sent), str(cfg.smtp.port)]
-    procs.append(subprocess.Popen(catcher))
+    procs.append(Child("SMTP de démo", lambda: subprocess.Popen(catcher, start_new_session=True)))
     print(f"boîte de démo : IMAP 127.0.0.1:{port}, utilisateur mairie, mot de passe dans {password_file}")
     print(f"déposez un message : guichet demo-send FICHIER.eml   (courriels envoyés : {sent})")
     return procs
@@ -83,8 +86,57 @@ def _first_admin(cfg: Config, var: Path) -> None:
               "(créez les autres comptes avec « guichet create-user »)")
 
 
+class Child:
+    """A process `guichet up` started and keeps alive: restarted with backoff when it dies."""
+
+    def __init__(self, label: str, start: Callable[[], subprocess.Popen[bytes]], *, front: bool = False) -> None:
+        self.label, self._start, self.front = label, start, front
+        self.backoff = Backoff(first=1.0, cap=30.0)
+        self.proc = start()
+        self.started = time.monotonic()
+        self.restart_at: float | None = None
+
+    def check(self, now: float) -> None:
+        """Restart the process when it died (after a delay growing with quick deaths)."""
+        if self.proc.poll() is None:
+            if now - self.started > 60:
+                self.backoff.reset()
+            return
+        if self.restart_at is None:
+            self.restart_at = now + self.backoff.next()
+            print(f"guichet up : {self.label} arrêté (code {self.proc.returncode}), redémarrage dans "
+                  f"{self.restart_at - now:.0f} s", file=sys.stderr, flush=True)
+        elif now >= self.restart_at:
+            _signal_group(self.proc, signal.SIGKILL)  # what the dead process left behind (its scheduler...)
+            self.proc, self.started, self.restart_at = self._start(), now, None
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    """Signal the process group a child leads (each child has a session of its own)."""
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _stop(children: list[Child], *, timeout: float) -> None:
+    """SIGTERM to every child still running, then SIGKILL after `timeout` seconds."""
+    for child in children:
+        if child.proc.poll() is None:
+            _signal_group(child.proc, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for child in children:
+        try:
+            child.proc.wait(timeout=max(0.05, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"guichet up : {child.label} ne s'arrête pas : arrêt forcé", file=sys.stderr, flush=True)
+            _signal_group(child.proc, signal.SIGKILL)
+            child.proc.wait(timeout=5)
+
+
 def run_stack(args: argparse.Namespace) -> int:
-    """Start everything and wait; Ctrl-C stops it all."""
+    """Start everything and keep it running (a dead worker or web server is restarted); Ctrl-C or SIGTERM stops
+    it all in order within a few seconds: web and workers first, then mail and Redis."""
     from intake.runtime.db import migrate
 
     cfg = load_config(args.config)
@@ -94,39 +146,41 @@ def run_stack(args: argparse.Namespace) -> int:
     env["GUICHET_WEB_WARM_UP"] = "1"  # the web process loads models and addresses before forking
     if args.config:
         env["GUICHET_CONFIG"] = str(Path(args.config).resolve())
-    children: list[subprocess.Popen[bytes]] = []
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: object) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    def spawn(argv: list[str]) -> Callable[[], subprocess.Popen[bytes]]:
+        # A session of their own: Ctrl-C reaches this process alone, which stops them in order.
+        return lambda: subprocess.Popen(argv, env=env, start_new_session=True)
+
+    children: list[Child] = []
     try:
         if not cfg.redis_url:
-            proc, url = start_private_redis(var)
-            children.append(proc)
+            url = f"unix://{var / 'redis.sock'}"
+            children.append(Child("Redis", lambda: start_private_redis(var)[0]))
             env["GUICHET_REDIS_URL"] = url
             print(f"Redis privé : {url}")
         migrate(cfg.sqlalchemy_url)
         _first_admin(cfg, var)
         if args.demo_mail:
             children.extend(start_demo_mail(cfg, var))
-        for _ in range(max(1, args.workers)):
-            children.append(subprocess.Popen([sys.executable, "-m", "intake.cli", "worker"], env=env))
-        children.append(subprocess.Popen(
+        for n in range(max(1, args.workers)):
+            children.append(Child(f"worker {n + 1}", spawn([sys.executable, "-m", "intake.cli", "worker"]),
+                                  front=True))
+        children.append(Child("serveur web", spawn(
             [sys.executable, "-m", "gunicorn", "--preload", "--bind", f"{args.host}:{args.port}", "--workers", "2",
-             "--access-logfile", "-", "web:create_app()"], env=env))
-        print(f"Guichet : http://{args.host}:{args.port}/   (Ctrl-C pour arrêter)")
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-        while all(child.poll() is None for child in children):
-            time.sleep(1)
-        failed = [c.args for c in children if c.poll() not in (None, 0)]
-        if failed:
-            print(f"arrêt : un processus s'est terminé en erreur : {failed[0]!r}", file=sys.stderr)
-            return 1
-        return 0
-    except KeyboardInterrupt:
+             "--graceful-timeout", "2", "--access-logfile", "-", "web:create_app()"]), front=True))
+        print(f"Guichet : http://{args.host}:{args.port}/   (Ctrl-C pour arrêter)", flush=True)
+        while not stopping.wait(0.5):
+            now = time.monotonic()
+            for child in children:
+                child.check(now)
         return 0
     finally:
-        for child in reversed(children):
-            if child.poll() is None:
-                child.terminate()
-        for child in children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        _stop([c for c in children if c.front], timeout=4.0)
+        _stop([c for c in children if not c.front], timeout=2.0)

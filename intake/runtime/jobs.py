@@ -9,10 +9,10 @@ from datetime import timedelta
 from typing import Any
 
 from rq import Retry
-from sqlalchemy import select, update
+from sqlalchemy import case, update
 
 from intake.config import load_config
-from intake.models import Outbox, utcnow
+from intake.models import utcnow
 from intake.outbox.notify import send_outbox_row
 from intake.pipeline.process import process_raw
 from intake.pipeline.rawstore import pending_ids
@@ -45,9 +45,30 @@ def _queue() -> Any:
     return res.extra["queue"]
 
 
+def _discard(_value: object) -> None:
+    """Drop a result (callbacks typed to return None)."""
+
+
 def worker_name() -> str:
     """Who claims a message: host and process, for the audit of stuck claims."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class WorkerStopping(BaseException):  # a stop request, not an error: `except Exception` lets it through
+    """Raised in a work horse asked to stop (SIGTERM): the message in hand goes back to pending."""
+
+
+def release_claim(factory: Any, raw_id: int, *, worker: str) -> bool:
+    """Give a claimed message back (pending, the try not counted) when its worker is asked to stop."""
+    from intake.models import RawMessage
+
+    with factory() as session, session.begin():
+        done = session.execute(update(RawMessage).where(
+            RawMessage.id == raw_id, RawMessage.status == "processing", RawMessage.claimed_by == worker)
+            .values(status="pending", claimed_by=None, claimed_at=None,
+                    attempts=case((RawMessage.attempts > 0, RawMessage.attempts - 1), else_=0))
+            .execution_options(synchronize_session=False))
+    return bool(getattr(done, "rowcount", 0))
 
 
 def process_message(raw_id: int) -> dict[str, Any]:
@@ -55,14 +76,22 @@ def process_message(raw_id: int) -> dict[str, Any]:
     from intake.runtime.queue import enqueue_send
 
     res = resources()
-    outcome = process_raw(res, raw_id, worker=worker_name())
+    try:
+        outcome = process_raw(res, raw_id, worker=worker_name())
+    except WorkerStopping:
+        release_claim(res.factory, raw_id, worker=worker_name())
+        raise
     for outbox_id in outcome.outbox_ids:
-        # Sending right away saves a job per message; a transient failure hands it to a retried job.
+        # Sending right away saves a job per message; a transient failure hands it to a retried job (and the
+        # database sweep of every worker sends it anyway if Redis loses that job).
         try:
             send_outbox_row(res.factory, res.config, outbox_id, res.mailer)
         except Exception as exc:
             log.warning("outbox %s not sent now (%s): queued for retry", outbox_id, exc)
-            enqueue_send(_queue(), outbox_id, timeout=res.config.worker.job_timeout)
+            try:
+                enqueue_send(_queue(), outbox_id, timeout=res.config.worker.job_timeout)
+            except Exception as redis_exc:  # Redis away too: the database sweep sends it when due
+                log.warning("outbox %s not queued (%s): left to the sweep", outbox_id, redis_exc)
     if outcome.status == "processed" and res.config.twilio.delete_media:
         # Only after the commit: the photos are on our disk before they leave Twilio.
         _queue().enqueue_call("intake.runtime.jobs.delete_twilio_media", args=(raw_id,),
@@ -99,24 +128,41 @@ def send_digests(day: str | None = None) -> dict[str, Any]:
 
     res = resources()
     chosen = parse_day(day, res.config)
+    timeout = res.config.worker.job_timeout
     run = run_digests(res.factory, res.config, res.mailer, chosen,
-                      on_failure=lambda oid: enqueue_send(_queue(), oid, timeout=res.config.worker.job_timeout))
+                      on_failure=lambda oid: _discard(enqueue_send(_queue(), oid, timeout=timeout)))
     return {"day": chosen.isoformat(), "queued": len(run.queued), "sent": run.sent}
 
 
 def poll_mailbox_job(name: str) -> dict[str, Any]:
-    """Poll one mailbox under a cross-host lock, so that no two workers read it at once."""
+    """Poll one mailbox under a cross-host lease, again while polls were asked for meanwhile; never fails (a
+    failed poll is recorded on the mailbox and tried again at the next interval)."""
     from intake.channels.mailboxes import poll_once
-    from intake.runtime.queue import enqueue_process, exclusive
+    from intake.runtime.queue import enqueue_process, exclusive, poll_again_key
 
     res = resources()
     queue = _queue()
+    redis = queue.connection
     timeout = res.config.worker.job_timeout
-    with exclusive(queue.connection, f"poll:{name}", ttl=timeout) as acquired:
+    stored, errors = 0, []
+    with exclusive(redis, f"poll:{name}") as acquired:
         if not acquired:
+            redis.set(poll_again_key(name), "1", ex=max(60, timeout))  # the running poll reads once more
             return {"mailbox": name, "skipped": "poll already running"}
-        result = poll_once(res, name, enqueue=lambda rid: enqueue_process(queue, rid, timeout=timeout))
-    return {"mailbox": name, "stored": result.stored, "errors": result.errors}
+        for _ in range(20):  # bounded: a mailbox flooded with triggers still lets the worker do other work
+            redis.delete(poll_again_key(name))
+            try:
+                result = poll_once(res, name,
+                                   enqueue=lambda rid: _discard(enqueue_process(queue, rid, timeout=timeout)))
+            except Exception as exc:
+                log.warning("poll of %s failed: %s: %s", name, type(exc).__name__, exc)
+                errors.append(f"{type(exc).__name__}: {exc}")
+                break
+            stored += result.stored
+            errors.extend(result.errors)
+            if not redis.exists(poll_again_key(name)):
+                break
+    return {"mailbox": name, "stored": stored, "errors": errors}
 
 
 def poll_twilio_job() -> dict[str, Any]:
@@ -127,7 +173,7 @@ def poll_twilio_job() -> dict[str, Any]:
     res = resources()
     queue = _queue()
     timeout = res.config.worker.job_timeout
-    with exclusive(queue.connection, "poll:twilio", ttl=timeout) as acquired:
+    with exclusive(queue.connection, "poll:twilio") as acquired:
         if not acquired:
             return {"skipped": "poll already running"}
         report = poll_twilio(res.config.twilio, res.factory)
@@ -137,8 +183,13 @@ def poll_twilio_job() -> dict[str, Any]:
 
 
 def sweep() -> dict[str, int]:
-    """Re-queue what Redis may have lost: pending messages, claims of dead workers, unsent mail."""
-    from intake.runtime.queue import enqueue_process, enqueue_send
+    """Re-queue what Redis lost: pending messages and claims of dead workers with no job on its way.
+
+    A message whose job is queued, running or scheduled for a retry is left alone (enqueue_process knows its
+    job by id), so a backlog never doubles. The database upkeep (sends, poison messages) runs in each worker's
+    own loop (maintain), Redis or not.
+    """
+    from intake.runtime.queue import enqueue_process
 
     res = resources()
     cfg = res.config.worker
@@ -146,16 +197,17 @@ def sweep() -> dict[str, int]:
     stale = now - timedelta(seconds=cfg.stale_claim_seconds)
     ids = pending_ids(res.factory, older_than=now - timedelta(seconds=30), stale_before=stale,
                       max_attempts=cfg.max_attempts)
-    for raw_id in ids:
-        enqueue_process(_queue(), raw_id, timeout=cfg.job_timeout)
-    with res.factory() as session, session.begin():
-        # A worker that died while sending: send again (a rare duplicate beats a lost confirmation).
-        session.execute(update(Outbox).where(Outbox.status == "sending", Outbox.claimed_at < stale)
-                        .values(status="pending"))
-        outbox = list(session.execute(
-            select(Outbox.id).where(Outbox.status == "pending", Outbox.created_at < now - timedelta(seconds=60),
-                                    Outbox.attempts < cfg.max_attempts)
-        ).scalars())
-    for outbox_id in outbox:
-        enqueue_send(_queue(), outbox_id, timeout=cfg.job_timeout)
-    return {"raw": len(ids), "outbox": len(outbox)}
+    queued = sum(1 for raw_id in ids if enqueue_process(_queue(), raw_id, timeout=cfg.job_timeout))
+    return {"raw": queued, "already_queued": len(ids) - queued}
+
+
+def maintain(res: Resources, *, send: bool = True) -> dict[str, int]:
+    """The database-only upkeep of a worker's own loop: park poison messages, restart stale sends, send due ones."""
+    from intake.runtime.housekeeping import park_poison_messages, sweep_outbox
+
+    cfg = res.config.worker
+    stale = utcnow() - timedelta(seconds=cfg.stale_claim_seconds)
+    parked = park_poison_messages(res.factory, max_attempts=cfg.max_attempts, stale_before=stale)
+    outbox = sweep_outbox(res.factory, res.config, res.mailer, send=send)
+    return {"parked": len(parked), "restarted_sends": len(outbox.restarted), "failed_sends": len(outbox.parked),
+            "sent": sum(1 for status in outbox.sent.values() if status == "sent")}
