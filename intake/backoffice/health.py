@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Config, Health
 from intake.models import ChannelState, MailboxState, Outbox, RawMessage, Report, as_utc, utcnow
+from intake.pipeline.spool import broken, spool_folder, waiting
 
 log = logging.getLogger(__name__)
 STAFF_SOURCE = "back-office"
@@ -215,6 +216,8 @@ class Snapshot:
     oldest_pending: datetime | None
     stale_claims: int
     stuck: int  # pending rows the sweeper gave up on (attempts at the maximum)
+    spooled: int = 0  # received while the database was down, waiting for the next sweep (pipeline/spool.py)
+    spool_broken: int = 0  # spooled files that could not be read back, moved aside for an administrator
 
     @property
     def key_collisions(self) -> int:
@@ -297,8 +300,9 @@ def collect(factory: sessionmaker[Session], config: Config, *, now: datetime | N
             .where(Outbox.status.in_(("failed", "suppressed")), Outbox.created_at >= now - timedelta(days=30))
             .order_by(Outbox.id.desc()).limit(50)).all()
     pending = [d.oldest_pending for d in doors if d.oldest_pending is not None]
+    folder = spool_folder(config)
     return Snapshot(now, doors, list(failed), sendings, list(problems), min(pending, default=None), stale_claims,
-                    stuck)
+                    stuck, spooled=waiting(folder), spool_broken=broken(folder))
 
 
 def _sendings(session: Session) -> list[Sending]:

@@ -265,15 +265,23 @@ def wait_for_mail(settings: ImapSettings, *, timeout: float, since_uidnext: int 
     has no IDLE so that the caller falls back to polling. With `since_uidnext` (PollResult.uidnext)
     mail that arrived between the last poll and now also returns True at once.
     """
+    return watch(settings, timeout=timeout, since_uidnext=since_uidnext)[0]
+
+
+def watch(settings: ImapSettings, *, timeout: float, since_uidnext: int | None = None) -> tuple[bool, int | None]:
+    """wait_for_mail, and the folder's UIDNEXT when the watch began: the next watch passes it as
+    `since_uidnext`, so that mail arriving between two watches (while reconnecting) is not left to the
+    periodic poll."""
     client = connect(settings)
     try:
         with translate_errors(settings, "attente de nouveaux messages (IDLE) interrompue", "IDLE failed"):
             if not client.has_capability("IDLE"):
-                return False
+                return False, None
             info = client.select_folder(settings.folder, readonly=True)
-            if since_uidnext is not None and int(info.get(b"UIDNEXT", 0)) > since_uidnext:
-                return True
-            return _idle(client, settings, time.monotonic() + timeout)
+            uidnext = int(info.get(b"UIDNEXT", 0)) or None
+            if since_uidnext is not None and uidnext is not None and uidnext > since_uidnext:
+                return True, uidnext
+            return _idle(client, settings, time.monotonic() + timeout), uidnext
     finally:
         close(client)
 

@@ -79,24 +79,32 @@ def _one_child(work: Callable[[X], T], items: Sequence[X], budget: Budget) -> li
     writer.close()
     out: list[Result[T]] = []
     try:
-        while len(out) < len(items):
-            message = _next(reader, budget.wall_seconds)
-            if message is None or message == _GONE:  # over the wall-clock budget, or the child died
-                status = _kill(pid) if message is None else _reap(pid)
-                out.append(Result(error=BudgetExceeded(_death_reason(status, budget))))
-                return out
-            kind, value = message
-            if kind == "ok":
-                out.append(Result(value=value))
-            elif kind == "memory":
-                out.append(Result(error=BudgetExceeded(f"mémoire dépassée ({budget.memory_mb} Mo)")))
-            else:
-                type_name, text, original = value
-                out.append(Result(error=ChildFailed(type_name, text, original)))
-        _reap(pid)
-        return out
+        return _collect(pid, reader, len(items), budget, out)
+    except BaseException:  # the worker is stopping (or broke): the child must not outlive it
+        _kill(pid)
+        raise
     finally:
         reader.close()
+
+
+def _collect(pid: int, reader: Connection, count: int, budget: Budget, out: list[Result[T]]) -> list[Result[T]]:
+    """Read the child's results into `out` until all came or the child ended early."""
+    while len(out) < count:
+        message = _next(reader, budget.wall_seconds)
+        if message is None or message == _GONE:  # over the wall-clock budget, or the child died
+            status = _kill(pid) if message is None else _reap(pid)
+            out.append(Result(error=BudgetExceeded(_death_reason(status, budget))))
+            return out
+        kind, value = message
+        if kind == "ok":
+            out.append(Result(value=value))
+        elif kind == "memory":
+            out.append(Result(error=BudgetExceeded(f"mémoire dépassée ({budget.memory_mb} Mo)")))
+        else:
+            type_name, text, original = value
+            out.append(Result(error=ChildFailed(type_name, text, original)))
+    _reap(pid)
+    return out
 
 
 _TIMEOUT = -1  # the wait status standing for "stopped by the parent at the wall-clock limit"

@@ -82,7 +82,11 @@ def drain(folder: Path, factory: sessionmaker[Session], *, enqueue: Callable[[in
     new = 0
     for path in sorted(folder.glob(f"*{SUFFIX}")):
         try:
-            data = json.loads(path.read_bytes())
+            content = path.read_bytes()
+        except FileNotFoundError:  # another worker drained it first
+            continue
+        try:
+            data = json.loads(content)
             item = Spooled(channel=str(data["channel"]), source=str(data["source"]),
                            external_key=str(data["external_key"]), payload=str(data["payload"]).encode("latin-1"))
         except (OSError, ValueError, KeyError, TypeError):
@@ -91,7 +95,7 @@ def drain(folder: Path, factory: sessionmaker[Session], *, enqueue: Callable[[in
             continue
         raw_id, created = store_raw(factory, channel=item.channel, source=item.source,
                                     external_key=item.external_key, payload=item.payload)
-        path.unlink()
+        path.unlink(missing_ok=True)
         if created:
             new += 1
             if enqueue is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from intake.geocoding.protocol import AddressQuery, GeocodeResult
 from intake.geocoding.spatial import distance_m
 
 log = logging.getLogger(__name__)
+# Address extractors by the geocoder whose streets they were built from (dropped with it), with their settings.
+_EXTRACTORS: weakref.WeakKeyDictionary[Any, tuple[tuple[Any, ...], Any]] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
@@ -61,10 +64,18 @@ class Understanding:
         model = CategoryModel.load(Path(model_dir))
         files = [config.resolve_path(p) for p in config.addresses.reference]
         local = load_local_geocoder(factory, files=files, citycodes=set(config.town.insee_codes))
-        streets = [StreetEntry(name=s.name, postcode=s.postcode, citycode=s.citycode) for s in local.streets()]
         landmarks = [(lm.name, [lm.name, *lm.aliases]) for lm in config.addresses.landmarks]
-        extractor = AddressExtractor(streets, landmarks=landmarks, postcodes=config.town.postcodes,
-                                     ignore=config.addresses.ignore)
+        settings = (repr(landmarks), tuple(config.town.postcodes), tuple(config.addresses.ignore))
+        # The gazetteer is built once per loaded reference and settings (~0.3 s): a process whose reference is
+        # unchanged (the file-read one is memoised by the loader) reuses it.
+        cached = _EXTRACTORS.get(local)
+        if cached is not None and cached[0] == settings:
+            extractor = cached[1]
+        else:
+            streets = [StreetEntry(name=s.name, postcode=s.postcode, citycode=s.citycode) for s in local.streets()]
+            extractor = AddressExtractor(streets, landmarks=landmarks, postcodes=config.town.postcodes,
+                                         ignore=config.addresses.ignore)
+            _EXTRACTORS[local] = (settings, extractor)
         geocoder: Any = local
         if config.addresses.geocoder == "addok":
             from intake.geocoding.addok import AddokGeocoder

@@ -108,9 +108,10 @@ class IdleWatcher(threading.Thread):
 
     def run(self) -> None:
         """Watch while holding the mailbox's lease; give up when the server has no IDLE."""
-        from intake.channels.imap import wait_for_mail
+        from intake.channels.imap import watch
         from intake.channels.mailboxes import imap_settings
 
+        uidnext: int | None = None  # where the previous watch began: mail arriving between two watches counts
         beat = Heartbeat(self.lease)
         beat.start()
         try:
@@ -123,7 +124,7 @@ class IdleWatcher(threading.Thread):
                         self._poll()  # back from an outage: read what arrived meanwhile
                     settings = imap_settings(self.config.mailbox(self.mailbox))
                     started = time.monotonic()
-                    got_mail = wait_for_mail(settings, timeout=self.wait)
+                    got_mail, uidnext = watch(settings, timeout=self.wait, since_uidnext=uidnext)
                     if got_mail:
                         self._poll()
                     elif time.monotonic() - started < 1.0 and not self._idle_supported(settings):

@@ -14,6 +14,7 @@ import pytest
 from PIL import ExifTags, Image
 
 from intake.media.exif import ImageInfo
+from intake.media.formats import ensure_heif
 
 FIXTURES = Path(__file__).parents[1] / "data" / "photos"
 SHARED_PHOTOS = Path(__file__).parents[2].parent / "shared/data/photos"
@@ -108,6 +109,8 @@ def encode(
     """`image` saved to bytes in `fmt`, with `exif` when given."""
     if exif is not None:
         options["exif"] = exif.tobytes()
+    if fmt.upper() in {"HEIF", "HEIC", "AVIF"}:
+        ensure_heif()  # pillow-heif's saver, registered by the service only where it reads photos
     out = io.BytesIO()
     image.save(out, format=fmt, **options)
     return out.getvalue()

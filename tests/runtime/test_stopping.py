@@ -19,7 +19,7 @@ from sqlalchemy import select
 from intake.config import Config
 from intake.models import RawMessage
 from intake.pipeline.rawstore import email_key, store_raw
-from intake.pipeline.registry import Stage
+from intake.pipeline.registry import BaseStage, Context
 from intake.runtime import jobs
 from intake.runtime.queue import get_queue
 from intake.runtime.resources import build_resources
@@ -81,12 +81,12 @@ def test_a_busy_worker_stops_within_seconds(make_config: Callable[..., Config], 
     assert proc.returncode == 0, text[-3000:]
 
 
-class Interrupted(Stage):
+class Interrupted(BaseStage):
     """A stage during which the worker is asked to stop (SIGTERM turned into WorkerStopping in the horse)."""
 
     name = "file"
 
-    def process(self, ctx: Any) -> None:
+    def file(self, ctx: Context) -> None:
         raise jobs.WorkerStopping()
 
 
