@@ -24,18 +24,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.intake_bench import _database, _drop  # noqa: E402  (scratch databases a bench owns)
 from intake.models import MailboxState, RawMessage  # noqa: E402
 from intake.runtime.db import make_engine, make_sessionmaker, migrate  # noqa: E402
 from tests.support.dovecot import DovecotServer  # noqa: E402
 from tests.support.mail import citizen_email  # noqa: E402
 from tests.support.procs import stop  # noqa: E402
-
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 def free_port() -> int:
@@ -62,26 +61,6 @@ def start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.05)
     proc.kill()
     raise SystemExit("the private redis-server did not start")
-
-
-def database(kind: str, tmp: Path) -> tuple[str, str | None]:
-    """(url, PostgreSQL database to drop afterwards)."""
-    if kind == "sqlite":
-        return f"sqlite:///{tmp / 'bench.db'}", None
-    name = f"guichet_latency_{secrets.token_hex(4)}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", name
-
-
-def drop_database(name: str) -> None:
-    """Drop the PostgreSQL database this benchmark created."""
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -112,7 +91,7 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="guichet-latency-"))
     server = DovecotServer(tls=False).start()
     redis_proc, redis_url = start_redis(tmp)
-    url, pg_name = database(args.database, tmp)
+    url, pg_name = _database(args.database, tmp)
     workers: list[subprocess.Popen[bytes]] = []
     appended: dict[str, float] = {}  # external key -> wall-clock time of the APPEND
     filed: dict[str, float] = {}
@@ -179,7 +158,7 @@ def main() -> int:
         stop(redis_proc, timeout=5, sig=signal.SIGTERM)
         server.stop()
         if pg_name:
-            drop_database(pg_name)
+            _drop(pg_name)
         shutil.rmtree(tmp, ignore_errors=True)
     latencies = [filed[k] - appended[k] for k in filed]
     print(f"database: {args.database}, workers: {args.workers}, duration: {args.duration:.0f} s, "

@@ -318,3 +318,16 @@ def session(cfg: Config) -> Iterator[Session]:
     factory = make_sessionmaker(make_engine(cfg.sqlalchemy_url))
     with factory() as s:
         yield s
+
+
+def database_at(revision: str, tmp_path: Path) -> str:
+    """A database migrated only up to `revision` (SQLite in tmp_path, or the PostgreSQL of the test run)."""
+    from alembic import command
+
+    from intake.runtime.db import alembic_config, make_engine
+
+    pg = postgres_test_url()
+    url = _fresh_postgres(pg) if pg else f"sqlite:///{tmp_path / 'old.db'}"
+    make_engine(url).dispose()
+    command.upgrade(alembic_config(url), revision)
+    return url

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, select, text
 from intake.models import RawMessage
 from intake.pipeline.rawstore import email_key, store_raw
 from intake.runtime.db import alembic_config, dispose_all, make_engine, make_sessionmaker
-from tests.conftest import _fresh_postgres, postgres_test_url
+from tests.conftest import database_at
 from tests.support.mail import citizen_email
 
 pytestmark = pytest.mark.db
@@ -27,11 +27,7 @@ BRUNO = citizen_email(sender="Bruno <bruno@example.org>", subject="Contact", bod
 @pytest.fixture
 def url_at_0006(tmp_path: Path) -> Iterator[str]:
     """A database migrated to 0006 only (SQLite, or the PostgreSQL of GUICHET_TEST_DATABASE_URL)."""
-    pg = postgres_test_url()
-    url = _fresh_postgres(pg) if pg else f"sqlite:///{tmp_path / 'old.db'}"
-    make_engine(url).dispose()
-    command.upgrade(alembic_config(url), "0006")
-    yield url
+    yield database_at("0006", tmp_path)
     dispose_all()
 
 

@@ -10,9 +10,9 @@ from alembic import command
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import IntegrityError
 
-from intake.runtime.db import alembic_config, dispose_all, make_engine
+from intake.runtime.db import alembic_config, dispose_all
 from intake.vocab import ChannelName, RawStatus
-from tests.conftest import _fresh_postgres, postgres_test_url
+from tests.conftest import database_at
 
 pytestmark = pytest.mark.db
 
@@ -20,11 +20,7 @@ pytestmark = pytest.mark.db
 @pytest.fixture
 def url_at_0007(tmp_path: Path) -> Iterator[str]:
     """A database migrated to 0007 only (SQLite, or the PostgreSQL of GUICHET_TEST_DATABASE_URL)."""
-    pg = postgres_test_url()
-    url = _fresh_postgres(pg) if pg else f"sqlite:///{tmp_path / 'old.db'}"
-    make_engine(url).dispose()
-    command.upgrade(alembic_config(url), "0007")
-    yield url
+    yield database_at("0007", tmp_path)
     dispose_all()
 
 
