@@ -68,9 +68,12 @@ def secret_key(config: Config) -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Register the security headers hook and CSRF protection of every form."""
+    """Register the body limits (first: CSRF reads the form), CSRF protection of every form, the headers hook."""
     from flask_wtf.csrf import CSRFProtect
 
+    from web import limits
+
+    limits.init_app(app)
     CSRFProtect(app)
     app.config["GUICHET_CSP"] = content_security_policy(app.config.get("GUICHET"))
     app.after_request(_headers)
