@@ -77,9 +77,16 @@ def create_user(session: Session, config: Config, *, username: str, password: st
 
 
 def set_password(user: User, password: str) -> None:
-    """Replace the password (the sessions signed in with the old one end: see `session_key`)."""
+    """Replace the password; every open session of the account ends."""
+    from sqlalchemy.orm import object_session
+
+    from intake.backoffice.sessions import revoke_all
+
     check_password_strength(password, user.username)
     user.password_hash = hash_password(password)
+    owner = object_session(user)
+    if owner is not None and user.id is not None:
+        revoke_all(owner, user.id)
     user.failed_logins, user.locked_until = 0, None
 
 
