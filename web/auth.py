@@ -103,7 +103,7 @@ def login() -> Any:
         password = (request.form.get("mot_de_passe") or "")[:1024]
         cfg = current_app.config["GUICHET"]
         with current_app.extensions["guichet"].factory() as db, db.begin():
-            outcome = authenticate(db, username, password)
+            outcome = authenticate(db, username, password, client=request.remote_addr or "")
             agent = None
             if outcome.user is not None:
                 token = open_session(db, outcome.user, hours=cfg.web.session_hours, ip=request.remote_addr)
