@@ -41,9 +41,28 @@ def content_security_policy(config: Config | None) -> str:
     return CSP.replace("img-src 'self' data:", f"img-src 'self' data: {origin}") if origin else CSP
 
 
+# What is not stored by browsers or proxies: every page but the shipped static files and the Open311 API's
+# public reads. Reports, photos and the citizens' tracking pages hold personal data (a photo served
+# "public, max-age=86400" stays in a shared cache or the browser of a public computer).
+CACHEABLE = ("static",)
+NO_STORE = "no-store"
+PRIVATE_FILES = "private, no-store"
+
+
+def _cache_control(response: Response) -> None:
+    from flask import request
+
+    endpoint = request.endpoint or ""
+    if endpoint in CACHEABLE or (endpoint.startswith("open311.") and request.method in ("GET", "HEAD")):
+        return
+    response.headers["Cache-Control"] = PRIVATE_FILES if endpoint == "queue.attachment" else NO_STORE
+    response.headers.pop("Expires", None)
+
+
 def _headers(response: Response) -> Response:
     from flask import current_app
 
+    _cache_control(response)
     response.headers.setdefault("Content-Security-Policy", current_app.config.get("GUICHET_CSP", CSP))
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
