@@ -15,11 +15,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from intake.backoffice import ratelimit
+from intake.backoffice.passwords import MIN_LENGTH, weakness
 from intake.config import Config
 from intake.models import User, utcnow
 
 ROLES = {"accueil": "Accueil", "agent": "Agent de service", "admin": "Administrateur"}
-MIN_PASSWORD = 12
+MIN_PASSWORD = MIN_LENGTH
 MAX_ATTEMPTS = 10  # sign-in attempts from one address within THROTTLE_WINDOW (a success starts again)
 THROTTLE_WINDOW = timedelta(minutes=15)
 GENERIC = "identifiant ou mot de passe incorrect"
@@ -48,11 +49,10 @@ def hash_password(password: str) -> str:
 
 
 def check_password_strength(password: str, username: str) -> None:
-    """Refuse short passwords and passwords containing the username."""
-    if len(password) < MIN_PASSWORD:
-        raise AccountError(f"mot de passe trop court : {MIN_PASSWORD} caractères au moins")
-    if username and username.lower() in password.lower():
-        raise AccountError("le mot de passe ne doit pas contenir l'identifiant")
+    """Refuse weak passwords (intake/backoffice/passwords.py) with the French reason."""
+    problem = weakness(password, username)
+    if problem:
+        raise AccountError(problem)
 
 
 def create_user(session: Session, config: Config, *, username: str, password: str, role: str,
