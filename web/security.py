@@ -44,7 +44,7 @@ def content_security_policy(config: Config | None) -> str:
 # What is not stored by browsers or proxies: every page but the shipped static files and the Open311 API's
 # public reads. Reports, photos and the citizens' tracking pages hold personal data (a photo served
 # "public, max-age=86400" stays in a shared cache or the browser of a public computer).
-CACHEABLE = ("static",)
+CACHEABLE = ("static", "pin.outline")  # the commune's outline is public and the same for everyone
 NO_STORE = "no-store"
 PRIVATE_FILES = "private, no-store"
 
