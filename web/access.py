@@ -28,6 +28,7 @@ ROUTES: dict[str, frozenset[str]] = {
     "static": OPEN,
     "auth.login": OPEN,
     "auth.logout": EVERYONE,
+    "auth.change_password": EVERYONE,
     "queue.health": OPEN,
     "queue.public_status": OPEN,
     "pin.position": OPEN,

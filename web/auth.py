@@ -131,6 +131,43 @@ def logout() -> Any:
     return redirect(url_for("auth.login")), 303
 
 
+@bp.route("/mot-de-passe", methods=["GET", "POST"])
+def change_password() -> Any:
+    """The signed-in user changes their password: the current one, then a strong new one typed twice.
+
+    Every session of the account ends (a stolen cookie included) and this browser gets a new one.
+    """
+    from intake.backoffice.accounts import AccountError, change_own_password, count_password_change
+
+    agent = current_agent()
+    if agent is None:  # enforce() lets no one here unsigned; kept for type checkers
+        return redirect(url_for("auth.login")), 303
+    error = None
+    if request.method == "POST":
+        current, new = (request.form.get("actuel") or "")[:1024], (request.form.get("nouveau") or "")[:1024]
+        if new != (request.form.get("confirmation") or "")[:1024]:
+            error = "les deux nouveaux mots de passe diffèrent"
+        else:
+            cfg = current_app.config["GUICHET"]
+            factory = current_app.extensions["guichet"].factory
+            try:
+                with factory() as db, db.begin():
+                    count_password_change(db, agent.id)
+                with factory() as db, db.begin():
+                    user = change_own_password(db, agent.id, current, new)
+                    fresh = _agent(user, open_session(db, user, hours=cfg.web.session_hours, ip=request.remote_addr))
+            except AccountError as exc:
+                error = str(exc)
+            else:
+                session.clear()
+                session.permanent = True
+                login_user(fresh)
+                session["seen"] = int(time.time())
+                flash("Mot de passe changé : vos autres sessions sont fermées.", "info")
+                return redirect(url_for("queue.index")), 303
+    return render_template("password.html", error=error), 422 if error else 200
+
+
 def init_app(app: Flask) -> None:
     """Sessions (lifetime, cookie flags) and the user loader (once per app)."""
     if "auth" in app.blueprints:

@@ -38,6 +38,7 @@ def route_limits(config: Config) -> dict[str, int]:
         "twilio_hooks.voice_recording": TWILIO_BYTES,
         "auth.login": 16 * KB,
         "auth.logout": 16 * KB,
+        "auth.change_password": 16 * KB,
         "open311.create_request": int(config.open311.max_media_mb * 1_000_000) + MULTIPART_MARGIN,
         "staff.submit_entry": MAX_PHOTOS * photo + MULTIPART_MARGIN,
         "actions.reply": FORM_BYTES,

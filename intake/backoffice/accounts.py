@@ -92,6 +92,27 @@ def set_password(user: User, password: str) -> None:
     user.failed_logins, user.locked_until = 0, None
 
 
+def count_password_change(session: Session, user_id: int) -> None:
+    """Count an attempt to change `user_id`'s password (commit it apart: a refused attempt still counts), so
+    that a stolen session cannot guess the current password for long; AccountError past MAX_ATTEMPTS."""
+    if ratelimit.hit(session, f"mot-de-passe:{user_id}", window=THROTTLE_WINDOW) > MAX_ATTEMPTS:
+        raise AccountError("trop de tentatives : réessayez dans un quart d'heure")
+
+
+def change_own_password(session: Session, user_id: int, current: str, new: str) -> User:
+    """A user replaces their own password: the current one checked first, then the new one's strength;
+    AccountError says what is wrong."""
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        raise AccountError("compte introuvable ou désactivé")
+    try:
+        _HASHER.verify(user.password_hash, current)
+    except (VerificationError, InvalidHashError):
+        raise AccountError("mot de passe actuel incorrect") from None
+    set_password(user, new)
+    return user
+
+
 def session_key(user: User) -> str:
     """What the session cookie holds: the id and a piece of the hash, so a new password ends old sessions."""
     return f"{user.id}:{user.password_hash[-16:]}"

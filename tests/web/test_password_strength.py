@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from intake.backoffice.accounts import AccountError, check_password_strength
 from intake.config import Config
+from intake.models import User
 from tests.conftest import write_config
+from tests.support.web import PASSWORD, add_user, csrf_token, sign_in
 from tests.web.test_access import run_cli
+from web import create_app
 
 WEAK = {
     " " * 12: "espaces",
@@ -57,3 +63,46 @@ def test_create_user_and_set_password_refuse_weak_passwords(make_config: Callabl
     assert ok.returncode == 0, ok.stderr
     bad = run_cli(config, "set-password", "m.dupont", "--password-stdin", stdin="1" * 12 + "\n")
     assert bad.returncode == 2 and "répétitif" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+
+
+def _change(client: FlaskClient, current: str, new: str, again: str | None = None) -> tuple[int, str]:
+    token = csrf_token(client, "/mot-de-passe")
+    answer = client.post("/mot-de-passe", data={"actuel": current, "nouveau": new,
+                                                "confirmation": new if again is None else again, "csrf_token": token})
+    return answer.status_code, html.unescape(answer.get_data(as_text=True))
+
+
+def test_the_back_office_refuses_weak_passwords_in_french(make_config: Callable[..., Config]) -> None:
+    app = create_app(make_config())
+    name = add_user(app, "agent")
+    client = app.test_client()
+    sign_in(client, name)
+    other = app.test_client()
+    sign_in(other, name)  # another browser of the same account
+    for weak, reason in ((" " * 12, "Le mot de passe ne peut pas être fait d'espaces"),
+                         ("z" * 12, "Mot de passe trop répétitif"), ("Azerty123456!", "Mot de passe trop courant")):
+        status, page = _change(client, PASSWORD, weak)
+        assert status == 422 and reason in page, page[:2000]
+    assert _change(client, "pas le bon", "correct horse battery staple")[1].count("Mot de passe actuel incorrect") == 1
+    assert _change(client, PASSWORD, "correct horse battery staple", "autre chose")[0] == 422
+    with app.extensions["guichet"].factory() as s:
+        unchanged = s.execute(select(User.password_hash).where(User.username == name)).scalar_one()
+    assert check_password(unchanged, PASSWORD)
+    token = csrf_token(client, "/mot-de-passe")
+    done = client.post("/mot-de-passe", data={"actuel": PASSWORD, "nouveau": "correct horse battery staple",
+                                              "confirmation": "correct horse battery staple", "csrf_token": token})
+    assert done.status_code == 303
+    assert client.get("/").status_code == 200  # this browser goes on with a new session
+    assert other.get("/").status_code == 302  # the other session ended
+    fresh = app.test_client()
+    sign_in(fresh, name, "correct horse battery staple")
+
+
+def check_password(hashed: str, password: str) -> bool:
+    from argon2 import PasswordHasher
+    from argon2.exceptions import VerificationError
+
+    try:
+        return bool(PasswordHasher().verify(hashed, password))
+    except VerificationError:
+        return False
