@@ -55,6 +55,8 @@ def _cache_control(response: Response) -> None:
     endpoint = request.endpoint or ""
     if endpoint in CACHEABLE or (endpoint.startswith("open311.") and request.method in ("GET", "HEAD")):
         return
+    if "no-store" in (response.headers.get("Cache-Control") or ""):
+        return  # a view that already forbids storing (the exports: "private, no-store")
     response.headers["Cache-Control"] = PRIVATE_FILES if endpoint == "queue.attachment" else NO_STORE
     response.headers.pop("Expires", None)
 
