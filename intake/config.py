@@ -430,6 +430,9 @@ class Web(_Strict):
     tiles_attribution: str = ""
     session_hours: float = Field(default=10, gt=0, le=24 * 30)  # a sign-in lasts at most this long
     idle_minutes: int = Field(default=60, ge=1, le=24 * 60)     # signed out after this long without a request
+    # Reverse proxies in front of `guichet serve` whose X-Forwarded-For is trusted for the client's address
+    # (sign-in throttle, Open311 rate limits, audit log); 0: the address of the connection itself.
+    trusted_proxies: int = Field(default=0, ge=0, le=5)
 
 
 class ApiKey(_Strict):

@@ -19,6 +19,10 @@ def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
     app = Flask(__name__)
     app.config["GUICHET"] = cfg
     app.config["SECRET_KEY"] = security.secret_key(cfg)
+    if cfg.web.trusted_proxies:  # the client's address from the proxies' X-Forwarded-For, never from anyone else
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=cfg.web.trusted_proxies, x_proto=0, x_host=0)  # type: ignore[method-assign]
     app.extensions["guichet"] = resources or build_resources(cfg)
     security.init_app(app)
     labels = {c.code: c.label for c in cfg.categories}

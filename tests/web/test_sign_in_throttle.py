@@ -110,3 +110,30 @@ def test_unknown_and_existing_usernames_answer_alike_and_as_fast(app: Flask) -> 
     assert next(iter(answers["unknown"]))[0] == 401
     fast, slow = sorted(statistics.median(t) for t in timings.values())
     assert slow < fast * 2.5, timings  # both verify one argon2 hash; a skipped check would be 10x faster
+
+
+def _forwarded(app: Flask, client_address: str) -> FlaskClient:
+    """A browser reaching the app through the town's reverse proxy (127.0.0.1), which names it."""
+    client = _client(app, "127.0.0.1")
+    client.environ_base["HTTP_X_FORWARDED_FOR"] = client_address
+    return client
+
+
+def test_behind_a_trusted_proxy_each_client_is_throttled_apart(make_config: Callable[..., Config]) -> None:
+    app = create_app(make_config(web={"trusted_proxies": 1}))
+    name = add_user(app, "admin")
+    guesser = _forwarded(app, "192.0.2.66")
+    for _ in range(MAX_ATTEMPTS):
+        _attempt(guesser, name, "devine")
+    assert "trop de tentatives" in _attempt(guesser, name, PASSWORD)[1]
+    owner = _forwarded(app, "198.51.100.7")  # same proxy, another client: not throttled
+    token = csrf_token(owner, "/connexion")
+    answer = owner.post("/connexion", data={"identifiant": name, "mot_de_passe": PASSWORD, "csrf_token": token})
+    assert answer.status_code == 303
+
+
+def test_without_a_trusted_proxy_a_forged_forwarded_for_changes_nothing(app: Flask) -> None:
+    name = add_user(app, "admin")
+    for i in range(MAX_ATTEMPTS):
+        _attempt(_forwarded(app, f"203.0.113.{i}"), name, "devine")  # one connection address, forged headers
+    assert "trop de tentatives" in _attempt(_forwarded(app, "203.0.113.200"), name, PASSWORD)[1]
