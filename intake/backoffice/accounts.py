@@ -21,7 +21,7 @@ from intake.models import User, utcnow
 
 ROLES = {"accueil": "Accueil", "agent": "Agent de service", "admin": "Administrateur"}
 MIN_PASSWORD = MIN_LENGTH
-MAX_ATTEMPTS = 10  # sign-in attempts from one address within THROTTLE_WINDOW (a success starts again)
+MAX_ATTEMPTS = 10  # failed sign-ins from one address within THROTTLE_WINDOW (successes are not counted)
 THROTTLE_WINDOW = timedelta(minutes=15)
 GENERIC = "identifiant ou mot de passe incorrect"
 THROTTLED = "trop de tentatives de connexion depuis votre adresse : réessayez dans un quart d'heure"
@@ -143,7 +143,7 @@ def authenticate(session: Session, username: str, password: str, *, client: str 
         return SignIn(None, "compte désactivé : adressez-vous à l'administrateur")
     if _HASHER.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    ratelimit.forget(session, key)
+    ratelimit.release(session, key)  # not a reset: one's own account must not clear the guesses made before
     user.failed_logins, user.locked_until, user.last_login_at = 0, None, utcnow()
     return SignIn(user)
 

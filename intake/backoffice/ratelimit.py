@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import case, delete, literal, select
+from sqlalchemy import case, delete, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -41,9 +41,10 @@ def hits(session: Session, key: str, *, window: timedelta, now: datetime | None 
     return int(row[0])
 
 
-def forget(session: Session, key: str) -> None:
-    """Drop the counter of `key` (a successful sign-in clears its address's failures)."""
-    session.execute(delete(RateCounter).where(RateCounter.key == key[:200]))
+def release(session: Session, key: str) -> None:
+    """Take back one hit of `key` (a sign-in that succeeded was no guess), atomically, never below zero."""
+    session.execute(update(RateCounter).where(RateCounter.key == key[:200], RateCounter.hits > 0)
+                    .values(hits=RateCounter.hits - 1))
 
 
 def prune(session: Session, *, older_than: timedelta, now: datetime | None = None) -> int:

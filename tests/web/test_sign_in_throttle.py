@@ -137,3 +137,16 @@ def test_without_a_trusted_proxy_a_forged_forwarded_for_changes_nothing(app: Fla
     for i in range(MAX_ATTEMPTS):
         _attempt(_forwarded(app, f"203.0.113.{i}"), name, "devine")  # one connection address, forged headers
     assert "trop de tentatives" in _attempt(_forwarded(app, "203.0.113.200"), name, PASSWORD)[1]
+
+
+def test_successes_are_not_counted_and_reset_nothing(app: Flask) -> None:
+    office = "192.0.2.1"  # a town hall's agents behind one address
+    names = [add_user(app, "agent") for _ in range(MAX_ATTEMPTS + 3)]
+    for name in names:
+        assert _attempt(_client(app, office), name, PASSWORD)[0] == 303
+    insider = _client(app, "192.0.2.99")
+    for _ in range(MAX_ATTEMPTS - 1):
+        assert _attempt(insider, names[0], "devine")[0] == 401
+    assert _attempt(_client(app, "192.0.2.99"), names[1], PASSWORD)[0] == 303  # their own account, meanwhile
+    assert _attempt(insider, names[0], "devine")[0] == 401  # the tenth failure
+    assert "trop de tentatives" in _attempt(insider, names[0], "devine")[1]  # the eleventh: throttled
