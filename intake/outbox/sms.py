@@ -146,7 +146,8 @@ def build_limiter(config: Config) -> RateLimiter:
 
             redis = redis_connection(config)
         _BUILT[key] = (config, RateLimiter(redis, config.twilio.outbound.per_second))
-    return _BUILT[key][1]
+    limiter: RateLimiter = _BUILT[key][1]
+    return limiter
 
 
 def send_text_row(factory: sessionmaker[Session], config: Config, row_id: int) -> str:
