@@ -386,6 +386,7 @@ class Limits(_Strict):
 
 
 class TwilioOutbound(_Strict):
+    backend: Literal["twilio", "console"] = "twilio"
     daily_cap_per_number: int = Field(default=5, ge=0, le=100)
     per_second: float = Field(default=1.0, gt=0, le=100)
     allowed_prefixes: list[str] = Field(default_factory=list)  # narrows the mobiles of town.phone_region

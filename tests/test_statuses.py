@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from intake.config import Config, ConfigError, parse_config
 from intake.gsm import best_form, segments
 from intake.models import Contact, Event, Outbox, RawMessage, Report, ReportMessage
-from intake.outbox.notify import SmtpMailer, send_outbox_row, template
+from intake.outbox.notify import SmtpMailer, template
+from intake.outbox.send import send_outbox_row
 from intake.reports.dedupe import merge
 from intake.reports.statuses import change_status, message_values, reporters
 from intake.reports.tracking import new_public_token, next_tracking_number

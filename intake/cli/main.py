@@ -64,7 +64,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def _inline_process(cfg: Config, ids: list[int]) -> list[Any]:
-    from intake.outbox.notify import send_outbox_row
+    from intake.outbox.send import send_outbox_row
     from intake.pipeline.process import process_raw
     from intake.runtime.resources import build_resources
 
@@ -73,7 +73,7 @@ def _inline_process(cfg: Config, ids: list[int]) -> list[Any]:
     for raw_id in ids:
         outcome = process_raw(res, raw_id, worker="cli")
         for outbox_id in outcome.outbox_ids:
-            send_outbox_row(res.factory, cfg, outbox_id, res.mailer)
+            send_outbox_row(res.factory, cfg, outbox_id, res.mailer, notifiers=res.notifiers)
         outcomes.append(outcome)
     return outcomes
 
@@ -166,7 +166,7 @@ SEND_STATUS_FR = {"sent": "envoyé", "failed": "en échec", "pending": "remis en
 def cmd_resend(args: argparse.Namespace) -> int:
     """Send again the notifications in failure (or the given outbox rows), here and now."""
     from intake.models import Outbox
-    from intake.outbox.notify import send_outbox_row
+    from intake.outbox.send import send_outbox_row
     from intake.runtime.housekeeping import reset_for_resend
     from intake.runtime.resources import build_resources
 
@@ -184,7 +184,8 @@ def cmd_resend(args: argparse.Namespace) -> int:
     status = 0
     for outbox_id in ids:
         try:
-            outcome = SEND_STATUS_FR.get(send_outbox_row(res.factory, cfg, outbox_id, res.mailer), "?")
+            status_code = send_outbox_row(res.factory, cfg, outbox_id, res.mailer, notifiers=res.notifiers)
+            outcome = SEND_STATUS_FR.get(status_code, "?")
         except Exception as exc:  # transient: the row is pending again, the workers' sweep sends it when due
             outcome, status = f"remis en attente, le serveur d'envoi ne répond pas ({exc})", 1
         print(f"envoi {outbox_id} : {outcome}")

@@ -13,7 +13,7 @@ from twilio.base.exceptions import TwilioRestException
 from intake.config import Config, Twilio
 from intake.gsm import fit_segments
 from intake.models import Contact, Event, Outbox, utcnow
-from intake.outbox.notify import claim_outbox
+from intake.outbox.rows import claim_outbox
 from intake.outbox.sms_rules import WHATSAPP, RateLimiter, bare_number, check_destination
 from intake.outbox.twilio_errors import ERROR_LABELS, OPTED_OUT, TwilioPermanent, TwilioTransient
 from intake.outbox.twilio_errors import classify as classify_status
