@@ -442,6 +442,8 @@ class Open311(_Strict):
     api_keys: list[ApiKey] = Field(default_factory=list)
     max_description: int = Field(default=4000, ge=100, le=100_000)
     max_media_mb: float = Field(default=10, gt=0, le=100)
+    max_requests_per_address_per_minute: int = Field(default=10, ge=1, le=100_000)
+    max_requests_per_key_per_minute: int = Field(default=120, ge=1, le=1_000_000)
 
 
 _CLOCK = r"([01]\d|2[0-3]):[0-5]\d"

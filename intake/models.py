@@ -337,6 +337,32 @@ class User(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class UserSession(Base):
+    """A back-office sign-in, checked on every request: signing out or a new password revokes it, and it ends
+    `web.session_hours` after the sign-in whatever the activity (the cookie only names it)."""
+
+    __tablename__ = "user_session"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 of the token in the cookie
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ip: Mapped[str | None] = mapped_column(String(45))
+
+
+class RateCounter(Base):
+    """Hits of one key (a client address, an api key, a sign-in source) in its current window, counted by one
+    atomic statement so that parallel requests are never counted as one."""
+
+    __tablename__ = "rate_counter"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    hits: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class AuditLog(Base):
     """Who viewed or changed what in the back office, when, from where."""
 

@@ -28,6 +28,7 @@ ROUTES: dict[str, frozenset[str]] = {
     "static": OPEN,
     "auth.login": OPEN,
     "auth.logout": EVERYONE,
+    "auth.change_password": EVERYONE,
     "queue.health": OPEN,
     "queue.public_status": OPEN,
     "pin.position": OPEN,
@@ -110,9 +111,13 @@ def enforce() -> Any:
     if allowed is None:
         log.error("route %s has no entry in web.access.ROUTES: refused", endpoint)
         return _refuse(403, "Accès refusé.")
+    # The signed-in user is loaded now, in a session of its own, before the view opens one: a public page
+    # rendered for an agent (the header names them) would otherwise load it while the view's session holds
+    # SQLite's write lock, and wait for that lock (30 s, then a 500).
+    signed_in = current_user.is_authenticated
     if PUBLIC in allowed:
         return None
-    if not current_user.is_authenticated or idle_expired():
+    if not signed_in or idle_expired():
         if request.method == "GET" and endpoint not in JSON_ENDPOINTS:
             return redirect(url_for("auth.login", suivant=request.full_path.rstrip("?")))
         return _refuse(401, "Session expirée : reconnectez-vous.")

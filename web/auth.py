@@ -13,6 +13,7 @@ from flask_login import LoginManager, current_user, login_user, logout_user
 from sqlalchemy import select
 
 from intake.backoffice.accounts import ROLES, authenticate, session_key
+from intake.backoffice.sessions import open_session, revoke, session_user
 from intake.models import User
 
 bp = Blueprint("auth", __name__)
@@ -48,21 +49,23 @@ class Agent:
         return self.role == "admin"
 
 
-def _agent(user: User) -> Agent:
+def _agent(user: User, token: str) -> Agent:
     return Agent(user.id, user.username, user.display_name or user.username, user.role, user.service,
-                 session_key(user))
+                 f"{session_key(user)}:{token}")
 
 
 def _load(key: str) -> Agent | None:
-    """The user of a session key; None when the account is gone, disabled, or its password changed."""
-    user_id, _, _ = key.partition(":")
-    if not user_id.isdigit():
+    """The user of a session key (id, a piece of the hash, the session's token); None when the session was
+    revoked or is over, the account is gone or disabled, or its password changed."""
+    user_id, _, rest = key.partition(":")
+    piece, _, token = rest.partition(":")
+    if not user_id.isdigit() or not piece or not token:
         return None
     with current_app.extensions["guichet"].factory() as db:
-        user = db.get(User, int(user_id))
-        if user is None or not user.active or session_key(user) != key:
+        user = session_user(db, int(user_id), token)
+        if user is None or session_key(user) != f"{user_id}:{piece}":
             return None
-        return _agent(user)
+        return _agent(user, token)
 
 
 def _safe_next(target: str | None) -> str:
@@ -98,9 +101,13 @@ def login() -> Any:
     if request.method == "POST":
         username = (request.form.get("identifiant") or "")[:80]
         password = (request.form.get("mot_de_passe") or "")[:1024]
+        cfg = current_app.config["GUICHET"]
         with current_app.extensions["guichet"].factory() as db, db.begin():
-            outcome = authenticate(db, username, password)
-            agent = _agent(outcome.user) if outcome.user is not None else None
+            outcome = authenticate(db, username, password, client=request.remote_addr or "")
+            agent = None
+            if outcome.user is not None:
+                token = open_session(db, outcome.user, hours=cfg.web.session_hours, ip=request.remote_addr)
+                agent = _agent(outcome.user, token)
         if agent is not None:
             session.clear()  # a new session on sign-in (no fixation)
             session.permanent = True
@@ -113,11 +120,52 @@ def login() -> Any:
 
 @bp.post("/deconnexion")
 def logout() -> Any:
-    """Sign out and forget the session."""
+    """Sign out: the session is revoked on the server (a copy of the cookie stops working), then forgotten."""
+    agent = current_agent()
+    if agent is not None:
+        with current_app.extensions["guichet"].factory() as db, db.begin():
+            revoke(db, agent.key.rsplit(":", 1)[-1])
     logout_user()
     session.clear()
     flash("Vous êtes déconnecté.", "info")
     return redirect(url_for("auth.login")), 303
+
+
+@bp.route("/mot-de-passe", methods=["GET", "POST"])
+def change_password() -> Any:
+    """The signed-in user changes their password: the current one, then a strong new one typed twice.
+
+    Every session of the account ends (a stolen cookie included) and this browser gets a new one.
+    """
+    from intake.backoffice.accounts import AccountError, change_own_password, count_password_change
+
+    agent = current_agent()
+    if agent is None:  # enforce() lets no one here unsigned; kept for type checkers
+        return redirect(url_for("auth.login")), 303
+    error = None
+    if request.method == "POST":
+        current, new = (request.form.get("actuel") or "")[:1024], (request.form.get("nouveau") or "")[:1024]
+        if new != (request.form.get("confirmation") or "")[:1024]:
+            error = "les deux nouveaux mots de passe diffèrent"
+        else:
+            cfg = current_app.config["GUICHET"]
+            factory = current_app.extensions["guichet"].factory
+            try:
+                with factory() as db, db.begin():
+                    count_password_change(db, agent.id)
+                with factory() as db, db.begin():
+                    user = change_own_password(db, agent.id, current, new)
+                    fresh = _agent(user, open_session(db, user, hours=cfg.web.session_hours, ip=request.remote_addr))
+            except AccountError as exc:
+                error = str(exc)
+            else:
+                session.clear()
+                session.permanent = True
+                login_user(fresh)
+                session["seen"] = int(time.time())
+                flash("Mot de passe changé : vos autres sessions sont fermées.", "info")
+                return redirect(url_for("queue.index")), 303
+    return render_template("password.html", error=error), 422 if error else 200
 
 
 def init_app(app: Flask) -> None:

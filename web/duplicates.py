@@ -20,14 +20,29 @@ def _back(default: str) -> Any:
     return redirect(url_for("queue.report", number=numbers[0] if numbers else default)), 303
 
 
+def _scope() -> str | None:
+    """The service an agent is limited to (None for reception and administrators)."""
+    from web.auth import current_agent
+
+    agent = current_agent()
+    return agent.service if agent is not None and agent.role == "agent" else None
+
+
 @bp.post("/signalements/<number>/detacher")
 def detach(number: str) -> Any:
-    """Make a duplicate a report of its own again (a wrong match); its status stays as it is."""
+    """Make a duplicate a report of its own again (a wrong match); its status stays as it is.
+
+    An agent may only detach a report from a main report of their own service (both ends are checked).
+    """
     with _res().factory() as session, session.begin():
         rep = report_by_number(session, number)
         if rep is None:
             abort(404)
-        main = unlink(session, rep, current_actor())
+        try:
+            main = unlink(session, rep, current_actor(), service=_scope())
+        except ValueError as exc:
+            flash(f"Détachement impossible : {exc}.", "erreur")
+            return _back(number)
     if main is None:
         flash(f"Le signalement n° {number} n'est lié à aucun autre.", "erreur")
     else:
@@ -59,7 +74,7 @@ def merge_into(number: str) -> Any:
             return _back(number)
         moved = [rep, *duplicates(session, rep)]  # its own duplicates follow it to the new main report
         try:
-            main = merge(session, rep, target, current_actor())
+            main = merge(session, rep, target, current_actor(), service=_scope())
         except ValueError as exc:
             flash(f"Fusion impossible : {exc}.", "erreur")
             return _back(number)

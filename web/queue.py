@@ -133,7 +133,7 @@ def attachment(attachment_id: int, kind: str) -> Any:
         abort(404)
     data = store.read(digest)
     mime = "image/png" if data[:4] == b"\x89PNG" else "image/jpeg"
-    return send_file(io.BytesIO(data), mimetype=mime, max_age=86400)
+    return send_file(io.BytesIO(data), mimetype=mime)  # never cached: web.security says "private, no-store"
 
 
 @bp.post("/signalements/<number>/categorie")

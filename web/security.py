@@ -41,9 +41,30 @@ def content_security_policy(config: Config | None) -> str:
     return CSP.replace("img-src 'self' data:", f"img-src 'self' data: {origin}") if origin else CSP
 
 
+# What is not stored by browsers or proxies: every page but the shipped static files and the Open311 API's
+# public reads. Reports, photos and the citizens' tracking pages hold personal data (a photo served
+# "public, max-age=86400" stays in a shared cache or the browser of a public computer).
+CACHEABLE = ("static", "pin.outline")  # the commune's outline is public and the same for everyone
+NO_STORE = "no-store"
+PRIVATE_FILES = "private, no-store"
+
+
+def _cache_control(response: Response) -> None:
+    from flask import request
+
+    endpoint = request.endpoint or ""
+    if endpoint in CACHEABLE or (endpoint.startswith("open311.") and request.method in ("GET", "HEAD")):
+        return
+    if "no-store" in (response.headers.get("Cache-Control") or ""):
+        return  # a view that already forbids storing (the exports: "private, no-store")
+    response.headers["Cache-Control"] = PRIVATE_FILES if endpoint == "queue.attachment" else NO_STORE
+    response.headers.pop("Expires", None)
+
+
 def _headers(response: Response) -> Response:
     from flask import current_app
 
+    _cache_control(response)
     response.headers.setdefault("Content-Security-Policy", current_app.config.get("GUICHET_CSP", CSP))
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
@@ -68,9 +89,12 @@ def secret_key(config: Config) -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Register the security headers hook and CSRF protection of every form."""
+    """Register the body limits (first: CSRF reads the form), CSRF protection of every form, the headers hook."""
     from flask_wtf.csrf import CSRFProtect
 
+    from web import limits
+
+    limits.init_app(app)
     CSRFProtect(app)
     app.config["GUICHET_CSP"] = content_security_policy(app.config.get("GUICHET"))
     app.after_request(_headers)

@@ -1,4 +1,4 @@
-"""Back-office accounts: creation, argon2 password hashes, sign-in checks with a lockout after repeated failures."""
+"""Back-office accounts: creation, argon2 password hashes, sign-in checks throttled per client address."""
 
 from __future__ import annotations
 
@@ -11,17 +11,20 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from intake.backoffice import ratelimit
+from intake.backoffice.passwords import MIN_LENGTH, weakness
 from intake.config import Config
 from intake.models import User, utcnow
-from intake.models import as_utc as _aware
 
 ROLES = {"accueil": "Accueil", "agent": "Agent de service", "admin": "Administrateur"}
-MIN_PASSWORD = 12
-MAX_FAILURES = 5
-LOCKOUT = timedelta(minutes=15)
+MIN_PASSWORD = MIN_LENGTH
+MAX_ATTEMPTS = 10  # sign-in attempts from one address within THROTTLE_WINDOW (a success starts again)
+THROTTLE_WINDOW = timedelta(minutes=15)
+GENERIC = "identifiant ou mot de passe incorrect"
+THROTTLED = "trop de tentatives de connexion depuis votre adresse : réessayez dans un quart d'heure"
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
 _HASHER = PasswordHasher()
 # Verifying against this keeps the time of an unknown username close to a wrong password's.
@@ -46,11 +49,10 @@ def hash_password(password: str) -> str:
 
 
 def check_password_strength(password: str, username: str) -> None:
-    """Refuse short passwords and passwords containing the username."""
-    if len(password) < MIN_PASSWORD:
-        raise AccountError(f"mot de passe trop court : {MIN_PASSWORD} caractères au moins")
-    if username and username.lower() in password.lower():
-        raise AccountError("le mot de passe ne doit pas contenir l'identifiant")
+    """Refuse weak passwords (intake/backoffice/passwords.py) with the French reason."""
+    problem = weakness(password, username)
+    if problem:
+        raise AccountError(problem)
 
 
 def create_user(session: Session, config: Config, *, username: str, password: str, role: str,
@@ -77,10 +79,38 @@ def create_user(session: Session, config: Config, *, username: str, password: st
 
 
 def set_password(user: User, password: str) -> None:
-    """Replace the password (the sessions signed in with the old one end: see `session_key`)."""
+    """Replace the password; every open session of the account ends."""
+    from sqlalchemy.orm import object_session
+
+    from intake.backoffice.sessions import revoke_all
+
     check_password_strength(password, user.username)
     user.password_hash = hash_password(password)
+    owner = object_session(user)
+    if owner is not None and user.id is not None:
+        revoke_all(owner, user.id)
     user.failed_logins, user.locked_until = 0, None
+
+
+def count_password_change(session: Session, user_id: int) -> None:
+    """Count an attempt to change `user_id`'s password (commit it apart: a refused attempt still counts), so
+    that a stolen session cannot guess the current password for long; AccountError past MAX_ATTEMPTS."""
+    if ratelimit.hit(session, f"mot-de-passe:{user_id}", window=THROTTLE_WINDOW) > MAX_ATTEMPTS:
+        raise AccountError("trop de tentatives : réessayez dans un quart d'heure")
+
+
+def change_own_password(session: Session, user_id: int, current: str, new: str) -> User:
+    """A user replaces their own password: the current one checked first, then the new one's strength;
+    AccountError says what is wrong."""
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        raise AccountError("compte introuvable ou désactivé")
+    try:
+        _HASHER.verify(user.password_hash, current)
+    except (VerificationError, InvalidHashError):
+        raise AccountError("mot de passe actuel incorrect") from None
+    set_password(user, new)
+    return user
 
 
 def session_key(user: User) -> str:
@@ -88,31 +118,33 @@ def session_key(user: User) -> str:
     return f"{user.id}:{user.password_hash[-16:]}"
 
 
-def authenticate(session: Session, username: str, password: str) -> SignIn:
-    """Check a sign-in; count failures and lock the account for a while after too many."""
-    generic = "identifiant ou mot de passe incorrect"
+def authenticate(session: Session, username: str, password: str, *, client: str = "") -> SignIn:
+    """Check a sign-in from `client` (its address); too many attempts from one address are refused a while.
+
+    Unknown and existing usernames get the same answer after the same work (one argon2 verification), and
+    no account is ever locked: an address that keeps guessing is throttled, not the account for everyone.
+    The attempt is counted before the password is checked, by one atomic statement, so that parallel
+    guesses are all counted (and at most MAX_ATTEMPTS of them are ever checked per window).
+    """
+    key = f"connexion:{client[:45]}"
+    if ratelimit.hit(session, key, window=THROTTLE_WINDOW) > MAX_ATTEMPTS:
+        return SignIn(None, THROTTLED)  # the same for every username, so it tells nothing about them
     user = session.execute(select(User).where(User.username == username.strip().lower()[:80])).scalar_one_or_none()
-    if user is None:
-        try:
-            _HASHER.verify(_DUMMY_HASH, password)
-        except VerificationError:
-            pass
-        return SignIn(None, generic)
-    now = utcnow()
-    if user.locked_until is not None and _aware(user.locked_until) > now:
-        return SignIn(None, "compte bloqué après plusieurs échecs : réessayez dans quelques minutes")
     try:
-        _HASHER.verify(user.password_hash, password)
+        _HASHER.verify(user.password_hash if user is not None else _DUMMY_HASH, password)
+        verified = user is not None
     except (VerificationError, InvalidHashError):
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILURES:
-            user.locked_until, user.failed_logins = now + LOCKOUT, 0
-        return SignIn(None, generic)
+        verified = False
+    if not verified or user is None:
+        if user is not None:
+            session.execute(update(User).where(User.id == user.id).values(failed_logins=User.failed_logins + 1))
+        return SignIn(None, GENERIC)
     if not user.active:
         return SignIn(None, "compte désactivé : adressez-vous à l'administrateur")
     if _HASHER.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    user.failed_logins, user.locked_until, user.last_login_at = 0, None, now
+    ratelimit.forget(session, key)
+    user.failed_logins, user.locked_until, user.last_login_at = 0, None, utcnow()
     return SignIn(user)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from intake.channels.base import RawInput
 from intake.config import Config
+from intake.email.recipient import single_address
 from intake.message import Address, CategoryHint, InboundMessage, ParsedAttachment, Position, SkippedAttachment
 from intake.phones import DEFAULT_REGION, to_e164
 
@@ -60,7 +61,7 @@ def parse_open311(payload: bytes, *, labels: dict[str, str], token: str,
     address = _text(fields, "address_string")
     text = f"{description}\n\nAdresse : {address}" if address else description
     lat, lon = _float(fields, "lat"), _float(fields, "long")
-    email = _text(fields, "email")
+    email = single_address(_text(fields, "email"))  # requests stored before the door checked it included
     position = Position(lat, lon, source="pin", label=address) if lat is not None and lon is not None else None
     return InboundMessage(
         channel=CHANNEL, text=text.strip(), sender=Address(name=" ".join(names) or None, email=email),

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from intake.config import Twilio
 from intake.outbox.twilio_errors import (
@@ -20,6 +22,8 @@ from intake.outbox.twilio_errors import (
 )
 
 TWILIO_API = "https://api.twilio.com"
+TWILIO_MEDIA_HOSTS = frozenset({"api.twilio.com", "media.twiliocdn.com", "mms.twiliocdn.com"})
+MAX_REDIRECTS = 3
 _CHUNK = 64 * 1024
 
 
@@ -88,15 +92,53 @@ def _media_source(source: Client | Twilio) -> tuple[tuple[str, str], str | None,
     return (str(source.username), str(source.password)), base, Twilio()
 
 
+def _origin(url: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) of an absolute http(s) URL, or None when parsers could disagree about it.
+
+    urllib's parser and urllib3's (the one requests connects with) read "http://127.0.0.1:80\\@api.twilio.com/"
+    differently; a URL with a backslash, user info, spaces or control characters is refused outright, and the
+    two parsers must then agree on the host.
+    """
+    if any(c in url for c in "\\@") or any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url):
+        return None
+    try:
+        parts, other = urlsplit(url), parse_url(url)
+        port = parts.port
+    except (ValueError, LocationParseError):
+        return None
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in ("http", "https") or not host or host != (other.host or "").lower():
+        return None
+    return parts.scheme, host, port
+
+
+def _media_host(origin: tuple[str, str, int | None]) -> bool:
+    """Twilio's media hosts, by https only: the API (which redirects) and its media CDN."""
+    scheme, host, port = origin
+    return scheme == "https" and port in (None, 443) and (host in TWILIO_MEDIA_HOSTS or host.endswith(".twiliocdn.com"))
+
+
 def _media_url(url: str, base_url: str | None) -> str:
-    host = urlsplit(url).hostname or ""
-    if base_url and host == "api.twilio.com":
-        return rebase_url(url, base_url)
-    allowed = {"api.twilio.com"} | ({urlsplit(base_url).hostname or ""} if base_url else set())
-    if host not in allowed:
+    """The URL to fetch for a media URL Twilio gave: only https on api.twilio.com (rebased on a stand-in)."""
+    origin = _origin(url)
+    if base_url and origin is not None and origin == _origin(base_url):
+        return url  # a URL the configured stand-in gave itself
+    if origin is None or origin[1] != "api.twilio.com" or not _media_host(origin):
         # Basic-auth credentials are only ever sent to Twilio (or the configured stand-in).
-        raise MediaRefused(f"média refusé : l'adresse {host!r} n'est pas celle de Twilio")
-    return url
+        shown = origin[1] if origin else url[:80]
+        raise MediaRefused(f"média refusé : l'adresse {shown!r} n'est pas celle de Twilio (https://api.twilio.com)")
+    return rebase_url(url, base_url) if base_url else url
+
+
+def _redirect_allowed(location: str, base_url: str | None) -> bool:
+    """A redirect may only go to Twilio's media hosts (or back to the configured stand-in)."""
+    origin = _origin(location)
+    if origin is None:
+        return False
+    if base_url:
+        base = _origin(base_url)
+        return base is not None and origin == base
+    return _media_host(origin)
 
 
 def download_media(
@@ -109,6 +151,8 @@ def download_media(
 ) -> tuple[bytes, str]:
     """Fetch a media URL (MediaUrl0…) with basic auth, following redirects; return (content, content_type).
 
+    The URL must be https on api.twilio.com; the credentials go to it alone, and its redirects are followed
+    (without credentials) only to Twilio's media hosts.
     Limits default to `media_max_mb` and `media_types` of the settings (the schema defaults for a Client).
     Raises MediaTooLarge / MediaRefused, TwilioPermanent (401, 404…) or TwilioTransient (429, 5xx, network).
     """
@@ -118,8 +162,20 @@ def download_media(
     target = _media_url(url, base_url)
     with requests.Session() as session, twilio_errors():
         session.trust_env = base_url is None
-        # requests drops the Authorization header itself when a redirect leaves the host (CDN, S3).
-        with session.get(target, auth=auth, stream=True, timeout=timeout, allow_redirects=True) as response:
+        response = session.get(target, auth=auth, stream=True, timeout=timeout, allow_redirects=False)
+        for _hop in range(MAX_REDIRECTS):
+            if not response.is_redirect:
+                break
+            location = urljoin(target, response.headers.get("Location", ""))
+            response.close()
+            if not _redirect_allowed(location, base_url):
+                raise MediaRefused(f"média refusé : redirection vers {location[:80]!r}, hors de Twilio")
+            # A pre-signed CDN URL: never the account's credentials.
+            target = location
+            response = session.get(target, stream=True, timeout=timeout, allow_redirects=False)
+        with response:
+            if response.is_redirect:
+                raise MediaRefused("média refusé : trop de redirections")
             if response.status_code >= 400:
                 raise classify(response.status_code, f"téléchargement du média impossible ({response.status_code})")
             content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()

@@ -85,11 +85,24 @@ def link(session: Session, duplicate: Report, main: Report, *, actor: str, how: 
         session.add(Event(report_id=row.id, actor=actor, action="duplicate_of", detail=detail))
 
 
-def unlink(session: Session, report: Report, actor: str) -> Report | None:
-    """Make a duplicate a report of its own again; returns the report it was linked to."""
+def check_scope(service: str | None, *reports: Report | None) -> None:
+    """For an agent limited to `service` (None: no limit), refuse when one of `reports` belongs to another."""
+    if service is None:
+        return
+    for report in reports:
+        if report is not None and report.service != service:
+            raise ValueError(f"le signalement n° {report.tracking_number} relève d'un autre service")
+
+
+def unlink(session: Session, report: Report, actor: str, *, service: str | None = None) -> Report | None:
+    """Make a duplicate a report of its own again; returns the report it was linked to.
+
+    With `service` (an agent's), both the duplicate and its main report must be of that service (ValueError).
+    """
     if report.duplicate_of_id is None:
         return None
     main = session.get(Report, report.duplicate_of_id)
+    check_scope(service, report, main)
     report.duplicate_of_id = None
     detail = {"duplicate": report.tracking_number, "main": main.tracking_number if main else None}
     for row in (report, main):
@@ -98,17 +111,21 @@ def unlink(session: Session, report: Report, actor: str) -> Report | None:
     return main
 
 
-def merge(session: Session, source: Report, target: Report, actor: str) -> Report:
+def merge(session: Session, source: Report, target: Report, actor: str, *, service: str | None = None) -> Report:
     """An agent's merge: `source` becomes a duplicate of `target` (messages and files stay where they are).
 
     A target that is itself a duplicate is followed to its main report, and the duplicates of `source` are
     re-pointed to it, so that links are never chains (resolution notifies one level of duplicates).
+    With `service` (an agent's), the source, the target and the main report it leads to must all be of that
+    service (ValueError): the main report's status changes would otherwise reach the other service's citizens.
     """
+    check_scope(service, source, target)
     while target.duplicate_of_id is not None:
         parent = session.get(Report, target.duplicate_of_id)
         if parent is None:
             break
         target = parent
+    check_scope(service, target)
     if target.id == source.id:
         raise ValueError("un signalement ne peut pas être fusionné avec lui-même")
     link(session, source, target, actor=actor, how="merge")

@@ -15,6 +15,8 @@ from flask import Response, current_app, request
 from sqlalchemy import select
 from werkzeug.formparser import FormDataParser, default_stream_factory
 
+from intake.backoffice import ratelimit
+from intake.email.recipient import single_address
 from intake.models import RawMessage, utcnow
 from intake.pipeline.rawstore import store_raw
 from web.open311.blueprint import bp, cfg, check_jurisdiction, db_time, factory, labels, log
@@ -28,6 +30,7 @@ _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1", b"avif")
 DECLARED = frozenset({"image/jpeg", "image/jpg", "image/pjpeg", "image/png", "image/webp", "image/heic",
                       "image/heif", "image/avif", "application/octet-stream", ""})
 DUPLICATE_WINDOW = timedelta(hours=24)
+RATE_WINDOW = timedelta(minutes=1)
 NOTICE = ("Signalement reçu : son numéro de suivi sera donné par tokens/{token} dès son enregistrement. / "
           "Request received: tokens/{token} will give its service_request_id once it is filed.")
 
@@ -86,9 +89,12 @@ def validated(form: Any) -> dict[str, str]:
     if len(fields.get("description", "")) > limits.max_description:
         raise Fail(400, f"description trop longue (maximum {limits.max_description} caractères) / "
                         "description too long")
-    email = fields.get("email")
-    if email and ("@" not in email or len(email) > 320 or any(c.isspace() for c in email)):
-        raise Fail(400, "email invalide / invalid email")
+    if "email" in fields:
+        email = single_address(fields["email"])
+        if email is None:
+            raise Fail(400, "email invalide : une seule adresse, de la forme nom@domaine.fr / email must be "
+                            "exactly one valid address")
+        fields["email"] = email
     if "media_url" in fields and not fields["media_url"].lower().startswith(("https://", "http://")):
         raise Fail(400, "media_url : adresse http(s) attendue / media_url must be an http(s) URL")
     for key in ("address_string", "address_id", "media_url", "phone", "first_name", "last_name", "device_id",
@@ -189,11 +195,25 @@ def _already_received(source: str, payload: bytes) -> str | None:
         return token
 
 
+def _throttle(key: str, limit: int, who: str) -> None:
+    """Count one request of `key` in this minute (an atomic counter shared by every worker); 429 past `limit`."""
+    with factory()() as session, session.begin():
+        count = ratelimit.hit(session, key, window=RATE_WINDOW)
+        if count == 1:  # a new window: old counters go (a cheap, indexed delete, at most once a minute per key)
+            ratelimit.prune(session, older_than=timedelta(days=1))
+    if count > limit:
+        raise Fail(429, f"trop de demandes {who} ({limit} par minute au plus) : réessayez dans une minute / "
+                        "too many requests, retry in a minute")
+
+
 @bp.post("/requests.<fmt>")
 def create_request(fmt: str) -> tuple[Response, int] | Response:
     """A citizen's request from an app: validate, store verbatim (without the api_key), enqueue, answer a token."""
     fmt = check_format(fmt)
-    limit = int(cfg().open311.max_media_mb * 1_000_000)
+    settings = cfg().open311
+    _throttle(f"open311:ip:{request.remote_addr or ''}", settings.max_requests_per_address_per_minute,
+              "depuis cette adresse")
+    limit = int(settings.max_media_mb * 1_000_000)
     request.max_content_length = limit + 200_000  # werkzeug stops reading beyond it: a 413, not a full disk
     if (request.content_length or 0) > limit + 200_000:
         raise Fail(413, f"requête trop volumineuse (photo de {limit / 1_000_000:g} Mo au plus) / request too large")
@@ -202,6 +222,7 @@ def create_request(fmt: str) -> tuple[Response, int] | Response:
         form, files = _form(limit + 200_000, opened)
         check_jurisdiction(str(form.get("jurisdiction_id") or "") or request.args.get("jurisdiction_id"))
         source = _api_key_name(str(form.get("api_key") or "") or None)
+        _throttle(f"open311:key:{source}", settings.max_requests_per_key_per_minute, "de cette application")
         fields: dict[str, Any] = validated(form)
         media = _upload(files, limit)
     finally:
