@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -244,6 +245,102 @@ class AskLocation(_Strict):
     enabled: bool = True
     # how long an answer from the same phone number threads onto the question
     answer_window_hours: int = Field(default=72, ge=1, le=720)
+
+
+TOWN_VARIABLES = frozenset({"town"})
+CONFIRMATION_VARIABLES = frozenset({"tracking_number", "town", "subject", "summary", "received_at", "attachments",
+                                    "status_url"})
+STATUS_VARIABLES = frozenset({"tracking_number", "town", "category", "service", "status", "note", "reason",
+                              "status_url"})
+ASK_LOCATION_VARIABLES = frozenset({"tracking_number", "town", "category", "location_url", "status_url"})
+REFERENT_VARIABLES = frozenset({"tracking_number", "category", "address", "summary", "report_url", "service"})
+DIGEST_VARIABLES = frozenset({"service", "day", "reports"})
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The template line where rendering failed (Jinja2 rewrites tracebacks onto the template's lines)."""
+    line = getattr(exc, "lineno", None)
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def render_sample(key: str, source: str, values: dict[str, Any]) -> str:
+    """Compile and render one template with sample values; raise ValueError naming the key, line and cause."""
+    from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
+    from jinja2.sandbox import SandboxedEnvironment
+
+    env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True, undefined=StrictUndefined)
+    try:
+        return env.from_string(source).render(values)
+    except TemplateSyntaxError as exc:
+        raise ValueError(f"{key}, ligne {exc.lineno} du modèle : syntaxe invalide ({exc.message})") from None
+    except UndefinedError as exc:
+        where = _template_line(exc)
+        known = ", ".join(sorted(values))
+        raise ValueError(f"{key}{f', ligne {where} du modèle' if where else ''} : variable inconnue "
+                         f"({exc.message}) ; variables disponibles : {known}") from None
+    except Exception as exc:  # a filter or an operation on the wrong type: the template, not the town's data
+        where = _template_line(exc)
+        raise ValueError(f"{key}{f', ligne {where} du modèle' if where else ''} : le modèle échoue au rendu "
+                         f"({type(exc).__name__} : {exc})") from None
+
+
+_SCHEME_HINTS = {
+    "postgres": "« postgres:// » n'est pas un nom que SQLAlchemy connaît : écrire postgresql+psycopg://utilisateur@hôte/base",
+    "mysql": "MySQL n'est pas pris en charge : SQLite (sqlite:///var/guichet.db) ou PostgreSQL "
+             "(postgresql+psycopg://utilisateur@hôte/base)",
+    "mariadb": "MariaDB n'est pas pris en charge : SQLite (sqlite:///var/guichet.db) ou PostgreSQL "
+               "(postgresql+psycopg://utilisateur@hôte/base)",
+}
+_DRIVERS = {"sqlite": ("", "pysqlite"), "postgresql": ("", "psycopg")}
+
+
+def check_database_url(url: str, *, base_dir: Path) -> None:
+    """Refuse a database URL Guichet cannot use, in French: unknown scheme or driver, SQLite in a missing folder.
+
+    A relative SQLite path is read from the config file's folder; its folder may be missing only under that
+    folder's var/ (created at start): anywhere else a typo would silently create a new, empty database."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    shown = url.split("@")[-1] if "@" in url else url  # never echo a password
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise ValueError(f"database_url : adresse illisible {shown!r} ; attendu sqlite:///var/guichet.db ou "
+                         "postgresql+psycopg://utilisateur@hôte/base") from None
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in _SCHEME_HINTS:
+        raise ValueError(f"database_url : {_SCHEME_HINTS[backend]}")
+    if backend not in _DRIVERS:
+        raise ValueError(f"database_url : base {backend!r} non prise en charge ; SQLite (sqlite:///chemin) ou "
+                         "PostgreSQL (postgresql+psycopg://utilisateur@hôte/base)")
+    if driver not in _DRIVERS[backend]:
+        raise ValueError(f"database_url : pilote {driver!r} non installé ; écrire "
+                         f"{'postgresql+psycopg' if backend == 'postgresql' else 'sqlite'}://…")
+    if backend == "postgresql":
+        if not parsed.host and not parsed.query.get("host"):
+            raise ValueError(f"database_url : hôte manquant dans {shown!r} (postgresql+psycopg://utilisateur@hôte/base)")
+        if not parsed.database:
+            raise ValueError(f"database_url : nom de base manquant dans {shown!r} "
+                             "(postgresql+psycopg://utilisateur@hôte/base)")
+        return
+    database = parsed.database or ""
+    if database in ("", ":memory:"):
+        return
+    path = Path(database) if Path(database).is_absolute() else (base_dir / database).resolve()
+    var = (base_dir / "var").resolve()
+    if path.is_dir():
+        raise ValueError(f"database_url : {path} est un dossier ; donner le chemin du fichier de la base "
+                         "(sqlite:///var/guichet.db)")
+    if not path.parent.is_dir() and not path.parent.is_relative_to(var):
+        raise ValueError(f"database_url : le dossier {path.parent} n'existe pas ; le créer (mkdir -p "
+                         f"{path.parent}) ou corriger le chemin (un chemin relatif part du dossier de config.yaml, "
+                         f"{base_dir})")
 
 
 class Templates(_Strict):
@@ -591,39 +688,66 @@ class Config(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _status_messages_fit(self) -> Config:
-        # Each status announced to citizens needs its message, and its SMS must fit once rendered with the
-        # longest configured values (the agent's note is not counted: it is cut when the SMS is sent).
-        from jinja2 import TemplateError
-        from jinja2.sandbox import SandboxedEnvironment
+    def _database_url_usable(self) -> Config:
+        check_database_url(self.database_url, base_dir=Path(self.base_dir))
+        return self
 
+    @model_validator(mode="after")
+    def _templates_render(self) -> Config:
+        # Every template is compiled and rendered once with a sample report, so that a typo is named here with
+        # its key and line instead of failing every message later; each SMS must also fit once rendered with the
+        # longest configured values (the agent's note is not counted: it is cut when the SMS is sent).
         from intake.gsm import TemplateTooLong, check_template
 
-        env = SandboxedEnvironment(autoescape=False)
-        sample = {
-            "tracking_number": "2026-123456", "town": self.town.name, "note": "",
+        for code in self.statuses.notify:
+            if code not in self.templates.status:
+                raise ValueError(f"templates.status.{code} : message manquant pour le statut {code!r} listé dans "
+                                 "statuses.notify (donner subject, body et sms)")
+        for key, source, variables in self.template_sources():
+            rendered = render_sample(key, source, self.template_sample(variables))
+            if key.endswith("sms") or key.startswith("templates.sms_"):
+                try:
+                    check_template(" ".join(rendered.split()), self.twilio.outbound.max_segments)
+                except TemplateTooLong as exc:
+                    raise ValueError(f"{key} : trop long une fois rendu avec les libellés de catégorie, de service "
+                                     f"et de motif les plus longs : {exc}") from None
+        return self
+
+    def template_sources(self) -> list[tuple[str, str, frozenset[str]]]:
+        """(key, source, variables it may use) of every message template of the configuration."""
+        t = self.templates
+        out = [("templates.confirmation_subject", t.confirmation_subject, CONFIRMATION_VARIABLES),
+               ("templates.confirmation_body", t.confirmation_body, CONFIRMATION_VARIABLES),
+               ("templates.sms_confirmation", t.sms_confirmation, CONFIRMATION_VARIABLES),
+               ("templates.sms_stopped", t.sms_stopped, TOWN_VARIABLES),
+               ("templates.sms_started", t.sms_started, TOWN_VARIABLES),
+               ("templates.referent_subject", t.referent_subject, REFERENT_VARIABLES),
+               ("templates.referent_body", t.referent_body, REFERENT_VARIABLES),
+               ("templates.digest_subject", t.digest_subject, DIGEST_VARIABLES),
+               ("templates.digest_body", t.digest_body, DIGEST_VARIABLES)]
+        for part in ("subject", "body", "sms"):
+            out.append((f"templates.ask_location.{part}", getattr(t.ask_location, part), ASK_LOCATION_VARIABLES))
+        for code, message in t.status.items():
+            for part in ("subject", "body", "sms"):
+                out.append((f"templates.status.{code}.{part}", getattr(message, part), STATUS_VARIABLES))
+        return out
+
+    def template_sample(self, variables: frozenset[str]) -> dict[str, Any]:
+        """Sample values of a template's variables: the longest configured labels, a plausible report."""
+        report: dict[str, Any] = {
+            "tracking_number": "2026-123456", "town": self.town.name, "note": "", "subject": "Lampadaire éteint",
+            "summary": "Le lampadaire devant le 12 rue de la Paix est éteint depuis trois jours.",
+            "received_at": "07/12/2026 à 09:30", "attachments": ["photo.jpg"], "address": "12 Rue de la Paix",
             "category": max((c.label for c in self.categories), key=len),
             "service": max((s.name for s in self.services), key=len),
             "reason": max((r.label for r in self.statuses.reject_reasons), key=len),
             "status": max(self.statuses.labels.values() or STATUS_CODES, key=len),
-            "status_url": self.status_url("x" * 32),
+            "status_url": self.status_url("x" * 32), "location_url": self.status_url("x" * 32) + "/position",
+            "report_url": f"{self.town.public_url.rstrip('/')}/signalements/2026-123456", "day": "07/12/2026",
         }
-        for code in dict.fromkeys([*self.statuses.notify, *self.templates.status]):
-            message = self.templates.status.get(code)
-            if message is None:
-                raise ValueError(f"templates.status.{code}: missing message for status {code!r} listed in "
-                                 "statuses.notify (give subject, body and sms)")
-            for part in ("subject", "body", "sms"):
-                try:
-                    rendered = env.from_string(getattr(message, part)).render(sample)
-                except TemplateError as exc:
-                    raise ValueError(f"templates.status.{code}.{part}: invalid template: {exc}") from None
-            try:
-                check_template(" ".join(rendered.split()), self.twilio.outbound.max_segments)
-            except TemplateTooLong as exc:
-                raise ValueError(f"templates.status.{code}.sms: too long once rendered with the longest "
-                                 f"category, service and reason labels: {exc}") from None
-        return self
+        report["reports"] = [{k: report[k] for k in ("tracking_number", "category", "address", "summary",
+                                                     "report_url")}]
+        return {k: v for k, v in report.items() if k in variables}
 
     def service(self, code: str | None) -> Service | None:
         """The service called `code`, or None."""
@@ -638,6 +762,26 @@ class Config(_Strict):
         p = Path(path)
         return p if p.is_absolute() else (Path(self.base_dir) / p).resolve()
 
+    def path_warnings(self) -> list[str]:
+        """French warnings for the files the configuration names that are not there (a config copied to another
+        folder keeps its relative paths, which then point to nothing), and for a database about to be created."""
+        named: list[tuple[str, str | None]] = [(f"addresses.reference[{i}]", name)
+                                               for i, name in enumerate(self.addresses.reference)]
+        named += [("routing.zones_file", self.routing.zones_file), ("classifier.model", self.classifier.model)]
+        out = []
+        for key, name in named:
+            if name and not self.resolve_path(name).exists():
+                relative = ("" if Path(name).is_absolute()
+                            else f" (chemin relatif au dossier de la configuration, {self.base_dir})")
+                out.append(f"{key} : {self.resolve_path(name)} n'existe pas{relative}")
+        url = self.sqlalchemy_url
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            path = Path(url[len("sqlite:///"):])
+            if not path.exists():
+                out.append(f"database_url : pas de base dans {path} ; une base vide y sera créée (si la base existante "
+                           "est ailleurs, corriger database_url ou GUICHET_DATABASE_URL)")
+        return out
+
     def mailbox(self, name: str) -> Mailbox:
         """Return the mailbox called `name`, or raise ConfigError."""
         for mb in self.mailboxes:
@@ -649,6 +793,8 @@ class Config(_Strict):
     def sqlalchemy_url(self) -> str:
         """The database URL with relative SQLite paths resolved against the config folder."""
         url = self.database_url
+        if url.startswith("postgresql://"):  # SQLAlchemy's default driver (psycopg2) is not installed: psycopg 3 is
+            url = "postgresql+psycopg://" + url[len("postgresql://"):]
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
             return prefix + str(self.resolve_path(url[len(prefix):]))
@@ -701,7 +847,7 @@ def parse_config(data: Any, *, base_dir: str = ".") -> Config:
         return Config.model_validate(data)
     except ValidationError as exc:
         lines = [_describe(e) for e in exc.errors()]
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+        raise ConfigError("\n  " + "\n  ".join(lines)) from None
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
@@ -715,4 +861,52 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{chosen}: not valid YAML: {exc}") from None
-    return parse_config(data, base_dir=str(chosen.resolve().parent))
+    try:
+        return parse_config(data, base_dir=str(chosen.resolve().parent))
+    except ConfigError as exc:
+        overridden = {k for k in ("database_url", "redis_url") if os.environ.get(f"GUICHET_{k.upper()}")}
+        raise ConfigError(_with_lines(str(exc), text, chosen.name, overridden)) from None
+
+
+_KEY = re.compile(r"^(\s*)([a-z_0-9]+(?:\[\d+\]|\.[a-z_0-9-]+)*)")
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """The line of config.yaml where each key path ("templates.status.resolu.body", "mailboxes[0].port") starts."""
+    lines: dict[str, int] = {}
+
+    def walk(node: yaml.Node, path: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                sub = f"{path}.{key.value}" if path else str(key.value)
+                lines[sub] = key.start_mark.line + 1
+                walk(value, sub)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                lines[f"{path}[{i}]"] = item.start_mark.line + 1
+                walk(item, f"{path}[{i}]")
+
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return lines
+    if root is not None:
+        walk(root, "")
+    return lines
+
+
+def _with_lines(message: str, text: str, filename: str, overridden: set[str]) -> str:
+    """Add the config file's line to each error line that starts with a key path found in the file (or the
+    environment variable a key came from)."""
+    lines = _key_lines(text)
+    out = []
+    for line in message.splitlines():
+        match = _KEY.match(line)
+        key = match.group(2) if match else ""
+        if key in overridden:
+            out.append(f"{line} (valeur de GUICHET_{key.upper()})")
+            continue
+        while key and key not in lines:  # a missing key: the line of the nearest enclosing one
+            key = re.sub(r"(\[\d+\]|\.[^.\[]+)$", "", key) if re.search(r"[.\[]", key) else ""
+        out.append(f"{line} ({filename}, ligne {lines[key]})" if key else line)
+    return "\n".join(out)

@@ -17,7 +17,10 @@ class UsageError(Exception):
 
 
 def _config(args: argparse.Namespace) -> Config:
-    return load_config(args.config)
+    cfg = load_config(args.config)
+    for warning in cfg.path_warnings():
+        print(f"guichet : attention — {warning}", file=sys.stderr)
+    return cfg
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -283,7 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
-        print(f"guichet : configuration invalide — {exc}", file=sys.stderr)
+        text = str(exc)  # one line, or every bad key on a line of its own
+        print(f"guichet : configuration invalide{' :' if text.startswith(chr(10)) else ' — '}{text}", file=sys.stderr)
         return 2
     except UsageError as exc:
         print(f"guichet : {exc}", file=sys.stderr)
