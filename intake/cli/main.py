@@ -47,8 +47,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the web app with gunicorn (production WSGI server)."""
     import os
 
+    from intake.runtime.ports import PortError, check_port_free
+
     cfg = _config(args)
-    check_port_free(args.host, args.port)
+    try:
+        check_port_free(args.host, args.port)
+    except PortError as exc:
+        raise UsageError(str(exc)) from None
     os.environ["GUICHET_WEB_WARM_UP"] = "1"  # models and addresses loaded once, before gunicorn forks
     argv = [sys.executable, "-m", "gunicorn", "--preload", "--bind", f"{args.host}:{args.port}",
             "--workers", str(args.workers),
@@ -57,34 +62,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ["GUICHET_CONFIG"] = str(Path(args.config).resolve())
     del cfg  # validated before starting gunicorn so that errors are clear
     os.execv(sys.executable, argv)
-
-
-def check_port_free(host: str, port: int) -> None:
-    """Raise UsageError in French when the web server could not listen on host:port (gunicorn says it in English,
-    after loading everything)."""
-    import errno
-    import socket
-
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror:
-        raise UsageError(f"adresse d'écoute inconnue : {host!r} (--host 127.0.0.1, 0.0.0.0 ou le nom de la "
-                         "machine)") from None
-    family, kind, proto, _name, address = infos[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn does: TIME_WAIT is no conflict
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise UsageError(f"le port {port} est déjà utilisé sur {host} (Guichet déjà lancé, ou un autre "
-                                 "serveur) : arrêtez-le ou choisissez un autre port avec --port") from None
-            if exc.errno == errno.EACCES:
-                raise UsageError(f"pas le droit d'écouter sur le port {port} (ports sous 1024 réservés à root) : "
-                                 "choisissez --port 8000 derrière le proxy") from None
-            if exc.errno == errno.EADDRNOTAVAIL:
-                raise UsageError(f"l'adresse {host} n'appartient pas à cette machine (--host)") from None
-            raise UsageError(f"impossible d'écouter sur {host}:{port} — {exc.strerror}") from None
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
