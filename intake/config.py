@@ -108,6 +108,8 @@ class Mailbox(_Strict):
     ssl_verify: bool = True
     ca_file: str | None = None
     username: str
+    # The mailbox's email address (citizens write to it; the default smtp.reply_to): the username when it is one.
+    address: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
     password: Secret | None = None
     oauth2_token: Secret | None = None
     folder: str = "INBOX"
@@ -117,6 +119,11 @@ class Mailbox(_Strict):
     poll_interval: int = Field(default=60, ge=5, le=86400)
     idle: bool = True
     timeout: float = Field(default=30.0, gt=0, le=300)
+
+    @property
+    def email_address(self) -> str | None:
+        """The address citizens write to: `address`, else the username when it is an email address."""
+        return self.address or (self.username if "@" in self.username else None)
 
     @model_validator(mode="after")
     def _auth(self) -> Mailbox:
@@ -135,6 +142,8 @@ class Smtp(_Strict):
     password: Secret | None = None
     from_address: str
     from_name: str = "Mairie"
+    # Where citizens' answers go (Reply-To of every mail to a citizen); default: the first public mailbox's address.
+    reply_to: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
     timeout: float = Field(default=20.0, gt=0, le=120)
 
 
@@ -247,6 +256,9 @@ class AskLocation(_Strict):
     answer_window_hours: int = Field(default=72, ge=1, le=720)
 
 
+# "répondez (simplement) à ce message", "répondre à ce courriel": the citizen is asked to answer the mail itself.
+ASKS_FOR_REPLY = re.compile(r"r[ée]pond(?:ez|re|ant)\s+(?:simplement\s+|directement\s+)?(?:à|a)\s+ce\s+"
+                            r"(?:message|courriel|mail|e-mail)", re.IGNORECASE)
 TOWN_VARIABLES = frozenset({"town"})
 CONFIRMATION_VARIABLES = frozenset({"tracking_number", "town", "subject", "summary", "received_at", "attachments",
                                     "status_url"})
@@ -685,6 +697,30 @@ class Config(_Strict):
                 raise ValueError(f"routing.rules[{i}].category: unknown category {rule.category!r}")
         if self.routing.rules and not self.routing.zones_file:
             raise ValueError("routing.rules need routing.zones_file (a GeoJSON of the zones)")
+        return self
+
+    @property
+    def reply_address(self) -> str | None:
+        """The Reply-To of mail to citizens: smtp.reply_to, else the first public mailbox's address."""
+        if self.smtp.reply_to:
+            return self.smtp.reply_to
+        return next((m.email_address for m in self.mailboxes if m.role == "public" and m.email_address), None)
+
+    @model_validator(mode="after")
+    def _replies_can_arrive(self) -> Config:
+        # A message asking the citizen to answer it, sent from a no-reply address without a Reply-To: the answer
+        # (the missing address, a photo) would never reach the town. Only real sending is checked (console: tests).
+        if self.smtp.backend != "smtp" or self.reply_address:
+            return self
+        local = self.smtp.from_address.split("@")[0].lower()
+        if not any(p in local for p in self.notifications.noreply_patterns):
+            return self  # answers go to the sender's address, which is read
+        for key, source, _variables in self.template_sources():
+            if key.endswith((".body", "_body")) and not key.startswith(("templates.referent", "templates.digest")) \
+                    and ASKS_FOR_REPLY.search(source):
+                raise ValueError(f"{key} : ce message demande au citoyen de répondre, mais aucune adresse ne reçoit "
+                                 f"les réponses (smtp.from_address {self.smtp.from_address!r} ne les lit pas) : "
+                                 "donner smtp.reply_to, ou l'adresse de la boîte publique (mailboxes[…].address)")
         return self
 
     @model_validator(mode="after")
