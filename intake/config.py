@@ -98,6 +98,36 @@ class Storage(_Strict):
     max_image_megapixels: float = Field(default=50, gt=0, le=500)
 
 
+class OAuth2(_Strict):
+    """Tokens obtained and refreshed by Guichet for XOAUTH2 (Microsoft 365, Gmail) instead of a fixed token."""
+
+    provider: Literal["microsoft", "google", "other"] = "microsoft"
+    # client_credentials: the application's own right on the mailbox (Microsoft 365, IMAP.AccessAsApp);
+    # refresh_token: a user's consent given once (Gmail, or Microsoft 365 delegated).
+    flow: Literal["client_credentials", "refresh_token"] = "client_credentials"
+    tenant: str | None = None  # Microsoft 365: the directory (tenant) id or domain
+    client_id: str = Field(min_length=1)
+    client_secret: Secret | None = None
+    refresh_token: Secret | None = None
+    token_url: str | None = None  # default: the provider's token endpoint
+    scope: str | None = None      # default: the provider's IMAP scope for the flow
+
+    @model_validator(mode="after")
+    def _complete(self) -> OAuth2:
+        if self.flow == "client_credentials" and self.client_secret is None:
+            raise ValueError("oauth2.client_secret : requis pour le flux client_credentials ({env: VAR} ou "
+                             "{file: CHEMIN})")
+        if self.flow == "refresh_token" and self.refresh_token is None:
+            raise ValueError("oauth2.refresh_token : requis pour le flux refresh_token ({env: VAR} ou {file: CHEMIN})")
+        if self.provider == "google" and self.flow != "refresh_token":
+            raise ValueError("oauth2.flow : Gmail n'accepte que refresh_token (pas de client_credentials pour IMAP)")
+        if self.provider == "microsoft" and not self.tenant and not self.token_url:
+            raise ValueError("oauth2.tenant : requis pour Microsoft 365 (identifiant ou domaine de l'annuaire)")
+        if self.provider == "other" and not self.token_url:
+            raise ValueError("oauth2.token_url : requis pour un fournisseur other")
+        return self
+
+
 class Mailbox(_Strict):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
     role: Literal["public", "reception"] = "public"
@@ -112,6 +142,7 @@ class Mailbox(_Strict):
     address: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
     password: Secret | None = None
     oauth2_token: Secret | None = None
+    oauth2: OAuth2 | None = None  # tokens obtained and refreshed by Guichet (docs/messageries.md)
     folder: str = "INBOX"
     after_store: Literal["move", "flag"] = "move"
     processed_folder: str = "Traités"
@@ -127,8 +158,8 @@ class Mailbox(_Strict):
 
     @model_validator(mode="after")
     def _auth(self) -> Mailbox:
-        if self.password is None and self.oauth2_token is None:
-            raise ValueError("give `password` or `oauth2_token` (each as {env: VAR} or {file: PATH})")
+        if self.password is None and self.oauth2_token is None and self.oauth2 is None:
+            raise ValueError("give `password`, `oauth2_token` (each as {env: VAR} or {file: PATH}) or `oauth2`")
         return self
 
 
@@ -857,11 +888,13 @@ def _describe(error: Any) -> str:
 
 def _anchor_secret_files(data: dict[str, Any], base: Path) -> None:
     """Make relative secret file paths relative to the config file's folder, not to the current directory."""
-    holders: list[Any] = [data.get("smtp"), data.get("web"), data.get("twilio")] + list(data.get("mailboxes") or [])
+    mailboxes = [m for m in data.get("mailboxes") or [] if isinstance(m, dict)]
+    holders: list[Any] = [data.get("smtp"), data.get("web"), data.get("twilio"), *mailboxes,
+                          *(m.get("oauth2") for m in mailboxes)]
     for holder in holders:
         if not isinstance(holder, dict):
             continue
-        for key in ("password", "oauth2_token", "secret_key", "auth_token"):
+        for key in ("password", "oauth2_token", "secret_key", "auth_token", "client_secret", "refresh_token"):
             secret = holder.get(key)
             path = secret.get("file") if isinstance(secret, dict) else None
             if isinstance(secret, dict) and isinstance(path, str) and not Path(path).is_absolute():
