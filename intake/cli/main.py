@@ -314,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_parsers(sub)
     add_account_parsers(sub)
+    from intake.cli.backup import add_parsers as add_backup_parsers
+
+    add_backup_parsers(sub)
     digest = sub.add_parser("digest", help="envoyer les récapitulatifs quotidiens aux référents des services",
                             **_examples("guichet digest --day 2026-12-06"))
     digest.add_argument("--day", help="jour AAAA-MM-JJ (défaut : hier)")
