@@ -570,6 +570,21 @@ class Web(_Strict):
     tiles_attribution: str = ""
     session_hours: float = Field(default=10, gt=0, le=24 * 30)  # a sign-in lasts at most this long
     idle_minutes: int = Field(default=60, ge=1, le=24 * 60)     # signed out after this long without a request
+    # /metrics (Prometheus): refused unless the scraper shows this bearer token or comes from an allowed address.
+    metrics_token: Secret | None = None
+    metrics_allow: list[str] = Field(default_factory=list)  # addresses or networks, e.g. ["127.0.0.1", "10.0.0.0/24"]
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for i, entry in enumerate(value):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"[{i}] : {entry!r} n'est ni une adresse IP ni un réseau (10.0.0.0/24)") from None
+        return value
 
 
 class ApiKey(_Strict):
@@ -894,7 +909,8 @@ def _anchor_secret_files(data: dict[str, Any], base: Path) -> None:
     for holder in holders:
         if not isinstance(holder, dict):
             continue
-        for key in ("password", "oauth2_token", "secret_key", "auth_token", "client_secret", "refresh_token"):
+        for key in ("password", "oauth2_token", "secret_key", "auth_token", "client_secret", "refresh_token",
+                    "metrics_token"):
             secret = holder.get(key)
             path = secret.get("file") if isinstance(secret, dict) else None
             if isinstance(secret, dict) and isinstance(path, str) and not Path(path).is_absolute():

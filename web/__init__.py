@@ -52,6 +52,9 @@ def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
 
     app.register_blueprint(stats.bp)
     open311.init_app(app)
+    from web import metrics
+
+    app.register_blueprint(metrics.bp)  # /metrics (Prometheus)
     if os.environ.get("GUICHET_WEB_WARM_UP") == "1":  # `guichet serve`/`up`: before gunicorn forks its workers
         app.extensions["guichet"].understanding()
         app.extensions["guichet"].dispose()  # no database connection may cross the fork
