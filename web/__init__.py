@@ -28,6 +28,9 @@ def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
 
     app.add_template_filter(event_label, "evenement")
     access.init_app(app)  # sign-in, the route x role table, the audit log
+    from web import errors
+
+    errors.init_app(app)  # French error pages (after access: its 403 page is replaced)
     app.register_blueprint(queue.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(report_actions.bp)
