@@ -24,6 +24,7 @@ from intake.outbox.rows import claim_outbox, record_outcome
 log = logging.getLogger(__name__)
 _ENV = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
 SUMMARY_CHARS = 600
+STAFF_KINDS = ("referent:", "digest:")  # outbox kinds of mail to the town's staff; every other mail is a citizen's
 
 
 class PermanentSendError(Exception):
@@ -87,6 +88,9 @@ def build_email(config: Config, row: Outbox) -> Message:
     if row.in_reply_to:
         msg["In-Reply-To"] = f"<{row.in_reply_to}>"
         msg["References"] = f"<{row.in_reply_to}>"
+    reply_to = config.reply_address
+    if reply_to and not row.kind.startswith(STAFF_KINDS):  # the citizen's answer must reach a mailbox we read
+        msg["Reply-To"] = formataddr((config.smtp.from_name, reply_to))
     msg["Auto-Submitted"] = "auto-replied"
     msg["X-Auto-Response-Suppress"] = "All"
     msg["Precedence"] = "auto_reply"
