@@ -98,6 +98,7 @@ def _internal_error(exc: InternalServerError) -> Any:
 def init_app(app: Flask) -> None:
     """Install the handlers (app-wide; a blueprint's own handlers still win inside it)."""
     app.register_error_handler(CSRFError, _csrf_error)
-    for status in (400, 403, 404, 405, 413, 429):
+    # 413 stays web/limits.py's: it answers in the route's own format (Open311, Twilio) and says the route's limit.
+    for status in (400, 403, 404, 405, 429):
         app.register_error_handler(status, _http_error)
     app.register_error_handler(InternalServerError, _internal_error)

@@ -101,7 +101,9 @@ def too_large(exc: RequestEntityTooLarge) -> Any:
         return error(413, "requête trop volumineuse / request too large")
     if (request.endpoint or "").startswith("twilio_hooks."):
         return Response(message, status=413, mimetype="text/plain")
-    return render_template("error.html", status=413, message=message), 413
+    from web.errors import render_error
+
+    return render_error(413, message)
 
 
 def init_app(app: Flask) -> None:
