@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from typing import IO, Any
 
-from flask import Flask, Response, current_app, render_template, request
+from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from intake.config import Config
