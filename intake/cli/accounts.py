@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from intake.cli.common import examples, load
+
 
 class _Usage(Exception):
     pass
@@ -41,10 +43,9 @@ def _password(args: argparse.Namespace) -> str:
 
 
 def _factory(args: argparse.Namespace) -> Any:
-    from intake.cli.main import _config
     from intake.runtime.db import make_engine, make_sessionmaker, migrate
 
-    cfg = _config(args)
+    cfg = load(args)
     migrate(cfg.sqlalchemy_url)
     return cfg, make_sessionmaker(make_engine(cfg.sqlalchemy_url))
 
@@ -107,9 +108,8 @@ def cmd_list_users(args: argparse.Namespace) -> int:
 def add_parsers(sub: Any) -> None:
     """Register the account commands on the main parser."""
     from intake.backoffice.accounts import ROLES
-    from intake.cli.main import _examples
 
-    create = sub.add_parser("create-user", help="créer un compte du back office", **_examples(
+    create = sub.add_parser("create-user", help="créer un compte du back office", **examples(
         "guichet create-user marie --role agent --service voirie --name 'Marie Dupont'",
         "guichet create-user accueil1 --role accueil",
         "printf '%s\\n' \"$MOT_DE_PASSE\" | guichet create-user admin2 --role admin --password-stdin"))

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from intake.cli.common import examples, load
 from intake.config import Config
 
 FORMAT = 1
@@ -221,24 +222,11 @@ def _restore_postgresql(cfg: Config, dump: Path, *, force: bool) -> None:
           "--dbname", url, str(dump)], env)
 
 
-def _config(args: argparse.Namespace) -> Config:
-    # Not cli.main's helper: importing it back would make an import cycle (main registers these commands).
-    from intake.config import load_config
-
-    cfg = load_config(args.config)
-    for warning in cfg.path_warnings():
-        print(f"guichet : attention — {warning}", file=sys.stderr)
-    return cfg
-
-
-def _examples(*lines: str) -> dict[str, Any]:
-    return {"epilog": "exemples :\n" + "\n".join(f"  {line}" for line in lines),
-            "formatter_class": argparse.RawDescriptionHelpFormatter}
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
     """Write a backup archive."""
-    cfg = _config(args)
+    cfg = load(args)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     output = Path(args.output or f"guichet-sauvegarde-{stamp}.tar.gz")
     try:
@@ -253,7 +241,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     """Restore a backup archive."""
-    cfg = _config(args)
+    cfg = load(args)
     try:
         manifest = restore(cfg, Path(args.archive), force=args.force)
     except BackupError as exc:
@@ -266,12 +254,12 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: Any) -> None:
     """Register backup and restore on the main parser."""
-    save = sub.add_parser("backup", help="sauvegarder la base et les fichiers stockés (une archive)", **_examples(
+    save = sub.add_parser("backup", help="sauvegarder la base et les fichiers stockés (une archive)", **examples(
         "guichet backup                                  guichet-sauvegarde-AAAAMMJJ-HHMMSS.tar.gz ici",
         "guichet backup -o /srv/sauvegardes/guichet.tar.gz"))
     save.add_argument("-o", "--output", help="fichier à écrire (.tar.gz ; jamais écrasé)")
     save.set_defaults(func=cmd_backup)
-    back = sub.add_parser("restore", help="restaurer une sauvegarde (service arrêté)", **_examples(
+    back = sub.add_parser("restore", help="restaurer une sauvegarde (service arrêté)", **examples(
         "guichet restore guichet-sauvegarde-20261207-0300.tar.gz",
         "guichet restore --force sauvegarde.tar.gz       remplace la base existante (gardée à côté si SQLite)"))
     back.add_argument("archive")

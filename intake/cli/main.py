@@ -9,25 +9,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from intake.config import Config, ConfigError, load_config
+from intake.cli.common import examples, load
+from intake.config import Config, ConfigError
 
 
 class UsageError(Exception):
     """Bad arguments: printed and exit status 2."""
 
 
-def _config(args: argparse.Namespace) -> Config:
-    cfg = load_config(args.config)
-    for warning in cfg.path_warnings():
-        print(f"guichet : attention — {warning}", file=sys.stderr)
-    return cfg
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     """Create or migrate the database."""
     from intake.runtime.db import migrate
 
-    cfg = _config(args)
+    cfg = load(args)
     migrate(cfg.sqlalchemy_url)
     print(f"base de données prête : {cfg.sqlalchemy_url.split('@')[-1]}")
     from intake.geocoding.reference import import_file
@@ -49,7 +45,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from intake.runtime.ports import PortError, check_port_free
 
-    cfg = _config(args)
+    cfg = load(args)
     try:
         check_port_free(args.host, args.port)
     except PortError as exc:
@@ -68,7 +64,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """Run an rq worker (with the shared scheduler)."""
     from worker import run_worker
 
-    run_worker(_config(args), burst=args.burst, scheduler=not args.no_scheduler)
+    run_worker(load(args), burst=args.burst, scheduler=not args.no_scheduler)
     return 0
 
 
@@ -93,7 +89,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
     from intake.channels.mailboxes import poll_once
     from intake.runtime.resources import build_resources
 
-    cfg = _config(args)
+    cfg = load(args)
     names = args.mailbox or [m.name for m in cfg.mailboxes]
     for name in names:
         cfg.mailbox(name)
@@ -143,7 +139,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
     from intake.models import RawMessage, utcnow
     from intake.runtime.db import make_engine, make_sessionmaker
 
-    cfg = _config(args)
+    cfg = load(args)
     factory = make_sessionmaker(make_engine(cfg.sqlalchemy_url))
     # A message claimed by a worker that stopped answering is taken too; one in the hands of a live worker is not.
     stale = utcnow() - timedelta(seconds=cfg.worker.stale_claim_seconds)
@@ -185,7 +181,7 @@ def cmd_resend(args: argparse.Namespace) -> int:
     from intake.runtime.housekeeping import reset_for_resend
     from intake.runtime.resources import build_resources
 
-    cfg = _config(args)
+    cfg = load(args)
     res = build_resources(cfg)
     ids = reset_for_resend(res.factory, args.ids or None)
     for missing in sorted(set(args.ids or []) - set(ids)):
@@ -222,7 +218,7 @@ def cmd_demo_send(args: argparse.Namespace) -> int:
     missing = [name for name in args.files if not Path(name).is_file()]
     if missing:
         raise UsageError(f"demo-send : fichier introuvable : {', '.join(missing)} (aucun message déposé)")
-    cfg = _config(args)
+    cfg = load(args)
     secret = cfg.resolve_path("var/demo-mailbox/password")
     if not secret.exists():
         raise UsageError("la boîte de démo n'est pas lancée (guichet up --demo-mail)")
@@ -234,7 +230,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
     from intake.outbox.digest import parse_day, run_digests
     from intake.runtime.resources import build_resources
 
-    cfg = _config(args)
+    cfg = load(args)
     try:
         day = parse_day(args.day, cfg)
     except ValueError as exc:
@@ -258,10 +254,6 @@ EXAMPLES = """exemples :
 « guichet COMMANDE --help » donne les options et des exemples de chaque commande."""
 
 
-def _examples(*lines: str) -> dict[str, Any]:
-    """Keyword arguments of add_parser giving a subcommand's --help an "exemples" section."""
-    return {"epilog": "exemples :\n" + "\n".join(f"  {line}" for line in lines),
-            "formatter_class": argparse.RawDescriptionHelpFormatter}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -271,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config", help="chemin de config.yaml (défaut : GUICHET_CONFIG ou le fichier livré)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("init", help="créer ou migrer la base de données").set_defaults(func=cmd_init)
-    serve = sub.add_parser("serve", help="servir le back office (gunicorn)", **_examples(
+    serve = sub.add_parser("serve", help="servir le back office (gunicorn)", **examples(
         "guichet serve                                  sur http://127.0.0.1:8000/",
         "guichet serve --port 8080 --workers 4          derrière nginx (voir deploy/)"))
     serve.add_argument("--host", default="127.0.0.1")
@@ -282,18 +274,18 @@ def build_parser() -> argparse.ArgumentParser:
     work.add_argument("--burst", action="store_true", help="s'arrêter quand la file est vide")
     work.add_argument("--no-scheduler", action="store_true", help="ne pas planifier les relèves")
     work.set_defaults(func=cmd_worker)
-    poll = sub.add_parser("poll", help="relever les boîtes aux lettres une fois", **_examples(
+    poll = sub.add_parser("poll", help="relever les boîtes aux lettres une fois", **examples(
         "guichet poll                 toutes les boîtes, messages mis en file pour les workers",
         "guichet poll mairie --inline une boîte, traitée ici sans Redis"))
     poll.add_argument("mailbox", nargs="*")
     poll.add_argument("--inline", action="store_true", help="traiter ici, sans Redis")
     poll.set_defaults(func=cmd_poll)
-    parse = sub.add_parser("parse-email", help="analyser des fichiers .eml et afficher du JSON", **_examples(
+    parse = sub.add_parser("parse-email", help="analyser des fichiers .eml et afficher du JSON", **examples(
         "guichet parse-email message.eml autre.eml      une ligne JSON par fichier",
         "code de sortie 1 si un fichier est introuvable ou illisible"))
     parse.add_argument("files", nargs="+")
     parse.set_defaults(func=cmd_parse_email)
-    retry = sub.add_parser("retry", help="reprendre les messages en échec", **_examples(
+    retry = sub.add_parser("retry", help="reprendre les messages en échec", **examples(
         "guichet retry                tous les messages en échec, remis en file",
         "guichet retry 42 43 --inline ces deux messages, traités ici"))
     retry.add_argument("ids", nargs="*", type=int)
@@ -302,7 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     resend = sub.add_parser("resend", help="renvoyer les notifications en échec (ou celles données)")
     resend.add_argument("ids", nargs="*", type=int, help="numéros d'envoi (défaut : tous ceux en échec)")
     resend.set_defaults(func=cmd_resend)
-    up = sub.add_parser("up", help="tout lancer (démo) : Redis privé si besoin, worker, web", **_examples(
+    up = sub.add_parser("up", help="tout lancer (démo) : Redis privé si besoin, worker, web", **examples(
         "guichet up --demo-mail                         la démo complète (boîte IMAP et SMTP de test)",
         "guichet up --workers 2 --port 8080"))
     up.add_argument("--host", default="127.0.0.1")
@@ -319,10 +311,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_backup_parsers(sub)
     digest = sub.add_parser("digest", help="envoyer les récapitulatifs quotidiens aux référents des services",
-                            **_examples("guichet digest --day 2026-12-06"))
+                            **examples("guichet digest --day 2026-12-06"))
     digest.add_argument("--day", help="jour AAAA-MM-JJ (défaut : hier)")
     digest.set_defaults(func=cmd_digest)
-    demo = sub.add_parser("demo-send", help="déposer des .eml dans la boîte de démo", **_examples(
+    demo = sub.add_parser("demo-send", help="déposer des .eml dans la boîte de démo", **examples(
         "guichet demo-send tests/data/emails/guichet/fwd_outlook_fr.eml"))
     demo.add_argument("files", nargs="+")
     demo.set_defaults(func=cmd_demo_send)
