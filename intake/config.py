@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -97,6 +98,36 @@ class Storage(_Strict):
     max_image_megapixels: float = Field(default=50, gt=0, le=500)
 
 
+class OAuth2(_Strict):
+    """Tokens obtained and refreshed by Guichet for XOAUTH2 (Microsoft 365, Gmail) instead of a fixed token."""
+
+    provider: Literal["microsoft", "google", "other"] = "microsoft"
+    # client_credentials: the application's own right on the mailbox (Microsoft 365, IMAP.AccessAsApp);
+    # refresh_token: a user's consent given once (Gmail, or Microsoft 365 delegated).
+    flow: Literal["client_credentials", "refresh_token"] = "client_credentials"
+    tenant: str | None = None  # Microsoft 365: the directory (tenant) id or domain
+    client_id: str = Field(min_length=1)
+    client_secret: Secret | None = None
+    refresh_token: Secret | None = None
+    token_url: str | None = None  # default: the provider's token endpoint
+    scope: str | None = None      # default: the provider's IMAP scope for the flow
+
+    @model_validator(mode="after")
+    def _complete(self) -> OAuth2:
+        if self.flow == "client_credentials" and self.client_secret is None:
+            raise ValueError("oauth2.client_secret : requis pour le flux client_credentials ({env: VAR} ou "
+                             "{file: CHEMIN})")
+        if self.flow == "refresh_token" and self.refresh_token is None:
+            raise ValueError("oauth2.refresh_token : requis pour le flux refresh_token ({env: VAR} ou {file: CHEMIN})")
+        if self.provider == "google" and self.flow != "refresh_token":
+            raise ValueError("oauth2.flow : Gmail n'accepte que refresh_token (pas de client_credentials pour IMAP)")
+        if self.provider == "microsoft" and not self.tenant and not self.token_url:
+            raise ValueError("oauth2.tenant : requis pour Microsoft 365 (identifiant ou domaine de l'annuaire)")
+        if self.provider == "other" and not self.token_url:
+            raise ValueError("oauth2.token_url : requis pour un fournisseur other")
+        return self
+
+
 class Mailbox(_Strict):
     name: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
     role: Literal["public", "reception"] = "public"
@@ -107,8 +138,11 @@ class Mailbox(_Strict):
     ssl_verify: bool = True
     ca_file: str | None = None
     username: str
+    # The mailbox's email address (citizens write to it; the default smtp.reply_to): the username when it is one.
+    address: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
     password: Secret | None = None
     oauth2_token: Secret | None = None
+    oauth2: OAuth2 | None = None  # tokens obtained and refreshed by Guichet (docs/messageries.md)
     folder: str = "INBOX"
     after_store: Literal["move", "flag"] = "move"
     processed_folder: str = "Traités"
@@ -117,10 +151,15 @@ class Mailbox(_Strict):
     idle: bool = True
     timeout: float = Field(default=30.0, gt=0, le=300)
 
+    @property
+    def email_address(self) -> str | None:
+        """The address citizens write to: `address`, else the username when it is an email address."""
+        return self.address or (self.username if "@" in self.username else None)
+
     @model_validator(mode="after")
     def _auth(self) -> Mailbox:
-        if self.password is None and self.oauth2_token is None:
-            raise ValueError("give `password` or `oauth2_token` (each as {env: VAR} or {file: PATH})")
+        if self.password is None and self.oauth2_token is None and self.oauth2 is None:
+            raise ValueError("give `password`, `oauth2_token` (each as {env: VAR} or {file: PATH}) or `oauth2`")
         return self
 
 
@@ -134,6 +173,8 @@ class Smtp(_Strict):
     password: Secret | None = None
     from_address: str
     from_name: str = "Mairie"
+    # Where citizens' answers go (Reply-To of every mail to a citizen); default: the first public mailbox's address.
+    reply_to: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
     timeout: float = Field(default=20.0, gt=0, le=120)
 
 
@@ -244,6 +285,105 @@ class AskLocation(_Strict):
     enabled: bool = True
     # how long an answer from the same phone number threads onto the question
     answer_window_hours: int = Field(default=72, ge=1, le=720)
+
+
+# "répondez (simplement) à ce message", "répondre à ce courriel": the citizen is asked to answer the mail itself.
+ASKS_FOR_REPLY = re.compile(r"r[ée]pond(?:ez|re|ant)\s+(?:simplement\s+|directement\s+)?(?:à|a)\s+ce\s+"
+                            r"(?:message|courriel|mail|e-mail)", re.IGNORECASE)
+TOWN_VARIABLES = frozenset({"town"})
+CONFIRMATION_VARIABLES = frozenset({"tracking_number", "town", "subject", "summary", "received_at", "attachments",
+                                    "status_url"})
+STATUS_VARIABLES = frozenset({"tracking_number", "town", "category", "service", "status", "note", "reason",
+                              "status_url"})
+ASK_LOCATION_VARIABLES = frozenset({"tracking_number", "town", "category", "location_url", "status_url"})
+REFERENT_VARIABLES = frozenset({"tracking_number", "category", "address", "summary", "report_url", "service"})
+DIGEST_VARIABLES = frozenset({"service", "day", "reports"})
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The template line where rendering failed (Jinja2 rewrites tracebacks onto the template's lines)."""
+    line = getattr(exc, "lineno", None)
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def render_sample(key: str, source: str, values: dict[str, Any]) -> str:
+    """Compile and render one template with sample values; raise ValueError naming the key, line and cause."""
+    from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
+    from jinja2.sandbox import SandboxedEnvironment
+
+    env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True, undefined=StrictUndefined)
+    try:
+        return env.from_string(source).render(values)
+    except TemplateSyntaxError as exc:
+        raise ValueError(f"{key}, ligne {exc.lineno} du modèle : syntaxe invalide ({exc.message})") from None
+    except UndefinedError as exc:
+        where = _template_line(exc)
+        known = ", ".join(sorted(values))
+        raise ValueError(f"{key}{f', ligne {where} du modèle' if where else ''} : variable inconnue "
+                         f"({exc.message}) ; variables disponibles : {known}") from None
+    except Exception as exc:  # a filter or an operation on the wrong type: the template, not the town's data
+        where = _template_line(exc)
+        raise ValueError(f"{key}{f', ligne {where} du modèle' if where else ''} : le modèle échoue au rendu "
+                         f"({type(exc).__name__} : {exc})") from None
+
+
+_SCHEME_HINTS = {
+    "postgres": "« postgres:// » n'est pas un nom que SQLAlchemy connaît : écrire postgresql+psycopg://utilisateur@hôte/base",
+    "mysql": "MySQL n'est pas pris en charge : SQLite (sqlite:///var/guichet.db) ou PostgreSQL "
+             "(postgresql+psycopg://utilisateur@hôte/base)",
+    "mariadb": "MariaDB n'est pas pris en charge : SQLite (sqlite:///var/guichet.db) ou PostgreSQL "
+               "(postgresql+psycopg://utilisateur@hôte/base)",
+}
+_DRIVERS = {"sqlite": ("", "pysqlite"), "postgresql": ("", "psycopg")}
+
+
+def check_database_url(url: str, *, base_dir: Path) -> None:
+    """Refuse a database URL Guichet cannot use, in French: unknown scheme or driver, SQLite in a missing folder.
+
+    A relative SQLite path is read from the config file's folder; its folder may be missing only under that
+    folder's var/ (created at start): anywhere else a typo would silently create a new, empty database."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    shown = url.split("@")[-1] if "@" in url else url  # never echo a password
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise ValueError(f"database_url : adresse illisible {shown!r} ; attendu sqlite:///var/guichet.db ou "
+                         "postgresql+psycopg://utilisateur@hôte/base") from None
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend in _SCHEME_HINTS:
+        raise ValueError(f"database_url : {_SCHEME_HINTS[backend]}")
+    if backend not in _DRIVERS:
+        raise ValueError(f"database_url : base {backend!r} non prise en charge ; SQLite (sqlite:///chemin) ou "
+                         "PostgreSQL (postgresql+psycopg://utilisateur@hôte/base)")
+    if driver not in _DRIVERS[backend]:
+        raise ValueError(f"database_url : pilote {driver!r} non installé ; écrire "
+                         f"{'postgresql+psycopg' if backend == 'postgresql' else 'sqlite'}://…")
+    if backend == "postgresql":
+        if not parsed.host and not parsed.query.get("host"):
+            raise ValueError(f"database_url : hôte manquant dans {shown!r} (postgresql+psycopg://utilisateur@hôte/base)")
+        if not parsed.database:
+            raise ValueError(f"database_url : nom de base manquant dans {shown!r} "
+                             "(postgresql+psycopg://utilisateur@hôte/base)")
+        return
+    database = parsed.database or ""
+    if database in ("", ":memory:"):
+        return
+    path = Path(database) if Path(database).is_absolute() else (base_dir / database).resolve()
+    var = (base_dir / "var").resolve()
+    if path.is_dir():
+        raise ValueError(f"database_url : {path} est un dossier ; donner le chemin du fichier de la base "
+                         "(sqlite:///var/guichet.db)")
+    if not path.parent.is_dir() and not path.parent.is_relative_to(var):
+        raise ValueError(f"database_url : le dossier {path.parent} n'existe pas ; le créer (mkdir -p "
+                         f"{path.parent}) ou corriger le chemin (un chemin relatif part du dossier de config.yaml, "
+                         f"{base_dir})")
 
 
 class Templates(_Strict):
@@ -386,6 +526,7 @@ class Limits(_Strict):
 
 
 class TwilioOutbound(_Strict):
+    backend: Literal["twilio", "console"] = "twilio"
     daily_cap_per_number: int = Field(default=5, ge=0, le=100)
     per_second: float = Field(default=1.0, gt=0, le=100)
     allowed_prefixes: list[str] = Field(default_factory=list)  # narrows the mobiles of town.phone_region
@@ -433,6 +574,21 @@ class Web(_Strict):
     # Reverse proxies in front of `guichet serve` whose X-Forwarded-For is trusted for the client's address
     # (sign-in throttle, Open311 rate limits, audit log); 0: the address of the connection itself.
     trusted_proxies: int = Field(default=0, ge=0, le=5)
+    # /metrics (Prometheus): refused unless the scraper shows this bearer token or comes from an allowed address.
+    metrics_token: Secret | None = None
+    metrics_allow: list[str] = Field(default_factory=list)  # addresses or networks, e.g. ["127.0.0.1", "10.0.0.0/24"]
+
+    @field_validator("metrics_allow")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for i, entry in enumerate(value):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(f"[{i}] : {entry!r} n'est ni une adresse IP ni un réseau (10.0.0.0/24)") from None
+        return value
 
 
 class ApiKey(_Strict):
@@ -595,40 +751,91 @@ class Config(_Strict):
             raise ValueError("routing.rules need routing.zones_file (a GeoJSON of the zones)")
         return self
 
-    @model_validator(mode="after")
-    def _status_messages_fit(self) -> Config:
-        # Each status announced to citizens needs its message, and its SMS must fit once rendered with the
-        # longest configured values (the agent's note is not counted: it is cut when the SMS is sent).
-        from jinja2 import TemplateError
-        from jinja2.sandbox import SandboxedEnvironment
+    @property
+    def reply_address(self) -> str | None:
+        """The Reply-To of mail to citizens: smtp.reply_to, else the first public mailbox's address."""
+        if self.smtp.reply_to:
+            return self.smtp.reply_to
+        return next((m.email_address for m in self.mailboxes if m.role == "public" and m.email_address), None)
 
+    @model_validator(mode="after")
+    def _replies_can_arrive(self) -> Config:
+        # A message asking the citizen to answer it, sent from a no-reply address without a Reply-To: the answer
+        # (the missing address, a photo) would never reach the town. Only real sending is checked (console: tests).
+        if self.smtp.backend != "smtp" or self.reply_address:
+            return self
+        local = self.smtp.from_address.split("@")[0].lower()
+        if not any(p in local for p in self.notifications.noreply_patterns):
+            return self  # answers go to the sender's address, which is read
+        for key, source, _variables in self.template_sources():
+            if key.endswith((".body", "_body")) and not key.startswith(("templates.referent", "templates.digest")) \
+                    and ASKS_FOR_REPLY.search(source):
+                raise ValueError(f"{key} : ce message demande au citoyen de répondre, mais aucune adresse ne reçoit "
+                                 f"les réponses (smtp.from_address {self.smtp.from_address!r} ne les lit pas) : "
+                                 "donner smtp.reply_to, ou l'adresse de la boîte publique (mailboxes[…].address)")
+        return self
+
+    @model_validator(mode="after")
+    def _database_url_usable(self) -> Config:
+        check_database_url(self.database_url, base_dir=Path(self.base_dir))
+        return self
+
+    @model_validator(mode="after")
+    def _templates_render(self) -> Config:
+        # Every template is compiled and rendered once with a sample report, so that a typo is named here with
+        # its key and line instead of failing every message later; each SMS must also fit once rendered with the
+        # longest configured values (the agent's note is not counted: it is cut when the SMS is sent).
         from intake.gsm import TemplateTooLong, check_template
 
-        env = SandboxedEnvironment(autoescape=False)
-        sample = {
-            "tracking_number": "2026-123456", "town": self.town.name, "note": "",
+        for code in self.statuses.notify:
+            if code not in self.templates.status:
+                raise ValueError(f"templates.status.{code} : message manquant pour le statut {code!r} listé dans "
+                                 "statuses.notify (donner subject, body et sms)")
+        for key, source, variables in self.template_sources():
+            rendered = render_sample(key, source, self.template_sample(variables))
+            if key.endswith("sms") or key.startswith("templates.sms_"):
+                try:
+                    check_template(" ".join(rendered.split()), self.twilio.outbound.max_segments)
+                except TemplateTooLong as exc:
+                    raise ValueError(f"{key} : trop long une fois rendu avec les libellés de catégorie, de service "
+                                     f"et de motif les plus longs : {exc}") from None
+        return self
+
+    def template_sources(self) -> list[tuple[str, str, frozenset[str]]]:
+        """(key, source, variables it may use) of every message template of the configuration."""
+        t = self.templates
+        out = [("templates.confirmation_subject", t.confirmation_subject, CONFIRMATION_VARIABLES),
+               ("templates.confirmation_body", t.confirmation_body, CONFIRMATION_VARIABLES),
+               ("templates.sms_confirmation", t.sms_confirmation, CONFIRMATION_VARIABLES),
+               ("templates.sms_stopped", t.sms_stopped, TOWN_VARIABLES),
+               ("templates.sms_started", t.sms_started, TOWN_VARIABLES),
+               ("templates.referent_subject", t.referent_subject, REFERENT_VARIABLES),
+               ("templates.referent_body", t.referent_body, REFERENT_VARIABLES),
+               ("templates.digest_subject", t.digest_subject, DIGEST_VARIABLES),
+               ("templates.digest_body", t.digest_body, DIGEST_VARIABLES)]
+        for part in ("subject", "body", "sms"):
+            out.append((f"templates.ask_location.{part}", getattr(t.ask_location, part), ASK_LOCATION_VARIABLES))
+        for code, message in t.status.items():
+            for part in ("subject", "body", "sms"):
+                out.append((f"templates.status.{code}.{part}", getattr(message, part), STATUS_VARIABLES))
+        return out
+
+    def template_sample(self, variables: frozenset[str]) -> dict[str, Any]:
+        """Sample values of a template's variables: the longest configured labels, a plausible report."""
+        report: dict[str, Any] = {
+            "tracking_number": "2026-123456", "town": self.town.name, "note": "", "subject": "Lampadaire éteint",
+            "summary": "Le lampadaire devant le 12 rue de la Paix est éteint depuis trois jours.",
+            "received_at": "07/12/2026 à 09:30", "attachments": ["photo.jpg"], "address": "12 Rue de la Paix",
             "category": max((c.label for c in self.categories), key=len),
             "service": max((s.name for s in self.services), key=len),
             "reason": max((r.label for r in self.statuses.reject_reasons), key=len),
             "status": max(self.statuses.labels.values() or STATUS_CODES, key=len),
-            "status_url": self.status_url("x" * 32),
+            "status_url": self.status_url("x" * 32), "location_url": self.status_url("x" * 32) + "/position",
+            "report_url": f"{self.town.public_url.rstrip('/')}/signalements/2026-123456", "day": "07/12/2026",
         }
-        for code in dict.fromkeys([*self.statuses.notify, *self.templates.status]):
-            message = self.templates.status.get(code)
-            if message is None:
-                raise ValueError(f"templates.status.{code}: missing message for status {code!r} listed in "
-                                 "statuses.notify (give subject, body and sms)")
-            for part in ("subject", "body", "sms"):
-                try:
-                    rendered = env.from_string(getattr(message, part)).render(sample)
-                except TemplateError as exc:
-                    raise ValueError(f"templates.status.{code}.{part}: invalid template: {exc}") from None
-            try:
-                check_template(" ".join(rendered.split()), self.twilio.outbound.max_segments)
-            except TemplateTooLong as exc:
-                raise ValueError(f"templates.status.{code}.sms: too long once rendered with the longest "
-                                 f"category, service and reason labels: {exc}") from None
-        return self
+        report["reports"] = [{k: report[k] for k in ("tracking_number", "category", "address", "summary",
+                                                     "report_url")}]
+        return {k: v for k, v in report.items() if k in variables}
 
     def service(self, code: str | None) -> Service | None:
         """The service called `code`, or None."""
@@ -643,6 +850,26 @@ class Config(_Strict):
         p = Path(path)
         return p if p.is_absolute() else (Path(self.base_dir) / p).resolve()
 
+    def path_warnings(self) -> list[str]:
+        """French warnings for the files the configuration names that are not there (a config copied to another
+        folder keeps its relative paths, which then point to nothing), and for a database about to be created."""
+        named: list[tuple[str, str | None]] = [(f"addresses.reference[{i}]", name)
+                                               for i, name in enumerate(self.addresses.reference)]
+        named += [("routing.zones_file", self.routing.zones_file), ("classifier.model", self.classifier.model)]
+        out = []
+        for key, name in named:
+            if name and not self.resolve_path(name).exists():
+                relative = ("" if Path(name).is_absolute()
+                            else f" (chemin relatif au dossier de la configuration, {self.base_dir})")
+                out.append(f"{key} : {self.resolve_path(name)} n'existe pas{relative}")
+        url = self.sqlalchemy_url
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            path = Path(url[len("sqlite:///"):])
+            if not path.exists():
+                out.append(f"database_url : pas de base dans {path} ; une base vide y sera créée (si la base existante "
+                           "est ailleurs, corriger database_url ou GUICHET_DATABASE_URL)")
+        return out
+
     def mailbox(self, name: str) -> Mailbox:
         """Return the mailbox called `name`, or raise ConfigError."""
         for mb in self.mailboxes:
@@ -654,6 +881,8 @@ class Config(_Strict):
     def sqlalchemy_url(self) -> str:
         """The database URL with relative SQLite paths resolved against the config folder."""
         url = self.database_url
+        if url.startswith("postgresql://"):  # SQLAlchemy's default driver (psycopg2) is not installed: psycopg 3 is
+            url = "postgresql+psycopg://" + url[len("postgresql://"):]
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
             return prefix + str(self.resolve_path(url[len(prefix):]))
@@ -680,11 +909,14 @@ def _describe(error: Any) -> str:
 
 def _anchor_secret_files(data: dict[str, Any], base: Path) -> None:
     """Make relative secret file paths relative to the config file's folder, not to the current directory."""
-    holders: list[Any] = [data.get("smtp"), data.get("web"), data.get("twilio")] + list(data.get("mailboxes") or [])
+    mailboxes = [m for m in data.get("mailboxes") or [] if isinstance(m, dict)]
+    holders: list[Any] = [data.get("smtp"), data.get("web"), data.get("twilio"), *mailboxes,
+                          *(m.get("oauth2") for m in mailboxes)]
     for holder in holders:
         if not isinstance(holder, dict):
             continue
-        for key in ("password", "oauth2_token", "secret_key", "auth_token"):
+        for key in ("password", "oauth2_token", "secret_key", "auth_token", "client_secret", "refresh_token",
+                    "metrics_token"):
             secret = holder.get(key)
             path = secret.get("file") if isinstance(secret, dict) else None
             if isinstance(secret, dict) and isinstance(path, str) and not Path(path).is_absolute():
@@ -706,7 +938,7 @@ def parse_config(data: Any, *, base_dir: str = ".") -> Config:
         return Config.model_validate(data)
     except ValidationError as exc:
         lines = [_describe(e) for e in exc.errors()]
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+        raise ConfigError("\n  " + "\n  ".join(lines)) from None
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
@@ -720,4 +952,52 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{chosen}: not valid YAML: {exc}") from None
-    return parse_config(data, base_dir=str(chosen.resolve().parent))
+    try:
+        return parse_config(data, base_dir=str(chosen.resolve().parent))
+    except ConfigError as exc:
+        overridden = {k for k in ("database_url", "redis_url") if os.environ.get(f"GUICHET_{k.upper()}")}
+        raise ConfigError(_with_lines(str(exc), text, chosen.name, overridden)) from None
+
+
+_KEY = re.compile(r"^(\s*)([a-z_0-9]+(?:\[\d+\]|\.[a-z_0-9-]+)*)")
+
+
+def _key_lines(text: str) -> dict[str, int]:
+    """The line of config.yaml where each key path ("templates.status.resolu.body", "mailboxes[0].port") starts."""
+    lines: dict[str, int] = {}
+
+    def walk(node: yaml.Node, path: str) -> None:
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                sub = f"{path}.{key.value}" if path else str(key.value)
+                lines[sub] = key.start_mark.line + 1
+                walk(value, sub)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                lines[f"{path}[{i}]"] = item.start_mark.line + 1
+                walk(item, f"{path}[{i}]")
+
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return lines
+    if root is not None:
+        walk(root, "")
+    return lines
+
+
+def _with_lines(message: str, text: str, filename: str, overridden: set[str]) -> str:
+    """Add the config file's line to each error line that starts with a key path found in the file (or the
+    environment variable a key came from)."""
+    lines = _key_lines(text)
+    out = []
+    for line in message.splitlines():
+        match = _KEY.match(line)
+        key = match.group(2) if match else ""
+        if key in overridden:
+            out.append(f"{line} (valeur de GUICHET_{key.upper()})")
+            continue
+        while key and key not in lines:  # a missing key: the line of the nearest enclosing one
+            key = re.sub(r"(\[\d+\]|\.[^.\[]+)$", "", key) if re.search(r"[.\[]", key) else ""
+        out.append(f"{line} ({filename}, ligne {lines[key]})" if key else line)
+    return "\n".join(out)

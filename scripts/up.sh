@@ -4,6 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
+# A running instance of this folder holds var/guichet-up.lock: say so before reinstalling anything under its feet.
+lock="$(dirname "${GUICHET_CONFIG:-config.yaml}")/var/guichet-up.lock"
+if [ -f "$lock" ] && command -v flock >/dev/null && ! flock -n "$lock" true; then
+  echo "scripts/up.sh : Guichet tourne déjà avec ce dossier ($(cat "$lock")) : rien n'a été lancé ni modifié." >&2
+  echo "Arrêtez-le d'abord (Ctrl-C dans son terminal, ou kill du pid)." >&2
+  exit 1
+fi
 need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3)
 python3 -c "import venv, ensurepip" 2>/dev/null || need_apt+=(python3-venv)

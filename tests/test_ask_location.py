@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from intake.config import Config
 from intake.message import Address, InboundMessage, RawInput
 from intake.models import Event, Outbox, RawMessage, Report
-from intake.outbox.notify import ConsoleMailer, send_outbox_row
+from intake.outbox.notify import ConsoleMailer
+from intake.outbox.send import send_outbox_row
 from intake.pipeline.process import Outcome, process_raw
 from intake.pipeline.rawstore import email_key, store_raw
 from intake.pipeline.registry import Context, Reading

@@ -54,6 +54,16 @@ def test_up_runs_the_whole_service_and_files_dropped_mail(tmp_path: Path, proces
                 time.sleep(0.5)
         else:
             pytest.fail("the web app did not answer")
+        # A second start on the same folder is refused in French, and leaves the first one's files alone.
+        sock = tmp_path / "var" / "redis.sock"
+        assert sock.exists()
+        before = sock.stat().st_ino
+        second = run([sys.executable, "-m", "intake.cli", "--config", str(config), "up", "--demo-mail", "--port",
+                      str(free_port())], cwd=ROOT, env=env, timeout=60)
+        assert second.returncode == 1 and "Traceback" not in second.stderr
+        assert f"Guichet tourne déjà avec ce dossier {tmp_path / 'var'} (pid {up.pid}, " \
+               f"http://127.0.0.1:{web_port}/)" in second.stderr
+        assert sock.stat().st_ino == before and "Guichet : http" not in second.stdout
         sample = ROOT / "tests" / "data" / "emails" / "guichet" / "fwd_outlook_fr.eml"
         send = run([sys.executable, "-m", "intake.cli", "--config", str(config), "demo-send", str(sample)],
                    cwd=ROOT, env=env, timeout=60)

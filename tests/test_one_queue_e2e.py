@@ -17,7 +17,8 @@ from sqlalchemy import select
 
 from intake.config import Config
 from intake.models import Outbox, RawMessage, Report, ReportMessage
-from intake.outbox.notify import make_mailer, send_outbox_row
+from intake.outbox.notify import make_mailer
+from intake.outbox.send import send_outbox_row
 from intake.pipeline.process import process_raw
 from intake.pipeline.rawstore import email_key, store_raw
 from intake.reports.statuses import change_status, reporters

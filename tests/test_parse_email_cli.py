@@ -25,7 +25,8 @@ def test_one_json_object_per_file(tmp_path: Path) -> None:
     files = [str(DATA / "guichet" / "fwd_outlook_fr.eml"), str(photo), str(tmp_path / "absent.eml"),
              str(DATA / "guichet" / "auto_outlook_oof_fr.eml")]
     proc = _run(*files)
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 1, proc.stderr  # one file is missing: every line printed, the exit status says it
+    assert f"fichier illisible ou introuvable : {tmp_path / 'absent.eml'}" in proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["file"] for r in rows] == files
     assert all(set(r) == KEYS for r in rows)

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 
 from intake.config import Config
 from intake.models import Attachment, Contact, Event, Outbox, RawMessage, Report, ReportMessage
-from intake.outbox.notify import ConsoleMailer, send_outbox_row
+from intake.outbox.notify import ConsoleMailer
+from intake.outbox.send import send_outbox_row
 from intake.pipeline.process import process_raw
 from intake.pipeline.rawstore import email_key, store_raw
 from intake.runtime.resources import Resources, build_resources

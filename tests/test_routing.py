@@ -14,8 +14,9 @@ from sqlalchemy import select
 
 from intake.config import Config, ConfigError
 from intake.models import Event, Outbox, Report
-from intake.outbox.notify import ConsoleMailer, send_outbox_row
+from intake.outbox.notify import ConsoleMailer
 from intake.outbox.referents import notify_referents, outbox_kind
+from intake.outbox.send import send_outbox_row
 from intake.pipeline.process import process_raw
 from intake.pipeline.rawstore import email_key, store_raw
 from intake.reports.routing import decide, reroute

@@ -24,7 +24,9 @@ from intake.gsm import (
 )
 from intake.models import Contact, Event, Outbox, Report, utcnow
 from intake.outbox import sms as sender_module
-from intake.outbox.notify import ConsoleMailer, send_outbox_row
+from intake.outbox.notifiers import ConsoleTextNotifier, EmailNotifier, TwilioNotifier, build_notifiers
+from intake.outbox.notify import ConsoleMailer
+from intake.outbox.send import send_outbox_row
 from intake.outbox.sms import send_sms_row
 from intake.outbox.sms_rules import RateLimiter, check_destination
 from intake.runtime.db import make_engine, make_sessionmaker
@@ -267,6 +269,32 @@ def test_outbox_dispatch_routes_texts_to_twilio(cfg: Config, factory: sessionmak
     mailer = ConsoleMailer()
     assert send_outbox_row(factory, cfg, row_id, mailer) == "sent"
     assert len(client.messages.calls) == 1 and mailer.sent == []
+
+
+
+def test_console_text_backend_applies_the_rules_then_logs(make_config: Callable[..., Config],
+                                                          factory: sessionmaker[Session],
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    config = make_config(twilio={"numbers": [TOWN], "outbound": {"backend": "console", "per_second": 100}})
+    notifiers = build_notifiers(config, ConsoleMailer())
+    assert isinstance(notifiers["sms"], ConsoleTextNotifier) and notifiers["whatsapp"] is notifiers["sms"]
+    sent, landline = add_row(factory), add_row(factory, recipient="+33145678901")
+    with caplog.at_level("INFO", logger="intake.outbox.notifiers"):
+        assert send_outbox_row(factory, config, sent, ConsoleMailer(), notifiers=notifiers) == "sent"
+        assert send_outbox_row(factory, config, landline, ConsoleMailer(), notifiers=notifiers) == "suppressed"
+    assert get(factory, sent).provider_id == "console-1"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"text (console) from {TOWN} to {MOBILE}: Mairie : signalement enregistré."]
+
+
+def test_shipped_backends_and_an_unknown_channel(cfg: Config, factory: sessionmaker[Session]) -> None:
+    notifiers = build_notifiers(cfg, ConsoleMailer())
+    assert isinstance(notifiers["sms"], TwilioNotifier) and isinstance(notifiers["email"], EmailNotifier)
+    row_id = add_row(factory, channel="whatsapp")
+    with pytest.raises(ValueError, match="no notifier for channel 'whatsapp'"):
+        send_outbox_row(factory, cfg, row_id, ConsoleMailer(), notifiers={"email": notifiers["email"]})
+    assert get(factory, row_id).status == "pending"  # nothing claimed: a configured worker still sends it
+    assert send_outbox_row(factory, cfg, 10**6, ConsoleMailer()) == "missing"
 
 
 # --- rate limiting ----------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from intake.config import Config, ConfigError, parse_config
 from intake.gsm import best_form, segments
 from intake.models import Contact, Event, Outbox, RawMessage, Report, ReportMessage
-from intake.outbox.notify import SmtpMailer, send_outbox_row, template
+from intake.outbox.notify import SmtpMailer, template
+from intake.outbox.send import send_outbox_row
 from intake.reports.dedupe import merge
 from intake.reports.statuses import change_status, message_values, reporters
 from intake.reports.tracking import new_public_token, next_tracking_number
@@ -241,7 +242,7 @@ def _config(**templates_status: Any) -> dict[str, Any]:
 def test_config_needs_a_message_for_each_notified_status() -> None:
     data = _config()
     del data["templates"]["status"]["en_cours"]
-    with pytest.raises(ConfigError, match=r"templates\.status\.en_cours: missing message"):
+    with pytest.raises(ConfigError, match=r"templates\.status\.en_cours : message manquant"):
         parse_config(data)
     data["statuses"] = {**data["statuses"], "notify": ["transmis", "resolu", "rejete"]}
     assert "en_cours" not in parse_config(data).templates.status  # not announced: not needed
@@ -253,9 +254,9 @@ def test_config_refuses_an_sms_too_long_once_rendered() -> None:
            "ou répondre à ce message pour le compléter (photo, adresse précise, horaires)."
     fits = {"subject": "n° {{ tracking_number }}", "body": "{{ status_url }}", "sms": "n° {{ tracking_number }}"}
     assert parse_config(_config(transmis=fits)).templates.status["transmis"].sms == fits["sms"]
-    with pytest.raises(ConfigError, match=r"templates\.status\.transmis\.sms: too long.*needs 3 segments, more than 2"):
+    with pytest.raises(ConfigError, match=r"templates\.status\.transmis\.sms : trop long.*needs 3 segments"):
         parse_config(_config(transmis={**fits, "sms": long}))
-    with pytest.raises(ConfigError, match=r"templates\.status\.resolu\.body: invalid template"):
+    with pytest.raises(ConfigError, match=r"templates\.status\.resolu\.body, ligne 1 du modèle : syntaxe invalide"):
         parse_config(_config(resolu={**fits, "body": "{% if note %}sans fin"}))
 
 

@@ -32,6 +32,9 @@ def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
 
     app.add_template_filter(event_label, "evenement")
     access.init_app(app)  # sign-in, the route x role table, the audit log
+    from web import errors
+
+    errors.init_app(app)  # French error pages (after access: its 403 page is replaced)
     app.register_blueprint(queue.bp)
     app.register_blueprint(staff.bp)
     app.register_blueprint(report_actions.bp)
@@ -56,6 +59,9 @@ def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
 
     app.register_blueprint(stats.bp)
     open311.init_app(app)
+    from web import metrics
+
+    app.register_blueprint(metrics.bp)  # /metrics (Prometheus)
     if os.environ.get("GUICHET_WEB_WARM_UP") == "1":  # `guichet serve`/`up`: before gunicorn forks its workers
         app.extensions["guichet"].understanding()
         app.extensions["guichet"].dispose()  # no database connection may cross the fork

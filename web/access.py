@@ -46,6 +46,7 @@ ROUTES: dict[str, frozenset[str]] = {
     "twilio_hooks.status": OPEN,
     "twilio_hooks.voice": OPEN,
     "twilio_hooks.voice_recording": OPEN,
+    "metrics.scrape": OPEN,  # its own check: web.metrics_token or web.metrics_allow
     "queue.index": EVERYONE,
     "queue.report": EVERYONE,
     "queue.attachment": EVERYONE,

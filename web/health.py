@@ -126,7 +126,7 @@ def resend() -> Any:
 
 def _send_again(res: Any, ids: list[int]) -> str:
     """Queue the sends for the workers (or send them here without Redis); the French outcome."""
-    from intake.outbox.notify import send_outbox_row
+    from intake.outbox.send import send_outbox_row
 
     cfg = res.config
     if cfg.redis_url:
@@ -143,7 +143,7 @@ def _send_again(res: Any, ids: list[int]) -> str:
     sent = 0
     for outbox_id in ids:
         try:
-            sent += send_outbox_row(res.factory, cfg, outbox_id, res.mailer) == "sent"
+            sent += send_outbox_row(res.factory, cfg, outbox_id, res.mailer, notifiers=res.notifiers) == "sent"
         except Exception:  # still pending: `guichet resend` or this button again later
             continue
     return f"{sent} envoi(s) sur {len(ids)} parti(s) ; les autres restent à renvoyer."

@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from typing import IO, Any
 
-from flask import Flask, Response, current_app, render_template, request
+from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from intake.config import Config
@@ -101,7 +101,9 @@ def too_large(exc: RequestEntityTooLarge) -> Any:
         return error(413, "requête trop volumineuse / request too large")
     if (request.endpoint or "").startswith("twilio_hooks."):
         return Response(message, status=413, mimetype="text/plain")
-    return render_template("error.html", status=413, message=message), 413
+    from web.errors import render_error
+
+    return render_error(413, message)
 
 
 def init_app(app: Flask) -> None:

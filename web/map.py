@@ -10,11 +10,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
-from sqlalchemy import and_, case, func, select
 
-from intake.backoffice.filters import CHANNELS, ReportFilter, apply, parse_filter, without
+from intake.backoffice.filters import CHANNELS, ReportFilter, parse_filter, without
+from intake.backoffice.markers import map_markers
 from intake.config import STATUS_CODES, Config
-from intake.models import Report
 from web.common import cfg as _cfg
 
 bp = Blueprint("map", __name__)
@@ -136,18 +135,8 @@ def data() -> Any:
         except ValueError as exc:
             return jsonify({"erreur": str(exc)}), 400
     cap = int(current_app.config.get("GUICHET_MAP_MAX_MARKERS", MAX_MARKERS))
-    scope = service_scope()
-    located = and_(Report.lat.is_not(None), Report.lon.is_not(None))
-    in_box = located if box is None else and_(located, Report.lon.between(box[0], box[2]),
-                                              Report.lat.between(box[1], box[3]))
-    aggregates: list[Any] = [func.count(), func.count(case((located, 1))), func.count(case((in_box, 1)))]
-    counts = apply(select(*aggregates).select_from(Report), flt, cfg, service_scope=scope)
-    fields: list[Any] = [Report.tracking_number, Report.category, Report.status, Report.created_at, Report.lat,
-                         Report.lon]
-    markers = apply(select(*fields), flt, cfg, service_scope=scope).where(in_box).order_by(Report.id.desc())
     with current_app.extensions["guichet"].factory() as session:
-        total, with_position, matching = session.execute(counts).one()
-        rows = session.execute(markers.limit(cap)).all()
+        page = map_markers(session, flt, cfg, service_scope=service_scope(), box=box, cap=cap)
     labels = {c.code: c.label for c in cfg.categories}
     statuses = {code: cfg.statuses.label(code) for code in STATUS_CODES}
     link = url_for("queue.report", number="NUMERO")
@@ -159,15 +148,15 @@ def data() -> Any:
 
     features = [{
         "type": "Feature",
-        "geometry": {"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]},
-        "properties": {"numero": number, "categorie": category or "",
-                       "categorie_libelle": labels.get(category or "", "Non classé"),
-                       "statut": statuses.get(status, status), "date": day(created),
-                       "url": link.replace("NUMERO", number)},
-    } for number, category, status, created, lat, lon in rows]
-    body = {"type": "FeatureCollection", "features": features, "total": total,
-            "sans_position": total - with_position, "dans_la_zone": matching, "affiches": len(features),
-            "plafond": cap, "tronque": matching > len(features), "erreurs": list(flt.errors)}
+        "geometry": {"type": "Point", "coordinates": [round(m.lon, 6), round(m.lat, 6)]},
+        "properties": {"numero": m.number, "categorie": m.category or "",
+                       "categorie_libelle": labels.get(m.category or "", "Non classé"),
+                       "statut": statuses.get(m.status, m.status), "date": day(m.created_at),
+                       "url": link.replace("NUMERO", m.number)},
+    } for m in page.markers]
+    body = {"type": "FeatureCollection", "features": features, "total": page.total,
+            "sans_position": page.total - page.with_position, "dans_la_zone": page.in_box,
+            "affiches": len(features), "plafond": cap, "tronque": page.truncated, "erreurs": list(flt.errors)}
     response = current_app.response_class(json.dumps(body, ensure_ascii=False, separators=(",", ":")),
                                           mimetype="application/geo+json")
     response.headers["Cache-Control"] = "private, no-store"

@@ -122,7 +122,7 @@ def _page(report: Report, *, state: str, message: str | None = None, error: Inpu
 
 def _report(session: Any, token: str, *, lock: bool = False) -> Report:
     query = select(Report).where(Report.public_token == token)
-    report = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+    report: Report | None = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
     if report is None:
         abort(404)
     return report

@@ -92,7 +92,8 @@ def _centre() -> tuple[float, float]:
         streets = _res().understanding().local.streets()
         state["centre"] = ((sum(s.lat for s in streets) / len(streets), sum(s.lon for s in streets) / len(streets))
                            if streets else (46.6, 2.4))
-    return state["centre"]
+    centre: tuple[float, float] = state["centre"]
+    return centre
 
 
 @bp.get("/messages-en-echec")

@@ -11,7 +11,7 @@ from intake.reports.routing import reroute
 from intake.reports.zones import zones_for
 from web.common import cfg as _cfg
 from web.common import current_actor, report_or_404, send_soon
-from web.queue import _res
+from web.common import res as _res
 
 bp = Blueprint("routing", __name__)
 

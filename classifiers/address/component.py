@@ -82,7 +82,8 @@ class AddressComponent:
 
     def to_bytes(self, *, exclude: Iterable[str] = ()) -> bytes:
         """The gazetteer and options as JSON bytes."""
-        return srsly.json_dumps(self._data()).encode("utf-8")
+        text: str = srsly.json_dumps(self._data())
+        return text.encode("utf-8")
 
     def from_bytes(self, data: bytes, *, exclude: Iterable[str] = ()) -> "AddressComponent":
         """Load what to_bytes wrote."""

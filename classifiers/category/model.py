@@ -69,7 +69,7 @@ def _temperature(probabilities: list[dict[str, float]], gold: list[str]) -> floa
 def train(rows: list[Labelled], *, labels: Sequence[str], epochs: int = 12, seed: int = 7,
           calibration_share: float = 0.12, length: int = 2**16) -> CategoryModel:
     """Train on `rows`; a stratified held-out share fits the calibration temperature, then joins training."""
-    from spacy.util import fix_random_seed, minibatch
+    from spacy.util import fix_random_seed, minibatch  # type: ignore[attr-defined]  # exported at run time
 
     fix_random_seed(seed)
     rng = random.Random(seed)
@@ -90,7 +90,7 @@ def train(rows: list[Labelled], *, labels: Sequence[str], epochs: int = 12, seed
         optimizer = nlp.initialize(lambda: examples)
         for _ in range(epochs):
             rng.shuffle(examples)
-            for batch in minibatch(examples, size=16):
+            for batch in minibatch(examples, size=16):  # type: ignore[no-untyped-call]
                 nlp.update(batch, sgd=optimizer, drop=0.2)
         return nlp
 

@@ -18,7 +18,7 @@ DuplicateMode = Literal["masques", "inclus", "seuls"]
 CHANNELS = LABELS  # every channel a report can come from, with its French label (the channels registry)
 OPEN_STATUSES = ("nouveau", "a_qualifier", "transmis", "en_cours")
 MAX_TEXT = 200
-_Q = TypeVar("_Q", bound=Select)
+_Q = TypeVar("_Q", bound=Select[*tuple[Any, ...]])
 
 
 @dataclass(frozen=True)

@@ -392,7 +392,7 @@ def reset_for_retry(factory: sessionmaker[Session], raw_id: int, *, max_attempts
 
 def retry_message(res: Any, raw_id: int, *, actor: str) -> RetryOutcome:
     """Retry one message: queued for the workers when Redis is configured, else processed here and now."""
-    from intake.outbox.notify import send_outbox_row
+    from intake.outbox.send import send_outbox_row
     from intake.pipeline.process import process_raw
 
     cfg = res.config
@@ -418,7 +418,7 @@ def retry_message(res: Any, raw_id: int, *, actor: str) -> RetryOutcome:
         return RetryOutcome(raw_id, "busy", error=str(exc.orig)[:300])
     for outbox_id in outcome.outbox_ids:
         try:
-            send_outbox_row(res.factory, cfg, outbox_id, res.mailer)
+            send_outbox_row(res.factory, cfg, outbox_id, res.mailer, notifiers=res.notifiers)
         except Exception as exc:  # the row stays pending; the sweeper sends it
             log.warning("outbox %s not sent after retry: %s", outbox_id, exc)
     return RetryOutcome(raw_id, outcome.status, outcome.tracking_number, outcome.created, outcome.error)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -176,7 +176,8 @@ def cluster(points: Sequence[tuple[float, float]], *, radius_m: float, min_point
         spans = [ranges[k] for dx, dy in NEIGHBOUR_CELLS if (k := int(skey[i]) + dx * width + dy) in ranges]
         cand = np.concatenate([np.arange(s, e) for s, e in spans])
         cand = cand[~taken[cand]]
-        return cand[(sx[cand] - sx[i]) ** 2 + (sy[cand] - sy[i]) ** 2 <= r2]
+        near: np.ndarray = cand[(sx[cand] - sx[i]) ** 2 + (sy[cand] - sy[i]) ** 2 <= r2]
+        return near
 
     heap = [(-int(counts[i]), int(order[i]), int(i)) for i in np.flatnonzero(counts >= min_points)]
     heapq.heapify(heap)
@@ -257,8 +258,9 @@ def find_hotspots(session: Session, config: Config, flt: ReportFilter, period: P
         query = query.where(Report.status != "rejete")
     rows = session.execute(query.order_by(Report.created_at, Report.id)).all()
     linked: Counter[int] = Counter(r.duplicate_of_id for r in rows if r.duplicate_of_id is not None)
-    keep = {"masques": lambda r: r.duplicate_of_id is None, "seuls": lambda r: r.duplicate_of_id is not None,
-            "inclus": lambda r: True}[flt.duplicates]
+    keep: Callable[[Any], bool] = {
+        "masques": lambda r: r.duplicate_of_id is None, "seuls": lambda r: r.duplicate_of_id is not None,
+        "inclus": lambda r: True}[flt.duplicates]
     per_category: dict[str, list[Any]] = defaultdict(list)
     for row in rows:
         if keep(row):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from intake.config import ConfigError, Mailbox
@@ -13,12 +14,19 @@ if TYPE_CHECKING:  # the runtime room builds the resources it hands to the doors
     from intake.runtime.resources import Resources
 
 
-def imap_settings(mb: Mailbox) -> Any:
-    """Translate a configured mailbox into the IMAP channel's settings, revealing its secret."""
+def imap_settings(mb: Mailbox, *, var: Path | None = None) -> Any:
+    """Translate a configured mailbox into the IMAP channel's settings, revealing its secret (an OAuth2 mailbox
+    gets a valid access token, cached under var/oauth2/; OAuth2Error, an ImapError, when the provider refuses)."""
     from intake.channels.imap import ImapSettings
 
     password = mb.password.reveal() if mb.password else None
     token = mb.oauth2_token.reveal() if mb.oauth2_token else None
+    if mb.oauth2 is not None:
+        from intake.channels.oauth2 import access_token
+
+        if var is None:
+            raise ConfigError(f"mailboxes[{mb.name}].oauth2 : dossier var/ inconnu pour garder le jeton")
+        token = access_token(mb, cache_dir=var / "oauth2")
     if not password and not token:
         raise ConfigError(f"mailboxes[{mb.name}]: secret not found (environment variable or file is empty/missing)")
     return ImapSettings(
@@ -48,9 +56,9 @@ def poll_once(res: Resources, name: str, *, enqueue: Callable[[int], None] | Non
     from intake.channels.imap import ImapError, poll_mailbox
 
     mb = res.config.mailbox(name)
-    settings = imap_settings(mb)
     sink = DatabaseSink(res.factory, enqueue)
     try:
+        settings = imap_settings(mb, var=res.config.resolve_path("var"))  # an OAuth2 refusal is recorded too
         result = poll_mailbox(settings, sink, max_batches=max_batches, on_step=on_step)
     except ImapError as exc:
         _record(res, name, error=str(exc))

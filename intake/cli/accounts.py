@@ -9,6 +9,8 @@ from typing import Any
 
 from sqlalchemy import select
 
+from intake.cli.common import examples, load
+
 
 class _Usage(Exception):
     pass
@@ -29,17 +31,21 @@ def _password(args: argparse.Namespace) -> str:
         return value
     if not sys.stdin.isatty():
         raise _Usage("pas de terminal : passez le mot de passe avec --password-stdin")
-    first = getpass.getpass("Mot de passe : ")
-    if first != getpass.getpass("Le même, encore une fois : "):
+    try:
+        first = getpass.getpass("Mot de passe : ")
+        again = getpass.getpass("Le même, encore une fois : ")
+    except EOFError:  # Ctrl-D at the prompt
+        print(file=sys.stderr)
+        raise _Usage("saisie du mot de passe interrompue (Ctrl-D) : rien n'a été changé") from None
+    if first != again:
         raise _Usage("les deux mots de passe diffèrent")
     return first
 
 
 def _factory(args: argparse.Namespace) -> Any:
-    from intake.cli.main import _config
     from intake.runtime.db import make_engine, make_sessionmaker, migrate
 
-    cfg = _config(args)
+    cfg = load(args)
     migrate(cfg.sqlalchemy_url)
     return cfg, make_sessionmaker(make_engine(cfg.sqlalchemy_url))
 
@@ -88,9 +94,14 @@ def cmd_list_users(args: argparse.Namespace) -> int:
 
     _cfg, factory = _factory(args)
     with factory() as session:
-        for user in session.execute(select(User).order_by(User.username)).scalars():
-            state = "actif" if user.active else "désactivé"
-            print(f"{user.username}\t{user.role}\t{user.service or '-'}\t{state}\t{user.display_name}")
+        users = list(session.execute(select(User).order_by(User.username)).scalars())
+    if not users:
+        print("aucun compte : créez-en un avec « guichet create-user NOM --role admin » (ou lancez « guichet up », "
+              "qui crée le compte admin)")
+        return 0
+    for user in users:
+        state = "actif" if user.active else "désactivé"
+        print(f"{user.username}\t{user.role}\t{user.service or '-'}\t{state}\t{user.display_name}")
     return 0
 
 
@@ -98,7 +109,10 @@ def add_parsers(sub: Any) -> None:
     """Register the account commands on the main parser."""
     from intake.backoffice.accounts import ROLES
 
-    create = sub.add_parser("create-user", help="créer un compte du back office")
+    create = sub.add_parser("create-user", help="créer un compte du back office", **examples(
+        "guichet create-user marie --role agent --service voirie --name 'Marie Dupont'",
+        "guichet create-user accueil1 --role accueil",
+        "printf '%s\\n' \"$MOT_DE_PASSE\" | guichet create-user admin2 --role admin --password-stdin"))
     create.add_argument("username", help="identifiant (a-z, 0-9, . _ -)")
     create.add_argument("--role", required=True, choices=sorted(ROLES), help="accueil, agent ou admin")
     create.add_argument("--service", help="code du service (obligatoire pour un agent)")

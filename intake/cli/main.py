@@ -9,22 +9,21 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from intake.config import Config, ConfigError, load_config
+from intake.cli.common import examples, load
+from intake.config import Config, ConfigError
 
 
 class UsageError(Exception):
     """Bad arguments: printed and exit status 2."""
 
 
-def _config(args: argparse.Namespace) -> Config:
-    return load_config(args.config)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     """Create or migrate the database."""
     from intake.runtime.db import migrate
 
-    cfg = _config(args)
+    cfg = load(args)
     migrate(cfg.sqlalchemy_url)
     print(f"base de données prête : {cfg.sqlalchemy_url.split('@')[-1]}")
     from intake.geocoding.reference import import_file
@@ -44,7 +43,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the web app with gunicorn (production WSGI server)."""
     import os
 
-    cfg = _config(args)
+    from intake.runtime.ports import PortError, check_port_free
+
+    cfg = load(args)
+    try:
+        check_port_free(args.host, args.port)
+    except PortError as exc:
+        raise UsageError(str(exc)) from None
     os.environ["GUICHET_WEB_WARM_UP"] = "1"  # models and addresses loaded once, before gunicorn forks
     argv = [sys.executable, "-m", "gunicorn", "--preload", "--bind", f"{args.host}:{args.port}",
             "--workers", str(args.workers),
@@ -59,12 +64,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """Run an rq worker (with the shared scheduler)."""
     from worker import run_worker
 
-    run_worker(_config(args), burst=args.burst, scheduler=not args.no_scheduler)
+    run_worker(load(args), burst=args.burst, scheduler=not args.no_scheduler)
     return 0
 
 
 def _inline_process(cfg: Config, ids: list[int]) -> list[Any]:
-    from intake.outbox.notify import send_outbox_row
+    from intake.outbox.send import send_outbox_row
     from intake.pipeline.process import process_raw
     from intake.runtime.resources import build_resources
 
@@ -73,7 +78,7 @@ def _inline_process(cfg: Config, ids: list[int]) -> list[Any]:
     for raw_id in ids:
         outcome = process_raw(res, raw_id, worker="cli")
         for outbox_id in outcome.outbox_ids:
-            send_outbox_row(res.factory, cfg, outbox_id, res.mailer)
+            send_outbox_row(res.factory, cfg, outbox_id, res.mailer, notifiers=res.notifiers)
         outcomes.append(outcome)
     return outcomes
 
@@ -84,7 +89,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
     from intake.channels.mailboxes import poll_once
     from intake.runtime.resources import build_resources
 
-    cfg = _config(args)
+    cfg = load(args)
     names = args.mailbox or [m.name for m in cfg.mailboxes]
     for name in names:
         cfg.mailbox(name)
@@ -114,9 +119,15 @@ def cmd_parse_email(args: argparse.Namespace) -> int:
     """Print one JSON object per file (the contract used by other tools)."""
     from intake.cli.inspect_email import inspect_file
 
+    unreadable = []
     for name in args.files:
-        print(json.dumps(inspect_file(name), ensure_ascii=False))
-    return 0
+        summary = inspect_file(name)
+        print(json.dumps(summary, ensure_ascii=False), flush=True)
+        if not summary["ok"] and str(summary["error"]).startswith("cannot read file"):
+            unreadable.append(name)
+    for name in unreadable:  # the JSON line is still printed (the contract); the exit status tells scripts
+        print(f"guichet : parse-email : fichier illisible ou introuvable : {name}", file=sys.stderr)
+    return 1 if unreadable else 0
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
@@ -128,7 +139,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
     from intake.models import RawMessage, utcnow
     from intake.runtime.db import make_engine, make_sessionmaker
 
-    cfg = _config(args)
+    cfg = load(args)
     factory = make_sessionmaker(make_engine(cfg.sqlalchemy_url))
     # A message claimed by a worker that stopped answering is taken too; one in the hands of a live worker is not.
     stale = utcnow() - timedelta(seconds=cfg.worker.stale_claim_seconds)
@@ -166,11 +177,11 @@ SEND_STATUS_FR = {"sent": "envoyé", "failed": "en échec", "pending": "remis en
 def cmd_resend(args: argparse.Namespace) -> int:
     """Send again the notifications in failure (or the given outbox rows), here and now."""
     from intake.models import Outbox
-    from intake.outbox.notify import send_outbox_row
+    from intake.outbox.send import send_outbox_row
     from intake.runtime.housekeeping import reset_for_resend
     from intake.runtime.resources import build_resources
 
-    cfg = _config(args)
+    cfg = load(args)
     res = build_resources(cfg)
     ids = reset_for_resend(res.factory, args.ids or None)
     for missing in sorted(set(args.ids or []) - set(ids)):
@@ -184,7 +195,8 @@ def cmd_resend(args: argparse.Namespace) -> int:
     status = 0
     for outbox_id in ids:
         try:
-            outcome = SEND_STATUS_FR.get(send_outbox_row(res.factory, cfg, outbox_id, res.mailer), "?")
+            status_code = send_outbox_row(res.factory, cfg, outbox_id, res.mailer, notifiers=res.notifiers)
+            outcome = SEND_STATUS_FR.get(status_code, "?")
         except Exception as exc:  # transient: the row is pending again, the workers' sweep sends it when due
             outcome, status = f"remis en attente, le serveur d'envoi ne répond pas ({exc})", 1
         print(f"envoi {outbox_id} : {outcome}")
@@ -203,7 +215,10 @@ def cmd_demo_send(args: argparse.Namespace) -> int:
     from intake.runtime.devmail import send_to_demo
     from intake.runtime.devstack import DEMO_MAILBOX
 
-    cfg = _config(args)
+    missing = [name for name in args.files if not Path(name).is_file()]
+    if missing:
+        raise UsageError(f"demo-send : fichier introuvable : {', '.join(missing)} (aucun message déposé)")
+    cfg = load(args)
     secret = cfg.resolve_path("var/demo-mailbox/password")
     if not secret.exists():
         raise UsageError("la boîte de démo n'est pas lancée (guichet up --demo-mail)")
@@ -215,7 +230,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
     from intake.outbox.digest import parse_day, run_digests
     from intake.runtime.resources import build_resources
 
-    cfg = _config(args)
+    cfg = load(args)
     try:
         day = parse_day(args.day, cfg)
     except ValueError as exc:
@@ -227,13 +242,30 @@ def cmd_digest(args: argparse.Namespace) -> int:
     return 0
 
 
+EXAMPLES = """exemples :
+  guichet up --demo-mail                          tout lancer sur cette machine (démo)
+  guichet init                                    créer ou migrer la base de données
+  guichet create-user marie --role agent --service voirie
+  guichet serve --host 127.0.0.1 --port 8000      le back office derrière le proxy de la ville
+  guichet worker                                  un worker (autant que nécessaire)
+  guichet parse-email message.eml                 ce que Guichet lit dans un courriel (JSON)
+  guichet --config /etc/guichet/config.yaml list-users
+
+« guichet COMMANDE --help » donne les options et des exemples de chaque commande."""
+
+
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="guichet", description="Guichet : signalements des citoyens.")
+    parser = argparse.ArgumentParser(prog="guichet", description="Guichet : signalements des citoyens.",
+                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", help="chemin de config.yaml (défaut : GUICHET_CONFIG ou le fichier livré)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("init", help="créer ou migrer la base de données").set_defaults(func=cmd_init)
-    serve = sub.add_parser("serve", help="servir le back office (gunicorn)")
+    serve = sub.add_parser("serve", help="servir le back office (gunicorn)", **examples(
+        "guichet serve                                  sur http://127.0.0.1:8000/",
+        "guichet serve --port 8080 --workers 4          derrière nginx (voir deploy/)"))
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=2)
@@ -242,21 +274,29 @@ def build_parser() -> argparse.ArgumentParser:
     work.add_argument("--burst", action="store_true", help="s'arrêter quand la file est vide")
     work.add_argument("--no-scheduler", action="store_true", help="ne pas planifier les relèves")
     work.set_defaults(func=cmd_worker)
-    poll = sub.add_parser("poll", help="relever les boîtes aux lettres une fois")
+    poll = sub.add_parser("poll", help="relever les boîtes aux lettres une fois", **examples(
+        "guichet poll                 toutes les boîtes, messages mis en file pour les workers",
+        "guichet poll mairie --inline une boîte, traitée ici sans Redis"))
     poll.add_argument("mailbox", nargs="*")
     poll.add_argument("--inline", action="store_true", help="traiter ici, sans Redis")
     poll.set_defaults(func=cmd_poll)
-    parse = sub.add_parser("parse-email", help="analyser des fichiers .eml et afficher du JSON")
+    parse = sub.add_parser("parse-email", help="analyser des fichiers .eml et afficher du JSON", **examples(
+        "guichet parse-email message.eml autre.eml      une ligne JSON par fichier",
+        "code de sortie 1 si un fichier est introuvable ou illisible"))
     parse.add_argument("files", nargs="+")
     parse.set_defaults(func=cmd_parse_email)
-    retry = sub.add_parser("retry", help="reprendre les messages en échec")
+    retry = sub.add_parser("retry", help="reprendre les messages en échec", **examples(
+        "guichet retry                tous les messages en échec, remis en file",
+        "guichet retry 42 43 --inline ces deux messages, traités ici"))
     retry.add_argument("ids", nargs="*", type=int)
     retry.add_argument("--inline", action="store_true", help="traiter ici, sans Redis")
     retry.set_defaults(func=cmd_retry)
     resend = sub.add_parser("resend", help="renvoyer les notifications en échec (ou celles données)")
     resend.add_argument("ids", nargs="*", type=int, help="numéros d'envoi (défaut : tous ceux en échec)")
     resend.set_defaults(func=cmd_resend)
-    up = sub.add_parser("up", help="tout lancer (démo) : Redis privé si besoin, worker, web")
+    up = sub.add_parser("up", help="tout lancer (démo) : Redis privé si besoin, worker, web", **examples(
+        "guichet up --demo-mail                         la démo complète (boîte IMAP et SMTP de test)",
+        "guichet up --workers 2 --port 8080"))
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=8000)
     up.add_argument("--workers", type=int, default=1, help="nombre de workers rq")
@@ -267,10 +307,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_parsers(sub)
     add_account_parsers(sub)
-    digest = sub.add_parser("digest", help="envoyer les récapitulatifs quotidiens aux référents des services")
+    from intake.cli.backup import add_parsers as add_backup_parsers
+
+    add_backup_parsers(sub)
+    digest = sub.add_parser("digest", help="envoyer les récapitulatifs quotidiens aux référents des services",
+                            **examples("guichet digest --day 2026-12-06"))
     digest.add_argument("--day", help="jour AAAA-MM-JJ (défaut : hier)")
     digest.set_defaults(func=cmd_digest)
-    demo = sub.add_parser("demo-send", help="déposer des .eml dans la boîte de démo")
+    demo = sub.add_parser("demo-send", help="déposer des .eml dans la boîte de démo", **examples(
+        "guichet demo-send tests/data/emails/guichet/fwd_outlook_fr.eml"))
     demo.add_argument("files", nargs="+")
     demo.set_defaults(func=cmd_demo_send)
     return parser
@@ -283,7 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
-        print(f"guichet : configuration invalide — {exc}", file=sys.stderr)
+        text = str(exc)  # one line, or every bad key on a line of its own
+        print(f"guichet : configuration invalide{' :' if text.startswith(chr(10)) else ' — '}{text}", file=sys.stderr)
         return 2
     except UsageError as exc:
         print(f"guichet : {exc}", file=sys.stderr)

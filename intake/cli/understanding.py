@@ -9,11 +9,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from intake.config import Config, ConfigError, load_config
-
-
-def _config(args: argparse.Namespace) -> Config:
-    return load_config(args.config)
+from intake.cli.common import load
+from intake.config import Config, ConfigError
 
 
 def cmd_import_addresses(args: argparse.Namespace) -> int:
@@ -21,7 +18,7 @@ def cmd_import_addresses(args: argparse.Namespace) -> int:
     from intake.geocoding.reference import import_file
     from intake.runtime.db import make_engine, make_sessionmaker, migrate
 
-    cfg = _config(args)
+    cfg = load(args)
     migrate(cfg.sqlalchemy_url)
     factory = make_sessionmaker(make_engine(cfg.sqlalchemy_url))
     citycodes = set(args.citycode) if args.citycode else set(cfg.town.insee_codes)
@@ -65,7 +62,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from classifiers.category.data import dev_file, load_jsonl
     from classifiers.category.model import DEFAULT_MODEL_DIR, train
 
-    cfg = _config(args)
+    cfg = load(args)
     data_dir = Path(args.data) if args.data else None
     rows = _training_rows(cfg, with_corrections=not args.no_corrections, data_dir=data_dir)
     dev = dev_file(data_dir) if data_dir else dev_file()
@@ -104,7 +101,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from classifiers.category.data import dev_file, load_jsonl
     from classifiers.category.model import DEFAULT_MODEL_DIR, CategoryModel
 
-    cfg = _config(args)
+    cfg = load(args)
     from classifiers.category.data import TRAINING_DIR, training_files
 
     model = CategoryModel.load(Path(args.model) if args.model else DEFAULT_MODEL_DIR)
@@ -130,7 +127,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     """Read JSON lines {id, channel, subject, text} on stdin, write one analysis per line on stdout."""
     from intake.pipeline.understanding import Understanding
 
-    cfg = _config(args)
+    cfg = load(args)
     understanding = Understanding.build(cfg, factory=None)
     status = 0
     for number, line in enumerate(sys.stdin, 1):
@@ -155,7 +152,7 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
     from intake.pipeline.reprocess import reprocess
     from intake.runtime.resources import build_resources
 
-    cfg = _config(args)
+    cfg = load(args)
     res = build_resources(cfg)
     since = datetime.fromisoformat(args.since) if args.since else None
     until = datetime.fromisoformat(args.until) if args.until else None
@@ -169,7 +166,7 @@ def cmd_link_contacts(args: argparse.Namespace) -> int:
     from intake.reports.contacts import link_contacts
     from intake.runtime.db import make_engine, make_sessionmaker
 
-    cfg = _config(args)
+    cfg = load(args)
     factory = make_sessionmaker(make_engine(cfg.sqlalchemy_url))
     try:
         with factory() as session, session.begin():

@@ -108,7 +108,7 @@ def is_eml(candidate: Candidate) -> bool:
 def _rtf_to_text(rtf: bytes) -> str:
     """The text of an RTF body (striprtf: destinations skipped, \\uN and \\'hh decoded in the font's code page)."""
     # RTF is 7-bit text; latin-1 keeps any stray 8-bit byte as one character instead of failing.
-    text = rtf_to_text(rtf.decode("latin-1"), errors="replace")
+    text: str = rtf_to_text(rtf.decode("latin-1"), errors="replace")  # type: ignore[no-untyped-call]
     return clean_text(re.sub(r"\n{3,}", "\n\n", text.replace("\r", ""))).strip()
 
 

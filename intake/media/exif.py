@@ -154,7 +154,7 @@ def _coordinate(value: object, ref: object, *, negative: str, positive: str) -> 
         return None
     if any(n > 60 for n in values[1:]):  # 60 is allowed: 59.996 seconds rounded to 2 decimals
         return None
-    degrees = sum(n / 60**i for i, n in enumerate(values))
+    degrees = float(sum(n / 60**i for i, n in enumerate(values)))
     if isinstance(ref, bytes):
         ref = ref.decode("latin-1")
     ref = ref.replace("\x00", "").strip().upper() if isinstance(ref, str) else ""

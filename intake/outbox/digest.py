@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from intake.config import Config
 from intake.models import Event, Report, as_utc, utcnow
 from intake.outbox.enqueue import enqueue
-from intake.outbox.notify import Mailer, send_outbox_row, template
+from intake.outbox.notify import Mailer, template
 from intake.outbox.referents import DIGEST_EVENT, outbox_kind, report_values
+from intake.outbox.send import send_outbox_row
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,10 @@
-"""Outbox: render French notifications from the town's templates and send them by SMTP, exactly once."""
+"""Email notifications: render them from the town's templates (French) and send them by SMTP, exactly once."""
 
 from __future__ import annotations
 
 import logging
 import smtplib
 import ssl
-import time
 import uuid
 from email.charset import QP, Charset
 from email.header import Header
@@ -16,16 +15,16 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from jinja2.sandbox import SandboxedEnvironment
-from sqlalchemy import select, update
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Config, Smtp
-from intake.models import Event, Outbox, Report, utcnow
+from intake.models import Outbox, Report, utcnow
+from intake.outbox.rows import claim_outbox, record_outcome
 
 log = logging.getLogger(__name__)
 _ENV = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True)
 SUMMARY_CHARS = 600
+STAFF_KINDS = ("referent:", "digest:")  # outbox kinds of mail to the town's staff; every other mail is a citizen's
 
 
 class PermanentSendError(Exception):
@@ -89,6 +88,9 @@ def build_email(config: Config, row: Outbox) -> Message:
     if row.in_reply_to:
         msg["In-Reply-To"] = f"<{row.in_reply_to}>"
         msg["References"] = f"<{row.in_reply_to}>"
+    reply_to = config.reply_address
+    if reply_to and not row.kind.startswith(STAFF_KINDS):  # the citizen's answer must reach a mailbox we read
+        msg["Reply-To"] = formataddr((config.smtp.from_name, reply_to))
     msg["Auto-Submitted"] = "auto-replied"
     msg["X-Auto-Response-Suppress"] = "All"
     msg["Precedence"] = "auto_reply"
@@ -145,63 +147,9 @@ def make_mailer(config: Config) -> Mailer:
     return SmtpMailer(config.smtp) if config.smtp.backend == "smtp" else ConsoleMailer()
 
 
-# Outbox states: pending -> sending -> sent | failed (and suppressed for SMS refused by the town's rules).
-# A transient failure puts the row back to pending until worker.max_attempts; the sweep then parks it as failed,
-# where `guichet resend` or the health page's button put it back to pending. No state is a dead end.
-RETRY_DELAYS = (60, 120, 600, 1800, 3600)  # seconds before the next try, by attempts already made
-_MARK_TRIES = 8  # recording "sent" survives a database hiccup of about a minute (1 + 2 + 4 + ... seconds)
-
-
-def retry_delay(attempts: int) -> int:
-    """Seconds to wait after `attempts` tries before trying again."""
-    return RETRY_DELAYS[min(max(attempts, 0), len(RETRY_DELAYS) - 1)]
-
-
-def claim_outbox(factory: sessionmaker[Session], outbox_id: int) -> bool:
-    """Atomically move a row from pending to sending; True for exactly one caller."""
-    with factory() as session, session.begin():
-        result = session.execute(
-            update(Outbox)
-            .where(Outbox.id == outbox_id, Outbox.status == "pending")
-            .values(status="sending", attempts=Outbox.attempts + 1, claimed_at=utcnow())
-        )
-    return bool(getattr(result, "rowcount", 0))
-
-
-def _record(factory: sessionmaker[Session], outbox_id: int, status: str, reason: str | None) -> None:
-    """Record the outcome of a send, retrying through a database outage: the mail has left already, and a
-    row left in `sending` would be sent a second time by the stale-claim sweep."""
-    delay = 1.0
-    for attempt in range(_MARK_TRIES):
-        try:
-            with factory() as session, session.begin():
-                row = session.get(Outbox, outbox_id)
-                if row is None:
-                    return
-                row.status, row.reason = status, reason
-                if status == "sent":
-                    row.sent_at = utcnow()
-                if row.report_id is not None and status != "pending":  # a referents' digest belongs to no report
-                    session.add(Event(report_id=row.report_id, action=f"{row.kind}_{status}",
-                                      detail={"recipient": row.recipient, "outbox_id": row.id}))
-            return
-        except OperationalError as exc:
-            if attempt == _MARK_TRIES - 1:
-                raise
-            log.warning("outbox %s: recording %s failed (%s), retrying in %.0f s", outbox_id, status, exc.orig, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 15.0)
-
-
-def send_outbox_row(factory: sessionmaker[Session], config: Config, outbox_id: int, mailer: Mailer) -> str:
-    """Send one outbox row if still pending; return its final status. Transient errors are re-raised
-    (the row is pending again, or failed once worker.max_attempts tries were made)."""
-    with factory() as session:
-        channel = session.execute(select(Outbox.channel).where(Outbox.id == outbox_id)).scalar_one_or_none()
-    if channel in ("sms", "whatsapp"):
-        from intake.outbox.sms import send_text_row  # Twilio is loaded only where texts are sent
-
-        return send_text_row(factory, config, outbox_id)
+def send_email_row(factory: sessionmaker[Session], config: Config, outbox_id: int, mailer: Mailer) -> str:
+    """Send one email outbox row through `mailer` if still pending; return its final status. Transient errors are
+    re-raised (the row is pending again, or failed once worker.max_attempts tries were made)."""
     claimed = claim_outbox(factory, outbox_id)
     with factory() as session:  # read, then no connection is held during the SMTP exchange
         row = session.get(Outbox, outbox_id)
@@ -214,13 +162,13 @@ def send_outbox_row(factory: sessionmaker[Session], config: Config, outbox_id: i
     try:
         mailer.send(message)
     except PermanentSendError as exc:
-        _record(factory, outbox_id, "failed", str(exc))
+        record_outcome(factory, outbox_id, "failed", str(exc))
         return "failed"
     except (OSError, smtplib.SMTPException) as exc:
         if attempts >= config.worker.max_attempts:
-            _record(factory, outbox_id, "failed", f"abandonné après {attempts} essais : {exc}"[:2000])
+            record_outcome(factory, outbox_id, "failed", f"abandonné après {attempts} essais : {exc}"[:2000])
         else:
-            _record(factory, outbox_id, "pending", f"envoi à réessayer : {exc}"[:2000])
+            record_outcome(factory, outbox_id, "pending", f"envoi à réessayer : {exc}"[:2000])
         raise
-    _record(factory, outbox_id, "sent", None)
+    record_outcome(factory, outbox_id, "sent", None)
     return "sent"

@@ -13,7 +13,7 @@ from twilio.base.exceptions import TwilioRestException
 from intake.config import Config, Twilio
 from intake.gsm import fit_segments
 from intake.models import Contact, Event, Outbox, utcnow
-from intake.outbox.notify import claim_outbox
+from intake.outbox.rows import claim_outbox
 from intake.outbox.sms_rules import WHATSAPP, RateLimiter, bare_number, check_destination
 from intake.outbox.twilio_errors import ERROR_LABELS, OPTED_OUT, TwilioPermanent, TwilioTransient
 from intake.outbox.twilio_errors import classify as classify_status
@@ -146,7 +146,8 @@ def build_limiter(config: Config) -> RateLimiter:
 
             redis = redis_connection(config)
         _BUILT[key] = (config, RateLimiter(redis, config.twilio.outbound.per_second))
-    return _BUILT[key][1]
+    limiter: RateLimiter = _BUILT[key][1]
+    return limiter
 
 
 def send_text_row(factory: sessionmaker[Session], config: Config, row_id: int) -> str:

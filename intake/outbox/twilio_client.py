@@ -27,7 +27,7 @@ MAX_REDIRECTS = 3
 _CHUNK = 64 * 1024
 
 
-class RebasedHttpClient(TwilioHttpClient):
+class RebasedHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twilio's http client is untyped
     """TwilioHttpClient sending every request to `base_url` instead of *.twilio.com (development and tests)."""
 
     def __init__(self, base_url: str, *, timeout: float | None = None) -> None:

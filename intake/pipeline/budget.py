@@ -120,7 +120,8 @@ def _next(reader: Connection, seconds: float) -> tuple[str, Any] | None:
             return None
         try:
             if reader.poll(min(remaining, 1.0)):
-                return reader.recv()
+                outcome: tuple[str, Any] = reader.recv()
+                return outcome
         except (EOFError, OSError):
             return _GONE
 

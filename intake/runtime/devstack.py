@@ -136,12 +136,46 @@ def _stop(children: list[Child], *, timeout: float) -> None:
 
 def run_stack(args: argparse.Namespace) -> int:
     """Start everything and keep it running (a dead worker or web server is restarted); Ctrl-C or SIGTERM stops
-    it all in order within a few seconds: web and workers first, then mail and Redis."""
-    from intake.runtime.db import migrate
+    it all in order within a few seconds: web and workers first, then mail and Redis. A second start with the
+    same var/ folder is refused (var/guichet-up.lock), before it touches any file of the running one."""
+    from intake.runtime.instance_lock import AlreadyRunning, acquire
+    from intake.runtime.ports import PortError
 
     cfg = load_config(args.config)
+    for warning in cfg.path_warnings():
+        print(f"guichet up : attention — {warning}", file=sys.stderr)
     var = cfg.resolve_path("var")
-    var.mkdir(parents=True, exist_ok=True)
+    url = f"http://{args.host}:{args.port}/"
+    try:
+        lock = acquire(var, url=url)  # before anything under var/ (the private Redis socket, the demo mailbox)
+    except AlreadyRunning as exc:
+        print(f"guichet up : {exc}", file=sys.stderr)
+        return 1
+    try:
+        return _run_locked(args, cfg, var, url)
+    except PortError as exc:
+        print(f"guichet up : {exc}", file=sys.stderr)
+        return 2
+    finally:
+        lock.release()
+
+
+def _ports_free(args: argparse.Namespace, cfg: Config) -> None:
+    """Refuse to start when a port this instance needs is taken (another instance with a config elsewhere)."""
+    from intake.runtime.ports import check_port_free
+
+    check_port_free(args.host, args.port)
+    if args.demo_mail:
+        check_port_free("127.0.0.1", cfg.mailbox(DEMO_MAILBOX).port, what="la boîte de démo",
+                        option=f"mailboxes.{DEMO_MAILBOX}.port")
+        check_port_free("127.0.0.1", cfg.smtp.port, what="le SMTP de démo", option="smtp.port")
+
+
+def _run_locked(args: argparse.Namespace, cfg: Config, var: Path, url: str) -> int:
+    """run_stack once var/'s lock is held."""
+    from intake.runtime.db import migrate
+
+    _ports_free(args, cfg)
     env = dict(os.environ)
     env["GUICHET_WEB_WARM_UP"] = "1"  # the web process loads models and addresses before forking
     if args.config:
@@ -175,7 +209,7 @@ def run_stack(args: argparse.Namespace) -> int:
         children.append(Child("serveur web", spawn(
             [sys.executable, "-m", "gunicorn", "--preload", "--bind", f"{args.host}:{args.port}", "--workers", "2",
              "--graceful-timeout", "2", "--access-logfile", "-", "web:create_app()"]), front=True))
-        print(f"Guichet : http://{args.host}:{args.port}/   (Ctrl-C pour arrêter)", flush=True)
+        print(f"Guichet : {url}   (Ctrl-C pour arrêter)", flush=True)
         while not stopping.wait(0.5):
             now = time.monotonic()
             for child in children:

@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Config
 from intake.models import Outbox, RawMessage, utcnow
-from intake.outbox.notify import Mailer, retry_delay, send_outbox_row
+from intake.outbox.notify import Mailer
+from intake.outbox.rows import retry_delay
+from intake.outbox.send import send_outbox_row
 
 log = logging.getLogger(__name__)
 

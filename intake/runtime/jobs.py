@@ -13,7 +13,7 @@ from sqlalchemy import case, update
 
 from intake.config import load_config
 from intake.models import utcnow
-from intake.outbox.notify import send_outbox_row
+from intake.outbox.send import send_outbox_row
 from intake.pipeline.process import process_raw
 from intake.pipeline.rawstore import pending_ids
 from intake.runtime.resources import Resources, build_resources
@@ -85,7 +85,7 @@ def process_message(raw_id: int) -> dict[str, Any]:
         # Sending right away saves a job per message; a transient failure hands it to a retried job (and the
         # database sweep of every worker sends it anyway if Redis loses that job).
         try:
-            send_outbox_row(res.factory, res.config, outbox_id, res.mailer)
+            send_outbox_row(res.factory, res.config, outbox_id, res.mailer, notifiers=res.notifiers)
         except Exception as exc:
             log.warning("outbox %s not sent now (%s): queued for retry", outbox_id, exc)
             try:
@@ -118,7 +118,7 @@ def delete_twilio_media(raw_id: int) -> int:
 def send_notification(outbox_id: int) -> str:
     """Send one outbox row (no-op when already sent)."""
     res = resources()
-    return send_outbox_row(res.factory, res.config, outbox_id, res.mailer)
+    return send_outbox_row(res.factory, res.config, outbox_id, res.mailer, notifiers=res.notifiers)
 
 
 def send_digests(day: str | None = None) -> dict[str, Any]:

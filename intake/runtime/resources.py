@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from intake.channels.base import Channel
 from intake.channels.registry import CHANNELS
 from intake.config import Config
+from intake.outbox.notifiers import Notifier, build_notifiers
 from intake.outbox.notify import Mailer, make_mailer
 from intake.pipeline.registry import Stage, build
 from intake.runtime.db import make_engine, make_sessionmaker
@@ -27,6 +29,7 @@ class Resources:
     mailer: Mailer
     stages: tuple[Stage, ...]
     channels: dict[str, Channel] = field(default_factory=lambda: dict(CHANNELS))
+    notifiers: Mapping[str, Notifier] | None = None  # by outbox channel; None: as config.yaml chooses
     extra: dict[str, Any] = field(default_factory=dict)
 
     def understanding(self) -> Any:
@@ -89,11 +92,13 @@ def build_resources(config: Config, *, mailer: Mailer | None = None) -> Resource
     engine = make_engine(config.sqlalchemy_url)
     root = config.resolve_path(config.storage.root)
     root.mkdir(parents=True, exist_ok=True)
+    mailer = mailer or make_mailer(config)
     return Resources(
         config=config,
         engine=engine,
         factory=make_sessionmaker(engine),
         file_store=FileStore(root),
-        mailer=mailer or make_mailer(config),
+        mailer=mailer,
+        notifiers=build_notifiers(config, mailer),
         stages=build(list(config.pipeline)),
     )

@@ -122,7 +122,7 @@ class IdleWatcher(threading.Thread):
                         continue
                     if self.outage.down:
                         self._poll()  # back from an outage: read what arrived meanwhile
-                    settings = imap_settings(self.config.mailbox(self.mailbox))
+                    settings = imap_settings(self.config.mailbox(self.mailbox), var=self.config.resolve_path("var"))
                     started = time.monotonic()
                     got_mail, uidnext = watch(settings, timeout=self.wait, since_uidnext=uidnext)
                     if got_mail:

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import select
 
 from intake.models import Correction, Outbox, Report
-from intake.outbox.notify import SmtpMailer, send_outbox_row
+from intake.outbox.notify import SmtpMailer
+from intake.outbox.send import send_outbox_row
 from tests.browser.conftest import VIEWPORTS, GuardedPage, LiveServer
 from tests.support.mail import citizen_email
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Config
 from intake.models import Outbox, utcnow
-from intake.outbox.notify import send_outbox_row
+from intake.outbox.send import send_outbox_row
 from intake.runtime.housekeeping import sweep_outbox
 from intake.runtime.resources import build_resources
 from tests.conftest import ROOT, CaughtMail, postgres_test_url, write_config

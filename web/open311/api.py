@@ -11,10 +11,11 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import load_only
 
 from intake.models import RawMessage, Report, ReportMessage, utcnow
+from intake.vocab import CLOSED
 from web.open311.blueprint import bp, cfg, check_jurisdiction, db_time, factory, labels
 from web.open311.formats import Fail, check_format, render
 from web.open311.media import app_secret
-from web.open311.public import CLOSED, COLUMNS, publish
+from web.open311.public import COLUMNS, publish
 
 MAX_LIST = 1000
 WINDOW = timedelta(days=90)  # the spec's default and widest date range

@@ -67,7 +67,8 @@ def to_xml(root: str, value: dict[str, Any] | list[Any]) -> bytes:
     else:
         for key, item in value.items():
             _fill(top, key, item)
-    return ET.tostring(top, encoding="utf-8", xml_declaration=True)
+    xml: bytes = ET.tostring(top, encoding="utf-8", xml_declaration=True)
+    return xml
 
 
 def render(value: dict[str, Any] | list[Any], fmt: str, *, root: str, status: int = 200) -> Response:

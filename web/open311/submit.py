@@ -186,12 +186,13 @@ def _already_received(source: str, payload: bytes) -> str | None:
     """The token of the same request from the same app within a day (an app retrying after a lost answer)."""
     digest = hashlib.sha256(payload).hexdigest()
     with factory()() as session:
-        return session.execute(
+        token: str | None = session.execute(
             select(RawMessage.external_key).where(
                 RawMessage.channel == "open311", RawMessage.source == source, RawMessage.payload_sha256 == digest,
                 RawMessage.received_at >= db_time(utcnow() - DUPLICATE_WINDOW))
             .order_by(RawMessage.id).limit(1)
         ).scalar_one_or_none()
+        return token
 
 
 def _throttle(key: str, limit: int, who: str) -> None:
