@@ -784,6 +784,19 @@ class Config(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _storage_folders_reachable(self) -> Config:
+        # Folders are created at start, but only where a typo cannot scatter them: under var/, or in a folder
+        # that exists (never /nonexistent/dir/ from the filesystem's root).
+        var = self.resolve_path("var")
+        for key in ("root", "spool"):
+            folder = self.resolve_path(getattr(self.storage, key))
+            if not folder.exists() and not folder.parent.exists() and not folder.is_relative_to(var):
+                raise ValueError(f"storage.{key} : le dossier {folder.parent} n'existe pas ; le créer (mkdir -p "
+                                 f"{folder.parent}) ou corriger le chemin (un chemin relatif part du dossier de "
+                                 f"config.yaml, {self.base_dir})")
+        return self
+
+    @model_validator(mode="after")
     def _templates_render(self) -> Config:
         # Every template is compiled and rendered once with a sample report, so that a typo is named here with
         # its key and line instead of failing every message later; each SMS must also fit once rendered with the
