@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -311,14 +312,22 @@ def _template_line(exc: BaseException) -> int | None:
     return line
 
 
-def render_sample(key: str, source: str, values: dict[str, Any]) -> str:
-    """Compile and render one template with sample values; raise ValueError naming the key, line and cause."""
-    from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
+@lru_cache(maxsize=256)
+def _compiled(source: str) -> Any:
+    """A template compiled once per process (every load of a configuration checks the same sources)."""
+    from jinja2 import StrictUndefined
     from jinja2.sandbox import SandboxedEnvironment
 
     env = SandboxedEnvironment(autoescape=False, keep_trailing_newline=True, undefined=StrictUndefined)
+    return env.from_string(source)
+
+
+def render_sample(key: str, source: str, values: dict[str, Any]) -> str:
+    """Compile and render one template with sample values; raise ValueError naming the key, line and cause."""
+    from jinja2 import TemplateSyntaxError, UndefinedError
+
     try:
-        return env.from_string(source).render(values)
+        return _compiled(source).render(values)
     except TemplateSyntaxError as exc:
         raise ValueError(f"{key}, ligne {exc.lineno} du modèle : syntaxe invalide ({exc.message})") from None
     except UndefinedError as exc:
@@ -781,6 +790,19 @@ class Config(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _storage_folders_reachable(self) -> Config:
+        # Folders are created at start, but only where a typo cannot scatter them: under var/, or in a folder
+        # that exists (never /nonexistent/dir/ from the filesystem's root).
+        var = self.resolve_path("var")
+        for key in ("root", "spool"):
+            folder = self.resolve_path(getattr(self.storage, key))
+            if not folder.exists() and not folder.parent.exists() and not folder.is_relative_to(var):
+                raise ValueError(f"storage.{key} : le dossier {folder.parent} n'existe pas ; le créer (mkdir -p "
+                                 f"{folder.parent}) ou corriger le chemin (un chemin relatif part du dossier de "
+                                 f"config.yaml, {self.base_dir})")
+        return self
+
+    @model_validator(mode="after")
     def _templates_render(self) -> Config:
         # Every template is compiled and rendered once with a sample report, so that a typo is named here with
         # its key and line instead of failing every message later; each SMS must also fit once rendered with the
@@ -949,7 +971,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     except OSError as exc:
         raise ConfigError(f"cannot read configuration file {chosen}: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_LOADER)  # a safe loader: libyaml's when installed, far faster
     except yaml.YAMLError as exc:
         raise ConfigError(f"{chosen}: not valid YAML: {exc}") from None
     try:
@@ -959,6 +981,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigError(_with_lines(str(exc), text, chosen.name, overridden)) from None
 
 
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _KEY = re.compile(r"^(\s*)([a-z_0-9]+(?:\[\d+\]|\.[a-z_0-9-]+)*)")
 
 

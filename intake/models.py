@@ -76,6 +76,7 @@ class RawMessage(Base):
     # (a contact-form relay, a broken mailer) is another row, flagged key_collision (intake/pipeline/rawstore.py).
     __table_args__ = (UniqueConstraint("channel", "source", "external_key", "content_key", name="uq_raw_message_key"),
                       Index("ix_raw_message_door_received", "channel", "source", "received_at"),
+                      Index("ix_raw_message_processed", "processed_at", "received_at"),  # /metrics' histogram
                       CheckConstraint(sql_in("status", RawStatus), name="status_known"),
                       CheckConstraint(sql_in("channel", ChannelName), name="channel_known"))
 

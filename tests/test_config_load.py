@@ -151,3 +151,14 @@ def test_copied_config_warns_about_relative_paths_that_point_to_nothing(tmp_path
     assert f"guichet : attention — addresses.reference[0] : {reference} n'existe pas" in result.stderr
     shipped = load_config(ROOT / "config.yaml").path_warnings()
     assert [w for w in shipped if not w.startswith("database_url")] == []
+
+
+def test_storage_folders_are_never_created_from_nothing(tmp_path: Path) -> None:
+    data = base_config_data()
+    data["storage"] = {**data["storage"], "root": "/nonexistent/dir/photos"}
+    assert "storage.root : le dossier /nonexistent/dir n'existe pas" in _error(data, base_dir=str(tmp_path))
+    data["storage"] = {**data["storage"], "root": "var/a/b/photos", "spool": "attente/spool"}
+    assert f"storage.spool : le dossier {tmp_path}/attente n'existe pas" in _error(data, base_dir=str(tmp_path))
+    data["storage"] = {**data["storage"], "spool": "spool"}  # var/a/b/… is created at start; spool/ in the folder
+    cfg = parse_config(data, base_dir=str(tmp_path))
+    assert cfg.resolve_path(cfg.storage.root) == tmp_path / "var" / "a" / "b" / "photos"

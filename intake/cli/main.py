@@ -43,6 +43,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the web app with gunicorn (production WSGI server)."""
     import os
 
+    from intake.runtime.logs import gunicorn_options
     from intake.runtime.ports import PortError, check_port_free
 
     cfg = load(args)
@@ -53,7 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["GUICHET_WEB_WARM_UP"] = "1"  # models and addresses loaded once, before gunicorn forks
     argv = [sys.executable, "-m", "gunicorn", "--preload", "--bind", f"{args.host}:{args.port}",
             "--workers", str(args.workers),
-            "--access-logfile", "-", "web:create_app()"]
+            "--access-logfile", "-", *gunicorn_options(), "web:create_app()"]
     if args.config:
         os.environ["GUICHET_CONFIG"] = str(Path(args.config).resolve())
     del cfg  # validated before starting gunicorn so that errors are clear
@@ -325,6 +326,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `guichet` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    from intake.runtime.logs import configure
+
+    configure()  # GUICHET_LOG_FORMAT=json|text: one line per event (the worker's own default otherwise)
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
