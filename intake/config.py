@@ -327,7 +327,8 @@ def render_sample(key: str, source: str, values: dict[str, Any]) -> str:
     from jinja2 import TemplateSyntaxError, UndefinedError
 
     try:
-        return _compiled(source).render(values)
+        text: str = _compiled(source).render(values)
+        return text
     except TemplateSyntaxError as exc:
         raise ValueError(f"{key}, ligne {exc.lineno} du modèle : syntaxe invalide ({exc.message})") from None
     except UndefinedError as exc:
