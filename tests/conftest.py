@@ -76,28 +76,25 @@ def _ensure_postgres_database(admin_url: Any, name: str) -> None:
     _ENSURED.add(name)
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """pytest-xdist takes the work units in the order pytest_collection_modifyitems leaves them (longest first)
-    instead of ordering them by their number of tests."""
-    if hasattr(config.option, "loadscopereorder"):
-        config.option.loadscopereorder = False
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests using the database get the `db` marker so the PostgreSQL pass can select them; under pytest-xdist,
-    tests sharing a costly or stateful fixture get a group and the work units run longest first
-    (tests/support/schedule.py)."""
+    the work units are checked and put longest first (tests/support/schedule.py)."""
     for item in items:
         if "db_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.db)
-    if not XDIST_WORKER:
-        return
-    groups = {item.nodeid: schedule.group_of(item) for item in items}
-    for item in items:
-        if groups[item.nodeid] is not None:
-            item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
-    items[:] = schedule.longest_first(items, groups, schedule.load_durations())
+    if XDIST_WORKER:
+        schedule.check_groups(items)
+        items[:] = schedule.longest_first(items, schedule.load_durations())
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` shares the tests by tests/support/schedule.py's groups (pytest-xdist's own groups are
+    lost with pytest 9.2); other modes are pytest-xdist's."""
+    if config.getvalue("dist") == "loadgroup":
+        return schedule.make_scheduler(config, log)
+    return None
 
 
 def _fresh_postgres(url: str) -> str:

@@ -1,15 +1,18 @@
 """How pytest-xdist shares the tests between workers: small work units, the longest first.
 
-`--dist loadgroup` hands a worker one work unit at a time (a group of tests, or a single test without a group)
-and, without being told otherwise, orders the units by their number of tests. A module of six tests that wait
-on real servers for two minutes then starts last and runs alone while the other worker idles. Instead:
+`--dist loadgroup` hands a worker one work unit at a time and, left alone, orders the units by their number of
+tests, so a module of six tests that wait on real servers for two minutes starts last and runs alone while the
+other worker idles. Worse, with pytest 9.2 its `xdist_group` markers have no effect (pytest-xdist 3.8 renames
+`item._nodeid`, which pytest no longer reads): every test was a unit of its own, the browser tests and addok's
+server split over both workers. Here, through the `pytest_xdist_make_scheduler` hook (tests/conftest.py):
 
-- tests are grouped only when they share something costly or stateful: the browser folder (one live server and
-  one Chromium over the worker's database), tests using a fixture of module, class or package scope (their
-  module or package), tests using one of SHARED_SESSION_FIXTURES (built once per worker: keep them on one);
-- every other test is a unit of its own;
-- units are ordered by their expected duration, longest first (DURATIONS_FILE: seconds per test measured on a
-  full run, DEFAULT_SECONDS for the others), so that the last units to start are short ones.
+- tests are grouped only when they share something costly or stateful (GROUPS: the browser folder, with one live
+  server and one Chromium over the worker's database; addok's server and its fixed Redis databases; modules with
+  fixtures of module scope); every other test is a unit of its own;
+- each worker checks, after collecting, that any test using a fixture of module, class or package scope, or one
+  of SHARED_SESSION_FIXTURES, belongs to a group (a new such module must be added to GROUPS);
+- units run longest first (DURATIONS_FILE: seconds per test measured on a full run, DEFAULT_SECONDS for the
+  others), so that the last units to start are short ones.
 
 Refresh the durations after a run with `--junitxml=FILE`: `python -m tests.support.schedule FILE`.
 """
@@ -28,31 +31,41 @@ ROOT = Path(__file__).resolve().parents[2]
 DURATIONS_FILE = Path(__file__).with_name("durations.json")
 DEFAULT_SECONDS = 0.3  # most tests take a tenth of a second to a second
 MIN_RECORDED_SECONDS = 1.0  # shorter tests are not written to DURATIONS_FILE
-# Session fixtures costly to build (addok's import of its reference: ~15 s) or holding state shared by their
-# tests: the tests using them stay on one worker.
+# Work units of more than one test, by path prefix (a folder ending in "/", or a module): the first match wins.
+GROUPS: dict[str, str] = {
+    "tests/browser/": "browser",  # package fixtures: one live server, one Chromium
+    "tests/geocoding/test_addok.py": "addok",  # one addok server per worker, on Redis databases 14 and 15
+    "tests/geocoding/test_reference.py": "addok",
+    "tests/classifiers/test_address_corpus.py": "tests/classifiers/test_address_corpus.py",
+    "tests/test_config_documented.py": "tests/test_config_documented.py",
+}
+# Session fixtures costly to build (addok imports its reference: ~15 s) or holding state of their own.
 SHARED_SESSION_FIXTURES = frozenset({"addok"})
-# Folders whose tests run as one unit on one worker (package fixtures: one live server and one Chromium).
-ONE_WORKER_FOLDERS = {"browser": "tests/browser"}
 _GROUPED_SCOPES = {"module", "class", "package"}
 
 
-def group_of(item: pytest.Item) -> str | None:
-    """The xdist group of a test, or None when it may run on any worker, alone."""
-    module = item.nodeid.split("::")[0]
-    for name, folder in ONE_WORKER_FOLDERS.items():
-        if module.startswith(folder + "/"):
-            return name
-    info = getattr(item, "_fixtureinfo", None)
-    definitions: dict[str, Any] = getattr(info, "name2fixturedefs", {}) if info is not None else {}
-    shared = sorted(SHARED_SESSION_FIXTURES.intersection(getattr(item, "fixturenames", ())))
-    if shared:
-        return "fixture:" + shared[0]
-    scopes = {fixturedef.scope for fixturedefs in definitions.values() for fixturedef in fixturedefs}
-    if "package" in scopes:
-        return module.rsplit("/", 1)[0]
-    if scopes & _GROUPED_SCOPES:
-        return module
+def group_of(nodeid: str) -> str | None:
+    """The work unit a test belongs to with others (GROUPS), or None when it is a unit of its own."""
+    for prefix, group in GROUPS.items():
+        if nodeid.startswith(prefix) if prefix.endswith("/") else nodeid.split("::")[0] == prefix:
+            return group
     return None
+
+
+def check_groups(items: list[pytest.Item]) -> None:
+    """Fail the run when a test shares a fixture wider than itself but is not in a group of GROUPS."""
+    missing = set()
+    for item in items:
+        if group_of(item.nodeid) is not None:
+            continue
+        info = getattr(item, "_fixtureinfo", None)
+        definitions: dict[str, Any] = getattr(info, "name2fixturedefs", {}) if info is not None else {}
+        scopes = {fixturedef.scope for fixturedefs in definitions.values() for fixturedef in fixturedefs}
+        if scopes & _GROUPED_SCOPES or SHARED_SESSION_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            missing.add(item.nodeid.split("::")[0])
+    if missing:
+        raise pytest.UsageError(f"{', '.join(sorted(missing))}: shares a fixture between tests but is not in "
+                                "tests/support/schedule.py GROUPS (its tests would be split over the workers)")
 
 
 def load_durations(path: Path = DURATIONS_FILE) -> dict[str, float]:
@@ -64,21 +77,32 @@ def load_durations(path: Path = DURATIONS_FILE) -> dict[str, float]:
     return {str(k): float(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
-def longest_first(items: list[pytest.Item], groups: dict[str, str | None],
-                  durations: dict[str, float]) -> list[pytest.Item]:
+def longest_first(items: list[pytest.Item], durations: dict[str, float]) -> list[pytest.Item]:
     """The items reordered so that the work units expected to last longest come first.
 
     A unit's items keep their order and stay together; ties keep the collection order.
     """
     units: dict[str, list[pytest.Item]] = {}
     for item in items:
-        units.setdefault(groups[item.nodeid] or item.nodeid, []).append(item)
+        units.setdefault(group_of(item.nodeid) or item.nodeid, []).append(item)
 
     def cost(unit: list[pytest.Item]) -> float:
         return sum(durations.get(item.nodeid, DEFAULT_SECONDS) for item in unit)
 
     ordered = sorted(units.values(), key=cost, reverse=True)  # sorted() is stable: ties keep collection order
     return [item for unit in ordered for item in unit]
+
+
+def make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """pytest-xdist's scope scheduling with GROUPS as its scopes, taking the units in collection order."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid) or nodeid
+
+    config.option.loadscopereorder = False  # the workers already put the longest units first
+    return GroupScheduling(config, log)
 
 
 def record(junit_xml: Path, path: Path = DURATIONS_FILE) -> int:
