@@ -62,14 +62,38 @@ mypy_pid=$!
 # by one, the longest first (tests/support/schedule.py); each worker has its own Redis index and PostgreSQL
 # database (tests/conftest.py). The per-test timeout is pyproject.toml's.
 # GUICHET_TEST_REDIS_URL, when set, must name one URL per worker, comma-separated.
+# GUICHET_TEST_PASSES=together runs the PostgreSQL pass beside the SQLite one (each on its own Redis indexes: 9
+# and 11, 12 and 13, or the two halves of GUICHET_TEST_REDIS_URL), its output shown when it ends.
 PYTEST=(.venv/bin/pytest -q -n "${GUICHET_TEST_WORKERS:-2}" --dist loadgroup --durations=10)
+passes="${GUICHET_TEST_PASSES:-one-after-the-other}"
+sqlite_redis="${GUICHET_TEST_REDIS_URL:-}"
+pg_redis="${GUICHET_TEST_REDIS_URL:-}"
+pg_pid=""
+if [ "$passes" = together ]; then
+  IFS=, read -r -a urls <<< "${GUICHET_TEST_REDIS_URL:-redis://127.0.0.1:6379/9,redis://127.0.0.1:6379/11,redis://127.0.0.1:6379/12,redis://127.0.0.1:6379/13}"
+  half=$(( ${#urls[@]} / 2 ))
+  sqlite_redis=$(IFS=,; echo "${urls[*]:0:$half}")
+  pg_redis=$(IFS=,; echo "${urls[*]:$half}")
+  pg_log=$(mktemp)
+  trap 'rm -f "$mypy_log" "$pg_log"' EXIT
+  GUICHET_TEST_REDIS_URL="$pg_redis" GUICHET_TEST_DATABASE_URL="$PG_URL" "${PYTEST[@]}" -m db "$@" >"$pg_log" 2>&1 &
+  pg_pid=$!
+fi
 echo "== pytest: SQLite =="
 sqlite_status=0
-env -u GUICHET_TEST_DATABASE_URL "${PYTEST[@]}" "$@" || sqlite_status=$?
+GUICHET_TEST_REDIS_URL="$sqlite_redis" env -u GUICHET_TEST_DATABASE_URL "${PYTEST[@]}" "$@" || sqlite_status=$?
 echo "== mypy =="
 mypy_status=0
 wait "$mypy_pid" || mypy_status=$?
 cat "$mypy_log"
-[ "$sqlite_status" -eq 0 ] && [ "$mypy_status" -eq 0 ] || exit 1
 echo "== pytest: PostgreSQL (database tests) =="
-GUICHET_TEST_DATABASE_URL="$PG_URL" "${PYTEST[@]}" -m db "$@"
+pg_status=0
+if [ -n "$pg_pid" ]; then
+  wait "$pg_pid" || pg_status=$?
+  cat "$pg_log"
+elif [ "$sqlite_status" -eq 0 ] && [ "$mypy_status" -eq 0 ]; then
+  GUICHET_TEST_REDIS_URL="$pg_redis" GUICHET_TEST_DATABASE_URL="$PG_URL" "${PYTEST[@]}" -m db "$@" || pg_status=$?
+else
+  echo "(not run: fix the failures above first)"
+fi
+[ "$sqlite_status" -eq 0 ] && [ "$mypy_status" -eq 0 ] && [ "$pg_status" -eq 0 ]

@@ -14,7 +14,7 @@ server split over both workers. Here, through the `pytest_xdist_make_scheduler` 
 - units run longest first (DURATIONS_FILE: seconds per test measured on a full run, DEFAULT_SECONDS for the
   others), so that the last units to start are short ones.
 
-Refresh the durations after a run with `--junitxml=FILE`: `python -m tests.support.schedule FILE`.
+Refresh the durations from full runs made with `--junitxml=FILE`: `python -m tests.support.schedule FILE...`.
 """
 
 from __future__ import annotations
@@ -105,27 +105,28 @@ def make_scheduler(config: pytest.Config, log: Any) -> Any:
     return GroupScheduling(config, log)
 
 
-def record(junit_xml: Path, path: Path = DURATIONS_FILE) -> int:
-    """Write the durations of a JUnit XML report (setup, call and teardown) to `path`; returns how many."""
-    found: dict[str, float] = {}
-    for case in ET.parse(junit_xml).getroot().iter("testcase"):
-        seconds = float(case.get("time") or 0)
-        if seconds < MIN_RECORDED_SECONDS:
-            continue
-        name = case.get("name") or ""
-        if name.rfind("@") > name.rfind("]"):  # the xdist group suffixed by --dist loadgroup
-            name = name.rsplit("@", 1)[0]
-        parts = (case.get("classname") or "").split(".")
-        for cut in range(len(parts), 0, -1):  # the longest prefix naming a file: the rest are classes
-            module = "/".join(parts[:cut]) + ".py"
-            if (ROOT / module).is_file():
-                found["::".join([module, *parts[cut:], name])] = round(seconds, 1)
-                break
-    path.write_text(json.dumps(dict(sorted(found.items())), indent=1) + "\n", encoding="utf-8")
+def record(junit_xmls: list[Path], path: Path = DURATIONS_FILE) -> int:
+    """Write to `path` the mean duration of each test (setup, call and teardown) over JUnit XML reports of full
+    runs; returns how many tests were written."""
+    seen: dict[str, list[float]] = {}
+    for junit_xml in junit_xmls:
+        for case in ET.parse(junit_xml).getroot().iter("testcase"):
+            name = case.get("name") or ""
+            if name.rfind("@") > name.rfind("]"):  # an xdist group suffixed by --dist loadgroup
+                name = name.rsplit("@", 1)[0]
+            parts = (case.get("classname") or "").split(".")
+            for cut in range(len(parts), 0, -1):  # the longest prefix naming a file: the rest are classes
+                module = "/".join(parts[:cut]) + ".py"
+                if (ROOT / module).is_file():
+                    seen.setdefault("::".join([module, *parts[cut:], name]), []).append(float(case.get("time") or 0))
+                    break
+    means = {nodeid: round(sum(times) / len(times), 1) for nodeid, times in seen.items()}
+    found = {nodeid: seconds for nodeid, seconds in sorted(means.items()) if seconds >= MIN_RECORDED_SECONDS}
+    path.write_text(json.dumps(found, indent=1) + "\n", encoding="utf-8")
     return len(found)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: python -m tests.support.schedule JUNIT_XML")
-    print(f"{record(Path(sys.argv[1]))} durations written to {DURATIONS_FILE}")
+    if len(sys.argv) < 2:
+        raise SystemExit("usage: python -m tests.support.schedule JUNIT_XML...")
+    print(f"{record([Path(arg) for arg in sys.argv[1:]])} durations written to {DURATIONS_FILE}")
