@@ -18,8 +18,13 @@ bash scripts/ensure-dovecot.sh
 bash scripts/ensure-addok.sh
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade -c constraints.txt pip >/dev/null
-.venv/bin/python -m pip install -q -c constraints.txt -e '.[test]'
+# pip is asked only when the pins or pyproject.toml changed since the last install here (~25 s saved otherwise).
+stamp=$(cat constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ "$(cat .venv/.guichet-installed 2>/dev/null)" != "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade -c constraints.txt pip >/dev/null
+  .venv/bin/python -m pip install -q -c constraints.txt -e '.[test]'
+  echo "$stamp" > .venv/.guichet-installed
+fi
 
 # Redis: the machine's own on 127.0.0.1:6379 (tests use databases 9 and 11, one per worker); start it if it is down.
 if ! .venv/bin/python -c "import redis; redis.Redis(socket_timeout=2).ping()" 2>/dev/null; then
@@ -46,13 +51,49 @@ with psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, db
 PY
 
 .venv/bin/ruff check intake classifiers web worker.py tests bench
-.venv/bin/mypy
-# Two pytest-xdist workers (the machine has 2 cores). loadgroup: each module stays on one worker (its module
-# fixtures are built once) and tests/browser as a whole (one live server, one Chromium); each worker has its own
-# Redis index and PostgreSQL database (tests/conftest.py). The per-test timeout is pyproject.toml's.
+# mypy (~45 s from a cold cache on a busy machine, mostly waiting) runs beside the SQLite pass; its verdict is
+# read after it.
+mypy_log=$(mktemp)
+trap 'rm -f "$mypy_log"' EXIT
+.venv/bin/mypy >"$mypy_log" 2>&1 &
+mypy_pid=$!
+# Two pytest-xdist workers (the machine has 2 cores). loadgroup: tests sharing a module, package or costly session
+# fixture stay on one worker (tests/browser as a whole: one live server, one Chromium), the others are spread one
+# by one, the longest first (tests/support/schedule.py); each worker has its own Redis index and PostgreSQL
+# database (tests/conftest.py). The per-test timeout is pyproject.toml's.
 # GUICHET_TEST_REDIS_URL, when set, must name one URL per worker, comma-separated.
+# GUICHET_TEST_PASSES=together runs the PostgreSQL pass beside the SQLite one (each on its own Redis indexes: 9
+# and 11, 12 and 13, or the two halves of GUICHET_TEST_REDIS_URL), its output shown when it ends.
 PYTEST=(.venv/bin/pytest -q -n "${GUICHET_TEST_WORKERS:-2}" --dist loadgroup --durations=10)
+passes="${GUICHET_TEST_PASSES:-one-after-the-other}"
+sqlite_redis="${GUICHET_TEST_REDIS_URL:-}"
+pg_redis="${GUICHET_TEST_REDIS_URL:-}"
+pg_pid=""
+if [ "$passes" = together ]; then
+  IFS=, read -r -a urls <<< "${GUICHET_TEST_REDIS_URL:-redis://127.0.0.1:6379/9,redis://127.0.0.1:6379/11,redis://127.0.0.1:6379/12,redis://127.0.0.1:6379/13}"
+  half=$(( ${#urls[@]} / 2 ))
+  sqlite_redis=$(IFS=,; echo "${urls[*]:0:$half}")
+  pg_redis=$(IFS=,; echo "${urls[*]:$half}")
+  pg_log=$(mktemp)
+  trap 'rm -f "$mypy_log" "$pg_log"' EXIT
+  GUICHET_TEST_REDIS_URL="$pg_redis" GUICHET_TEST_DATABASE_URL="$PG_URL" "${PYTEST[@]}" -m db "$@" >"$pg_log" 2>&1 &
+  pg_pid=$!
+fi
 echo "== pytest: SQLite =="
-env -u GUICHET_TEST_DATABASE_URL "${PYTEST[@]}" "$@"
+sqlite_status=0
+GUICHET_TEST_REDIS_URL="$sqlite_redis" env -u GUICHET_TEST_DATABASE_URL "${PYTEST[@]}" "$@" || sqlite_status=$?
+echo "== mypy =="
+mypy_status=0
+wait "$mypy_pid" || mypy_status=$?
+cat "$mypy_log"
 echo "== pytest: PostgreSQL (database tests) =="
-GUICHET_TEST_DATABASE_URL="$PG_URL" "${PYTEST[@]}" -m db "$@"
+pg_status=0
+if [ -n "$pg_pid" ]; then
+  wait "$pg_pid" || pg_status=$?
+  cat "$pg_log"
+elif [ "$sqlite_status" -eq 0 ] && [ "$mypy_status" -eq 0 ]; then
+  GUICHET_TEST_REDIS_URL="$pg_redis" GUICHET_TEST_DATABASE_URL="$PG_URL" "${PYTEST[@]}" -m db "$@" || pg_status=$?
+else
+  echo "(not run: fix the failures above first)"
+fi
+[ "$sqlite_status" -eq 0 ] && [ "$mypy_status" -eq 0 ] && [ "$pg_status" -eq 0 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 import shutil
 import uuid
@@ -16,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from intake.config import Config, parse_config
 from intake.runtime.db import migrate
+from tests.support import schedule
 from tests.support.procs import processes  # noqa: F401  (fixture: processes stopped at the end of a test)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,42 +47,54 @@ TEST_REDIS_URL = _test_redis_url()
 def postgres_test_url() -> str | None:
     """The PostgreSQL database of this test process (GUICHET_TEST_DATABASE_URL, suffixed per xdist worker)."""
     url = os.environ.get("GUICHET_TEST_DATABASE_URL")
-    if not url or not XDIST_WORKER:
-        return url
+    if not url:
+        return None
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
-    name = f"{parsed.database}_{XDIST_WORKER}"
+    name = f"{parsed.database}_{XDIST_WORKER}" if XDIST_WORKER else str(parsed.database)
     _ensure_postgres_database(parsed.set(database="postgres"), name)
     return parsed.set(database=name).render_as_string(hide_password=False)
 
 
+_ENSURED: set[str] = set()
+
+
 def _ensure_postgres_database(admin_url: Any, name: str) -> None:
+    """Create the test database when missing. Its commits do not wait for the WAL to reach the disk
+    (synchronous_commit off: what a crash of the server would lose, no test needs; visibility is unchanged)."""
     from sqlalchemy import create_engine, text
 
+    if name in _ENSURED:
+        return
     engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
     engine.dispose()
+    _ENSURED.add(name)
 
 
-# pytest-xdist (`--dist loadgroup`): each module runs on one worker, so that its module fixtures are built once;
-# these folders run whole on one worker, for their package fixtures (one live server and one Chromium).
-_ONE_WORKER_FOLDERS = {"browser": "tests/browser"}
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests using the database get the `db` marker so the PostgreSQL pass can select them; every test gets its
-    pytest-xdist group (its module, or one of _ONE_WORKER_FOLDERS)."""
+    """Tests using the database get the `db` marker so the PostgreSQL pass can select them; under pytest-xdist,
+    the work units are checked and put longest first (tests/support/schedule.py)."""
     for item in items:
         if "db_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.db)
-        module = item.nodeid.split("::")[0]
-        group = next((name for name, folder in _ONE_WORKER_FOLDERS.items() if module.startswith(folder + "/")),
-                     module)
-        item.add_marker(pytest.mark.xdist_group(group))
+    if XDIST_WORKER:
+        schedule.check_groups(items)
+        items[:] = schedule.longest_first(items, schedule.load_durations())
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` shares the tests by tests/support/schedule.py's groups (pytest-xdist's own groups are
+    lost with pytest 9.2); other modes are pytest-xdist's."""
+    if config.getvalue("dist") == "loadgroup":
+        return schedule.make_scheduler(config, log)
+    return None
 
 
 def _fresh_postgres(url: str) -> str:
@@ -94,11 +109,36 @@ def _fresh_postgres(url: str) -> str:
     return url
 
 
+def _children_first(conn: Any) -> list[str]:
+    """The tables holding rows (never alembic_version), each after the tables whose foreign keys point to it, so
+    that deleting in this order never breaks a constraint (a table pointing to itself is deleted in one go)."""
+    tables = [row[0] for row in conn.execute(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+        " ORDER BY tablename")]
+    parents: dict[str, set[str]] = {name: set() for name in tables}
+    for child, parent in conn.execute(
+            "SELECT c.relname, p.relname FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid"
+            " JOIN pg_class p ON p.oid = k.confrelid WHERE k.contype = 'f'"
+            " AND k.connamespace = 'public'::regnamespace AND c.oid <> p.oid"):
+        parents.setdefault(child, set()).add(parent)
+    order: list[str] = []
+    remaining = {name: {p for p in found if p in parents} for name, found in parents.items() if name in tables}
+    while remaining:  # repeatedly take the tables no remaining table points to
+        pointed = {p for found in remaining.values() for p in found}
+        leaves = sorted(name for name in remaining if name not in pointed)
+        if not leaves:
+            raise RuntimeError(f"foreign keys in a cycle between {sorted(remaining)}: the test reset cannot order them")
+        order.extend(leaves)
+        for name in leaves:
+            del remaining[name]
+    return order
+
+
 class DatabaseTemplate:
     """The schema is migrated once per test process; each test gets a fresh, empty copy of it.
 
     SQLite: a migrated template file, copied into the test's folder. PostgreSQL (one database per xdist worker):
-    migrated once, then the tables holding rows (never alembic_version) truncated and the sequences restarted
+    migrated once, then the rows of every table (never alembic_version) deleted and the sequences restarted
     before each test.
     """
 
@@ -153,23 +193,20 @@ class DatabaseTemplate:
                 _fresh_postgres(self.postgres)
                 migrate(self.postgres)
                 self._pg_version = self._alembic_version(conn)
-                self._pg_tables = [row[0] for row in conn.execute(
-                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-                    " ORDER BY tablename")]
+                self._pg_tables = _children_first(conn)
             # A connection left open in a transaction by the previous test must not make this wait forever.
             conn.execute("SET lock_timeout = '20s'")
-            # Truncating costs new files for each table and its indexes (~0.4 s for all on a busy machine): only
-            # the tables holding rows are, then every sequence starts again (a rolled-back insert moves one too).
-            probe = " UNION ALL ".join(f"SELECT '{name}' WHERE EXISTS (SELECT 1 FROM public.\"{name}\")"
-                                       for name in self._pg_tables)
-            used = [row[0] for row in conn.execute(probe)]
+            # DELETE, children first, in one transaction: a few milliseconds on the handful of rows a test leaves,
+            # where TRUNCATE costs new files for each table and its indexes (~0.4 s for all on a busy machine).
             try:
-                if used:
-                    conn.execute("TRUNCATE " + ", ".join(f'public."{name}"' for name in used) + " CASCADE")
+                with conn.transaction():
+                    for name in self._pg_tables:
+                        conn.execute(f'DELETE FROM public."{name}"')
             except psycopg.errors.LockNotAvailable as exc:
                 holders = conn.execute("SELECT pid, state, left(query, 200) FROM pg_stat_activity WHERE datname ="
                                        " current_database() AND pid <> pg_backend_pid()").fetchall()
                 raise RuntimeError(f"{url.database}: a connection left open blocks the reset: {holders}") from exc
+            # Every sequence starts again (a rolled-back insert moves one too).
             conn.execute("SELECT setval(format('%I.%I', schemaname, sequencename)::regclass, start_value, false)"
                          " FROM pg_sequences WHERE schemaname = 'public'")
         return self.postgres
@@ -205,8 +242,16 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, database_template: Da
 
 
 def base_config_data() -> dict[str, Any]:
-    """The shipped config.yaml as a dict, the base every test config starts from."""
-    return yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    """The shipped config.yaml as a dict, the base every test config starts from (a copy of its own)."""
+    return copy.deepcopy(_shipped_config())
+
+
+@functools.cache
+def _shipped_config() -> dict[str, Any]:
+    # Parsed once per test process: PyYAML takes ~0.1 s (more on a busy machine) to read config.yaml, and most
+    # tests build a config. The file does not change while the tests run.
+    data: dict[str, Any] = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
+    return data
 
 
 @pytest.fixture
