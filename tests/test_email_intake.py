@@ -158,7 +158,8 @@ def test_worker_schedules_polls_and_files_new_mail(
                                stdout=subprocess.DEVNULL, stderr=log) for log in logs]
     for i in range(4):
         dovecot.append(cfg.mailboxes[0].username, citizen_email(sender=f"w{i}@example.org"))
-    deadline = time.monotonic() + 90
+    # A give-up bound, not a measure: two workers loading the model on a loaded 2-core machine took over 90 s.
+    deadline = time.monotonic() + 240
     while time.monotonic() < deadline and len(caught.messages) < 4:
         time.sleep(0.5)
     took = [stop(w, timeout=10) for w in workers]

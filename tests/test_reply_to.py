@@ -10,7 +10,8 @@ import pytest
 
 from intake.config import Config, ConfigError, parse_config
 from intake.models import Outbox
-from intake.outbox.notify import make_mailer, send_outbox_row
+from intake.outbox.notify import make_mailer
+from intake.outbox.send import send_outbox_row
 from intake.runtime.db import make_engine, make_sessionmaker
 from tests.conftest import CaughtMail, base_config_data
 

@@ -205,20 +205,35 @@ class DovecotServer:
         return name, password, token or ""
 
     def add_user(self, name: str, password: str, *, token: str | None = None) -> None:
-        """Create (or update) a user, waiting until Dovecot has re-read its passwd-file."""
+        """Create (or update) a user, waiting until Dovecot has re-read its passwd-file (and its tokens file:
+        the new bearer token is accepted)."""
         self._users[name] = (password, token)
         if self._proc is None:
             return
         self._write_users()
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30
         while True:
             try:
                 with self.client(name):
-                    return
+                    pass
+                if token:
+                    self._token_login(name, token)
+                return
             except IMAPClient.Error:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
+
+    def _token_login(self, user: str, token: str) -> None:
+        """Sign in once with XOAUTH2 (raises IMAPClient.Error when the token is refused)."""
+        client = IMAPClient(self.host, port=self.port, ssl=False, timeout=10)
+        try:
+            client.oauth2_login(user, token)
+        finally:
+            try:
+                client.logout()
+            except Exception:  # refused or already gone: nothing to clean
+                client.shutdown()
 
     def _write_users(self) -> None:
         passwd = "".join(f"{n}:{{PLAIN}}{pw}::::::\n" for n, (pw, _t) in self._users.items())
