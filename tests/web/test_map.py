@@ -189,7 +189,7 @@ def test_page_uses_vendored_scripts_and_no_inline_script_or_style(town: Town) ->
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, flags=re.S)
     sources = [re.search(r'src="([^"]+)"', attrs).group(1) for attrs, _ in scripts]  # type: ignore[union-attr]
     assert all(body.strip() == "" for _, body in scripts)
-    assert sources == ["/static/vendor/leaflet/leaflet.js",
+    assert sources == ["/static/vendor/leaflet/leaflet.js", "/static/js/tiles.js",
                        "/static/vendor/leaflet.markercluster/leaflet.markercluster.js", "/static/js/reports-map.js"]
     for source in sources:
         with client.get(source) as served:
@@ -237,8 +237,13 @@ def test_tiles_only_when_configured(make_config: Callable[..., Config]) -> None:
         apps.append(create_app(cfg, resources=build_resources(cfg, mailer=ConsoleMailer())))
         return apps[-1]
 
-    page = signed_in(app(make_config()), "admin").get("/carte").get_data(as_text=True)
+    shipped = signed_in(app(make_config()), "admin").get("/carte")  # the default base layer: IGN's Plan IGN
+    assert "data-tiles=\"https://data.geopf.fr/wmts?" in shipped.get_data(as_text=True)
+    assert "img-src 'self' data: https://data.geopf.fr;" in shipped.headers["Content-Security-Policy"]
+    assert "© IGN – Plan IGN" in unescape(shipped.get_data(as_text=True))
+    page = signed_in(app(make_config(web={"tiles_url": None})), "admin").get("/carte").get_data(as_text=True)
     assert 'data-tiles=""' in page and "rm-carte--simple" in page
+    assert "/static/js/tiles.js" in page  # says so on the map when the tile server does not answer
     tiled = app(make_config(web={"tiles_url": "https://{s}.tiles.example.org/{z}/{x}/{y}.png",
                                  "tiles_attribution": "© contributeurs OpenStreetMap"}))
     answer = signed_in(tiled, "admin").get("/carte")

@@ -31,7 +31,8 @@ OUTSIDE = ("45.764043", "4.835659")   # Lyon
 
 @pytest.fixture
 def res(make_config: Callable[..., Config]) -> Resources:
-    return build_resources(make_config(), mailer=ConsoleMailer())
+    # No tile server: the page's plain-map case (the shipped default layer is tested in tests/web/test_map.py).
+    return build_resources(make_config(web={"tiles_url": None}), mailer=ConsoleMailer())
 
 
 def file_report(res: Resources, body: str = BODY) -> Report:
