@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +41,11 @@ NAMING = {
 def utcnow() -> datetime:
     """Timezone-aware now, the only clock models use."""
     return datetime.now(UTC)
+
+
+def new_public_id() -> str:
+    """An unguessable identifier of a report for anonymous public lookups (Open311 `service_request_id`)."""
+    return secrets.token_urlsafe(12)
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -162,7 +168,10 @@ class Report(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tracking_number: Mapped[str] = mapped_column(String(16), unique=True)
-    public_token: Mapped[str] = mapped_column(String(64), unique=True)
+    public_token: Mapped[str] = mapped_column(String(64), unique=True)  # the citizen's /suivi link: a secret
+    # What anonymous public outputs (Open311) name a report by: unguessable, so the history cannot be listed
+    # by counting tracking numbers; unlike public_token it opens nothing but the public record.
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
     channel: Mapped[str] = mapped_column(String(20))
     subject: Mapped[str] = mapped_column(String(500), default="")
     description: Mapped[str] = mapped_column(Text, default="")
