@@ -465,6 +465,39 @@ class Health(_Strict):
         return value
 
 
+class Retention(_Strict):
+    """How long citizens' data is kept once a report is closed (résolu, rejeté), in months (issue 12, RGPD 1)."""
+
+    raw_months: int = Field(default=6, ge=1, le=120)
+    identity_months: int = Field(default=12, ge=1, le=240)
+    audit_months: int = Field(default=12, ge=1, le=120)
+
+    @model_validator(mode="after")
+    def _raw_before_identity(self) -> Retention:
+        if self.raw_months > self.identity_months:
+            raise ValueError("privacy.retention.raw_months: the raw messages carry the identity too; keep them no "
+                             f"longer than identity_months ({self.raw_months} > {self.identity_months})")
+        return self
+
+
+class Privacy(_Strict):
+    """The privacy notice (art. 13 RGPD), the retention of data and the pseudonyms' key."""
+
+    controller: str = "la commune (le maire, responsable du traitement)"
+    controller_address: str = ""
+    dpo_contact: str = ""
+    purposes: list[str] = Field(default_factory=lambda: [
+        "recevoir, traiter et suivre les signalements de problèmes dans l'espace public",
+        "informer la personne qui a signalé de la suite donnée",
+        "produire des statistiques anonymes sur les problèmes signalés"])
+    legal_basis: str = "mission d'intérêt public dont est investie la commune (article 6.1.e du RGPD)"
+    recipients: list[str] = Field(default_factory=lambda: [
+        "les agents de la mairie chargés des signalements et les services techniques concernés"])
+    authority: str = "CNIL, 3 place de Fontenoy, TSA 80715, 75334 Paris Cedex 07 — www.cnil.fr"
+    pseudonym_key: str = "var/pseudonym.key"
+    retention: Retention = Retention()
+
+
 class Config(_Strict):
     town: Town
     database_url: str = "sqlite:///var/guichet.db"
@@ -489,6 +522,7 @@ class Config(_Strict):
     routing: Routing = Routing()
     ask_location: AskLocation = AskLocation()
     health: Health = Health()
+    privacy: Privacy = Privacy()
     pipeline: list[str] = Field(default_factory=lambda: list(DEFAULT_PIPELINE))
     base_dir: str = "."
 

@@ -104,6 +104,9 @@ class RawMessage(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(120))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the payload was deleted (retention or a citizen's erasure): the row and its keys stay, so that the
+    # same message fetched again is recognised and not filed twice, but the bytes are gone (payload empty).
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class MailboxState(Base):
@@ -143,6 +146,7 @@ class Contact(Base):
     opt_out: Mapped[bool] = mapped_column(Boolean, default=False)  # SMS: STOP received, or refused by Twilio
     opt_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # identity erased (RGPD)
 
 
 class TrackingCounter(Base):
@@ -200,6 +204,8 @@ class Report(Base):
     notes: Mapped[list[str]] = mapped_column(JSON, default=list)
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("report.id"), index=True)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    # Names, contacts and the citizens' words erased (retention or erasure); category, place, status stay.
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

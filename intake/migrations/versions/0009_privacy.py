@@ -1,4 +1,4 @@
-"""privacy: reports' unguessable public id (issue 12)
+"""privacy: reports' unguessable public id; anonymised and purged marks (issue 12)
 
 Revision ID: 0009
 Revises: 0008
@@ -19,6 +19,11 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table('report', schema=None) as batch_op:
         batch_op.add_column(sa.Column('public_id', sa.String(length=32), nullable=True))
+        batch_op.add_column(sa.Column('anonymised_at', sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table('contact', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('anonymised_at', sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table('raw_message', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('purged_at', sa.DateTime(timezone=True), nullable=True))
     bind = op.get_bind()
     ids = [row[0] for row in bind.execute(sa.text("SELECT id FROM report WHERE public_id IS NULL"))]
     update = sa.text("UPDATE report SET public_id = :p WHERE id = :i")
@@ -30,6 +35,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('raw_message', schema=None) as batch_op:
+        batch_op.drop_column('purged_at')
+    with op.batch_alter_table('contact', schema=None) as batch_op:
+        batch_op.drop_column('anonymised_at')
     with op.batch_alter_table('report', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('uq_report_public_id'), type_='unique')
+        batch_op.drop_column('anonymised_at')
         batch_op.drop_column('public_id')

@@ -1,0 +1,151 @@
+"""Retention (RGPD 1): what is kept how long once a report is closed, and the purge that enforces it.
+
+Durations are `privacy.retention` in config.yaml, in months after a report is closed (its last change to
+"résolu" or "rejeté"): the messages as received and their attachments go after `raw_months`; names, emails,
+phones and the messages' words are anonymised after `identity_months` (category, place, status stay, so the
+statistics and the hotspots still count the report); the audit log is kept `audit_months`. Raw messages that
+never made a report (failed, discarded) go `raw_months` after they arrived. Every worker runs the purge once a
+day (intake/runtime/housekeeping.py); `guichet purge --dry-run` shows what it would do. Idempotent: what was
+purged is marked and never counted again.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, delete, func, select
+from sqlalchemy.orm import Session
+
+from intake.config import Config
+from intake.media.storage import FileStore
+from intake.models import Attachment, AuditLog, Contact, Event, RawMessage, Report, ReportMessage, utcnow
+from intake.privacy.erasure import (
+    anonymise_contact,
+    anonymise_report,
+    audit,
+    contact_is_done,
+    delete_attachments,
+    purge_raw,
+)
+from intake.vocab import CLOSED
+
+log = logging.getLogger(__name__)
+PURGE_ACTION = "rgpd_purge"
+BATCH = 200
+
+
+def months_before(now: datetime, months: int) -> datetime:
+    """`months` months of 30.44 days before `now` (retention is counted in months, not to the day)."""
+    return now - timedelta(days=round(months * 30.44))
+
+
+@dataclass
+class Purge:
+    """What one purge did (or, dry, would do)."""
+
+    raw_messages: int = 0
+    attachments: int = 0
+    reports_anonymised: int = 0
+    contacts_anonymised: int = 0
+    audit_entries: int = 0
+    dry_run: bool = False
+
+    @property
+    def total(self) -> int:
+        """Everything the purge touched."""
+        return (self.raw_messages + self.attachments + self.reports_anonymised + self.contacts_anonymised
+                + self.audit_entries)
+
+    def summary_fr(self) -> str:
+        """One French line for the command, the log and the health page."""
+        verb = "seraient" if self.dry_run else "ont été"
+        return (f"{self.raw_messages} message(s) reçu(s) et {self.attachments} pièce(s) jointe(s) {verb} supprimés, "
+                f"{self.reports_anonymised} signalement(s) et {self.contacts_anonymised} contact(s) {verb} "
+                f"anonymisés, {self.audit_entries} entrée(s) du journal d'audit {verb} supprimées")
+
+
+def _closed_before(cutoff: datetime) -> Select[Any]:
+    """Ids of closed reports whose last status change is older than `cutoff` (a scalar subquery's select)."""
+    last = (select(Event.report_id, func.max(Event.at).label("at")).where(Event.action == "status")
+            .group_by(Event.report_id).subquery())
+    return (select(Report.id).join(last, last.c.report_id == Report.id)
+            .where(Report.status.in_(CLOSED), last.c.at < cutoff))
+
+
+def _raw_of_closed(session: Session, cutoff: datetime) -> list[int]:
+    filed = (select(ReportMessage.raw_message_id).where(ReportMessage.report_id.in_(_closed_before(cutoff)))
+             .scalar_subquery())
+    return list(session.execute(select(RawMessage.id).where(RawMessage.purged_at.is_(None),
+                                                            RawMessage.id.in_(filed))).scalars())
+
+
+def _raw_without_report(session: Session, cutoff: datetime) -> list[int]:
+    filed = select(ReportMessage.raw_message_id).scalar_subquery()
+    return list(session.execute(select(RawMessage.id).where(
+        RawMessage.purged_at.is_(None), RawMessage.received_at < cutoff,
+        RawMessage.status.in_(("failed", "discarded", "processed")), RawMessage.id.not_in(filed))).scalars())
+
+
+def purge(session: Session, config: Config, store: FileStore, *, now: datetime | None = None,
+          dry_run: bool = False, actor: str = "guichet") -> Purge:
+    """Apply the retention durations (inside the caller's transaction); with `dry_run`, only count."""
+    now = now or utcnow()
+    keep = config.privacy.retention
+    done = Purge(dry_run=dry_run)
+    raw_cutoff, identity_cutoff = months_before(now, keep.raw_months), months_before(now, keep.identity_months)
+    raw_ids = sorted(set(_raw_of_closed(session, raw_cutoff)) | set(_raw_without_report(session, raw_cutoff)))
+    done.raw_messages = len(raw_ids)
+    attachments = list(session.execute(select(Attachment).where(
+        Attachment.report_id.in_(_closed_before(raw_cutoff)))).scalars())
+    done.attachments = len(attachments)
+    report_ids: list[int] = list(session.execute(_closed_before(identity_cutoff).where(
+        Report.anonymised_at.is_(None)).order_by(Report.id)).scalars())
+    done.reports_anonymised = len(report_ids)
+    audit_cutoff = months_before(now, keep.audit_months)
+    done.audit_entries = int(session.execute(select(func.count()).select_from(AuditLog).where(
+        AuditLog.at < audit_cutoff)).scalar_one())
+    authors: set[int] = {a for a in session.execute(select(Report.author_id).where(
+        Report.id.in_(report_ids or [-1]), Report.author_id.is_not(None))).scalars() if a is not None}
+    if dry_run:
+        done.contacts_anonymised = sum(1 for cid in authors if _would_be_done(session, cid, set(report_ids)))
+        return done
+    for start in range(0, len(raw_ids), BATCH):
+        for raw in session.execute(select(RawMessage).where(RawMessage.id.in_(raw_ids[start:start + BATCH]))
+                                   ).scalars():
+            purge_raw(raw, now=now)
+    delete_attachments(session, store, attachments)
+    for report_id in report_ids:
+        report = session.get(Report, report_id)
+        if report is not None:
+            anonymise_report(session, store, report, now=now)
+    session.flush()
+    for contact_id in sorted(authors):
+        contact = session.get(Contact, contact_id)
+        if contact is not None and contact_is_done(session, contact_id):
+            done.contacts_anonymised += int(anonymise_contact(contact, now=now))
+    session.execute(delete(AuditLog).where(AuditLog.at < audit_cutoff).execution_options(synchronize_session=False))
+    audit(session, actor=actor, action=PURGE_ACTION, detail=asdict(done))
+    log.info("retention purge: %s", done.summary_fr())
+    return done
+
+
+def _would_be_done(session: Session, contact_id: int, anonymised_now: set[int]) -> bool:
+    left = session.execute(select(Report.id).where(Report.author_id == contact_id, Report.anonymised_at.is_(None))
+                           ).scalars()
+    return all(report_id in anonymised_now for report_id in left)
+
+
+def last_purge(session: Session) -> tuple[datetime, dict[str, object]] | None:
+    """When the last purge ran and what it did (from the audit log), or None."""
+    row = session.execute(select(AuditLog.at, AuditLog.detail).where(AuditLog.action == PURGE_ACTION)
+                          .order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(1)).first()
+    return (row[0], dict(row[1] or {})) if row is not None else None
+
+
+def purge_due(session: Session, *, now: datetime | None = None) -> bool:
+    """Whether a day has passed since the last purge (workers run it once a day)."""
+    last = last_purge(session)
+    return last is None or (now or utcnow()) - last[0] >= timedelta(hours=24)
