@@ -149,3 +149,26 @@ def purge_due(session: Session, *, now: datetime | None = None) -> bool:
     """Whether a day has passed since the last purge (workers run it once a day)."""
     last = last_purge(session)
     return last is None or (now or utcnow()) - last[0] >= timedelta(hours=24)
+
+
+@dataclass
+class RetentionStatus:
+    """What the health page shows of the retention: the last purge and what is anonymised so far."""
+
+    last_at: datetime | None
+    last: dict[str, object]
+    reports_anonymised: int
+    contacts_anonymised: int
+    raw_purged: int
+
+
+def retention_status(session: Session) -> RetentionStatus:
+    """The last purge and the totals of anonymised reports and contacts and of purged raw messages."""
+    last = last_purge(session)
+
+    def count(column: Any) -> int:
+        return int(session.execute(select(func.count()).where(column.is_not(None))).scalar_one())
+
+    return RetentionStatus(last_at=last[0] if last else None, last=last[1] if last else {},
+                           reports_anonymised=count(Report.anonymised_at),
+                           contacts_anonymised=count(Contact.anonymised_at), raw_purged=count(RawMessage.purged_at))

@@ -1,5 +1,6 @@
 """Database-only upkeep run from every worker's own loop (no Redis needed): sends that are due, stale claims,
-messages that kill their worker every time, and putting failed sends back for `guichet resend`."""
+messages that kill their worker every time, putting failed sends back for `guichet resend`, and the daily
+retention purge of citizens' data."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Config
+from intake.media.storage import FileStore
 from intake.models import Outbox, RawMessage, utcnow
 from intake.outbox.notify import Mailer, retry_delay, send_outbox_row
+from intake.privacy.retention import Purge, purge, purge_due
 
 log = logging.getLogger(__name__)
 
@@ -132,3 +135,17 @@ def reset_for_resend(factory: sessionmaker[Session], ids: Iterable[int] | None =
                             .values(status="pending", attempts=0, claimed_at=None, reason=None)
                             .execution_options(synchronize_session=False))
     return found
+
+
+def daily_purge(factory: sessionmaker[Session], config: Config, store: FileStore, *,
+                now: datetime | None = None) -> Purge | None:
+    """Apply the retention durations when a day has passed since the last purge (whichever worker comes first);
+    None when it is not due. Idempotent: a purge run twice by two workers finds nothing the second time."""
+    now = now or utcnow()
+    with factory() as session, session.begin():
+        if not purge_due(session, now=now):
+            return None
+        done = purge(session, config, store, now=now)
+    if done.total:
+        log.info("daily retention purge: %s", done.summary_fr())
+    return done
