@@ -667,6 +667,10 @@ class Config(_Strict):
         """The citizen's public tracking page of a report (its unguessable token, never its number)."""
         return f"{self.town.public_url.rstrip('/')}/suivi/{token}"
 
+    def privacy_url(self) -> str:
+        """The public privacy notice (art. 13 RGPD), generated from `privacy`."""
+        return f"{self.town.public_url.rstrip('/')}/confidentialite"
+
     def resolve_path(self, path: str) -> Path:
         """Resolve a path from the config relative to the config file's folder."""
         p = Path(path)

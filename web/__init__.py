@@ -51,9 +51,10 @@ def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
     from web import stats
 
     app.register_blueprint(stats.bp)
-    from web import rgpd
+    from web import notice, rgpd
 
     app.register_blueprint(rgpd.bp)
+    app.register_blueprint(notice.bp)
     open311.init_app(app)
     if os.environ.get("GUICHET_WEB_WARM_UP") == "1":  # `guichet serve`/`up`: before gunicorn forks its workers
         app.extensions["guichet"].understanding()

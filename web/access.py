@@ -30,6 +30,7 @@ ROUTES: dict[str, frozenset[str]] = {
     "auth.logout": EVERYONE,
     "queue.health": OPEN,
     "queue.public_status": OPEN,
+    "notice.page": OPEN,  # the privacy notice (web/notice.py)
     "pin.position": OPEN,
     "pin.save_position": OPEN,
     "pin.outline": OPEN,
