@@ -57,6 +57,9 @@ def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
     app.register_blueprint(notice.bp)
     open311.init_app(app)
     if os.environ.get("GUICHET_WEB_WARM_UP") == "1":  # `guichet serve`/`up`: before gunicorn forks its workers
+        from intake.pseudonyms import install_log_pseudonyms
+
+        install_log_pseudonyms(cfg, "gunicorn.error", "gunicorn.access")  # no e-mail or phone in log lines
         app.extensions["guichet"].understanding()
         app.extensions["guichet"].dispose()  # no database connection may cross the fork
     if cfg.twilio.enabled:
