@@ -189,8 +189,8 @@ def change_status_view(number: str) -> Any:
 def public_status(token: str) -> ResponseReturnValue:
     """Public status page of a report (unguessable URL): what, where, which service, each status and when.
 
-    Nothing personal: no name, contact, message text or photo, the reference street only (never an address
-    typed by a person), and the notes agents wrote to the citizens with a status; never cached, never indexed.
+    Nothing personal: no name, contact, message text, agent's note or photo, the reference street only (never an
+    address typed by a person); never cached, never indexed.
     """
     with _res().factory() as session:
         page = tracking_page(session, current_app.config["GUICHET"], token)

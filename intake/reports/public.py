@@ -6,8 +6,9 @@ The rule (issue 12, P2 and P3):
   canonical name), never `address_label`, which may be text typed by a person (a staff entry's address, a
   WhatsApp location label, an app's `address_string`) and has carried names, phone numbers and door codes.
   No house number either: the street is enough to find a pothole and says nothing of who lives there.
-- The agent's note written with a status change is for the citizens who reported the problem: it is in their
-  message and on their tracking page (an unguessable link only they received), never in the anonymous API.
+- The agent's note written with a status change goes to the citizens who reported the problem in the message
+  they receive, and nowhere else: not on their tracking page (a link that gets forwarded, bookmarked, kept in
+  browser histories: agents have written "Rappeler Mme X au 06…" there), never in the anonymous API.
 - Anonymous lookups go by `public_id` (unguessable); the sequential tracking number opens nothing public.
 """
 
@@ -55,7 +56,7 @@ def public_status_text(config: Config, status: str, reason: str | None, detail: 
 
 @dataclass(frozen=True)
 class TrackingPage:
-    """What the citizen's tracking page (/suivi/<token>) shows: nothing personal, the notes written for them."""
+    """What the citizen's tracking page (/suivi/<token>) shows: nothing personal, no agent's note."""
 
     tracking_number: str
     received_at: datetime
@@ -64,7 +65,7 @@ class TrackingPage:
     reason: str | None
     address: str | None
     service: str | None
-    history: list[tuple[datetime, str, str | None]]  # (when, status label, the agent's note to the citizens)
+    history: list[tuple[datetime, str]]  # (when, status label)
 
 
 def tracking_page(session: Session, config: Config, token: str) -> TrackingPage | None:
@@ -73,16 +74,10 @@ def tracking_page(session: Session, config: Config, token: str) -> TrackingPage 
     if rep is None:
         return None
     changes = session.execute(
-        select(Event.at, Event.actor, Event.detail).where(Event.report_id == rep.id, Event.action == "status")
+        select(Event.at, Event.detail).where(Event.report_id == rep.id, Event.action == "status")
         .order_by(Event.id)).all()
     service = config.service(rep.service)
-    history = []
-    for at, actor, detail in changes:
-        detail = detail if isinstance(detail, dict) else {}
-        # Events older than the "to_citizens" flag: the pipeline's own notes are those of the actor "guichet".
-        for_them = detail.get("to_citizens", actor != "guichet")
-        note = str(detail.get("note") or "").strip() if for_them else ""
-        history.append((at, config.statuses.label(str(detail.get("to"))), note or None))
+    history = [(at, config.statuses.label(str((detail or {}).get("to")))) for at, detail in changes]
     return TrackingPage(
         tracking_number=rep.tracking_number, received_at=rep.created_at,
         category=next((c.label for c in config.categories if c.code == rep.category), None),

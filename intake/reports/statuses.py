@@ -121,9 +121,7 @@ def change_status(session: Session, config: Config, report: Report, status: str,
     old = report.status
     if old == status and report.status_reason == reason:
         return []
-    # A note given with `notify` is written for the reporters: their tracking page shows it too
-    # (intake/reports/public.py); the pipeline's own notes (notify=False) stay with the agents.
-    _record(session, report, status, reason, actor=actor, detail={"note": note, "to_citizens": notify})
+    _record(session, report, status, reason, actor=actor, detail={"note": note})
     for dup in duplicates(session, report):
         if (dup.status, dup.status_reason) != (status, reason):
             _record(session, dup, status, reason, actor=actor, detail={"main": report.tracking_number})

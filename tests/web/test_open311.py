@@ -286,7 +286,7 @@ def test_status_notes_and_closed(client: FlaskClient, res: Resources) -> None:
         change_status(s, cfg, row, "resolu", actor="agent", note="Ampoule remplacée le 3 mai", notify=False)
     item = client.get(f"{API}/requests/{report.public_id}.json").get_json()[0]
     assert item["status"] == "closed"
-    # The note is for the reporters (tests/web/test_public_privacy.py), never the anonymous API (issue 12, P3).
+    # The note goes to the reporters' messages only (tests/web/test_public_privacy.py), never the API (P3).
     assert item["status_notes"] == cfg.statuses.label("resolu")
     assert item["description"].startswith("Le lampadaire")
     assert [r["service_request_id"] for r in client.get(f"{API}/requests.json?status=closed").get_json()] == [

@@ -173,7 +173,7 @@ def test_xml_says_what_json_says(client: FlaskClient, filed: Filed, name: str) -
 
 def test_filed_request_fills_the_spec_fields(client: FlaskClient, filed: Filed, res: Resources) -> None:
     item = client.get(f"{API}/requests/{filed.number}.json").get_json()[0]
-    # The agent's note is for the reporters (their tracking page), not the anonymous API (issue 12, P3).
+    # The agent's note goes only into the message to the reporters, never the anonymous API (issue 12, P3).
     assert item["status"] == "closed" and item["status_notes"] == res.config.statuses.label("resolu")
     assert item["media_url"].startswith(f"{res.config.town.public_url}/open311/v2/media/")
     assert item["agency_responsible"] == "Éclairage public" and item["service_name"] == "Éclairage public"

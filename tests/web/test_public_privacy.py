@@ -11,11 +11,12 @@ from flask.testing import FlaskClient
 from markupsafe import escape
 from sqlalchemy import select
 
-from intake.models import Report
+from intake.models import Outbox, Report
 from intake.pipeline.process import process_raw
 from intake.pipeline.rawstore import store_raw
 from intake.reports.statuses import change_status
 from intake.runtime.resources import Resources
+from tests.support.web import signed_in
 from tests.web.test_open311 import API, client, filed, res  # noqa: F401  (fixtures)
 
 HOSTILE_ADDRESS = "12 avenue Victoria, chez Mme Josiane Roux, 06 11 22 33 44, digicode 4521B, josiane@example.fr"
@@ -80,18 +81,23 @@ def test_tracking_numbers_open_nothing_public(client: FlaskClient, res: Resource
     assert first.tracking_number not in listed and second.tracking_number not in listed
 
 
-def test_status_note_goes_to_the_tracking_page_not_the_api(client: FlaskClient, res: Resources) -> None:  # noqa: F811
-    """P3: the form says the note goes to the reporters and their tracking page; the API does not publish it,
-    and the pipeline's own notes stay with the agents."""
+def test_status_note_goes_to_the_reporters_message_only(client: FlaskClient, res: Resources) -> None:  # noqa: F811
+    """P3: the agent's note goes into the message to the reporters, and the form says it is shown neither on
+    their tracking page nor in the public API; both agree."""
     report = filed(client, res)
     with res.factory() as s, s.begin():
         row = s.get(Report, report.id)
         assert row is not None
-        change_status(s, res.config, row, "en_cours", actor="agent", note="Intervention prévue jeudi")
-    page = client.get(f"/suivi/{report.public_token}").get_data(as_text=True)
-    assert "Intervention prévue jeudi" in page
-    assert "transmis automatiquement" not in page  # routing's note (notify=False) is internal
-    api = client.get(f"{API}/requests.json").get_data(as_text=True)
-    assert "Intervention prévue jeudi" not in api
+        change_status(s, res.config, row, "en_cours", actor="agent", note="Rappeler Mme Martin au 06 11 22 33 44")
     with res.factory() as s:
-        assert s.execute(select(Report.status).where(Report.id == report.id)).scalar_one() == "en_cours"
+        bodies = s.execute(select(Outbox.body).where(Outbox.report_id == report.id, Outbox.kind == "status_en_cours")
+                           ).scalars().all()
+    assert bodies and all("Rappeler Mme Martin" in b for b in bodies)  # the reporters get it
+    page = client.get(f"/suivi/{report.public_token}").get_data(as_text=True)
+    api = client.get(f"{API}/requests.json").get_data(as_text=True)
+    for shown in (page, api):
+        assert "Rappeler" not in shown and "06 11 22" not in shown
+    assert "En cours" in page and res.config.statuses.label("en_cours") in api
+    form = signed_in(client.application, "admin").get(f"/signalements/{report.tracking_number}")
+    assert ("jointe au message qui leur est envoyé, elle n'apparaît ni sur leur page de suivi ni dans l'API"
+            in form.get_data(as_text=True))

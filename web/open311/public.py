@@ -11,8 +11,8 @@ What is published, and why:
 - `media_url`: the stripped, re-encoded copy of a photo posted with an app request (no EXIF, no GPS),
   at an unguessable signed URL (`web/open311/media.py`); never a photo sent by mail or MMS.
 - `status_notes`: the town's label of the status, the rejection reason, "doublon". The note the agent writes
-  with a status change is for the citizens who reported it (their message and their own tracking page),
-  never published here (intake/reports/public.py).
+  with a status change goes only into the message to the citizens who reported it, never published here
+  nor on the tracking page (intake/reports/public.py).
 - `address`: the street of the commune's address reference only, never a text typed by a person (a staff
   entry, a WhatsApp location label, an app's `address_string`), no house number.
 - `service_request_id`: the report's unguessable `public_id`; the sequential tracking number, which anyone
