@@ -11,16 +11,14 @@ import hashlib
 import hmac
 import logging
 import os
-import re
 import secrets
 import threading
 from pathlib import Path
 
 from intake.config import Config
+from intake.masking import EMAIL as _EMAIL
 from intake.phones import DEFAULT_REGION, find_phones, to_e164
 
-# An e-mail address as written in text (the same shape intake/masking.py masks).
-_EMAIL = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 _KEYS: dict[Path, bytes] = {}
 _KEYS_LOCK = threading.Lock()
 

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from intake.config import Config
-from intake.models import Attachment, AuditLog, Base, Contact, RawMessage, Report, ReportMessage
+from intake.models import Attachment, AuditLog, Base, Contact, Correction, RawMessage, Report, ReportMessage
 from intake.outbox.notify import ConsoleMailer
 from intake.pipeline.process import process_raw
 from intake.pipeline.rawstore import email_key, store_raw
@@ -61,6 +61,8 @@ def jean_reports(res: Resources) -> tuple[Any, Any, bytes]:
         report = s.get(Report, first.report_id)
         assert report is not None
         change_status(s, res.config, report, "resolu", actor="agent", note="Ampoule changée, M. Dupont")
+        s.add(Correction(report_id=report.id, field="address", old_value="chez M. Dupont, 12 rue des Lilas",
+                         new_value="12 Rue des Lilas", subject=report.subject, text=report.description, actor="agent"))
     ingest(res, citizen_email(sender=f"Jean Dupont <{JEAN}>", subject="Re: Lampadaire éteint",
                               body="Merci, c'est réparé.", in_reply_to=(ours or "").strip("<>")))
     return first, other, raw

@@ -101,6 +101,8 @@ def anonymise_report(session: Session, store: FileStore, report: Report, *, now:
         event.detail = _scrub(event.detail)
     for correction in session.execute(select(Correction).where(Correction.report_id == report.id)).scalars():
         correction.subject, correction.text = "", ""
+        if correction.field == "address":  # the address as typed, before and after: the count is what stays
+            correction.old_value = correction.new_value = None
     report.anonymised_at = now
     session.add(Event(report_id=report.id, action="anonymised", detail={}))
     return True
