@@ -117,10 +117,9 @@ def test_purge_applies_each_duration_once_and_keeps_the_figures(res: Resources, 
             "3 contact(s) seraient anonymisés, 1 entrée(s) du journal d'audit seraient supprimées") in dry.stdout
     assert snapshot(res) == before  # a dry run changes nothing
 
-    with res.factory() as s, s.begin():
-        from intake.privacy.retention import purge
+    from intake.privacy.retention import purge
 
-        done = purge(s, res.config, res.file_store)
+    done = purge(res.factory, res.config, res.file_store, batch=2)  # several short transactions
     assert (done.raw_messages, done.attachments, done.reports_anonymised, done.contacts_anonymised,
             done.audit_entries) == (5, 4, 3, 3, 1)
     after = snapshot(res)
@@ -139,8 +138,7 @@ def test_purge_applies_each_duration_once_and_keeps_the_figures(res: Resources, 
     assert after["audit"][0] == "queue.report" and after["audit"][-1] == "rgpd_purge" and len(after["audit"]) == 2
     assert town_figures(res) == figures  # statistics and hotspots count the anonymised reports as before
 
-    with res.factory() as s, s.begin():
-        again = purge(s, res.config, res.file_store)
+    again = purge(res.factory, res.config, res.file_store)
     assert again.total == 0  # idempotent
 
 

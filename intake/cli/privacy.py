@@ -106,8 +106,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
     from intake.privacy.retention import purge
 
     cfg, factory, store, _key = _setup(args)
-    with factory() as session, session.begin():
-        done = purge(session, cfg, store, dry_run=args.dry_run, actor=_actor())
+    done = purge(factory, cfg, store, dry_run=args.dry_run, actor=_actor())
     keep = cfg.privacy.retention
     print(f"conservation : messages reçus {keep.raw_months} mois, identité {keep.identity_months} mois, "
           f"journal d'audit {keep.audit_months} mois après la clôture")

@@ -17,11 +17,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, delete, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Config
 from intake.media.storage import FileStore
-from intake.models import Attachment, AuditLog, Contact, Event, RawMessage, Report, ReportMessage, utcnow
+from intake.models import Attachment, AuditLog, Contact, Event, RawMessage, Report, ReportMessage, as_utc, utcnow
 from intake.privacy.erasure import (
     anonymise_contact,
     anonymise_report,
@@ -34,7 +34,8 @@ from intake.vocab import CLOSED
 
 log = logging.getLogger(__name__)
 PURGE_ACTION = "rgpd_purge"
-BATCH = 200
+PURGE_START = "rgpd_purge_start"  # a worker's claim of the day's purge (two workers never run it together)
+BATCH = 100  # rows per transaction: about a second of SQLite's write lock on a loaded machine
 
 
 def months_before(now: datetime, months: int) -> datetime:
@@ -89,47 +90,63 @@ def _raw_without_report(session: Session, cutoff: datetime) -> list[int]:
         RawMessage.status.in_(("failed", "discarded", "processed")), RawMessage.id.not_in(filed))).scalars())
 
 
-def purge(session: Session, config: Config, store: FileStore, *, now: datetime | None = None,
-          dry_run: bool = False, actor: str = "guichet") -> Purge:
-    """Apply the retention durations (inside the caller's transaction); with `dry_run`, only count."""
+def purge(factory: sessionmaker[Session], config: Config, store: FileStore, *, now: datetime | None = None,
+          dry_run: bool = False, actor: str = "guichet", batch: int = BATCH) -> Purge:
+    """Apply the retention durations; with `dry_run`, only count.
+
+    The work is planned in one read, then done in short transactions of `batch` rows each (SQLite's write lock is
+    never held for long, so the doors keep storing while a first purge goes through years of reports); a purge
+    stopped half-way is finished by the next one, since every step skips what is already done.
+    """
     now = now or utcnow()
     keep = config.privacy.retention
     done = Purge(dry_run=dry_run)
     raw_cutoff, identity_cutoff = months_before(now, keep.raw_months), months_before(now, keep.identity_months)
-    raw_ids = sorted(set(_raw_of_closed(session, raw_cutoff)) | set(_raw_without_report(session, raw_cutoff)))
-    done.raw_messages = len(raw_ids)
-    attachments = list(session.execute(select(Attachment).where(
-        Attachment.report_id.in_(_closed_before(raw_cutoff)))).scalars())
-    done.attachments = len(attachments)
-    report_ids: list[int] = list(session.execute(_closed_before(identity_cutoff).where(
-        Report.anonymised_at.is_(None)).order_by(Report.id)).scalars())
-    done.reports_anonymised = len(report_ids)
     audit_cutoff = months_before(now, keep.audit_months)
-    done.audit_entries = int(session.execute(select(func.count()).select_from(AuditLog).where(
-        AuditLog.at < audit_cutoff)).scalar_one())
-    authors: set[int] = {a for a in session.execute(select(Report.author_id).where(
-        Report.id.in_(report_ids or [-1]), Report.author_id.is_not(None))).scalars() if a is not None}
+    with factory() as session:
+        raw_ids = sorted(set(_raw_of_closed(session, raw_cutoff)) | set(_raw_without_report(session, raw_cutoff)))
+        attachment_ids = list(session.execute(select(Attachment.id).where(
+            Attachment.report_id.in_(_closed_before(raw_cutoff)))).scalars())
+        report_ids: list[int] = list(session.execute(_closed_before(identity_cutoff).where(
+            Report.anonymised_at.is_(None)).order_by(Report.id)).scalars())
+        done.audit_entries = int(session.execute(select(func.count()).select_from(AuditLog).where(
+            AuditLog.at < audit_cutoff)).scalar_one())
+        authors = sorted({a for a in session.execute(select(Report.author_id).where(
+            Report.id.in_(_closed_before(identity_cutoff)), Report.anonymised_at.is_(None),
+            Report.author_id.is_not(None))).scalars() if a is not None})
+        if dry_run:
+            wanted = set(report_ids)
+            done.contacts_anonymised = sum(1 for cid in authors if _would_be_done(session, cid, wanted))
+    done.raw_messages, done.attachments, done.reports_anonymised = len(raw_ids), len(attachment_ids), len(report_ids)
     if dry_run:
-        done.contacts_anonymised = sum(1 for cid in authors if _would_be_done(session, cid, set(report_ids)))
         return done
-    for start in range(0, len(raw_ids), BATCH):
-        for raw in session.execute(select(RawMessage).where(RawMessage.id.in_(raw_ids[start:start + BATCH]))
-                                   ).scalars():
-            purge_raw(raw, now=now)
-    delete_attachments(session, store, attachments)
-    for report_id in report_ids:
-        report = session.get(Report, report_id)
-        if report is not None:
-            anonymise_report(session, store, report, now=now)
-    session.flush()
-    for contact_id in sorted(authors):
-        contact = session.get(Contact, contact_id)
-        if contact is not None and contact_is_done(session, contact_id):
-            done.contacts_anonymised += int(anonymise_contact(contact, now=now))
-    session.execute(delete(AuditLog).where(AuditLog.at < audit_cutoff).execution_options(synchronize_session=False))
-    audit(session, actor=actor, action=PURGE_ACTION, detail=asdict(done))
+    for chunk in _chunks(raw_ids, batch):
+        with factory() as session, session.begin():
+            for raw in session.execute(select(RawMessage).where(RawMessage.id.in_(chunk))).scalars():
+                purge_raw(raw, now=now)
+    for chunk in _chunks(attachment_ids, batch):
+        with factory() as session, session.begin():
+            delete_attachments(session, store, list(session.execute(
+                select(Attachment).where(Attachment.id.in_(chunk))).scalars()))
+    for chunk in _chunks(report_ids, batch):
+        with factory() as session, session.begin():
+            for report in session.execute(select(Report).where(Report.id.in_(chunk))).scalars():
+                anonymise_report(session, store, report, now=now)
+    for chunk in _chunks(authors, batch):
+        with factory() as session, session.begin():
+            for contact in session.execute(select(Contact).where(Contact.id.in_(chunk))).scalars():
+                if contact_is_done(session, contact.id):
+                    done.contacts_anonymised += int(anonymise_contact(contact, now=now))
+    with factory() as session, session.begin():
+        session.execute(delete(AuditLog).where(AuditLog.at < audit_cutoff)
+                        .execution_options(synchronize_session=False))
+        audit(session, actor=actor, action=PURGE_ACTION, detail=asdict(done))
     log.info("retention purge: %s", done.summary_fr())
     return done
+
+
+def _chunks(ids: list[int], size: int) -> list[list[int]]:
+    return [ids[i:i + size] for i in range(0, len(ids), max(1, size))]
 
 
 def _would_be_done(session: Session, contact_id: int, anonymised_now: set[int]) -> bool:
@@ -146,9 +163,10 @@ def last_purge(session: Session) -> tuple[datetime, dict[str, object]] | None:
 
 
 def purge_due(session: Session, *, now: datetime | None = None) -> bool:
-    """Whether a day has passed since the last purge (workers run it once a day)."""
-    last = last_purge(session)
-    return last is None or (now or utcnow()) - last[0] >= timedelta(hours=24)
+    """Whether a day has passed since the last purge was started (workers run it once a day)."""
+    last = session.execute(select(func.max(AuditLog.at)).where(
+        AuditLog.action.in_((PURGE_ACTION, PURGE_START)))).scalar_one()
+    return last is None or (now or utcnow()) - as_utc(last) >= timedelta(hours=24)
 
 
 @dataclass

@@ -16,7 +16,8 @@ from intake.config import Config
 from intake.media.storage import FileStore
 from intake.models import Outbox, RawMessage, utcnow
 from intake.outbox.notify import Mailer, retry_delay, send_outbox_row
-from intake.privacy.retention import Purge, purge, purge_due
+from intake.privacy.erasure import audit
+from intake.privacy.retention import PURGE_START, Purge, purge, purge_due
 
 log = logging.getLogger(__name__)
 
@@ -142,10 +143,11 @@ def daily_purge(factory: sessionmaker[Session], config: Config, store: FileStore
     """Apply the retention durations when a day has passed since the last purge (whichever worker comes first);
     None when it is not due. Idempotent: a purge run twice by two workers finds nothing the second time."""
     now = now or utcnow()
-    with factory() as session, session.begin():
+    with factory() as session, session.begin():  # check and claim in one transaction (SQLite: one at a time)
         if not purge_due(session, now=now):
             return None
-        done = purge(session, config, store, now=now)
+        audit(session, actor="guichet", action=PURGE_START, detail={})
+    done = purge(factory, config, store, now=now)
     if done.total:
         log.info("daily retention purge: %s", done.summary_fr())
     return done
