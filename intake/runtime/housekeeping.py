@@ -5,9 +5,11 @@ retention purge of citizens' data."""
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -138,15 +140,25 @@ def reset_for_resend(factory: sessionmaker[Session], ids: Iterable[int] | None =
     return found
 
 
+# When this process need not look at the database again for the daily purge, per session factory (database):
+# the upkeep runs every sweep interval, the purge once a day.
+_PURGE_CHECKED: weakref.WeakKeyDictionary[Any, datetime] = weakref.WeakKeyDictionary()
+_PURGE_RECHECK = timedelta(minutes=15)  # another worker may have purged meanwhile: look again this often
+
+
 def daily_purge(factory: sessionmaker[Session], config: Config, store: FileStore, *,
                 now: datetime | None = None) -> Purge | None:
     """Apply the retention durations when a day has passed since the last purge (whichever worker comes first);
     None when it is not due. Idempotent: a purge run twice by two workers finds nothing the second time."""
     now = now or utcnow()
+    if now < _PURGE_CHECKED.get(factory, now):
+        return None
     with factory() as session, session.begin():  # check and claim in one transaction (SQLite: one at a time)
         if not purge_due(session, now=now):
+            _PURGE_CHECKED[factory] = now + _PURGE_RECHECK
             return None
         audit(session, actor="guichet", action=PURGE_START, detail={})
+    _PURGE_CHECKED[factory] = now + _PURGE_RECHECK
     done = purge(factory, config, store, now=now)
     if done.total:
         log.info("daily retention purge: %s", done.summary_fr())

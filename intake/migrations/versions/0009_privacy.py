@@ -1,4 +1,4 @@
-"""privacy: reports' unguessable public id; anonymised and purged marks (issue 12)
+"""privacy: reports' unguessable public id; anonymised and purged marks; audit log by action (issue 12)
 
 Revision ID: 0009
 Revises: 0008
@@ -24,6 +24,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('anonymised_at', sa.DateTime(timezone=True), nullable=True))
     with op.batch_alter_table('raw_message', schema=None) as batch_op:
         batch_op.add_column(sa.Column('purged_at', sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table('audit_log', schema=None) as batch_op:
+        batch_op.create_index('ix_audit_log_action_at', ['action', 'at'], unique=False)
     bind = op.get_bind()
     ids = [row[0] for row in bind.execute(sa.text("SELECT id FROM report WHERE public_id IS NULL"))]
     update = sa.text("UPDATE report SET public_id = :p WHERE id = :i")
@@ -35,6 +37,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('audit_log', schema=None) as batch_op:
+        batch_op.drop_index('ix_audit_log_action_at')
     with op.batch_alter_table('raw_message', schema=None) as batch_op:
         batch_op.drop_column('purged_at')
     with op.batch_alter_table('contact', schema=None) as batch_op:
