@@ -147,10 +147,17 @@ _PURGE_RECHECK = timedelta(minutes=15)  # another worker may have purged meanwhi
 
 
 def daily_purge(factory: sessionmaker[Session], config: Config, store: FileStore, *,
-                now: datetime | None = None) -> Purge | None:
+                now: datetime | None = None, first_after: timedelta | None = None) -> Purge | None:
     """Apply the retention durations when a day has passed since the last purge (whichever worker comes first);
-    None when it is not due. Idempotent: a purge run twice by two workers finds nothing the second time."""
+    None when it is not due. Idempotent: a purge run twice by two workers finds nothing the second time.
+
+    `first_after`: this process looks only that long after its first call (a worker's upkeep: not while it
+    starts and forks its first work horses; on SQLite a horse forked while a thread of the parent is inside
+    a transaction inherits that lock's bookkeeping and waits for it until the busy timeout).
+    """
     now = now or utcnow()
+    if first_after is not None and factory not in _PURGE_CHECKED:
+        _PURGE_CHECKED[factory] = now + first_after
     if now < _PURGE_CHECKED.get(factory, now):
         return None
     with factory() as session, session.begin():  # check and claim in one transaction (SQLite: one at a time)

@@ -211,7 +211,8 @@ def maintain(res: Resources, *, send: bool = True) -> dict[str, int]:
     spooled = drain(spool_folder(res.config), res.factory)  # stored as pending: the sweep queues them
     parked = park_poison_messages(res.factory, max_attempts=cfg.max_attempts, stale_before=stale)
     outbox = sweep_outbox(res.factory, res.config, res.mailer, send=send)
-    purged = daily_purge(res.factory, res.config, res.file_store)  # once a day, RGPD retention
+    # once a day (RGPD retention), never in the worker's first minutes
+    purged = daily_purge(res.factory, res.config, res.file_store, first_after=timedelta(minutes=10))
     return {"spooled": spooled, "parked": len(parked), "restarted_sends": len(outbox.restarted),
             "failed_sends": len(outbox.parked), "sent": sum(1 for status in outbox.sent.values() if status == "sent"),
             "purged": purged.total if purged is not None else 0}
