@@ -203,6 +203,9 @@ def run_worker(config: Config, *, burst: bool = False, scheduler: bool = True) -
     # mail-parser logs every MIME part it does not handle; citizens' mail is full of them.
     logging.getLogger("mailparser").setLevel(logging.ERROR)
     logging.getLogger("rq.worker").addFilter(_OncePerOutage())
+    from intake.pseudonyms import install_log_pseudonyms
+
+    install_log_pseudonyms(config)  # no citizen's e-mail or phone in the workers' log lines (RGPD)
     res = build_resources(config)
     res.warm_up()
     jobs.set_resources(res)

@@ -293,7 +293,7 @@ ASKS_FOR_REPLY = re.compile(r"r[ée]pond(?:ez|re|ant)\s+(?:simplement\s+|directe
                             r"(?:message|courriel|mail|e-mail)", re.IGNORECASE)
 TOWN_VARIABLES = frozenset({"town"})
 CONFIRMATION_VARIABLES = frozenset({"tracking_number", "town", "subject", "summary", "received_at", "attachments",
-                                    "status_url"})
+                                    "status_url", "privacy_url"})
 STATUS_VARIABLES = frozenset({"tracking_number", "town", "category", "service", "status", "note", "reason",
                               "status_url"})
 ASK_LOCATION_VARIABLES = frozenset({"tracking_number", "town", "category", "location_url", "status_url"})
@@ -636,6 +636,39 @@ class Health(_Strict):
         return value
 
 
+class Retention(_Strict):
+    """How long citizens' data is kept once a report is closed (résolu, rejeté), in months (issue 12, RGPD 1)."""
+
+    raw_months: int = Field(default=6, ge=1, le=120)
+    identity_months: int = Field(default=12, ge=1, le=240)
+    audit_months: int = Field(default=12, ge=1, le=120)
+
+    @model_validator(mode="after")
+    def _raw_before_identity(self) -> Retention:
+        if self.raw_months > self.identity_months:
+            raise ValueError("privacy.retention.raw_months: the raw messages carry the identity too; keep them no "
+                             f"longer than identity_months ({self.raw_months} > {self.identity_months})")
+        return self
+
+
+class Privacy(_Strict):
+    """The privacy notice (art. 13 RGPD), the retention of data and the pseudonyms' key."""
+
+    controller: str = "la commune (le maire, responsable du traitement)"
+    controller_address: str = ""
+    dpo_contact: str = ""
+    purposes: list[str] = Field(default_factory=lambda: [
+        "recevoir, traiter et suivre les signalements de problèmes dans l'espace public",
+        "informer la personne qui a signalé de la suite donnée",
+        "produire des statistiques anonymes sur les problèmes signalés"])
+    legal_basis: str = "mission d'intérêt public dont est investie la commune (article 6.1.e du RGPD)"
+    recipients: list[str] = Field(default_factory=lambda: [
+        "les agents de la mairie chargés des signalements et les services techniques concernés"])
+    authority: str = "CNIL, 3 place de Fontenoy, TSA 80715, 75334 Paris Cedex 07 — www.cnil.fr"
+    pseudonym_key: str = "var/pseudonym.key"
+    retention: Retention = Retention()
+
+
 class Config(_Strict):
     town: Town
     database_url: str = "sqlite:///var/guichet.db"
@@ -660,6 +693,7 @@ class Config(_Strict):
     routing: Routing = Routing()
     ask_location: AskLocation = AskLocation()
     health: Health = Health()
+    privacy: Privacy = Privacy()
     pipeline: list[str] = Field(default_factory=lambda: list(DEFAULT_PIPELINE))
     base_dir: str = "."
 
@@ -855,6 +889,7 @@ class Config(_Strict):
             "status": max(self.statuses.labels.values() or STATUS_CODES, key=len),
             "status_url": self.status_url("x" * 32), "location_url": self.status_url("x" * 32) + "/position",
             "report_url": f"{self.town.public_url.rstrip('/')}/signalements/2026-123456", "day": "07/12/2026",
+            "privacy_url": self.privacy_url(),
         }
         report["reports"] = [{k: report[k] for k in ("tracking_number", "category", "address", "summary",
                                                      "report_url")}]
@@ -867,6 +902,10 @@ class Config(_Strict):
     def status_url(self, token: str) -> str:
         """The citizen's public tracking page of a report (its unguessable token, never its number)."""
         return f"{self.town.public_url.rstrip('/')}/suivi/{token}"
+
+    def privacy_url(self) -> str:
+        """The public privacy notice (art. 13 RGPD), generated from `privacy`."""
+        return f"{self.town.public_url.rstrip('/')}/confidentialite"
 
     def resolve_path(self, path: str) -> Path:
         """Resolve a path from the config relative to the config file's folder."""

@@ -82,12 +82,16 @@ class InboundMessage:
     `channel` is the channel the citizen used (email, sms, whatsapp, voice, open311, telephone, accueil,
     courrier): it decides how they are answered. `answer_to` is where an answer goes on that channel (the
     Twilio address "whatsapp:+33…" on WhatsApp, the phone number for SMS); email answers go to `sender.email`.
+    `sender` and `sender_phone` identify the citizen and come only from the channel itself (the mail's sender,
+    the SMS number, the fields staff typed); a number read in the text is `phone_in_text`, which identifies nobody.
     """
 
     channel: str
     text: str
     sender: Address = NO_ADDRESS
     sender_phone: str | None = None
+    # A phone number read in the free text (an email's signature): shown to agents, never a contact's identity.
+    phone_in_text: str | None = None
     answer_to: str | None = None
     subject: str = ""
     quoted: str = ""

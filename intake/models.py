@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +41,11 @@ NAMING = {
 def utcnow() -> datetime:
     """Timezone-aware now, the only clock models use."""
     return datetime.now(UTC)
+
+
+def new_public_id() -> str:
+    """An unguessable identifier of a report for anonymous public lookups (Open311 `service_request_id`)."""
+    return secrets.token_urlsafe(12)
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -99,6 +105,9 @@ class RawMessage(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(120))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the payload was deleted (retention or a citizen's erasure): the row and its keys stay, so that the
+    # same message fetched again is recognised and not filed twice, but the bytes are gone (payload empty).
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class MailboxState(Base):
@@ -138,6 +147,7 @@ class Contact(Base):
     opt_out: Mapped[bool] = mapped_column(Boolean, default=False)  # SMS: STOP received, or refused by Twilio
     opt_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # identity erased (RGPD)
 
 
 class TrackingCounter(Base):
@@ -163,7 +173,10 @@ class Report(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tracking_number: Mapped[str] = mapped_column(String(16), unique=True)
-    public_token: Mapped[str] = mapped_column(String(64), unique=True)
+    public_token: Mapped[str] = mapped_column(String(64), unique=True)  # the citizen's /suivi link: a secret
+    # What anonymous public outputs (Open311) name a report by: unguessable, so the history cannot be listed
+    # by counting tracking numbers; unlike public_token it opens nothing but the public record.
+    public_id: Mapped[str] = mapped_column(String(32), unique=True, default=new_public_id)
     channel: Mapped[str] = mapped_column(String(20))
     subject: Mapped[str] = mapped_column(String(500), default="")
     description: Mapped[str] = mapped_column(Text, default="")
@@ -192,6 +205,8 @@ class Report(Base):
     notes: Mapped[list[str]] = mapped_column(JSON, default=list)
     duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("report.id"), index=True)
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    # Names, contacts and the citizens' words erased (retention or erasure); category, place, status stay.
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -368,6 +383,8 @@ class AuditLog(Base):
     """Who viewed or changed what in the back office, when, from where."""
 
     __tablename__ = "audit_log"
+    # The last retention purge, read by every worker's upkeep and the health page, without scanning the log.
+    __table_args__ = (Index("ix_audit_log_action_at", "action", "at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

@@ -13,12 +13,13 @@ ROOT = Path(__file__).resolve().parent.parent
 # (The same table is in docs/architecture.md; keep both in step.)
 RANKS: tuple[tuple[str, ...], ...] = (
     ("intake.config", "intake.models", "intake.message", "intake.vocab", "intake.phones", "intake.masking",
-     "intake.gsm"),
+     "intake.gsm", "intake.pseudonyms"),
     ("intake.email", "intake.media", "intake.geocoding"),
     ("intake.runtime.db", "intake.runtime.queue", "intake.migrations"),
     ("intake.outbox",),
     ("intake.reports",),
     ("intake.pipeline",),
+    ("intake.privacy",),
     ("intake.channels",),
     ("intake.backoffice",),
     ("intake.runtime",),

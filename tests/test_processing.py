@@ -184,7 +184,9 @@ def test_forwarded_by_reception_author_is_the_citizen(res: Resources) -> None:
         report = s.get(Report, outcome.report_id)
         assert report is not None and report.author is not None
         assert report.author.email == "paul.durand@exemple.fr"
-        assert report.author.phone == "+33612345678"
+        assert report.author.phone is None  # a number read in the signature identifies nobody (issue 12, P1)
+        message = s.execute(select(ReportMessage).where(ReportMessage.report_id == report.id)).scalar_one()
+        assert message.details["phone_in_text"] == "+33612345678"  # shown to the agent as read
         assert report.forwarded_by_email == "sophie@mairie.localhost"
         assert "gravats" in report.description and "à traiter" not in report.description
         box = s.execute(select(Outbox)).scalar_one()

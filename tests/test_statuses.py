@@ -62,7 +62,7 @@ def add_report(s: Session, *, channel: str = "email", email: str | None = None, 
     report = Report(tracking_number=next_tracking_number(s, year=2026), public_token=new_public_token(),
                     channel=channel, subject="Lampadaire", description=text, category=category,
                     service="eclairage", status=status, author=author, address_label="72 Rue des Pyrénées 75020 Paris",
-                    lat=48.8538, lon=2.4059, location_source="text")
+                    address_voie="Rue des Pyrénées", lat=48.8538, lon=2.4059, location_source="text")
     s.add(report)
     s.flush()
     key = uuid.uuid4().hex

@@ -301,7 +301,8 @@ def test_public_status_page_shows_progress_and_no_personal_data(office: tuple[An
     html = page.get_data(as_text=True)
     assert '<meta name="robots" content="noindex, nofollow">' in html
     assert f"Suivi du signalement n° {number}" in html and "En cours" in html
-    assert "Éclairage public" in html and "72 Rue des Pyrénées 75020 Paris" in html
+    # The reference street only: no house number, never an address as typed (issue 12, P2).
+    assert "Éclairage public" in html and "Rue des Pyrénées" in html and "72 Rue" not in html
     assert html.count("<li>") == 2  # received, then the status change with its date
     for personal in ("Jeanne", "Martin", "jeanne.martin@example.org", "+33611223344", "06 11 22 33 44",
                      "devant chez moi", "Rappeler", "/signalements/", "/fichiers/"):

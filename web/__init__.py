@@ -58,11 +58,18 @@ def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
     from web import stats
 
     app.register_blueprint(stats.bp)
+    from web import notice, rgpd
+
+    app.register_blueprint(rgpd.bp)
+    app.register_blueprint(notice.bp)
     open311.init_app(app)
     from web import metrics
 
     app.register_blueprint(metrics.bp)  # /metrics (Prometheus)
     if os.environ.get("GUICHET_WEB_WARM_UP") == "1":  # `guichet serve`/`up`: before gunicorn forks its workers
+        from intake.pseudonyms import install_log_pseudonyms
+
+        install_log_pseudonyms(cfg, "gunicorn.error", "gunicorn.access")  # no e-mail or phone in log lines
         app.extensions["guichet"].understanding()
         app.extensions["guichet"].dispose()  # no database connection may cross the fork
     if cfg.twilio.enabled:

@@ -31,6 +31,7 @@ ROUTES: dict[str, frozenset[str]] = {
     "auth.change_password": EVERYONE,
     "queue.health": OPEN,
     "queue.public_status": OPEN,
+    "notice.page": OPEN,  # the privacy notice (web/notice.py)
     "pin.position": OPEN,
     "pin.save_position": OPEN,
     "pin.outline": OPEN,
@@ -73,6 +74,9 @@ ROUTES: dict[str, frozenset[str]] = {
     "stats.statistics": EVERYONE,  # agents see their service only (web/stats.py)
     "stats.points_chauds": EVERYONE,
     "stats.hotspots_geojson": EVERYONE,
+    "rgpd.form": frozenset({ADMIN}),  # citizens' requests on their data (web/rgpd.py)
+    "rgpd.export": frozenset({ADMIN}),
+    "rgpd.erase": frozenset({ADMIN}),
 }
 
 
@@ -131,6 +135,11 @@ def enforce() -> Any:
     return None
 
 
+# Form fields never copied into the audit log: secrets, and the email or phone of an RGPD request (the request
+# is audited under a pseudonym by intake/privacy/rights.py; copying the address would keep what was erased).
+_NOT_AUDITED = frozenset({"csrf_token", "mot_de_passe", "identifiant", "confirmation"})
+
+
 def audit(response: Response) -> Response:
     """after_request: every view or change of a report, every change at all, and every export is logged."""
     endpoint = request.endpoint or ""
@@ -142,7 +151,7 @@ def audit(response: Response) -> Response:
     entry = AuditLog(user_id=current_user.id, username=current_user.username, action=endpoint[:80],
                      method=request.method[:8], path=request.full_path.rstrip("?")[:500],
                      status=response.status_code, report_id=report_id,
-                     detail={k: v[:200] for k, v in request.form.items() if k not in {"csrf_token", "mot_de_passe"}},
+                     detail={k: v[:200] for k, v in request.form.items() if k not in _NOT_AUDITED},
                      ip=(request.remote_addr or "")[:45])
     try:
         with current_app.extensions["guichet"].factory() as session, session.begin():

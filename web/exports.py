@@ -1,7 +1,8 @@
 """Downloads of the filtered reports (CSV for spreadsheets, GeoJSON for GIS), streamed; every one is audited.
 
 Endpoint names start with "exports." so that `web.access.audit` records each download. Personal data (citizens'
-names, emails, phones, the text they wrote) is only exported for administrators.
+names, emails, phones, the text they wrote) is only exported for administrators; everyone gets the author's
+keyed pseudonym (intake/pseudonyms.py), so that reports can be counted per reporter without knowing who.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from flask import Blueprint, Response, current_app, render_template, request, ur
 
 from intake.backoffice.exports import columns, csv_stream, geojson_stream, iter_rows
 from intake.backoffice.filters import parse_filter
+from intake.pseudonyms import pseudonym, town_key
 
 bp = Blueprint("exports", __name__)
 
@@ -33,8 +35,10 @@ def _download(kind: str) -> Response:
     cols = columns(personal=personal)
     base = cfg.town.public_url.rstrip("/")
     prefix = url_for("queue.report", number="NUMERO")
+    key, region = town_key(cfg), cfg.town.phone_region
     rows = iter_rows(current_app.extensions["guichet"].factory, cfg, flt, service_scope=service_scope(),
-                     personal=personal, link=lambda number: base + prefix.replace("NUMERO", number))
+                     personal=personal, link=lambda number: base + prefix.replace("NUMERO", number),
+                     pseudonym=lambda value: pseudonym(key, value, region=region))
     stream: Iterator[str] = (csv_stream if kind == "csv" else geojson_stream)(rows, cols, cfg)
     day = cfg.town.local(datetime.now().astimezone()).strftime("%Y-%m-%d")
     mimetype = "text/csv" if kind == "csv" else "application/geo+json"

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from intake.backoffice.health import collect, queue_info, retry_message
 from intake.models import AuditLog
+from intake.privacy.retention import retention_status
 from web.common import res as _res
 
 bp = Blueprint("health", __name__)
@@ -55,13 +56,14 @@ def page() -> str:
             select(AuditLog.at, AuditLog.username, AuditLog.detail, AuditLog.status)
             .where(AuditLog.action == "health.retry", AuditLog.status == 303)
             .order_by(AuditLog.id.desc()).limit(10)).all()
+        retention = retention_status(session)
     agent = current_agent()
     return render_template("intake_health.html", s=snapshot, queue=queue, retries=retries, rule=cfg.health,
                            warnings=warnings(snapshot, queue), ago=lambda moment: duration_fr(
                                (snapshot.now - moment).total_seconds()),
                            duration=duration_fr, channel_names=CHANNEL_NAMES, raw_status=RAW_STATUS,
                            send_status=SEND_STATUS, show_recipients=bool(agent and agent.is_admin),
-                           max_attempts=cfg.worker.max_attempts)
+                           max_attempts=cfg.worker.max_attempts, retention=retention, keep=cfg.privacy.retention)
 
 
 def _message(outcome: Any) -> tuple[str, str]:

@@ -12,7 +12,8 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from intake.models import Attachment, Event, RawMessage, Report, ReportMessage
+from intake.models import Attachment, RawMessage, Report, ReportMessage
+from intake.reports.public import tracking_page
 from web.common import current_actor, report_or_404, send_soon
 from web.common import res as _res
 
@@ -189,25 +190,13 @@ def change_status_view(number: str) -> Any:
 def public_status(token: str) -> ResponseReturnValue:
     """Public status page of a report (unguessable URL): what, where, which service, each status and when.
 
-    Nothing personal: no name, address, phone, message text or photo; never cached, never indexed.
+    Nothing personal: no name, contact, message text, agent's note or photo, the reference street only (never an
+    address typed by a person); never cached, never indexed.
     """
-    cfg = current_app.config["GUICHET"]
     with _res().factory() as session:
-        rep = session.execute(select(Report).where(Report.public_token == token)).scalar_one_or_none()
-        if rep is None:
-            abort(404)
-        changes = session.execute(
-            select(Event.at, Event.detail).where(Event.report_id == rep.id, Event.action == "status")
-            .order_by(Event.id)).all()
-    service = cfg.service(rep.service)
-    page = {
-        "tracking_number": rep.tracking_number, "received_at": rep.created_at,
-        "category": next((c.label for c in cfg.categories if c.code == rep.category), None),
-        "status": cfg.statuses.label(rep.status), "address": rep.address_label or rep.address_voie,
-        "reason": cfg.statuses.reason_label(rep.status_reason) if rep.status == "rejete" else None,
-        "service": service.name if service else None,
-        "history": [(at, cfg.statuses.label(str(detail.get("to")))) for at, detail in changes],
-    }
+        page = tracking_page(session, current_app.config["GUICHET"], token)
+    if page is None:
+        abort(404)
     response = make_response(render_template("public_status.html", page=page))
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex, nofollow"

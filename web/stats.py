@@ -13,6 +13,7 @@ from intake.backoffice.filters import CHANNELS, ReportFilter, parse_filter
 from intake.backoffice.hotspots import find_hotspots, geojson
 from intake.backoffice.stats import PRESETS, Period, choose_period, compute, hours_label, period_filter
 from intake.config import STATUS_CODES, Config
+from intake.pseudonyms import pseudonym, town_key
 from web.common import cfg as _cfg
 
 bp = Blueprint("stats", __name__)
@@ -85,7 +86,9 @@ def statistics() -> str:
     flt, period, errors = _request(30)
     chosen = period_filter(flt, period, request.args)
     with current_app.extensions["guichet"].factory() as session:
-        stats = compute(session, cfg, chosen, period, service_scope=_scope())
+        key, region = town_key(cfg), cfg.town.phone_region
+        stats = compute(session, cfg, chosen, period, service_scope=_scope(),
+                        pseudonym=lambda value: pseudonym(key, value, region=region))
     return render_template("stats.html", stats=stats, flt=flt, period=period, errors=errors,
                            options=_options(cfg), scoped=_scope() is not None, hours=hours_label,
                            args=_form_args(flt, period, request.args), percent=_percent)

@@ -60,6 +60,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("doublon_de", "Doublon de"),
     Column("mis_a_jour_le", "Mis à jour le", kind="moment"),
     Column("lien", "Lien"),
+    # The same citizen gets the same keyed pseudonym in every export (intake/pseudonyms.py): reports can be
+    # counted per reporter without their name, email or phone.
+    Column("auteur_pseudonyme", "Pseudonyme du citoyen"),
     Column("objet", "Objet", personal=True),
     Column("description", "Description", personal=True),
     Column("auteur_nom", "Nom du citoyen", personal=True),
@@ -171,15 +174,14 @@ def _query(config: Config, flt: ReportFilter, *, service_scope: str | None, pers
         Report.id, Report.tracking_number, Report.created_at, Report.channel, Report.category, Report.service,
         Report.zone, Report.status, Report.status_reason, Report.address_label, Report.address_voie,
         Report.address_postcode, Report.lat, Report.lon, Report.location_source, Report.updated_at,
-        main.tracking_number.label("main_number"),
+        main.tracking_number.label("main_number"), Contact.email.label("author_email"),
+        Contact.phone.label("author_phone"),
     ]
     if personal:
         fields += [Report.subject, Report.description, Report.forwarded_by_name, Report.forwarded_by_email,
-                   Contact.name.label("author_name"), Contact.email.label("author_email"),
-                   Contact.phone.label("author_phone")]
-    query = select(*fields).outerjoin(main, main.id == Report.duplicate_of_id)
-    if personal:
-        query = query.outerjoin(Contact, Contact.id == Report.author_id)
+                   Contact.name.label("author_name")]
+    query = (select(*fields).outerjoin(main, main.id == Report.duplicate_of_id)
+             .outerjoin(Contact, Contact.id == Report.author_id))
     return apply(query, flt, config, service_scope=service_scope)
 
 
@@ -193,9 +195,11 @@ class _Labels:
     reasons: dict[str, str]
     zone_name: Callable[[str | None], str | None]
     link: Callable[[str], str]
+    pseudonym: Callable[[str | None], str | None]
 
 
-def _labels(config: Config, link: Callable[[str], str]) -> _Labels:
+def _labels(config: Config, link: Callable[[str], str],
+            pseudonym: Callable[[str | None], str | None]) -> _Labels:
     from intake.reports.zones import zones_for
 
     try:
@@ -206,13 +210,13 @@ def _labels(config: Config, link: Callable[[str], str]) -> _Labels:
                    services={s.code: s.name for s in config.services},
                    statuses={code: config.statuses.label(code) for code in STATUS_CODES},
                    reasons={r.code: r.label for r in config.statuses.reject_reasons},
-                   zone_name=zones.name if zones else (lambda code: code), link=link)
+                   zone_name=zones.name if zones else (lambda code: code), link=link, pseudonym=pseudonym)
 
 
 def _row(r: Any, labels: _Labels, personal: bool) -> dict[str, Any]:
     # positional: a Row's attribute access costs more than the rest of the row at 100,000 rows
     (_, number, created, channel, category, service, zone, status, reason, label, voie, postcode, lat, lon, source,
-     updated, main_number) = r[:17]
+     updated, main_number, email, phone) = r[:19]
     row: dict[str, Any] = {
         "numero": number, "recu_le": created, "canal": CHANNELS.get(channel, channel),
         "categorie": labels.categories.get(category, category), "categorie_code": category,
@@ -222,20 +226,25 @@ def _row(r: Any, labels: _Labels, personal: bool) -> dict[str, Any]:
         "adresse": label or voie, "code_postal": postcode, "latitude": lat, "longitude": lon,
         "origine_position": POSITION_SOURCES.get(source, source) if lat is not None else None,
         "doublon_de": main_number, "mis_a_jour_le": updated, "lien": labels.link(number),
+        "auteur_pseudonyme": labels.pseudonym(email or phone),
     }
     if personal:
-        (row["objet"], row["description"], row["transmis_par_nom"], row["transmis_par_courriel"], row["auteur_nom"],
-         row["auteur_courriel"], row["auteur_telephone"]) = r[17:24]
+        (row["objet"], row["description"], row["transmis_par_nom"], row["transmis_par_courriel"],
+         row["auteur_nom"]) = r[19:24]
+        row["auteur_courriel"], row["auteur_telephone"] = email, phone
     return row
 
 
 def iter_rows(factory: Callable[[], Session], config: Config, flt: ReportFilter, *, service_scope: str | None,
-              personal: bool, link: Callable[[str], str], batch: int = BATCH) -> Iterator[dict[str, Any]]:
+              personal: bool, link: Callable[[str], str], batch: int = BATCH,
+              pseudonym: Callable[[str | None], str | None] = lambda _: None) -> Iterator[dict[str, Any]]:
     """The selected reports, newest first, as export rows; read by batches, each in its own short session.
+
+    `pseudonym` turns the author's email (or phone) into the keyed pseudonym of column auteur_pseudonyme.
 
     No transaction stays open while the file is downloaded (SQLite takes its write lock for every transaction).
     """
-    labels = _labels(config, link)
+    labels = _labels(config, link, pseudonym)
     query = _query(config, flt, service_scope=service_scope, personal=personal).order_by(Report.id.desc())
     last: int | None = None
     while True:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from intake.backoffice.filters import CHANNELS, ReportFilter, apply
 from intake.config import STATUS_CODES, Config
-from intake.models import Correction, Event, Report, as_utc
+from intake.models import Contact, Correction, Event, Report, as_utc
 
 SYSTEM_ACTORS = ("guichet", "citoyen")  # events by these are not a person's action
 PRESETS = (7, 30, 90, 365)  # the period choices offered, in days ending today
@@ -142,6 +142,8 @@ class Statistics:
     address_corrected: int = 0
     without_position: int = 0
     accuracy: list[Accuracy] = field(default_factory=list)
+    reporters: int = 0  # distinct citizens behind the main reports (anonymised ones not counted)
+    frequent: list[tuple[str, int]] = field(default_factory=list)  # (keyed pseudonym, main reports), 2 or more
 
     @property
     def model_accuracy(self) -> float | None:
@@ -220,7 +222,8 @@ class _Scoped:
 
 
 def compute(session: Session, config: Config, flt: ReportFilter, period: Period, *,
-            service_scope: str | None = None) -> Statistics:
+            service_scope: str | None = None,
+            pseudonym: Callable[[str | None], str | None] | None = None) -> Statistics:
     """The statistics of the reports matching `flt` (already restricted to `period`, see `period_filter`).
 
     Counting, grouping and delays run in SQL; only per-hour counts and one number per measured report reach
@@ -253,7 +256,26 @@ def compute(session: Session, config: Config, flt: ReportFilter, period: Period,
     stats.first_action = _delay(q.delays(Event.actor.not_in(SYSTEM_ACTORS)), main)
     stats.resolution = _delay(q.delays(Event.action == "status", Event.detail["to"].as_string() == "resolu"), main)
     _corrections(q, stats, category_labels)
+    _reporters(session, q, stats, pseudonym)
     return stats
+
+
+FREQUENT = 10  # the most frequent reporters listed
+
+
+def _reporters(session: Session, q: _Scoped, stats: Statistics,
+               pseudonym: Callable[[str | None], str | None] | None) -> None:
+    """How many citizens reported, and who reported most, as keyed pseudonyms (never a name, email or phone)."""
+    count = func.count()
+    rows = session.execute(q.select(Report.author_id, count).where(
+        Report.author_id.is_not(None), Report.duplicate_of_id.is_(None)).group_by(Report.author_id)).all()
+    stats.reporters = len(rows)
+    if pseudonym is None:
+        return
+    top = sorted(((n, a) for a, n in rows if n >= 2), key=lambda t: (-t[0], t[1]))[:FREQUENT]
+    contacts = {cid: email or phone for cid, email, phone in session.execute(
+        select(Contact.id, Contact.email, Contact.phone).where(Contact.id.in_([a for _, a in top] or [-1])))}
+    stats.frequent = [(alias, n) for n, a in top if (alias := pseudonym(contacts.get(a)))]
 
 
 def _corrections(q: _Scoped, stats: Statistics, labels: Mapping[str | None, str]) -> None:

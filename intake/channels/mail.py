@@ -11,9 +11,13 @@ from intake.message import InboundMessage
 
 
 def inbound_from_email(parsed: ParsedEmail) -> InboundMessage:
-    """The InboundMessage of a parsed email (the citizen recovered from a forward, quotes split)."""
+    """The InboundMessage of a parsed email (the citizen recovered from a forward, quotes split).
+
+    The phone number found in the text or signature is kept as `phone_in_text`: anyone can write any number
+    in a mail, so it never identifies (or merges) a contact.
+    """
     return InboundMessage(
-        channel="email", text=parsed.text, sender=parsed.sender, sender_phone=parsed.sender_phone,
+        channel="email", text=parsed.text, sender=parsed.sender, phone_in_text=parsed.sender_phone,
         answer_to=parsed.sender.email, subject=parsed.subject, quoted=parsed.quoted, signature=parsed.signature,
         html=parsed.html, message_id=parsed.message_id, in_reply_to=parsed.in_reply_to,
         references=tuple(parsed.references), header_from=parsed.header_from, forwarded_by=parsed.forwarded_by,

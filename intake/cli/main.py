@@ -304,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--demo-mail", action="store_true", help="démarrer la boîte de démo (Dovecot) et le SMTP de test")
     up.set_defaults(func=cmd_up)
     from intake.cli.accounts import add_parsers as add_account_parsers
+    from intake.cli.privacy import add_parsers as add_privacy_parsers
     from intake.cli.understanding import add_parsers
 
     add_parsers(sub)
@@ -311,6 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     from intake.cli.backup import add_parsers as add_backup_parsers
 
     add_backup_parsers(sub)
+    add_privacy_parsers(sub)
     digest = sub.add_parser("digest", help="envoyer les récapitulatifs quotidiens aux référents des services",
                             **examples("guichet digest --day 2026-12-06"))
     digest.add_argument("--day", help="jour AAAA-MM-JJ (défaut : hier)")

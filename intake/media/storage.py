@@ -9,8 +9,10 @@ import tempfile
 from pathlib import Path
 
 _DIGEST_RE = re.compile(r"[0-9a-f]{64}")
-# Originals may carry GPS positions: readable by the service's group (web + workers), not the world.
-_FILE_MODE = 0o640
+# Originals may carry GPS positions and faces: readable by the service's account only (web and workers run
+# under it), neither its group nor the world; the same for the folders that would list them.
+_FILE_MODE = 0o600
+_DIR_MODE = 0o700
 
 
 class FileStore:
@@ -30,7 +32,7 @@ class FileStore:
         target = self.path(digest)
         if target.exists():
             return digest
-        target.parent.mkdir(parents=True, exist_ok=True)
+        _private_dirs(self.root, target.parent)
         fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{digest[:8]}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as temp:
@@ -66,6 +68,25 @@ class FileStore:
     def delete(self, digest: str) -> None:
         """Remove blob `digest` if present; its directories stay, a concurrent put may need them."""
         self.path(digest).unlink(missing_ok=True)
+
+
+def _private_dirs(root: Path, folder: Path) -> None:
+    """Create `folder` (under `root`, root included) with mode 0700 for every level this call creates.
+
+    mkdir's mode goes through the umask and `parents=True` ignores it for the parents: each level is made and
+    then set explicitly. Folders that already exist are left as the town set them.
+    """
+    levels = [folder, *folder.parents]
+    chain = levels[: levels.index(root) + 1] if root in levels else [folder]
+    for level in reversed(chain):
+        try:
+            level.mkdir(mode=_DIR_MODE)
+        except FileExistsError:
+            continue
+        except FileNotFoundError:  # the root's own parents are missing: make them as the town would
+            level.parent.mkdir(parents=True, exist_ok=True)
+            level.mkdir(mode=_DIR_MODE, exist_ok=True)
+        os.chmod(level, _DIR_MODE)
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -67,6 +67,7 @@ def render_confirmation(config: Config, *, report: Report, parsed: Any) -> tuple
         "received_at": config.town.local(received).strftime("%d/%m/%Y à %H:%M"),
         "attachments": [a.filename for a in parsed.attachments],
         "status_url": config.status_url(report.public_token),
+        "privacy_url": config.privacy_url(),
     }
     subject = template(config.templates.confirmation_subject).render(values)
     body = template(config.templates.confirmation_body).render(values)

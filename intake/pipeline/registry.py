@@ -96,6 +96,8 @@ class Context:
     no_confirmation: str | None = None
     outbox_ids: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # The report a message cited by Message-ID without its sender being in that conversation (stage "thread").
+    linked_report_id: int | None = None
 
     @classmethod
     def for_filing(cls, *, raw: RawMessage, session: Session, config: Config, resources: StageResources,

@@ -21,7 +21,7 @@ BATCH = 200
 def reprocess(res: Any, *, since: datetime | None = None, until: datetime | None = None,
               category: str | None = None, review_only: bool = False) -> dict[str, int]:
     """Re-classify and re-locate matching reports; agents' choices are kept and nobody is notified."""
-    query = select(Report.id).order_by(Report.id)
+    query = select(Report.id).where(Report.anonymised_at.is_(None)).order_by(Report.id)  # erased words: nothing to read
     if since:
         query = query.where(Report.created_at >= since)
     if until:

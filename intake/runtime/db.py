@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,13 +25,29 @@ def dispose_all() -> None:
         engine.dispose()
 
 
+def _private_database_file(path: Path) -> None:
+    """Create the SQLite file 0600 before SQLite does it 0644 (its folder, often var/, is left to the town:
+    the demo mailbox under it must stay reachable by Dovecot).
+
+    SQLite gives its -wal and -shm files the database file's mode, so they follow. A file that exists is
+    tightened to 0600 when this account owns it and others could read it (citizens' names, emails, phones).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        info = path.stat()
+        if stat.S_IMODE(info.st_mode) & 0o077 and info.st_uid == os.getuid():
+            os.chmod(path, 0o600)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout so several workers can share it."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if database and database != ":memory:" and not database.startswith("file:"):
+            _private_database_file(Path(database))
         engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
         _ENGINES.add(engine)
 

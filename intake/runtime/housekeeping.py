@@ -1,21 +1,27 @@
 """Database-only upkeep run from every worker's own loop (no Redis needed): sends that are due, stale claims,
-messages that kill their worker every time, and putting failed sends back for `guichet resend`."""
+messages that kill their worker every time, putting failed sends back for `guichet resend`, and the daily
+retention purge of citizens' data."""
 
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Config
+from intake.media.storage import FileStore
 from intake.models import Outbox, RawMessage, utcnow
 from intake.outbox.notify import Mailer
 from intake.outbox.rows import retry_delay
 from intake.outbox.send import send_outbox_row
+from intake.privacy.erasure import audit
+from intake.privacy.retention import PURGE_START, Purge, purge, purge_due
 
 log = logging.getLogger(__name__)
 
@@ -134,3 +140,35 @@ def reset_for_resend(factory: sessionmaker[Session], ids: Iterable[int] | None =
                             .values(status="pending", attempts=0, claimed_at=None, reason=None)
                             .execution_options(synchronize_session=False))
     return found
+
+
+# When this process need not look at the database again for the daily purge, per session factory (database):
+# the upkeep runs every sweep interval, the purge once a day.
+_PURGE_CHECKED: weakref.WeakKeyDictionary[Any, datetime] = weakref.WeakKeyDictionary()
+_PURGE_RECHECK = timedelta(minutes=15)  # another worker may have purged meanwhile: look again this often
+
+
+def daily_purge(factory: sessionmaker[Session], config: Config, store: FileStore, *,
+                now: datetime | None = None, first_after: timedelta | None = None) -> Purge | None:
+    """Apply the retention durations when a day has passed since the last purge (whichever worker comes first);
+    None when it is not due. Idempotent: a purge run twice by two workers finds nothing the second time.
+
+    `first_after`: this process looks only that long after its first call (a worker's upkeep: not while it
+    starts and forks its first work horses; on SQLite a horse forked while a thread of the parent is inside
+    a transaction inherits that lock's bookkeeping and waits for it until the busy timeout).
+    """
+    now = now or utcnow()
+    if first_after is not None and factory not in _PURGE_CHECKED:
+        _PURGE_CHECKED[factory] = now + first_after
+    if now < _PURGE_CHECKED.get(factory, now):
+        return None
+    with factory() as session, session.begin():  # check and claim in one transaction (SQLite: one at a time)
+        if not purge_due(session, now=now):
+            _PURGE_CHECKED[factory] = now + _PURGE_RECHECK
+            return None
+        audit(session, actor="guichet", action=PURGE_START, detail={})
+    _PURGE_CHECKED[factory] = now + _PURGE_RECHECK
+    done = purge(factory, config, store, now=now)
+    if done.total:
+        log.info("daily retention purge: %s", done.summary_fr())
+    return done

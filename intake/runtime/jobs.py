@@ -204,12 +204,15 @@ def sweep() -> dict[str, int]:
 def maintain(res: Resources, *, send: bool = True) -> dict[str, int]:
     """The database-only upkeep of a worker's own loop: park poison messages, restart stale sends, send due ones."""
     from intake.pipeline.spool import drain, spool_folder
-    from intake.runtime.housekeeping import park_poison_messages, sweep_outbox
+    from intake.runtime.housekeeping import daily_purge, park_poison_messages, sweep_outbox
 
     cfg = res.config.worker
     stale = utcnow() - timedelta(seconds=cfg.stale_claim_seconds)
     spooled = drain(spool_folder(res.config), res.factory)  # stored as pending: the sweep queues them
     parked = park_poison_messages(res.factory, max_attempts=cfg.max_attempts, stale_before=stale)
     outbox = sweep_outbox(res.factory, res.config, res.mailer, send=send)
+    # once a day (RGPD retention), never in the worker's first minutes
+    purged = daily_purge(res.factory, res.config, res.file_store, first_after=timedelta(minutes=10))
     return {"spooled": spooled, "parked": len(parked), "restarted_sends": len(outbox.restarted),
-            "failed_sends": len(outbox.parked), "sent": sum(1 for status in outbox.sent.values() if status == "sent")}
+            "failed_sends": len(outbox.parked), "sent": sum(1 for status in outbox.sent.values() if status == "sent"),
+            "purged": purged.total if purged is not None else 0}

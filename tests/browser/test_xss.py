@@ -190,3 +190,19 @@ def test_svg_with_script_is_only_downloaded(logged_in_page: Callable[..., Guarde
     response = page.request.get(f"{agent.base_url}/fichiers/{hostile.svg_attachment}/image")
     assert response.status == 404  # never served as an image the browser would interpret
     _audit(agent)
+
+
+def test_rgpd_export_and_privacy_notice_run_nothing(logged_in_page: Callable[..., GuardedPage], hostile: Hostile,
+                                                    public_page: GuardedPage) -> None:
+    """The admin's RGPD summary shows the hostile sender's name as text; the public notice runs nothing."""
+    admin = logged_in_page("admin")
+    admin.open("/admin/rgpd")
+    admin.page.fill("#identifiant", "attaquant0@example.org")
+    admin.page.click("button:has-text('Voir ce qui est détenu')")
+    admin.page.wait_for_selector("pre.resume-rgpd")
+    _audit(admin)
+    summary = admin.page.locator("pre.resume-rgpd").inner_text()
+    assert "Martin, attaquant0@example.org" in summary and "1 signalement(s)" in summary
+    public_page.open("/confidentialite")
+    _audit(public_page)
+    assert public_page.page.locator("h1").is_visible()

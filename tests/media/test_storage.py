@@ -25,7 +25,9 @@ def test_put_stores_under_the_sha256(store: FileStore) -> None:
     assert store.path(digest) == store.root / digest[:2] / digest[2:4] / digest
     assert store.read(digest) == b"hello"
     assert store.exists(digest)
-    assert stat.S_IMODE(store.path(digest).stat().st_mode) == 0o640
+    assert stat.S_IMODE(store.path(digest).stat().st_mode) == 0o600  # issue 12, P5
+    for folder in (store.root, store.path(digest).parent.parent, store.path(digest).parent):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
 
 
 def test_put_is_idempotent(store: FileStore) -> None:

@@ -141,13 +141,13 @@ def test_post_becomes_report_kept_category_pin_and_confirmation(client: FlaskCli
                            ).scalars().all()
     assert [(o.channel, o.recipient) for o in outbox] == [("email", "jeanne@example.fr")]
     assert client.get(f"{API}/tokens/{token}.json").get_json() == [
-        {"service_request_id": report.tracking_number, "token": token}]
+        {"service_request_id": report.public_id, "token": token}]
     for fmt in ("json", "xml"):
-        text = client.get(f"{API}/requests/{report.tracking_number}.{fmt}").get_data(as_text=True)
+        text = client.get(f"{API}/requests/{report.public_id}.{fmt}").get_data(as_text=True)
         assert "jeanne" not in text.lower() and "Martin" not in text and "abc" not in text
         assert not re.search(r"0?6[ .]?12[ .]?34", text)
-    item = client.get(f"{API}/requests/{report.tracking_number}.json").get_json()[0]
-    assert item["service_request_id"] == report.tracking_number and item["status"] == "open"
+    item = client.get(f"{API}/requests/{report.public_id}.json").get_json()[0]
+    assert item["service_request_id"] == report.public_id and item["status"] == "open"
     assert item["service_code"] == "eclairage" and item["lat"] == pytest.approx(48.857876)
     assert item["description"].startswith("Le lampadaire") and item["agency_responsible"] == "Éclairage public"
     assert item["status_notes"].startswith(res.config.statuses.label(report.status))  # "Transmis : ..." by routing
@@ -164,19 +164,19 @@ def test_xml_post_answers_xml_and_token_in_xml(client: FlaskClient, res: Resourc
     assert token and root.find("request/account_id") is not None
     report = process(res, token)
     tok = ET.fromstring(client.get(f"{API}/tokens/{token}.xml").get_data())
-    assert tok.findtext("request/service_request_id") == report.tracking_number
+    assert tok.findtext("request/service_request_id") == report.public_id
     assert tok.findtext("request/token") == token
 
 
 def test_xml_escapes_hostile_text_and_drops_control_characters(client: FlaskClient, res: Resources) -> None:
     hostile = "<b>Lampe</b> & \"cassée\" ]]> \x0b\x01 fin é"
     report = filed(client, res, description=hostile)
-    raw = client.get(f"{API}/requests/{report.tracking_number}.xml").get_data()
+    raw = client.get(f"{API}/requests/{report.public_id}.xml").get_data()
     assert raw.startswith(b"<?xml version='1.0' encoding='utf-8'?>")
     assert b"<b>" not in raw and b"&lt;b&gt;" in raw
     text = ET.fromstring(raw).findtext("request/description")
     assert text == "<b>Lampe</b> & \"cassée\" ]]>  fin é"
-    assert client.get(f"{API}/requests/{report.tracking_number}.json").get_json()[0]["description"] == hostile
+    assert client.get(f"{API}/requests/{report.public_id}.json").get_json()[0]["description"] == hostile
 
 
 def test_multipart_photo_with_address_only(client: FlaskClient, res: Resources) -> None:
@@ -202,17 +202,17 @@ def test_list_filters(client: FlaskClient, res: Resources) -> None:
     first = filed(client, res)
     second = filed(client, res, service_code="voirie", description="Trou dans la chaussée")
     every = client.get(f"{API}/requests.json").get_json()
-    assert [r["service_request_id"] for r in every] == [second.tracking_number, first.tracking_number]
+    assert [r["service_request_id"] for r in every] == [second.public_id, first.public_id]
     only = client.get(f"{API}/requests.json?service_code=voirie").get_json()
-    assert [r["service_request_id"] for r in only] == [second.tracking_number]
+    assert [r["service_request_id"] for r in only] == [second.public_id]
     both = client.get(f"{API}/requests.json?service_code=voirie,eclairage").get_json()
     assert len(both) == 2
-    ids = client.get(f"{API}/requests.json?service_request_id={first.tracking_number},9999-99999").get_json()
-    assert [r["service_request_id"] for r in ids] == [first.tracking_number]
+    ids = client.get(f"{API}/requests.json?service_request_id={first.public_id},9999-99999").get_json()
+    assert [r["service_request_id"] for r in ids] == [first.public_id]
     # service_request_id overrides the other filters
-    ids = client.get(f"{API}/requests.json?service_request_id={first.tracking_number}&service_code=voirie"
+    ids = client.get(f"{API}/requests.json?service_request_id={first.public_id}&service_code=voirie"
                      "&status=closed").get_json()
-    assert [r["service_request_id"] for r in ids] == [first.tracking_number]
+    assert [r["service_request_id"] for r in ids] == [first.public_id]
     assert client.get(f"{API}/requests.json?status=closed").get_json() == []
     assert len(client.get(f"{API}/requests.json?status=open,closed").get_json()) == 2
     today = datetime.now(UTC)
@@ -233,12 +233,12 @@ def test_default_window_is_the_last_90_days(client: FlaskClient, res: Resources)
         s.execute(update(Report).where(Report.id == old.id)
                   .values(created_at=datetime.now(UTC) - timedelta(days=120)))
     listed = [r["service_request_id"] for r in client.get(f"{API}/requests.json").get_json()]
-    assert listed == [recent.tracking_number]
+    assert listed == [recent.public_id]
     then = (datetime.now(UTC) - timedelta(days=125)).strftime("%Y-%m-%dT%H:%M:%SZ")
     listed = [r["service_request_id"] for r in client.get(f"{API}/requests.json?start_date={then}").get_json()]
-    assert listed == [old.tracking_number]  # start_date alone: the 90 days after it
-    by_id = client.get(f"{API}/requests.json?service_request_id={old.tracking_number}").get_json()
-    assert [r["service_request_id"] for r in by_id] == [old.tracking_number]
+    assert listed == [old.public_id]  # start_date alone: the 90 days after it
+    by_id = client.get(f"{API}/requests.json?service_request_id={old.public_id}").get_json()
+    assert [r["service_request_id"] for r in by_id] == [old.public_id]
 
 
 def test_at_most_1000_requests(client: FlaskClient, res: Resources) -> None:
@@ -246,11 +246,12 @@ def test_at_most_1000_requests(client: FlaskClient, res: Resources) -> None:
 
     with res.factory() as s, s.begin():
         now = datetime.now(UTC)
-        s.add_all([R(tracking_number=f"2099-{i:05d}", public_token=f"tok-{i}", channel="email", category="voirie",
+        s.add_all([R(tracking_number=f"2099-{i:05d}", public_token=f"tok-{i}",
+                     public_id=f"pub-{i:05d}", channel="email", category="voirie",
                      created_at=now - timedelta(minutes=i)) for i in range(1003)])
     answer = client.get(f"{API}/requests.json").get_json()
-    assert len(answer) == 1000 and answer[0]["service_request_id"] == "2099-00000"
-    assert answer[-1]["service_request_id"] == "2099-00999"
+    assert len(answer) == 1000 and answer[0]["service_request_id"] == "pub-00000"
+    assert answer[-1]["service_request_id"] == "pub-00999"
     assert all(r["description"] is None for r in answer)  # email reports publish no description
 
 
@@ -263,15 +264,15 @@ def test_description_from_other_channels_is_never_published(client: FlaskClient,
     with res.factory() as s:
         report = s.get(Report, outcome.report_id)
         assert report is not None and "Jeanne" in report.description
-    text = client.get(f"{API}/requests/{report.tracking_number}.json").get_data(as_text=True)
+    text = client.get(f"{API}/requests/{report.public_id}.json").get_data(as_text=True)
     assert "Jeanne" not in text and "Martin" not in text and "06 12" not in text
-    assert client.get(f"{API}/requests/{report.tracking_number}.json").get_json()[0]["description"] is None
+    assert client.get(f"{API}/requests/{report.public_id}.json").get_json()[0]["description"] is None
 
 
 def test_emails_and_phones_in_app_descriptions_are_masked(client: FlaskClient, res: Resources) -> None:
     report = filed(client, res, description="Appelez-moi au 06.12.34.56.78 ou +33 7 11 22 33 44, "
                                             "jeanne.martin@example.fr, lampadaire n° 12345 éteint")
-    item = client.get(f"{API}/requests/{report.tracking_number}.json").get_json()[0]
+    item = client.get(f"{API}/requests/{report.public_id}.json").get_json()[0]
     assert item["description"] == ("Appelez-moi au [téléphone masqué] ou [téléphone masqué], [adresse e-mail masquée], "
                                    "lampadaire n° 12345 éteint")
 
@@ -283,17 +284,18 @@ def test_status_notes_and_closed(client: FlaskClient, res: Resources) -> None:
         row = s.get(Report, report.id)
         assert row is not None
         change_status(s, cfg, row, "resolu", actor="agent", note="Ampoule remplacée le 3 mai", notify=False)
-    item = client.get(f"{API}/requests/{report.tracking_number}.json").get_json()[0]
+    item = client.get(f"{API}/requests/{report.public_id}.json").get_json()[0]
     assert item["status"] == "closed"
-    assert item["status_notes"] == f"{cfg.statuses.label('resolu')} : Ampoule remplacée le 3 mai"
+    # The note goes to the reporters' messages only (tests/web/test_public_privacy.py), never the API (P3).
+    assert item["status_notes"] == cfg.statuses.label("resolu")
     assert item["description"].startswith("Le lampadaire")
     assert [r["service_request_id"] for r in client.get(f"{API}/requests.json?status=closed").get_json()] == [
-        report.tracking_number]
+        report.public_id]
     with res.factory() as s, s.begin():
         row = s.get(Report, report.id)
         assert row is not None
         change_status(s, cfg, row, "rejete", actor="agent", reason="hors_competence", notify=False)
-    item = client.get(f"{API}/requests/{report.tracking_number}.json").get_json()[0]
+    item = client.get(f"{API}/requests/{report.public_id}.json").get_json()[0]
     assert item["status"] == "closed" and item["description"] is None  # a rejected report publishes no text
     assert item["status_notes"] == f"{cfg.statuses.label('rejete')} ({cfg.statuses.reason_label('hors_competence')})"
 

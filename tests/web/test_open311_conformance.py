@@ -42,7 +42,7 @@ def filed(client: FlaskClient, res: Resources) -> Filed:
         row = s.get(Report, report.id)
         assert row is not None
         change_status(s, res.config, row, "resolu", actor="agent", note="Ampoule remplacée", notify=False)
-    return Filed(token=token, number=report.tracking_number)
+    return Filed(token=token, number=report.public_id)
 
 
 def spec_json(name: str) -> Any:
@@ -173,7 +173,8 @@ def test_xml_says_what_json_says(client: FlaskClient, filed: Filed, name: str) -
 
 def test_filed_request_fills_the_spec_fields(client: FlaskClient, filed: Filed, res: Resources) -> None:
     item = client.get(f"{API}/requests/{filed.number}.json").get_json()[0]
-    assert item["status"] == "closed" and item["status_notes"].endswith(": Ampoule remplacée")
+    # The agent's note goes only into the message to the reporters, never the anonymous API (issue 12, P3).
+    assert item["status"] == "closed" and item["status_notes"] == res.config.statuses.label("resolu")
     assert item["media_url"].startswith(f"{res.config.town.public_url}/open311/v2/media/")
     assert item["agency_responsible"] == "Éclairage public" and item["service_name"] == "Éclairage public"
     assert item["requested_datetime"].endswith(("+01:00", "+02:00"))  # the town's time, with its offset

@@ -71,8 +71,8 @@ def test_app_posts_multipart_photo_and_reads_it_back(live: Live) -> None:
         assert live.res.file_store.read(att.sha256) == photo  # the original, kept for the agents
 
         assert http.get(f"{live.url}/tokens/{token}.json", timeout=10).json()[0]["service_request_id"] == \
-            report.tracking_number
-        shown = http.get(f"{live.url}/requests/{report.tracking_number}.json", timeout=10)
+            report.public_id
+        shown = http.get(f"{live.url}/requests/{report.public_id}.json", timeout=10)
         assert shown.headers["Access-Control-Allow-Origin"] == "*"
         assert "Durand" not in shown.text and "paul" not in shown.text.lower() and "c0ffee" not in shown.text
         item = shown.json()[0]
@@ -103,7 +103,7 @@ def test_app_posts_in_xml_and_gets_xml(live: Live) -> None:
     report = process(live.res, token)
     assert report.location_source == "pin" and report.lat == pytest.approx(48.8606)
     listed = ET.fromstring(requests.get(f"{live.url}/requests.xml", timeout=10).content)
-    assert [r.findtext("service_request_id") for r in listed] == [report.tracking_number]
+    assert [r.findtext("service_request_id") for r in listed] == [report.public_id]
     assert listed.findtext("request/lat") == "48.8606" and listed.findtext("request/status") == "open"
 
 

@@ -92,7 +92,7 @@ def _filtered(query: Select[Any]) -> Select[Any]:
     """The spec's filters; service_request_id overrides every other one."""
     ids = _comma("service_request_id")
     if ids:
-        return query.where(Report.tracking_number.in_([i[:16] for i in ids[:MAX_LIST]]))
+        return query.where(Report.public_id.in_([i[:32] for i in ids[:MAX_LIST]]))
     codes = _comma("service_code")
     unknown = [c for c in codes if c not in labels()]
     if unknown:
@@ -128,9 +128,9 @@ def list_requests(fmt: str) -> Response:
 
 @bp.get("/requests/<rid>.<fmt>")
 def get_request(rid: str, fmt: str) -> Response:
-    """One report by its tracking number."""
+    """One report by its public id (never by its sequential tracking number: it could be counted through)."""
     fmt = _start(fmt)
-    records = _records(select(Report).where(Report.tracking_number == rid[:16]))
+    records = _records(select(Report).where(Report.public_id == rid[:32]))
     if not records:
         raise Fail(404, f"signalement inconnu : {rid[:20]} / unknown service_request_id")
     return render(records, fmt, root="service_requests")
@@ -138,11 +138,11 @@ def get_request(rid: str, fmt: str) -> Response:
 
 @bp.get("/tokens/<token>.<fmt>")
 def token_status(token: str, fmt: str) -> Response:
-    """The tracking number given to a posted request, once it has been processed."""
+    """The public id given to a posted request, once it has been processed."""
     fmt = _start(fmt)
     with factory()() as session:
         row = session.execute(
-            select(RawMessage.id, Report.tracking_number)
+            select(RawMessage.id, Report.public_id)
             .outerjoin(ReportMessage, ReportMessage.raw_message_id == RawMessage.id)
             .outerjoin(Report, Report.id == ReportMessage.report_id)
             .where(RawMessage.channel == "open311", RawMessage.external_key == token[:255])

@@ -2,16 +2,21 @@
 
 What is published, and why:
 
-- `description`: only the text of a request posted to this public API by a citizens' app (channel open311),
+- `description`: only the text the citizen typed as description (not the address or photo link the door
+  appends for the agents) of a request posted to this public API by a citizens' app (channel open311),
   as FixMyStreet does: the app told its user the report is public. Email, SMS, voicemail and counter
   reports were not written for publication (signatures, phone numbers, family names), so their description
   is null. Even for app requests, e-mail addresses and phone numbers are masked, and a rejected
   report (possibly abusive) publishes no description and no photo.
 - `media_url`: the stripped, re-encoded copy of a photo posted with an app request (no EXIF, no GPS),
   at an unguessable signed URL (`web/open311/media.py`); never a photo sent by mail or MMS.
-- `status_notes`: the town's label of the status, the rejection reason, and the note the agent wrote with
-  the last status change. That note is sent to the citizens who reported it, so it is written for them;
-  it is published as written.
+- `status_notes`: the town's label of the status, the rejection reason, "doublon". The note the agent writes
+  with a status change goes only into the message to the citizens who reported it, never published here
+  nor on the tracking page (intake/reports/public.py).
+- `address`: the street of the commune's address reference only, never a text typed by a person (a staff
+  entry, a WhatsApp location label, an app's `address_string`), no house number.
+- `service_request_id`: the report's unguessable `public_id`; the sequential tracking number, which anyone
+  could count through, opens nothing here.
 - Never: the author's name, email or phone, the staff who forwarded it, internal notes, the routing zone.
 """
 
@@ -27,12 +32,13 @@ from sqlalchemy.orm import Session
 from intake.config import Config
 from intake.masking import mask_contacts
 from intake.models import Attachment, Event, RawMessage, Report, ReportMessage
+from intake.reports.public import public_description, public_place, public_status_text
 from intake.vocab import CLOSED
 from web.open311.media import media_url
 
 # The only report columns a public record reads: loading just these skips the JSON columns' decoding.
-COLUMNS = (Report.id, Report.tracking_number, Report.channel, Report.status, Report.status_reason, Report.category,
-           Report.service, Report.description, Report.address_label, Report.address_postcode, Report.lat, Report.lon,
+COLUMNS = (Report.id, Report.public_id, Report.channel, Report.status, Report.status_reason, Report.category,
+           Report.service, Report.description, Report.address_voie, Report.address_postcode, Report.lat, Report.lon,
            Report.created_at, Report.updated_at)
 CHANNEL = "open311"
 
@@ -65,17 +71,6 @@ def _photos(session: Session, ids: list[int]) -> dict[int, Attachment]:
     return first
 
 
-def _status_notes(config: Config, report: Report, detail: dict[str, Any] | None) -> str:
-    text = config.statuses.label(report.status)
-    if report.status == "rejete" and report.status_reason:
-        text += f" ({config.statuses.reason_label(report.status_reason)})"
-    detail = detail if detail is not None and detail.get("to") == report.status else {}
-    if detail.get("main"):  # a duplicate follows the status of the report it repeats
-        text += f", doublon du signalement n° {detail['main']}"
-    note = str(detail.get("note") or "").strip()
-    return f"{text} : {note}" if note else text
-
-
 def publish(session: Session, config: Config, reports: Iterable[Report], *, base_url: str,
             secret: bytes) -> list[dict[str, Any]]:
     """The Open311 `request` records of `reports`, in order, with two extra queries in all."""
@@ -94,19 +89,19 @@ def publish(session: Session, config: Config, reports: Iterable[Report], *, base
         photo = photos.get(report.id) if shown else None
         code = report.category
         out.append({
-            "service_request_id": report.tracking_number,
+            "service_request_id": report.public_id,
             "status": "closed" if report.status in CLOSED else "open",
-            "status_notes": _status_notes(config, report, notes.get(report.id)),
+            "status_notes": public_status_text(config, report.status, report.status_reason, notes.get(report.id)),
             "service_name": labels.get(code or "", code),
             "service_code": code,
-            "description": (mask_contacts(report.description, region=config.town.phone_region)
-                            if shown and report.description else None),
+            "description": (mask_contacts(description, region=config.town.phone_region)
+                            if shown and (description := public_description(report.description)) else None),
             "agency_responsible": services.get(report.service or "", report.service),
             "service_notice": None,
             "requested_datetime": moment(report.created_at),
             "updated_datetime": moment(report.updated_at),
             "expected_datetime": None,
-            "address": report.address_label,
+            "address": public_place(report.address_voie),
             "address_id": None,
             "zipcode": report.address_postcode,
             "lat": report.lat,

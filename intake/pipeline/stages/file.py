@@ -12,6 +12,8 @@ from intake.reports.tracking import new_public_token, next_tracking_number
 
 
 def _contact(ctx: Context, email: str | None, name: str | None, phone: str | None) -> Contact | None:
+    # Only the channel's own sender address or number reaches here (never a number read in the text), so
+    # a match is the same citizen; anything else is joined by an agent's explicit link-contacts.
     if not email and not phone:
         return None
     session = ctx.session
@@ -31,6 +33,17 @@ def _contact(ctx: Context, email: str | None, name: str | None, phone: str | Non
         ).first():
             contact.phone = phone
     return contact
+
+
+def _link_for_review(ctx: Context, report: Report) -> None:
+    """Record on both reports that this message cited the other one's conversation (an agent decides)."""
+    other = ctx.session.get(Report, ctx.linked_report_id)
+    if other is None:
+        return
+    ctx.session.add(Event(report_id=report.id, action="linked_for_review",
+                          detail={"report": other.tracking_number, "raw_message_id": ctx.raw.id}))
+    ctx.session.add(Event(report_id=other.id, action="linked_for_review",
+                          detail={"report": report.tracking_number, "raw_message_id": ctx.raw.id}))
 
 
 @register("file")
@@ -70,6 +83,8 @@ class FileStage(BaseStage):
             ctx.created = True
             session.add(Event(report_id=report.id, action="created", detail={"raw_message_id": ctx.raw.id,
                                                                                "channel": ctx.raw.channel}))
+            if ctx.linked_report_id is not None:
+                _link_for_review(ctx, report)
         details = {
             "forwarded_by": {"name": parsed.forwarded_by.name, "email": parsed.forwarded_by.email}
             if parsed.forwarded_by else None,
@@ -80,6 +95,7 @@ class FileStage(BaseStage):
             ],
             "defects": list(parsed.defects)[:50],
             "forward_note": parsed.forward_note,
+            "phone_in_text": parsed.phone_in_text,
         }
         message = ReportMessage(
             report_id=ctx.report.id,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from intake.models import Outbox, Report, ReportMessage
 from intake.pipeline.registry import BaseStage, Context, Discard, register
@@ -21,6 +21,19 @@ def _report_for_message_ids(ctx: Context, ids: list[str]) -> Report | None:
             select(ReportMessage.report_id).where(ReportMessage.message_id.in_(ids)).limit(1)
         ).scalar_one_or_none()
     return session.get(Report, report_id) if report_id is not None else None
+
+
+def _may_thread(ctx: Context, report: Report, senders: list[str]) -> bool:
+    """Whether one of `senders` is in the conversation: the report's author, the staff member who forwarded
+    it, or someone we wrote to about it. A Message-ID is no secret (a CC, a forward shows it)."""
+    wanted = {s.strip().lower() for s in senders if s and s.strip()}
+    if not wanted:
+        return False
+    known = {report.author.email if report.author else None, report.forwarded_by_email}
+    if wanted & {k.lower() for k in known if k}:
+        return True
+    return ctx.session.execute(select(Outbox.id).where(
+        Outbox.report_id == report.id, func.lower(Outbox.recipient).in_(wanted)).limit(1)).first() is not None
 
 
 def _report_for_tracking(ctx: Context, subject: str, sender: str | None) -> Report | None:
@@ -52,6 +65,15 @@ class ThreadStage(BaseStage):
             raise Discard("message envoyé par Guichet lui-même (boucle évitée)")
         refs = [r for r in [parsed.in_reply_to, *parsed.references] if r]
         report = _report_for_message_ids(ctx, refs)
+        senders = [parsed.sender.email or "", (parsed.forwarded_by.email or "") if parsed.forwarded_by else ""]
+        automatic = parsed.auto_reply and parsed.auto_reply_kind == "automatic"
+        # An automatic answer (a bounce from MAILER-DAEMON) threads silently and is never answered; anyone else
+        # must be in the conversation, or the message starts its own report that an agent checks.
+        if report is not None and not automatic and not _may_thread(ctx, report, senders):
+            ctx.linked_report_id = report.id
+            ctx.notes.append(f"Ce message répond à un échange du signalement n° {report.tracking_number}, mais son "
+                             "expéditeur n'y a jamais pris part : vérifier avant de le rattacher (fusion).")
+            report = None
         if report is None:
             sender = parsed.sender.email
             report = _report_for_tracking(ctx, parsed.subject, sender)
