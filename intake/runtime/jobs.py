@@ -156,17 +156,13 @@ def send_notification(outbox_id: int) -> str:
 
 
 def send_notifications(outbox_ids: list[int]) -> dict[str, str]:
-    """The outbox sender: send these rows (each once); a row that cannot go now is left pending to the database
-    sweep, which tries it again when its retry time comes."""
+    """The outbox sender: send these rows (each once), claimed and recorded a batch at a time; a row that cannot go
+    now is left pending to the database sweep, which tries it again when its retry time comes."""
+    from intake.outbox.sender import send_outbox_rows
+
     res = resources()
-    done: dict[str, str] = {}
-    for outbox_id in outbox_ids:
-        try:
-            done[str(outbox_id)] = send_outbox_row(res.factory, res.config, outbox_id, res.mailer)
-        except Exception as exc:  # transient: the row is pending again (or failed once out of tries)
-            log.warning("outbox %s not sent now (%s): the sweep tries again when due", outbox_id, exc)
-            done[str(outbox_id)] = f"pending: {type(exc).__name__}"
-    return done
+    done = send_outbox_rows(res.factory, res.config, list(outbox_ids), res.mailer)
+    return {str(outbox_id): status for outbox_id, status in done.items()}
 
 
 def send_digests(day: str | None = None) -> dict[str, Any]:
