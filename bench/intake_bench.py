@@ -171,6 +171,7 @@ def main() -> int:
         env = {**os.environ, "GUICHET_CONFIG": str(cfg_path), "BENCH_IMAP_PASSWORD": password}
         factory = make_sessionmaker(make_engine(url))
         load_before = os.getloadavg()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         workers += [subprocess.Popen([sys.executable, "-m", "intake.cli", "worker"], cwd=ROOT, env=env,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -206,6 +207,7 @@ def main() -> int:
         load_after = os.getloadavg()
     finally:
         _stop(workers)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers and what they waited for, not Dovecot yet
         redis.flushdb()  # empty when the bench took it: only the bench's keys are removed
         redis.close()
         server.stop()
@@ -223,6 +225,11 @@ def main() -> int:
         print(f"first report after {first_at:.1f} s (worker start-up, first poll); "
               f"steady state: {(done - 1) / (elapsed - first_at):.1f} messages/s")
     print(f"backlog of {args.messages}: {'filed' if done >= args.messages else 'NOT filed'} in {elapsed:.1f} s")
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    if done:
+        print(f"CPU used by the workers and their children: {cpu:.0f} s, {cpu * 1000 / done:.1f} ms per message "
+              f"(the {os.cpu_count()} cores to ourselves: about {os.cpu_count() * done / cpu:.0f} messages/s at most, "
+              "IMAP server, Redis and database server apart)")
     for i, (pid, peak) in enumerate(peaks.items(), 1):
         print(f"worker {i} (pid {pid}): peak RSS {peak['worker'] / 1024:.0f} MiB; "
               f"its largest child (work horse, budgeted reader): {peak['child'] / 1024:.0f} MiB")

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from intake.message import MessageRefused, RawInput
 from intake.models import RawMessage, utcnow
@@ -207,7 +207,7 @@ def _file(res: Any, raw_id: int, reading: Reading) -> Outcome:
 def _apply(res: Any, session: Session, raw_id: int, reading: Reading) -> Outcome:
     """The filing stages over one message in `session`; the raw row is marked processed with the report."""
     cfg = res.config
-    raw = session.get(RawMessage, raw_id)
+    raw = session.get(RawMessage, raw_id, options=[defer(RawMessage.payload)])
     if raw is None:
         return Outcome(raw_id, "skipped", error="message introuvable")
     ctx = file_all(res.stages, Context.for_filing(raw=raw, session=session, config=cfg, resources=res,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -87,17 +88,39 @@ def store_emails(factory: sessionmaker[Session], *, source: str, uidvalidity: in
     All or nothing: on any failure (a concurrent store of the same message included) nothing is kept and the
     error is raised, so that the caller stores them one by one with store_raw.
     """
+    return [raw_id for raw_id, _ in store_many(factory, [
+        NewRaw(channel="email", source=source, external_key=email_key(raw), payload=raw, imap_uidvalidity=uidvalidity,
+               imap_uid=uid) for uid, raw in messages])]
+
+
+@dataclass(frozen=True)
+class NewRaw:
+    """One message to store (store_raw's arguments)."""
+
+    channel: str
+    source: str
+    external_key: str
+    payload: bytes
+    imap_uidvalidity: int | None = None
+    imap_uid: int | None = None
+
+
+def store_many(factory: sessionmaker[Session], items: list[NewRaw]) -> list[tuple[int, bool]]:
+    """store_raw over a batch in one transaction (one commit): (id, created) per item, in order. All or nothing:
+    a failure (a concurrent store of the same message included) keeps nothing and is raised."""
     with factory() as session, session.begin():
-        ids = []
-        for uid, raw in messages:
-            found = _same(session, channel="email", source=source, key=email_key(raw)[:KEY_LENGTH], payload=raw)
-            if not isinstance(found, int):
-                found.imap_uidvalidity, found.imap_uid = uidvalidity, uid
-                session.add(found)
-                session.flush()
-                found = found.id
-            ids.append(found)
-    return ids
+        out = []
+        for item in items:
+            found = _same(session, channel=item.channel, source=item.source, key=item.external_key[:KEY_LENGTH],
+                          payload=item.payload)
+            if isinstance(found, int):
+                out.append((found, False))
+                continue
+            found.imap_uidvalidity, found.imap_uid = item.imap_uidvalidity, item.imap_uid
+            session.add(found)
+            session.flush()
+            out.append((found.id, True))
+    return out
 
 
 def _same(session: Session, *, channel: str, source: str, key: str, payload: bytes,
