@@ -114,22 +114,29 @@ def enqueue_batch(queue: Queue, raw_ids: list[int], *, timeout: int, size: int =
 
 
 def queued_ids(queue: Queue, raw_ids: list[int]) -> set[int]:
-    """Those of `raw_ids` whose processing job (their own or their batch's) is queued, running or scheduled."""
+    """Those of `raw_ids` whose processing job (their batch's, else their own) is queued, running or scheduled."""
     if not raw_ids:
         return set()
+    notes = queue.connection.mget([queued_key(raw_id) for raw_id in raw_ids])
+    batches = {raw_id: _text(note) for raw_id, note in zip(raw_ids, notes, strict=True) if note}
+    live_batches = _live(queue, set(batches.values()))  # a backlog: a few batch jobs carry thousands of ids
+    waiting = {raw_id for raw_id, job_id in batches.items() if job_id in live_batches}
+    alone = {process_job_id(raw_id): raw_id for raw_id in raw_ids if raw_id not in waiting}
+    return waiting | {alone[job_id] for job_id in _live(queue, set(alone))}
+
+
+def _live(queue: Queue, job_ids: set[str]) -> set[str]:
+    """The ids among `job_ids` of jobs on their way (queued, running, scheduled...)."""
     from rq.job import Job
 
-    batch_jobs = queue.connection.mget([queued_key(raw_id) for raw_id in raw_ids])
-    wanted: dict[int, list[str]] = {}
-    for raw_id, batch in zip(raw_ids, batch_jobs, strict=True):
-        wanted[raw_id] = [process_job_id(raw_id)] + ([_text(batch)] if batch else [])
-    names = sorted({name for names in wanted.values() for name in names})
+    if not job_ids:
+        return set()
     live = set()
-    for job in Job.fetch_many(names, connection=queue.connection, serializer=queue.serializer):
+    for job in Job.fetch_many(sorted(job_ids), connection=queue.connection, serializer=queue.serializer):
         status = job.get_status(refresh=False) if job is not None else None
         if job is not None and str(getattr(status, "value", status) or "") in LIVE:
             live.add(job.id)
-    return {raw_id for raw_id, names in wanted.items() if live & set(names)}
+    return live
 
 
 def _text(value: bytes | str) -> str:
