@@ -20,10 +20,15 @@ def _sink(db_url: str) -> DatabaseSink:
 
 
 def _rows(db_url: str) -> list[tuple[str, bool, int | None]]:
-    with make_sessionmaker(make_engine(db_url))() as s:
-        return [(payload.decode().split("Subject: ")[1].split("\r\n")[0], flag, validity) for payload, flag, validity
-                in s.execute(select(RawMessage.payload, RawMessage.key_collision, RawMessage.imap_uidvalidity)
-                             .order_by(RawMessage.id))]
+    engine = make_engine(db_url)  # disposed here: an engine dropped with an open connection warns when collected
+    try:
+        with make_sessionmaker(engine)() as s:
+            return [(payload.decode().split("Subject: ")[1].split("\r\n")[0], flag, validity)
+                    for payload, flag, validity
+                    in s.execute(select(RawMessage.payload, RawMessage.key_collision, RawMessage.imap_uidvalidity)
+                                 .order_by(RawMessage.id))]
+    finally:
+        engine.dispose()
 
 
 def test_reused_message_id_with_other_content_is_a_new_row(mailbox: Mailbox, db_url: str) -> None:
