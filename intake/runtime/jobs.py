@@ -90,8 +90,7 @@ def process_messages(raw_ids: list[int]) -> list[dict[str, Any]]:
         for raw_id in raw_ids:
             release_claim(res.factory, raw_id, worker=me)
         raise
-    finally:
-        _forget(raw_ids)
+    _forget(raw_ids)  # after a failure the notes stay: rq's retry of this job still carries the batch
     outbox_ids = [outbox_id for outcome in outcomes for outbox_id in outcome.outbox_ids]
     _hand_to_sender(res, outbox_ids)
     if res.config.twilio.delete_media:
