@@ -176,9 +176,10 @@ def main() -> int:
         load_before = os.getloadavg()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
+        logs = [open(tmp / f"worker-{i}.log", "wb") for i in range(args.workers)]  # noqa: SIM115
         workers += [subprocess.Popen([sys.executable, "-m", "intake.cli", "worker"], cwd=ROOT, env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                   for _ in range(args.workers)]
+                                     stdout=log, stderr=subprocess.STDOUT) for log in logs]
+        print(f"worker logs: {tmp}/worker-N.log", flush=True)
         peaks = {proc.pid: {"worker": 0, "child": 0} for proc in workers}
         done = sent = 0
         stored_at: float | None = None
