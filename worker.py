@@ -145,19 +145,36 @@ class _OncePerOutage(logging.Filter):
 
 
 def _horse_killed(res: Any) -> Any:
-    """rq's hook when a horse dies (killed, crashed, out of memory): its message goes back, or is parked."""
+    """rq's hook when a horse dies (killed, crashed, out of memory): its message goes back, or is parked. A batch
+    goes back whole, each message then queued alone: the one that kills its horse is parked without the others."""
     from intake.runtime.housekeeping import after_horse_died
+    from intake.runtime.queue import enqueue_process, get_queue
 
     def handler(job: Any, retpid: int, ret_val: int, rusage: Any) -> None:
-        if job.func_name != "intake.runtime.jobs.process_message" or not job.args:
+        if job.func_name not in ("intake.runtime.jobs.process_message", "intake.runtime.jobs.process_messages") \
+                or not job.args:
             return
-        try:
-            status = after_horse_died(res.factory, int(job.args[0]), max_attempts=res.config.worker.max_attempts)
-        except Exception as exc:  # database away: the sweep parks or retries it later
-            log.warning("message %s: horse died, claim left to the sweep (%s)", job.args[0], exc)
+        ids = [int(i) for i in job.args[0]] if isinstance(job.args[0], list | tuple) else [int(job.args[0])]
+        alone = len(ids) == 1
+        statuses = {}
+        for raw_id in ids:
+            try:
+                statuses[raw_id] = after_horse_died(res.factory, raw_id, max_attempts=res.config.worker.max_attempts,
+                                                    count_try=alone)
+            except Exception as exc:  # database away: the sweep parks or retries it later
+                log.warning("message %s: horse died, claim left to the sweep (%s)", raw_id, exc)
+                return
+        if alone:
+            if statuses[ids[0]] == "failed":
+                job.retries_left = 0  # parked for an agent: rq must not try it again
             return
-        if status == "failed":
-            job.retries_left = 0  # parked for an agent: rq must not try it again
+        job.retries_left = 0  # the batch is split: each message it held is tried alone
+        for raw_id, status in statuses.items():
+            if status == "pending":
+                try:
+                    enqueue_process(get_queue(job.connection), raw_id, timeout=res.config.worker.job_timeout)
+                except Exception as exc:  # Redis away: the sweeper queues it once Redis is back
+                    log.warning("message %s: not queued alone (%s), left to the sweep", raw_id, exc)
 
     return handler
 

@@ -1,7 +1,10 @@
 """Intake benchmark: N emails appended to a real Dovecot, time until all are reports (real Redis, rq, SMTP).
 
 Run: .venv/bin/python -m bench.intake_bench [--messages 300] [--workers 2] [--database sqlite|postgresql]
-Prints messages per second end to end, and the peak memory (max RSS) of the worker processes.
+The messages are appended first (a backlog), then the workers start. Prints messages per second end to end
+(appended to Dovecot -> report filed with its confirmation queued in the outbox), the time to file the whole
+backlog, how many confirmations the outbox sender had sent by then, the peak memory (max RSS) of each worker
+with its work horses and children, and the machine's load while it ran. `--messages 20000` is the backlog test.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -81,6 +85,40 @@ def _drop(name: str | None) -> None:
     admin.dispose()
 
 
+def _tree(pid: int) -> list[int]:
+    """A process and all its descendants (work horses, budgeted children, rq's scheduler)."""
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    todo.extend(int(c) for c in children.read().split())
+        except OSError:
+            continue
+    return out
+
+
+def _hwm_kib(pid: int) -> int:
+    """The peak resident size (VmHWM) of a live process, in KiB (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _append_all(server: DovecotServer, user: str, messages: list[bytes]) -> None:
+    """APPEND every message over one IMAP connection, 200 per MULTIAPPEND command."""
+    with server.client(user) as client:
+        for start in range(0, len(messages), 200):
+            client.multiappend("INBOX", messages[start:start + 200])
+
+
 def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
     for proc in workers:
         if proc.poll() is None:
@@ -101,6 +139,8 @@ def main() -> int:
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--timeout", type=float, default=600)
     args = parser.parse_args()
+    # Stopped (timeout, kill): clean up what the bench started (workers, Redis keys, Dovecot, database) anyway.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
     tmp = Path(tempfile.mkdtemp(prefix="guichet-bench-"))
     server = DovecotServer(tls=False).start()
@@ -128,51 +168,82 @@ def main() -> int:
         cfg_path = tmp / "config.yaml"
         cfg_path.write_text(yaml.safe_dump(config, allow_unicode=True))
         messages = _messages(args.messages)
-        for raw in messages:
-            server.append(user, raw)
+        appending = time.perf_counter()
+        _append_all(server, user, messages)
+        appended_in = time.perf_counter() - appending
         env = {**os.environ, "GUICHET_CONFIG": str(cfg_path), "BENCH_IMAP_PASSWORD": password}
         factory = make_sessionmaker(make_engine(url))
+        load_before = os.getloadavg()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
+        logs = [open(tmp / f"worker-{i}.log", "wb") for i in range(args.workers)]  # noqa: SIM115
         workers += [subprocess.Popen([sys.executable, "-m", "intake.cli", "worker"], cwd=ROOT, env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                   for _ in range(args.workers)]
-        done = 0
+                                     stdout=log, stderr=subprocess.STDOUT) for log in logs]
+        print(f"worker logs: {tmp}/worker-N.log", flush=True)
+        peaks = {proc.pid: {"worker": 0, "child": 0} for proc in workers}
+        done = sent = 0
         stored_at: float | None = None
         first_at: float | None = None
         deadline = started + args.timeout
+        loads = []
         while time.perf_counter() < deadline:
+            for proc in workers:
+                peaks[proc.pid]["worker"] = max(peaks[proc.pid]["worker"], _hwm_kib(proc.pid))
+                for child in _tree(proc.pid)[1:]:
+                    peaks[proc.pid]["child"] = max(peaks[proc.pid]["child"], _hwm_kib(child))
             with factory() as session:
-                done = session.execute(select(func.count()).select_from(Report)).scalar_one()
-                sent = session.execute(
-                    select(func.count()).select_from(Outbox).where(Outbox.status == "sent")
-                ).scalar_one()
+                done = session.execute(select(func.count()).select_from(Outbox)
+                                       .where(Outbox.kind == "confirmation")).scalar_one()
                 stored = session.execute(select(func.count()).select_from(RawMessage)).scalar_one()
             if first_at is None and done > 0:
                 first_at = time.perf_counter() - started
             if stored_at is None and stored >= args.messages:
                 stored_at = time.perf_counter() - started
-            if done >= args.messages and sent >= args.messages:
+            loads.append(os.getloadavg()[0])
+            if done >= args.messages:
                 break
-            time.sleep(0.2)
+            time.sleep(0.5)
         elapsed = time.perf_counter() - started
-        stored_at = stored_at if stored_at is not None else float("nan")
+        with factory() as session:
+            reports = session.execute(select(func.count()).select_from(Report)).scalar_one()
+            sent = session.execute(select(func.count()).select_from(Outbox).where(Outbox.status == "sent")
+                                   ).scalar_one()
+        load_after = os.getloadavg()
     finally:
         _stop(workers)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers and what they waited for, not Dovecot yet
         redis.flushdb()  # empty when the bench took it: only the bench's keys are removed
         redis.close()
         server.stop()
         _drop(created)
-    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(f"database: {args.database}, workers: {args.workers}, messages appended: {args.messages}")
-    print(f"reports filed and confirmed: {done}/{args.messages} in {elapsed:.1f} s "
-          f"(including worker start-up)")
+    print(f"database: {args.database}, workers: {args.workers}, messages appended: {args.messages} "
+          f"(appended in {appended_in:.1f} s, before the workers started)")
+    print(f"machine: {os.cpu_count()} cores, load average {load_before[0]:.1f} at start, "
+          f"{sum(loads) / max(1, len(loads)):.1f} on average during the run, {load_after[0]:.1f} at the end")
+    print(f"reports filed with their confirmation queued: {done}/{args.messages} ({reports} reports) in "
+          f"{elapsed:.1f} s, including worker start-up; {sent} confirmations sent by then")
     if stored_at is not None:
         print(f"all raw messages stored (fetched from IMAP, committed, moved) after {stored_at:.1f} s")
     print(f"throughput: {done / elapsed:.1f} messages/s end to end")
     if first_at is not None and elapsed > first_at:
         print(f"first report after {first_at:.1f} s (worker start-up, first poll); "
               f"steady state: {(done - 1) / (elapsed - first_at):.1f} messages/s")
-    print(f"peak worker memory (max RSS of a worker process): {peak_kib / 1024:.0f} MiB")
+    if done >= args.messages:
+        print(f"backlog of {args.messages}: filed in {elapsed:.1f} s")
+    elif first_at is not None and done > 1 and elapsed > first_at:
+        rate = (done - 1) / (elapsed - first_at)
+        print(f"backlog of {args.messages}: NOT filed within {elapsed:.0f} s ({done} filed); at the steady rate, "
+              f"{first_at + (args.messages - 1) / rate:.0f} s")
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    if done:
+        print(f"CPU used by the workers and their children: {cpu:.0f} s, {cpu * 1000 / done:.1f} ms per message "
+              f"(the {os.cpu_count()} cores to ourselves: about {os.cpu_count() * done / cpu:.0f} messages/s at most, "
+              "IMAP server, Redis and database server apart)")
+    for i, (pid, peak) in enumerate(peaks.items(), 1):
+        print(f"worker {i} (pid {pid}): peak RSS {peak['worker'] / 1024:.0f} MiB; "
+              f"its largest child (work horse, budgeted reader): {peak['child'] / 1024:.0f} MiB")
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(f"peak memory of any process the workers ran (max RSS of the waited children): {peak_kib / 1024:.0f} MiB")
     return 0 if done >= args.messages else 1
 
 

@@ -86,6 +86,9 @@ class RawSink(Protocol):
         """Hand a stored raw message to the processing queue."""
         ...
 
+    # Optional, for speed: `store_many(*, mailbox, uidvalidity, messages: list[(uid, raw)]) -> list[int]` stores a
+    # batch in one commit (all or nothing), `enqueue_many(raw_ids)` queues a batch in one job.
+
 
 @dataclass
 class PollResult:
@@ -110,10 +113,11 @@ def poll_mailbox(settings: ImapSettings, sink: RawSink, *, max_batches: int | No
                  on_step: Callable[[str, int], None] | None = None) -> PollResult:
     """Read new messages of one mailbox into `sink`, acknowledging each only after it is committed.
 
-    Per message: FETCH BODY.PEEK[] → sink.store (commits) → move/flag on the server → set_cursor →
-    sink.enqueue. A crash between two steps loses nothing: an unacknowledged message is still in the
-    folder and is fetched again, and the sink's idempotent store returns the existing row. A crash
-    after acknowledging but before enqueue leaves a pending raw row, which the sweeper re-enqueues.
+    Per batch of `batch_size` messages: FETCH BODY.PEEK[] of each → store (one commit for the batch when the
+    sink has `store_many`) → one move/flag of the batch on the server → set_cursor once → enqueue (one job
+    when the sink has `enqueue_many`). A crash between two steps loses nothing: an unacknowledged message is
+    still in the folder and is fetched again, and the sink's idempotent store returns the existing row. A crash
+    after acknowledging but before enqueue leaves pending raw rows, which the sweeper re-enqueues.
     `on_step(step, uid)` is called after each step (see STEPS); tests raise from it to simulate a crash.
     """
     client = connect(settings)
@@ -163,36 +167,82 @@ def _poll(client: IMAPClient, settings: ImapSettings, sink: RawSink, *, max_batc
     # The cursor never passes a message that failed to store, so that a later poll retries it.
     blocked = False
     for batch in batches:
+        fetched: list[tuple[int, bytes]] = []
         for uid in batch:
             raw = _fetch(client, settings, uid)
             if raw is None:
                 continue  # expunged by someone else between SEARCH and FETCH
             result.fetched += 1
             step("fetched", uid)
-            try:
-                raw_id = sink.store(mailbox=settings.name, uidvalidity=uidvalidity, uid=uid, raw=raw)
-            except Exception as exc:  # one bad message must not block the mailbox
-                log.exception("IMAP %s: storing UID %s failed, left on the server", settings.name, uid)
-                result.errors.append(f"UID {uid}: {type(exc).__name__}: {exc}")
-                blocked = True
-                continue
-            result.stored += 1
-            step("stored", uid)
-            with translate_errors(settings, f"accusé de traitement impossible (UID {uid})",
-                                  f"cannot acknowledge UID {uid}"):
-                _acknowledge(client, settings, uid, capabilities)
+            fetched.append((uid, raw))
+        stored, first_failed = _store(sink, settings, uidvalidity, fetched, result, step)
+        if not stored:
+            blocked = blocked or first_failed is not None
+            continue
+        uids = [uid for uid, _ in stored]
+        # One command acknowledges the batch: a crash before it leaves the whole batch in the folder, fetched
+        # again and recognised by the idempotent store.
+        with translate_errors(settings, f"accusé de traitement impossible (UID {uids[0]} à {uids[-1]})",
+                              f"cannot acknowledge UIDs {uids[0]}-{uids[-1]}"):
+            _acknowledge(client, settings, uids, capabilities)
+        for uid in uids:
             result.acknowledged += 1
             step("acknowledged", uid)
-            if not blocked:
-                sink.set_cursor(settings.name, uidvalidity=uidvalidity, last_uid=uid)
-                result.last_uid = uid
+        passable = [uid for uid in uids if first_failed is None or uid < first_failed]
+        if not blocked and passable:
+            sink.set_cursor(settings.name, uidvalidity=uidvalidity, last_uid=passable[-1])
+            result.last_uid = passable[-1]
+        blocked = blocked or first_failed is not None
+        for uid in uids:
             step("cursor", uid)
-            try:
-                sink.enqueue(raw_id)
-            except Exception as exc:  # Redis down: the raw row is committed, the sweeper re-enqueues it
-                log.exception("IMAP %s: enqueue of raw message %s failed", settings.name, raw_id)
-                result.errors.append(f"UID {uid}: enqueue failed: {type(exc).__name__}: {exc}")
+        _enqueue(sink, settings, [raw_id for _, raw_id in stored], result)
     return result
+
+
+def _store(sink: RawSink, settings: ImapSettings, uidvalidity: int, fetched: list[tuple[int, bytes]],
+           result: PollResult, step: Callable[[str, int], None]) -> tuple[list[tuple[int, int]], int | None]:
+    """Persist a fetched batch: in one commit when the sink can (`store_many`), else one by one. Returns the
+    (uid, raw id) stored and the first UID that failed to store (left on the server for a later poll)."""
+    stored: list[tuple[int, int]] = []
+    failed: list[int] = []
+    many = getattr(sink, "store_many", None)
+    if many is not None and len(fetched) > 1:
+        try:
+            ids = many(mailbox=settings.name, uidvalidity=uidvalidity, messages=fetched)
+        except Exception:  # one bad message must not block the others: store them one by one
+            log.warning("IMAP %s: storing a batch failed, storing its messages one by one", settings.name)
+        else:
+            for (uid, _), raw_id in zip(fetched, ids, strict=True):
+                result.stored += 1
+                step("stored", uid)
+                stored.append((uid, raw_id))
+            return stored, None
+    for uid, raw in fetched:
+        try:
+            raw_id = sink.store(mailbox=settings.name, uidvalidity=uidvalidity, uid=uid, raw=raw)
+        except Exception as exc:  # one bad message must not block the mailbox
+            log.exception("IMAP %s: storing UID %s failed, left on the server", settings.name, uid)
+            result.errors.append(f"UID {uid}: {type(exc).__name__}: {exc}")
+            failed.append(uid)
+            continue
+        result.stored += 1
+        step("stored", uid)
+        stored.append((uid, raw_id))
+    return stored, (failed[0] if failed else None)
+
+
+def _enqueue(sink: RawSink, settings: ImapSettings, raw_ids: list[int], result: PollResult) -> None:
+    """Hand the stored batch to the processing queue (in one job when the sink can: `enqueue_many`)."""
+    many = getattr(sink, "enqueue_many", None)
+    try:
+        if many is not None:
+            many(raw_ids)
+            return
+        for raw_id in raw_ids:
+            sink.enqueue(raw_id)
+    except Exception as exc:  # Redis down: the raw rows are committed, the sweeper re-enqueues them
+        log.exception("IMAP %s: enqueue of raw messages %s failed", settings.name, raw_ids)
+        result.errors.append(f"enqueue of {len(raw_ids)} message(s) failed: {type(exc).__name__}: {exc}")
 
 
 def _check_acknowledgement_possible(settings: ImapSettings, info: dict[bytes, Any],
@@ -245,17 +295,18 @@ def _ensure_folder(client: IMAPClient, folder: str) -> None:
         log.info("IMAP: could not subscribe to %r", folder)
 
 
-def _acknowledge(client: IMAPClient, settings: ImapSettings, uid: int, capabilities: set[str]) -> None:
+def _acknowledge(client: IMAPClient, settings: ImapSettings, uids: list[int],
+                 capabilities: set[str]) -> None:
     if not settings.moves:
-        client.add_flags([uid], [SEEN, PROCESSED_KEYWORD.encode()], silent=True)
+        client.add_flags(uids, [SEEN, PROCESSED_KEYWORD.encode()], silent=True)
     elif "MOVE" in capabilities:
-        client.move([uid], settings.processed_folder)
+        client.move(uids, settings.processed_folder)
     else:
         # COPY first: a crash before the expunge leaves a second copy in the processed folder
         # (the sink still holds one row), never a message that is nowhere.
-        client.copy([uid], settings.processed_folder)
-        client.add_flags([uid], [DELETED], silent=True)
-        client.uid_expunge([uid])  # this UID only: a plain EXPUNGE would remove others' \Deleted mail
+        client.copy(uids, settings.processed_folder)
+        client.add_flags(uids, [DELETED], silent=True)
+        client.uid_expunge(uids)  # these UIDs only: a plain EXPUNGE would remove others' \Deleted mail
 
 
 def wait_for_mail(settings: ImapSettings, *, timeout: float, since_uidnext: int | None = None) -> bool:

@@ -51,12 +51,14 @@ def _record(res: Resources, name: str, *, error: str | None) -> None:
 
 
 def poll_once(res: Resources, name: str, *, enqueue: Callable[[int], None] | None = None,
-              max_batches: int | None = None, on_step: Callable[[str, int], None] | None = None) -> Any:
-    """Poll one mailbox once: store new mail, acknowledge it, hand each stored id to `enqueue`."""
+              max_batches: int | None = None, on_step: Callable[[str, int], None] | None = None,
+              enqueue_many: Callable[[list[int]], None] | None = None) -> Any:
+    """Poll one mailbox once: store new mail a batch per commit, acknowledge it, hand the stored ids to
+    `enqueue_many` a batch at a time (or to `enqueue` one by one)."""
     from intake.channels.imap import ImapError, poll_mailbox
 
     mb = res.config.mailbox(name)
-    sink = DatabaseSink(res.factory, enqueue)
+    sink = DatabaseSink(res.factory, enqueue, enqueue_many)
     try:
         settings = imap_settings(mb, var=res.config.resolve_path("var"))  # an OAuth2 refusal is recorded too
         result = poll_mailbox(settings, sink, max_batches=max_batches, on_step=on_step)

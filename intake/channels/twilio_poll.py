@@ -41,7 +41,7 @@ from intake.config import Twilio
 from intake.models import ChannelState
 from intake.outbox.twilio_client import TWILIO_API, close_client, make_client
 from intake.outbox.twilio_errors import TwilioError, twilio_errors
-from intake.pipeline.rawstore import store_raw
+from intake.pipeline.rawstore import NewRaw, store_many, store_raw
 
 CHANNEL = "sms"
 FIRST_WINDOW = timedelta(hours=24)
@@ -116,6 +116,24 @@ def _record(factory: sessionmaker[Session], name: str, *, now: datetime, cursor:
                 state.cursor = cursor.isoformat()
 
 
+def _store(factory: sessionmaker[Session], batch: list[NewRaw], report: PollReport) -> None:
+    """Store the listed messages in one commit (one by one if the batch fails), then empty the batch."""
+    if not batch:
+        return
+    try:
+        results = store_many(factory, batch)
+    except Exception:  # a concurrent webhook stored one of them meanwhile: one by one, each idempotent
+        results = [store_raw(factory, channel=b.channel, source=b.source, external_key=b.external_key,
+                             payload=b.payload) for b in batch]
+    for raw_id, created in results:
+        if created:
+            report.stored += 1
+            report.new_ids.append(raw_id)
+        else:
+            report.duplicates += 1
+    batch.clear()
+
+
 def poll_twilio(
     settings: Twilio,
     factory: sessionmaker[Session],
@@ -137,6 +155,7 @@ def poll_twilio(
     api = client or make_client(settings)
     api_base = settings.api_base_url or TWILIO_API
     newest = cursor
+    batch: list[NewRaw] = []  # stored a page at a time: one commit per page, not per message
     try:
         with twilio_errors():
             for number in inbound_numbers(settings):
@@ -147,22 +166,21 @@ def poll_twilio(
                     report.seen += 1
                     media = api.messages(message.sid).media.list() if int(message.num_media or 0) else []
                     payload = urlencode(webhook_form(message, media, api_base=api_base)).encode()
-                    raw_id, created = store_raw(factory, channel=CHANNEL, source=str(message.to)[:80],
-                                                external_key=str(message.sid), payload=payload)
-                    if created:
-                        report.stored += 1
-                        report.new_ids.append(raw_id)
-                    else:
-                        report.duplicates += 1
+                    batch.append(NewRaw(channel=CHANNEL, source=str(message.to)[:80],
+                                        external_key=str(message.sid), payload=payload))
+                    if len(batch) >= PAGE_SIZE:
+                        _store(factory, batch, report)
                     sent = message.date_sent or message.date_created
                     if isinstance(sent, datetime) and (newest is None or sent > newest):
                         newest = sent
     except TwilioError as exc:
+        _store(factory, batch, report)  # what was listed before the failure is kept
         _record(factory, name, now=now, cursor=None, error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
     finally:
         if own:
             close_client(api)
+    _store(factory, batch, report)
     _record(factory, name, now=now, cursor=newest, error=None)
     report.cursor = newest
     return report

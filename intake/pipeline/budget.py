@@ -4,7 +4,9 @@ The parser of a hostile message may never return (the standard library's RFC 204
 or eat all memory: a limit enforced by the kernel on a forked child does not depend on the parser's
 cooperation. The child inherits what the worker loaded (models, references) through fork, copy-on-write.
 One child reads a whole batch, item after item, each within its own budget: forking per item would cost
-more than understanding the item. When an item kills the child, it alone fails; a new child takes the rest.
+more than understanding the item. When an item kills the child (or goes over its budget) after others, it is
+tried again alone in a fresh child, so that what the child spent on the others is never blamed on it; when it
+fails alone too, it alone is parked, and a new child takes the rest.
 """
 
 from __future__ import annotations
@@ -65,7 +67,12 @@ def run_each(work: Callable[[X], T], items: Sequence[X], budget: Budget) -> list
     """`work(item)` for every item, in order, in forked children, each item within `budget`."""
     results: list[Result[T]] = []
     while len(results) < len(items):
-        results.extend(_one_child(work, items[len(results):], budget))
+        got = _one_child(work, items[len(results):], budget)
+        if len(got) > 1 and isinstance(got[-1].error, BudgetExceeded):
+            # The child stopped after reading others: what it used for them (memory above all) may be to blame.
+            # The item is tried again alone in a fresh child, and parked only if it fails there too.
+            got[-1:] = _one_child(work, items[len(results) + len(got) - 1:len(results) + len(got)], budget)
+        results.extend(got)
     return results
 
 

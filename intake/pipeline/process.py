@@ -9,11 +9,14 @@ Failures are parked (`failed`, with a French reason) where agents see them and c
 from __future__ import annotations
 
 import logging
+import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, defer
 
 from intake.message import MessageRefused, RawInput
 from intake.models import RawMessage, utcnow
@@ -22,6 +25,12 @@ from intake.pipeline.budget import Budget, BudgetExceeded, ChildFailed, run_each
 from intake.pipeline.registry import Context, Discard, HoldForReview, ReadContext, Reading, file_all, read_all
 
 log = logging.getLogger(__name__)
+# Filing commits in small batches: one transaction (one commit, one fsync) for up to FILE_BATCH messages, closed
+# once FILE_BATCH_SECONDS have passed so that SQLite's write lock is never held long while the doors wait.
+FILE_BATCH = 10
+FILE_BATCH_SECONDS = 0.05
+# The filing transaction of the batch being filed, if any: each message is filed in a savepoint of it.
+_FILING: ContextVar[Session | None] = ContextVar("guichet_filing_session", default=None)
 
 
 @dataclass
@@ -50,17 +59,52 @@ def process_batch(res: Any, raw_ids: list[int], *, worker: str = "local") -> lis
     cfg = res.config
     if {"classify", "locate"} & set(res.stages_names):
         res.understanding()  # loaded once per process, before any fork, from the database's reference
-    claimed = [rid for rid in raw_ids
-               if rawstore.claim(res.factory, rid, worker=worker, stale_after=cfg.worker.stale_claim_seconds)]
+    claimed = rawstore.claim_many(res.factory, raw_ids, worker=worker, stale_after=cfg.worker.stale_claim_seconds)
     snapshots = _snapshots(res, claimed)
     readings = understand_each(res, [snapshots[rid] for rid in claimed if rid in snapshots])
     outcomes: dict[int, Outcome] = {rid: Outcome(rid, "skipped") for rid in raw_ids}
     for rid in claimed:
         if rid not in snapshots:
             outcomes[rid] = Outcome(rid, "skipped", error="message introuvable")
-    for snapshot, reading in zip([snapshots[rid] for rid in claimed if rid in snapshots], readings, strict=True):
-        outcomes[snapshot.id] = _settle(res, snapshot.id, reading)
+    read = list(zip([rid for rid in claimed if rid in snapshots], readings, strict=True))
+    outcomes.update(_file_in_batches(res, read, worker=worker))
     return [outcomes[rid] for rid in raw_ids]
+
+
+def _file_in_batches(res: Any, read: list[tuple[int, Reading | BaseException]], *,
+                     worker: str) -> dict[int, Outcome]:
+    """Settle every message, a few per write transaction, each in its own savepoint (one failure parks only it)."""
+    outcomes: dict[int, Outcome] = {}
+    if len(read) == 1:  # alone: its own transaction, as the doors' inline processing always did
+        rid, reading = read[0]
+        return {rid: _settle(res, rid, reading)}
+    position = 0
+    while position < len(read):
+        started = time.monotonic()
+        done: dict[int, Outcome] = {}
+        try:
+            with res.factory() as session, session.begin():
+                token = _FILING.set(session)
+                try:
+                    while position + len(done) < len(read) and len(done) < FILE_BATCH:
+                        rid, reading = read[position + len(done)]
+                        done[rid] = _settle(res, rid, reading)
+                        if time.monotonic() - started > FILE_BATCH_SECONDS:
+                            break
+                finally:
+                    _FILING.reset(token)
+        except OperationalError as exc:
+            # The database failed: nothing of this transaction was kept. What is not filed goes back to pending
+            # for rq's retry or the sweeper (best effort: the database may still be away).
+            rest = [rid for rid, _ in read[position:]]
+            try:
+                rawstore.release_many(res.factory, rest, worker=worker, error=f"erreur temporaire : {exc.orig}")
+            except OperationalError:
+                log.warning("raw messages %s left claimed: the database is away (the sweeper takes them)", rest)
+            raise
+        outcomes.update(done)
+        position += len(done)
+    return outcomes
 
 
 def _settle(res: Any, raw_id: int, reading: Reading | BaseException) -> Outcome:
@@ -70,24 +114,35 @@ def _settle(res: Any, raw_id: int, reading: Reading | BaseException) -> Outcome:
             raise reading
         return _file(res, raw_id, reading)
     except Discard as exc:
-        rawstore.finish(res.factory, raw_id, status="discarded", error=str(exc))
+        _finish(res, raw_id, status="discarded", error=str(exc))
         return Outcome(raw_id, "discarded", error=str(exc))
     except HoldForReview as exc:
-        rawstore.finish(res.factory, raw_id, status="held", error=str(exc))
+        _finish(res, raw_id, status="held", error=str(exc))
         return Outcome(raw_id, "held", error=str(exc))
     except (MessageRefused, BudgetExceeded) as exc:  # over the town's limits: parked, the next message goes on
         log.warning("raw message %s parked: %s", raw_id, exc)
-        rawstore.finish(res.factory, raw_id, status="failed", error=str(exc)[:2000])
+        _finish(res, raw_id, status="failed", error=str(exc)[:2000])
         return Outcome(raw_id, "failed", error=str(exc)[:2000])
     except OperationalError as exc:
+        if _FILING.get() is not None:
+            raise  # the batch's transaction is lost: the batch gives back what it did not file
         # The database hiccuped: leave the message pending so the sweeper or rq retries it.
         rawstore.finish(res.factory, raw_id, status="pending", error=f"erreur temporaire : {exc.orig}")
         raise
     except Exception as exc:  # any bug or bad input parks the message where an agent sees it
         log.error("raw message %s failed: %s", raw_id, exc, exc_info=not isinstance(exc, ChildFailed))
         reason = str(exc) if isinstance(exc, ChildFailed) else f"{type(exc).__name__}: {exc}"
-        rawstore.finish(res.factory, raw_id, status="failed", error=reason[:2000])
+        _finish(res, raw_id, status="failed", error=reason[:2000])
         return Outcome(raw_id, "failed", error=reason[:2000])
+
+
+def _finish(res: Any, raw_id: int, *, status: str, error: str | None) -> None:
+    """Record a message's outcome, in the batch's filing transaction when there is one (SQLite has one writer)."""
+    session = _FILING.get()
+    if session is None:
+        rawstore.finish(res.factory, raw_id, status=status, error=error)
+    else:
+        rawstore.finish_in(session, raw_id, status=status, error=error)
 
 
 def _snapshots(res: Any, raw_ids: list[int]) -> dict[int, RawInput]:
@@ -136,22 +191,35 @@ def understand_each(res: Any, raws: list[RawInput]) -> list[Reading | BaseExcept
 
 
 def _file(res: Any, raw_id: int, reading: Reading) -> Outcome:
-    """Phase 2: one write transaction applies what was read; the raw row is marked processed in it."""
-    cfg = res.config
+    """Phase 2: one write transaction applies what was read; the raw row is marked processed in it.
+
+    Within a batch the transaction is the batch's, and the message has a savepoint of its own: a failure rolls
+    back this message only.
+    """
+    batch = _FILING.get()
+    if batch is not None:
+        with batch.begin_nested():
+            return _apply(res, batch, raw_id, reading)
     with res.factory() as session, session.begin():
-        raw = session.get(RawMessage, raw_id)
-        if raw is None:
-            return Outcome(raw_id, "skipped", error="message introuvable")
-        ctx = file_all(res.stages, Context.for_filing(raw=raw, session=session, config=cfg, resources=res,
-                                                      reading=reading))
-        # Marked processed in the same transaction as the report: no window where both could differ.
-        raw.status, raw.error, raw.claimed_by, raw.claimed_at = "processed", None, None, None
-        raw.processed_at = utcnow()
-        return Outcome(
-            raw_id,
-            "processed",
-            report_id=ctx.report.id if ctx.report else None,
-            tracking_number=ctx.report.tracking_number if ctx.report else None,
-            created=ctx.created,
-            outbox_ids=list(ctx.outbox_ids),
-        )
+        return _apply(res, session, raw_id, reading)
+
+
+def _apply(res: Any, session: Session, raw_id: int, reading: Reading) -> Outcome:
+    """The filing stages over one message in `session`; the raw row is marked processed with the report."""
+    cfg = res.config
+    raw = session.get(RawMessage, raw_id, options=[defer(RawMessage.payload)])
+    if raw is None:
+        return Outcome(raw_id, "skipped", error="message introuvable")
+    ctx = file_all(res.stages, Context.for_filing(raw=raw, session=session, config=cfg, resources=res,
+                                                  reading=reading))
+    # Marked processed in the same transaction as the report: no window where both could differ.
+    raw.status, raw.error, raw.claimed_by, raw.claimed_at = "processed", None, None, None
+    raw.processed_at = utcnow()
+    return Outcome(
+        raw_id,
+        "processed",
+        report_id=ctx.report.id if ctx.report else None,
+        tracking_number=ctx.report.tracking_number if ctx.report else None,
+        created=ctx.created,
+        outbox_ids=list(ctx.outbox_ids),
+    )

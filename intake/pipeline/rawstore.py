@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -61,40 +63,91 @@ def store_raw(
     webhooks, where such a body can only be a replay).
     """
     key = external_key[:KEY_LENGTH]
-    content = content_key(channel, payload)
-    same_key = (RawMessage.channel == channel, RawMessage.source == source, RawMessage.external_key == key)
     with factory() as session:
-        earlier = session.execute(select(RawMessage.id, RawMessage.content_key).where(*same_key)
-                                  .order_by(RawMessage.id)).all()
-        for raw_id, stored in earlier:
-            if stored is None:  # stored before revision 0007: its content key is computed from its payload
-                old = session.execute(select(RawMessage.payload).where(RawMessage.id == raw_id)).scalar_one()
-                stored = content_key(channel, old)
-            if stored == content:
-                return raw_id, False
-        if earlier and refuse_other_content:
-            raise KeyCollision(earlier[0][0], key)
-        row = RawMessage(
-            channel=channel,
-            source=source,
-            external_key=key,
-            content_key=content,
-            key_collision=bool(earlier),
-            payload=payload,
-            payload_sha256=hashlib.sha256(payload).hexdigest(),
-            imap_uidvalidity=imap_uidvalidity,
-            imap_uid=imap_uid,
-            status="pending",
-        )
-        session.add(row)
+        found = _same(session, channel=channel, source=source, key=key, payload=payload,
+                      refuse_other_content=refuse_other_content)
+        if isinstance(found, int):
+            return found, False
+        found.imap_uidvalidity, found.imap_uid = imap_uidvalidity, imap_uid
+        session.add(found)
         try:
             session.commit()
         except IntegrityError:
             # Another process stored the same message between our lookup and our insert.
             session.rollback()
-            return session.execute(select(RawMessage.id).where(*same_key, RawMessage.content_key == content)
-                                   ).scalar_one(), False
-        return row.id, True
+            return session.execute(select(RawMessage.id).where(
+                RawMessage.channel == channel, RawMessage.source == source, RawMessage.external_key == key,
+                RawMessage.content_key == found.content_key)).scalar_one(), False
+        return found.id, True
+
+
+def store_emails(factory: sessionmaker[Session], *, source: str, uidvalidity: int,
+                 messages: list[tuple[int, bytes]]) -> list[int]:
+    """Store a batch of fetched emails (uid, bytes) in one transaction, one commit; their ids in order.
+
+    All or nothing: on any failure (a concurrent store of the same message included) nothing is kept and the
+    error is raised, so that the caller stores them one by one with store_raw.
+    """
+    return [raw_id for raw_id, _ in store_many(factory, [
+        NewRaw(channel="email", source=source, external_key=email_key(raw), payload=raw, imap_uidvalidity=uidvalidity,
+               imap_uid=uid) for uid, raw in messages])]
+
+
+@dataclass(frozen=True)
+class NewRaw:
+    """One message to store (store_raw's arguments)."""
+
+    channel: str
+    source: str
+    external_key: str
+    payload: bytes
+    imap_uidvalidity: int | None = None
+    imap_uid: int | None = None
+
+
+def store_many(factory: sessionmaker[Session], items: list[NewRaw]) -> list[tuple[int, bool]]:
+    """store_raw over a batch in one transaction (one commit): (id, created) per item, in order. All or nothing:
+    a failure (a concurrent store of the same message included) keeps nothing and is raised."""
+    with factory() as session, session.begin():
+        out = []
+        for item in items:
+            found = _same(session, channel=item.channel, source=item.source, key=item.external_key[:KEY_LENGTH],
+                          payload=item.payload)
+            if isinstance(found, int):
+                out.append((found, False))
+                continue
+            found.imap_uidvalidity, found.imap_uid = item.imap_uidvalidity, item.imap_uid
+            session.add(found)
+            session.flush()
+            out.append((found.id, True))
+    return out
+
+
+def _same(session: Session, *, channel: str, source: str, key: str, payload: bytes,
+          refuse_other_content: bool = False) -> int | RawMessage:
+    """The id of the same message already stored, else the new row to add (flagged when its key was taken)."""
+    content = content_key(channel, payload)
+    same_key = (RawMessage.channel == channel, RawMessage.source == source, RawMessage.external_key == key)
+    earlier = session.execute(select(RawMessage.id, RawMessage.content_key).where(*same_key)
+                              .order_by(RawMessage.id)).all()
+    for raw_id, stored in earlier:
+        if stored is None:  # stored before revision 0007: its content key is computed from its payload
+            old = session.execute(select(RawMessage.payload).where(RawMessage.id == raw_id)).scalar_one()
+            stored = content_key(channel, old)
+        if stored == content:
+            return int(raw_id)
+    if earlier and refuse_other_content:
+        raise KeyCollision(earlier[0][0], key)
+    return RawMessage(
+        channel=channel,
+        source=source,
+        external_key=key,
+        content_key=content,
+        key_collision=bool(earlier),
+        payload=payload,
+        payload_sha256=hashlib.sha256(payload).hexdigest(),
+        status="pending",
+    )
 
 
 def claim(factory: sessionmaker[Session], raw_id: int, *, worker: str, stale_after: int) -> bool:
@@ -117,14 +170,56 @@ def claim(factory: sessionmaker[Session], raw_id: int, *, worker: str, stale_aft
         return bool(getattr(result, "rowcount", 0))
 
 
+def claim_many(factory: sessionmaker[Session], raw_ids: list[int], *, worker: str, stale_after: int) -> list[int]:
+    """Claim a batch in one short transaction (one UPDATE ... RETURNING); the ids claimed now, in the given order."""
+    if not raw_ids:
+        return []
+    now = utcnow()
+    stale = now - timedelta(seconds=stale_after)
+    with factory() as session, session.begin():
+        got = set(session.execute(
+            update(RawMessage)
+            .where(
+                RawMessage.id.in_(raw_ids),
+                or_(
+                    RawMessage.status.in_(("pending", "failed")),
+                    (RawMessage.status == "processing") & (RawMessage.claimed_at < stale),
+                ),
+            )
+            .values(status="processing", claimed_by=worker, claimed_at=now, attempts=RawMessage.attempts + 1)
+            .returning(RawMessage.id)
+            .execution_options(synchronize_session=False)
+        ).scalars())
+    return [raw_id for raw_id in dict.fromkeys(raw_ids) if raw_id in got]
+
+
 def finish(factory: sessionmaker[Session], raw_id: int, *, status: str, error: str | None = None) -> None:
     """Record the outcome of processing (processed, discarded, failed) and release the claim."""
     with factory() as session, session.begin():
-        session.execute(
+        finish_in(session, raw_id, status=status, error=error)
+
+
+def finish_in(session: Session, raw_id: int, *, status: str, error: str | None = None) -> None:
+    """finish() inside the caller's transaction (the filing transaction of a batch)."""
+    session.execute(
+        update(RawMessage)
+        .where(RawMessage.id == raw_id)
+        .values(status=status, error=error, claimed_by=None, claimed_at=None, processed_at=utcnow())
+    )
+
+
+def release_many(factory: sessionmaker[Session], raw_ids: list[int], *, worker: str, error: str) -> int:
+    """Give claimed messages back as pending with `error` (the database failed mid-batch: rq or the sweeper retries)."""
+    if not raw_ids:
+        return 0
+    with factory() as session, session.begin():
+        done = session.execute(
             update(RawMessage)
-            .where(RawMessage.id == raw_id)
-            .values(status=status, error=error, claimed_by=None, claimed_at=None, processed_at=utcnow())
+            .where(RawMessage.id.in_(raw_ids), RawMessage.status == "processing", RawMessage.claimed_by == worker)
+            .values(status="pending", error=error, claimed_by=None, claimed_at=None)
+            .execution_options(synchronize_session=False)
         )
+    return int(getattr(done, "rowcount", 0) or 0)
 
 
 def pending_ids(factory: sessionmaker[Session], *, older_than: datetime, stale_before: datetime,
@@ -146,12 +241,33 @@ def pending_ids(factory: sessionmaker[Session], *, older_than: datetime, stale_b
         return list(rows.scalars())
 
 
+def pending_rows(factory: sessionmaker[Session], *, older_than: datetime, stale_before: datetime,
+                 max_attempts: int, limit: int = 5000) -> list[tuple[int, str]]:
+    """pending_ids() with each message's status: `pending`, or `processing` for a claim whose worker died."""
+    with factory() as session:
+        rows = session.execute(
+            select(RawMessage.id, RawMessage.status)
+            .where(
+                or_(
+                    (RawMessage.status == "pending") & (RawMessage.received_at < older_than),
+                    (RawMessage.status == "processing") & (RawMessage.claimed_at < stale_before),
+                ),
+                RawMessage.attempts < max_attempts,
+            )
+            .order_by(RawMessage.id)
+            .limit(limit)
+        )
+        return [(raw_id, status) for raw_id, status in rows]
+
+
 class DatabaseSink:
     """The IMAP poller's RawSink backed by the database; enqueueing is delegated to a callable."""
 
-    def __init__(self, factory: sessionmaker[Session], enqueue: object) -> None:
+    def __init__(self, factory: sessionmaker[Session], enqueue: object,
+                 enqueue_many: Callable[[list[int]], None] | None = None) -> None:
         self._factory = factory
         self._enqueue = enqueue
+        self._enqueue_many = enqueue_many
 
     def get_cursor(self, mailbox: str) -> tuple[int | None, int]:
         """Return (uidvalidity, last_uid) stored for the mailbox."""
@@ -183,7 +299,21 @@ class DatabaseSink:
         )
         return raw_id
 
+    def store_many(self, *, mailbox: str, uidvalidity: int, messages: list[tuple[int, bytes]]) -> list[int]:
+        """Persist a fetched batch in one commit (all or nothing); the raw ids in order."""
+        return store_emails(self._factory, source=mailbox, uidvalidity=uidvalidity, messages=messages)
+
     def enqueue(self, raw_id: int) -> None:
         """Hand the stored message to the processing queue."""
-        if callable(self._enqueue):
+        if self._enqueue_many is not None:
+            self._enqueue_many([raw_id])
+        elif callable(self._enqueue):
             self._enqueue(raw_id)
+
+    def enqueue_many(self, raw_ids: list[int]) -> None:
+        """Hand a stored batch to the processing queue (one job when a batch enqueuer was given)."""
+        if self._enqueue_many is not None:
+            self._enqueue_many(list(raw_ids))
+            return
+        for raw_id in raw_ids:
+            self.enqueue(raw_id)

@@ -48,14 +48,23 @@ def park_poison_messages(factory: sessionmaker[Session], *, max_attempts: int, s
     return [raw_id for raw_id, _ in rows]
 
 
-def after_horse_died(factory: sessionmaker[Session], raw_id: int, *, max_attempts: int) -> str | None:
+def after_horse_died(factory: sessionmaker[Session], raw_id: int, *, max_attempts: int,
+                     count_try: bool = True) -> str | None:
     """A work horse died while processing `raw_id` (killed, out of memory, crash): park it when it has no tries
-    left, else put it back to pending at once (instead of waiting for its claim to go stale)."""
+    left, else put it back to pending at once (instead of waiting for its claim to go stale).
+
+    Without `count_try` (the horse held a whole batch: which message killed it is unknown) the try is not counted
+    and the message goes back to pending, to be tried alone.
+    """
     with factory() as session, session.begin():
         row = session.get(RawMessage, raw_id)
         if row is None or row.status != "processing":
             return None
-        if row.attempts >= max_attempts:
+        if not count_try:
+            row.attempts = max(0, row.attempts - 1)
+            row.status = "pending"
+            row.error = "le worker s'est arrêté pendant le traitement d'un lot : message repris seul"
+        elif row.attempts >= max_attempts:
             row.status, row.error, row.processed_at = "failed", poison_reason(row.attempts), utcnow()
         else:
             row.status = "pending"

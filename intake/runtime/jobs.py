@@ -14,8 +14,8 @@ from sqlalchemy import case, update
 from intake.config import load_config
 from intake.models import utcnow
 from intake.outbox.send import send_outbox_row
-from intake.pipeline.process import process_raw
-from intake.pipeline.rawstore import pending_ids
+from intake.pipeline.process import process_batch
+from intake.pipeline.rawstore import pending_rows
 from intake.runtime.resources import Resources, build_resources
 
 log = logging.getLogger(__name__)
@@ -72,33 +72,66 @@ def release_claim(factory: Any, raw_id: int, *, worker: str) -> bool:
 
 
 def process_message(raw_id: int) -> dict[str, Any]:
-    """Process one stored raw message, then send the notifications it produced (queued again on failure)."""
-    from intake.runtime.queue import enqueue_send
+    """Process one stored raw message (the job of a message queued alone: a door's webhook, a retry)."""
+    return process_messages([raw_id])[0]
 
+
+def process_messages(raw_ids: list[int]) -> list[dict[str, Any]]:
+    """Process a batch of stored raw messages, then queue the notifications they produced for the outbox sender.
+
+    One claim, one budgeted child and a few filing commits for the whole batch; what was filed is handed to
+    send_notifications (one job), so that no SMTP exchange holds up the next batch.
+    """
     res = resources()
+    me = worker_name()
     try:
-        outcome = process_raw(res, raw_id, worker=worker_name())
+        outcomes = process_batch(res, list(raw_ids), worker=me)
     except WorkerStopping:
-        release_claim(res.factory, raw_id, worker=worker_name())
+        for raw_id in raw_ids:
+            release_claim(res.factory, raw_id, worker=me)
         raise
-    for outbox_id in outcome.outbox_ids:
-        # Sending right away saves a job per message; a transient failure hands it to a retried job (and the
-        # database sweep of every worker sends it anyway if Redis loses that job).
-        try:
-            send_outbox_row(res.factory, res.config, outbox_id, res.mailer, notifiers=res.notifiers)
-        except Exception as exc:
-            log.warning("outbox %s not sent now (%s): queued for retry", outbox_id, exc)
-            try:
-                enqueue_send(_queue(), outbox_id, timeout=res.config.worker.job_timeout)
-            except Exception as redis_exc:  # Redis away too: the database sweep sends it when due
-                log.warning("outbox %s not queued (%s): left to the sweep", outbox_id, redis_exc)
-    if outcome.status == "processed" and res.config.twilio.delete_media:
-        # Only after the commit: the photos are on our disk before they leave Twilio.
-        _queue().enqueue_call("intake.runtime.jobs.delete_twilio_media", args=(raw_id,),
-                              timeout=res.config.worker.job_timeout, result_ttl=0, failure_ttl=7 * 86400,
-                              retry=Retry(max=3, interval=[60, 600, 3600]))
-    return {"raw_id": raw_id, "status": outcome.status, "tracking_number": outcome.tracking_number,
-            "error": outcome.error}
+    _forget(raw_ids)  # after a failure the notes stay: rq's retry of this job still carries the batch
+    outbox_ids = [outbox_id for outcome in outcomes for outbox_id in outcome.outbox_ids]
+    _hand_to_sender(res, outbox_ids)
+    if res.config.twilio.delete_media:
+        for outcome in outcomes:
+            if outcome.status == "processed":
+                # Only after the commit: the photos are on our disk before they leave Twilio.
+                _queue().enqueue_call("intake.runtime.jobs.delete_twilio_media", args=(outcome.raw_id,),
+                                      timeout=res.config.worker.job_timeout, result_ttl=0, failure_ttl=7 * 86400,
+                                      retry=Retry(max=3, interval=[60, 600, 3600]))
+    return [{"raw_id": o.raw_id, "status": o.status, "tracking_number": o.tracking_number, "error": o.error}
+            for o in outcomes]
+
+
+def _forget(raw_ids: list[int]) -> None:
+    """Drop the sweeper's notes of this batch job (best effort: stale notes name a finished job anyway)."""
+    from rq import get_current_job
+
+    from intake.runtime.queue import forget_queued
+
+    job = get_current_job()
+    if job is None:
+        return
+    try:
+        forget_queued(job.connection, list(raw_ids), job.id)
+    except Exception as exc:  # Redis away: the notes name a finished job, which the sweeper ignores
+        log.info("notes of job %s not dropped (%s)", job.id, exc)
+
+
+def _hand_to_sender(res: Resources, outbox_ids: list[int]) -> None:
+    """Queue the sending of new outbox rows in one job; without a queue (Redis away, none configured) send here,
+    and what fails is left to the database sweep of every worker."""
+    from intake.runtime.queue import enqueue_sends
+
+    if not outbox_ids:
+        return
+    try:
+        enqueue_sends(_queue(), outbox_ids, timeout=res.config.worker.job_timeout)
+        return
+    except Exception as exc:
+        log.warning("outbox %s not queued (%s): sent by this job", outbox_ids, exc)
+    send_notifications(outbox_ids)
 
 
 def delete_twilio_media(raw_id: int) -> int:
@@ -121,6 +154,16 @@ def send_notification(outbox_id: int) -> str:
     return send_outbox_row(res.factory, res.config, outbox_id, res.mailer, notifiers=res.notifiers)
 
 
+def send_notifications(outbox_ids: list[int]) -> dict[str, str]:
+    """The outbox sender: send these rows (each once), claimed and recorded a batch at a time; a row that cannot go
+    now is left pending to the database sweep, which tries it again when its retry time comes."""
+    from intake.outbox.sender import send_outbox_rows
+
+    res = resources()
+    done = send_outbox_rows(res.factory, res.config, list(outbox_ids), res.mailer, notifiers=res.notifiers)
+    return {str(outbox_id): status for outbox_id, status in done.items()}
+
+
 def send_digests(day: str | None = None) -> dict[str, Any]:
     """Queue and send the referents' digests of `day` (YYYY-MM-DD, default yesterday); idempotent."""
     from intake.outbox.digest import parse_day, run_digests
@@ -138,7 +181,7 @@ def poll_mailbox_job(name: str) -> dict[str, Any]:
     """Poll one mailbox under a cross-host lease, again while polls were asked for meanwhile; never fails (a
     failed poll is recorded on the mailbox and tried again at the next interval)."""
     from intake.channels.mailboxes import poll_once
-    from intake.runtime.queue import enqueue_process, exclusive, poll_again_key
+    from intake.runtime.queue import enqueue_batch, exclusive, poll_again_key
 
     res = resources()
     queue = _queue()
@@ -152,8 +195,8 @@ def poll_mailbox_job(name: str) -> dict[str, Any]:
         for _ in range(20):  # bounded: a mailbox flooded with triggers still lets the worker do other work
             redis.delete(poll_again_key(name))
             try:
-                result = poll_once(res, name,
-                                   enqueue=lambda rid: _discard(enqueue_process(queue, rid, timeout=timeout)))
+                result = poll_once(res, name, enqueue_many=lambda ids: _discard(
+                    enqueue_batch(queue, ids, timeout=timeout)))
             except Exception as exc:
                 log.warning("poll of %s failed: %s: %s", name, type(exc).__name__, exc)
                 errors.append(f"{type(exc).__name__}: {exc}")
@@ -168,7 +211,7 @@ def poll_mailbox_job(name: str) -> dict[str, Any]:
 def poll_twilio_job() -> dict[str, Any]:
     """Poll the Twilio REST API for inbound messages (towns without a public URL), one poller at a time."""
     from intake.channels.twilio_poll import poll_twilio
-    from intake.runtime.queue import enqueue_process, exclusive
+    from intake.runtime.queue import enqueue_batch, exclusive
 
     res = resources()
     queue = _queue()
@@ -177,28 +220,34 @@ def poll_twilio_job() -> dict[str, Any]:
         if not acquired:
             return {"skipped": "poll already running"}
         report = poll_twilio(res.config.twilio, res.factory)
-    for raw_id in report.new_ids:
-        enqueue_process(queue, raw_id, timeout=timeout)
+    enqueue_batch(queue, list(report.new_ids), timeout=timeout)
     return {"seen": report.seen, "stored": report.stored}
 
 
 def sweep() -> dict[str, int]:
     """Re-queue what Redis lost: pending messages and claims of dead workers with no job on its way.
 
-    A message whose job is queued, running or scheduled for a retry is left alone (enqueue_process knows its
-    job by id), so a backlog never doubles. The database upkeep (sends, poison messages) runs in each worker's
-    own loop (maintain), Redis or not.
+    A message whose job (its own or its batch's) is queued, running or scheduled for a retry is left alone, so a
+    backlog never doubles. Pending messages go back in batches; claims of a worker that died go back one per job,
+    since one of them may be what killed it (alone, it is parked after worker.max_attempts without the others).
+    The database upkeep (sends, poison messages) runs in each worker's own loop (maintain), Redis or not.
     """
-    from intake.runtime.queue import enqueue_process
+    from intake.runtime.queue import enqueue_batch, enqueue_process, queued_ids
 
     res = resources()
     cfg = res.config.worker
     now = utcnow()
     stale = now - timedelta(seconds=cfg.stale_claim_seconds)
-    ids = pending_ids(res.factory, older_than=now - timedelta(seconds=30), stale_before=stale,
-                      max_attempts=cfg.max_attempts)
-    queued = sum(1 for raw_id in ids if enqueue_process(_queue(), raw_id, timeout=cfg.job_timeout))
-    return {"raw": queued, "already_queued": len(ids) - queued}
+    rows = pending_rows(res.factory, older_than=now - timedelta(seconds=30), stale_before=stale,
+                        max_attempts=cfg.max_attempts)
+    queue = _queue()
+    waiting = queued_ids(queue, [raw_id for raw_id, _ in rows])
+    lost = [(raw_id, status) for raw_id, status in rows if raw_id not in waiting]
+    enqueue_batch(queue, [raw_id for raw_id, status in lost if status == "pending"], timeout=cfg.job_timeout)
+    for raw_id, status in lost:
+        if status != "pending":
+            enqueue_process(queue, raw_id, timeout=cfg.job_timeout)
+    return {"raw": len(lost), "already_queued": len(rows) - len(lost)}
 
 
 def maintain(res: Resources, *, send: bool = True) -> dict[str, int]:

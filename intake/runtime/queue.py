@@ -80,6 +80,89 @@ def enqueue_process(queue: Queue, raw_id: int, *, timeout: int) -> bool:
     ) is None
 
 
+# Messages per processing job: one fork of a work horse, one claim, one budgeted child and a few filing commits
+# for the whole batch instead of for each message.
+PROCESS_BATCH = 50
+# A queued message's batch job, by message: the sweeper re-enqueues a message only when that job is gone.
+_QUEUED = PREFIX + "queued:"
+
+
+def queued_key(raw_id: int) -> str:
+    """The Redis key naming the batch job that carries `raw_id`."""
+    return f"{_QUEUED}{raw_id}"
+
+
+def enqueue_batch(queue: Queue, raw_ids: list[int], *, timeout: int, size: int = PROCESS_BATCH) -> int:
+    """Queue the processing of stored raw messages, `size` per job (process_messages); the number of jobs queued.
+
+    Each message is noted with its job (a key expiring with the job's longest life), so that the sweeper can tell
+    a message waiting in a backlog from one whose job Redis lost.
+    """
+    jobs = 0
+    ids = list(dict.fromkeys(raw_ids))
+    for start in range(0, len(ids), size):
+        chunk = ids[start:start + size]
+        job_id = f"process-batch-{chunk[0]}-{secrets.token_hex(4)}"
+        with queue.connection.pipeline(transaction=False) as pipe:
+            for raw_id in chunk:
+                pipe.set(queued_key(raw_id), job_id, ex=7 * 86400)
+            pipe.execute()
+        queue.enqueue_call("intake.runtime.jobs.process_messages", args=(chunk,), job_id=job_id, timeout=timeout,
+                           result_ttl=600, failure_ttl=7 * 86400, retry=Retry(max=3, interval=[10, 60, 300]))
+        jobs += 1
+    return jobs
+
+
+def queued_ids(queue: Queue, raw_ids: list[int]) -> set[int]:
+    """Those of `raw_ids` whose processing job (their batch's, else their own) is queued, running or scheduled."""
+    if not raw_ids:
+        return set()
+    notes = queue.connection.mget([queued_key(raw_id) for raw_id in raw_ids])
+    batches = {raw_id: _text(note) for raw_id, note in zip(raw_ids, notes, strict=True) if note}
+    live_batches = _live(queue, set(batches.values()))  # a backlog: a few batch jobs carry thousands of ids
+    waiting = {raw_id for raw_id, job_id in batches.items() if job_id in live_batches}
+    alone = {process_job_id(raw_id): raw_id for raw_id in raw_ids if raw_id not in waiting}
+    return waiting | {alone[job_id] for job_id in _live(queue, set(alone))}
+
+
+def _live(queue: Queue, job_ids: set[str]) -> set[str]:
+    """The ids among `job_ids` of jobs on their way (queued, running, scheduled...)."""
+    from rq.job import Job
+
+    if not job_ids:
+        return set()
+    live = set()
+    for job in Job.fetch_many(sorted(job_ids), connection=queue.connection, serializer=queue.serializer):
+        status = job.get_status(refresh=False) if job is not None else None
+        if job is not None and str(getattr(status, "value", status) or "") in LIVE:
+            live.add(job.id)
+    return live
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def forget_queued(redis: Redis, raw_ids: list[int], job_id: str) -> None:
+    """Drop the notes of a batch job once it ran (only those still naming that job)."""
+    keys = [queued_key(raw_id) for raw_id in raw_ids]
+    if not keys:
+        return
+    current = redis.mget(keys)
+    stale = [key for key, value in zip(keys, current, strict=True) if value is not None and _text(value) == job_id]
+    if stale:
+        redis.delete(*stale)
+
+
+def enqueue_sends(queue: Queue, outbox_ids: list[int], *, timeout: int) -> bool:
+    """Queue one job sending these outbox rows (send_notifications); the database sweep is the backstop."""
+    if not outbox_ids:
+        return False
+    queue.enqueue_call("intake.runtime.jobs.send_notifications", args=(list(outbox_ids),), timeout=timeout,
+                       result_ttl=0, failure_ttl=7 * 86400)
+    return True
+
+
 def enqueue_send(queue: Queue, outbox_id: int, *, timeout: int) -> bool:
     """Queue the sending of an outbox row unless already queued (the database sweep is the backstop)."""
     return enqueue_once(

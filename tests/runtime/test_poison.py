@@ -108,7 +108,9 @@ def test_the_sweeper_leaves_queued_messages_alone(make_config: Callable[..., Con
         assert get_queue(redis).count == 5
         get_queue(redis).empty()  # Redis lost them
         assert jobs.sweep() == {"raw": 5, "already_queued": 0}
-        assert sorted(get_queue(redis).get_job_ids()) == sorted(process_job_id(i) for i in ids)
+        [batch] = get_queue(redis).get_jobs()  # one job carries the five again
+        assert batch.func_name == "intake.runtime.jobs.process_messages" and sorted(batch.args[0]) == sorted(ids)
+        assert jobs.sweep() == {"raw": 0, "already_queued": 5}  # the batch job is known to be on its way
     finally:
         jobs.set_resources(None)  # type: ignore[arg-type]
 
