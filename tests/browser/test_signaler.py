@@ -97,6 +97,17 @@ def test_citizen_reports_from_a_phone_with_suggestion_pin_and_photo(
     assert pinned[0] != float(suggested)
     page.set_input_files("#photo", files=[{"name": "lampadaire.jpg", "mimeType": "image/jpeg",
                                            "buffer": jpeg_with_gps(48.8534, 2.3488)}])
+    offer = page.locator("#position-photo")  # the photo's GPS, read in the browser, is offered as the point
+    offer.wait_for(state="visible")
+    assert "(48.85340, 2.34880)" in offer.inner_text()
+    assert (page.input_value("#lat"), page.input_value("#lon")) == (f"{pinned[0]:.6f}", f"{pinned[1]:.6f}")
+    offer.focus()
+    page.keyboard.press("Enter")  # taken, from the keyboard
+    page.wait_for_function("() => document.getElementById('lat').value === '48.853400'")
+    assert page.input_value("#lon") == "2.348800"
+    assert "placé à la position de la photo" in page.inner_text(".position-photo")
+    guarded.screenshot("signaler-position-photo")
+    pinned = (48.8534, 2.3488)
     page.fill("#nom", "Claire Petit")
     page.fill("#email", "claire.petit@example.fr")
     guarded.screenshot("signaler-rempli")
