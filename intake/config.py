@@ -601,6 +601,23 @@ class Web(_Strict):
         return value
 
 
+_ORIGIN = r"^https?://(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$"
+
+
+class WebForm(_Strict):
+    """The citizens' web form at /signaler (web/signaler.py): anti-abuse limits and where it may be embedded."""
+
+    enabled: bool = True
+    max_photos: int = Field(default=3, ge=0, le=10)
+    max_description: int = Field(default=4000, ge=100, le=20_000)
+    min_seconds: float = Field(default=3, ge=0, le=600)       # a form sent sooner after it was opened is a robot's
+    max_age_hours: float = Field(default=12, gt=0, le=24 * 7)  # older forms: "page expirée", reload
+    max_reports_per_address_per_hour: int = Field(default=10, ge=1, le=100_000)
+    max_suggestions_per_address_per_minute: int = Field(default=120, ge=1, le=100_000)
+    # Origins of the town's websites allowed to show /signaler in an iframe (CSP frame-ancestors).
+    embed_origins: list[Annotated[str, Field(pattern=_ORIGIN)]] = Field(default_factory=list)
+
+
 class ApiKey(_Strict):
     name: str = Field(min_length=1, max_length=80)
     key: Secret
@@ -685,6 +702,7 @@ class Config(_Strict):
     classifier: Classifier = Classifier()
     web: Web = Web()
     open311: Open311 = Open311()
+    webform: WebForm = WebForm()
     twilio: Twilio = Twilio()
     addresses: Addresses = Addresses()
     dedupe: Dedupe = Dedupe()

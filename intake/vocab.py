@@ -56,6 +56,7 @@ class ChannelName(StrEnum):
     TELEPHONE = "telephone"
     ACCUEIL = "accueil"
     COURRIER = "courrier"
+    FORMULAIRE = "formulaire"  # the citizens' web form, /signaler
 
 
 def sql_in(column: str, vocabulary: type[StrEnum]) -> str:

@@ -13,7 +13,7 @@ from intake.config import STATUS_CODES, Config, load_config
 def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
     """Build the back office for `config` (GUICHET_CONFIG or the shipped demo by default)."""
     from intake.runtime.resources import build_resources
-    from web import access, open311, queue, report_actions, security, staff
+    from web import access, open311, queue, report_actions, security, signaler, staff
 
     cfg = config or load_config()
     app = Flask(__name__)
@@ -63,6 +63,7 @@ def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
     app.register_blueprint(rgpd.bp)
     app.register_blueprint(notice.bp)
     open311.init_app(app)
+    signaler.init_app(app)  # /signaler, the citizens' web form
     from web import metrics
 
     app.register_blueprint(metrics.bp)  # /metrics (Prometheus)

@@ -43,6 +43,9 @@ ROUTES: dict[str, frozenset[str]] = {
     "open311.token_status": OPEN,
     "open311.media": OPEN,
     "open311.unknown": OPEN,
+    "signaler.form": OPEN,  # the citizens' web form: anti-abuse in web/signaler.py
+    "signaler.submit": OPEN,
+    "signaler.suggestions": OPEN,
     "twilio_hooks.messages": OPEN,
     "twilio_hooks.status": OPEN,
     "twilio_hooks.voice": OPEN,
@@ -81,7 +84,7 @@ ROUTES: dict[str, frozenset[str]] = {
 
 
 # Endpoints answering JSON to scripts: an expired session gets 401 JSON, not a redirect to the sign-in page.
-JSON_ENDPOINTS = frozenset({"staff.address_suggestions", "map.data", "stats.hotspots_geojson"})
+JSON_ENDPOINTS = frozenset({"staff.address_suggestions", "signaler.suggestions", "map.data", "stats.hotspots_geojson"})
 
 
 def _report_service(view_args: dict[str, Any]) -> tuple[bool, int | None, str | None]:

@@ -67,7 +67,8 @@ def _headers(response: Response) -> Response:
     _cache_control(response)
     response.headers.setdefault("Content-Security-Policy", current_app.config.get("GUICHET_CSP", CSP))
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
+    if "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]:  # /signaler may be embedded
+        response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "no-referrer")
     response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     return response

@@ -7,9 +7,11 @@ from intake.channels.mail import EmailChannel
 from intake.channels.open311 import Open311Channel
 from intake.channels.phone import SmsChannel, VoiceChannel
 from intake.channels.staff import STAFF_CHANNELS, StaffChannel
+from intake.channels.webform import WebFormChannel
 
 BUILTIN: tuple[Channel, ...] = (
     EmailChannel(), SmsChannel(), VoiceChannel(), Open311Channel(), *(StaffChannel(n) for n in STAFF_CHANNELS),
+    WebFormChannel(),
 )
 CHANNELS: dict[str, Channel] = {channel.name: channel for channel in BUILTIN}
 

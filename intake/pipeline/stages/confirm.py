@@ -11,6 +11,8 @@ from intake.models import Event, Outbox, Report, utcnow
 from intake.outbox.notify import make_message_id, render_confirmation, render_sms
 from intake.pipeline.registry import BaseStage, Context, register
 
+TYPED_CHANNELS = STAFF_CHANNEL_NAMES | {"formulaire"}  # forms whose citizen may leave only a mobile
+
 
 def _confirm_by_text(ctx: Context, report: Report, parsed: InboundMessage, *, channel: str | None = None) -> None:
     """SMS/WhatsApp acknowledgement; the daily cap and allowed destinations are checked when sending."""
@@ -62,7 +64,8 @@ class ConfirmStage(BaseStage):
         if parsed.channel in PHONE_CHANNELS:
             _confirm_by_text(ctx, report, parsed)
             return
-        if parsed.channel in STAFF_CHANNEL_NAMES and not parsed.sender.email and parsed.sender_phone:
+        # Staff entry, or the web form's citizen who chose SMS: answered by text when the town sends SMS.
+        if parsed.channel in TYPED_CHANNELS and not parsed.sender.email and parsed.sender_phone:
             _confirm_staff_by_text(ctx, report, parsed)
             return
         recipient = parsed.sender.email

@@ -1,0 +1,100 @@
+"""The web form door: a citizen's report typed on the town's `/signaler` page, stored as JSON fields (+ photos).
+
+The photos arrive already stripped of their metadata (the web door re-encodes them before storing); the GPS
+position one of them carried, when the citizen placed no point, comes as the fields `lat`/`lon` with
+`location_source` "exif".
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from intake.channels.base import RawInput
+from intake.config import Config
+from intake.email.recipient import single_address
+from intake.message import Address, CategoryHint, InboundMessage, ParsedAttachment, Position, SkippedAttachment
+from intake.phones import DEFAULT_REGION, to_e164
+
+CHANNEL = "formulaire"
+NOTIFY_EMAIL, NOTIFY_SMS = "email", "sms"
+LOCATION_SOURCES = frozenset({"pin", "exif"})
+
+
+def _text(fields: dict[str, Any], key: str, limit: int) -> str | None:
+    value = fields.get(key)
+    text = str(value).strip()[:limit] if value is not None else ""
+    return text or None
+
+
+def _float(fields: dict[str, Any], key: str) -> float | None:
+    try:
+        value = fields.get(key)
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _media(fields: dict[str, Any]) -> tuple[list[ParsedAttachment], list[SkippedAttachment]]:
+    files: list[ParsedAttachment] = []
+    skipped: list[SkippedAttachment] = []
+    for item in fields.get("media") or []:
+        if not isinstance(item, dict):
+            continue
+        name = str(item.get("filename") or "photo")[:200]
+        content_type = str(item.get("content_type") or "application/octet-stream")[:120]
+        try:
+            payload = base64.b64decode(str(item.get("data") or ""), validate=True)
+        except (binascii.Error, ValueError):
+            skipped.append(SkippedAttachment(name, content_type, 0, "fichier illisible (base64 invalide)"))
+            continue
+        files.append(ParsedAttachment(filename=name, content_type=content_type, payload=payload, origin=CHANNEL))
+    return files, skipped
+
+
+def parse_webform(payload: bytes, *, labels: dict[str, str], region: str = DEFAULT_REGION) -> InboundMessage:
+    """Build the message from the stored form fields (JSON); unknown or missing values are simply absent.
+
+    The citizen's choice of how to be kept informed decides where answers go: by email (their address), or by
+    SMS (their mobile, and then the address is not used).
+    """
+    fields = json.loads(payload.decode("utf-8"))
+    if not isinstance(fields, dict):
+        raise ValueError("formulaire : un objet JSON est attendu")
+    code = _text(fields, "category", 40)
+    category = code if code in labels else None
+    phone = to_e164(_text(fields, "phone", 40), region=region)
+    email = single_address(_text(fields, "email", 320))
+    if fields.get("notify") == NOTIFY_SMS and phone:
+        email = None
+    address = _text(fields, "address", 300)
+    text = _text(fields, "text", 20_000) or ""
+    if address and address.casefold() not in text.casefold():
+        text = f"{text}\n\nAdresse : {address}"
+    lat, lon = _float(fields, "lat"), _float(fields, "lon")
+    source = _text(fields, "location_source", 10) or "pin"
+    point = None
+    if lat is not None and lon is not None:
+        point = Position(lat, lon, source=source if source in LOCATION_SOURCES else "pin", label=address)
+    files, skipped = _media(fields)
+    return InboundMessage(
+        channel=CHANNEL, text=text.strip(), sender=Address(name=_text(fields, "name", 200), email=email),
+        sender_phone=phone, answer_to=email, attachments=tuple(files), skipped_attachments=tuple(skipped),
+        position=point, subject=labels[category] if category else "Signalement en ligne",
+        category_hint=CategoryHint(category, "app") if category else None,
+    )
+
+
+class WebFormChannel:
+    """Reports from the town's public web form (`/signaler`); the citizen's category, if chosen, is kept."""
+
+    name = CHANNEL
+    label = "Formulaire web"
+    phrase = "formulaire web"
+
+    def parse(self, raw: RawInput, config: Config) -> InboundMessage:
+        """The stored form: the citizen's words, point, photos, contacts and choice of notification."""
+        labels = {c.code: c.label for c in config.categories}
+        return parse_webform(raw.payload, labels=labels, region=config.town.phone_region)
