@@ -189,6 +189,7 @@ class Service(_Strict):
     name: str
     emails: list[str] = Field(default_factory=list)  # the service's referents
     notify: Literal["immediate", "digest", "none"] = "immediate"  # how referents hear of routed reports
+    work_order_pdf: bool = False  # attach the work order (PDF) to the referents' email of each report
 
 
 class StatusMessage(_Strict):

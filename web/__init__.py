@@ -58,6 +58,7 @@ def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
     from web import metrics
 
     app.register_blueprint(metrics.bp)  # /metrics (Prometheus)
+    app.register_blueprint(__import__("web.workorder", fromlist=["bp"]).bp)  # the work order's PDF
     if os.environ.get("GUICHET_WEB_WARM_UP") == "1":  # `guichet serve`/`up`: before gunicorn forks its workers
         app.extensions["guichet"].understanding()
         app.extensions["guichet"].dispose()  # no database connection may cross the fork

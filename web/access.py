@@ -73,6 +73,7 @@ ROUTES: dict[str, frozenset[str]] = {
     "stats.statistics": EVERYONE,  # agents see their service only (web/stats.py)
     "stats.points_chauds": EVERYONE,
     "stats.hotspots_geojson": EVERYONE,
+    "workorder.pdf": EVERYONE,  # an agent only for their service (the number in the URL is checked)
 }
 
 
