@@ -50,6 +50,7 @@ ROUTES: dict[str, frozenset[str]] = {
     "queue.index": EVERYONE,
     "queue.report": EVERYONE,
     "queue.attachment": EVERYONE,
+    "queue.selection": EVERYONE,  # each action on a selection checks the roles of its single action (web/selection.py)
     "queue.failed": frozenset({ACCUEIL, ADMIN}),
     "health.page": frozenset({ACCUEIL, ADMIN}),
     "health.retry": frozenset({ACCUEIL, ADMIN}),
