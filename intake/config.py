@@ -572,6 +572,7 @@ class Web(_Strict):
     tiles_attribution: str = ""
     session_hours: float = Field(default=10, gt=0, le=24 * 30)  # a sign-in lasts at most this long
     idle_minutes: int = Field(default=60, ge=1, le=24 * 60)     # signed out after this long without a request
+    public_after_photo: bool = False  # the technicians' photos after the work on the public tracking page
     # /metrics (Prometheus): refused unless the scraper shows this bearer token or comes from an allowed address.
     metrics_token: Secret | None = None
     metrics_allow: list[str] = Field(default_factory=list)  # addresses or networks, e.g. ["127.0.0.1", "10.0.0.0/24"]

@@ -59,6 +59,7 @@ def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
 
     app.register_blueprint(metrics.bp)  # /metrics (Prometheus)
     app.register_blueprint(__import__("web.workorder", fromlist=["bp"]).bp)  # the work order's PDF
+    app.register_blueprint(__import__("web.field", fromlist=["bp"]).bp)  # the technicians' field pages
     if os.environ.get("GUICHET_WEB_WARM_UP") == "1":  # `guichet serve`/`up`: before gunicorn forks its workers
         app.extensions["guichet"].understanding()
         app.extensions["guichet"].dispose()  # no database connection may cross the fork

@@ -6,7 +6,7 @@ import io
 import re
 from typing import Any
 
-from flask import Blueprint, abort, current_app, make_response, render_template, request, send_file
+from flask import Blueprint, abort, current_app, make_response, render_template, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from markupsafe import Markup
@@ -64,7 +64,7 @@ def index() -> str:
 def selection() -> Any:
     """An action on the reports ticked in the queue: the single action's code, roles and service checks, one
     audit entry per report; a status change can be previewed first (what citizens will be told)."""
-    from flask import flash, redirect, url_for
+    from flask import flash, redirect
 
     from web import selection as bulk
 
@@ -246,6 +246,8 @@ def public_status(token: str) -> ResponseReturnValue:
         changes = session.execute(
             select(Event.at, Event.detail).where(Event.report_id == rep.id, Event.action == "status")
             .order_by(Event.id)).all()
+        after = (session.execute(select(Event.id).where(Event.report_id == rep.id, Event.action == "field_photo")
+                                 .order_by(Event.id)).scalars().all() if cfg.web.public_after_photo else [])
     service = cfg.service(rep.service)
     page = {
         "tracking_number": rep.tracking_number, "received_at": rep.created_at,
@@ -254,6 +256,7 @@ def public_status(token: str) -> ResponseReturnValue:
         "reason": cfg.statuses.reason_label(rep.status_reason) if rep.status == "rejete" else None,
         "service": service.name if service else None,
         "history": [(at, cfg.statuses.label(str(detail.get("to")))) for at, detail in changes],
+        "after_photos": [url_for("field.public_photo", token=token, event_id=i) for i in after],  # if the town wants
     }
     response = make_response(render_template("public_status.html", page=page))
     response.headers["Cache-Control"] = "no-store"

@@ -38,7 +38,8 @@ MAX_STREET_LABELS = 12
 # The history lines a technician needs (event actions are stable English codes).
 HISTORY = {"created": "reçu", "located": "localisé", "routed": "orienté vers le service",
            "rerouted": "réaffecté au service", "assigned": "attribué", "reclassified": "catégorie changée",
-           "follow_up": "complément reçu du citoyen"}
+           "follow_up": "complément reçu du citoyen", "field_photo": "photo après intervention",
+           "field_note": "note de terrain"}
 
 
 def field_url(config: Config, report: Report) -> str:
