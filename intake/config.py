@@ -297,7 +297,8 @@ CONFIRMATION_VARIABLES = frozenset({"tracking_number", "town", "subject", "summa
 STATUS_VARIABLES = frozenset({"tracking_number", "town", "category", "service", "status", "note", "reason",
                               "status_url"})
 ASK_LOCATION_VARIABLES = frozenset({"tracking_number", "town", "category", "location_url", "status_url"})
-REFERENT_VARIABLES = frozenset({"tracking_number", "category", "address", "summary", "report_url", "service"})
+REFERENT_VARIABLES = frozenset({"tracking_number", "category", "address", "summary", "report_url", "service",
+                                "field_url"})
 DIGEST_VARIABLES = frozenset({"service", "day", "reports"})
 
 
@@ -411,6 +412,7 @@ class Templates(_Strict):
     referent_body: str = (
         "Bonjour,\n\nUn signalement a été transmis au service {{ service }}.\n\nN° {{ tracking_number }} — "
         "{{ category }}\nAdresse : {{ address or 'non localisé' }}\n\n{{ summary }}\n\nLe voir : {{ report_url }}\n"
+        "Page de terrain (technicien) : {{ field_url }}\n"
     )
     # Daily digest to referents (digest mode): variables service, day, reports (tracking_number, category,
     # address, report_url).
@@ -831,6 +833,7 @@ class Config(_Strict):
             "status": max(self.statuses.labels.values() or STATUS_CODES, key=len),
             "status_url": self.status_url("x" * 32), "location_url": self.status_url("x" * 32) + "/position",
             "report_url": f"{self.town.public_url.rstrip('/')}/signalements/2026-123456", "day": "07/12/2026",
+            "field_url": f"{self.town.public_url.rstrip('/')}/terrain/2026-123456",
         }
         report["reports"] = [{k: report[k] for k in ("tracking_number", "category", "address", "summary",
                                                      "report_url")}]

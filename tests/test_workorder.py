@@ -107,6 +107,7 @@ def test_referents_email_carries_the_pdf_when_the_service_asks(make_config: Call
     assert message.get_content_type() == "multipart/mixed"
     body = message.get_body(("plain",)).get_content()
     assert f"/signalements/{with_pdf}" in body and "Bonjour" in body  # the text part survived, decoded once
+    assert f"Page de terrain (technicien) : http://localhost:8000/terrain/{with_pdf}" in body
     [pdf_part] = list(message.iter_attachments())
     assert pdf_part.get_content_type() == "application/pdf"
     assert pdf_part.get_filename() == f"fiche-intervention-{with_pdf}.pdf"
