@@ -94,7 +94,12 @@ def test_agent_assigns_the_selection_within_their_service_only(office: tuple[Fla
         events = s.execute(select(Event.report_id).where(Event.action == "assigned")).scalars().all()
     assert assignees == {numbers[0]: me.id, numbers[1]: me.id, numbers[2]: None}
     assert len(events) == 2
-    audited = _audit(app, "selection.attribuer")
+    technician = add_user(app, "technicien", "voirie")
+    with app.extensions["guichet"].factory() as s:
+        tech_id = s.execute(select(User.id).where(User.username == technician)).scalar_one()
+    refused = _post(agent, {"action": "attribuer", "agent": str(tech_id), "n": numbers[:1]})
+    assert f"Non modifié(s) : {numbers[0]} (un signalement s'attribue à un agent ou à un administrateur)." in refused
+    audited = _audit(app, "selection.attribuer")[:3]
     assert [(n, st) for n, st, _ in audited] == [(numbers[0], 200), (numbers[1], 200), (numbers[2], 409)]
     assert all(rid is not None for _, _, rid in audited)  # one entry per report, naming it
 
