@@ -75,3 +75,24 @@ def test_technician_closes_the_job_from_a_phone(logged_in_page: Callable[..., Gu
     shown = agent.page.locator(f"img[src$='/photos/{photos[0]}/miniature']")
     assert shown.count() == 1 and shown.evaluate("img => img.complete && img.naturalWidth > 0")
     agent.assert_clean()
+
+
+def test_work_order_qr_code_leads_to_the_field_page(new_page: Callable[..., GuardedPage],
+                                                    live_server: LiveServer) -> None:
+    """The QR code of the work order, drawn by Chromium and read back by a real decoder, is the field page's URL."""
+    import zxingcpp
+
+    from intake.outbox.workorder import workorder_html
+
+    raw = citizen_email(subject="Lampadaire", body="Le lampadaire clignote.", message_id=f"{uuid.uuid4().hex}@x.org")
+    number = str(live_server.email(raw).tracking_number)
+    with live_server.res.factory() as s:
+        report = s.execute(select(Report).where(Report.tracking_number == number)).scalar_one()
+        document = workorder_html(s, live_server.res.config, report, live_server.res.file_store)
+    guarded = new_page()
+    guarded.page.set_content(document, wait_until="load")
+    png = guarded.page.locator(".qr svg").screenshot()
+    [found] = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
+    assert found.text == f"{live_server.res.config.town.public_url}/terrain/{number}"
+    assert found.format == zxingcpp.BarcodeFormat.QRCode
+    guarded.assert_clean()
