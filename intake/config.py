@@ -190,6 +190,7 @@ class Service(_Strict):
     name: str
     emails: list[str] = Field(default_factory=list)  # the service's referents
     notify: Literal["immediate", "digest", "none"] = "immediate"  # how referents hear of routed reports
+    work_order_pdf: bool = False  # attach the work order (PDF) to the referents' email of each report
 
 
 class StatusMessage(_Strict):
@@ -297,7 +298,8 @@ CONFIRMATION_VARIABLES = frozenset({"tracking_number", "town", "subject", "summa
 STATUS_VARIABLES = frozenset({"tracking_number", "town", "category", "service", "status", "note", "reason",
                               "status_url"})
 ASK_LOCATION_VARIABLES = frozenset({"tracking_number", "town", "category", "location_url", "status_url"})
-REFERENT_VARIABLES = frozenset({"tracking_number", "category", "address", "summary", "report_url", "service"})
+REFERENT_VARIABLES = frozenset({"tracking_number", "category", "address", "summary", "report_url", "service",
+                                "field_url"})
 DIGEST_VARIABLES = frozenset({"service", "day", "reports"})
 
 
@@ -420,6 +422,7 @@ class Templates(_Strict):
     referent_body: str = (
         "Bonjour,\n\nUn signalement a été transmis au service {{ service }}.\n\nN° {{ tracking_number }} — "
         "{{ category }}\nAdresse : {{ address or 'non localisé' }}\n\n{{ summary }}\n\nLe voir : {{ report_url }}\n"
+        "Page de terrain (technicien) : {{ field_url }}\n"
     )
     # Daily digest to referents (digest mode): variables service, day, reports (tracking_number, category,
     # address, report_url).
@@ -584,6 +587,7 @@ class Web(_Strict):
     # Reverse proxies in front of `guichet serve` whose X-Forwarded-For is trusted for the client's address
     # (sign-in throttle, Open311 rate limits, audit log); 0: the address of the connection itself.
     trusted_proxies: int = Field(default=0, ge=0, le=5)
+    public_after_photo: bool = False  # the technicians' photos after the work on the public tracking page
     # /metrics (Prometheus): refused unless the scraper shows this bearer token or comes from an allowed address.
     metrics_token: Secret | None = None
     metrics_allow: list[str] = Field(default_factory=list)  # addresses or networks, e.g. ["127.0.0.1", "10.0.0.0/24"]
@@ -908,6 +912,7 @@ class Config(_Strict):
             "status_url": self.status_url("x" * 32), "location_url": self.status_url("x" * 32) + "/position",
             "report_url": f"{self.town.public_url.rstrip('/')}/signalements/2026-123456", "day": "07/12/2026",
             "privacy_url": self.privacy_url(),
+            "field_url": f"{self.town.public_url.rstrip('/')}/terrain/2026-123456",
         }
         report["reports"] = [{k: report[k] for k in ("tracking_number", "category", "address", "summary",
                                                      "report_url")}]

@@ -13,6 +13,8 @@ command -v openssl >/dev/null || apt_missing+=(openssl)
 command -v redis-server >/dev/null || apt_missing+=(redis-server)
 # Debian's Chromium for the browser tests (tests/browser; `playwright install` cannot download here)
 [ -x /usr/bin/chromium ] || apt_missing+=(chromium fonts-liberation)
+# Pango for WeasyPrint (the work order's PDF, intake/outbox/workorder.py)
+ldconfig -p | grep -q 'libpangoft2-1.0.so.0' || apt_missing+=(libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core)
 if [ ${#apt_missing[@]} -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${apt_missing[@]}"; fi
 bash scripts/ensure-dovecot.sh
 bash scripts/ensure-addok.sh

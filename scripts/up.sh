@@ -14,6 +14,8 @@ fi
 need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3)
 python3 -c "import venv, ensurepip" 2>/dev/null || need_apt+=(python3-venv)
+# Pango for WeasyPrint (the work orders' PDF)
+ldconfig -p | grep -q 'libpangoft2-1.0.so.0' || need_apt+=(libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core)
 if [ ${#need_apt[@]} -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"; fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade -c constraints.txt pip >/dev/null

@@ -18,8 +18,10 @@ from intake.models import Attachment, AuditLog, Report
 log = logging.getLogger(__name__)
 
 PUBLIC = "public"  # no sign-in: the citizen's pages, the apps' API and Twilio's signed webhooks
-ACCUEIL, AGENT, ADMIN = "accueil", "agent", "admin"
-EVERYONE = frozenset({ACCUEIL, AGENT, ADMIN})
+ACCUEIL, AGENT, ADMIN, TECHNICIEN = "accueil", "agent", "admin", "technicien"
+EVERYONE = frozenset({ACCUEIL, AGENT, ADMIN})  # the back office (technicians only reach the field pages)
+FIELD = frozenset({TECHNICIEN, AGENT, ADMIN})
+SCOPED = frozenset({AGENT, TECHNICIEN})  # roles that only reach the reports of their own service
 OPEN = frozenset({PUBLIC})
 
 # endpoint -> roles allowed. Reception dispatches (category, service) and types reports in; agents work on the
@@ -27,8 +29,8 @@ OPEN = frozenset({PUBLIC})
 ROUTES: dict[str, frozenset[str]] = {
     "static": OPEN,
     "auth.login": OPEN,
-    "auth.logout": EVERYONE,
-    "auth.change_password": EVERYONE,
+    "auth.logout": EVERYONE | FIELD,
+    "auth.change_password": EVERYONE | FIELD,
     "queue.health": OPEN,
     "queue.public_status": OPEN,
     "notice.page": OPEN,  # the privacy notice (web/notice.py)
@@ -53,7 +55,8 @@ ROUTES: dict[str, frozenset[str]] = {
     "metrics.scrape": OPEN,  # its own check: web.metrics_token or web.metrics_allow
     "queue.index": EVERYONE,
     "queue.report": EVERYONE,
-    "queue.attachment": EVERYONE,
+    "queue.attachment": EVERYONE | FIELD,  # the citizen's photos, also on the field page
+    "queue.selection": EVERYONE,  # each action on a selection checks the roles of its single action (web/selection.py)
     "queue.failed": frozenset({ACCUEIL, ADMIN}),
     "health.page": frozenset({ACCUEIL, ADMIN}),
     "health.retry": frozenset({ACCUEIL, ADMIN}),
@@ -80,6 +83,12 @@ ROUTES: dict[str, frozenset[str]] = {
     "rgpd.form": frozenset({ADMIN}),  # citizens' requests on their data (web/rgpd.py)
     "rgpd.export": frozenset({ADMIN}),
     "rgpd.erase": frozenset({ADMIN}),
+    "workorder.pdf": EVERYONE | FIELD,  # agents and technicians of the report's service only (URL checked)
+    "field.index": FIELD,  # the technician's pages, phone-sized (web/field.py)
+    "field.page": FIELD,
+    "field.update": FIELD,
+    "field.photo": EVERYONE | FIELD,  # photos after the work: shown to agents on the report page too
+    "field.public_photo": OPEN,  # only when web.public_after_photo and the tracking token match
 }
 
 
@@ -133,7 +142,7 @@ def enforce() -> Any:
         return _refuse(403, "Votre rôle ne permet pas cette action.")
     concerns, report_id, service = _report_service(request.view_args or {})
     g.audit_report_id = report_id
-    if concerns and report_id is not None and current_user.role == AGENT and service != current_user.service:
+    if concerns and report_id is not None and current_user.role in SCOPED and service != current_user.service:
         return _refuse(403, "Ce signalement relève d'un autre service.")
     return None
 

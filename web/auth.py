@@ -113,7 +113,10 @@ def login() -> Any:
             session.permanent = True
             login_user(agent)
             session["seen"] = int(time.time())
-            return redirect(_safe_next(request.form.get("suivant"))), 303
+            target = _safe_next(request.form.get("suivant"))
+            if agent.role == "technicien" and target == url_for("queue.index"):
+                target = url_for("field.index")  # a technician's start page: the work orders of their service
+            return redirect(target), 303
         error, status = outcome.error, 401
     return render_template("login.html", error=error, suivant=request.values.get("suivant", "")), status
 

@@ -18,6 +18,8 @@ EVENTS = {
     "replied": "réponse au citoyen",
     "follow_up": "complément reçu",
     "opt_out": "SMS refusés par le citoyen (STOP)",
+    "field_photo": "photo après intervention",
+    "field_note": "note de terrain",
 }
 OUTBOX_KINDS = {"confirmation": "accusé de réception", "ask_location": "demande d'adresse", "reply": "réponse",
                 "referent": "message aux référents", "status": "avis de changement de statut",

@@ -43,6 +43,7 @@ def route_limits(config: Config) -> dict[str, int]:
         "staff.submit_entry": MAX_PHOTOS * photo + MULTIPART_MARGIN,
         "signaler.submit": max(1, config.webform.max_photos) * photo + MULTIPART_MARGIN,
         "actions.reply": FORM_BYTES,
+        "field.update": photo + MULTIPART_MARGIN,  # one photo after the work and a note
     }
 
 

@@ -6,13 +6,14 @@ import io
 import re
 from typing import Any
 
-from flask import Blueprint, abort, current_app, make_response, render_template, request, send_file
+from flask import Blueprint, abort, current_app, make_response, render_template, request, send_file, url_for
 from flask.typing import ResponseReturnValue
+from flask_login import current_user
 from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from intake.models import Attachment, RawMessage, Report, ReportMessage
+from intake.models import Attachment, Event, RawMessage, Report, ReportMessage
 from intake.reports.public import tracking_page
 from web.common import current_actor, report_or_404, send_soon
 from web.common import res as _res
@@ -50,9 +51,55 @@ def index() -> str:
         failed = 0 if scope else session.execute(
             select(func.count()).select_from(RawMessage).where(RawMessage.status == "failed")).scalar_one()
     services = [(s.code, s.name) for s in cfg.services if scope is None or s.code == scope]
+    from web.selection import allowed, assignable_users
+
+    role = getattr(current_user, "role", "")
     return render_template("queue.html", page=page, flt=flt, args=flt.args(), failed=failed, scope=scope,
                            services=services, channels=CHANNELS, first_page=not request.args.get("avant")
-                           and not request.args.get("apres"))
+                           and not request.args.get("apres"),
+                           bulk={a: allowed(a, role) for a in ("attribuer", "service", "statut", "exporter")},
+                           assignable=assignable_users(scope) if allowed("attribuer", role) else [])
+
+
+@bp.post("/selection")
+def selection() -> Any:
+    """An action on the reports ticked in the queue: the single action's code, roles and service checks, one
+    audit entry per report; a status change can be previewed first (what citizens will be told)."""
+    from flask import flash, redirect
+
+    from web import selection as bulk
+
+    action = request.form.get("action", "")
+    numbers = bulk.selected_numbers(request.form)
+    retour = request.form.get("retour") or ""
+    back = redirect(retour if retour.startswith("/?") else url_for("queue.index")), 303
+    if action not in bulk.ENDPOINTS:
+        flash("Action inconnue : choisissez une action de la liste.", "erreur")
+        return back
+    if not bulk.allowed(action, current_user.role):
+        flash("Votre rôle ne permet pas cette action.", "erreur")
+        return back
+    if not numbers:
+        flash("Aucun signalement sélectionné : cochez des signalements de la file.", "erreur")
+        return back
+    if action == "exporter":
+        return redirect(url_for("exports.csv", n=numbers, doublons="inclus")), 303
+    scope = _scope()
+    if action == "statut" and request.form.get("apercu"):
+        try:
+            preview = bulk.preview(numbers, request.form, scope)
+        except ValueError as exc:
+            flash(str(exc), "erreur")
+            return back
+        return render_template("selection_preview.html", preview=preview, retour=request.form.get("retour", ""))
+    outcome = bulk.apply(action, numbers, request.form, scope)
+    send_soon(outcome.outbox_ids)
+    if outcome.done:
+        flash(f"{len(outcome.done)} signalement(s) {bulk.VERBS[action]} : {', '.join(outcome.done)}."
+              + (f" {len(outcome.outbox_ids)} message(s) en cours d'envoi." if outcome.outbox_ids else ""), "info")
+    if outcome.refused:
+        flash("Non modifié(s) : " + " ; ".join(f"{n} ({why})" for n, why in outcome.refused) + ".", "erreur")
+    return back
 
 
 @bp.get("/signalements/<number>")
@@ -194,10 +241,17 @@ def public_status(token: str) -> ResponseReturnValue:
     address typed by a person); never cached, never indexed.
     """
     with _res().factory() as session:
-        page = tracking_page(session, current_app.config["GUICHET"], token)
+        cfg = current_app.config["GUICHET"]
+        page = tracking_page(session, cfg, token)
+        after: list[int] = []
+        if page is not None and cfg.web.public_after_photo:  # the technicians' photos after the work, if the town wants
+            after = list(session.execute(
+                select(Event.id).join(Report, Report.id == Event.report_id)
+                .where(Report.public_token == token, Event.action == "field_photo").order_by(Event.id)).scalars())
     if page is None:
         abort(404)
-    response = make_response(render_template("public_status.html", page=page))
+    after_photos = [url_for("field.public_photo", token=token, event_id=i) for i in after]
+    response = make_response(render_template("public_status.html", page=page, after_photos=after_photos))
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Robots-Tag"] = "noindex, nofollow"
     return response

@@ -19,7 +19,9 @@ from intake.backoffice.passwords import MIN_LENGTH, weakness
 from intake.config import Config
 from intake.models import User, utcnow
 
-ROLES = {"accueil": "Accueil", "agent": "Agent de service", "admin": "Administrateur"}
+ROLES = {"accueil": "Accueil", "agent": "Agent de service", "admin": "Administrateur",
+         "technicien": "Technicien"}
+SERVICE_ROLES = frozenset({"agent", "technicien"})  # accounts that belong to one service and see only its reports
 MIN_PASSWORD = MIN_LENGTH
 MAX_ATTEMPTS = 10  # failed sign-ins from one address within THROTTLE_WINDOW (successes are not counted)
 THROTTLE_WINDOW = timedelta(minutes=15)
@@ -63,16 +65,16 @@ def create_user(session: Session, config: Config, *, username: str, password: st
         raise AccountError("identifiant invalide : 2 à 80 caractères parmi a-z, 0-9, « . », « _ » et « - »")
     if role not in ROLES:
         raise AccountError(f"rôle inconnu {role!r} (rôles : {', '.join(ROLES)})")
-    if role == "agent" and config.service(service) is None:
+    if role in SERVICE_ROLES and config.service(service) is None:
         known = ", ".join(s.code for s in config.services)
-        raise AccountError(f"un agent appartient à un service connu (services : {known})")
-    if role != "agent" and service:
-        raise AccountError("seuls les agents sont rattachés à un service")
+        raise AccountError(f"un {ROLES[role].lower()} appartient à un service connu (services : {known})")
+    if role not in SERVICE_ROLES and service:
+        raise AccountError("seuls les agents et les techniciens sont rattachés à un service")
     check_password_strength(password, username)
     if session.execute(select(func.count()).select_from(User).where(User.username == username)).scalar_one():
         raise AccountError(f"l'identifiant {username} existe déjà")
     user = User(username=username, display_name=display_name.strip()[:200] or username, email=email,
-                password_hash=hash_password(password), role=role, service=service if role == "agent" else None)
+                password_hash=hash_password(password), role=role, service=service if role in SERVICE_ROLES else None)
     session.add(user)
     session.flush()
     return user

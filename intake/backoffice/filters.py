@@ -37,6 +37,7 @@ class ReportFilter:
     open_only: bool = False
     duplicates: DuplicateMode = "masques"
     text: str = ""
+    numbers: tuple[str, ...] = ()  # tracking numbers ticked in the queue (actions on a selection)
     errors: tuple[str, ...] = field(default=(), compare=False)
 
     def args(self) -> dict[str, Any]:
@@ -57,6 +58,8 @@ class ReportFilter:
             out["doublons"] = self.duplicates
         if self.text:
             out["q"] = self.text
+        if self.numbers:
+            out["n"] = list(self.numbers)
         return out
 
     @property
@@ -114,6 +117,7 @@ def parse_filter(args: Mapping[str, Any], config: Config) -> ReportFilter:
         open_only=str(args.get("ouverts") or "") in ("1", "on", "oui"),
         duplicates=duplicates,  # type: ignore[arg-type]
         text=" ".join(str(args.get("q") or "").split())[:MAX_TEXT],
+        numbers=tuple(dict.fromkeys(n[:16] for n in _many(args, "n"))),
         errors=tuple(errors),
     )
 
@@ -154,6 +158,8 @@ def apply(query: _Q, flt: ReportFilter, config: Config, *, service_scope: str | 
         conditions.append(Report.duplicate_of_id.is_not(None))
     if flt.text:
         conditions.append(_text_condition(flt.text))
+    if flt.numbers:
+        conditions.append(Report.tracking_number.in_(flt.numbers))
     return query.where(and_(*conditions)) if conditions else query
 
 

@@ -112,10 +112,11 @@ def add_parsers(sub: Any) -> None:
     create = sub.add_parser("create-user", help="créer un compte du back office", **examples(
         "guichet create-user marie --role agent --service voirie --name 'Marie Dupont'",
         "guichet create-user accueil1 --role accueil",
+        "guichet create-user paul --role technicien --service voirie --name 'Paul Martin'",
         "printf '%s\\n' \"$MOT_DE_PASSE\" | guichet create-user admin2 --role admin --password-stdin"))
     create.add_argument("username", help="identifiant (a-z, 0-9, . _ -)")
-    create.add_argument("--role", required=True, choices=sorted(ROLES), help="accueil, agent ou admin")
-    create.add_argument("--service", help="code du service (obligatoire pour un agent)")
+    create.add_argument("--role", required=True, choices=sorted(ROLES), help="accueil, agent, admin ou technicien")
+    create.add_argument("--service", help="code du service (obligatoire pour un agent ou un technicien)")
     create.add_argument("--name", help="nom affiché")
     create.add_argument("--email", help="adresse électronique de l'agent")
     create.add_argument("--password-stdin", action="store_true", help="lire le mot de passe sur l'entrée standard")

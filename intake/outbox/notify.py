@@ -162,6 +162,10 @@ def send_email_row(factory: sessionmaker[Session], config: Config, outbox_id: in
         if not claimed:
             return row.status
         message = build_email(config, row)
+        if row.kind.startswith("referent:"):
+            from intake.outbox.workorder import with_workorder
+
+            message = with_workorder(session, config, row.report_id, row.kind, message)
         attempts = row.attempts
     try:
         mailer.send(message)

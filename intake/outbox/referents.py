@@ -13,6 +13,7 @@ from intake.masking import mask_contacts
 from intake.models import Event, Report
 from intake.outbox.enqueue import enqueue
 from intake.outbox.notify import _summary, template
+from intake.outbox.workorder import field_url
 
 KIND_MAX = 40  # outbox.kind is a String(40)
 DIGEST_EVENT = "referents_digest"  # the report waits for its service's daily digest
@@ -42,6 +43,7 @@ def report_values(config: Config, report: Report) -> dict[str, Any]:
         "address": report.address_label or report.address_voie or None,
         "summary": _summary(mask_contacts(report.description or report.subject, region=config.town.phone_region)),
         "report_url": report_url(config, report),
+        "field_url": field_url(config, report),
     }
 
 

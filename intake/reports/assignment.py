@@ -23,7 +23,7 @@ def assign(session: Session, report: Report, user_id: int | None, *, actor: str)
     user = session.get(User, user_id) if user_id is not None else None
     if user_id is not None and (user is None or not user.active):
         raise ValueError("compte inconnu ou désactivé")
-    if user is not None and user.role == "accueil":
+    if user is not None and user.role not in ("agent", "admin"):  # reception, technicians
         raise ValueError("un signalement s'attribue à un agent ou à un administrateur")
     if user is not None and user.role == "agent" and user.service != report.service:
         raise ValueError(f"{user.display_name} n'appartient pas au service de ce signalement")

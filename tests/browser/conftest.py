@@ -258,8 +258,9 @@ def new_page(chromium: Any, live_server: LiveServer) -> Iterator[Callable[..., G
 def logged_in_page(new_page: Callable[..., GuardedPage], live_server: LiveServer) -> Callable[..., GuardedPage]:
     """A back-office page signed in, through the real sign-in form, with a new account of `role`.
 
-    Roles are intake.backoffice.accounts.ROLES (accueil, agent, admin); an agent belongs to `service` (voirie by
-    default) and only reaches that service's reports. Every back-office browser test goes through this fixture.
+    Roles are intake.backoffice.accounts.ROLES (accueil, agent, admin, technicien); an agent or a technician belongs
+    to `service` (voirie by default) and only reaches that service's reports. Every back-office browser test goes
+    through this fixture.
     """
 
     def make(role: str = "admin", *, service: str | None = None, **options: Any) -> GuardedPage:
@@ -278,7 +279,8 @@ def _sign_in(guarded: GuardedPage, live: LiveServer, role: str, service: str | N
     password = "un mot de passe de navigateur assez long"
     with live.res.factory() as session, session.begin():
         create_user(session, live.res.config, username=username, password=password, role=role,
-                    service=service or ("voirie" if role == "agent" else None), display_name=username.title())
+                    service=service or ("voirie" if role in ("agent", "technicien") else None),
+                    display_name=username.title())
     guarded.open("/connexion")
     page = guarded.page
     page.fill("#identifiant", username)
