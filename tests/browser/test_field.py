@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from intake.models import Event, Outbox, Report
 from tests.browser.conftest import GuardedPage, LiveServer
+from tests.browser.test_signaler import serious_violations
 from tests.support.mail import citizen_email, jpeg_with_gps
 
 PHONE = (390, 844)
@@ -38,6 +39,7 @@ def test_technician_closes_the_job_from_a_phone(logged_in_page: Callable[..., Gu
     assert page.url.endswith("/terrain")  # signed in, a technician lands on their work orders
     assert page.get_by_role("link", name="Mes interventions").is_visible()
     tech.screenshot("terrain-liste")
+    assert serious_violations(tech) == []  # axe-core, WCAG 2.1 A/AA
     with page.expect_navigation():
         page.get_by_role("link", name=number).click()
     assert page.locator("h1").inner_text() == f"Intervention n° {number}"
@@ -46,6 +48,7 @@ def test_technician_closes_the_job_from_a_phone(logged_in_page: Callable[..., Gu
     assert page.locator("ul.photos img").first.evaluate("img => img.complete && img.naturalWidth > 0")
     assert page.evaluate("() => document.documentElement.scrollWidth") <= PHONE[0]  # no sideways scrolling
     tech.screenshot("terrain-fiche")
+    assert serious_violations(tech) == []
 
     page.set_input_files("#photo", files=[{"name": "apres.jpg", "mimeType": "image/jpeg", "buffer": _photo()}])
     page.fill("#note", "Banc remplacé, zone nettoyée.")
