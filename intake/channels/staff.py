@@ -2,42 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from typing import Any
 
 from intake.channels.base import RawInput
+from intake.channels.fields import decoded_media, text_field
 from intake.config import Config
-from intake.message import Address, CategoryHint, InboundMessage, ParsedAttachment, Position, SkippedAttachment
+from intake.message import Address, CategoryHint, InboundMessage, Position
 from intake.phones import DEFAULT_REGION, to_e164
 
 # Raw channels of the form, with their label on the form; the report keeps the one the citizen used.
 STAFF_CHANNELS = {"telephone": "Téléphone", "accueil": "Accueil de la mairie", "courrier": "Courrier"}
 _SHORT = {"telephone": "Téléphone", "accueil": "Accueil", "courrier": "Courrier"}
-
-
-def _field(fields: dict[str, Any], key: str, limit: int) -> str | None:
-    value = fields.get(key)
-    text = str(value).strip()[:limit] if value is not None else ""
-    return text or None
-
-
-def _media(fields: dict[str, Any]) -> tuple[list[ParsedAttachment], list[SkippedAttachment]]:
-    files: list[ParsedAttachment] = []
-    skipped: list[SkippedAttachment] = []
-    for item in fields.get("media") or []:
-        if not isinstance(item, dict):
-            continue
-        name = str(item.get("filename") or "photo")[:200]
-        content_type = str(item.get("content_type") or "application/octet-stream")[:120]
-        try:
-            payload = base64.b64decode(str(item.get("data") or ""), validate=True)
-        except (binascii.Error, ValueError):
-            skipped.append(SkippedAttachment(name, content_type, 0, "fichier illisible (base64 invalide)"))
-            continue
-        files.append(ParsedAttachment(filename=name, content_type=content_type, payload=payload, origin="staff"))
-    return files, skipped
 
 
 def _coordinate(fields: dict[str, Any], key: str) -> float | None:
@@ -54,25 +30,25 @@ def parse_staff(payload: bytes, *, channel: str, labels: dict[str, str],
     fields = json.loads(payload.decode("utf-8"))
     if not isinstance(fields, dict):
         raise ValueError("saisie : un objet JSON est attendu")
-    code = _field(fields, "category", 40)
-    email = _field(fields, "email", 320)
-    phone = to_e164(_field(fields, "phone", 40), region=region)
-    address = _field(fields, "address", 300)
-    text = _field(fields, "text", 20_000) or ""
+    code = text_field(fields, "category", 40)
+    email = text_field(fields, "email", 320)
+    phone = to_e164(text_field(fields, "phone", 40), region=region)
+    address = text_field(fields, "address", 300)
+    text = text_field(fields, "text", 20_000) or ""
     if address and address.casefold() not in text.casefold():
         text = f"{text}\n\nAdresse : {address}"
     lat, lon = _coordinate(fields, "lat"), _coordinate(fields, "lon")
-    files, skipped = _media(fields)
+    files, skipped = decoded_media(fields, origin="staff")
     category = code if code in labels else None
-    subject = _field(fields, "subject", 200) or (labels[category] if category else STAFF_CHANNELS[channel])
+    subject = text_field(fields, "subject", 200) or (labels[category] if category else STAFF_CHANNELS[channel])
     point = None
     if lat is not None and lon is not None:
-        point = Position(lat, lon, source=_field(fields, "location_source", 10) or "agent", label=address)
+        point = Position(lat, lon, source=text_field(fields, "location_source", 10) or "agent", label=address)
     return InboundMessage(
-        channel=channel, text=text.strip(), sender=Address(name=_field(fields, "name", 200), email=email),
+        channel=channel, text=text.strip(), sender=Address(name=text_field(fields, "name", 200), email=email),
         sender_phone=phone, answer_to=email, attachments=tuple(files), skipped_attachments=tuple(skipped),
         position=point, subject=subject, category_hint=CategoryHint(category, "agent") if category else None,
-        entered_by=_field(fields, "entered_by", 120),
+        entered_by=text_field(fields, "entered_by", 120),
     )
 
 

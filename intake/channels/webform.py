@@ -7,26 +7,19 @@ position one of them carried, when the citizen placed no point, comes as the fie
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from typing import Any
 
 from intake.channels.base import RawInput
+from intake.channels.fields import decoded_media, text_field
 from intake.config import Config
 from intake.email.recipient import single_address
-from intake.message import Address, CategoryHint, InboundMessage, ParsedAttachment, Position, SkippedAttachment
+from intake.message import Address, CategoryHint, InboundMessage, Position
 from intake.phones import DEFAULT_REGION, to_e164
 
 CHANNEL = "formulaire"
 NOTIFY_EMAIL, NOTIFY_SMS = "email", "sms"
 LOCATION_SOURCES = frozenset({"pin", "exif"})
-
-
-def _text(fields: dict[str, Any], key: str, limit: int) -> str | None:
-    value = fields.get(key)
-    text = str(value).strip()[:limit] if value is not None else ""
-    return text or None
 
 
 def _float(fields: dict[str, Any], key: str) -> float | None:
@@ -35,23 +28,6 @@ def _float(fields: dict[str, Any], key: str) -> float | None:
         return float(value) if value not in (None, "") else None
     except (TypeError, ValueError):
         return None
-
-
-def _media(fields: dict[str, Any]) -> tuple[list[ParsedAttachment], list[SkippedAttachment]]:
-    files: list[ParsedAttachment] = []
-    skipped: list[SkippedAttachment] = []
-    for item in fields.get("media") or []:
-        if not isinstance(item, dict):
-            continue
-        name = str(item.get("filename") or "photo")[:200]
-        content_type = str(item.get("content_type") or "application/octet-stream")[:120]
-        try:
-            payload = base64.b64decode(str(item.get("data") or ""), validate=True)
-        except (binascii.Error, ValueError):
-            skipped.append(SkippedAttachment(name, content_type, 0, "fichier illisible (base64 invalide)"))
-            continue
-        files.append(ParsedAttachment(filename=name, content_type=content_type, payload=payload, origin=CHANNEL))
-    return files, skipped
 
 
 def parse_webform(payload: bytes, *, labels: dict[str, str], region: str = DEFAULT_REGION) -> InboundMessage:
@@ -63,24 +39,24 @@ def parse_webform(payload: bytes, *, labels: dict[str, str], region: str = DEFAU
     fields = json.loads(payload.decode("utf-8"))
     if not isinstance(fields, dict):
         raise ValueError("formulaire : un objet JSON est attendu")
-    code = _text(fields, "category", 40)
+    code = text_field(fields, "category", 40)
     category = code if code in labels else None
-    phone = to_e164(_text(fields, "phone", 40), region=region)
-    email = single_address(_text(fields, "email", 320))
+    phone = to_e164(text_field(fields, "phone", 40), region=region)
+    email = single_address(text_field(fields, "email", 320))
     if fields.get("notify") == NOTIFY_SMS and phone:
         email = None
-    address = _text(fields, "address", 300)
-    text = _text(fields, "text", 20_000) or ""
+    address = text_field(fields, "address", 300)
+    text = text_field(fields, "text", 20_000) or ""
     if address and address.casefold() not in text.casefold():
         text = f"{text}\n\nAdresse : {address}"
     lat, lon = _float(fields, "lat"), _float(fields, "lon")
-    source = _text(fields, "location_source", 10) or "pin"
+    source = text_field(fields, "location_source", 10) or "pin"
     point = None
     if lat is not None and lon is not None:
         point = Position(lat, lon, source=source if source in LOCATION_SOURCES else "pin", label=address)
-    files, skipped = _media(fields)
+    files, skipped = decoded_media(fields, origin=CHANNEL)
     return InboundMessage(
-        channel=CHANNEL, text=text.strip(), sender=Address(name=_text(fields, "name", 200), email=email),
+        channel=CHANNEL, text=text.strip(), sender=Address(name=text_field(fields, "name", 200), email=email),
         sender_phone=phone, answer_to=email, attachments=tuple(files), skipped_attachments=tuple(skipped),
         position=point, subject=labels[category] if category else "Signalement en ligne",
         category_hint=CategoryHint(category, "app") if category else None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -37,25 +37,34 @@ def claim_outbox(factory: sessionmaker[Session], outbox_id: int) -> bool:
 
 
 def record_outcome(factory: sessionmaker[Session], outbox_id: int, status: str, reason: str | None) -> None:
-    """Record the outcome of a send, retrying through a database outage: the message has left already, and a
-    row left in `sending` would be sent a second time by the stale-claim sweep."""
+    """Record the outcome of one send (see record_outcomes)."""
+    record_outcomes(factory, {outbox_id: (status, reason)})
+
+
+def record_outcomes(factory: sessionmaker[Session], outcomes: dict[int, tuple[str, str | None]]) -> None:
+    """Record each row's (status, reason) and its event in one transaction, retrying through a database outage:
+    the messages have left already, and a row left in `sending` would be sent a second time by the stale-claim
+    sweep. Rows that no longer exist are skipped."""
+    if not outcomes:
+        return
     delay = 1.0
     for attempt in range(_MARK_TRIES):
         try:
             with factory() as session, session.begin():
-                row = session.get(Outbox, outbox_id)
-                if row is None:
-                    return
-                row.status, row.reason = status, reason
-                if status == "sent":
-                    row.sent_at = utcnow()
-                if row.report_id is not None and status != "pending":  # a referents' digest belongs to no report
-                    session.add(Event(report_id=row.report_id, action=f"{row.kind}_{status}",
-                                      detail={"recipient": row.recipient, "outbox_id": row.id}))
+                now = utcnow()
+                for row in session.execute(select(Outbox).where(Outbox.id.in_(list(outcomes)))).scalars():
+                    status, reason = outcomes[row.id]
+                    row.status, row.reason = status, reason
+                    if status == "sent":
+                        row.sent_at = now
+                    if row.report_id is not None and status != "pending":  # a referents' digest has no report
+                        session.add(Event(report_id=row.report_id, action=f"{row.kind}_{status}",
+                                          detail={"recipient": row.recipient, "outbox_id": row.id}))
             return
         except OperationalError as exc:
             if attempt == _MARK_TRIES - 1:
                 raise
-            log.warning("outbox %s: recording %s failed (%s), retrying in %.0f s", outbox_id, status, exc.orig, delay)
+            log.warning("outbox %s: recording %s failed (%s), retrying in %.0f s", sorted(outcomes),
+                        sorted({status for status, _ in outcomes.values()}), exc.orig, delay)
             time.sleep(delay)
             delay = min(delay * 2, 15.0)

@@ -10,22 +10,20 @@ could not record stays `sending` and the stale-claim sweep sends it again (a rar
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping
 from email.message import Message
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Config
-from intake.models import Event, Outbox, utcnow
+from intake.models import Outbox, utcnow
 from intake.outbox.notifiers import Notifier
 from intake.outbox.notify import Mailer, PermanentSendError, build_email
+from intake.outbox.rows import record_outcomes
 from intake.outbox.send import send_outbox_row
 
 log = logging.getLogger(__name__)
-_MARK_TRIES = 8  # as rows.record_outcome: recording survives a database hiccup of about a minute
 
 
 def send_outbox_rows(factory: sessionmaker[Session], config: Config, outbox_ids: list[int],
@@ -56,7 +54,7 @@ def send_outbox_rows(factory: sessionmaker[Session], config: Config, outbox_ids:
                 outcomes[oid] = ("pending", f"envoi à réessayer : {exc}"[:2000])
         else:
             outcomes[oid] = ("sent", None)
-    _record_all(factory, outcomes)
+    record_outcomes(factory, outcomes)
     for oid in emails:
         if oid in outcomes:
             status, _ = outcomes[oid]
@@ -91,31 +89,3 @@ def _claim(factory: sessionmaker[Session], config: Config, ids: list[int]) -> di
     with factory() as session:  # read, then no connection is held during the SMTP exchanges
         rows = session.execute(select(Outbox).where(Outbox.id.in_(claimed)).order_by(Outbox.id)).scalars()
         return {row.id: (build_email(config, row), row.attempts) for row in rows}
-
-
-def _record_all(factory: sessionmaker[Session], outcomes: dict[int, tuple[str, str | None]]) -> None:
-    """Record every outcome (and its event) in one transaction, retrying through a database outage: the mails
-    have left already, and rows left in `sending` would be sent again by the stale-claim sweep."""
-    if not outcomes:
-        return
-    delay = 1.0
-    for attempt in range(_MARK_TRIES):
-        try:
-            with factory() as session, session.begin():
-                now = utcnow()
-                rows = session.execute(select(Outbox).where(Outbox.id.in_(list(outcomes)))).scalars()
-                for row in rows:
-                    status, reason = outcomes[row.id]
-                    row.status, row.reason = status, reason
-                    if status == "sent":
-                        row.sent_at = now
-                    if row.report_id is not None and status != "pending":
-                        session.add(Event(report_id=row.report_id, action=f"{row.kind}_{status}",
-                                          detail={"recipient": row.recipient, "outbox_id": row.id}))
-            return
-        except OperationalError as exc:
-            if attempt == _MARK_TRIES - 1:
-                raise
-            log.warning("outbox: recording %d sends failed (%s), retrying in %.0f s", len(outcomes), exc.orig, delay)
-            time.sleep(delay)
-            delay = min(delay * 2, 15.0)
