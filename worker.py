@@ -58,6 +58,10 @@ class GuichetWorker(Worker):
     stop_grace = 2.0
     stopped_by_signal = False
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._main_pid = os.getpid()  # a forked work horse has another pid (see request_stop)
+
     def subscribe(self) -> None:
         """No pubsub (see the class docstring)."""
 
@@ -66,6 +70,12 @@ class GuichetWorker(Worker):
 
     def request_stop(self, signum: int, frame: FrameType | None) -> None:
         """Warm stop, bounded: the running job gets `stop_grace` seconds to finish."""
+        if os.getpid() != self._main_pid:
+            # A work horse just forked, before rq gave it its own handlers: it dies as rq's horses do on SIGTERM
+            # (default action), instead of running the parent's shutdown (which cannot join the parent's children).
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
         self.stopped_by_signal = True
         if self.horse_pid:
             timer = threading.Timer(self.stop_grace, self._stop_horse, args=(self.horse_pid,))

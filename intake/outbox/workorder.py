@@ -254,8 +254,13 @@ dl {{ margin: 0; }} dt {{ font-weight: bold; float: left; clear: left; width: 30
 
 def render_workorder(session: Session, config: Config, report: Report, store: FileStore) -> bytes:
     """The work order of `report` as PDF bytes (A4)."""
+    from PIL import ImageFile
     from weasyprint import HTML
 
+    # WeasyPrint turns Pillow's LOAD_TRUNCATED_IMAGES on for the whole process when it is imported: the worker
+    # would then accept the truncated images every door refuses (intake/media/images.py). Our work orders only
+    # embed our own complete, re-encoded copies, so Pillow's strict default is put back.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     html = workorder_html(session, config, report, store)
     pdf: bytes = HTML(string=html, base_url=str(Path.cwd())).write_pdf()
     return pdf
