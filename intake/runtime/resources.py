@@ -17,6 +17,13 @@ from intake.outbox.notify import Mailer, make_mailer
 from intake.pipeline.registry import Stage, build
 from intake.runtime.db import make_engine, make_sessionmaker
 
+WORKER_MODULES = (
+    "intake.channels.imap", "intake.channels.imap_auth", "intake.channels.mailboxes", "intake.channels.oauth2",
+    "intake.channels.twilio_poll", "intake.channels.twilio_media", "intake.outbox.sender", "intake.outbox.digest",
+    "intake.outbox.sms", "intake.pipeline.spool", "intake.runtime.housekeeping", "intake.runtime.queue",
+    "intake.runtime.jobs",
+)
+
 
 @dataclass
 class Resources:
@@ -58,6 +65,11 @@ class Resources:
         from intake.media.images import thumbnail
 
         for name in ("tnefparse", "extract_msg", "nh3", "charset_normalizer"):
+            importlib.import_module(name)
+        # Every module a job or a worker thread imports lazily is imported here, in the main thread, before any
+        # thread starts: a work horse forked while a thread (the IDLE watcher) held a module's import lock would
+        # wait for that lock forever (seen: a poll job stuck in "from intake.channels.imap import ...").
+        for name in WORKER_MODULES:
             importlib.import_module(name)
         ensure_heif()
         buf = io.BytesIO()
