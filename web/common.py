@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from flask import abort, current_app
@@ -54,3 +55,15 @@ def send_soon(outbox_ids: list[int]) -> None:
             enqueue_send(queue, outbox_id, timeout=cfg.worker.job_timeout)
     except Exception:  # the rows are committed: the sweeper will send them
         current_app.logger.exception("notifications %s not queued", outbox_ids)
+
+
+def form_number(text: str) -> float | None:
+    """A coordinate typed in a form ("48,85" or "48.85"): None when empty, NaN when not a finite number."""
+    text = (text or "").strip().replace(",", ".")
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return math.nan
+    return value if math.isfinite(value) else math.nan

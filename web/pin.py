@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from intake.models import Report
 from intake.reports.relocate import CITIZEN, accepts_citizen_location, answered, place
+from web.common import form_number
 from web.common import res as _res
 
 bp = Blueprint("pin", __name__)
@@ -40,18 +41,6 @@ class InputError(ValueError):
         self.field = field
 
 
-
-def _number(text: str) -> float | None:
-    text = (text or "").strip().replace(",", ".")
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        return math.nan
-    return value if math.isfinite(value) else math.nan
-
-
 def _town_geometry() -> dict[str, Any]:
     """Centre and outline (convex hull of the reference's addresses) of the commune, computed once."""
     state: dict[str, Any] = current_app.extensions.setdefault("guichet_pin", {})
@@ -73,7 +62,7 @@ def _from_form(form: Any) -> Position:
     """Read the point (preferred) or the address; raise InputError with what to correct."""
     understanding = _res().understanding()
     town = current_app.config["GUICHET"].town.name
-    lat, lon = _number(form.get("lat", "")), _number(form.get("lon", ""))
+    lat, lon = form_number(form.get("lat", "")), form_number(form.get("lon", ""))
     address = (form.get("adresse") or "").strip()[:300]
     if lat is not None or lon is not None:
         if lat is None or lon is None or math.isnan(lat) or math.isnan(lon) or abs(lat) > 90 or abs(lon) > 180:

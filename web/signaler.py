@@ -32,8 +32,8 @@ from intake.phones import to_e164
 from intake.pipeline.process import process_raw
 from intake.pipeline.rawstore import store_raw
 from web.common import cfg as _cfg
+from web.common import form_number, send_soon
 from web.common import res as _res
-from web.common import send_soon
 from web.open311.submit import _image_type
 
 bp = Blueprint("signaler", __name__)
@@ -92,19 +92,8 @@ def _client() -> str:
     return (request.remote_addr or "")[:45]
 
 
-def _number(text: str) -> float | None:
-    text = (text or "").strip().replace(",", ".")
-    if not text:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        return math.nan
-    return value if math.isfinite(value) else math.nan
-
-
 def _position(sub: Submission, form: Any) -> None:
-    lat, lon = _number(form.get("lat", "")), _number(form.get("lon", ""))
+    lat, lon = form_number(form.get("lat", "")), form_number(form.get("lon", ""))
     if lat is None and lon is None:
         return
     if lat is None or lon is None or math.isnan(lat) or math.isnan(lon) or abs(lat) > 90 or abs(lon) > 180:

@@ -222,28 +222,10 @@ def release_many(factory: sessionmaker[Session], raw_ids: list[int], *, worker: 
     return int(getattr(done, "rowcount", 0) or 0)
 
 
-def pending_ids(factory: sessionmaker[Session], *, older_than: datetime, stale_before: datetime,
-                max_attempts: int, limit: int = 500) -> list[int]:
-    """Raw messages that should be (re)processed: pending ones, and ones whose worker died."""
-    with factory() as session:
-        rows = session.execute(
-            select(RawMessage.id)
-            .where(
-                or_(
-                    (RawMessage.status == "pending") & (RawMessage.received_at < older_than),
-                    (RawMessage.status == "processing") & (RawMessage.claimed_at < stale_before),
-                ),
-                RawMessage.attempts < max_attempts,
-            )
-            .order_by(RawMessage.id)
-            .limit(limit)
-        )
-        return list(rows.scalars())
-
-
 def pending_rows(factory: sessionmaker[Session], *, older_than: datetime, stale_before: datetime,
                  max_attempts: int, limit: int = 5000) -> list[tuple[int, str]]:
-    """pending_ids() with each message's status: `pending`, or `processing` for a claim whose worker died."""
+    """Raw messages that should be (re)processed, with their status: `pending`, or `processing` for a claim whose
+    worker died."""
     with factory() as session:
         rows = session.execute(
             select(RawMessage.id, RawMessage.status)
