@@ -1,4 +1,4 @@
-"""Reading the stored JSON fields of the doors filled in through our own forms (staff entry, the citizens' form)."""
+"""Reading the stored JSON fields of the doors that store a form (staff entry, the citizens' form, Open311)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,15 @@ def text_field(fields: dict[str, Any], key: str, limit: int) -> str | None:
     value = fields.get(key)
     text = str(value).strip()[:limit] if value is not None else ""
     return text or None
+
+
+def float_field(fields: dict[str, Any], key: str) -> float | None:
+    """The field as a number; None when absent, empty or not a number."""
+    try:
+        value = fields.get(key)
+        return float(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
 
 
 def decoded_media(fields: dict[str, Any], *, origin: str) -> tuple[list[ParsedAttachment], list[SkippedAttachment]]:

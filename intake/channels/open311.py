@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from intake.channels.base import RawInput
+from intake.channels.fields import float_field
 from intake.config import Config
 from intake.email.recipient import single_address
 from intake.message import Address, CategoryHint, InboundMessage, ParsedAttachment, Position, SkippedAttachment
@@ -22,14 +23,6 @@ def _text(fields: dict[str, Any], key: str) -> str | None:
         return None
     value = str(value).strip()
     return value or None
-
-
-def _float(fields: dict[str, Any], key: str) -> float | None:
-    try:
-        value = fields.get(key)
-        return float(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
 
 
 def _media(fields: dict[str, Any], token: str) -> tuple[list[ParsedAttachment], list[SkippedAttachment]]:
@@ -60,7 +53,7 @@ def parse_open311(payload: bytes, *, labels: dict[str, str], token: str,
         description = f"{description}\n\nPhoto : {media_url}".strip()
     address = _text(fields, "address_string")
     text = f"{description}\n\nAdresse : {address}" if address else description
-    lat, lon = _float(fields, "lat"), _float(fields, "long")
+    lat, lon = float_field(fields, "lat"), float_field(fields, "long")
     email = single_address(_text(fields, "email"))  # requests stored before the door checked it included
     position = Position(lat, lon, source="pin", label=address) if lat is not None and lon is not None else None
     return InboundMessage(
@@ -69,7 +62,6 @@ def parse_open311(payload: bytes, *, labels: dict[str, str], token: str,
         skipped_attachments=tuple(skipped), position=position, subject=labels.get(code or "", code or "Signalement"),
         category_hint=CategoryHint(code, "app") if code and code in labels else None,
     )
-
 
 
 class Open311Channel:

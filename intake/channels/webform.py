@@ -8,10 +8,9 @@ position one of them carried, when the citizen placed no point, comes as the fie
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from intake.channels.base import RawInput
-from intake.channels.fields import decoded_media, text_field
+from intake.channels.fields import decoded_media, float_field, text_field
 from intake.config import Config
 from intake.email.recipient import single_address
 from intake.message import Address, CategoryHint, InboundMessage, Position
@@ -20,14 +19,6 @@ from intake.phones import DEFAULT_REGION, to_e164
 CHANNEL = "formulaire"
 NOTIFY_EMAIL, NOTIFY_SMS = "email", "sms"
 LOCATION_SOURCES = frozenset({"pin", "exif"})
-
-
-def _float(fields: dict[str, Any], key: str) -> float | None:
-    try:
-        value = fields.get(key)
-        return float(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
 
 
 def parse_webform(payload: bytes, *, labels: dict[str, str], region: str = DEFAULT_REGION) -> InboundMessage:
@@ -49,7 +40,7 @@ def parse_webform(payload: bytes, *, labels: dict[str, str], region: str = DEFAU
     text = text_field(fields, "text", 20_000) or ""
     if address and address.casefold() not in text.casefold():
         text = f"{text}\n\nAdresse : {address}"
-    lat, lon = _float(fields, "lat"), _float(fields, "lon")
+    lat, lon = float_field(fields, "lat"), float_field(fields, "lon")
     source = text_field(fields, "location_source", 10) or "pin"
     point = None
     if lat is not None and lon is not None:
