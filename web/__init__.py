@@ -67,8 +67,10 @@ def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
     from web import metrics
 
     app.register_blueprint(metrics.bp)  # /metrics (Prometheus)
-    app.register_blueprint(__import__("web.workorder", fromlist=["bp"]).bp)  # the work order's PDF
-    app.register_blueprint(__import__("web.field", fromlist=["bp"]).bp)  # the technicians' field pages
+    from web import field, workorder
+
+    app.register_blueprint(workorder.bp)  # the work order's PDF
+    app.register_blueprint(field.bp)  # the technicians' field pages
     if os.environ.get("GUICHET_WEB_WARM_UP") == "1":  # `guichet serve`/`up`: before gunicorn forks its workers
         from intake.pseudonyms import install_log_pseudonyms
 
