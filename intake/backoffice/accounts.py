@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -29,8 +30,21 @@ GENERIC = "identifiant ou mot de passe incorrect"
 THROTTLED = "trop de tentatives de connexion depuis votre adresse : réessayez dans un quart d'heure"
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,79}$")
 _HASHER = PasswordHasher()
-# Verifying against this keeps the time of an unknown username close to a wrong password's.
-_DUMMY_HASH = _HASHER.hash("mot de passe factice pour egaliser les temps")
+
+
+_DUMMY: list[str] = []  # the dummy hash once computed
+_DUMMY_LOCK = threading.Lock()
+
+
+def dummy_hash() -> str:
+    """A hash of no one's password, computed on first use, once per process, and kept: verifying an unknown
+    username against it takes as long as a wrong password. Lazy, so that importing this module costs nothing
+    (every CLI command and test worker imports it, and one argon2 hash takes tens of milliseconds)."""
+    if not _DUMMY:
+        with _DUMMY_LOCK:
+            if not _DUMMY:
+                _DUMMY.append(_HASHER.hash("mot de passe factice pour egaliser les temps"))
+    return _DUMMY[0]
 
 
 class AccountError(ValueError):
@@ -133,7 +147,7 @@ def authenticate(session: Session, username: str, password: str, *, client: str 
         return SignIn(None, THROTTLED)  # the same for every username, so it tells nothing about them
     user = session.execute(select(User).where(User.username == username.strip().lower()[:80])).scalar_one_or_none()
     try:
-        _HASHER.verify(user.password_hash if user is not None else _DUMMY_HASH, password)
+        _HASHER.verify(user.password_hash if user is not None else dummy_hash(), password)
         verified = user is not None
     except (VerificationError, InvalidHashError):
         verified = False
