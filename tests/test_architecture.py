@@ -163,3 +163,42 @@ def test_every_stage_lives_in_a_file_named_after_it(stage: str) -> None:
 
     assert stage in registered()
     assert _REGISTRY[stage].__module__ == f"intake.pipeline.stages.{stage}"
+
+
+# What a module of web/ may import from SQLAlchemy: the session's type, for annotations. Queries are built in
+# intake/ (read models in intake/backoffice/, changes in intake/reports/, intake/channels/, intake/outbox/).
+WEB_MAY_IMPORT_FROM_SQLALCHEMY = frozenset({"sqlalchemy.orm.Session"})
+# Session methods that run a statement: web/ hands sessions to intake/ functions, it never runs one itself.
+STATEMENT_METHODS = frozenset({"execute", "scalar", "scalars"})
+
+
+def query_building(source: str) -> list[str]:
+    """What in a module's source builds or runs a query: an import from SQLAlchemy other than the session type
+    (select, update, delete, insert, func, text, or_, selectinload, the exceptions...), and calls of a session's
+    execute/scalar/scalars. Imports under TYPE_CHECKING count too."""
+    found: list[str] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [f"import {a.name}" for a in node.names if a.name.split(".")[0] == "sqlalchemy"]
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sqlalchemy" and not node.level:
+            found += [f"{node.module}.{a.name}" for a in node.names
+                      if f"{node.module}.{a.name}" not in WEB_MAY_IMPORT_FROM_SQLALCHEMY]
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+              and node.func.attr in STATEMENT_METHODS):
+            found.append(f".{node.func.attr}() line {node.lineno}")
+    return found
+
+
+def test_the_checker_sees_a_query_built_in_web() -> None:
+    assert query_building("from sqlalchemy import select, func\n") == ["sqlalchemy.select", "sqlalchemy.func"]
+    assert query_building("import sqlalchemy as sa\n") == ["import sqlalchemy"]
+    assert query_building("from sqlalchemy.orm import Session, selectinload\n") == ["sqlalchemy.orm.selectinload"]
+    assert query_building("def f(s):\n    return s.execute(q).all()\n") == [".execute() line 2"]
+    assert query_building("from sqlalchemy.orm import Session\nfrom intake.models import Report\n") == []
+
+
+def test_web_modules_build_no_query() -> None:
+    """The web layer renders: no module of web/ builds or runs a query (no exception is listed)."""
+    found = {name: query_building(path.read_text(encoding="utf-8"))
+             for name, path in sorted(modules("web").items())}
+    assert {name: what for name, what in found.items() if what} == {}

@@ -143,5 +143,5 @@ def test_agents_download_the_work_order_of_their_service_only(make_config: Calla
     assert refused.status_code == 403 and "autre service" in refused.get_data(as_text=True)
     assert admin.get("/signalements/2026-99999/fiche-intervention.pdf").status_code == 404
     with res.factory() as s:
-        audited = s.execute(select(AuditLog.status).where(AuditLog.action == "workorder.pdf")).scalars().all()
+        audited = s.execute(select(AuditLog.status).where(AuditLog.action == "report.workorder_pdf")).scalars().all()
     assert sorted(audited) == [200, 200, 403]  # every download of a known report is audited, refusals too

@@ -13,7 +13,7 @@ from intake.config import STATUS_CODES, Config, load_config
 def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
     """Build the back office for `config` (GUICHET_CONFIG or the shipped demo by default)."""
     from intake.runtime.resources import build_resources
-    from web import access, open311, queue, report_actions, security, signaler, staff
+    from web import access, open311, queue, report, security, signaler, staff
 
     cfg = config or load_config()
     app = Flask(__name__)
@@ -37,16 +37,10 @@ def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
     errors.init_app(app)  # French error pages (after access: its 403 page is replaced)
     app.register_blueprint(queue.bp)
     app.register_blueprint(staff.bp)
-    app.register_blueprint(report_actions.bp)
-    from web import duplicates
-
-    app.register_blueprint(duplicates.bp)
+    app.register_blueprint(report.bp)  # the report page and every action taken from it (web/report/)
     from web import pin
 
     app.register_blueprint(pin.bp)
-    from web import routing_views
-
-    app.register_blueprint(routing_views.bp)
     from web import health
 
     app.register_blueprint(health.bp)
@@ -67,9 +61,8 @@ def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
     from web import metrics
 
     app.register_blueprint(metrics.bp)  # /metrics (Prometheus)
-    from web import field, workorder
+    from web import field
 
-    app.register_blueprint(workorder.bp)  # the work order's PDF
     app.register_blueprint(field.bp)  # the technicians' field pages
     if os.environ.get("GUICHET_WEB_WARM_UP") == "1":  # `guichet serve`/`up`: before gunicorn forks its workers
         from intake.pseudonyms import install_log_pseudonyms

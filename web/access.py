@@ -11,9 +11,9 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
-from intake.models import Attachment, AuditLog, Report
+from intake.backoffice.reportpage import attachment_owner, report_owner
+from intake.models import AuditLog
 
 log = logging.getLogger(__name__)
 
@@ -54,25 +54,27 @@ ROUTES: dict[str, frozenset[str]] = {
     "twilio_hooks.voice_recording": OPEN,
     "metrics.scrape": OPEN,  # its own check: web.metrics_token or web.metrics_allow
     "queue.index": EVERYONE,
-    "queue.report": EVERYONE,
     "queue.attachment": EVERYONE | FIELD,  # the citizen's photos, also on the field page
     "queue.selection": EVERYONE,  # each action on a selection checks the roles of its single action (web/selection.py)
     "queue.failed": frozenset({ACCUEIL, ADMIN}),
     "health.page": frozenset({ACCUEIL, ADMIN}),
     "health.retry": frozenset({ACCUEIL, ADMIN}),
     "health.resend": frozenset({ACCUEIL, ADMIN}),
-    "queue.change_category": EVERYONE,
-    "queue.change_status_view": frozenset({AGENT, ADMIN}),
-    "routing.change_service": EVERYONE,
-    "duplicates.detach": frozenset({AGENT, ADMIN}),
-    "duplicates.merge_into": frozenset({AGENT, ADMIN}),
     "staff.entry_form": EVERYONE,
     "staff.submit_entry": EVERYONE,
     "staff.address_suggestions": EVERYONE,
-    "actions.place": EVERYONE,
-    "actions.assign": frozenset({AGENT, ADMIN}),
-    "actions.reply": EVERYONE,
-    "actions.preview_status": frozenset({AGENT, ADMIN}),
+    # the report page and every action taken from it (web/report/)
+    "report.page": EVERYONE,
+    "report.change_category": EVERYONE,
+    "report.change_service": EVERYONE,
+    "report.change_status": frozenset({AGENT, ADMIN}),
+    "report.preview_status": frozenset({AGENT, ADMIN}),
+    "report.place": EVERYONE,
+    "report.assign": frozenset({AGENT, ADMIN}),
+    "report.reply": EVERYONE,
+    "report.detach": frozenset({AGENT, ADMIN}),
+    "report.merge_into": frozenset({AGENT, ADMIN}),
+    "report.workorder_pdf": EVERYONE | FIELD,  # agents and technicians of the report's service only (URL checked)
     "map.page": EVERYONE,
     "map.data": EVERYONE,
     "exports.csv": EVERYONE,  # personal data only for administrators (web/exports.py)
@@ -83,7 +85,6 @@ ROUTES: dict[str, frozenset[str]] = {
     "rgpd.form": frozenset({ADMIN}),  # citizens' requests on their data (web/rgpd.py)
     "rgpd.export": frozenset({ADMIN}),
     "rgpd.erase": frozenset({ADMIN}),
-    "workorder.pdf": EVERYONE | FIELD,  # agents and technicians of the report's service only (URL checked)
     "field.index": FIELD,  # the technician's pages, phone-sized (web/field.py)
     "field.page": FIELD,
     "field.update": FIELD,
@@ -98,17 +99,14 @@ JSON_ENDPOINTS = frozenset({"staff.address_suggestions", "signaler.suggestions",
 
 def _report_service(view_args: dict[str, Any]) -> tuple[bool, int | None, str | None]:
     """(concerns a report, its id, its service) for the report or attachment named in the URL."""
-    factory = current_app.extensions["guichet"].factory
-    if "number" in view_args:
-        query = select(Report.id, Report.service).where(Report.tracking_number == str(view_args["number"])[:16])
-    elif "attachment_id" in view_args:
-        query = select(Report.id, Report.service).join(Attachment, Attachment.report_id == Report.id).where(
-            Attachment.id == view_args["attachment_id"])
-    else:
+    if "number" not in view_args and "attachment_id" not in view_args:
         return False, None, None
-    with factory() as session:
-        row = session.execute(query).first()
-    return True, (row[0] if row else None), (row[1] if row else None)
+    with current_app.extensions["guichet"].factory() as session:
+        if "number" in view_args:
+            owner = report_owner(session, str(view_args["number"])[:16])
+        else:
+            owner = attachment_owner(session, int(view_args["attachment_id"]))
+    return True, (owner[0] if owner else None), (owner[1] if owner else None)
 
 
 def _refuse(status: int, message: str) -> Any:

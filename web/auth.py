@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import LoginManager, current_user, login_user, logout_user
-from sqlalchemy import select
 
 from intake.backoffice.accounts import ROLES, authenticate, session_key
 from intake.backoffice.sessions import open_session, revoke, session_user
@@ -197,11 +196,3 @@ def current_agent() -> Agent | None:
     user = current_user
     return user if isinstance(user, Agent) else None
 
-
-def users_by_id(ids: set[int]) -> dict[int, str]:
-    """Display names of some accounts (for assignees shown in lists)."""
-    if not ids:
-        return {}
-    with current_app.extensions["guichet"].factory() as db:
-        rows = db.execute(select(User.id, User.display_name).where(User.id.in_(sorted(ids)))).all()
-    return {i: name for i, name in rows}

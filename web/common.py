@@ -32,6 +32,25 @@ def report_or_404(session: Session, number: str) -> Report:
     return rep
 
 
+def agent_service() -> str | None:
+    """The service a signed-in agent is limited to (None: reception and administrators see every report)."""
+    from web.auth import current_agent
+
+    agent = current_agent()
+    return agent.service if agent is not None and agent.role == "agent" else None
+
+
+def map_centre() -> tuple[float, float]:
+    """Where the back office's maps open: the middle of the commune's addresses (computed once per app)."""
+    state = current_app.extensions.setdefault("guichet_centre", {})
+    if "centre" not in state:
+        streets = res().understanding().local.streets()
+        state["centre"] = ((sum(s.lat for s in streets) / len(streets), sum(s.lon for s in streets) / len(streets))
+                           if streets else (46.6, 2.4))
+    centre: tuple[float, float] = state["centre"]
+    return centre
+
+
 def current_actor() -> str:
     """Who acts in the back office, recorded on every event: the signed-in user, else the back office itself."""
     name = None

@@ -34,7 +34,7 @@ def _download(kind: str) -> Response:
     personal = bool(agent and agent.is_admin)
     cols = columns(personal=personal)
     base = cfg.town.public_url.rstrip("/")
-    prefix = url_for("queue.report", number="NUMERO")
+    prefix = url_for("report.page", number="NUMERO")
     key, region = town_key(cfg), cfg.town.phone_region
     rows = iter_rows(current_app.extensions["guichet"].factory, cfg, flt, service_scope=service_scope(),
                      personal=personal, link=lambda number: base + prefix.replace("NUMERO", number),

@@ -10,10 +10,11 @@ import io
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
-from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
-from intake.models import Event, Report
+from intake.backoffice.reportpage import open_work_orders, report_for_field
+from intake.models import Event
+from intake.reports.tracking import report_by_token
 from web.common import cfg as _cfg
 from web.common import current_actor, report_or_404, send_soon
 from web.common import res as _res
@@ -34,11 +35,8 @@ def _scope() -> str | None:
 def index() -> str:
     """The open work orders of the technician's service (transmitted or in progress), newest first."""
     scope = _scope()
-    query = select(Report).where(Report.status.in_(OPEN_WORK), Report.duplicate_of_id.is_(None))
-    if scope is not None:
-        query = query.where(Report.service == scope)
     with _res().factory() as session:
-        reports = list(session.execute(query.order_by(Report.id.desc()).limit(LIST_LIMIT)).scalars())
+        reports = open_work_orders(session, OPEN_WORK, service=scope, limit=LIST_LIMIT)
     return render_template("field_index.html", reports=reports, scope=scope)
 
 
@@ -50,8 +48,7 @@ def page(number: str) -> str:
 
     cfg = _cfg()
     with _res().factory() as session:
-        rep = session.execute(select(Report).where(Report.tracking_number == number[:16]).options(
-            selectinload(Report.attachments), selectinload(Report.events))).scalar_one_or_none()
+        rep = report_for_field(session, number[:16])
         if rep is None:
             abort(404)
         description = mask_contacts(rep.description or rep.subject or "", region=cfg.town.phone_region)
@@ -119,7 +116,7 @@ def public_photo(token: str, event_id: int) -> Any:
     if not _cfg().web.public_after_photo:
         abort(404)
     with _res().factory() as session:
-        rep = session.execute(select(Report).where(Report.public_token == token[:64])).scalar_one_or_none()
+        rep = report_by_token(session, token[:64])
         if rep is None:
             abort(404)
         digest = str(_photo_event(session, rep.id, event_id).detail["served"])

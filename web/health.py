@@ -6,10 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
 
-from intake.backoffice.health import collect, queue_info, retry_message
-from intake.models import AuditLog
+from intake.backoffice.health import collect, queue_info, recent_retries, retry_message
 from intake.privacy.retention import retention_status
 from web.common import res as _res
 
@@ -52,10 +50,7 @@ def page() -> str:
     snapshot = collect(res.factory, cfg)
     queue = queue_info(cfg)
     with res.factory() as session:
-        retries = session.execute(
-            select(AuditLog.at, AuditLog.username, AuditLog.detail, AuditLog.status)
-            .where(AuditLog.action == "health.retry", AuditLog.status == 303)
-            .order_by(AuditLog.id.desc()).limit(10)).all()
+        retries = recent_retries(session, limit=10)
         retention = retention_status(session)
     agent = current_agent()
     return render_template("intake_health.html", s=snapshot, queue=queue, retries=retries, rule=cfg.health,

@@ -42,7 +42,7 @@ def route_limits(config: Config) -> dict[str, int]:
         "open311.create_request": int(config.open311.max_media_mb * 1_000_000) + MULTIPART_MARGIN,
         "staff.submit_entry": MAX_PHOTOS * photo + MULTIPART_MARGIN,
         "signaler.submit": max(1, config.webform.max_photos) * photo + MULTIPART_MARGIN,
-        "actions.reply": FORM_BYTES,
+        "report.reply": FORM_BYTES,
         "field.update": photo + MULTIPART_MARGIN,  # one photo after the work and a note
     }
 

@@ -139,7 +139,7 @@ def data() -> Any:
         page = map_markers(session, flt, cfg, service_scope=service_scope(), box=box, cap=cap)
     labels = {c.code: c.label for c in cfg.categories}
     statuses = {code: cfg.statuses.label(code) for code in STATUS_CODES}
-    link = url_for("queue.report", number="NUMERO")
+    link = url_for("report.page", number="NUMERO")
     zone = ZoneInfo(cfg.town.timezone)
 
     def day(moment: datetime) -> str:

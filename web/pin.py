@@ -8,10 +8,10 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError
-from sqlalchemy import select
 
 from intake.models import Report
 from intake.reports.relocate import CITIZEN, accepts_citizen_location, answered, place
+from intake.reports.tracking import report_by_token
 from web.common import form_number
 from web.common import res as _res
 
@@ -110,8 +110,7 @@ def _page(report: Report, *, state: str, message: str | None = None, error: Inpu
 
 
 def _report(session: Any, token: str, *, lock: bool = False) -> Report:
-    query = select(Report).where(Report.public_token == token)
-    report: Report | None = session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+    report = report_by_token(session, token, lock=lock)
     if report is None:
         abort(404)
     return report

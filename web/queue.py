@@ -1,4 +1,5 @@
-"""Minimal back office: the report queue, one report with its messages and photos, files, public page."""
+"""The report queue (filters, counts, actions on a selection), the messages that failed, files, the public
+tracking page and liveness. One report's page and its actions are in web/report/."""
 
 from __future__ import annotations
 
@@ -9,27 +10,16 @@ from typing import Any
 from flask import Blueprint, abort, current_app, make_response, render_template, request, send_file, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user
-from markupsafe import Markup
-from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
 
-from intake.models import Attachment, Event, RawMessage, Report, ReportMessage
-from intake.reports.public import tracking_page
-from web.common import current_actor, report_or_404, send_soon
+from intake.backoffice.health import database_answers, failed_count, unprocessed_messages
+from intake.models import Attachment
+from intake.reports.public import after_photo_events, tracking_page
+from web.common import agent_service, send_soon
 from web.common import res as _res
 
 bp = Blueprint("queue", __name__)
 PAGE = 50
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-
-def _scope() -> str | None:
-    """The service an agent is limited to (None: accueil and administrators see every report)."""
-    from web.auth import current_agent
-
-    agent = current_agent()
-    return agent.service if agent is not None and agent.role == "agent" else None
 
 
 def _cursor(name: str) -> int | None:
@@ -45,11 +35,10 @@ def index() -> str:
 
     cfg = current_app.config["GUICHET"]
     flt = parse_filter(request.args, cfg)
-    scope = _scope()
+    scope = agent_service()
     with _res().factory() as session:
         page = list_reports(session, cfg, flt, service_scope=scope, before=_cursor("avant"), after=_cursor("apres"))
-        failed = 0 if scope else session.execute(
-            select(func.count()).select_from(RawMessage).where(RawMessage.status == "failed")).scalar_one()
+        failed = 0 if scope else failed_count(session)
     services = [(s.code, s.name) for s in cfg.services if scope is None or s.code == scope]
     from web.selection import allowed, assignable_users
 
@@ -84,7 +73,7 @@ def selection() -> Any:
         return back
     if action == "exporter":
         return redirect(url_for("exports.csv", n=numbers, doublons="inclus")), 303
-    scope = _scope()
+    scope = agent_service()
     if action == "statut" and request.form.get("apercu"):
         try:
             preview = bulk.preview(numbers, request.form, scope)
@@ -102,66 +91,12 @@ def selection() -> Any:
     return back
 
 
-@bp.get("/signalements/<number>")
-def report(number: str, preview: dict[str, Any] | None = None) -> str:
-    """One report: its messages as received, photos, position and history; `preview` shows a status notice."""
-    from intake.reports.assignment import assignable
-    from intake.reports.statuses import reporters_of
-
-    centre = _centre()  # may load the addresses: never inside the session below (SQLite's single writer)
-    with _res().factory() as session:
-        rep = session.execute(
-            select(Report).where(Report.tracking_number == number).options(
-                selectinload(Report.messages).selectinload(ReportMessage.raw),
-                selectinload(Report.attachments), selectinload(Report.events), selectinload(Report.author),
-            )
-        ).scalar_one_or_none()
-        if rep is None:
-            abort(404)
-        from intake.channels.registry import PHRASES as CHANNEL_LABELS
-        from intake.reports.statuses import duplicates
-
-        linked = duplicates(session, rep)
-        main = session.get(Report, rep.duplicate_of_id) if rep.duplicate_of_id else None
-        channels = list(dict.fromkeys(CHANNEL_LABELS.get(r.channel, r.channel) for r in (rep, *linked)))
-        users = assignable(session, rep)
-        assignee = next((u.display_name for u in users if u.id == rep.assignee_id), None)
-        replies_to = reporters_of(session, current_app.config["GUICHET"], rep)
-        return render_template("report.html", report=rep, safe_html=_safe_html, linked=linked, main=main,
-                               channels=channels, channel_labels=CHANNEL_LABELS, preview=preview,
-                               assignable=[(u.id, u.display_name) for u in users], assignee=assignee,
-                               replies_to=replies_to, centre=centre)
-
-
-def _centre() -> tuple[float, float]:
-    """Where maps open: the middle of the commune's addresses."""
-    state = current_app.extensions.setdefault("guichet_centre", {})
-    if "centre" not in state:
-        streets = _res().understanding().local.streets()
-        state["centre"] = ((sum(s.lat for s in streets) / len(streets), sum(s.lon for s in streets) / len(streets))
-                           if streets else (46.6, 2.4))
-    centre: tuple[float, float] = state["centre"]
-    return centre
-
-
 @bp.get("/messages-en-echec")
 def failed() -> str:
     """Raw messages that could not be processed, with their reason (retry with `guichet retry`)."""
     with _res().factory() as session:
-        rows = list(session.execute(
-            select(RawMessage.id, RawMessage.channel, RawMessage.source, RawMessage.received_at,
-                   RawMessage.status, RawMessage.error)
-            .where(RawMessage.status.in_(("failed", "discarded", "held"))).order_by(RawMessage.id.desc()).limit(200)
-        ).all())
+        rows = unprocessed_messages(session, limit=200)
     return render_template("failed.html", rows=rows)
-
-
-def _safe_html(html: str | None) -> Markup:
-    import nh3
-
-    return Markup(nh3.clean(html or "", tags={"p", "br", "div", "span", "b", "i", "strong", "em", "ul", "ol", "li",
-                                              "blockquote", "table", "tr", "td", "th", "tbody", "thead"},
-                            attributes={}, url_schemes=set()))
 
 
 @bp.get("/fichiers/<int:attachment_id>/<kind>")
@@ -184,55 +119,6 @@ def attachment(attachment_id: int, kind: str) -> Any:
     return send_file(io.BytesIO(data), mimetype=mime)  # never cached: web.security says "private, no-store"
 
 
-@bp.post("/signalements/<number>/categorie")
-def change_category(number: str) -> Any:
-    """An agent confirms or changes the category; the correction is kept for `guichet train`."""
-    from flask import flash, redirect, url_for
-
-    from intake.reports.corrections import reclassify
-
-    category = request.form.get("categorie", "")
-    with _res().factory() as session, session.begin():
-        rep = report_or_404(session, number)
-        try:
-            reclassify(session, current_app.config["GUICHET"], rep, category, actor=current_actor())
-        except ValueError as exc:
-            flash(str(exc), "erreur")
-            return redirect(url_for("queue.report", number=number)), 303
-    flash("Catégorie enregistrée.", "info")
-    return redirect(url_for("queue.report", number=number)), 303
-
-
-@bp.post("/signalements/<number>/statut")
-def change_status_view(number: str) -> Any:
-    """An agent changes the status (a reason is required to reject); citizens are told per `statuses.notify`."""
-    from flask import flash, redirect, url_for
-
-    from intake.reports.statuses import change_status, duplicates
-
-    cfg = current_app.config["GUICHET"]
-    status = request.form.get("statut", "")
-    reason = request.form.get("motif") or None
-    note = (request.form.get("note") or "").strip()[:1000] or None
-    with _res().factory() as session, session.begin():
-        rep = report_or_404(session, number)
-        unchanged = rep.status == status and (status != "rejete" or rep.status_reason == reason)
-        try:
-            outbox_ids = change_status(session, cfg, rep, status, actor=current_actor(), note=note, reason=reason)
-        except ValueError as exc:
-            flash(str(exc), "erreur")
-            return redirect(url_for("queue.report", number=number)), 303
-        following = len(duplicates(session, rep))
-    send_soon(outbox_ids)
-    if unchanged:
-        flash(f"Le signalement est déjà au statut « {cfg.statuses.label(status)} ».", "info")
-    else:
-        flash(f"Statut « {cfg.statuses.label(status)} » enregistré."
-              + (f" Les {following} doublon(s) suivent ce statut." if following else "")
-              + (f" {len(outbox_ids)} message(s) aux citoyens en cours d'envoi." if outbox_ids else ""), "info")
-    return redirect(url_for("queue.report", number=number)), 303
-
-
 @bp.get("/suivi/<token>")
 def public_status(token: str) -> ResponseReturnValue:
     """Public status page of a report (unguessable URL): what, where, which service, each status and when.
@@ -245,9 +131,7 @@ def public_status(token: str) -> ResponseReturnValue:
         page = tracking_page(session, cfg, token)
         after: list[int] = []
         if page is not None and cfg.web.public_after_photo:  # the technicians' photos after the work, if the town wants
-            after = list(session.execute(
-                select(Event.id).join(Report, Report.id == Event.report_id)
-                .where(Report.public_token == token, Event.action == "field_photo").order_by(Event.id)).scalars())
+            after = after_photo_events(session, token)
     if page is None:
         abort(404)
     after_photos = [url_for("field.public_photo", token=token, event_id=i) for i in after]
@@ -261,5 +145,5 @@ def public_status(token: str) -> ResponseReturnValue:
 def health() -> dict[str, Any]:
     """Liveness for the town's monitoring: the database answers."""
     with _res().factory() as session:
-        session.execute(select(1))
+        database_answers(session)
     return {"status": "ok"}

@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app, request
-from sqlalchemy import select
 
-from intake.models import AuditLog, User
+from intake.models import AuditLog
 from web.access import ROUTES
 from web.common import cfg as _cfg
 from web.common import current_actor
@@ -21,8 +20,8 @@ from web.common import res as _res
 
 MAX_SELECTION = 50  # one page of the queue
 # action -> the single action's endpoint, whose roles the selection checks
-ENDPOINTS = {"attribuer": "actions.assign", "service": "routing.change_service",
-             "statut": "queue.change_status_view", "exporter": "exports.csv"}
+ENDPOINTS = {"attribuer": "report.assign", "service": "report.change_service",
+             "statut": "report.change_status", "exporter": "exports.csv"}
 VERBS = {"attribuer": "attribué(s)", "service": "réaffecté(s)", "statut": "passé(s) au nouveau statut"}
 
 
@@ -49,12 +48,10 @@ def allowed(action: str, role: str) -> bool:
 
 def assignable_users(scope: str | None) -> list[tuple[int, str]]:
     """Accounts a selection may be given to: agents (of the scope's service for an agent) and administrators."""
-    query = select(User.id, User.display_name, User.role, User.service).where(User.active.is_(True)).order_by(
-        User.display_name)
+    from intake.reports.assignment import assignable_in
+
     with _res().factory() as session:
-        rows = session.execute(query).all()
-    return [(uid, name) for uid, name, role, service in rows
-            if role == "admin" or (role == "agent" and (scope is None or service == scope))]
+        return assignable_in(session, scope)
 
 
 def _audit(number: str, report_id: int | None, action: str, status: int, detail: dict[str, Any]) -> None:

@@ -19,7 +19,6 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, current_app, render_template, request, url_for
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy import select
 
 from intake.backoffice import ratelimit
 from intake.channels.webform import CHANNEL, NOTIFY_EMAIL, NOTIFY_SMS
@@ -27,10 +26,11 @@ from intake.email.recipient import single_address
 from intake.media.errors import MediaError
 from intake.media.exif import read_image_info
 from intake.media.images import served_copy
-from intake.models import Report, ReportMessage, utcnow
+from intake.models import utcnow
 from intake.phones import to_e164
 from intake.pipeline.process import process_raw
 from intake.pipeline.rawstore import store_raw
+from intake.reports.tracking import tracking_of_raw
 from web.common import cfg as _cfg
 from web.common import form_number, send_soon
 from web.common import res as _res
@@ -227,11 +227,7 @@ def _count_report() -> None:
 
 def _tracking(raw_id: int) -> tuple[str, str] | None:
     with _res().factory() as session:
-        row = session.execute(
-            select(Report.tracking_number, Report.public_token)
-            .join(ReportMessage, ReportMessage.report_id == Report.id)
-            .where(ReportMessage.raw_message_id == raw_id)).first()
-    return (str(row[0]), str(row[1])) if row else None
+        return tracking_of_raw(session, raw_id)
 
 
 @bp.post("/signaler")

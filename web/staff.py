@@ -10,15 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from sqlalchemy import select
 
 from intake.channels.staff import STAFF_CHANNELS
-from intake.models import Report, ReportMessage
 from intake.phones import to_e164
 from intake.pipeline.process import process_raw
 from intake.pipeline.rawstore import store_raw
+from intake.reports.tracking import tracking_of_raw
 from web.common import cfg as _cfg
-from web.common import current_actor, send_soon
+from web.common import current_actor, map_centre, send_soon
 from web.common import res as _res
 
 bp = Blueprint("staff", __name__)
@@ -117,9 +116,7 @@ def check_form(form: Any) -> Entry:
 
 
 def _render(form: Any, errors: dict[str, str], status: int = 200) -> tuple[str, int]:
-    from web.queue import _centre
-
-    lat, lon = _centre()
+    lat, lon = map_centre()
     return render_template("staff_entry.html", form=form, errors=errors, channels=STAFF_CHANNELS,
                            nonce=form.get("jeton") or uuid.uuid4().hex, centre=(lat, lon)), status
 
@@ -151,14 +148,13 @@ def submit_entry() -> Any:
             return redirect(url_for("queue.failed")), 303
         send_soon(outcome.outbox_ids)
     with _res().factory() as session:
-        number = session.execute(
-            select(Report.tracking_number).join(ReportMessage, ReportMessage.report_id == Report.id)
-            .where(ReportMessage.raw_message_id == raw_id)).scalar_one_or_none()
+        filed = tracking_of_raw(session, raw_id)
+    number = filed[0] if filed else None
     if number is None:
         flash("Saisie enregistrée ; le signalement est en cours de traitement.", "info")
         return redirect(url_for("queue.index")), 303
     flash(f"Signalement n° {number} enregistré." if created else f"Déjà enregistré : signalement n° {number}.", "info")
-    return redirect(url_for("queue.report", number=number)), 303
+    return redirect(url_for("report.page", number=number)), 303
 
 
 @bp.get("/adresses/suggestions")

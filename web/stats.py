@@ -145,7 +145,7 @@ def hotspots_geojson() -> Any:
     if errors:
         return current_app.response_class(json.dumps({"erreur": " ; ".join(errors)}, ensure_ascii=False),
                                           status=400, mimetype="application/json")
-    link = url_for("queue.report", number="NUMERO")
+    link = url_for("report.page", number="NUMERO")
     body = geojson(result, report_url=lambda number: link.replace("NUMERO", number))
     response = current_app.response_class(json.dumps(body, ensure_ascii=False, separators=(",", ":")),
                                           mimetype="application/geo+json")

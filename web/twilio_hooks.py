@@ -10,15 +10,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, current_app, request
-from sqlalchemy import select, update
-from sqlalchemy.exc import SQLAlchemyError
 from twilio.request_validator import RequestValidator
 
 from intake.config import Config, ConfigError
-from intake.models import Contact, Outbox, utcnow
+from intake.outbox.sms import record_status_callback
 from intake.outbox.twilio_errors import OPTED_OUT
 from intake.pipeline.rawstore import KeyCollision, store_raw
 from intake.pipeline.spool import Spooled, spool, spool_folder
+from intake.runtime.db import DatabaseError
 
 log = logging.getLogger(__name__)
 bp = Blueprint("twilio_hooks", __name__, url_prefix="/twilio")
@@ -170,7 +169,7 @@ def _store(channel: str, source: str, key: str, *, payload: bytes | None = None)
         log.warning("twilio webhook refused: %s %s from %s was stored with other content (raw message %s)",
                     channel, key, source, exc.raw_id)
         return _text("Identifiant déjà reçu avec un autre contenu : requête refusée.", 409)
-    except SQLAlchemyError:
+    except DatabaseError:
         # Twilio does not retry SMS webhooks: the message goes to the durable spool, filed by the next sweep.
         body = request.get_data() if payload is None else payload
         try:
@@ -204,15 +203,9 @@ def status() -> Response:
     state = request.form.get("MessageStatus", "")
     try:
         with _factory()() as session, session.begin():
-            if sid and state:
-                session.execute(update(Outbox).where(Outbox.provider_id == sid)
-                                .values(provider_status=state[:20]))
-            phone = request.form.get("To", "")
-            if request.form.get("ErrorCode") == UNSUBSCRIBED and phone:
-                contact = session.execute(select(Contact).where(Contact.phone == phone)).scalar_one_or_none()
-                if contact is not None and not contact.opt_out:
-                    contact.opt_out, contact.opt_out_at = True, utcnow()
-    except SQLAlchemyError:
+            record_status_callback(session, sid, state, phone=request.form.get("To", ""),
+                                   opted_out=request.form.get("ErrorCode") == UNSUBSCRIBED)
+    except DatabaseError:
         log.exception("twilio status callback for %s (%s) not recorded", sid, state)
     return Response(status=204)
 

@@ -25,7 +25,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Config, Health
-from intake.models import ChannelState, MailboxState, Outbox, RawMessage, Report, as_utc, utcnow
+from intake.models import AuditLog, ChannelState, MailboxState, Outbox, RawMessage, Report, as_utc, utcnow
 from intake.pipeline.spool import broken, spool_folder, waiting
 
 log = logging.getLogger(__name__)
@@ -423,3 +423,54 @@ def retry_message(res: Any, raw_id: int, *, actor: str) -> RetryOutcome:
             log.warning("outbox %s not sent after retry: %s", outbox_id, exc)
     return RetryOutcome(raw_id, outcome.status, outcome.tracking_number, outcome.created, outcome.error)
 
+
+
+def database_answers(session: Session) -> None:
+    """Run the cheapest statement there is: raises when the database does not answer (liveness checks)."""
+    session.execute(select(1))
+
+
+def failed_count(session: Session) -> int:
+    """How many raw messages are in failure (the queue's banner for reception and administrators)."""
+    return int(session.execute(
+        select(func.count()).select_from(RawMessage).where(RawMessage.status == "failed")).scalar_one())
+
+
+@dataclass(frozen=True)
+class UnprocessedMessage:
+    """A raw message that was not filed (failed, discarded or held), with the reason."""
+
+    id: int
+    channel: str
+    source: str
+    received_at: datetime
+    status: str
+    error: str | None
+
+
+def unprocessed_messages(session: Session, *, limit: int = 200) -> list[UnprocessedMessage]:
+    """The latest raw messages in failure, discarded or held for review, newest first."""
+    rows = session.execute(
+        select(RawMessage.id, RawMessage.channel, RawMessage.source, RawMessage.received_at, RawMessage.status,
+               RawMessage.error)
+        .where(RawMessage.status.in_(("failed", "discarded", "held"))).order_by(RawMessage.id.desc()).limit(limit))
+    return [UnprocessedMessage(*row) for row in rows]
+
+
+@dataclass(frozen=True)
+class RetryEntry:
+    """A retry from the health page as the audit log recorded it: when, who, what form."""
+
+    at: datetime
+    username: str | None
+    detail: Any
+    status: int | None
+
+
+def recent_retries(session: Session, *, limit: int = 10) -> list[RetryEntry]:
+    """The latest successful retries made from the health page (audit entries `health.retry`), newest first."""
+    rows = session.execute(
+        select(AuditLog.at, AuditLog.username, AuditLog.detail, AuditLog.status)
+        .where(AuditLog.action == "health.retry", AuditLog.status == 303)
+        .order_by(AuditLog.id.desc()).limit(limit))
+    return [RetryEntry(*row) for row in rows]

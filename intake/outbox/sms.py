@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from twilio.base.exceptions import TwilioRestException
 
@@ -153,3 +153,16 @@ def build_limiter(config: Config) -> RateLimiter:
 def send_text_row(factory: sessionmaker[Session], config: Config, row_id: int) -> str:
     """Send an SMS/WhatsApp row with this process's client and limiter (the outbox dispatch entry point)."""
     return send_sms_row(factory, config, row_id, client=build_client(config), limiter=build_limiter(config))
+
+
+def record_status_callback(session: Session, sid: str, status: str, *, phone: str = "",
+                           opted_out: bool = False) -> None:
+    """What Twilio's status callback says of an SMS we sent: its delivery status on the outbox row of `sid`, and,
+    when the recipient `phone` had opted out (error 21610, they answered STOP), their contact marked so (a contact
+    is never created here: only a known citizen is marked)."""
+    if sid and status:
+        session.execute(update(Outbox).where(Outbox.provider_id == sid).values(provider_status=status[:20]))
+    if opted_out and phone:
+        contact = session.execute(select(Contact).where(Contact.phone == phone)).scalar_one_or_none()
+        if contact is not None and not contact.opt_out:
+            contact.opt_out, contact.opt_out_at = True, utcnow()

@@ -18,6 +18,15 @@ def assignable(session: Session, report: Report) -> list[User]:
     return list(rows)
 
 
+def assignable_in(session: Session, service: str | None) -> list[tuple[int, str]]:
+    """(id, name) of the accounts a selection of reports may be given to, by name: active administrators and
+    agents (of `service` only when given, an agent's own)."""
+    rows = session.execute(select(User.id, User.display_name, User.role, User.service)
+                           .where(User.active.is_(True)).order_by(User.display_name)).all()
+    return [(uid, name) for uid, name, role, user_service in rows
+            if role == "admin" or (role == "agent" and (service is None or user_service == service))]
+
+
 def assign(session: Session, report: Report, user_id: int | None, *, actor: str) -> User | None:
     """Give the report to an account (None: nobody); recorded in the history. ValueError (French) if not allowed."""
     user = session.get(User, user_id) if user_id is not None else None

@@ -84,3 +84,11 @@ def tracking_page(session: Session, config: Config, token: str) -> TrackingPage 
         status=config.statuses.label(rep.status),
         reason=config.statuses.reason_label(rep.status_reason) if rep.status == "rejete" else None,
         address=public_place(rep.address_voie), service=service.name if service else None, history=history)
+
+
+def after_photo_events(session: Session, token: str) -> list[int]:
+    """Ids of the `field_photo` events (technicians' photos after the work) of the report whose public token is
+    `token`, oldest first; the tracking page shows them only when the town chose to (`web.public_after_photo`)."""
+    return list(session.execute(
+        select(Event.id).join(Report, Report.id == Event.report_id)
+        .where(Report.public_token == token, Event.action == "field_photo").order_by(Event.id)).scalars())

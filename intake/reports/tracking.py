@@ -8,7 +8,7 @@ import secrets
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from intake.models import Report
+from intake.models import Report, ReportMessage
 
 TRACKING_RE = re.compile(r"\b(20\d{2})-(\d{5,6})\b")
 
@@ -42,3 +42,19 @@ def new_public_token() -> str:
 def report_by_number(session: Session, number: str) -> Report | None:
     """The report of a tracking number (AAAA-NNNNN), or None."""
     return session.execute(select(Report).where(Report.tracking_number == number[:16])).scalar_one_or_none()
+
+
+def report_by_token(session: Session, token: str, *, lock: bool = False) -> Report | None:
+    """The report whose public token (of its tracking link) is `token`, or None; `lock` holds its row until the
+    transaction ends (SELECT ... FOR UPDATE where the database has it)."""
+    query = select(Report).where(Report.public_token == token)
+    return session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+
+
+def tracking_of_raw(session: Session, raw_id: int) -> tuple[str, str] | None:
+    """(tracking number, public token) of the report a raw message was filed into, or None (not filed yet)."""
+    row = session.execute(
+        select(Report.tracking_number, Report.public_token)
+        .join(ReportMessage, ReportMessage.report_id == Report.id)
+        .where(ReportMessage.raw_message_id == raw_id)).first()
+    return (str(row[0]), str(row[1])) if row else None

@@ -12,8 +12,12 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+# Any failure of the database (unreachable, locked, refused statement): what the web's doors catch to park a
+# request or answer 503, without importing SQLAlchemy themselves.
+DatabaseError = SQLAlchemyError
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # Every engine this process made, so that a test run or a shutdown can close all their connections.
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()

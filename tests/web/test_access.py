@@ -198,7 +198,7 @@ def test_views_and_changes_of_a_report_are_audited(app: Flask) -> None:
                                                                   "csrf_token": token})
     with app.extensions["guichet"].factory() as s:
         rows = s.execute(select(AuditLog).order_by(AuditLog.id)).scalars().all()
-    assert [(r.action, r.method) for r in rows] == [("queue.report", "GET"), ("queue.change_status_view", "POST")]
+    assert [(r.action, r.method) for r in rows] == [("report.page", "GET"), ("report.change_status", "POST")]
     assert all(r.username.startswith("agent-") and r.report_id is not None for r in rows)
     assert rows[1].detail == {"statut": "en_cours", "note": "équipe partie"} and rows[1].status == 303
 

@@ -137,4 +137,4 @@ def test_actions_are_audited_with_who_did_them(app: Flask) -> None:
     post(client, f"/signalements/{number(app)}/reponse", texte="Bonjour")
     with app.extensions["guichet"].factory() as s:
         actions = s.execute(select(AuditLog.action, AuditLog.username).order_by(AuditLog.id)).all()
-    assert ("actions.reply", "agent.audit") in actions and ("queue.report", "agent.audit") in actions
+    assert ("report.reply", "agent.audit") in actions and ("report.page", "agent.audit") in actions

@@ -7,15 +7,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Response, request
-from sqlalchemy import Select, select
-from sqlalchemy.orm import load_only
 
-from intake.models import RawMessage, Report, ReportMessage, utcnow
-from intake.vocab import CLOSED
-from web.open311.blueprint import bp, cfg, check_jurisdiction, db_time, factory, labels
+from intake.backoffice.open311 import RequestSearch, find_requests, request_by_public_id, token_public_id
+from intake.models import utcnow
+from web.open311.blueprint import bp, cfg, check_jurisdiction, factory, labels
 from web.open311.formats import Fail, check_format, render
 from web.open311.media import app_secret
-from web.open311.public import COLUMNS, publish
+from web.open311.public import publish
 
 MAX_LIST = 1000
 WINDOW = timedelta(days=90)  # the spec's default and widest date range
@@ -88,49 +86,41 @@ def _window() -> tuple[datetime, datetime]:
     return start, end
 
 
-def _filtered(query: Select[Any]) -> Select[Any]:
-    """The spec's filters; service_request_id overrides every other one."""
+def _search() -> RequestSearch:
+    """The spec's filters, checked; service_request_id overrides every other one."""
     ids = _comma("service_request_id")
     if ids:
-        return query.where(Report.public_id.in_([i[:32] for i in ids[:MAX_LIST]]))
+        return RequestSearch(ids=tuple(i[:32] for i in ids[:MAX_LIST]))
     codes = _comma("service_code")
     unknown = [c for c in codes if c not in labels()]
     if unknown:
         raise Fail(400, f"service_code inconnu : {unknown[0][:40]} / unknown service_code")
-    if codes:
-        query = query.where(Report.category.in_(codes))
     start, end = _window()
-    query = query.where(Report.created_at >= db_time(start), Report.created_at <= db_time(end))
     statuses = set(_comma("status"))
     if statuses - {"open", "closed"}:
         raise Fail(400, "status : open ou closed (séparés par des virgules) / status must be open or closed")
-    if statuses == {"open"}:
-        query = query.where(Report.status.not_in(CLOSED))
-    elif statuses == {"closed"}:
-        query = query.where(Report.status.in_(CLOSED))
-    return query
-
-
-def _records(query: Select[Any]) -> list[dict[str, Any]]:
-    query = query.options(load_only(*COLUMNS))
-    with factory()() as session:
-        reports = list(session.execute(query).scalars())
-        return publish(session, cfg(), reports, base_url=cfg().town.public_url, secret=app_secret())
+    state = next(iter(statuses)) if len(statuses) == 1 else None
+    return RequestSearch(codes=tuple(codes), start=start, end=end, state=state)
 
 
 @bp.get("/requests.<fmt>")
 def list_requests(fmt: str) -> Response:
     """Reports of the last 90 days by default, filtered as the spec says; newest first, at most 1000."""
     fmt = _start(fmt)
-    query = select(Report).order_by(Report.created_at.desc(), Report.id.desc()).limit(MAX_LIST)
-    return render(_records(_filtered(query)), fmt, root="service_requests")
+    search = _search()
+    with factory()() as session:
+        records = publish(session, cfg(), find_requests(session, search, limit=MAX_LIST),
+                          base_url=cfg().town.public_url, secret=app_secret())
+    return render(records, fmt, root="service_requests")
 
 
 @bp.get("/requests/<rid>.<fmt>")
 def get_request(rid: str, fmt: str) -> Response:
     """One report by its public id (never by its sequential tracking number: it could be counted through)."""
     fmt = _start(fmt)
-    records = _records(select(Report).where(Report.public_id == rid[:32]))
+    with factory()() as session:
+        records = publish(session, cfg(), request_by_public_id(session, rid[:32]), base_url=cfg().town.public_url,
+                          secret=app_secret())
     if not records:
         raise Fail(404, f"signalement inconnu : {rid[:20]} / unknown service_request_id")
     return render(records, fmt, root="service_requests")
@@ -141,15 +131,10 @@ def token_status(token: str, fmt: str) -> Response:
     """The public id given to a posted request, once it has been processed."""
     fmt = _start(fmt)
     with factory()() as session:
-        row = session.execute(
-            select(RawMessage.id, Report.public_id)
-            .outerjoin(ReportMessage, ReportMessage.raw_message_id == RawMessage.id)
-            .outerjoin(Report, Report.id == ReportMessage.report_id)
-            .where(RawMessage.channel == "open311", RawMessage.external_key == token[:255])
-        ).first()
-    if row is None:
+        known, public_id = token_public_id(session, token[:255])
+    if not known:
         raise Fail(404, "jeton inconnu / unknown token")
-    record = {"service_request_id": row[1], "token": token} if row[1] is not None else {"token": token}
+    record = {"service_request_id": public_id, "token": token} if public_id is not None else {"token": token}
     return render([record], fmt, root="service_requests")
 
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any, cast
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, request
-from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from intake.config import Config
+from intake.runtime.db import DatabaseError
 from web.open311.formats import Fail, error
 
 log = logging.getLogger("web.open311")
@@ -37,8 +36,8 @@ def _http(exc: HTTPException) -> Response:
     return error(code, _HTTP_TEXT.get(code, f"{exc.name} : {exc.description}"))
 
 
-@bp.errorhandler(SQLAlchemyError)
-def _database(exc: SQLAlchemyError) -> Response:
+@bp.errorhandler(DatabaseError)
+def _database(exc: DatabaseError) -> Response:
     log.exception("open311: database failure")
     return error(503, "service momentanément indisponible / service temporarily unavailable")
 
@@ -71,13 +70,6 @@ def factory() -> Any:
 def labels() -> dict[str, str]:
     """Category code → label: the town's Open311 services."""
     return {c.code: c.label for c in cfg().categories}
-
-
-def db_time(moment: datetime) -> datetime:
-    """`moment` (aware) as the database compares it: SQLite stores naive UTC, PostgreSQL aware values."""
-    bind = factory().kw.get("bind")
-    sqlite = bind is not None and bind.dialect.name == "sqlite"
-    return moment.astimezone(UTC).replace(tzinfo=None) if sqlite else moment
 
 
 def jurisdictions() -> set[str]:

@@ -13,9 +13,9 @@ import hmac
 import io
 
 from flask import Response, current_app, send_file
-from sqlalchemy import select
 
-from intake.models import Attachment, RawMessage, Report, ReportMessage
+from intake.backoffice.open311 import posted_photo
+from intake.models import Attachment
 from web.open311.blueprint import bp, factory
 from web.open311.formats import Fail
 
@@ -43,13 +43,7 @@ def media(ident: str) -> Response:
     if not number.isdigit() or len(number) > 12 or not signature:
         raise Fail(404, _NOT_FOUND)
     with factory()() as session:
-        row = session.execute(
-            select(Attachment.served_sha256, Report.status, RawMessage.channel)
-            .join(Report, Report.id == Attachment.report_id)
-            .join(ReportMessage, ReportMessage.id == Attachment.report_message_id)
-            .join(RawMessage, RawMessage.id == ReportMessage.raw_message_id)
-            .where(Attachment.id == int(number), Attachment.error.is_(None))
-        ).first()
+        row = posted_photo(session, int(number))
     if row is None or not row.served_sha256:
         raise Fail(404, _NOT_FOUND)
     if not hmac.compare_digest(signature, _signature(int(number), row.served_sha256, app_secret())):

@@ -26,49 +26,15 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from intake.backoffice.open311 import CHANNEL, first_api_photos, last_status_details
 from intake.config import Config
 from intake.masking import mask_contacts
-from intake.models import Attachment, Event, RawMessage, Report, ReportMessage
+from intake.models import Report
 from intake.reports.public import public_description, public_place, public_status_text
 from intake.vocab import CLOSED
 from web.open311.media import media_url
-
-# The only report columns a public record reads: loading just these skips the JSON columns' decoding.
-COLUMNS = (Report.id, Report.public_id, Report.channel, Report.status, Report.status_reason, Report.category,
-           Report.service, Report.description, Report.address_voie, Report.address_postcode, Report.lat, Report.lon,
-           Report.created_at, Report.updated_at)
-CHANNEL = "open311"
-
-
-def _notes(session: Session, ids: list[int]) -> dict[int, dict[str, Any]]:
-    """The detail of each report's last status change."""
-    last: dict[int, dict[str, Any]] = {}
-    if ids:
-        rows = session.execute(select(Event.report_id, Event.detail)
-                               .where(Event.report_id.in_(ids), Event.action == "status").order_by(Event.id))
-        for report_id, detail in rows:
-            last[report_id] = detail if isinstance(detail, dict) else {}
-    return last
-
-
-def _photos(session: Session, ids: list[int]) -> dict[int, Attachment]:
-    """The first stripped photo posted through this API, per report."""
-    first: dict[int, Attachment] = {}
-    if ids:
-        rows = session.execute(
-            select(Attachment)
-            .join(ReportMessage, ReportMessage.id == Attachment.report_message_id)
-            .join(RawMessage, RawMessage.id == ReportMessage.raw_message_id)
-            .where(Attachment.report_id.in_(ids), RawMessage.channel == CHANNEL,
-                   Attachment.served_sha256.is_not(None), Attachment.error.is_(None))
-            .order_by(Attachment.id)
-        ).scalars()
-        for att in rows:
-            first.setdefault(att.report_id, att)
-    return first
 
 
 def publish(session: Session, config: Config, reports: Iterable[Report], *, base_url: str,
@@ -76,7 +42,7 @@ def publish(session: Session, config: Config, reports: Iterable[Report], *, base
     """The Open311 `request` records of `reports`, in order, with two extra queries in all."""
     rows = list(reports)
     ids = [r.id for r in rows]
-    notes, photos = _notes(session, ids), _photos(session, ids)
+    notes, photos = last_status_details(session, ids), first_api_photos(session, ids)
     labels = {c.code: c.label for c in config.categories}
     services = {s.code: s.name for s in config.services}
 

@@ -12,14 +12,14 @@ from datetime import timedelta
 from typing import IO, Any
 
 from flask import Response, current_app, request
-from sqlalchemy import select
 from werkzeug.formparser import FormDataParser, default_stream_factory
 
 from intake.backoffice import ratelimit
+from intake.backoffice.open311 import repeated_request
 from intake.email.recipient import single_address
-from intake.models import RawMessage, utcnow
+from intake.models import utcnow
 from intake.pipeline.rawstore import store_raw
-from web.open311.blueprint import bp, cfg, check_jurisdiction, db_time, factory, labels, log
+from web.open311.blueprint import bp, cfg, check_jurisdiction, factory, labels, log
 from web.open311.formats import Fail, check_format, render
 
 FIELDS = ("service_code", "lat", "long", "address_string", "address_id", "description", "media_url", "email",
@@ -186,13 +186,7 @@ def _already_received(source: str, payload: bytes) -> str | None:
     """The token of the same request from the same app within a day (an app retrying after a lost answer)."""
     digest = hashlib.sha256(payload).hexdigest()
     with factory()() as session:
-        token: str | None = session.execute(
-            select(RawMessage.external_key).where(
-                RawMessage.channel == "open311", RawMessage.source == source, RawMessage.payload_sha256 == digest,
-                RawMessage.received_at >= db_time(utcnow() - DUPLICATE_WINDOW))
-            .order_by(RawMessage.id).limit(1)
-        ).scalar_one_or_none()
-        return token
+        return repeated_request(session, source, digest, utcnow() - DUPLICATE_WINDOW)
 
 
 def _throttle(key: str, limit: int, who: str) -> None:
