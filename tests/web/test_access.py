@@ -79,6 +79,18 @@ def test_a_route_missing_from_the_table_is_refused_to_everyone(app: Flask) -> No
     assert answer.status_code == 403 and "secret" not in answer.get_data(as_text=True)
 
 
+def test_the_report_page_and_every_action_on_it_live_in_web_report(app: Flask) -> None:
+    """One home (web/report/) for /signalements/<number> and everything below it; the URLs are those of before."""
+    rules = [r for r in app.url_map.iter_rules() if r.rule.startswith("/signalements/<number>")]
+    assert {r.endpoint for r in rules} <= set(ROUTES)
+    assert all(app.view_functions[r.endpoint].__module__.startswith("web.report.") for r in rules)
+    found = {(r.rule.removeprefix("/signalements/<number>"), m) for r in rules for m in r.methods - {"HEAD", "OPTIONS"}}
+    assert found == {
+        ("", "GET"), ("/fiche-intervention.pdf", "GET"), ("/categorie", "POST"), ("/service", "POST"),
+        ("/statut", "POST"), ("/statut/apercu", "POST"), ("/position", "POST"), ("/attribution", "POST"),
+        ("/reponse", "POST"), ("/detacher", "POST"), ("/fusionner", "POST")}
+
+
 def clients(app: Flask) -> dict[str, FlaskClient]:
     return {"anonyme": app.test_client(), "accueil": signed_in(app, "accueil"),
             "agent": signed_in(app, "agent", "voirie"), "agent_autre": signed_in(app, "agent", "eclairage"),
