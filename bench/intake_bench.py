@@ -20,18 +20,16 @@ import time
 from pathlib import Path
 
 import yaml
-from redis import Redis
 from sqlalchemy import func, select
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from intake.models import Outbox, RawMessage, Report  # noqa: E402
-from intake.runtime.db import make_engine, make_sessionmaker, migrate  # noqa: E402
+from intake.runtime.db import make_engine, make_sessionmaker, migrate, read_only  # noqa: E402
 from tests.support.dovecot import DovecotServer  # noqa: E402
 from tests.support.mail import citizen_email, jpeg_with_gps  # noqa: E402
-
-REDIS_INDEXES = range(10, 16)  # the bench takes the first empty one and empties only that one, at the end
+from tests.support.redis_server import PrivateRedis  # noqa: E402
 
 
 def _messages(n: int) -> list[bytes]:
@@ -45,19 +43,6 @@ def _messages(n: int) -> list[bytes]:
 
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
-
-def _free_redis() -> str:
-    """A Redis database index of the machine's server that holds nothing: the bench only touches that one."""
-    for index in REDIS_INDEXES:
-        url = f"redis://127.0.0.1:6379/{index}"
-        conn = Redis.from_url(url)
-        try:
-            if conn.dbsize() == 0:
-                return url
-        finally:
-            conn.close()
-    raise SystemExit(f"no empty Redis database among indexes {REDIS_INDEXES.start}-{REDIS_INDEXES.stop - 1}")
 
 
 def _database(kind: str, tmp: Path) -> tuple[str, str | None]:
@@ -144,8 +129,8 @@ def main() -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="guichet-bench-"))
     server = DovecotServer(tls=False).start()
-    redis_url = _free_redis()
-    redis = Redis.from_url(redis_url)
+    private_redis = PrivateRedis(tmp).start()  # the bench's own redis-server: it touches no one else's keys
+    redis_url = private_redis.url
     workers: list[subprocess.Popen[bytes]] = []
     created: str | None = None
     try:
@@ -191,7 +176,7 @@ def main() -> int:
                 peaks[proc.pid]["worker"] = max(peaks[proc.pid]["worker"], _hwm_kib(proc.pid))
                 for child in _tree(proc.pid)[1:]:
                     peaks[proc.pid]["child"] = max(peaks[proc.pid]["child"], _hwm_kib(child))
-            with factory() as session:
+            with read_only(factory) as session:  # no wait for SQLite's write lock, which the workers need
                 done = session.execute(select(func.count()).select_from(Outbox)
                                        .where(Outbox.kind == "confirmation")).scalar_one()
                 stored = session.execute(select(func.count()).select_from(RawMessage)).scalar_one()
@@ -212,8 +197,7 @@ def main() -> int:
     finally:
         _stop(workers)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the workers and what they waited for, not Dovecot yet
-        redis.flushdb()  # empty when the bench took it: only the bench's keys are removed
-        redis.close()
+        private_redis.stop()
         server.stop()
         _drop(created)
     print(f"database: {args.database}, workers: {args.workers}, messages appended: {args.messages} "
