@@ -5,6 +5,34 @@ The messages are appended first (a backlog), then the workers start. Prints mess
 (appended to Dovecot -> report filed with its confirmation queued in the outbox), the time to file the whole
 backlog, how many confirmations the outbox sender had sent by then, the peak memory (max RSS) of each worker
 with its work horses and children, and the machine's load while it ran. `--messages 20000` is the backlog test.
+The bench touches only what it creates: its own redis-server on a free port, its own Dovecot user, its own
+SQLite file or PostgreSQL database (dropped at the end).
+
+Figures (2 cores shared with 7 other engineers; load average quoted with each figure; 1,000 messages, 2 workers):
+  before (main at 322921b), SQLite, load 4.7:  13.5 msg/s end to end, steady 19.7 msg/s, first report after
+      23.6 s (worker start-up ~17 s), 53 ms CPU per message, workers 222 MiB, largest child 188 MiB.
+  after (branch speed), SQLite, load 17.2:     2.5 msg/s, steady 3.7 msg/s, 69 ms CPU per message (CPU is
+      inflated by contention at that load), workers 223 MiB, child 188 MiB.
+  after, PostgreSQL, load 27.3:               528/1000 filed when the 600 s timeout struck (1.7 msg/s steady).
+  The load of the machine (others' test runs) made the after-figures incomparable; 20,000-message runs were not
+  possible in the session (at 2-4 msg/s they would last 1.5-3 hours).  Target: 100 msg/s, 20k in < 5 min.
+
+Profile (py-spy, 25 s of both workers and their work horses, SQLite, before, load 4.7), share of samples:
+  processing jobs 60 %: filing 52 % (process._file_in_batches), understanding in the child 8 %;
+  the filing stages' own samples: confirm 25 %, file 24 %, dedupe 23 %, locate 23 %, thread 4 %, route 1 %;
+  SQLAlchemy: Session.flush (with the autoflush before each query) 21 % of all samples, the rest of
+  Session.execute 21 %: the ORM's unit of work, not the database, is the largest cost;
+  confirm: the daily cap's count over lower(recipient) scanned the whole outbox (SCAN outbox), dedupe read every
+  report of the category (all 1,000 but one are duplicates of the first): both quadratic in a backlog, now
+  indexed (revision 0016, SEARCH ... USING INDEX); locate: Understanding.in_commune (point in the commune's
+  outline) 10 % of the stages' samples; a sweep job held one of the two workers 30 s waiting for SQLite's
+  write lock for a read, then failed "database is locked" (reads now begin DEFERRED: runtime.db.read_only).
+  CPU 53 ms per message in the workers: even with both cores to ourselves, at most ~38 msg/s. 100 msg/s needs
+  <= 20 ms of CPU per message in total, i.e. filing without an ORM unit of work per message.
+Next steps, largest first: file a batch with Core statements (bulk INSERT ... RETURNING of reports, messages,
+events and outbox rows; no autoflush per stage); decide in_commune and render confirmations in phase 1 (the
+child); one writer for SQLite (the poll's batch store waited 30 s for the lock under load 17 and was retried by
+the next poll); keep the model loaded across worker restarts (17 s of start-up per worker).
 """
 
 from __future__ import annotations
