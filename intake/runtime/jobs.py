@@ -199,7 +199,6 @@ def poll_mailbox_job(name: str) -> dict[str, Any]:
     queue = _queue()
     redis = queue.connection
     timeout = res.config.worker.job_timeout
-    max_batches = max(1, POLL_MESSAGES // res.config.mailbox(name).batch_size)
     stop_after = time.monotonic() + timeout * POLL_TIME_SHARE
     stored, errors, more = 0, [], False
     with exclusive(redis, f"poll:{name}") as acquired:
@@ -208,7 +207,8 @@ def poll_mailbox_job(name: str) -> dict[str, Any]:
             return {"mailbox": name, "skipped": "poll already running"}
         for _ in range(20):  # bounded: a mailbox flooded with triggers still lets the worker do other work
             redis.delete(poll_again_key(name))
-            try:
+            try:  # a mailbox no longer configured is a failed poll too (logged)
+                max_batches = max(1, POLL_MESSAGES // res.config.mailbox(name).batch_size)
                 result = poll_once(res, name, max_batches=max_batches, enqueue_many=lambda ids: _discard(
                     enqueue_batch(queue, ids, timeout=timeout)))
             except Exception as exc:
@@ -224,7 +224,10 @@ def poll_mailbox_job(name: str) -> dict[str, Any]:
             if more or not redis.exists(poll_again_key(name)):
                 break
     if more:  # after the lease is released, so that the continuation can take it
-        enqueue_poll_continuation(queue, name, timeout=timeout)
+        try:
+            enqueue_poll_continuation(queue, name, timeout=timeout)
+        except Exception as exc:  # Redis away: the next periodic poll reads the rest
+            log.warning("continuation of the poll of %s not queued: %s: %s", name, type(exc).__name__, exc)
     return {"mailbox": name, "stored": stored, "errors": errors, "more": more}
 
 
