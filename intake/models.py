@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    func,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -166,6 +167,10 @@ class Report(Base):
     __table_args__ = (
         # The queue's counts per status over main reports (duplicates folded) without reading the table.
         Index("ix_report_main_status", "status", sqlite_where=text("duplicate_of_id IS NULL"),
+              postgresql_where=text("duplicate_of_id IS NULL")),
+        # Duplicate detection's candidates (same category, main reports, a latitude band) without reading every
+        # report of the category: filing stays flat as the table grows.
+        Index("ix_report_dedupe", "category", "lat", sqlite_where=text("duplicate_of_id IS NULL"),
               postgresql_where=text("duplicate_of_id IS NULL")),
         CheckConstraint(sql_in("status", ReportStatus), name="status_known"),
         CheckConstraint(sql_in("channel", ChannelName), name="channel_known"),
@@ -332,6 +337,11 @@ class Outbox(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# The daily cap of confirmations compares recipients without case: without this index each new report read the
+# whole outbox (a 20,000-message backlog spent most of its filing there).
+Index("ix_outbox_lower_recipient_created", func.lower(Outbox.recipient), Outbox.created_at)
 
 
 class User(Base):

@@ -103,6 +103,7 @@ class PollResult:
     last_uid: int = 0
     idle_supported: bool = False
     uidnext: int | None = None  # pass to wait_for_mail(since_uidnext=...) to close the poll/IDLE gap
+    more: bool = False  # max_batches stopped the poll with new mail still in the folder: poll again
 
 
 def _no_step(step: str, uid: int) -> None:
@@ -113,8 +114,8 @@ def poll_mailbox(settings: ImapSettings, sink: RawSink, *, max_batches: int | No
                  on_step: Callable[[str, int], None] | None = None) -> PollResult:
     """Read new messages of one mailbox into `sink`, acknowledging each only after it is committed.
 
-    Per batch of `batch_size` messages: FETCH BODY.PEEK[] of each → store (one commit for the batch when the
-    sink has `store_many`) → one move/flag of the batch on the server → set_cursor once → enqueue (one job
+    Per batch of `batch_size` messages: one UID FETCH BODY.PEEK[] of the batch → store (one commit for the batch
+    when the sink has `store_many`) → one move/flag of the batch on the server → set_cursor once → enqueue (one job
     when the sink has `enqueue_many`). A crash between two steps loses nothing: an unacknowledged message is
     still in the folder and is fetched again, and the sink's idempotent store returns the existing row. A crash
     after acknowledging but before enqueue leaves pending raw rows, which the sweeper re-enqueues.
@@ -158,6 +159,7 @@ def _poll(client: IMAPClient, settings: ImapSettings, sink: RawSink, *, max_batc
         uids = _new_uids(client, settings, last_uid)
     batches = [uids[i:i + settings.batch_size] for i in range(0, len(uids), settings.batch_size)]
     if max_batches is not None:
+        result.more = len(batches) > max_batches
         batches = batches[:max_batches]
     if batches and settings.moves:
         with translate_errors(settings, "création du dossier de classement impossible",
@@ -168,8 +170,9 @@ def _poll(client: IMAPClient, settings: ImapSettings, sink: RawSink, *, max_batc
     blocked = False
     for batch in batches:
         fetched: list[tuple[int, bytes]] = []
+        bodies = _fetch_batch(client, settings, batch)
         for uid in batch:
-            raw = _fetch(client, settings, uid)
+            raw = bodies.get(uid)
             if raw is None:
                 continue  # expunged by someone else between SEARCH and FETCH
             result.fetched += 1
@@ -270,15 +273,24 @@ def _new_uids(client: IMAPClient, settings: ImapSettings, last_uid: int) -> list
     return sorted(uid for uid in client.search(criteria) if uid > last_uid)
 
 
-def _fetch(client: IMAPClient, settings: ImapSettings, uid: int) -> bytes | None:
-    # One message per FETCH keeps memory bounded by the largest message, not by the batch; PEEK
-    # leaves \Seen alone, so staff reading the same mailbox still see it as unread until handled.
-    with translate_errors(settings, f"lecture du message UID {uid} impossible", f"cannot fetch UID {uid}"):
-        data = client.fetch([uid], ["BODY.PEEK[]"]).get(uid)
-    if data is None:
-        return None
-    raw = data.get(b"BODY[]")
-    return bytes(raw) if raw is not None else None
+def _fetch_batch(client: IMAPClient, settings: ImapSettings, uids: list[int]) -> dict[int, bytes]:
+    """The bodies of a batch of UIDs in one UID FETCH (one round trip instead of one per message).
+
+    Memory is bounded by the batch, which is held until its commit anyway. PEEK leaves \\Seen alone, so staff
+    reading the same mailbox still see the mail as unread until handled. A UID expunged meanwhile is absent.
+    """
+    if not uids:
+        return {}
+    with translate_errors(settings, f"lecture des messages UID {uids[0]} à {uids[-1]} impossible",
+                          f"cannot fetch UIDs {uids[0]}-{uids[-1]}"):
+        data = client.fetch(uids, ["BODY.PEEK[]"])
+    wanted = set(uids)
+    bodies: dict[int, bytes] = {}
+    for uid, fields in data.items():
+        raw = fields.get(b"BODY[]")
+        if uid in wanted and raw is not None:
+            bodies[uid] = bytes(raw)
+    return bodies
 
 
 def _ensure_folder(client: IMAPClient, folder: str) -> None:

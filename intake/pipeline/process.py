@@ -23,6 +23,7 @@ from intake.models import RawMessage, utcnow
 from intake.pipeline import rawstore
 from intake.pipeline.budget import Budget, BudgetExceeded, ChildFailed, run_each
 from intake.pipeline.registry import Context, Discard, HoldForReview, ReadContext, Reading, file_all, read_all
+from intake.runtime.db import read_only
 
 log = logging.getLogger(__name__)
 # Filing commits in small batches: one transaction (one commit, one fsync) for up to FILE_BATCH messages, closed
@@ -149,7 +150,7 @@ def _snapshots(res: Any, raw_ids: list[int]) -> dict[int, RawInput]:
     """The stored messages as plain values, read in one short read-only session."""
     if not raw_ids:
         return {}
-    with res.factory() as session:
+    with read_only(res.factory) as session:
         rows = session.execute(select(RawMessage).where(RawMessage.id.in_(raw_ids))).scalars()
         return {raw.id: RawInput(id=raw.id, channel=raw.channel, source=raw.source, external_key=raw.external_key,
                                  payload=bytes(raw.payload), received_at=raw.received_at) for raw in rows}

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from intake.models import MailboxState, RawMessage, utcnow
 from intake.pipeline.content_keys import content_key
+from intake.runtime.db import read_only
 
 _MSGID = re.compile(r"<([^<>\s]{1,250})>")
 KEY_LENGTH = 255  # raw_message.external_key
@@ -226,7 +227,7 @@ def pending_rows(factory: sessionmaker[Session], *, older_than: datetime, stale_
                  max_attempts: int, limit: int = 5000) -> list[tuple[int, str]]:
     """Raw messages that should be (re)processed, with their status: `pending`, or `processing` for a claim whose
     worker died."""
-    with factory() as session:
+    with read_only(factory) as session:
         rows = session.execute(
             select(RawMessage.id, RawMessage.status)
             .where(

@@ -21,6 +21,8 @@ DatabaseError = SQLAlchemyError
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # Every engine this process made, so that a test run or a shutdown can close all their connections.
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+# Execution option of read_only() sessions: SQLite begins them DEFERRED instead of IMMEDIATE.
+READ_ONLY = "guichet_read_only"
 
 
 def dispose_all() -> None:
@@ -68,12 +70,22 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # A read-only session (read_only()) reads its WAL snapshot without queueing for the write lock.
+            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
         return engine
     engine = create_engine(url, pool_pre_ping=True, **kwargs)
     _ENGINES.add(engine)
     return engine
+
+
+@contextmanager
+def read_only(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session that only reads: on SQLite it does not wait for the write lock (WAL readers never block, and a
+    sweep or a snapshot read no longer queues behind a stream of filing commits). Never write in it."""
+    with factory() as session:
+        session.connection(execution_options={READ_ONLY: True})
+        yield session
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -177,35 +178,57 @@ def send_digests(day: str | None = None) -> dict[str, Any]:
     return {"day": chosen.isoformat(), "queued": len(run.queued), "sent": run.sent}
 
 
+# A poll reads at most this many messages per IMAP session, and goes on with another session only while its job
+# has used less than POLL_TIME_SHARE of its timeout; then a new poll job takes over, so that a folder of 20,000
+# messages never reaches the job timeout, and the processing jobs it queued meanwhile are not kept waiting on it.
+POLL_MESSAGES = 1000
+POLL_TIME_SHARE = 0.25
+
+
 def poll_mailbox_job(name: str) -> dict[str, Any]:
     """Poll one mailbox under a cross-host lease, again while polls were asked for meanwhile; never fails (a
-    failed poll is recorded on the mailbox and tried again at the next interval)."""
+    failed poll is recorded on the mailbox and tried again at the next interval).
+
+    Bounded: each IMAP session reads at most POLL_MESSAGES messages (committed and queued a batch at a time);
+    when mail remains once the job has used its share of time, the job queues its continuation and returns.
+    """
     from intake.channels.mailboxes import poll_once
-    from intake.runtime.queue import enqueue_batch, exclusive, poll_again_key
+    from intake.runtime.queue import enqueue_batch, enqueue_poll_continuation, exclusive, poll_again_key
 
     res = resources()
     queue = _queue()
     redis = queue.connection
     timeout = res.config.worker.job_timeout
-    stored, errors = 0, []
+    stop_after = time.monotonic() + timeout * POLL_TIME_SHARE
+    stored, errors, more = 0, [], False
     with exclusive(redis, f"poll:{name}") as acquired:
         if not acquired:
             redis.set(poll_again_key(name), "1", ex=max(60, timeout))  # the running poll reads once more
             return {"mailbox": name, "skipped": "poll already running"}
         for _ in range(20):  # bounded: a mailbox flooded with triggers still lets the worker do other work
             redis.delete(poll_again_key(name))
-            try:
-                result = poll_once(res, name, enqueue_many=lambda ids: _discard(
+            try:  # a mailbox no longer configured is a failed poll too (logged)
+                max_batches = max(1, POLL_MESSAGES // res.config.mailbox(name).batch_size)
+                result = poll_once(res, name, max_batches=max_batches, enqueue_many=lambda ids: _discard(
                     enqueue_batch(queue, ids, timeout=timeout)))
             except Exception as exc:
                 log.warning("poll of %s failed: %s: %s", name, type(exc).__name__, exc)
                 errors.append(f"{type(exc).__name__}: {exc}")
+                more = False
                 break
             stored += result.stored
             errors.extend(result.errors)
-            if not redis.exists(poll_again_key(name)):
+            more = result.more and not result.errors  # a message that failed to store waits for the next poll
+            if more and time.monotonic() < stop_after:
+                continue
+            if more or not redis.exists(poll_again_key(name)):
                 break
-    return {"mailbox": name, "stored": stored, "errors": errors}
+    if more:  # after the lease is released, so that the continuation can take it
+        try:
+            enqueue_poll_continuation(queue, name, timeout=timeout)
+        except Exception as exc:  # Redis away: the next periodic poll reads the rest
+            log.warning("continuation of the poll of %s not queued: %s: %s", name, type(exc).__name__, exc)
+    return {"mailbox": name, "stored": stored, "errors": errors, "more": more}
 
 
 def poll_twilio_job() -> dict[str, Any]:

@@ -191,6 +191,17 @@ def enqueue_poll(queue: Queue, mailbox: str, *, timeout: int) -> bool:
     return state is None
 
 
+def enqueue_poll_continuation(queue: Queue, mailbox: str, *, timeout: int) -> None:
+    """Queue the rest of a bounded poll of `mailbox` (its job still runs, so its own job id cannot be reused).
+
+    Its id is its own: a continuation that finds another poll running is skipped by the poll's lease and leaves
+    that poll to read once more, so continuations never pile up.
+    """
+    housekeeping_queue(queue.connection).enqueue_call(
+        "intake.runtime.jobs.poll_mailbox_job", args=(mailbox,), job_id=f"poll-{mailbox}-more-{secrets.token_hex(4)}",
+        timeout=timeout, result_ttl=0, failure_ttl=60)
+
+
 def claim_slot(redis: Redis, key: str, *, seconds: int) -> bool:
     """Take a time slot shared by every worker: True for exactly one caller per `seconds`."""
     return bool(redis.set(PREFIX + "slot:" + key, "1", nx=True, ex=max(1, seconds)))

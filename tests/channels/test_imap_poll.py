@@ -80,11 +80,22 @@ def test_batches_are_bounded(mailbox: Mailbox) -> None:
     sink = MemorySink()
 
     first = poll_mailbox(mailbox.settings(batch_size=2), sink, max_batches=1)
-    assert first.fetched == 2 and len(sink.rows) == 2
+    assert first.fetched == 2 and len(sink.rows) == 2 and first.more  # the caller is told to poll again
     assert mailbox.server.folder_count(mailbox.user, "INBOX") == 3
 
-    rest = poll_mailbox(mailbox.settings(batch_size=2), sink)
-    assert rest.fetched == 3 and len(sink.rows) == 5
+    exact = poll_mailbox(mailbox.settings(batch_size=2), sink, max_batches=1)
+    assert exact.fetched == 2 and exact.more
+    rest = poll_mailbox(mailbox.settings(batch_size=2), sink, max_batches=1)
+    assert rest.fetched == 1 and len(sink.rows) == 5 and not rest.more
+
+
+def test_a_batch_fetched_in_one_command_keeps_each_body_with_its_uid(mailbox: Mailbox) -> None:
+    raws = [message(f"Signalement {i}", body="x" * (i * 997)) for i in range(7)]  # sizes differ
+    sent = {mailbox.server.append(mailbox.user, raw): raw for raw in raws}
+    sink = MemorySink()
+    result = poll_mailbox(mailbox.settings(batch_size=4), sink)  # two UID FETCH commands: 4, then 3
+    assert (result.fetched, result.stored, result.more) == (7, 7, False)
+    assert {row.uid: row.raw for row in sink.rows.values()} == sent  # verbatim, each with its own UID
 
 
 def test_uid_range_star_does_not_refetch_the_highest_uid(mailbox: Mailbox) -> None:

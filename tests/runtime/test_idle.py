@@ -176,3 +176,38 @@ def test_a_poll_asked_for_during_a_poll_reads_the_mailbox_again(
         jobs.set_resources(None)  # type: ignore[arg-type]
     assert len(calls) == 2
     assert dovecot.folder_count(cfg.mailboxes[0].username, "INBOX") == 0
+
+
+def test_a_poll_job_is_bounded_and_hands_the_rest_of_a_full_folder_to_its_continuation(
+    make_config: Callable[..., Config], dovecot: DovecotServer, redis_url: str,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sqlalchemy import func, select
+
+    from intake.models import RawMessage
+
+    cfg = mailbox_config(make_config, dovecot, redis_url, monkeypatch, batch_size=2)
+    user = cfg.mailboxes[0].username
+    for i in range(7):
+        dovecot.append(user, citizen_email(sender=f"flot{i}@example.org"))
+    redis = Redis.from_url(redis_url)
+    res = build_resources(cfg)
+    jobs.set_resources(res)
+    # 4 messages per IMAP session, and no time for a second session: the job reads 4 and stops (a 20,000-message
+    # folder is read the same way, 1,000 per session, without ever reaching the job timeout).
+    monkeypatch.setattr(jobs, "POLL_MESSAGES", 4)
+    monkeypatch.setattr(jobs, "POLL_TIME_SHARE", 0.0)
+    housekeeping = housekeeping_queue(redis)
+    try:
+        first = jobs.poll_mailbox_job("mairie")
+        assert first["stored"] == 4 and first["more"] is True
+        assert dovecot.folder_count(user, "INBOX") == 3
+        continuations = [job_id for job_id in housekeeping.get_job_ids() if job_id.startswith("poll-mairie-more-")]
+        assert len(continuations) == 1
+        assert redis.keys(PREFIX + "lock:poll:*") == []  # released before the continuation was queued
+        InProcessWorker([housekeeping], connection=redis).work(burst=True)  # the continuation, then no other
+    finally:
+        jobs.set_resources(None)  # type: ignore[arg-type]
+    assert dovecot.folder_count(user, "INBOX") == 0 and housekeeping.get_job_ids() == []
+    with res.factory() as session:
+        assert session.execute(select(func.count()).select_from(RawMessage)).scalar_one() == 7
