@@ -334,3 +334,34 @@ def test_transcription_settings_are_checked(make_config: Callable[..., Config]) 
                     pipeline=["parse", "file", "classify", "locate", "triage", "route", "confirm"])
     with pytest.raises(ConfigError):
         make_config(transcription={"engine": "twilio", "intelligence_service_sid": "GA123"})
+
+
+@pytest.mark.parametrize(("min_confidence", "min_words", "reasons"), [
+    (0.6, 3, []),
+    (0.95, 3, ["transcription incertaine (91%)"]),
+    (0.6, 30, ["transcription trop courte (22 mots)"]),
+])
+def test_review_thresholds_follow_the_settings(make_config: Callable[..., Config], min_confidence: float,
+                                               min_words: int, reasons: list[str]) -> None:
+    from intake.message import Transcript
+    from intake.reports.voicemail import review_reasons
+
+    settings = make_config(transcription={"min_confidence": min_confidence, "min_words": min_words}).transcription
+    heard = Transcript(key="GT1", recording_sid="RE1", engine="twilio", status="completed",
+                       text=" ".join(text for text, _ in SAID), confidence=0.91)
+    assert review_reasons(heard, pending=False, settings=settings) == reasons
+
+
+def test_workers_poll_late_transcripts_once_across_hosts(
+        build: Callable[..., tuple[Resources, Flask]], redis_url: str) -> None:
+    from redis import Redis
+
+    from intake.runtime.queue import housekeeping_queue
+    from intake.runtime.scheduler import tick
+
+    res, _app = build()
+    redis = Redis.from_url(redis_url)
+    assert "poll:transcripts" in tick(redis, res.config)
+    assert "poll:transcripts" not in tick(redis, res.config)  # another worker, same moment
+    queued = [job.func_name for job in housekeeping_queue(redis).jobs]
+    assert queued.count("intake.runtime.jobs.poll_transcripts_job") == 1
