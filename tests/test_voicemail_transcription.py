@@ -147,6 +147,28 @@ def test_french_transcript_is_understood_on_the_recordings_report(
     assert count(res, Report) == 1  # the transcript opened no report of its own
 
 
+def test_the_caller_is_asked_where_only_when_the_transcript_did_not_say(
+        build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn) -> None:
+    from intake.models import Outbox
+
+    res, app = build()
+    placed, gt, first = recorded(res, standin, app)
+    assert count(res, Outbox) == 0  # no question while the transcript is awaited
+    standin.finish_transcript(gt, SAID)
+    assert transcript_ready(app, standin, gt).status_code == 204
+    process_key(res, gt)
+    assert count(res, Outbox) == 0  # the caller said where: nothing to ask
+    rec, gt, second = recorded(res, standin, app)
+    standin.finish_transcript(gt, [("Bonjour, il y a un lampadaire qui clignote toute la nuit, merci.", 0.9)])
+    assert transcript_ready(app, standin, gt).status_code == 204
+    outcome = process_key(res, gt)
+    with res.factory() as s:
+        asked = s.execute(select(Outbox)).scalar_one()
+    assert (asked.kind, asked.channel, asked.recipient, asked.report_id) == ("ask_location", "sms", CALLER,
+                                                                            second.report_id)
+    assert outcome.outbox_ids == [asked.id]
+
+
 def test_a_transcript_arriving_twice_changes_nothing(
         build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn) -> None:
     res, app = build()

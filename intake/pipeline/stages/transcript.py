@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from intake.models import Event, Report
 from intake.pipeline.registry import BaseStage, Context, register
+from intake.pipeline.stages.ask_location import AskLocationStage
 from intake.pipeline.stages.classify import ClassifyStage
 from intake.pipeline.stages.dedupe import DedupeStage
 from intake.pipeline.stages.locate import LocateStage
@@ -58,9 +59,13 @@ class TranscriptStage(BaseStage):
             return
         if report.status == NEEDS_REVIEW:
             report.status = "nouveau"  # triage decides again, with the transcript
-        ctx.inbound, ctx.created = parsed, True
+        # As for a new message, except that the caller is the recording's (the transcript names nobody), and
+        # the question of where, held while the transcript was awaited, is asked now if still needed.
+        caller = report.author.phone if report.author is not None else None
+        ctx.inbound, ctx.created = parsed.but(sender_phone=caller), True
         try:
-            for stage in (ClassifyStage(), LocateStage(), DedupeStage(), TriageStage(), RouteStage()):
+            for stage in (ClassifyStage(), LocateStage(), DedupeStage(), TriageStage(), RouteStage(),
+                          AskLocationStage()):
                 stage.file(ctx)
         finally:
             ctx.inbound, ctx.created = None, False
