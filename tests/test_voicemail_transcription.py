@@ -387,3 +387,30 @@ def test_workers_poll_late_transcripts_once_across_hosts(
     assert "poll:transcripts" not in tick(redis, res.config)  # another worker, same moment
     queued = [job.func_name for job in housekeeping_queue(redis).jobs]
     assert queued.count("intake.runtime.jobs.poll_transcripts_job") == 1
+
+
+def test_the_health_page_knows_the_transcripts_door(build: Callable[..., tuple[Resources, Flask]]) -> None:
+    from intake.backoffice.health import configured_doors
+
+    res, _app = build()
+    [door] = [d for d in configured_doors(res.config) if d.source == "transcription"]
+    assert door.channels == ("voice",) and door.label == "Transcriptions des messages vocaux"
+    none, _ = build(engine="none", intelligence_service_sid=None)
+    assert not [d for d in configured_doors(none.config) if d.source == "transcription"]
+
+
+def test_reprocess_reads_a_voicemail_from_its_transcript(
+        build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn) -> None:
+    from intake.pipeline.reprocess import reprocess
+
+    res, app = build()
+    rec, gt, first = recorded(res, standin, app)
+    standin.finish_transcript(gt, [("euh le lampadaire du 72 rue des Pyrénées ne marche plus", 0.4)])
+    assert transcript_ready(app, standin, gt).status_code == 204
+    process_key(res, gt)
+    before = the_report(res, first.report_id)
+    assert before.category == "eclairage" and "transcription incertaine (40%)" in before.review_reasons
+    counts = reprocess(res)
+    after = the_report(res, first.report_id)
+    assert counts["réanalysés"] == 1 and after.category == "eclairage"
+    assert after.review_reasons == before.review_reasons and after.status == "a_qualifier"

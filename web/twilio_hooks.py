@@ -1,4 +1,4 @@
-"""Twilio webhooks: signed inbound SMS, delivery statuses and voicemail recordings, stored before answering."""
+"""Twilio webhooks: signed SMS, delivery statuses, voicemails and their transcripts, stored before answering."""
 
 from __future__ import annotations
 

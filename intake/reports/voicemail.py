@@ -47,9 +47,22 @@ def as_detail(transcript: Transcript, **extra: Any) -> dict[str, Any]:
             "error": transcript.error, **extra}
 
 
+def stored_transcript(message: ReportMessage) -> Transcript | None:
+    """The transcript kept on a recording's message (for `guichet reprocess`), or None."""
+    kept = (message.details or {}).get("transcript")
+    if not isinstance(kept, dict):
+        return None
+    return Transcript(key=str(kept.get("key") or ""), recording_sid=str(kept.get("recording_sid") or ""),
+                      engine=str(kept.get("engine") or ""), status=str(kept.get("status") or "failed"),
+                      text=str(kept.get("text") or ""), confidence=kept.get("confidence"),
+                      error=str(kept.get("error") or ""))
+
+
 def note_on_recording(session: Session, message: ReportMessage, parsed: InboundMessage) -> None:
     """Record what the recording's reading learnt of its transcript: the text, or the key of the one to come."""
     details = dict(message.details or {})
+    if "transcript" in details or "transcript_pending" in details:
+        return  # noted when the recording was first filed (this is `guichet reprocess`)
     if parsed.transcript is not None:
         details["transcript"] = as_detail(parsed.transcript)
         session.add(Event(report_id=message.report_id, action="transcribed",
