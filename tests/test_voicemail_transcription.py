@@ -414,3 +414,26 @@ def test_reprocess_reads_a_voicemail_from_its_transcript(
     after = the_report(res, first.report_id)
     assert counts["réanalysés"] == 1 and after.category == "eclairage"
     assert after.review_reasons == before.review_reasons and after.status == "a_qualifier"
+
+
+def test_twilio_away_loses_neither_the_voicemail_nor_its_transcript(
+        build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn) -> None:
+    res, app = build(poll_after_seconds=60)
+    rec = leave_voicemail(app, standin)
+    standin.fail_next(503, method="POST")  # the transcript cannot be asked for
+    first = process_key(res, rec)
+    report = the_report(res, first.report_id)
+    assert first.status == "processed" and report.status == "a_qualifier"
+    assert ("transcription échouée (demande refusée : Twilio 503 POST /Transcripts: Unable to create record: "
+            "Service Unavailable)") in report.review_reasons
+    # the callback of another voicemail's transcript comes while Twilio's API is away: parked, then polled again
+    rec, gt, second = recorded(res, standin, app)
+    standin.finish_transcript(gt, SAID)
+    assert transcript_ready(app, standin, gt).status_code == 204
+    standin.fail_next(503, method="GET")
+    parked = process_key(res, gt)
+    assert parked.status == "failed"
+    polled = poll_transcripts(res.config, res.factory, now=utcnow() + timedelta(minutes=5))
+    assert polled.retried == [parked.raw_id] and polled.stored == []
+    assert process_raw(res, parked.raw_id).status == "processed"
+    assert the_report(res, second.report_id).category == "eclairage"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 
 from intake.channels.base import RawInput
@@ -11,6 +12,8 @@ from intake.config import Config, Twilio
 from intake.message import Address, InboundMessage, ParsedAttachment, Position, SkippedAttachment, Transcript
 from intake.outbox.twilio_client import download_media
 from intake.outbox.twilio_errors import MediaRefused, TwilioError, TwilioPermanent
+
+log = logging.getLogger(__name__)
 
 
 def fetch_media(settings: Twilio, url: str) -> tuple[bytes, str]:
@@ -100,9 +103,11 @@ class VoiceChannel:
                               content_type=audio.content_type if audio else "audio/mpeg")
         try:
             result = build_transcriber(config).transcribe(recording)
-        except TwilioError as exc:  # the voicemail is filed all the same; agents listen to it
+        except Exception as exc:  # an engine's failure never loses the voicemail: filed, agents listen to it
+            why = f"demande refusée : {exc.label}" if isinstance(exc, TwilioError) else f"moteur en erreur : {exc}"
+            log.warning("voicemail %s: no transcript asked (%s)", voice.recording_sid, why)
             failed = Transcript(key="", recording_sid=voice.recording_sid, engine=config.transcription.engine,
-                                status="failed", text="", error=f"demande refusée : {exc.label}"[:300])
+                                status="failed", text="", error=why[:300])
             return message.but(transcript=failed)
         if isinstance(result, Transcript):  # a local engine answered within the message's budget
             return message.but(transcript=result, text=result.text.strip() or message.text)

@@ -2,7 +2,8 @@
 
 A transcript asked for (event "transcription_requested") and not filed after `transcription.poll_after_seconds`
 is fetched from the engine; once finished it is stored like the callback would have stored it (same raw key:
-the engine's transcript id, so a callback arriving too is stored once) and processed. A transcript parked
+the engine's transcript id, so a callback arriving too is stored once) and processed; a callback that was stored
+but could not be read then (Twilio away) is put back to pending. A transcript parked
 because it came before its recording was filed goes back to pending once the recording is in. A transcript
 still missing after `give_up_hours` is abandoned: the report says so and agents listen to the recording.
 """
@@ -64,6 +65,11 @@ def _abandon(session: Session, *, before: datetime) -> int:
     return count
 
 
+def _failed(factory: sessionmaker[Session], raw_id: int) -> bool:
+    with factory() as session:
+        return session.execute(select(RawMessage.status).where(RawMessage.id == raw_id)).scalar() == "failed"
+
+
 def _parked_too_early(factory: sessionmaker[Session], *, since: datetime) -> list[int]:
     """Transcripts parked because their recording was not filed yet (received since `since`): tried again."""
     with factory() as session:
@@ -96,6 +102,9 @@ def poll_transcripts(config: Config, factory: sessionmaker[Session], *, now: dat
                                     payload=json.dumps({"transcript_sid": key, "via": "poll"}).encode())
         if created:
             result.stored.append(raw_id)
+        elif _failed(factory, raw_id):  # its callback came but could not be read then (Twilio away): again
+            finish(factory, raw_id, status="pending", error=None)
+            result.retried.append(raw_id)
     for raw_id in _parked_too_early(factory, since=give_up):
         finish(factory, raw_id, status="pending", error=None)
         result.retried.append(raw_id)

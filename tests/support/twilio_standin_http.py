@@ -80,6 +80,10 @@ def handler_class(standin: TwilioStandIn) -> type[BaseHTTPRequestHandler]:
             if url.path.startswith("/v2/Transcripts"):  # Conversational Intelligence (intelligence.twilio.com)
                 if username is None:
                     return self._json(401, _error(401, 20003, "Authenticate"))
+                planned = next((p for p in standin._planned if p.method in (None, method)), None)
+                if planned is not None:
+                    standin._planned.remove(planned)
+                    return self._json(planned.status, _error(planned.status, planned.code, planned.message))
                 return self._transcripts(method, url.path, {k: v[0] for k, v in parse_qs(url.query).items()}, form)
             if username is None or not match or match["account"] != standin.account_sid:
                 return self._json(401, {**_error(401, 20003, "Authenticate"),
