@@ -15,8 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from intake.phones import known_region
 from intake.vocab import ReportStatus
 
-DEFAULT_PIPELINE = ("parse", "screen", "optout", "thread", "thread_sms", "file", "media", "classify", "relocate",
-                    "locate", "dedupe", "triage", "route", "confirm", "ask_location")
+DEFAULT_PIPELINE = ("parse", "screen", "optout", "transcript", "thread", "thread_sms", "file", "media", "classify",
+                    "relocate", "locate", "dedupe", "triage", "route", "confirm", "ask_location")
 # Metres within which two reports of a category are the same problem (a lamp post vs. a dumped mattress).
 DEDUPE_RADII = {"eclairage": 50.0, "objets_abandonnes": 150.0, "proprete": 100.0, "graffitis": 30.0, "voirie": 50.0,
                 "mobilier_urbain": 30.0, "vegetaux": 50.0, "vehicules": 30.0, "eau": 100.0,
@@ -577,6 +577,22 @@ class Twilio(_Strict):
         return self
 
 
+_SERVICE_SID = r"^GA[0-9a-f]{32}$"
+
+
+class Transcription(_Strict):
+    """Voicemail transcription: the engine (a name of the transcriber registry, or "module:factory")."""
+
+    engine: str = Field(default="none", min_length=1)
+    language: str = "fr-FR"
+    # Twilio Conversational Intelligence service (GA…) whose language is `language`; required by engine "twilio".
+    intelligence_service_sid: str | None = Field(default=None, pattern=_SERVICE_SID)
+    min_confidence: float = Field(default=0.6, ge=0, le=1)  # below: "transcription incertaine", to review
+    min_words: int = Field(default=3, ge=0, le=100)  # fewer words: "transcription trop courte", to review
+    poll_after_seconds: int = Field(default=300, ge=30, le=86400)  # a transcript not called back by then is fetched
+    give_up_hours: int = Field(default=24, ge=1, le=24 * 30)  # a transcript still missing then is left to agents
+
+
 class Web(_Strict):
     secret_key: Secret | None = None
     # Map tiles ({z}/{x}/{y} URL template); without one, maps show markers on a plain background.
@@ -708,6 +724,7 @@ class Config(_Strict):
     open311: Open311 = Open311()
     webform: WebForm = WebForm()
     twilio: Twilio = Twilio()
+    transcription: Transcription = Transcription()
     addresses: Addresses = Addresses()
     dedupe: Dedupe = Dedupe()
     hotspots: Hotspots = Hotspots()
@@ -741,6 +758,19 @@ class Config(_Strict):
         if self.smtp.tls and self.smtp.starttls:
             raise ValueError("smtp.starttls : incompatible avec tls: true (tls: true pour le TLS implicite, "
                              "port 465 ; tls: false et starttls: true pour STARTTLS, port 587)")
+        return self
+
+    @model_validator(mode="after")
+    def _transcription_can_run(self) -> Config:
+        tr = self.transcription
+        if tr.engine == "none":
+            return self
+        if "transcript" not in self.pipeline:
+            raise ValueError(f"pipeline : l'étape transcript manque alors que transcription.engine vaut {tr.engine!r} "
+                             "(les transcriptions deviendraient de nouveaux signalements)")
+        if tr.engine == "twilio" and not (self.twilio.enabled and tr.intelligence_service_sid):
+            raise ValueError("transcription.engine twilio : twilio.enabled et transcription.intelligence_service_sid "
+                             "(service Conversational Intelligence GA… en fr-FR) sont nécessaires")
         return self
 
     @model_validator(mode="after")

@@ -76,6 +76,24 @@ class CategoryHint:
 
 
 @dataclass(frozen=True)
+class Transcript:
+    """A machine transcript of a voicemail: what the engine heard, how sure it was, and of which recording.
+
+    `key` is the engine's natural key (Twilio's transcript SID GT…), `recording_sid` the recording's (RE…);
+    `confidence` is the engine's mean confidence in [0, 1] when it gives one (Twilio's old recording
+    transcriptions gave none), `status` the engine's final word ("completed" or "failed").
+    """
+
+    key: str
+    recording_sid: str
+    engine: str
+    status: str
+    text: str
+    confidence: float | None = None
+    error: str = ""  # why the engine gave nothing (French), when it failed
+
+
+@dataclass(frozen=True)
 class InboundMessage:
     """A message as a door understood it, whatever the channel; immutable once parsed.
 
@@ -114,6 +132,11 @@ class InboundMessage:
     attachments: tuple[ParsedAttachment, ...] = ()
     skipped_attachments: tuple[SkippedAttachment, ...] = ()
     defects: tuple[str, ...] = ()
+    # Voicemail only: the machine transcript read with the recording (a local engine), the engine's key of a
+    # transcript asked for and still to come (Twilio), and, on a transcript arriving later, the recording it is of.
+    transcript: Transcript | None = None
+    transcript_pending: str | None = None
+    transcript_of: str | None = None
 
     def but(self, **changes: Any) -> InboundMessage:
         """A copy with some fields changed (the message itself stays immutable)."""

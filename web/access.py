@@ -52,6 +52,7 @@ ROUTES: dict[str, frozenset[str]] = {
     "twilio_hooks.status": OPEN,
     "twilio_hooks.voice": OPEN,
     "twilio_hooks.voice_recording": OPEN,
+    "twilio_hooks.voice_transcript": OPEN,
     "metrics.scrape": OPEN,  # its own check: web.metrics_token or web.metrics_allow
     "queue.index": EVERYONE,
     "queue.attachment": EVERYONE | FIELD,  # the citizen's photos, also on the field page

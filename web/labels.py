@@ -20,6 +20,9 @@ EVENTS = {
     "opt_out": "SMS refusés par le citoyen (STOP)",
     "field_photo": "photo après intervention",
     "field_note": "note de terrain",
+    "transcription_requested": "transcription automatique demandée",
+    "transcribed": "transcription automatique reçue",
+    "transcription_abandoned": "transcription automatique non reçue",
 }
 OUTBOX_KINDS = {"confirmation": "accusé de réception", "ask_location": "demande d'adresse", "reply": "réponse",
                 "referent": "message aux référents", "status": "avis de changement de statut",

@@ -36,6 +36,7 @@ def route_limits(config: Config) -> dict[str, int]:
         "twilio_hooks.status": TWILIO_BYTES,
         "twilio_hooks.voice": TWILIO_BYTES,
         "twilio_hooks.voice_recording": TWILIO_BYTES,
+        "twilio_hooks.voice_transcript": TWILIO_BYTES,
         "auth.login": 16 * KB,
         "auth.logout": 16 * KB,
         "auth.change_password": 16 * KB,

@@ -101,12 +101,19 @@ def failed() -> str:
 
 @bp.get("/fichiers/<int:attachment_id>/<kind>")
 def attachment(attachment_id: int, kind: str) -> Any:
-    """Serve an attachment: originals as downloads, images only as stripped copies or thumbnails."""
+    """Serve an attachment: originals as downloads, images only as stripped copies or thumbnails, a voicemail's
+    recording to the page's player when its bytes are audio."""
     with _res().factory() as session:
         att = session.get(Attachment, attachment_id)
-    if att is None or kind not in {"original", "image", "miniature"}:
+    if att is None or kind not in {"original", "image", "miniature", "audio"}:
         abort(404)
     store = _res().file_store
+    if kind == "audio":
+        data = store.read(att.sha256)
+        mime = audio_type(data)
+        if mime is None:
+            abort(404)
+        return send_file(io.BytesIO(data), mimetype=mime)
     if kind == "original":
         name = _SAFE_NAME.sub("_", att.filename).strip("._") or "piece-jointe"
         return send_file(store.path(att.sha256), mimetype="application/octet-stream", as_attachment=True,
@@ -117,6 +124,15 @@ def attachment(attachment_id: int, kind: str) -> Any:
     data = store.read(digest)
     mime = "image/png" if data[:4] == b"\x89PNG" else "image/jpeg"
     return send_file(io.BytesIO(data), mimetype=mime)  # never cached: web.security says "private, no-store"
+
+
+def audio_type(data: bytes) -> str | None:
+    """The audio type the bytes themselves show (MP3 or WAV), never the type a sender declared."""
+    if data[:3] == b"ID3" or (len(data) > 1 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0):
+        return "audio/mpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return "audio/wav"
+    return None
 
 
 @bp.get("/suivi/<token>")

@@ -1,17 +1,19 @@
-"""Twilio webhooks: signed inbound SMS, delivery statuses and voicemail recordings, stored before answering."""
+"""Twilio webhooks: signed SMS, delivery statuses, voicemails and their transcripts, stored before answering."""
 
 from __future__ import annotations
 
 import logging
 import re
 from dataclasses import dataclass, field
-from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, current_app, request
 from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import VoiceResponse
 
+from intake.channels.transcribers import transcript_notice
+from intake.channels.transcript_poll import SOURCE as TRANSCRIPTS_SOURCE
 from intake.config import Config, ConfigError
 from intake.outbox.sms import record_status_callback
 from intake.outbox.twilio_errors import OPTED_OUT
@@ -46,6 +48,7 @@ RECORDING_PARAMS = frozenset({
 _MEDIA_PARAM = re.compile(r"(?:MediaUrl|MediaContentType)[0-9]")  # at most 10 media: 0..9
 MESSAGE_SID = re.compile(r"(?:SM|MM)[0-9a-f]{32}")
 RECORDING_SID = re.compile(r"RE[0-9a-f]{32}")
+TRANSCRIPT_SID = re.compile(r"GT[0-9a-f]{32}")
 
 
 @dataclass
@@ -109,7 +112,12 @@ def _check_signature() -> Response | None:
     request.get_data()  # cache the body first: parsing the form alone would consume it before it is stored
     full_path = request.full_path if request.query_string else request.path
     url = signed_url(state.base_url, full_path)
-    if not is_signed(state.validator, url, request.form, request.headers.get("X-Twilio-Signature")):
+    # A JSON body (Conversational Intelligence) is signed through the URL's bodySHA256 when Twilio adds one;
+    # without it the signature covers the URL alone, and the body is only a pointer to what is then fetched.
+    params: Any = request.form
+    if request.mimetype == "application/json":
+        params = request.get_data(as_text=True) if "bodySHA256" in request.args else {}
+    if not is_signed(state.validator, url, params, request.headers.get("X-Twilio-Signature")):
         log.warning("twilio webhook refused: bad or missing signature for %s", url)
         return _text("Signature Twilio absente ou invalide.", 403)
     return None
@@ -155,7 +163,8 @@ def _refused(problem: str) -> Response:
     return _text(problem, 400)
 
 
-def _store(channel: str, source: str, key: str, *, payload: bytes | None = None) -> Response | None:
+def _store(channel: str, source: str, key: str, *, payload: bytes | None = None,
+           refuse_other_content: bool = True) -> Response | None:
     """Persist the urlencoded body as received and enqueue it; a 503 response when the database fails.
 
     A body whose SID was already stored with other content is refused (409): Twilio sends one message once per
@@ -164,7 +173,7 @@ def _store(channel: str, source: str, key: str, *, payload: bytes | None = None)
     try:
         raw_id, created = store_raw(_factory(), channel=channel, source=source[:80], external_key=key,
                                     payload=request.get_data() if payload is None else payload,
-                                    refuse_other_content=True)
+                                    refuse_other_content=refuse_other_content)
     except KeyCollision as exc:
         log.warning("twilio webhook refused: %s %s from %s was stored with other content (raw message %s)",
                     channel, key, source, exc.raw_id)
@@ -214,16 +223,20 @@ def status() -> Response:
 def voice() -> Response:
     """An incoming call: play the voicemail greeting and record, or say that calls are not taken."""
     cfg = _state().config.twilio
+    answer = VoiceResponse()  # Twilio's TwiML builder escapes the texts and URLs it writes
     if not cfg.voice_enabled:
-        return _twiml('<?xml version="1.0" encoding="UTF-8"?><Response>'
-                      f'<Say language="fr-FR">{escape(NO_CALLS)}</Say><Hangup /></Response>')
+        answer.say(NO_CALLS, language="fr-FR")
+        answer.hangup()
+        return _twiml(str(answer))
     # Recording callbacks do not say who called: the caller travels in the (signed) callback URL's query.
+    # No transcribe="true": Twilio's recording transcription is English only; French goes through the
+    # transcriber of `transcription.engine` once the recording is stored (intake/channels/transcribers.py).
     caller = urlencode({"From": request.form.get("From", ""), "To": request.form.get("To", "")})
-    callback = escape(_state().base_url + "/twilio/voice/recording?" + caller)
-    return _twiml('<?xml version="1.0" encoding="UTF-8"?><Response>'
-                  f'<Say language="fr-FR">{escape(cfg.voice_message)}</Say>'
-                  f'<Record maxLength="{int(cfg.voice_max_seconds)}" playBeep="true" '
-                  f'recordingStatusCallback="{callback}" recordingStatusCallbackMethod="POST" /></Response>')
+    answer.say(cfg.voice_message, language="fr-FR")
+    answer.record(max_length=int(cfg.voice_max_seconds), play_beep=True,
+                  recording_status_callback=_state().base_url + "/twilio/voice/recording?" + caller,
+                  recording_status_callback_method="POST")
+    return _twiml(str(answer))
 
 
 @bp.post("/voice/recording")
@@ -240,4 +253,20 @@ def voice_recording() -> Response:
     source = request.form.get("To") or request.args.get("To") or (numbers[0] if numbers else "voice")
     payload = request.get_data() + (b"&" + query if query else b"")
     failed = _store("voice", source, sid, payload=payload)
+    return failed or Response(status=204)
+
+
+@bp.post("/voice/transcript")
+def voice_transcript() -> Response:
+    """A voicemail's transcript is ready (Conversational Intelligence webhook): store the notice, enqueue it.
+
+    The notice only names the transcript (GT…); processing fetches it from Twilio with the account's
+    credentials and files it on its recording's report. Stored once per transcript SID.
+    """
+    if _state().config.transcription.engine != "twilio":
+        return _text("Transcription Twilio non configurée.", 404)
+    sid = transcript_notice(request.get_data())
+    if not sid or not TRANSCRIPT_SID.fullmatch(sid):
+        return _refused(f"transcript_sid absent ou mal formé : {(sid or '')[:40]}.")
+    failed = _store("voice", TRANSCRIPTS_SOURCE, sid, refuse_other_content=False)
     return failed or Response(status=204)

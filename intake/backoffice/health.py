@@ -187,6 +187,13 @@ def configured_doors(config: Config) -> list[Door]:
         if tw.whatsapp_number:
             wa = tw.whatsapp_number if tw.whatsapp_number.startswith("whatsapp:") else f"whatsapp:{tw.whatsapp_number}"
             doors.append(Door(f"sms:{wa}", f"WhatsApp {wa.removeprefix('whatsapp:')}", mode, ("sms",), wa, **polled))
+    if config.transcription.engine != "none":  # voicemails' transcripts, stored under their own source
+        from intake.channels.transcript_poll import SOURCE
+
+        mode = ("webhook Conversational Intelligence et relève" if config.transcription.engine == "twilio"
+                else f"moteur {config.transcription.engine}")
+        doors.append(Door("voice:transcription", "Transcriptions des messages vocaux", mode, ("voice",), SOURCE,
+                          watched=False))
     doors += [Door(f"open311:{k.name}", f"Application « {k.name} »", "API Open311", ("open311",), k.name)
               for k in config.open311.api_keys]
     doors.append(Door("staff", "Saisie par les agents (téléphone, accueil, courrier)", "formulaire du back office",

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 
 from intake.channels.base import RawInput
 from intake.channels.sms import parse_sms, parse_voice
+from intake.channels.transcribers import Recording, build_transcriber, transcript_notice
 from intake.config import Config, Twilio
-from intake.message import Address, InboundMessage, ParsedAttachment, Position, SkippedAttachment
+from intake.message import Address, InboundMessage, ParsedAttachment, Position, SkippedAttachment, Transcript
 from intake.outbox.twilio_client import download_media
-from intake.outbox.twilio_errors import MediaRefused, TwilioPermanent
+from intake.outbox.twilio_errors import MediaRefused, TwilioError, TwilioPermanent
+
+log = logging.getLogger(__name__)
 
 
 def fetch_media(settings: Twilio, url: str) -> tuple[bytes, str]:
@@ -67,14 +71,17 @@ class SmsChannel:
 
 
 class VoiceChannel:
-    """Voicemail left on the town's number: the recording, its caller and duration."""
+    """Voicemail left on the town's number: the recording, its caller and duration, then its transcript."""
 
     name = "voice"
     label = "Message vocal"
     phrase = "message vocal"
 
     def parse(self, raw: RawInput, config: Config) -> InboundMessage:
-        """The recording downloaded as MP3; the text says who called and for how long."""
+        """A recording (downloaded as MP3, its transcript asked for), or the transcript of one, arriving later."""
+        notice = None if b"RecordingSid=" in raw.payload else transcript_notice(raw.payload)
+        if notice is not None:
+            return self._transcript(notice, config)
         voice = parse_voice(raw.payload)
         url = voice.recording_url
         if url and not url.rsplit("/", 1)[-1].count("."):
@@ -83,8 +90,34 @@ class VoiceChannel:
         files, skipped = download_all(config, [(url, "audio/mpeg", f"message-vocal-{sid}")] if url else [])
         who = voice.sender_e164 or voice.sender or "numéro masqué"
         duration = voice.duration if voice.duration is not None else "?"
-        return InboundMessage(
+        message = InboundMessage(
             channel="voice", text=f"Message vocal de {who} ({duration} s) : à écouter",
             sender_phone=voice.sender_e164, message_id=voice.recording_sid or None,
             attachments=tuple(files), skipped_attachments=tuple(skipped),
         )
+        if config.transcription.engine == "none" or not voice.recording_sid:
+            return message
+        audio = files[0] if files else None
+        recording = Recording(sid=voice.recording_sid, url=url, call_sid=voice.call_sid, duration=voice.duration,
+                              audio=audio.payload if audio else None,
+                              content_type=audio.content_type if audio else "audio/mpeg")
+        try:
+            result = build_transcriber(config).transcribe(recording)
+        except Exception as exc:  # an engine's failure never loses the voicemail: filed, agents listen to it
+            why = f"demande refusée : {exc.label}" if isinstance(exc, TwilioError) else f"moteur en erreur : {exc}"
+            log.warning("voicemail %s: no transcript asked (%s)", voice.recording_sid, why)
+            failed = Transcript(key="", recording_sid=voice.recording_sid, engine=config.transcription.engine,
+                                status="failed", text="", error=why[:300])
+            return message.but(transcript=failed)
+        if isinstance(result, Transcript):  # a local engine answered within the message's budget
+            return message.but(transcript=result, text=result.text.strip() or message.text)
+        return message.but(transcript_pending=result) if result else message
+
+    @staticmethod
+    def _transcript(key: str, config: Config) -> InboundMessage:
+        """The finished transcript named by a callback (or the poll), fetched from the engine."""
+        transcript = build_transcriber(config).fetch(key)
+        if transcript is None:
+            raise TwilioError(f"transcription {key[:40]} pas encore terminée : à reprendre plus tard")
+        return InboundMessage(channel="voice", text=transcript.text, transcript=transcript,
+                              transcript_of=transcript.recording_sid or None)

@@ -135,8 +135,8 @@ _REGISTRY: dict[str, Callable[[], Stage]] = {}
 # Stage names of earlier releases, kept valid in towns' config files: one "parse" stage now reads every door.
 RETIRED = frozenset({"parse_sms", "parse_open311", "parse_staff"})
 BUILTIN_MODULES = (
-    "parse", "screen", "optout", "thread", "thread_sms", "file", "media", "classify", "relocate", "locate",
-    "dedupe", "triage", "route", "confirm", "ask_location",
+    "parse", "screen", "optout", "transcript", "thread", "thread_sms", "file", "media", "classify", "relocate",
+    "locate", "dedupe", "triage", "route", "confirm", "ask_location",
 )
 
 

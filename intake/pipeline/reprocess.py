@@ -14,6 +14,7 @@ from intake.pipeline.stages.classify import ClassifyStage
 from intake.pipeline.stages.locate import LocateStage
 from intake.pipeline.stages.triage import TriageStage
 from intake.reports.statuses import NEEDS_REVIEW
+from intake.reports.voicemail import stored_transcript
 
 BATCH = 200
 
@@ -47,10 +48,15 @@ def reprocess(res: Any, *, since: datetime | None = None, until: datetime | None
                 if report.status == NEEDS_REVIEW:
                     report.status = "nouveau"  # triage decides again with the new confidences
                 raw = first.raw
+                # A voicemail is read from its machine transcript when it has one (its text says only "à écouter").
+                heard = stored_transcript(first) if report.channel == "voice" else None
+                pending = (first.details or {}).get("transcript_pending") if report.channel == "voice" else None
+                text = heard.text if heard is not None and heard.text.strip() else first.text or ""
                 reading = Reading(raw=RawInput(id=raw.id, channel=raw.channel, source=raw.source,
                                                external_key=raw.external_key, payload=b"", received_at=raw.received_at),
                                   inbound=InboundMessage(channel=report.channel, subject=first.subject or "",
-                                                         text=first.text or ""))
+                                                         text=text, transcript=heard,
+                                                         transcript_pending=pending if heard is None else None))
                 for stage in stages:
                     stage.read(ReadContext(reading=reading, config=res.config, resources=res))
                 ctx = Context.for_filing(raw=raw, session=session, config=res.config, resources=res, reading=reading)

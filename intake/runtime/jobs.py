@@ -247,6 +247,22 @@ def poll_twilio_job() -> dict[str, Any]:
     return {"seen": report.seen, "stored": report.stored}
 
 
+def poll_transcripts_job() -> dict[str, Any]:
+    """Fetch voicemail transcripts that were not called back in time, and queue them (one poller at a time)."""
+    from intake.channels.transcript_poll import poll_transcripts
+    from intake.runtime.queue import enqueue_batch, exclusive
+
+    res = resources()
+    queue = _queue()
+    with exclusive(queue.connection, "poll:transcripts") as acquired:
+        if not acquired:
+            return {"skipped": "poll already running"}
+        report = poll_transcripts(res.config, res.factory)
+    enqueue_batch(queue, report.stored + report.retried, timeout=res.config.worker.job_timeout)
+    return {"checked": report.checked, "stored": len(report.stored), "retried": len(report.retried),
+            "abandoned": report.abandoned}
+
+
 def sweep() -> dict[str, int]:
     """Re-queue what Redis lost: pending messages and claims of dead workers with no job on its way.
 

@@ -33,6 +33,12 @@ def tick(redis: Redis, config: Config) -> list[str]:
     if twilio.enabled and twilio.poll and claim_slot(redis, "poll:twilio", seconds=twilio.poll_interval):
         queue.enqueue_call("intake.runtime.jobs.poll_twilio_job", timeout=timeout, result_ttl=0, failure_ttl=3600)
         queued.append("poll:twilio")
+    transcription = config.transcription
+    if transcription.engine != "none" and claim_slot(redis, "poll:transcripts",
+                                                     seconds=max(30, transcription.poll_after_seconds // 2)):
+        queue.enqueue_call("intake.runtime.jobs.poll_transcripts_job", timeout=timeout, result_ttl=0,
+                           failure_ttl=3600)
+        queued.append("poll:transcripts")
     if claim_slot(redis, "sweep", seconds=config.worker.sweep_interval):
         queue.enqueue_call("intake.runtime.jobs.sweep", timeout=timeout, result_ttl=60, failure_ttl=3600)
         queued.append("sweep")

@@ -68,6 +68,20 @@ class Sent:
 
 
 @dataclass
+class TranscriptRun:
+    """A Conversational Intelligence transcript: queued when created, completed or failed when the test says."""
+
+    sid: str
+    service_sid: str
+    source_sid: str
+    customer_key: str | None
+    channel: dict[str, Any]
+    date_created: datetime
+    status: str = "queued"
+    sentences: list[tuple[str, float]] = field(default_factory=list)
+
+
+@dataclass
 class Planned:
     """A scripted error answer for the next matching API request."""
 
@@ -87,6 +101,8 @@ class TwilioStandIn:
         self.redirect_media = redirect_media
         self.messages: dict[str, Message] = {}
         self.recordings: dict[str, dict[str, Any]] = {}
+        self.transcripts: dict[str, TranscriptRun] = {}
+        self.intelligence_service = sid("GA")
         self.sent: list[Sent] = []
         self.requests: list[tuple[str, str]] = []
         self.deleted_media: list[str] = []
@@ -142,6 +158,62 @@ class TwilioStandIn:
         rec_sid = sid("RE")
         self.recordings[rec_sid] = {"wav": wav, "mp3": mp3, "duration": duration, "date": datetime.now(UTC)}
         return rec_sid
+
+    def finish_transcript(self, transcript_sid: str, sentences: list[tuple[str, float]] | None = None, *,
+                          status: str = "completed") -> None:
+        """Complete (or fail) a transcript with its sentences (text, confidence), as Twilio's engine would."""
+        run = self.transcripts[transcript_sid]
+        run.status, run.sentences = status, list(sentences or [])
+
+    def create_transcript(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """POST /v2/Transcripts: ServiceSid, Channel (JSON: media_properties.source_sid), CustomerKey."""
+        import json
+
+        try:
+            channel = json.loads(form.get("Channel", ""))
+        except ValueError:
+            return 400, {"code": 20001, "message": "Invalid Channel", "status": 400}
+        source = str((channel.get("media_properties") or {}).get("source_sid") or "")
+        if form.get("ServiceSid") != self.intelligence_service:
+            return 404, {"code": 20404, "message": "Service not found", "status": 404}
+        if source not in self.recordings:
+            return 400, {"code": 20001, "message": "Invalid source_sid", "status": 400}
+        run = TranscriptRun(sid("GT"), self.intelligence_service, source, form.get("CustomerKey"), channel,
+                            datetime.now(UTC).replace(microsecond=0))
+        with self._lock:
+            self.transcripts[run.sid] = run
+        return 201, self.transcript_json(run)
+
+    def transcript_json(self, run: TranscriptRun) -> dict[str, Any]:
+        """A v2 Transcript resource (ISO 8601 dates, links to its subresources)."""
+        url = f"https://intelligence.twilio.com/v2/Transcripts/{run.sid}"
+        date = run.date_created.isoformat().replace("+00:00", "Z")
+        return {"account_sid": self.account_sid, "service_sid": run.service_sid, "sid": run.sid,
+                "date_created": date, "date_updated": date, "status": run.status, "channel": run.channel,
+                "data_logging": False, "language_code": "fr-FR", "customer_key": run.customer_key,
+                "media_start_time": None, "duration": 0, "url": url, "redaction": False,
+                "encryption_credential_sid": None,
+                "links": {"sentences": url + "/Sentences", "media": url + "/Media",
+                          "operator_results": url + "/OperatorResults"}}
+
+    def list_transcripts(self, query: dict[str, str], path: str) -> dict[str, Any]:
+        """GET /v2/Transcripts: filters ServiceSid and SourceSid; one page."""
+        with self._lock:
+            runs = [r for r in self.transcripts.values()
+                    if (not query.get("SourceSid") or r.source_sid == query["SourceSid"])
+                    and (not query.get("ServiceSid") or r.service_sid == query["ServiceSid"])]
+        return {"transcripts": [self.transcript_json(r) for r in runs],
+                "meta": {"page": 0, "page_size": 50, "first_page_url": path, "previous_page_url": None,
+                         "url": path, "next_page_url": None, "key": "transcripts"}}
+
+    def sentences_json(self, run: TranscriptRun, path: str) -> dict[str, Any]:
+        """GET /v2/Transcripts/{sid}/Sentences: one sentence per line of the script, confidence as a string."""
+        items = [{"media_channel": 1, "sentence_index": i, "start_time": str(i * 2.0), "end_time": str(i * 2.0 + 2),
+                  "transcript": text, "sid": sid("GX"), "confidence": str(confidence), "words": None}
+                 for i, (text, confidence) in enumerate(run.sentences)]
+        return {"sentences": items, "meta": {"page": 0, "page_size": 50, "first_page_url": path,
+                                             "previous_page_url": None, "url": path, "next_page_url": None,
+                                             "key": "sentences"}}
 
     # --- resources as JSON -------------------------------------------------------------------------------
 

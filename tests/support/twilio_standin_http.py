@@ -77,6 +77,14 @@ def handler_class(standin: TwilioStandIn) -> type[BaseHTTPRequestHandler]:
                 return self._media_content(url.path.rsplit("/", 1)[-1], redirect=False)
             match = _ROUTE.match(url.path)
             username = self._username()
+            if url.path.startswith("/v2/Transcripts"):  # Conversational Intelligence (intelligence.twilio.com)
+                if username is None:
+                    return self._json(401, _error(401, 20003, "Authenticate"))
+                planned = next((p for p in standin._planned if p.method in (None, method)), None)
+                if planned is not None:
+                    standin._planned.remove(planned)
+                    return self._json(planned.status, _error(planned.status, planned.code, planned.message))
+                return self._transcripts(method, url.path, {k: v[0] for k, v in parse_qs(url.query).items()}, form)
             if username is None or not match or match["account"] != standin.account_sid:
                 return self._json(401, {**_error(401, 20003, "Authenticate"),
                                         "detail": "Your AccountSid or AuthToken was incorrect."},
@@ -109,6 +117,22 @@ def handler_class(standin: TwilioStandIn) -> type[BaseHTTPRequestHandler]:
                         return self._media(method, message, parts[3])
             if parts[0] == "Recordings" and len(parts) == 2 and method == "GET":
                 return self._recording(parts[1])
+            self._json(404, _error(404, 20404, f"The requested resource {path} was not found"))
+
+        def _transcripts(self, method: str, path: str, query: dict[str, str], form: dict[str, list[str]]) -> None:
+            parts = path.strip("/").split("/")  # v2, Transcripts[, sid[, Sentences]]
+            if method == "POST" and len(parts) == 2:
+                status, body = standin.create_transcript({k: v[0] for k, v in form.items()})
+                return self._json(status, body)
+            if method == "GET" and len(parts) == 2:
+                return self._json(200, standin.list_transcripts(query, path))
+            transcript = standin.transcripts.get(parts[2]) if len(parts) >= 3 else None
+            if transcript is None:
+                return self._json(404, _error(404, 20404, f"The requested resource {path} was not found"))
+            if method == "GET" and len(parts) == 3:
+                return self._json(200, standin.transcript_json(transcript))
+            if method == "GET" and parts[3:] == ["Sentences"]:
+                return self._json(200, standin.sentences_json(transcript, path))
             self._json(404, _error(404, 20404, f"The requested resource {path} was not found"))
 
         def _media(self, method: str, message: Message, name: str) -> None:

@@ -84,6 +84,8 @@ class AskLocationStage(BaseStage):
             return
         if not needs_location(report):
             return
+        if parsed.transcript_pending is not None:
+            return  # the caller may have said where: asked, if still needed, once the transcript is filed
         target = _recipient(ctx, report, parsed)
         if isinstance(target, str):
             ctx.session.add(Event(report_id=report.id, action="location_request_skipped", detail={"reason": target}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from intake.pipeline.registry import BaseStage, Context, register
 from intake.reports.statuses import NEEDS_REVIEW
+from intake.reports.voicemail import note_on_recording, reasons_for
 
 
 @register("triage")
@@ -24,6 +25,11 @@ class TriageStage(BaseStage):
             reasons.append("aucune localisation" if not report.address_voie else "adresse non trouvée")
         if not report.citizen_recovered:
             reasons.append("citoyen non identifié")
+        # A voicemail is only as good as its machine transcript: missing, empty, short or unsure, an agent listens.
+        reasons.extend(reasons_for(ctx.inbound, ctx.config.transcription))
+        if ctx.inbound is not None and ctx.message is not None and ctx.message.raw_message_id == ctx.raw.id \
+                and ctx.inbound.channel == "voice":
+            note_on_recording(ctx.session, ctx.message, ctx.inbound)  # the transcript, or the key of the one awaited
         report.review_reasons = reasons
         if reasons and report.status == "nouveau":
             report.status = NEEDS_REVIEW
