@@ -20,7 +20,7 @@ from typing import Any
 
 from classifiers.category.data import Labelled
 from classifiers.category.features import model_text
-from classifiers.category.vocabulary import is_unusual, marking_words
+from classifiers.category.vocabulary import marking_words, unusual_model_text
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model" / "category"
 CALIBRATION_FILE = "guichet_calibration.json"
@@ -153,14 +153,15 @@ class CategoryModel:
 
     def predict(self, subject: str, text: str) -> Prediction:
         """The calibrated prediction for one message."""
-        return self._calibrate(self.probabilities(subject, text), unusual=is_unusual(subject, text, self.words))
+        features = model_text(subject, text)
+        return self._calibrate(dict(self.nlp(features).cats), unusual=unusual_model_text(features, self.words))
 
     def predict_many(self, items: Sequence[tuple[str, str]], *, batch_size: int = 256) -> list[Prediction]:
         """Calibrated predictions for many (subject, text) pairs, batched through nlp.pipe."""
-        texts = (model_text(s, t) for s, t in items)
+        texts = [model_text(s, t) for s, t in items]
         docs = self.nlp.pipe(texts, batch_size=batch_size)
-        return [self._calibrate(dict(doc.cats), unusual=is_unusual(s, t, self.words))
-                for doc, (s, t) in zip(docs, items, strict=True)]
+        return [self._calibrate(dict(doc.cats), unusual=unusual_model_text(features, self.words))
+                for doc, features in zip(docs, texts, strict=True)]
 
     def save(self, path: Path) -> None:
         """Write the spaCy pipeline and the calibration next to it (a versioned directory)."""

@@ -42,6 +42,9 @@ def marking_words(rows: Iterable[Labelled], *, min_messages: int = MIN_MESSAGES,
 
 def is_unusual(subject: str, text: str, words: set[str] | frozenset[str]) -> bool:
     """Whether the message has no marking word at all (an empty set of words means: not known, never unusual)."""
-    if not words:
-        return False
-    return not any(token in words for token in model_text(subject, text).split())
+    return unusual_model_text(model_text(subject, text), words)
+
+
+def unusual_model_text(features: str, words: set[str] | frozenset[str]) -> bool:
+    """`is_unusual` for a message already turned into the model's text (features.model_text)."""
+    return bool(words) and not any(token in words for token in features.split())
