@@ -130,7 +130,7 @@ def test_unusual_texts_have_no_marking_word() -> None:
 
     rows = _rows()
     words = marking_words(rows)
-    assert {"lampadaire", "tag"} <= words and "bonjour" not in words and "le" not in words
+    assert {"lampadaire", "tags"} <= words and "bonjour" not in words and "le" not in words
     assert is_unusual("", "Bonjour, qxz blorf.", words)
     assert not is_unusual("", "Bonjour, le lampadaire", words)
     assert not is_unusual("", "Bonjour, qxz blorf.", set())  # a model saved without words never says unusual
