@@ -54,6 +54,18 @@ def test_issue_example_is_sorted_and_placed(res: Resources) -> None:
     assert report.status == "nouveau" and report.review_reasons == []
 
 
+def test_a_text_without_any_known_word_goes_to_a_qualifier_as_unusual(res: Resources) -> None:
+    from intake.pipeline.stages.triage import UNUSUAL_REASON
+
+    report = ingest(res, citizen_email(subject="Qxz", body="Blorf trumple zingo."))
+    assert report.status == "a_qualifier" and UNUSUAL_REASON in report.review_reasons
+    with res.factory() as s, s.begin():  # the agent's choice of a category clears the reason
+        row = s.get(Report, report.id)
+        assert row is not None
+        reclassify(s, res.config, row, "voirie", actor="agent")
+        assert UNUSUAL_REASON not in row.review_reasons
+
+
 def test_unsure_or_unplaced_goes_to_a_qualifier(res: Resources) -> None:
     report = ingest(res, citizen_email(subject="Problème", body="Il y a un souci, pouvez-vous passer ?"))
     assert report.status == "a_qualifier"
@@ -154,3 +166,26 @@ def test_import_addresses_and_train_with_corrections(make_config: Callable[..., 
     assert "1 correction(s) des agents ajoutée(s)" in proc.stdout
     meta: dict[str, Any] = json.loads((tmp_path / "model" / "guichet_calibration.json").read_text())
     assert meta["examples"] == 7
+
+
+def test_evaluate_prints_the_review_threshold_curve_and_clear_errors(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GUICHET_")}
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text("\n".join(json.dumps({"id": f"d{i}", "channel": "sms", "subject": "", "text": t, "category": c})
+                             for i, (t, c) in enumerate([
+                                 ("le lampadaire est éteint au 3 rue de Charonne", "eclairage"),
+                                 ("un tag sur la porte de l'école", "graffitis"),
+                                 ("quels sont les horaires de la mairie samedi", "autre")])))
+    proc = _cli(env, "evaluate", "--dev", str(dev), "--target-coverage", "0.5")
+    assert proc.returncode == 0, proc.stderr
+    assert "coverage/accuracy curve" in proc.stdout and "target: >= 98% right with >= 50% passing" in proc.stdout
+    assert "dev.jsonl (3 messages)" in proc.stdout
+    missing = _cli(env, "evaluate", "--dev", str(tmp_path / "absent.jsonl"))
+    assert missing.returncode == 2 and "jeu de développement introuvable" in missing.stderr
+    assert "Traceback" not in missing.stderr
+    bad = _cli(env, "evaluate", "--target-accuracy", "98")
+    assert bad.returncode == 2 and "nombre attendu entre 0 et 1" in bad.stderr and "Traceback" not in bad.stderr
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"id": 1}\n')
+    wrong = _cli(env, "evaluate", "--dev", str(broken))
+    assert wrong.returncode == 2 and "broken.jsonl:1" in wrong.stderr and "Traceback" not in wrong.stderr

@@ -48,3 +48,9 @@ def training_files(directory: Path = TRAINING_DIR) -> list[Path]:
 def dev_file(directory: Path = TRAINING_DIR) -> Path:
     """The development set, written apart from the training data and never trained on."""
     return directory / "dev.jsonl"
+
+
+def unseen_dev_file(directory: Path = TRAINING_DIR) -> Path:
+    """The unseen development set (UNSEEN_DEV.md): written by a writer who never saw the training data; the
+    review threshold is chosen on it, never trained or calibrated on."""
+    return directory / "unseen_dev.jsonl"

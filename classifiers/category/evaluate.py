@@ -1,4 +1,11 @@
-"""Measuring the category model on the development set: P/R/F1 per category, macro-F1, calibration."""
+"""Measuring the category model on the development set: P/R/F1 per category, macro-F1, calibration, and the
+coverage/accuracy curve of the review threshold (selective accuracy).
+
+A report "passes" when its confidence is at least `classifier.review_threshold` and its text is not unusual
+(vocabulary.py); the others wait for an agent. The target of issue 14: among passing reports at least 98 %
+right, with at least 80 % of reports passing. `selective_curve` gives, for every candidate threshold, the share
+that passes (coverage) and their accuracy; `choose_threshold` the lowest threshold that meets the accuracy target.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +28,8 @@ class Report:
     high_confidence_precision: float = 0.0  # accuracy among them (target >= threshold)
     threshold: float = 0.9
     confusions: list[tuple[str, str, int]] = field(default_factory=list)
+    curve: list[CurvePoint] = field(default_factory=list)
+    choice: ThresholdChoice | None = None
 
     def render(self) -> str:
         """A plain-text table for the console and the issue notes."""
@@ -38,10 +47,90 @@ class Report:
         if self.confusions:
             lines.append("most frequent confusions (gold -> predicted: n): " + ", ".join(
                 f"{g}->{p}: {n}" for g, p, n in self.confusions[:8]))
+        if self.curve:
+            lines.append("coverage/accuracy curve (review threshold: share of reports passing, accuracy among them):")
+            for point in _milestones(self.curve):
+                lines.append(f"  >= {point.threshold:.4f}: {point.coverage:6.1%} passing, {point.accuracy:6.1%} right")
+        if self.choice is not None:
+            lines.append(self.choice.render())
         return "\n".join(lines)
 
 
-def evaluate(model: CategoryModel, rows: list[Labelled], *, threshold: float = 0.9) -> Report:
+@dataclass(frozen=True)
+class CurvePoint:
+    """Reports passing a review threshold: their share of all reports and their accuracy."""
+
+    threshold: float
+    coverage: float
+    accuracy: float
+
+
+@dataclass(frozen=True)
+class ThresholdChoice:
+    """The threshold that meets the selective-accuracy target, or the best trade-off when none does."""
+
+    target_accuracy: float
+    target_coverage: float
+    met: bool                 # both targets reached
+    point: CurvePoint | None  # the lowest threshold with accuracy >= target (None: no threshold reaches it)
+    best_at_coverage: CurvePoint | None  # the point reaching the target coverage, for the trade-off
+
+    def render(self) -> str:
+        """One line for the console: the threshold to ship, or why none meets the target."""
+        goal = f"target: >= {self.target_accuracy:.0%} right with >= {self.target_coverage:.0%} passing"
+        if self.met and self.point is not None:
+            return (f"{goal}: MET at review_threshold {self.point.threshold:.4f} "
+                    f"({self.point.coverage:.1%} passing, {self.point.accuracy:.1%} right)")
+        parts = [f"{goal}: NOT MET by any threshold"]
+        if self.point is not None:
+            p = self.point
+            parts.append(f"highest coverage at >= {self.target_accuracy:.0%} right: threshold "
+                         f"{p.threshold:.4f} ({p.coverage:.1%} passing, {p.accuracy:.1%} right)")
+        if self.best_at_coverage is not None:
+            b = self.best_at_coverage
+            parts.append(f"at {self.target_coverage:.0%} passing: threshold {b.threshold:.4f}, {b.accuracy:.1%} right")
+        return "; ".join(parts)
+
+
+def selective_curve(confidences: list[float], right: list[bool], unusual: list[bool] | None = None) -> list[CurvePoint]:
+    """For every distinct confidence taken as the threshold (highest first), the coverage and accuracy of the
+    reports at or above it; unusual texts never pass."""
+    flags = unusual or [False] * len(confidences)
+    n = len(confidences)
+    order = sorted((c, ok) for c, ok, odd in zip(confidences, right, flags, strict=True) if not odd)
+    order.reverse()
+    points: list[CurvePoint] = []
+    passed = correct = 0
+    for i, (confidence, ok) in enumerate(order):
+        passed += 1
+        correct += ok
+        if i + 1 < len(order) and order[i + 1][0] == confidence:
+            continue  # ties pass or fail together
+        points.append(CurvePoint(confidence, passed / n, correct / passed))
+    return points
+
+
+def choose_threshold(curve: list[CurvePoint], *, target_accuracy: float = 0.98,
+                     target_coverage: float = 0.80) -> ThresholdChoice:
+    """The lowest threshold whose passing reports are at least `target_accuracy` right (most coverage)."""
+    meeting = [p for p in curve if p.accuracy >= target_accuracy]
+    point = max(meeting, key=lambda p: p.coverage) if meeting else None
+    at_coverage = next((p for p in curve if p.coverage >= target_coverage), None)
+    met = point is not None and point.coverage >= target_coverage
+    return ThresholdChoice(target_accuracy, target_coverage, met, point, at_coverage)
+
+
+def _milestones(curve: list[CurvePoint]) -> list[CurvePoint]:
+    """About one point per 5 % of coverage, for printing."""
+    out: list[CurvePoint] = []
+    for point in curve:
+        if not out or point.coverage - out[-1].coverage >= 0.05 or point is curve[-1]:
+            out.append(point)
+    return out
+
+
+def evaluate(model: CategoryModel, rows: list[Labelled], *, threshold: float = 0.9, target_accuracy: float = 0.98,
+             target_coverage: float = 0.80) -> Report:
     """Evaluate `model` on labelled rows it was never trained on."""
     preds = model.predict_many([(r.subject, r.text) for r in rows])
     gold = [r.category for r in rows]
@@ -64,7 +153,7 @@ def evaluate(model: CategoryModel, rows: list[Labelled], *, threshold: float = 0
         if idx:
             bins.append({"low": low, "high": min(high, 1.0), "share": len(idx) / len(preds),
                          "accuracy": sum(right[i] for i in idx) / len(idx)})
-    confident = [i for i, p in enumerate(preds) if p.confidence >= threshold]
+    confident = [i for i, p in enumerate(preds) if p.confidence >= threshold and not p.unusual]
     confusions: dict[tuple[str, str], int] = {}
     for p, g in zip(preds, gold, strict=True):
         if p.category != g:
@@ -79,4 +168,7 @@ def evaluate(model: CategoryModel, rows: list[Labelled], *, threshold: float = 0
         high_confidence_precision=sum(right[i] for i in confident) / len(confident) if confident else 0.0,
         threshold=threshold,
         confusions=sorted(((g, p, n) for (g, p), n in confusions.items()), key=lambda x: -x[2]),
+        curve=(curve := selective_curve([p.confidence for p in preds], right, [p.unusual for p in preds])),
+        choice=choose_threshold(curve, target_accuracy=target_accuracy, target_coverage=target_coverage)
+        if preds else None,
     )

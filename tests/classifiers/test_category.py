@@ -99,3 +99,91 @@ def test_a_model_is_loaded_once_until_its_files_change(tmp_path: Path) -> None:
     second = CategoryModel.load(folder)
     assert second is not first and second.temperature == first.temperature + 1.0
     assert CategoryModel.load(folder) is second
+
+
+def test_selective_curve_and_threshold_choice() -> None:
+    from classifiers.category.evaluate import choose_threshold, selective_curve
+
+    confidences = [0.99, 0.97, 0.97, 0.9, 0.8, 0.6]
+    right = [True, True, True, False, True, False]
+    curve = selective_curve(confidences, right)
+    # ties pass together; coverage counts every report, accuracy only the passing ones
+    assert [(p.threshold, round(p.coverage, 3), round(p.accuracy, 3)) for p in curve] == [
+        (0.99, 0.167, 1.0), (0.97, 0.5, 1.0), (0.9, 0.667, 0.75), (0.8, 0.833, 0.8), (0.6, 1.0, 0.667)]
+    choice = choose_threshold(curve, target_accuracy=0.98, target_coverage=0.5)
+    assert choice.met and choice.point is not None and choice.point.threshold == 0.97
+    assert "MET at review_threshold 0.9700" in choice.render()
+    short = choose_threshold(curve, target_accuracy=0.98, target_coverage=0.8)
+    assert not short.met and short.point is not None and short.point.threshold == 0.97
+    assert short.best_at_coverage is not None and short.best_at_coverage.threshold == 0.8
+    assert "NOT MET" in short.render() and "at 80% passing: threshold 0.8000, 80.0% right" in short.render()
+    never = choose_threshold(curve, target_accuracy=1.0, target_coverage=0.9)
+    assert not never.met and never.point is not None and never.point.coverage == 0.5
+    assert choose_threshold(selective_curve([0.9], [False])).point is None
+    # an unusual text never passes, however confident
+    odd = selective_curve([0.99, 0.5], [False, True], [True, False])
+    assert [(p.coverage, p.accuracy) for p in odd] == [(0.5, 1.0)]
+
+
+def test_unusual_texts_have_no_marking_word() -> None:
+    from classifiers.category.vocabulary import is_unusual, marking_words
+
+    rows = _rows()
+    words = marking_words(rows)
+    assert {"lampadaire", "tags"} <= words and "bonjour" not in words and "le" not in words
+    assert is_unusual("", "Bonjour, qxz blorf.", words)
+    assert not is_unusual("", "Bonjour, le lampadaire", words)
+    assert not is_unusual("", "Bonjour, qxz blorf.", set())  # a model saved without words never says unusual
+
+
+def test_unusual_predictions_do_not_pass_evaluation() -> None:
+    rows = [Labelled(str(i), "email", "", "", g) for i, g in enumerate("aab")]
+
+    class Odd(_Fixed):
+        def predict_many(self, items: list[tuple[str, str]]) -> list[Prediction]:
+            return [Prediction("a", 0.99, {"a": 0.99}), Prediction("a", 0.95, {"a": 0.95}, unusual=True),
+                    Prediction("a", 0.97, {"a": 0.97})]
+
+    report = evaluate(Odd([]), rows, threshold=0.9)  # type: ignore[arg-type]
+    assert report.high_confidence_share == 2 / 3 and report.high_confidence_precision == 0.5
+    assert [round(p.coverage, 3) for p in report.curve] == [0.333, 0.667]
+    assert "coverage/accuracy curve" in report.render() and "NOT MET" in report.render()
+
+
+def test_calibration_on_messages_apart_and_unusual_words_saved(tmp_path: Path) -> None:
+    rows = _rows()
+    calibration = [Labelled("c1", "sms", "", "la lumière de la rue est éteinte", "eclairage"),
+                   Labelled("c2", "sms", "", "un tag sur la porte de l'école", "graffitis"),
+                   Labelled("c3", "sms", "", "quels sont vos horaires d'ouverture", "autre")]
+    model = train(rows, labels=["eclairage", "graffitis", "autre"], epochs=4, length=2**14, calibration=calibration)
+    assert model.meta["calibrated_on"] == "3 calibration messages written apart from training"
+    assert model.meta["examples"] == 75 and model.meta["seed"] == 7
+    model.save(tmp_path / "m")
+    loaded = CategoryModel.load(tmp_path / "m")
+    assert loaded.temperature == model.temperature and loaded.words == model.words and loaded.words
+    assert loaded.predict("", "qxz blorf trumple").unusual
+    assert not loaded.predict("Panne", "le lampadaire ne s'allume plus").unusual
+    held_out = train(rows, labels=["eclairage", "graffitis", "autre"], epochs=4, length=2**14)
+    assert held_out.meta["calibrated_on"].endswith("training messages held out (12%)")
+
+
+def test_shipped_model_selective_accuracy_on_the_unseen_set() -> None:
+    """Issue 14: on messages of a writer who never saw the training data, the shipped review threshold is the one
+    `guichet evaluate` chooses from the coverage/accuracy curve, and what passes it is right >= 98 % of the time."""
+    from classifiers.category.data import unseen_dev_file
+    from intake.config import load_config
+
+    model = CategoryModel.load(DEFAULT_MODEL_DIR)
+    rows = load_jsonl(unseen_dev_file())
+    assert len(rows) == 417
+    train_rows = [r for p in training_files() for r in load_jsonl(p)]
+    assert not {r.id for r in train_rows} & {r.id for r in rows}
+    assert not {r.source_row for r in train_rows if r.source_row} & {r.source_row for r in rows if r.source_row}
+    shipped = load_config(Path(__file__).resolve().parents[2] / "config.yaml").classifier.review_threshold
+    report = evaluate(model, rows, threshold=shipped)
+    print(report.render())
+    assert report.choice is not None and report.choice.point is not None
+    assert round(report.choice.point.threshold, 4) == shipped  # config.yaml's threshold comes from this curve
+    assert report.high_confidence_precision >= 0.98
+    assert report.high_confidence_share >= 0.70  # issue 14 wants 0.80: not reached (see config.yaml)
+    assert report.macro_f1 >= 0.90

@@ -32,7 +32,8 @@ class ClassifyStage(BaseStage):
             return
         pred = ctx.reading.prediction
         if pred is None:  # read without the model (a hint for a category the town no longer has)
-            pred = ctx.resources.understanding().classify(parsed.subject or "", parsed.text or "")
+            pred = ctx.reading.prediction = ctx.resources.understanding().classify(parsed.subject or "",
+                                                                                   parsed.text or "")
         report.category = pred.category
         report.category_source = "model"
         report.confidence = {**(report.confidence or {}), "category": round(pred.confidence, 4)}

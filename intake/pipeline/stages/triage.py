@@ -6,6 +6,9 @@ from intake.pipeline.registry import BaseStage, Context, register
 from intake.reports.statuses import NEEDS_REVIEW
 from intake.reports.voicemail import note_on_recording, reasons_for
 
+# Starts with "catégorie" so that an agent's correction of the category clears it (reports/corrections.py).
+UNUSUAL_REASON = "catégorie à vérifier : texte inhabituel (aucun mot connu d'une catégorie)"
+
 
 @register("triage")
 class TriageStage(BaseStage):
@@ -21,6 +24,9 @@ class TriageStage(BaseStage):
         confidence = (report.confidence or {}).get("category")
         if report.category_source == "model" and (confidence is None or confidence < threshold):
             reasons.append(f"catégorie incertaine ({confidence or 0:.0%})")
+        if report.category_source == "model" and getattr(ctx.reading.prediction, "unusual", False):
+            # no word of the text marks any category: the model's confidence means nothing here
+            reasons.append(UNUSUAL_REASON)
         if report.lat is None:
             reasons.append("aucune localisation" if not report.address_voie else "adresse non trouvée")
         if not report.citizen_recovered:
