@@ -147,8 +147,8 @@ def render(comparison: SetComparison, *, threshold: float, examples: int = EXAMP
     if not comparison.changes:
         lines.append("aucun message ne changerait de catégorie prédite")
         return "\n".join(line.rstrip() for line in lines)
-    lines.append(f"{len(comparison.changes)} message(s) changeraient de catégorie prédite : {fixed} deviendrai(en)t "
-                 f"juste(s), {broken} deviendrai(en)t faux, {other} resterai(en)t faux")
+    lines.append(f"{len(comparison.changes)} message(s) changeraient de catégorie prédite : justes avec le candidat "
+                 f"{fixed}, faux avec le candidat {broken}, faux avec les deux {other}")
     moves = Counter((c.before, c.after) for c in comparison.changes)
     lines.append("  changements : " + ", ".join(f"{o} → {n} : {k}" for (o, n), k in
                                                  sorted(moves.items(), key=lambda m: (-m[1], m[0]))))
