@@ -220,6 +220,7 @@ def seed(url: str, reports: int, *, config: Config | None = None, seed_value: in
         row = {
             "id": rid, "tracking_number": f"{created.year}-{counters[created.year]:05d}",
             "public_token": hashlib.sha256(f"{seed_value}-{rid}".encode()).hexdigest()[:32], "channel": channel,
+            "public_id": hashlib.sha256(f"{seed_value}-public-{rid}".encode()).hexdigest()[:32],
             "subject": title if channel == "email" else "", "description": body, "category": category,
             "service": service.get(category), "zone": None, "status": status,
             "status_reason": "hors_competence" if status == "rejete" else None, "location_requested_at": None,
