@@ -34,16 +34,20 @@ from intake.config import Config, load_config  # noqa: E402
 from intake.models import (  # noqa: E402
     Attachment,
     Contact,
+    Correction,
     Event,
     RawMessage,
     Report,
     ReportMessage,
     TrackingCounter,
 )
+from intake.reports.routing import AUTO_TRANSMIT_NOTE  # noqa: E402
 from intake.runtime.db import make_engine, migrate  # noqa: E402
 
 ADDRESSES = ROOT / "data" / "demo" / "adresses-paris-extrait.csv"
 BATCH = 5000
+CORRECTED_AUTO = 0.03  # share of the reports transmitted without review whose category an agent changed
+CORRECTED_OTHER = 0.12  # and of the model's other proposals
 # channel → share of reports (the town's doors)
 CHANNELS = {"email": 0.52, "sms": 0.16, "whatsapp": 0.06, "open311": 0.14, "telephone": 0.06, "accueil": 0.04,
             "courrier": 0.02}
@@ -111,11 +115,11 @@ class _Writer:
     compilation was most of the time.
     """
 
-    ORDER = ("contact", "raw_message", "report", "report_message", "attachment", "event")
+    ORDER = ("contact", "raw_message", "report", "report_message", "attachment", "event", "correction")
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        models: tuple[Any, ...] = (Contact, RawMessage, Report, ReportMessage, Attachment, Event)
+        models: tuple[Any, ...] = (Contact, RawMessage, Report, ReportMessage, Attachment, Event, Correction)
         self.tables: dict[str, Table] = {m.__table__.name: m.__table__ for m in models}
         self.pending: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.counts: dict[str, int] = defaultdict(int)
@@ -185,6 +189,9 @@ def seed(url: str, reports: int, *, config: Config | None = None, seed_value: in
         number = first["contact"] + i
         writer.add("contact", {"id": next_id("contact"), "name": name, "email": f"citoyen{number}@example.org",
                                "phone": f"+336{number:08d}", "opt_out": False, "created_at": now - timedelta(days=366)})
+    # Classification, automatic transmission and agents' corrections draw from their own generator: the rows the
+    # other benchmarks read stay those of the same seed.
+    routing_rng = random.Random(seed_value + 1)
     dates = sorted(now - timedelta(seconds=rng.uniform(0, 365 * 86400)) for _ in range(reports))
     recent: dict[str, list[tuple[int, float, float, datetime]]] = defaultdict(list)  # for duplicates
     for created in dates:
@@ -210,9 +217,10 @@ def seed(url: str, reports: int, *, config: Config | None = None, seed_value: in
         if len(pool) > 200:
             del pool[:100]
         source = "model" if channel in {"email", "sms", "whatsapp"} else ("app" if channel == "open311" else "agent")
-        writer.add("report", {
+        row = {
             "id": rid, "tracking_number": f"{created.year}-{counters[created.year]:05d}",
             "public_token": hashlib.sha256(f"{seed_value}-{rid}".encode()).hexdigest()[:32], "channel": channel,
+            "public_id": hashlib.sha256(f"{seed_value}-public-{rid}".encode()).hexdigest()[:32],
             "subject": title if channel == "email" else "", "description": body, "category": category,
             "service": service.get(category), "zone": None, "status": status,
             "status_reason": "hors_competence" if status == "rejete" else None, "location_requested_at": None,
@@ -228,7 +236,18 @@ def seed(url: str, reports: int, *, config: Config | None = None, seed_value: in
             "confidence": {"category": round(rng.uniform(0.5, 1.0), 3), "location": round(rng.uniform(0.6, 1.0), 3)},
             "notes": [], "duplicate_of_id": duplicate_of, "created_at": created,
             "updated_at": created + min(age, timedelta(days=rng.uniform(0, 30))),
-        })
+        }
+        # The pipeline transmits a sure, placed, original report of the model itself (routing.dispatch); agents
+        # change the category of a few of those, and of more of the model's other proposals.
+        confidence = row["confidence"]["category"]
+        auto = (source == "model" and confidence >= cfg.classifier.review_threshold and located
+                and duplicate_of is None and status not in {"nouveau", "a_qualifier"})
+        proposed = category
+        if source == "model" and routing_rng.random() < (CORRECTED_AUTO if auto else CORRECTED_OTHER):
+            category = routing_rng.choice([c for c in categories if c != proposed])
+            source = "agent"
+            row.update(category=category, category_source=source, service=service.get(category))
+        writer.add("report", row)
         messages = 1 + (rng.random() < FOLLOW_UPS)
         for m in range(messages):
             at = created + timedelta(hours=m * rng.uniform(1, 48))
@@ -255,6 +274,20 @@ def seed(url: str, reports: int, *, config: Config | None = None, seed_value: in
                     "orientation": 1, "gps_lat": lat, "gps_lon": lon, "error": None})
         writer.add("event", {"id": next_id("event"), "report_id": rid, "at": created, "actor": "guichet",
                              "action": "created", "detail": {"channel": channel}})
+        writer.add("event", {"id": next_id("event"), "report_id": rid, "at": created, "actor": "guichet",
+                             "action": "classified", "detail": {"category": proposed, "confidence": confidence,
+                                                                **({} if proposed != category or source == "model"
+                                                                   else {"source": source})}})
+        if auto:
+            writer.add("event", {"id": next_id("event"), "report_id": rid, "at": created, "actor": "guichet",
+                                 "action": "status", "detail": {
+                                     "from": "nouveau", "to": "transmis", "note": AUTO_TRANSMIT_NOTE,
+                                     "category": proposed, "source": "model", "confidence": confidence,
+                                     "threshold": cfg.classifier.review_threshold}})
+        if proposed != category:
+            writer.add("correction", {"id": next_id("correction"), "report_id": rid, "field": "category",
+                                      "old_value": proposed, "new_value": category, "subject": title, "text": body,
+                                      "channel": channel, "actor": "back-office", "at": created + timedelta(hours=2)})
         if status != "nouveau":
             writer.add("event", {"id": next_id("event"), "report_id": rid,
                                  "at": created + min(age, timedelta(days=rng.uniform(0, 20))), "actor": "back-office",

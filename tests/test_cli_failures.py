@@ -133,6 +133,7 @@ def test_serve_on_an_address_of_another_machine(config_file: Path) -> None:
     (("parse-email",), "code de sortie 1 si un fichier est introuvable ou illisible"),
     (("serve",), "guichet serve --port 8080 --workers 4"),
     (("demo-send",), "guichet demo-send tests/data/emails/guichet/fwd_outlook_fr.eml"),
+    (("train",), "guichet train --dry-run"),
 ])
 def test_help_has_examples(args: tuple[str, ...], example: str) -> None:
     result = subprocess.run([sys.executable, "-m", "intake.cli", *args, "--help"], capture_output=True, text=True,

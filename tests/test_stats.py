@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.backoffice.filters import parse_filter
@@ -21,6 +22,9 @@ from intake.backoffice.stats import (
 )
 from intake.config import Config
 from intake.models import Correction, Event, Report
+from intake.reports.corrections import reclassify
+from intake.reports.routing import dispatch
+from intake.reports.statuses import change_status
 
 TODAY = date(2024, 6, 15)
 JUNE = Period(date(2024, 6, 1), TODAY)
@@ -227,3 +231,109 @@ def test_percentiles_and_delay_wording() -> None:
     assert percentile([10.0, 0.5, 4.0, 1.0, 2.0], 90) == pytest.approx(7.6)
     assert [hours_label(h) for h in (None, 0.25, 1, 3 + 1 / 3, 47.99, 50, 72)] == [
         "—", "15 min", "1 h", "3 h 20", "47 h 59", "2 j 2 h", "3 j"]
+
+
+def routed(session: Session, cfg: Config, report: Report) -> Report:
+    """Route the report as the pipeline's last stage does (with cfg's auto_transmit and review threshold)."""
+    session.flush()
+    dispatch(session, cfg, report)
+    session.flush()
+    return report
+
+
+def unreviewed_dataset(s: Session, cfg: Config, older: Config) -> dict[str, Report]:
+    """Reports transmitted without review (and others that must not count) in June 2024; `cfg` and `older`
+    transmit automatically, `older` with a lower review threshold."""
+    assert cfg.routing.auto_transmit and older.routing.auto_transmit
+    r: dict[str, Report] = {}
+    r["kept"] = routed(s, cfg, make_report(s, config=cfg, created=at(2), category="voirie"))
+    r["changed"] = routed(s, cfg, make_report(s, config=cfg, created=at(3), category="eclairage"))
+    reclassify(s, cfg, r["changed"], "voirie", actor="agent.dupont")  # the model was wrong
+    r["confirmed"] = routed(s, cfg, make_report(s, config=cfg, created=at(4), category="voirie"))
+    reclassify(s, cfg, r["confirmed"], "voirie", actor="agent.dupont")  # an agent confirmed: right
+    r["back"] = routed(s, cfg, make_report(s, config=cfg, created=at(5), category="graffitis"))
+    reclassify(s, cfg, r["back"], "proprete", actor="agent.dupont")
+    reclassify(s, cfg, r["back"], "graffitis", actor="agent.martin")  # back to the model's: right
+    r["older"] = routed(s, older, make_report(s, config=older, created=at(6), category="proprete"))
+    # Not transmitted without review: unsure, then qualified and transmitted by an agent (and corrected)...
+    r["reviewed"] = routed(s, cfg, make_report(s, config=cfg, created=at(7), category="voirie",
+                                               status="a_qualifier"))
+    reclassify(s, cfg, r["reviewed"], "eclairage", actor="agent.dupont")
+    change_status(s, cfg, r["reviewed"], "transmis", actor="agent.dupont", notify=False)
+    # ...chosen in the app, not by the model...
+    r["app"] = routed(s, cfg, make_report(s, config=cfg, created=at(8), channel="open311", category="eau",
+                                          source="app"))
+    # ...a duplicate, which follows its main report...
+    r["duplicate"] = routed(s, cfg, make_report(s, config=cfg, created=at(9), category="voirie",
+                                                duplicate_of=r["kept"]))
+    change_status(s, cfg, r["kept"], "en_cours", actor="agent.dupont", notify=False)
+    reclassify(s, cfg, r["duplicate"], "eclairage", actor="agent.dupont")
+    # ...and a report of May.
+    r["may"] = routed(s, cfg, make_report(s, config=cfg, created=at(20, month=5), category="eau"))
+    reclassify(s, cfg, r["may"], "voirie", actor="agent.dupont")
+    s.commit()
+    return r
+
+
+def test_precision_of_the_reports_transmitted_without_review(make_config: Any) -> None:
+    from intake.runtime.db import make_engine, make_sessionmaker
+
+    cfg = make_config(routing={"auto_transmit": True})
+    older = make_config(routing={"auto_transmit": True}, classifier={"review_threshold": 0.8})
+    with make_sessionmaker(make_engine(cfg.sqlalchemy_url))() as s:
+        r = unreviewed_dataset(s, cfg, older)
+        transmitted = {rid for (rid,) in s.execute(select(Event.report_id).where(
+            Event.action == "status", Event.detail["to"].as_string() == "transmis"))}
+        assert {r[k].id for k in ("kept", "changed", "confirmed", "back", "older", "reviewed", "app",
+                                  "may")} <= transmitted  # all transmitted, only some without review
+        stats = compute(s, cfg, period_filter(parse_filter({}, cfg), JUNE, {}), JUNE)
+        assert [(a.code, a.proposed, a.corrected) for a in stats.unreviewed] == [
+            ("voirie", 2, 0), ("eclairage", 1, 1), ("proprete", 1, 0), ("graffitis", 1, 0)]
+        assert [a.label for a in stats.unreviewed][:2] == ["Voirie et espace public", "Éclairage public"]
+        assert stats.unreviewed[1].precision == 0.0 and stats.unreviewed[0].precision == 1.0
+        total = stats.unreviewed_total
+        assert (total.proposed, total.corrected, total.precision) == (5, 1, pytest.approx(0.8))
+        assert stats.review_threshold == 0.9 and stats.recorded_thresholds == [0.8, 0.9]
+        # the same rows through the existing measure: every model proposal, reviewed or not
+        assert ("voirie", 4, 2) in [(a.code, a.proposed, a.corrected) for a in stats.accuracy]
+
+        may = Period(date(2024, 5, 1), date(2024, 5, 31))
+        in_may = compute(s, cfg, period_filter(parse_filter({}, cfg), may, {}), may)
+        assert [(a.code, a.proposed, a.corrected) for a in in_may.unreviewed] == [("eau", 1, 1)]
+        scoped = compute(s, cfg, period_filter(parse_filter({}, cfg), JUNE, {}), JUNE, service_scope="proprete")
+        assert [(a.code, a.proposed) for a in scoped.unreviewed] == [("proprete", 1), ("graffitis", 1)]
+        empty = Period(date(2023, 1, 1), date(2023, 1, 31))
+        nothing = compute(s, cfg, period_filter(parse_filter({}, cfg), empty, {}), empty)
+        assert nothing.unreviewed == [] and nothing.unreviewed_total.precision is None
+
+
+def test_the_pipelines_own_transmissions_are_the_ones_counted(make_config: Any) -> None:
+    from intake.models import utcnow
+    from intake.outbox.notify import ConsoleMailer
+    from intake.runtime.resources import build_resources
+    from tests.support.mail import citizen_email
+    from tests.test_understanding import ISSUE_EXAMPLE, ingest
+
+    cfg = make_config(routing={"auto_transmit": True})
+    res = build_resources(cfg, mailer=ConsoleMailer())
+    sure = ingest(res, citizen_email(subject="Lampadaire", body=ISSUE_EXAMPLE))
+    unsure = ingest(res, citizen_email(subject="Problème", body="Il y a un souci, pouvez-vous passer ?"))
+    assert (sure.category, sure.status, unsure.status) == ("eclairage", "transmis", "a_qualifier")
+    with res.factory() as s, s.begin():
+        row = s.get(Report, unsure.id)
+        assert row is not None
+        reclassify(s, cfg, row, "voirie", actor="agent.dupont")
+        change_status(s, cfg, row, "transmis", actor="agent.dupont", notify=False)
+    today = cfg.town.local(utcnow()).date()
+    period = Period(today - timedelta(days=1), today)
+    with res.factory() as s:
+        stats = compute(s, cfg, period_filter(parse_filter({}, cfg), period, {}), period)
+        assert [(a.code, a.proposed, a.corrected) for a in stats.unreviewed] == [("eclairage", 1, 0)]
+        assert stats.recorded_thresholds == [cfg.classifier.review_threshold]
+    with res.factory() as s, s.begin():
+        row = s.get(Report, sure.id)
+        assert row is not None
+        reclassify(s, cfg, row, "mobilier_urbain", actor="agent.dupont")
+    with res.factory() as s:
+        again = compute(s, cfg, period_filter(parse_filter({}, cfg), period, {}), period)
+        assert [(a.code, a.proposed, a.corrected) for a in again.unreviewed] == [("eclairage", 1, 1)]

@@ -91,12 +91,18 @@ def statistics() -> str:
                         pseudonym=lambda value: pseudonym(key, value, region=region))
     return render_template("stats.html", stats=stats, flt=flt, period=period, errors=errors,
                            options=_options(cfg), scoped=_scope() is not None, hours=hours_label,
-                           args=_form_args(flt, period, request.args), percent=_percent)
+                           args=_form_args(flt, period, request.args), percent=_percent,
+                           ratio=_ratio)
 
 
 def _percent(part: int, whole: int) -> str:
     """A share in French typography: "23,5 %" (no-break space before the sign)."""
     return f"{100 * part / whole:.1f}\u00a0%".replace(".", ",") if whole else "—"
+
+
+def _ratio(value: float) -> str:
+    """A ratio 0..1 as a French percentage: 0.9 → "90 %", 0.875 → "87,5 %"."""
+    return f"{100 * value:.1f}".rstrip("0").rstrip(".").replace(".", ",") + "\u00a0%"
 
 
 def _forced(args: Mapping[str, Any]) -> tuple[int | None, float | None, list[str]]:

@@ -18,6 +18,13 @@ Definitions (what the "Statistiques" page shows):
   **Model accuracy** is the share of reports classified by the model whose category agents left as proposed
   (the model proposed it when the "classified" event carries no `source`, or the report still says "model").
 - **Address corrected**: an agent placed or moved the report (a `Correction` row of field "address").
+- **Precision without review**: the reports the pipeline transmitted to their service with no agent looking
+  first (auto_transmit: the model was at least as sure as `classifier.review_threshold` and nothing else needed
+  a human), found by their "status" event to ``transmis`` by ``guichet`` with the note `AUTO_TRANSMIT_NOTE`; a
+  report transmitted by an agent after review, a duplicate following its main report, or a category chosen in
+  an app or by staff does not count. Each counts under the category the model proposed (its first "classified"
+  event without `source`); it is **corrected** when an agent changed the category (a category `Correction`) and
+  the report no longer has that category; one an agent confirmed, or nobody touched, counts as right.
 """
 
 from __future__ import annotations
@@ -29,12 +36,13 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, case, exists, func, select
+from sqlalchemy import Select, and_, case, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from intake.backoffice.filters import CHANNELS, ReportFilter, apply
 from intake.config import STATUS_CODES, Config
 from intake.models import Contact, Correction, Event, Report, as_utc
+from intake.reports.routing import AUTO_TRANSMIT_NOTE
 
 SYSTEM_ACTORS = ("guichet", "citoyen")  # events by these are not a person's action
 PRESETS = (7, 30, 90, 365)  # the period choices offered, in days ending today
@@ -142,6 +150,9 @@ class Statistics:
     address_corrected: int = 0
     without_position: int = 0
     accuracy: list[Accuracy] = field(default_factory=list)
+    unreviewed: list[Accuracy] = field(default_factory=list)  # per category, reports transmitted without review
+    review_threshold: float = 0.9  # classifier.review_threshold in force now
+    recorded_thresholds: list[float] = field(default_factory=list)  # thresholds the transmissions recorded
     reporters: int = 0  # distinct citizens behind the main reports (anonymised ones not counted)
     frequent: list[tuple[str, int]] = field(default_factory=list)  # (keyed pseudonym, main reports), 2 or more
 
@@ -149,6 +160,12 @@ class Statistics:
     def model_accuracy(self) -> float | None:
         """Share of the model's proposals that agents kept."""
         return (self.model_proposed - self.model_corrected) / self.model_proposed if self.model_proposed else None
+
+    @property
+    def unreviewed_total(self) -> Accuracy:
+        """All the categories of `unreviewed` together."""
+        return Accuracy("", "Toutes catégories", sum(a.proposed for a in self.unreviewed),
+                        sum(a.corrected for a in self.unreviewed))
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -229,7 +246,7 @@ def compute(session: Session, config: Config, flt: ReportFilter, period: Period,
     Counting, grouping and delays run in SQL; only per-hour counts and one number per measured report reach
     Python (a year of 100,000 reports stays well under a second or two).
     """
-    stats = Statistics(period=period)
+    stats = Statistics(period=period, review_threshold=config.classifier.review_threshold)
     q = _Scoped(session, config, flt, service_scope)
     dup = Report.duplicate_of_id
     total, duplicates, unplaced = session.execute(q.select(
@@ -256,6 +273,7 @@ def compute(session: Session, config: Config, flt: ReportFilter, period: Period,
     stats.first_action = _delay(q.delays(Event.actor.not_in(SYSTEM_ACTORS)), main)
     stats.resolution = _delay(q.delays(Event.action == "status", Event.detail["to"].as_string() == "resolu"), main)
     _corrections(q, stats, category_labels)
+    _unreviewed(q, stats, category_labels)
     _reporters(session, q, stats, pseudonym)
     return stats
 
@@ -314,6 +332,33 @@ def _corrections(q: _Scoped, stats: Statistics, labels: Mapping[str | None, str]
                                corrected[code])
                       for code in sorted((c for c in proposed if proposed[c] > 0),
                                          key=lambda c: (order.get(c, len(order)), c))]
+
+
+def _auto_transmission(report_id: Any) -> Any:
+    """SQL condition on `Event`: the automatic transmission of the report `report_id` (see the module's notes)."""
+    return and_(Event.report_id == report_id, Event.action == "status", Event.actor == "guichet",
+                Event.detail["to"].as_string() == "transmis", Event.detail["note"].as_string() == AUTO_TRANSMIT_NOTE)
+
+
+def _unreviewed(q: _Scoped, stats: Statistics, labels: Mapping[str | None, str]) -> None:
+    """Per category the model proposed, the reports transmitted without review and how many agents corrected."""
+    proposal = (select(Event.detail["category"].as_string())
+                .where(Event.report_id == Report.id, Event.action == "classified",
+                       Event.detail["source"].as_string().is_(None))
+                .order_by(Event.id).limit(1).correlate(Report).scalar_subquery())
+    changed = exists().where(Correction.report_id == Report.id, Correction.field == "category")
+    wrong = case((and_(changed, or_(Report.category.is_(None), Report.category != proposal)), 1), else_=0)
+    rows = q.select(proposal.label("proposed"), wrong.label("wrong")).where(
+        exists().where(_auto_transmission(Report.id))).subquery()
+    counts = q.session.execute(select(rows.c.proposed, func.count(), func.sum(rows.c.wrong))
+                               .where(rows.c.proposed.is_not(None)).group_by(rows.c.proposed)).all()
+    order = {c.code: i for i, c in enumerate(q.config.categories)}
+    stats.unreviewed = [Accuracy(code, labels.get(code, code), int(n), int(k or 0))
+                        for code, n, k in sorted(counts, key=lambda r: (order.get(r[0], len(order)), r[0]))]
+    threshold = Event.detail["threshold"].as_float()
+    recorded = q.session.execute(q.select(threshold).join(Event, _auto_transmission(Report.id))
+                                 .where(threshold.is_not(None)).distinct())
+    stats.recorded_thresholds = sorted(float(t) for (t,) in recorded)
 
 
 def _timeline(config: Config, period: Period,

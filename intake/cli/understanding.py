@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from intake.cli.common import load
+from intake.cli.common import examples, load
 from intake.config import Config, ConfigError
 
 
@@ -63,14 +63,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     from classifiers.category.model import DEFAULT_MODEL_DIR, train
 
     cfg = load(args)
+    if args.dry_run and args.output:
+        print("guichet : --dry-run n'enregistre aucun modèle, --output est sans objet", file=sys.stderr)
+        return 2
     data_dir = Path(args.data) if args.data else None
     rows = _training_rows(cfg, with_corrections=not args.no_corrections, data_dir=data_dir)
-    dev = dev_file(data_dir) if data_dir else dev_file()
-    dev_rows = load_jsonl(dev) if dev.is_file() else []
     labels = [c.code for c in cfg.categories]
     unknown = sorted({r.category for r in rows} - set(labels))
     if unknown:
         raise ConfigError(f"training data uses categories absent from config.yaml: {', '.join(unknown)}")
+    if args.dry_run:
+        return _dry_run(cfg, args, rows, labels, data_dir)
+    dev = dev_file(data_dir) if data_dir else dev_file()
+    dev_rows = load_jsonl(dev) if dev.is_file() else []
     # The temperature is fitted on the development set (written by another hand than the training data), so that
     # confidence reflects messages unlike the training ones; without a development set, on held-out training rows.
     model = train(rows, labels=labels, epochs=args.epochs, seed=args.seed, calibration=dev_rows or None)
@@ -81,6 +86,31 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"calibrée sur {'le jeu de développement' if dev_rows else 'une part retenue des exemples'})")
     if dev_rows:
         _print_evaluations(model, rows, dev_rows, threshold=cfg.classifier.review_threshold)
+    return 0
+
+
+def _dry_run(cfg: Config, args: argparse.Namespace, rows: list[Any], labels: list[str],
+             data_dir: Path | None) -> int:
+    """`guichet train --dry-run`: train in a temporary directory and compare with the model in use."""
+    from classifiers.category.data import TRAINING_DIR
+    from classifiers.category.model import CALIBRATION_FILE, DEFAULT_MODEL_DIR
+    from intake.cli.retrain import dry_run
+
+    current = cfg.resolve_path(cfg.classifier.model) if cfg.classifier.model else DEFAULT_MODEL_DIR
+    if args.examples < 0:
+        print("guichet : --exemples attend un nombre positif ou nul", file=sys.stderr)
+        return 2
+    if not (Path(current) / CALIBRATION_FILE).is_file():
+        print(f"guichet : aucun modèle entraîné dans {current} : rien à comparer (lancez `guichet train`)",
+              file=sys.stderr)
+        return 1
+    try:
+        print(dry_run(rows=rows, labels=labels, current_dir=Path(current), data_dir=data_dir or TRAINING_DIR,
+                      epochs=args.epochs, seed=args.seed, threshold=cfg.classifier.review_threshold,
+                      examples=args.examples))
+    except ValueError as exc:
+        print(f"guichet : jeu de développement illisible — {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -213,12 +243,20 @@ def add_parsers(sub: Any) -> None:
     imp.add_argument("files", nargs="+")
     imp.add_argument("--citycode", action="append", help="code INSEE à garder (répétable; défaut : la commune)")
     imp.set_defaults(func=cmd_import_addresses)
-    tr = sub.add_parser("train", help="entraîner le modèle de catégories")
+    tr = sub.add_parser("train", help="entraîner le modèle de catégories", **examples(
+        "guichet train --dry-run          # ce que changeraient les corrections des agents, sans rien enregistrer",
+        "guichet train                    # réentraîner avec les corrections et remplacer le modèle livré",
+        "guichet train --output /srv/guichet/modele  # puis classifier.model: /srv/guichet/modele"))
     tr.add_argument("--data", help="dossier des fichiers train_*.jsonl et dev.jsonl")
     tr.add_argument("--output", help="dossier du modèle (défaut : le modèle livré)")
     tr.add_argument("--epochs", type=int, default=12)
     tr.add_argument("--seed", type=int, default=7)
     tr.add_argument("--no-corrections", action="store_true", help="sans les corrections des agents")
+    tr.add_argument("--dry-run", action="store_true",
+                    help="essai : entraîner dans un dossier temporaire et comparer avec le modèle actuel sur les "
+                         "jeux de développement, sans rien enregistrer")
+    tr.add_argument("--exemples", dest="examples", type=int, default=5, metavar="N",
+                    help="avec --dry-run : messages changés montrés par jeu (défaut 5)")
     tr.set_defaults(func=cmd_train)
     ev = sub.add_parser("evaluate", help="mesurer le modèle sur le jeu de développement")
     ev.add_argument("--model")

@@ -14,6 +14,8 @@ from intake.reports.zones import Zones, zones_for
 
 # Statuses where the report is in a service's hands: a re-routed one is announced to the new service at once.
 WITH_SERVICE = ("transmis", "en_cours")
+# The note of the "status" event of a report transmitted without any agent's review (the statistics find them by it).
+AUTO_TRANSMIT_NOTE = "transmis automatiquement au service"
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,8 @@ def dispatch(session: Session, config: Config, report: Report) -> list[int]:
 
     "Nothing needs a human": auto_transmit is on, triage left it "nouveau", it is no duplicate (a duplicate
     reaches the service with its main report) and it has a service. The citizen is not told again (their
-    confirmation or answer covers it). Returns the referents' outbox ids to send after commit.
+    confirmation or answer covers it). The transmission's event records the category, where it came from, its
+    confidence and the review threshold in force. Returns the referents' outbox ids to send after commit.
     """
     if not report.category:
         locate_zone(config, report)  # shown to the agents who will classify it
@@ -71,8 +74,10 @@ def dispatch(session: Session, config: Config, report: Report) -> list[int]:
     if (not config.routing.auto_transmit or report.status != "nouveau" or report.duplicate_of_id is not None
             or report.service is None):
         return []
-    change_status(session, config, report, "transmis", actor="guichet", notify=False,
-                  note="transmis automatiquement au service")
+    confidence = (report.confidence or {}).get("category")
+    change_status(session, config, report, "transmis", actor="guichet", notify=False, note=AUTO_TRANSMIT_NOTE,
+                  detail={"category": report.category, "source": report.category_source,
+                          "confidence": confidence, "threshold": config.classifier.review_threshold})
     return notify_referents(session, config, report)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,8 +107,12 @@ def _record(session: Session, report: Report, status: str, reason: str | None, *
 
 
 def change_status(session: Session, config: Config, report: Report, status: str, *, actor: str,
-                  note: str | None = None, notify: bool = True, reason: str | None = None) -> list[int]:
+                  note: str | None = None, notify: bool = True, reason: str | None = None,
+                  detail: Mapping[str, Any] | None = None) -> list[int]:
     """Set the status (with a reason code for "rejete"), record who did it, and queue what it calls for.
+
+    `detail` adds facts to the report's own "status" event (the automatic transmission records the confidence
+    and the review threshold it was decided with).
 
     The report's duplicates follow its status (an event on each, no notice of their own: the main report's
     notice goes to every reporter). With `notify`, each reporter of a status listed in `statuses.notify` gets
@@ -121,7 +126,7 @@ def change_status(session: Session, config: Config, report: Report, status: str,
     old = report.status
     if old == status and report.status_reason == reason:
         return []
-    _record(session, report, status, reason, actor=actor, detail={"note": note})
+    _record(session, report, status, reason, actor=actor, detail={"note": note, **(detail or {})})
     for dup in duplicates(session, report):
         if (dup.status, dup.status_reason) != (status, reason):
             _record(session, dup, status, reason, actor=actor, detail={"main": report.tracking_number})

@@ -17,7 +17,7 @@ from intake.outbox.notify import ConsoleMailer
 from intake.runtime.resources import build_resources
 from tests.support.web import signed_in
 from tests.test_hotspots import ROQUETTE, offset
-from tests.test_stats import known_dataset, make_report
+from tests.test_stats import known_dataset, make_report, unreviewed_dataset
 from web import create_app
 
 JUNE = {"du": "2024-06-01", "au": "2024-06-15"}
@@ -79,6 +79,28 @@ def test_statistics_page_for_an_administrator(app: Flask) -> None:
     assert row(precision, "Éclairage public") == ["1", "1", "0,0\u00a0%"]  # proposed once by the model, changed
     assert row(precision, "Voirie et espace public") == ["2", "0", "100,0\u00a0%"]
     assert 'href="/statistiques"' in html and 'href="/points-chauds"' in html  # navigation
+
+
+def test_precision_without_review_on_the_page(app: Flask, make_config: Callable[..., Config]) -> None:
+    client = signed_in(app, "admin")
+    html = page(client, "/statistiques", **JUNE)  # the known dataset: nothing was transmitted without review
+    assert "Précision des signalements transmis sans revue" in html
+    assert "Aucun signalement transmis sans revue sur cette période avec ces filtres." in html
+    assert "seuil de revue en vigueur : 90\u00a0%)." in html
+    cfg = make_config(routing={"auto_transmit": True})
+    older = make_config(routing={"auto_transmit": True}, classifier={"review_threshold": 0.85})
+    with app.extensions["guichet"].factory() as session:
+        unreviewed_dataset(session, cfg, older)
+    html = page(client, "/statistiques", **JUNE)
+    assert "Aucun signalement transmis sans revue" not in html
+    assert "seuils appliqués\n    lors de ces transmissions : 85\u00a0%, 90\u00a0%" in html
+    table = html.split('<table class="st-table" id="table-sans-revue">')[1].split("</table>")[0]
+    assert "<caption>Précision par catégorie des signalements transmis sans revue, du 01/06/2024 au 15/06/2024" \
+        in table
+    assert row(table, "Voirie et espace public") == ["2", "0", "100,0\u00a0%"]
+    assert row(table, "Éclairage public") == ["1", "1", "0,0\u00a0%"]
+    assert row(table, "Toutes catégories") == ["5", "1", "80,0\u00a0%"]
+    assert "Eau" not in table  # chosen in the app, not by the model
 
 
 def test_default_period_and_presets(app: Flask) -> None:
