@@ -278,7 +278,7 @@ def unreviewed_dataset(s: Session, cfg: Config, older: Config) -> dict[str, Repo
 def test_precision_of_the_reports_transmitted_without_review(make_config: Any) -> None:
     from intake.runtime.db import make_engine, make_sessionmaker
 
-    cfg = make_config(routing={"auto_transmit": True})
+    cfg = make_config(routing={"auto_transmit": True}, classifier={"review_threshold": 0.9})  # in force today
     older = make_config(routing={"auto_transmit": True}, classifier={"review_threshold": 0.8})
     with make_sessionmaker(make_engine(cfg.sqlalchemy_url))() as s:
         r = unreviewed_dataset(s, cfg, older)

@@ -25,7 +25,7 @@ JUNE = {"du": "2024-06-01", "au": "2024-06-15"}
 
 @pytest.fixture
 def app(make_config: Callable[..., Config]) -> Flask:
-    cfg = make_config()
+    cfg = make_config(classifier={"review_threshold": 0.9})  # the threshold in force, as the page must show it
     res = build_resources(cfg, mailer=ConsoleMailer())
     with res.factory() as session:
         known_dataset(session, cfg)
@@ -87,7 +87,7 @@ def test_precision_without_review_on_the_page(app: Flask, make_config: Callable[
     assert "Précision des signalements transmis sans revue" in html
     assert "Aucun signalement transmis sans revue sur cette période avec ces filtres." in html
     assert "seuil de revue en vigueur : 90\u00a0%)." in html
-    cfg = make_config(routing={"auto_transmit": True})
+    cfg = make_config(routing={"auto_transmit": True}, classifier={"review_threshold": 0.9})
     older = make_config(routing={"auto_transmit": True}, classifier={"review_threshold": 0.85})
     with app.extensions["guichet"].factory() as session:
         unreviewed_dataset(session, cfg, older)
