@@ -196,10 +196,10 @@ def _run_locked(args: argparse.Namespace, cfg: Config, var: Path, url: str) -> i
     children: list[Child] = []
     try:
         if not cfg.redis_url:
-            url = f"unix://{var / 'redis.sock'}"
+            redis_url = f"unix://{var / 'redis.sock'}"  # not `url`: that one is printed below as the web's address
             children.append(Child("Redis", lambda: start_private_redis(var)[0]))
-            env["GUICHET_REDIS_URL"] = url
-            print(f"Redis privé : {url}")
+            env["GUICHET_REDIS_URL"] = redis_url
+            print(f"Redis privé : {redis_url}")
         migrate(cfg.sqlalchemy_url)
         _first_admin(cfg, var)
         if args.demo_mail:
