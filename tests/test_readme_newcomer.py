@@ -208,6 +208,7 @@ def test_readme_setup_and_demo_in_a_clean_clone(tmp_path: Path, newcomer_folder:
         assert _port_free(port), f"port {port} still taken after the stop"
     text = log_path.read_text(errors="replace")
     assert "Traceback" not in text, text[-5000:]
+    assert f"Guichet : {url}   (Ctrl-C pour arrêter)" in text  # the address the newcomer is told to open
 
 
 def _wait_for_sign_in_page(url: str, up: subprocess.Popen[Any], log_path: Path, *, deadline: float) -> None:
