@@ -9,7 +9,8 @@ this test cannot disagree. What differs from a newcomer's machine, and why:
 - `GUICHET_CONFIG` (README: "points to another file") names a copy of the clone's config.yaml, written beside it
   so that its relative paths and var/ stay the clone's, with free ports (other tests and engineers share this
   machine) and `web.tiles_url` on a local tile stub (no internet here); the web port is given as `--port`.
-It runs in the SQLite pass only (not marked `db`: the shipped configuration is SQLite).
+It runs in the SQLite pass only (not marked `db`, so `-m db` leaves it out, and skipped when
+GUICHET_TEST_DATABASE_URL is set): the shipped configuration is SQLite.
 """
 
 from __future__ import annotations
@@ -154,6 +155,8 @@ def _log_tail(path: Path) -> str:
 
 
 @pytest.mark.browser
+@pytest.mark.skipif(bool(os.environ.get("GUICHET_TEST_DATABASE_URL")),
+                    reason="SQLite pass only: README's setup runs the shipped configuration, on SQLite")
 @pytest.mark.timeout(900)  # a fresh venv, the model loaded twice, Chromium: minutes on a loaded 2-core machine
 @pytest.mark.skipif(not os.path.exists("/usr/sbin/dovecot") or os.geteuid() != 0 or not shutil.which("redis-server")
                     or not shutil.which("git"),
