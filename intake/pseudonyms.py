@@ -96,7 +96,7 @@ def pseudonymise_text(key: bytes, text: str, *, region: str = DEFAULT_REGION) ->
 
 class PseudonymFilter(logging.Filter):
     """A logging filter that writes pseudonyms instead of the e-mail addresses and phone numbers in a record
-    (its message, its arguments and the text of its exception), whoever logged it."""
+    (its message, its arguments, the text of its exception and the strings of its `fields`), whoever logged it."""
 
     def __init__(self, key: bytes, *, region: str = DEFAULT_REGION) -> None:
         super().__init__()
@@ -114,6 +114,10 @@ class PseudonymFilter(logging.Filter):
         if record.exc_text:
             record.exc_text = pseudonymise_text(self.key, record.exc_text, region=self.region)
             record.exc_info = None
+        fields = getattr(record, "fields", None)  # structured values of a JSON line (gunicorn's access log)
+        if isinstance(fields, dict):
+            record.fields = {k: pseudonymise_text(self.key, v, region=self.region) if isinstance(v, str) else v
+                             for k, v in fields.items()}
         return True
 
 

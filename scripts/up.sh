@@ -17,7 +17,22 @@ python3 -c "import venv, ensurepip" 2>/dev/null || need_apt+=(python3-venv)
 # Pango for WeasyPrint (the work orders' PDF)
 ldconfig -p | grep -q 'libpangoft2-1.0.so.0' || need_apt+=(libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core)
 if [ ${#need_apt[@]} -gt 0 ]; then apt-get update -qq && apt-get install -y -qq "${need_apt[@]}"; fi
-[ -x .venv/bin/python ] || python3 -m venv .venv
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+  # GUICHET_BASE_VENV=/path/to/.venv (optional): the new .venv also sees the packages of that existing virtualenv of
+  # Guichet (a .pth file), so that pip below finds them installed at the pinned versions and installs only Guichet
+  # itself, here. The test of a fresh clone (tests/test_readme_newcomer.py) uses it to run this very script in
+  # seconds instead of minutes of installing; nobody else needs it.
+  if [ -n "${GUICHET_BASE_VENV:-}" ]; then
+    base_site=$("$GUICHET_BASE_VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+    own_site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
+    if [ "$(basename "$(dirname "$base_site")")" != "$(basename "$(dirname "$own_site")")" ]; then
+      echo "scripts/up.sh : GUICHET_BASE_VENV ($base_site) n'est pas de la même version de Python que .venv." >&2
+      exit 1
+    fi
+    echo "$base_site" > "$own_site/guichet-base-venv.pth"
+  fi
+fi
 .venv/bin/python -m pip install -q --upgrade -c constraints.txt pip >/dev/null
 .venv/bin/python -m pip install -q -c constraints.txt -e .  # the versions the tests passed with (scripts/lock.sh)
 exec .venv/bin/guichet up --demo-mail "$@"

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from intake.config import Config, parse_config
 from intake.runtime.db import migrate
 from tests.support import schedule
+from tests.support.chromium import chromium  # noqa: F401  (fixture: one headless Chromium per test process)
 from tests.support.procs import processes  # noqa: F401  (fixture: processes stopped at the end of a test)
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ from intake.config import STATUS_CODES, Config, load_config
 def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
     """Build the back office for `config` (GUICHET_CONFIG or the shipped demo by default)."""
     from intake.runtime.resources import build_resources
-    from web import access, open311, queue, report, security, signaler, staff
+    from web import access, open311, queue, report, request_ids, security, signaler, staff
 
     cfg = config or load_config()
     app = Flask(__name__)
@@ -24,6 +24,7 @@ def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=cfg.web.trusted_proxies, x_proto=0, x_host=0)  # type: ignore[method-assign]
     app.extensions["guichet"] = resources or build_resources(cfg)
+    request_ids.init_app(app)  # first: the other hooks' log lines carry the request's id
     security.init_app(app)
     labels = {c.code: c.label for c in cfg.categories}
     app.jinja_env.globals.update(category_labels=labels, status_labels={c: cfg.statuses.label(c) for c in STATUS_CODES})

@@ -174,6 +174,7 @@ def _ports_free(args: argparse.Namespace, cfg: Config) -> None:
 def _run_locked(args: argparse.Namespace, cfg: Config, var: Path, url: str) -> int:
     """run_stack once var/'s lock is held."""
     from intake.runtime.db import migrate
+    from intake.runtime.logs import gunicorn_options
 
     _ports_free(args, cfg)
     env = dict(os.environ)
@@ -195,10 +196,10 @@ def _run_locked(args: argparse.Namespace, cfg: Config, var: Path, url: str) -> i
     children: list[Child] = []
     try:
         if not cfg.redis_url:
-            url = f"unix://{var / 'redis.sock'}"
+            redis_url = f"unix://{var / 'redis.sock'}"  # not `url`: that one is printed below as the web's address
             children.append(Child("Redis", lambda: start_private_redis(var)[0]))
-            env["GUICHET_REDIS_URL"] = url
-            print(f"Redis privé : {url}")
+            env["GUICHET_REDIS_URL"] = redis_url
+            print(f"Redis privé : {redis_url}")
         migrate(cfg.sqlalchemy_url)
         _first_admin(cfg, var)
         if args.demo_mail:
@@ -208,7 +209,7 @@ def _run_locked(args: argparse.Namespace, cfg: Config, var: Path, url: str) -> i
                                   front=True))
         children.append(Child("serveur web", spawn(
             [sys.executable, "-m", "gunicorn", "--preload", "--bind", f"{args.host}:{args.port}", "--workers", "2",
-             "--graceful-timeout", "2", "--access-logfile", "-", "web:create_app()"]), front=True))
+             "--graceful-timeout", "2", "--access-logfile", "-", *gunicorn_options(), "web:create_app()"]), front=True))
         print(f"Guichet : {url}   (Ctrl-C pour arrêter)", flush=True)
         while not stopping.wait(0.5):
             now = time.monotonic()

@@ -4,7 +4,8 @@
   database filled through the real pipeline (raw rows stored, then `process_raw`); SQLite in a temp folder, or
   the PostgreSQL named by GUICHET_TEST_DATABASE_URL. Tests add their own reports with `live_server.email(...)`
   and `live_server.sms(...)`.
-- `chromium` (session scope): one headless Chromium (Playwright with executable_path), closed at the end.
+- `chromium` (session scope, tests/support/chromium.py via tests/conftest.py): one headless Chromium (Playwright
+  with executable_path), closed at the end.
 - `logged_in_page(role)`: a guarded page of the back office, signed in through the real sign-in form with a new
   account of that role (the one place where sign-in happens). `public_page`: a citizen's page, never signed in.
 A guarded page fails its test on any console error (CSP violations are console errors), uncaught page error,
@@ -13,7 +14,6 @@ JavaScript dialog, `window.__xss` set, or request to a host other than loopback 
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,8 +32,6 @@ from intake.runtime.db import dispose_all
 from intake.runtime.resources import Resources, build_resources
 from tests.conftest import ROOT, DatabaseTemplate, base_config_data, free_port
 
-CHROMIUM = Path(os.environ.get("GUICHET_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 TOWN_NUMBER = "+33999000000"
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -153,24 +151,6 @@ def live_server(tmp_path_factory: pytest.TempPathFactory,
         thread.join(timeout=10)
         res.dispose()
         dispose_all()
-
-
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
-    """Debian's Chromium, headless, driven by Playwright (`playwright install` cannot download here)."""
-    if not CHROMIUM.exists():
-        reason = f"{CHROMIUM} is missing: install Debian's `chromium` package (scripts/test.sh does)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)  # CI must not go green by skipping the browser tests
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 class GuardedPage:
