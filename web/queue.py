@@ -13,6 +13,7 @@ from markupsafe import Markup
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from intake.geocoding.precision import describe, note
 from intake.models import Attachment, Event, RawMessage, Report, ReportMessage
 from intake.reports.public import tracking_page
 from web.common import current_actor, report_or_404, send_soon
@@ -130,7 +131,8 @@ def report(number: str, preview: dict[str, Any] | None = None) -> str:
         return render_template("report.html", report=rep, safe_html=_safe_html, linked=linked, main=main,
                                channels=channels, channel_labels=CHANNEL_LABELS, preview=preview,
                                assignable=[(u.id, u.display_name) for u in users], assignee=assignee,
-                               replies_to=replies_to, centre=centre)
+                               replies_to=replies_to, centre=centre, address=describe(rep),
+                               position_note=note(rep))
 
 
 def _centre() -> tuple[float, float]:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.config import Config
+from intake.geocoding.precision import mark, review_reason
 from intake.models import Attachment, Event, Outbox, Report
 from intake.vocab import CLOSED
 
@@ -79,6 +80,7 @@ def place(session: Session, config: Config, report: Report, *, lat: float, lon: 
     """Set the report's position and address fields, record who placed it, and drop the stale review reasons."""
     report.lat, report.lon, report.location_source = float(lat), float(lon), source
     report.confidence = {**(report.confidence or {}), "location": round(float(score), 4)}
+    mark(report, geo if source in ("text", "agent") else None)  # a photo's GPS or a pin is no estimate
     if geo is not None:
         report.address_label = (label or geo.label)[:300]
         report.address_voie = geo.street
@@ -91,6 +93,10 @@ def place(session: Session, config: Config, report: Report, *, lat: float, lon: 
     session.add(Event(report_id=report.id, actor=actor, action="located",
                       detail={"source": source, "label": report.address_label, "score": round(float(score), 4),
                               **(detail or {})}))
+    loose = review_reason(report, config.addresses.max_estimate_m)
+    if loose is not None:  # an answer placed it, but too loosely to transmit: the agent still checks
+        report.review_reasons = [*(r for r in report.review_reasons or [] if not _is_location_reason(r)), loose]
+        return
     clear_location_reasons(session, config, report)
 
 
