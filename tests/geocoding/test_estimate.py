@@ -122,7 +122,8 @@ def test_roman_numerals_of_arrondissements(written: str, value: int | None) -> N
 
 
 @pytest.mark.parametrize(("text", "city"), [
-    ("5 rue de Charonne XIe", "11e"), ("3 rue Mouffetard Ve", "5e"), ("3 rue Mouffetard, Ve arrondissement", "5e arrondissement"),
+    ("5 rue de Charonne XIe", "11e"), ("3 rue Mouffetard Ve", "5e"),
+    ("3 rue Mouffetard, Ve arrondissement", "5e arrondissement"),
     ("rue des Pyrénées XXème", "20e"), ("5 rue de Charonne, Paris XI", "paris 11e"),
     ("5 rue de Charonne Paris 11e", "paris 11e"),
 ])
