@@ -178,6 +178,8 @@ class Gazetteer:
             following = f"{key} {words[j]}"
             if following not in trie.prefixes and words[j].endswith(CUT):  # "rep." -> "republique", if only one
                 fits = {w for w in self.beginnings.get(words[j][:-1], ()) if f"{key} {w}" in trie.prefixes}
+                if len(fits) > 1 and j + 1 < len(words):  # "rue des peti. ecuries": the next word decides
+                    fits = {w for w in fits if f"{key} {w} {words[j + 1]}" in trie.prefixes}
                 following = f"{key} {fits.pop()}" if len(fits) == 1 else following
             if following not in trie.prefixes:
                 if not fuzzy or edits >= 2 or key not in trie.inner or words[j][0] <= "9":
