@@ -10,7 +10,6 @@ from intake.geocoding.local import LocalGeocoder
 from intake.geocoding.parse import parse_address, roman
 from intake.geocoding.protocol import AddressQuery
 from intake.geocoding.spatial import distance_m
-from tests.geocoding.conftest import PARIS
 
 # A straight street going east from (2.35, 48.85): even numbers on the north side, odd on the south, 1e-4° of
 # longitude (about 7.3 m) per number step.
@@ -144,15 +143,10 @@ def test_roman_names_of_streets_are_left_alone() -> None:
     ("3 av. de la Rép.", "Avenue de la République", "75011"),
     ("3 av. de la Rép., 75011 Paris", "Avenue de la République", "75011"),
 ])
-def test_french_short_forms_are_geocoded(paris_full: LocalGeocoder, text: str, street: str,
+def test_french_short_forms_are_geocoded(paris: LocalGeocoder, text: str, street: str,
                                          postcode: str | None) -> None:
-    r = paris_full.geocode(text)
+    r = paris.geocode(text)
     assert r is not None and r.street == street and r.score >= 0.5
     assert postcode is None or r.postcode == postcode
     assert r.label.startswith(text.split()[0] + " ")  # the number written, whatever the reference has
 
-
-@pytest.fixture(scope="module")
-def paris_full() -> LocalGeocoder:
-    """The Paris extract read straight from its file."""
-    return LocalGeocoder.from_files([PARIS])
