@@ -66,7 +66,10 @@ def test_a_far_estimate_waits_for_an_agent_with_a_french_reason(res: Resources) 
     assert report.confidence[UNCERTAINTY] > res.config.addresses.max_estimate_m
     assert report.status == "a_qualifier" and _referent_bodies(res, report.id) == []
     [reason] = report.review_reasons
-    assert reason.startswith("localisation incertaine : n° 200 absent de la référence, position estimée (à ")
+    assert reason.startswith("position estimée : n° 200 absent de la référence (à ")
+    with res.factory() as s:  # an agent checks it; the citizen is not asked again where it is
+        assert s.execute(select(Outbox).where(Outbox.report_id == report.id, Outbox.kind == "ask_location")
+                         ).first() is None
 
 
 def test_max_estimate_m_decides_what_is_far(make_config: Callable[..., Config]) -> None:
@@ -132,7 +135,7 @@ def test_a_citizens_loose_answer_still_waits_for_an_agent(res: Resources) -> Non
         assert row is not None
         assert locate_answer(s, res.config, understanding, row, text="au 200 rue des Pyrénées", detail={})
         assert row.address_label == "200 Rue des Pyrénées 75020 Paris" and row.status == "a_qualifier"
-        assert [r.split(" :")[0] for r in row.review_reasons] == ["localisation incertaine"]
+        assert [r.split(" :")[0] for r in row.review_reasons] == ["position estimée"]
     with res.factory() as s, s.begin():
         row = s.get(Report, report.id)
         assert row is not None

@@ -18,7 +18,8 @@ PRECISION = "location_precision"
 UNCERTAINTY = "location_uncertainty_m"
 ESTIMATES = frozenset({"estimated", "intersection"})
 # The start every review reason about a doubtful position shares (see relocate.LOCATION_REASONS).
-UNSURE = "localisation incertaine"
+# Not a "missing location" reason: the citizen is not asked again, an agent checks (relocate.LOCATION_REASONS).
+UNSURE = "position estimée"
 
 
 def precision_of(geo: Any) -> tuple[str, float | None]:
@@ -100,6 +101,6 @@ def review_reason(report: Report, max_estimate_m: float) -> str | None:
         return None
     how = "précision inconnue" if uncertainty is None else f"à {round(uncertainty):d} m près"
     if kind == "intersection":
-        return f"{UNSURE} : croisement des deux voies estimé ({how})"
+        return f"{UNSURE} : croisement des deux voies ({how})"
     numero = f"n° {report.address_numero}{report.address_rep or ''} " if report.address_numero else "numéro "
-    return f"{UNSURE} : {numero}absent de la référence, position estimée ({how})"
+    return f"{UNSURE} : {numero}absent de la référence ({how})"
