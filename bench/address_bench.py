@@ -4,7 +4,10 @@ Run: .venv/bin/python -m bench.address_bench [--messages 2000] [--repeat 5]
 Builds messages from the DansMaRue rows' addresses written the ways citizens write them (abbreviations, no
 accents, lower case, a sender's signature), about 30% with no address, and prints messages per second of the
 extractor and of the tokenizer on the same texts, their ratio, and the share of messages where the extractor
-found the street that was written.
+found the street that was written. Then the French short forms (a word of the name cut short with a dot, "St-"
+for Saint, a Roman-numeral arrondissement) on the same addresses, and where the found addresses are placed by
+the embedded geocoder: the share exact / estimated / missed, and how often another number than the one written
+would be shown (must be 0).
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from classifiers.address import AddressExtractor, load_reference, normalize_street  # noqa: E402
 from classifiers.text import normalize_text  # noqa: E402
+from intake.geocoding.local import LocalGeocoder  # noqa: E402
+from intake.geocoding.protocol import AddressQuery  # noqa: E402
 
 BAN = [ROOT / "tests/data/ban/adresses-paris-extrait.csv", ROOT.parent / "shared/data/ban/adresses-paris-extrait.csv"]
 DANSMARUE = ROOT.parent / "shared/data/dansmarue/dansmarue_paris_dev.csv"
@@ -85,6 +90,62 @@ def messages(count: int, *, seed: int = 42) -> list[tuple[str, str | None]]:
     return out
 
 
+_ROMAN = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII", "XIII", "XIV", "XV", "XVI",
+          "XVII", "XVIII", "XIX", "XX"]
+
+
+def _short_form(address: str, rng: random.Random) -> str:
+    """The address with its longest name word cut short ("Rép."), "St-" for "Saint-", and the arrondissement in
+    Roman numerals ("XIe") instead of the postcode."""
+    line = address.split(",")[0]
+    postcode = re.search(r"\b750(\d\d)\b", address)
+    line = re.sub(r"\bSaint-", "St-", line)
+    words = re.findall(r"[A-Za-zÀ-ÿ]{7,}", line)
+    if words and rng.random() < 0.7:
+        longest = max(words, key=len)
+        line = line.replace(longest, longest[:4] + ".", 1)
+    if postcode and 1 <= int(postcode.group(1)) <= 20:
+        line += f" {_ROMAN[int(postcode.group(1)) - 1]}e"
+    return line
+
+
+def short_forms(count: int, *, seed: int = 7) -> list[tuple[str, str]]:
+    """`count` messages whose address is written in short French forms, with the expected normalised street."""
+    rng = random.Random(seed)
+    with open(DANSMARUE, encoding="utf-8", newline="") as handle:
+        rows = [r["adresse"] for r in csv.DictReader(handle) if re.match(r"\d+ ", r["adresse"])]
+    out = []
+    for address in rng.sample(rows, min(count, len(rows))):
+        street = normalize_street(re.sub(r"^\d+\s*(?:bis|ter)?\s+", "", address.split(",")[0], flags=re.I))
+        out.append((f"Bonjour, {rng.choice(PROBLEMS)} au {_short_form(address, rng)}. Merci", street))
+    return out
+
+
+def placement(extractor: AddressExtractor, geocoder: LocalGeocoder, texts: list[str]) -> None:
+    """Print where the addresses found with a number are placed: exact, estimated (with the share the pipeline
+    sends to review at 40 m), missed; and how many would show another number than the one written."""
+    exact = estimated = far = missed = other = 0
+    for text in texts:
+        m = extractor.best(text)
+        if m is None or not m.voie or not m.numero:
+            continue
+        r = geocoder.geocode(AddressQuery(voie=m.voie, numero=m.numero, rep=m.rep, code_postal=m.code_postal))
+        if r is None:
+            missed += 1
+            continue
+        if r.housenumber is None or not r.housenumber.startswith(m.numero):
+            other += 1
+        if getattr(r, "estimated", not r.number_found):  # (an older geocoder only said number_found)
+            estimated += 1
+            uncertainty = getattr(r, "uncertainty_m", None)
+            far += uncertainty is None or uncertainty > 40
+        else:
+            exact += 1
+    n = exact + estimated + missed
+    print(f"placed (with a number): {n}; exact {exact / n:.1%} / estimated {estimated / n:.1%} "
+          f"(of which to review at 40 m: {far}) / missed {missed / n:.1%}; another number shown: {other}")
+
+
 def _rates(runs: list[Callable[[], object]], n: int, repeat: int) -> list[float]:
     """Messages per second of each run, the best of `repeat` rounds taken in turn (so that a busy moment of the
     machine slows all of them, not one)."""
@@ -140,6 +201,12 @@ def main(argv: list[str] | None = None) -> int:
     false = sum(1 for (_, street), m in zip(data, map(extractor.best, texts), strict=True) if street is None and m)
     print(f"street found: {found}/{with_address} ({found / with_address:.1%}); "
           f"a location taken in messages without one: {false}")
+    forms = short_forms(500)
+    got = sum(1 for text, street in forms if (m := extractor.best(text)) is not None and m.voie
+              and normalize_street(m.voie) == street)
+    print(f"short forms (\"Rép.\", \"St-\", \"XIe\"): street found {got}/{len(forms)} ({got / len(forms):.1%}); "
+          f"e.g. {forms[0][0]!r}")
+    placement(extractor, LocalGeocoder.from_files([ban]), texts + [t for t, _ in forms])
     return 0
 
 

@@ -467,6 +467,7 @@ class Addresses(_Strict):
     addok_url: str | None = None
     min_score: float = Field(default=0.5, ge=0, le=1)
     exif_margin_m: float = Field(default=300, ge=0, le=10000)
+    max_estimate_m: float = Field(default=40, gt=0, le=5000)
     landmarks: list[Landmark] = Field(default_factory=list)
     ignore: list[str] = Field(default_factory=list)
 

@@ -13,6 +13,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, s
 from sqlalchemy.orm import Session
 
 from intake.backoffice.reportpage import open_work_orders, report_for_field
+from intake.geocoding.precision import describe
 from intake.models import Event
 from intake.reports.tracking import report_by_token
 from web.common import cfg as _cfg
@@ -52,7 +53,7 @@ def page(number: str) -> str:
         if rep is None:
             abort(404)
         description = mask_contacts(rep.description or rep.subject or "", region=cfg.town.phone_region)
-        address = rep.address_label or rep.address_voie
+        address = describe(rep)
         if not address and rep.lat is not None and rep.lon is not None:
             near = nearest_address(nearby_addresses(session, cfg, rep.lat, rep.lon, half_span_m=150), rep.lat, rep.lon)
             address = f"près du {near} (d'après la position)" if near else None

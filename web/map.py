@@ -152,6 +152,7 @@ def data() -> Any:
         "properties": {"numero": m.number, "categorie": m.category or "",
                        "categorie_libelle": labels.get(m.category or "", "Non classé"),
                        "statut": statuses.get(m.status, m.status), "date": day(m.created_at),
+                       **({"position": m.position} if m.position else {}),
                        "url": link.replace("NUMERO", m.number)},
     } for m in page.markers]
     body = {"type": "FeatureCollection", "features": features, "total": page.total,

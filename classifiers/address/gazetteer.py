@@ -18,6 +18,8 @@ from classifiers.text import normalize_street
 STREET_TYPES = frozenset(SHARED_TYPES) | {"boulevards"}
 PARTICLES = frozenset({"de", "du", "des", "d", "la", "le", "les", "l"})
 MAX_WORDS = 12        # longest street name, in words, that a walk follows
+CUT_MIN = 3           # letters a word cut short with a dot keeps at least ("Rép.", "Gal."), and a mark for it
+CUT = "."
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,11 @@ class Gazetteer:
         del self._cores, self._tails
         self.first_words = frozenset(key.split()[0] for key in self.streets)
         self.words = frozenset(w for key in self.streets for w in key.split())
+        # Words cut short with a dot ("av. de la Rép."): the beginnings of the names' words, by beginning.
+        self.beginnings: dict[str, list[str]] = {}
+        for word in sorted(self.words):
+            for k in range(CUT_MIN, len(word)):
+                self.beginnings.setdefault(word[:k], []).append(word)
         self._fuzzy = DeletionIndex(self.words)
 
     def _index(self, key: str, words: list[str]) -> None:
@@ -169,6 +176,11 @@ class Gazetteer:
         edits, j, stop = 0, start + 1, min(len(words), start + MAX_WORDS)
         while j < stop:
             following = f"{key} {words[j]}"
+            if following not in trie.prefixes and words[j].endswith(CUT):  # "rep." -> "republique", if only one
+                fits = {w for w in self.beginnings.get(words[j][:-1], ()) if f"{key} {w}" in trie.prefixes}
+                if len(fits) > 1 and j + 1 < len(words):  # "rue des peti. ecuries": the next word decides
+                    fits = {w for w in fits if f"{key} {w} {words[j + 1]}" in trie.prefixes}
+                following = f"{key} {fits.pop()}" if len(fits) == 1 else following
             if following not in trie.prefixes:
                 if not fuzzy or edits >= 2 or key not in trie.inner or words[j][0] <= "9":
                     break

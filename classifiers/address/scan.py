@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from classifiers.address.gazetteer import PARTICLES, STREET_TYPES, Gazetteer, Street, WordTrie
+from classifiers.address.gazetteer import CUT, CUT_MIN, PARTICLES, STREET_TYPES, Gazetteer, Street, WordTrie
 from classifiers.address.numbers import REPS
 from classifiers.text import ABBREVIATIONS, DOTTED_ONLY, RESIZED, WORD, normalize_street, normalize_text, offsets
 
@@ -116,6 +116,8 @@ class Scanner:
     def hits(self, t: Words) -> list[Hit]:
         """Street and landmark hits, left to right, without overlaps."""
         words, flags, g, starts = t.words, self.flags, self.gazetteer, self.starts
+        if "." in t.norm:
+            self._mark_cut(t)
         n, found, skip_to = len(words), [], 0
         for i in [i for i, w in enumerate(words) if w in starts or w[0] <= "9"]:
             if i < skip_to:
@@ -151,6 +153,15 @@ class Scanner:
                 skip_to = hit.end
         return self._join(t, found) if found and (not CROSS.isdisjoint(words) or "/" in t.norm or "&" in t.norm) \
             else found
+
+    def _mark_cut(self, t: Words) -> None:
+        """Mark the words cut short with a dot ("rep." in "av. de la Rép."): the beginning of a name's word only."""
+        g, words, norm = self.gazetteer, t.words, t.norm
+        for k, w in enumerate(words):
+            end = t.spans[k][1]
+            if (norm[end:end + 1] == "." and len(w) >= CUT_MIN and w not in g.words and w in g.beginnings
+                    and w.isalpha()):
+                words[k] = w + CUT
 
     def _guess(self, words: list[str], k: int, trie: WordTrie, *, penalty: float, skip: bool = True,
                kinds: Iterable[str] | None = None, shortest: int = 0) -> Hit | None:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from intake.backoffice.filters import ReportFilter, apply
 from intake.config import Config
+from intake.geocoding.precision import position_note
 from intake.models import Report
 
 BBox = tuple[float, float, float, float]  # west, south, east, north (degrees, GeoJSON order)
@@ -26,6 +27,7 @@ class Marker:
     created_at: datetime
     lat: float
     lon: float
+    position: str | None = None  # "position estimée, à 30 m près" when the point is not the reference's own
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,10 @@ def map_markers(session: Session, flt: ReportFilter, config: Config, *, service_
     aggregates: list[Any] = [func.count(), func.count(case((located, 1))), func.count(case((in_box, 1)))]
     counts = apply(select(*aggregates).select_from(Report), flt, config, service_scope=service_scope)
     fields: list[Any] = [Report.tracking_number, Report.category, Report.status, Report.created_at, Report.lat,
-                         Report.lon]
+                         Report.lon, Report.confidence, Report.location_source]
     query = apply(select(*fields), flt, config, service_scope=service_scope).where(in_box)
     total, with_position, matching = session.execute(counts).one()
     rows = session.execute(query.order_by(Report.id.desc()).limit(cap)).all()
-    return MarkerPage([Marker(*row) for row in rows], int(total), int(with_position), int(matching))
+    markers = [Marker(number, category, status, created, lat, lon, position_note(confidence, source))
+               for number, category, status, created, lat, lon, confidence, source in rows]
+    return MarkerPage(markers, int(total), int(with_position), int(matching))

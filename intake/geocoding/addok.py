@@ -11,11 +11,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
+from intake.geocoding.parse import parse_address
 from intake.geocoding.protocol import AddressQuery, GeocodeResult
 
-__all__ = ["AddokGeocoder", "GeocoderUnavailable", "expand_citycodes"]
+__all__ = ["AddokGeocoder", "GeocoderUnavailable", "expand_citycodes", "keep_written_number"]
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +118,31 @@ def parse_feature(feature: object, *, wanted_number: bool = False) -> GeocodeRes
     )
 
 
+def _plain(number: str) -> str:
+    """A house number compared loosely: "12 bis", "12bis", "12b" -> "12b"."""
+    text = number.lower().replace(" ", "")
+    for long, short in (("bis", "b"), ("ter", "t"), ("quater", "q")):
+        text = text.replace(long, short)
+    return text.lstrip("0")
+
+
+def keep_written_number(result: GeocodeResult, written: str) -> GeocodeResult:
+    """`result` for an address whose number `written` the server did not find: never another number in the label.
+
+    addok answers a missing number with the street (or, loosely, with another number): the label gets the
+    citizen's number back and the position is marked estimated, of unknown precision (the embedded reference
+    may estimate it better, see Understanding.locate_text).
+    """
+    if result.type == "housenumber" and result.housenumber and _plain(result.housenumber) == _plain(written):
+        return result
+    street = result.street or result.label
+    where = " ".join(p for p in (result.postcode, result.city) if p)
+    label = " ".join(p for p in (written, street, where) if p)
+    return replace(result, label=label, housenumber=written, number_found=False, estimated=True, uncertainty_m=None,
+                   details={**result.details, "requested_housenumber": written, "server_label": result.label,
+                            "estimate": "voie"})
+
+
 class AddokGeocoder:
     """A Geocoder over addok's HTTP API (`/search/`, `/reverse/`), restricted to the town's communes."""
 
@@ -146,9 +173,13 @@ class AddokGeocoder:
             parts = [query.numero, query.rep, query.voie, query.code_postal or query.city]
             text = " ".join(p for p in parts if p)
             wanted_number, postcode = bool(query.numero), query.code_postal
+            written = f"{query.numero}{query.rep or ''}" if query.numero else None
         else:
             text, wanted_number, postcode = query, bool(_LEADING_NUMBER.match(query)), None
-        return self._search(text, citycode=citycode, postcode=postcode, wanted_number=wanted_number)
+            parsed = parse_address(query)
+            written = f"{parsed.numero}{parsed.rep or ''}" if parsed.numero and wanted_number else None
+        result = self._search(text, citycode=citycode, postcode=postcode, wanted_number=wanted_number)
+        return keep_written_number(result, written) if result is not None and written else result
 
     def reverse(self, lat: float, lon: float) -> GeocodeResult | None:
         """The address nearest to a position, when it belongs to this town; None otherwise."""
@@ -191,8 +222,10 @@ class AddokGeocoder:
         first, second = found
         where = " ".join(p for p in (first.postcode, first.city) if p)
         label = f"{first.street or first.label} / {second.street or second.label}" + (f" {where}" if where else "")
+        # The middle of the two streets' centres: a crossing of unknown precision (the embedded reference, when
+        # loaded, finds the real one: Understanding.locate_text).
         return GeocodeResult(
-            label=label, score=min(first.score, second.score), type="intersection",
+            label=label, score=min(first.score, second.score), type="intersection", estimated=True,
             lon=(first.lon + second.lon) / 2, lat=(first.lat + second.lat) / 2,
             street=first.street, postcode=first.postcode, citycode=first.citycode, city=first.city,
             details={"streets": [first.label, second.label], "scores": [first.score, second.score],

@@ -4,7 +4,9 @@ Score scale (0..1), the product of:
   - street similarity: 1.0 exact normalized name; 0.95 street type missing; ~0.85-0.9 one typo in a word;
     0.8 other street type; lower for missing or extra words; under 0.7 the street is not proposed at all;
   - number: 1.0 found; 0.95 found without the asked repetition index, or no number asked (street centre);
-    0.8 down to 0.6 when the number does not exist and the nearest one (same parity first) is used;
+    0.8 down to 0.6 when the number does not exist: its position is then estimated between the neighbouring
+    numbers of the same side (the label keeps the number asked; `estimated`, `uncertainty_m`), 0.7 on a
+    street without numbers (its centre);
   - postcode/city: 1.0 agree or absent; 0.85 the street is in another loaded arrondissement/commune than the
     one asked; 0.45 the postcode is of no loaded commune ("probably not this commune's address");
   - other commune: 0.5 when the name is not exact here but is exactly a street of another loaded commune
@@ -15,6 +17,7 @@ Results at or above ~0.8 are safe to file; below 0.5 they are probably not this 
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -26,21 +29,24 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from classifiers.text import normalize_street, strip_accents
+from intake.geocoding.estimate import crossing, estimate_number
 from intake.geocoding.formats import normalize_rep, read_reference
 from intake.geocoding.matcher import EXACT_WORDS, Street, StreetMatcher
 from intake.geocoding.models import AddressPoint, AddressStreet
-from intake.geocoding.normalize import is_street_type
+from intake.geocoding.normalize import core_tokens, is_street_type, split_type
 from intake.geocoding.parse import parse_address
 from intake.geocoding.protocol import AddressQuery, GeocodeResult
 from intake.geocoding.reference import collect_streets
 from intake.geocoding.results import make_result
-from intake.geocoding.spatial import Area, GridIndex, closest_pair
+from intake.geocoding.spatial import Area, GridIndex
 
 # Communes split into arrondissements: commune code -> (arrondissement citycode prefix, postcode of the 1st)
 ARRONDISSEMENTS = {"75056": ("751", 75001), "69123": ("6938", 69001), "13055": ("132", 13001)}
 _ARROND_CITY = re.compile(r"(?:(paris|lyon|marseille)\s*)?(\d{1,2})\s*(?:er|ere|e|eme|°)?(?:\s*arr\w*)?$")
 _BARE_ORDINAL = re.compile(r"^\s*\d{1,2}\s*(?:er|ere|e|eme|ème|°)\s*$", re.IGNORECASE)
 _NUMERO = re.compile(r"^\s*0*(\d{1,5})\s*([a-zA-Z]*)\s*$")  # "72", "12bis" (the protocol wants digits only)
+TAIL_SIMILARITY = 0.85  # "bd Rochechouart" for "Boulevard Marguerite de Rochechouart", when only one fits
+CUT_FACTOR = 0.9  # a name found by completing words cut short ("av. de la Rép.") is a little less sure
 _REP_ALIASES = {"b": "bis", "bis": "b", "t": "ter", "ter": "t", "q": "quater", "quater": "q"}
 
 
@@ -67,6 +73,7 @@ class LocalGeocoder:
         self._grid: GridIndex | None = None
         self._flat: list[tuple[Street, int, str]] = []
         self._areas: dict[str, Area] | None = None
+        self._tokens: list[str] | None = None
 
     @classmethod
     def load(cls, factory: sessionmaker[Session], *, citycodes: set[str] | None = None) -> LocalGeocoder:
@@ -216,10 +223,47 @@ class LocalGeocoder:
                 variants.append(" ".join(words[: -len(city.split())]))
         for text in variants:
             found = sorted(found + self.matcher.match(text, allowed=ok), key=lambda item: item[0], reverse=True)
+        if not found and (whole := self._complete(words)) is not None:  # "av de la rep": words cut short
+            found = [(round(sim * CUT_FACTOR, 4), s) for sim, s in self.matcher.match(whole, allowed=ok)]
+        if not found:  # "bd Rochechouart": Boulevard Marguerite de Rochechouart, named by its last words
+            found = self._by_tail(normalize_street(voie), ok)
         return found
 
+    def _by_tail(self, normalized: str, ok: Callable[[Street], bool]) -> list[tuple[float, Street]]:
+        """Streets of the same type whose identifying words end with the query's ("bd rochechouart")."""
+        qtype, _ = split_type(normalized)
+        qcore = core_tokens(normalized)
+        if qtype is None or not qcore or len(" ".join(qcore)) < 5:
+            return []
+        streets = self.matcher.streets
+        found = [(TAIL_SIMILARITY, streets[i]) for i in self.matcher.postings.get(qcore[-1], ())
+                 if streets[i].type == qtype and streets[i].core[-len(qcore):] == qcore and ok(streets[i])]
+        return found if len({s.normalized for _, s in found}) == 1 else []
+
+    def _complete(self, words: list[str]) -> str | None:
+        """The name with each word cut short ("rep", "rochech") completed, when one word of the reference only
+        starts so; None when no word needed it or one is ambiguous."""
+        if self._tokens is None:
+            self._tokens = sorted(self.matcher.postings)
+        out, changed = [], False
+        for word in words:
+            if len(word) < 3 or word in self.matcher.postings or not word.isalpha() or is_street_type(word):
+                out.append(word)
+                continue
+            at = bisect.bisect_left(self._tokens, word)
+            fits = [t for t in self._tokens[at:at + 2] if t.startswith(word)]
+            if len(fits) != 1:
+                return None
+            out.append(fits[0])
+            changed = True
+        return " ".join(out) if changed else None
+
     def _at(self, street: Street, q: AddressQuery, score: float) -> GeocodeResult:
-        """The result on `street` for the query's number (exact, without rep, nearest) or the street centre."""
+        """The result on `street` for the query's number, or the street centre when none was asked.
+
+        A number the reference does not list keeps the citizen's number in the label: its position is
+        estimated between the neighbouring numbers of the same side (`estimated`, `uncertainty_m`), never
+        taken from another number."""
         asked = _NUMERO.match(q.numero or "")
         if asked is None:
             return make_result(street, None, street.lon, street.lat, score * 0.95, "street")
@@ -228,18 +272,16 @@ class LocalGeocoder:
             if r is not None and (numero, r) in street.points:
                 lon, lat = street.points[(numero, r)]
                 return make_result(street, f"{numero}{r}", lon, lat, score, "housenumber")
-        if rep and (numero, "") in street.points:
-            lon, lat = street.points[(numero, "")]
-            return make_result(street, str(numero), lon, lat, score * 0.95, "housenumber", number_found=False,
-                           details={"requested_housenumber": f"{numero}{rep}"})
-        near = street.nearest(numero)
-        if near is None:
-            return make_result(street, None, street.lon, street.lat, score * 0.7, "street", number_found=False,
-                           details={"requested_housenumber": f"{numero}{rep}"})
-        (n, r), (lon, lat) = near
-        factor = 0.8 - min(0.2, abs(n - numero) / 250)
-        return make_result(street, f"{n}{r}", lon, lat, score * factor, "housenumber", number_found=False,
-                       details={"requested_housenumber": f"{numero}{rep}"})
+        written = f"{numero}{rep}"
+        guess = estimate_number(street.points, numero)
+        if guess is None:  # a street without numbers: its centre, how far from the number nobody knows
+            return make_result(street, written, street.lon, street.lat, score * 0.7, "street", number_found=False,
+                               estimated=True, details={"requested_housenumber": written, "estimate": "centre"})
+        factor = 0.95 if guess.method == "rep" else 0.8 - min(0.2, guess.uncertainty_m / 500)
+        return make_result(street, written, guess.lon, guess.lat, score * factor, "housenumber", number_found=False,
+                           estimated=True, uncertainty_m=guess.uncertainty_m,
+                           details={"requested_housenumber": written, "estimate": guess.method,
+                                    "between": list(guess.between)})
 
     def _intersection(self, first: list[tuple[float, Street]], second: list[tuple[float, Street]],
                       agree: Callable[[Street], float]) -> GeocodeResult | None:
@@ -250,13 +292,13 @@ class LocalGeocoder:
             for sim_b, b in [m for m in second if m[0] >= second[0][0] - 0.05][:4]:
                 if a.normalized == b.normalized:
                     continue
-                (lat, lon), distance = closest_pair(a.positions(), b.positions())
+                (lat, lon), uncertainty, distance = crossing(a.positions(), b.positions())
                 factor = 1.0 if distance <= 60 else max(0.3, 1 - (distance - 60) / 500)
                 score = min(sim_a, sim_b) * 0.95 * factor * agree(a)
                 if best is None or score > best.score:
-                    best = make_result(a, None, lon, lat, score, "intersection",
-                                   details={"second_street": b.name, "distance_m": round(distance, 1)},
-                                   label=f"{a.name} / {b.name}")
+                    best = make_result(a, None, lon, lat, score, "intersection", estimated=True,
+                                       uncertainty_m=uncertainty, label=f"{a.name} / {b.name}",
+                                       details={"second_street": b.name, "distance_m": round(distance, 1)})
         return best
 
     # -- positions -------------------------------------------------------------------------------------------

@@ -48,16 +48,6 @@ class Street:
         """(lat, lon) of every point, or of the centre for a street without numbers."""
         return [(lat, lon) for lon, lat in self.points.values()] or [(self.lat, self.lon)]
 
-    def nearest(self, numero: int) -> tuple[tuple[int, str], tuple[float, float]] | None:
-        """The existing number closest to `numero` (same side of the street first) and its (lon, lat)."""
-        numbers = self.numbers()
-        if not numbers:
-            return None
-        same_side = [n for n in numbers if n % 2 == numero % 2] or numbers
-        n = min(same_side, key=lambda m: (abs(m - numero), m))
-        rep = "" if (n, "") in self.points else min(r for m, r in self.points if m == n)
-        return (n, rep), self.points[(n, rep)]
-
 
 def max_edits(length: int) -> int:
     """Typos tolerated in a word of `length` letters: none up to 3, one up to 6, two beyond."""

@@ -23,15 +23,36 @@ _TRAILING_NUMBER = re.compile(
     rf"(?:,\s*n\s*°|,|\bn\s*°|\bno\.?|\bnumero)\s*(\d{{1,5}})\s*({'|'.join(REPS)}|[a-z])?\s*$")
 _ANGLE = re.compile(
     r"^(?:a\s+)?(?:l\s*)?(?:angle|coin|croisement|intersection)\s+(?:de\s+la|des|du|de\s+l|de|entre)?\s*")
+_ROMAN_FORM = re.compile(r"x{0,2}(?:ix|iv|v?i{0,3})")
+# "XVe", "XIème", "Ve arrondissement", "paris xi": at the end of the line or before a comma
+_ROMAN_ARROND = re.compile(
+    r"(?<=[a-z0-9,] )([xvi]{1,5})(?:\s*(?:er|e|eme))(?=\s*(?:arr\w*)?\s*(?:$|,))|(?<=paris )([xvi]{1,5})(?=\s*(?:$|,))")
 _SPLIT = re.compile(r"\s+(?:/|x|et|&|avec)\s+(?:(?:de\s+)?(?:la|l|le|les|du|des)\s+)?|(?<=[a-z])\s*/\s*(?=[a-z])")
 
 
+def roman(numeral: str) -> int | None:
+    """The value of a Roman numeral of arrondissements ("xi" -> 11), None when it is not one (1..20)."""
+    values = {"i": 1, "v": 5, "x": 10}
+    total = 0
+    for k, ch in enumerate(numeral):
+        value = values[ch]
+        total += -value if k + 1 < len(numeral) and values[numeral[k + 1]] > value else value
+    return total if 1 <= total <= 20 and _ROMAN_FORM.fullmatch(numeral) else None
+
+
+def _arabic(m: re.Match[str]) -> str:
+    value = roman(m.group(1) or m.group(2))
+    return m.group(0) if value is None else f"{value}e"
+
+
 def _clean(text: str) -> str:
-    """Accent-free lower-case text with apostrophes as spaces, keeping digits, commas and slashes."""
+    """Accent-free lower-case text with apostrophes as spaces, keeping digits, commas and slashes; Roman-numeral
+    arrondissements written last ("XVe", "Ve arr.") become "15e", "5e"."""
     plain = strip_accents(text).replace("’", "'")
     plain = re.sub(r"[^a-z0-9,/°&\-.' ]+", " ", plain)
     plain = re.sub(r"['.]|(?<=[a-z])-|-(?=[a-z])", " ", plain)
-    return " ".join(plain.split())
+    plain = " ".join(plain.split())
+    return _ROMAN_ARROND.sub(_arabic, plain)
 
 
 def split_city(text: str) -> tuple[str, str | None, str | None]:

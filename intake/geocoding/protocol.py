@@ -32,7 +32,9 @@ class GeocodeResult:
     postcode: str | None = None
     citycode: str | None = None      # INSEE code
     city: str | None = None
-    number_found: bool = True        # False when the number does not exist and the nearest one was used
+    number_found: bool = True        # False when the reference does not list the number asked for
+    estimated: bool = False          # the position is estimated (number missing, crossing), never the reference's
+    uncertainty_m: float | None = None  # radius of the estimate in metres; None when unknown (or not estimated)
     details: dict[str, object] = field(default_factory=dict)
 
 

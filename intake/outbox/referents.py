@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.config import Config
+from intake.geocoding.precision import describe
 from intake.masking import mask_contacts
 from intake.models import Event, Report
 from intake.outbox.enqueue import enqueue
@@ -40,7 +41,7 @@ def report_values(config: Config, report: Report) -> dict[str, Any]:
     return {
         "tracking_number": report.tracking_number,
         "category": labels.get(report.category or "", report.category or "non classé"),
-        "address": report.address_label or report.address_voie or None,
+        "address": describe(report),  # "vers le 12 Rue des Lilas … (position estimée, à 30 m près)"
         "summary": _summary(mask_contacts(report.description or report.subject, region=config.town.phone_region)),
         "report_url": report_url(config, report),
         "field_url": field_url(config, report),

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from intake.config import Config
 from intake.geocoding.models import AddressPoint, AddressStreet
+from intake.geocoding.precision import describe
 from intake.masking import mask_contacts
 from intake.media.storage import FileStore
 from intake.models import Attachment, Event, Report
@@ -203,7 +204,7 @@ def workorder_html(session: Session, config: Config, report: Report, store: File
     photos = [uri for uri in (_photo_uri(store, a) for a in attachments[:MAX_PHOTOS]) if uri]
     description = mask_contacts(report.description or report.subject or "", region=config.town.phone_region)
     url = field_url(config, report)
-    address = report.address_label or report.address_voie
+    address = describe(report)
     if report.lat is not None and report.lon is not None:
         nearby = nearby_addresses(session, config, report.lat, report.lon)
         near = nearest_address(nearby, report.lat, report.lon)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from classifiers.text import normalize_street
 from intake.config import Config
 from intake.geocoding.protocol import AddressQuery, GeocodeResult
 from intake.geocoding.spatial import distance_m
@@ -109,7 +110,22 @@ class Understanding:
             return mention, None
         if result is None or result.score < self.config.addresses.min_score:
             return mention, None
-        return mention, result
+        return mention, self._refine(query, result)
+
+    def _refine(self, query: AddressQuery, result: GeocodeResult) -> GeocodeResult:
+        """A remote geocoder's estimate (a missing number, a crossing) placed by the embedded reference when it
+        knows the same street: between the neighbouring numbers, at the streets' crossing, with its uncertainty."""
+        if not result.estimated or self.geocoder is self.local or self.local is None:
+            return result
+        local = self.local.geocode(query)
+        if (local is None or not local.estimated or local.uncertainty_m is None
+                or (local.type == "intersection") != (result.type == "intersection")
+                or local.citycode != result.citycode or normalize_street(local.street or "")
+                != normalize_street(result.street or "")):
+            return result
+        return replace(result, lon=local.lon, lat=local.lat, uncertainty_m=local.uncertainty_m,
+                       details={**result.details, "estimate": local.details.get("estimate", "croisement"),
+                                "estimated_by": "référence embarquée"})
 
     def in_commune(self, lat: float, lon: float) -> bool:
         """Whether a point (a photo's GPS) lies in the commune, with the configured margin."""

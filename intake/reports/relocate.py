@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from intake.config import Config
+from intake.geocoding.precision import UNSURE, mark, review_reason
 from intake.models import Attachment, Event, Outbox, Report
 from intake.vocab import CLOSED
 
@@ -22,6 +23,11 @@ FIRM_SOURCES = frozenset({"agent", "exif", "pin"})
 
 def _is_location_reason(reason: str) -> bool:
     return reason.lower().startswith(LOCATION_REASONS)
+
+
+def _is_placing_reason(reason: str) -> bool:
+    """A reason a new position removes: a missing or doubtful one, or an estimate too loose (precision.UNSURE)."""
+    return _is_location_reason(reason) or reason.startswith(UNSURE)
 
 
 def needs_location(report: Report) -> bool:
@@ -59,7 +65,7 @@ def answered(session: Session, report: Report) -> bool:
 def clear_location_reasons(session: Session, config: Config, report: Report) -> None:
     """Drop the "no location" review reasons; if none is left, triage's rule puts the report back to "nouveau"."""
     before = list(report.review_reasons or [])
-    after = [r for r in before if not _is_location_reason(r)]
+    after = [r for r in before if not _is_placing_reason(r)]
     if after == before:
         return
     report.review_reasons = after
@@ -79,6 +85,7 @@ def place(session: Session, config: Config, report: Report, *, lat: float, lon: 
     """Set the report's position and address fields, record who placed it, and drop the stale review reasons."""
     report.lat, report.lon, report.location_source = float(lat), float(lon), source
     report.confidence = {**(report.confidence or {}), "location": round(float(score), 4)}
+    mark(report, geo if source in ("text", "agent") else None)  # a photo's GPS or a pin is no estimate
     if geo is not None:
         report.address_label = (label or geo.label)[:300]
         report.address_voie = geo.street
@@ -91,6 +98,10 @@ def place(session: Session, config: Config, report: Report, *, lat: float, lon: 
     session.add(Event(report_id=report.id, actor=actor, action="located",
                       detail={"source": source, "label": report.address_label, "score": round(float(score), 4),
                               **(detail or {})}))
+    loose = review_reason(report, config.addresses.max_estimate_m)
+    if loose is not None:  # an answer placed it, but too loosely to transmit: the agent still checks
+        report.review_reasons = [*(r for r in report.review_reasons or [] if not _is_placing_reason(r)), loose]
+        return
     clear_location_reasons(session, config, report)
 
 

@@ -222,3 +222,28 @@ def test_mentions_come_in_order_and_extract_gives_both(paris: AddressExtractor) 
     found = paris.mentions(text)
     assert [m.voie for m in found] == ["Rue de Lyon", "Rue de Charenton"]
     assert paris.extract(text) == (found[1], found)  # the address is surer than the street
+
+
+@pytest.mark.parametrize(("text", "voie", "numero", "postcode"), [
+    ("Lampadaire éteint au 12 r. St-Antoine", "Rue Saint-Antoine", "12", None),
+    ("Nid de poule au 40 bd Rochechouart", "Boulevard Marguerite de Rochechouart", "40", None),
+    ("Dépôt sauvage av. de la Rép. devant le 3", "Avenue de la République", "3", "75011"),
+    ("Tag au 8 r. des Peti. Écuries", "Rue des Petites Écuries", "8", "75010"),
+    ("Tag au 5 rue de Charonne XIe", "Rue de Charonne", "5", "75011"),
+    ("Tag au 5 rue de Charonne Paris 11e", "Rue de Charonne", "5", "75011"),
+    ("Tag au 5 rue de Charonne 75011", "Rue de Charonne", "5", "75011"),
+    ("Déchets au 3 rue Mouffetard Ve", "Rue Mouffetard", "3", "75005"),
+    ("Déchets au 10 rue des Lilas, XIXe arr.", "Rue des Lilas", "10", "75019"),
+])
+def test_french_short_forms_and_district_hints(paris: AddressExtractor, text: str, voie: str, numero: str,
+                                               postcode: str | None) -> None:
+    found = best(paris, text)
+    assert (found.voie, found.numero) == (voie, numero)
+    assert postcode is None or found.code_postal == postcode
+
+
+def test_a_word_cut_short_is_completed_only_when_one_name_fits(paris: AddressExtractor) -> None:
+    # "rue de Bell." could be Belleville, Bellechasse, Bellefond...: no street rather than a guess.
+    found = paris.best("Un nid de poule au 20 rue de Bell. depuis lundi")
+    assert found is None or found.voie is None or not found.voie.startswith("Rue de Bell")
+    assert paris.best("Il fait beau. Merci pour la pré. de la réunion") is None  # running text is not a street

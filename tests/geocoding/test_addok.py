@@ -21,8 +21,12 @@ from typing import Any
 import pytest
 import redis
 
+from classifiers.address import AddressExtractor, StreetEntry
+from intake.config import Config
 from intake.geocoding.addok import AddokGeocoder, GeocoderUnavailable, expand_citycodes, parse_feature
+from intake.geocoding.local import LocalGeocoder
 from intake.geocoding.protocol import AddressQuery, Geocoder
+from intake.pipeline.understanding import Understanding
 from tests.support.addok import DATA, AddokServer, AddokUnavailable
 
 
@@ -165,10 +169,39 @@ def test_street_only_is_a_street(paris: AddokGeocoder) -> None:
     assert structured is not None and structured.label == "Rue de Charonne 75011 Paris"
 
 
-def test_unknown_number_falls_back_to_the_street(paris: AddokGeocoder) -> None:
-    result = paris.geocode(AddressQuery(voie="Rue Faidherbe", numero="7", code_postal="75011"))
-    assert result is not None
-    assert (result.type, result.street, result.number_found) == ("street", "Rue Faidherbe", False)
+def test_unknown_number_keeps_the_citizens_number_on_the_street(paris: AddokGeocoder) -> None:
+    assert not any(r["nom_voie"] == "Rue Faidherbe" and r["numero"] == "7" for r in CSV_ROWS)
+    for query in (AddressQuery(voie="Rue Faidherbe", numero="7", code_postal="75011"), "7 rue Faidherbe 75011"):
+        result = paris.geocode(query)
+        assert result is not None
+        assert (result.type, result.street, result.number_found) == ("street", "Rue Faidherbe", False)
+        # addok answers with the street: never another number, the citizen's kept, the position an estimate
+        assert (result.label, result.housenumber) == ("7 Rue Faidherbe 75011 Paris", "7")
+        assert result.estimated and result.uncertainty_m is None
+        assert result.details["server_label"] == "Rue Faidherbe 75011 Paris"
+
+
+def test_addok_estimates_are_placed_by_the_embedded_reference(paris: AddokGeocoder,
+                                                              make_config: Callable[..., Config]) -> None:
+    # The town's Understanding with addok as its geocoder and the same extract as its embedded reference: the
+    # missing number is placed between its neighbours, the intersection at the streets' crossing.
+    local = LocalGeocoder.from_files([DATA / "adresses-paris-11e-extrait.csv"])
+    extractor = AddressExtractor([StreetEntry(s.name, s.postcode, s.citycode) for s in local.streets()],
+                                 postcodes=["75011"])
+    understanding = Understanding(make_config(), model=None, extractor=extractor, geocoder=paris, local=local)
+    _, result = understanding.locate_text("", "Un lampadaire est éteint devant le 7 rue Faidherbe")
+    estimate = local.geocode("7 rue Faidherbe 75011")
+    assert result is not None and estimate is not None and estimate.uncertainty_m is not None
+    assert (result.label, result.estimated) == ("7 Rue Faidherbe 75011 Paris", True)
+    assert (result.lon, result.lat, result.uncertainty_m) == (estimate.lon, estimate.lat, estimate.uncertainty_m)
+    assert result.details["estimated_by"] == "référence embarquée"
+    _, corner = understanding.locate_text("", "Un lampadaire est éteint à l'angle de la rue Faidherbe et de la rue "
+                                              "de Charonne")
+    crossing = local.geocode(AddressQuery(voie="Rue Faidherbe", second_voie="Rue de Charonne"))
+    assert corner is not None and crossing is not None and corner.type == "intersection"
+    assert (corner.lon, corner.lat, corner.uncertainty_m) == (crossing.lon, crossing.lat, crossing.uncertainty_m)
+    a = CSV_BY_ID["75111_ruefaidher_00044"]  # next to the real corner, with 88 Rue de Charonne
+    assert _distance_m(corner.lat, corner.lon, float(a["lat"]), float(a["lon"])) < 60
 
 
 def test_citycode_filter_is_sent_to_the_server(anywhere: AddokGeocoder) -> None:
@@ -240,6 +273,7 @@ def test_intersection_is_the_midpoint_of_both_streets(paris: AddokGeocoder) -> N
     assert result.score == min(first.score, second.score)
     assert result.label == "Rue Faidherbe / Rue de Charonne 75011 Paris"
     assert result.housenumber is None
+    assert result.estimated and result.uncertainty_m is None  # of unknown precision: an agent checks it
     # The real corner, between 44 Rue Faidherbe and 88 Rue de Charonne: a midpoint of two streets is rough.
     a, b = CSV_BY_ID["75111_ruefaidher_00044"], CSV_BY_ID["75111_ruedecharo_00088"]
     corner = ((float(a["lat"]) + float(b["lat"])) / 2, (float(a["lon"]) + float(b["lon"])) / 2)

@@ -76,14 +76,15 @@ def test_missing_number_gives_the_street_centre(paris: LocalGeocoder) -> None:
     assert abs(r.lon - sum(lons) / len(lons)) < 1e-6 and abs(r.lat - sum(lats) / len(lats)) < 1e-6
 
 
-def test_unknown_number_takes_the_nearest_on_the_same_side(paris: LocalGeocoder) -> None:
+def test_unknown_number_keeps_the_citizens_number_and_is_estimated(paris: LocalGeocoder) -> None:
     street = _street(paris, "75120", "rue des pyrenees")
     assert (71, "") not in street.points
     r = paris.geocode("71 rue des Pyrénées")
     assert r is not None and r.type == "housenumber" and r.number_found is False
-    assert r.housenumber is not None and int(r.housenumber) % 2 == 1
-    expected = min((n for n, _ in street.points if n % 2), key=lambda n: abs(n - 71))
-    assert int(r.housenumber) == expected and (r.lon, r.lat) == street.points[(expected, "")]
+    assert (r.housenumber, r.label) == ("71", "71 Rue des Pyrénées 75020 Paris")  # never another number
+    assert r.estimated and r.uncertainty_m is not None and r.uncertainty_m > 0
+    assert (r.lon, r.lat) not in street.points.values()  # not a neighbour's point passed off as the 71
+    assert all(int(n) % 2 == 1 for n in r.details["between"])  # drawn from the odd side only
     assert r.details["requested_housenumber"] == "71"
     assert 0.6 <= r.score <= 0.8
 
@@ -100,7 +101,9 @@ def test_bis_and_ter(paris: LocalGeocoder) -> None:
     four_b = paris.geocode("4b rue des Moines")  # the file spells it "bis"
     assert four_b is not None and four_b.housenumber == "4bis"
     missing_rep = paris.geocode("10 ter rue du Jourdain")
-    assert missing_rep is not None and missing_rep.housenumber == "10" and missing_rep.number_found is False
+    assert missing_rep is not None and missing_rep.housenumber == "10ter" and missing_rep.number_found is False
+    assert missing_rep.estimated and (missing_rep.lon, missing_rep.lat) == street.points[(10, "")]
+    assert missing_rep.label == "10ter Rue du Jourdain 75020 Paris"
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from flask import abort, render_template
 from markupsafe import Markup
 
 from intake.backoffice.reportpage import report_for_page
+from intake.geocoding.precision import describe, note
 from intake.models import Report
 from web.common import cfg, map_centre, res
 from web.report.blueprint import bp
@@ -45,4 +46,5 @@ def page(number: str, preview: dict[str, Any] | None = None) -> str:
         return render_template("report.html", report=rep, safe_html=safe_html, linked=linked, main=main,
                                channels=channels, channel_labels=CHANNEL_LABELS, preview=preview,
                                assignable=[(u.id, u.display_name) for u in users], assignee=assignee,
-                               replies_to=replies_to, centre=centre)
+                               replies_to=replies_to, centre=centre, address=describe(rep),
+                               position_note=note(rep))

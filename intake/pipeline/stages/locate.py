@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from intake.geocoding.precision import mark, precision_of
 from intake.models import Attachment, Event
 from intake.pipeline.registry import BaseStage, Context, ReadContext, register
 
@@ -33,6 +34,7 @@ class LocateStage(BaseStage):
             # exact, whatever the text says.
             report.lat, report.lon, report.location_source = float(share.lat), float(share.lon), share.source
             report.confidence = {**(report.confidence or {}), "location": 1.0}
+            mark(report, None)
             report.address_label = share.label or report.address_label
             ctx.session.add(Event(report_id=report.id, action="located",
                                   detail={"source": share.source, "score": 1.0}))
@@ -52,6 +54,7 @@ class LocateStage(BaseStage):
         report.lat, report.lon, report.location_source = where.lat, where.lon, where.source
         report.confidence = {**(report.confidence or {}), "location": round(where.score, 4)}
         geo = where.result
+        mark(report, geo if where.source == "text" else None)  # a photo's GPS is where it is, not an estimate
         if geo is not None:
             report.address_label = geo.label
             report.address_voie = geo.street
@@ -59,5 +62,8 @@ class LocateStage(BaseStage):
             report.address_rep = mention.rep if mention is not None else None
             report.address_postcode = geo.postcode
             report.address_citycode = geo.citycode
+        precision, uncertainty = precision_of(geo) if geo is not None and where.source == "text" else (None, None)
         ctx.session.add(Event(report_id=report.id, action="located",
-                              detail={"source": where.source, "label": where.label, "score": round(where.score, 4)}))
+                              detail={"source": where.source, "label": where.label, "score": round(where.score, 4),
+                                      **({"precision": precision} if precision else {}),
+                                      **({"uncertainty_m": uncertainty} if uncertainty is not None else {})}))

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
+from intake.geocoding.precision import mark
 from intake.message import TEXT_CHANNELS, InboundMessage, Position
 from intake.models import Contact, Event, RawMessage, Report, ReportMessage
 from intake.models import as_utc as _aware
@@ -42,6 +43,7 @@ def _by_tracking(ctx: Context, text: str, phone: str) -> Report | None:
 def _pin(ctx: Context, report: Report, parsed: InboundMessage, position: Position) -> None:
     report.lat, report.lon, report.location_source = position.lat, position.lon, "pin"
     report.confidence = {**(report.confidence or {}), "location": 1.0}
+    mark(report, None)
     if position.label:
         report.address_label = position.label[:300]
     ctx.session.add(Event(report_id=report.id, actor="citoyen", action="located",

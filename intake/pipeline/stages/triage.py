@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from intake.geocoding.precision import review_reason
 from intake.pipeline.registry import BaseStage, Context, register
 from intake.reports.statuses import NEEDS_REVIEW
 from intake.reports.voicemail import note_on_recording, reasons_for
@@ -29,6 +30,8 @@ class TriageStage(BaseStage):
             reasons.append(UNUSUAL_REASON)
         if report.lat is None:
             reasons.append("aucune localisation" if not report.address_voie else "adresse non trouvée")
+        elif (loose := review_reason(report, ctx.config.addresses.max_estimate_m)) is not None:
+            reasons.append(loose)  # "n° 12 absent de la référence…": an agent checks before it is transmitted
         if not report.citizen_recovered:
             reasons.append("citoyen non identifié")
         # A voicemail is only as good as its machine transcript: missing, empty, short or unsure, an agent listens.

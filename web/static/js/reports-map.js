@@ -57,6 +57,7 @@
     box.appendChild(title);
     box.appendChild(el("p", p.categorie_libelle));
     box.appendChild(el("p", p.statut + " — reçu le " + p.date));
+    if (p.position) { box.appendChild(el("p", p.position.charAt(0).toUpperCase() + p.position.slice(1))); }
     var link = el("a", "Ouvrir le signalement");
     link.href = p.url;
     box.appendChild(link);
