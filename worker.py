@@ -106,11 +106,22 @@ class GuichetWorker(Worker):
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, stopping)
 
-    def _start_scheduler(self, burst: bool = False, logging_level: str | None = "INFO",
-                         date_format: str = "%H:%M:%S", log_format: str = "%(asctime)s %(message)s") -> None:
+    def _start_scheduler(
+        self,
+        burst: bool = False,
+        logging_level: str | None = "INFO",
+        date_format: str = "%H:%M:%S",
+        log_format: str = "%(asctime)s %(message)s",
+    ) -> None:
         """rq's own, with the quiet scheduler."""
-        self.scheduler = QuietScheduler(self.queues, connection=self.connection, logging_level=logging_level or "INFO",
-                                        date_format=date_format, log_format=log_format, serializer=self.serializer)
+        self.scheduler = QuietScheduler(
+            self.queues,
+            connection=self.connection,
+            logging_level=logging_level or "INFO",
+            date_format=date_format,
+            log_format=log_format,
+            serializer=self.serializer,
+        )
         self.scheduler.acquire_locks()
         if not self.scheduler.acquired_locks:
             return
@@ -161,16 +172,19 @@ def _horse_killed(res: Any) -> Any:
     from intake.runtime.queue import enqueue_process, get_queue
 
     def handler(job: Any, retpid: int, ret_val: int, rusage: Any) -> None:
-        if job.func_name not in ("intake.runtime.jobs.process_message", "intake.runtime.jobs.process_messages") \
-                or not job.args:
+        if (
+            job.func_name not in ("intake.runtime.jobs.process_message", "intake.runtime.jobs.process_messages")
+            or not job.args
+        ):
             return
         ids = [int(i) for i in job.args[0]] if isinstance(job.args[0], list | tuple) else [int(job.args[0])]
         alone = len(ids) == 1
         statuses = {}
         for raw_id in ids:
             try:
-                statuses[raw_id] = after_horse_died(res.factory, raw_id, max_attempts=res.config.worker.max_attempts,
-                                                    count_try=alone)
+                statuses[raw_id] = after_horse_died(
+                    res.factory, raw_id, max_attempts=res.config.worker.max_attempts, count_try=alone
+                )
             except Exception as exc:  # database away: the sweep parks or retries it later
                 log.warning("message %s: horse died, claim left to the sweep (%s)", raw_id, exc)
                 return
@@ -271,8 +285,9 @@ def run_worker(config: Config, *, burst: bool = False, scheduler: bool = True) -
         while not stopping.is_set():
             worker = None
             try:
-                worker = GuichetWorker(worker_queues(rq_redis), connection=rq_redis,
-                                       work_horse_killed_handler=_horse_killed(res))
+                worker = GuichetWorker(
+                    worker_queues(rq_redis), connection=rq_redis, work_horse_killed_handler=_horse_killed(res)
+                )
                 current.append(worker)
                 if stopping.is_set():  # asked to stop while it was being made
                     break

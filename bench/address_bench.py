@@ -32,26 +32,46 @@ from intake.geocoding.protocol import AddressQuery  # noqa: E402
 BAN = [ROOT / "tests/data/ban/adresses-paris-extrait.csv", ROOT.parent / "shared/data/ban/adresses-paris-extrait.csv"]
 DANSMARUE = ROOT.parent / "shared/data/dansmarue/dansmarue_paris_dev.csv"
 
-PROBLEMS = ["le lampadaire est éteint depuis trois jours", "un nid de poule énorme s'est formé sur la chaussée",
-            "des sacs poubelle sont déposés sur le trottoir", "la grille d'arbre est descellée",
-            "un tag raciste a été peint sur le mur", "une voiture ventouse est garée depuis des semaines",
-            "le feu piéton ne passe plus au vert", "des encombrements bloquent le passage des poussettes"]
-DETAILS = [" C'est dangereux pour les enfants qui vont à l'école le matin.",
-           " J'ai déjà signalé le problème il y a deux semaines sur l'application, sans réponse.",
-           " Les personnes âgées doivent descendre sur la chaussée pour passer, avec les voitures qui arrivent vite.",
-           " La nuit on ne voit rien et plusieurs voisins ont déjà failli tomber."]
+PROBLEMS = [
+    "le lampadaire est éteint depuis trois jours",
+    "un nid de poule énorme s'est formé sur la chaussée",
+    "des sacs poubelle sont déposés sur le trottoir",
+    "la grille d'arbre est descellée",
+    "un tag raciste a été peint sur le mur",
+    "une voiture ventouse est garée depuis des semaines",
+    "le feu piéton ne passe plus au vert",
+    "des encombrements bloquent le passage des poussettes",
+]
+DETAILS = [
+    " C'est dangereux pour les enfants qui vont à l'école le matin.",
+    " J'ai déjà signalé le problème il y a deux semaines sur l'application, sans réponse.",
+    " Les personnes âgées doivent descendre sur la chaussée pour passer, avec les voitures qui arrivent vite.",
+    " La nuit on ne voit rien et plusieurs voisins ont déjà failli tomber.",
+]
 OPENINGS = ["Bonjour,\n", "Madame, Monsieur,\n\n", "Bonjour, ", "bjr ", ""]
 PLACES = ["devant le {a}", "au {a}", "en face du {a}", "au niveau du {a}", "{a}", "à hauteur du {a}"]
-CLOSINGS = ["\nMerci d'avance.", "\nCordialement,\nJean Martin", " merci", "\n\nBien à vous,\nA. Dupont\n{s}",
-            "\nCordialement, un riverain du {s}", ""]
-NO_ADDRESS = ["Bonjour, je voudrais connaître les horaires d'ouverture de la mairie le samedi {n} juin. Merci",
-              "Madame, Monsieur,\nJe souhaite obtenir une copie de mon acte de naissance (né le {n} mars 1984).\n"
-              "Cordialement,\nPaul Durand",
-              "Bonjour, le lampadaire devant l'école ne marche plus depuis {n} jours, merci de venir voir.",
-              "Je suis absente du {n} au 23 août. Pour toute urgence, contactez le secrétariat.",
-              "ya des dechets partout dans le square depuis {n} jours c degueu"]
-_ABBREVIATE = [(re.compile(r"\brue\b", re.I), "r."), (re.compile(r"\bboulevard\b", re.I), "bd"),
-               (re.compile(r"\bavenue\b", re.I), "av."), (re.compile(r"\bplace\b", re.I), "pl.")]
+CLOSINGS = [
+    "\nMerci d'avance.",
+    "\nCordialement,\nJean Martin",
+    " merci",
+    "\n\nBien à vous,\nA. Dupont\n{s}",
+    "\nCordialement, un riverain du {s}",
+    "",
+]
+NO_ADDRESS = [
+    "Bonjour, je voudrais connaître les horaires d'ouverture de la mairie le samedi {n} juin. Merci",
+    "Madame, Monsieur,\nJe souhaite obtenir une copie de mon acte de naissance (né le {n} mars 1984).\n"
+    "Cordialement,\nPaul Durand",
+    "Bonjour, le lampadaire devant l'école ne marche plus depuis {n} jours, merci de venir voir.",
+    "Je suis absente du {n} au 23 août. Pour toute urgence, contactez le secrétariat.",
+    "ya des dechets partout dans le square depuis {n} jours c degueu",
+]
+_ABBREVIATE = [
+    (re.compile(r"\brue\b", re.I), "r."),
+    (re.compile(r"\bboulevard\b", re.I), "bd"),
+    (re.compile(r"\bavenue\b", re.I), "av."),
+    (re.compile(r"\bplace\b", re.I), "pl."),
+]
 
 
 def _written(address: str, rng: random.Random) -> str:
@@ -90,8 +110,28 @@ def messages(count: int, *, seed: int = 42) -> list[tuple[str, str | None]]:
     return out
 
 
-_ROMAN = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII", "XIII", "XIV", "XV", "XVI",
-          "XVII", "XVIII", "XIX", "XX"]
+_ROMAN = [
+    "I",
+    "II",
+    "III",
+    "IV",
+    "V",
+    "VI",
+    "VII",
+    "VIII",
+    "IX",
+    "X",
+    "XI",
+    "XII",
+    "XIII",
+    "XIV",
+    "XV",
+    "XVI",
+    "XVII",
+    "XVIII",
+    "XIX",
+    "XX",
+]
 
 
 def _short_form(address: str, rng: random.Random) -> str:
@@ -142,8 +182,10 @@ def placement(extractor: AddressExtractor, geocoder: LocalGeocoder, texts: list[
         else:
             exact += 1
     n = exact + estimated + missed
-    print(f"placed (with a number): {n}; exact {exact / n:.1%} / estimated {estimated / n:.1%} "
-          f"(of which to review at 40 m: {far}) / missed {missed / n:.1%}; another number shown: {other}")
+    print(
+        f"placed (with a number): {n}; exact {exact / n:.1%} / estimated {estimated / n:.1%} "
+        f"(of which to review at 40 m: {far}) / missed {missed / n:.1%}; another number shown: {other}"
+    )
 
 
 def _rates(runs: list[Callable[[], object]], n: int, repeat: int) -> list[float]:
@@ -181,31 +223,51 @@ def main(argv: list[str] | None = None) -> int:
         nlp.make_doc(text)
         extractor.best(text)
     n = len(texts)
-    print(f"messages: {n} ({sum(1 for _, s in data if s)} with an address), "
-          f"mean {sum(map(len, texts)) / n:.0f} characters")
+    print(
+        f"messages: {n} ({sum(1 for _, s in data if s)} with an address), "
+        f"mean {sum(map(len, texts)) / n:.0f} characters"
+    )
     short = [t for t in texts if len(t) < 120]
-    for label, group in (("all", texts), ("under 120 characters", short),
-                         ("120 characters or more", [t for t in texts if len(t) >= 120])):
-        extract, pipe, make_doc = _rates([lambda g=group: [extractor.best(t) for t in g],  # type: ignore[misc]
-                                          lambda g=group: list(nlp.tokenizer.pipe(g)),  # type: ignore[misc]
-                                          lambda g=group: [nlp.make_doc(t) for t in g]],  # type: ignore[misc]
-                                         len(group), args.repeat)
+    for label, group in (
+        ("all", texts),
+        ("under 120 characters", short),
+        ("120 characters or more", [t for t in texts if len(t) >= 120]),
+    ):
+        extract, pipe, make_doc = _rates(
+            [
+                lambda g=group: [extractor.best(t) for t in g],  # type: ignore[misc]
+                lambda g=group: list(nlp.tokenizer.pipe(g)),  # type: ignore[misc]
+                lambda g=group: [nlp.make_doc(t) for t in g],
+            ],  # type: ignore[misc]
+            len(group),
+            args.repeat,
+        )
         print(f"-- {label}: {len(group)} messages")
         print(f"AddressExtractor.best      {extract:10,.0f} messages/s  ({1e6 / extract:6.1f} µs each)")
         print(f"tokenizer.pipe             {pipe:10,.0f} messages/s  ({1e6 / pipe:6.1f} µs each)")
         print(f"make_doc per text          {make_doc:10,.0f} messages/s  ({1e6 / make_doc:6.1f} µs each)")
         print(f"ratio extractor / tokenizer.pipe: {extract / pipe:.2f}x   / make_doc: {extract / make_doc:.2f}x")
-    found = sum(1 for (text, street), m in zip(data, map(extractor.best, texts), strict=True)
-                if street is not None and m is not None and m.voie and normalize_street(m.voie) == street)
+    found = sum(
+        1
+        for (text, street), m in zip(data, map(extractor.best, texts), strict=True)
+        if street is not None and m is not None and m.voie and normalize_street(m.voie) == street
+    )
     with_address = sum(1 for _, street in data if street is not None)
     false = sum(1 for (_, street), m in zip(data, map(extractor.best, texts), strict=True) if street is None and m)
-    print(f"street found: {found}/{with_address} ({found / with_address:.1%}); "
-          f"a location taken in messages without one: {false}")
+    print(
+        f"street found: {found}/{with_address} ({found / with_address:.1%}); "
+        f"a location taken in messages without one: {false}"
+    )
     forms = short_forms(500)
-    got = sum(1 for text, street in forms if (m := extractor.best(text)) is not None and m.voie
-              and normalize_street(m.voie) == street)
-    print(f"short forms (\"Rép.\", \"St-\", \"XIe\"): street found {got}/{len(forms)} ({got / len(forms):.1%}); "
-          f"e.g. {forms[0][0]!r}")
+    got = sum(
+        1
+        for text, street in forms
+        if (m := extractor.best(text)) is not None and m.voie and normalize_street(m.voie) == street
+    )
+    print(
+        f'short forms ("Rép.", "St-", "XIe"): street found {got}/{len(forms)} ({got / len(forms):.1%}); '
+        f"e.g. {forms[0][0]!r}"
+    )
     placement(extractor, LocalGeocoder.from_files([ban]), texts + [t for t, _ in forms])
     return 0
 

@@ -60,8 +60,10 @@ def main() -> int:
     tok = min(tokenizer_round() for _ in range(args.repeat))
     ana = min(analyze_round() for _ in range(args.repeat))
     n = len(items)
-    print(f"messages: {n} (mean {sum(map(len, texts)) / n:.0f} characters); start-up (load model, reference): "
-          f"{load_s:.1f} s")
+    print(
+        f"messages: {n} (mean {sum(map(len, texts)) / n:.0f} characters); start-up (load model, reference): "
+        f"{load_s:.1f} s"
+    )
     print(f"spacy.blank('fr') tokenizer: {n / tok:,.0f} messages/s")
     print(f"guichet analyze:             {n / ana:,.0f} messages/s")
     print(f"ratio analyze / tokenizer:   {tok / ana:.2f} (target >= 0.25)")
@@ -82,9 +84,11 @@ def main() -> int:
         else:
             without += 1
             found_none += mention is None or mention.kind in {"intersection", "landmark"}
-    print(f"dev set: category accuracy {right_cat / len(dev):.1%}; address street right {right_street}/{with_address} "
-          f"({right_street / with_address:.1%}), street and number right {right_number / with_address:.1%}; "
-          f"no street address invented in {found_none}/{without} messages without one")
+    print(
+        f"dev set: category accuracy {right_cat / len(dev):.1%}; address street right {right_street}/{with_address} "
+        f"({right_street / with_address:.1%}), street and number right {right_number / with_address:.1%}; "
+        f"no street address invented in {found_none}/{without} messages without one"
+    )
     return 0
 
 

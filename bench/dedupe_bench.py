@@ -23,10 +23,18 @@ from intake.reports.dedupe import closest  # noqa: E402
 
 REPORTS = ROOT.parent / "shared" / "data" / "dansmarue" / "dansmarue_paris_dev.csv"
 # DansMaRue `type` → category code, as in classifiers/training/DATA_FORMAT.md (matched on the label's start)
-TYPES = (("Voirie", "voirie"), ("Éclairage", "eclairage"), ("Propreté", "proprete"),
-         ("Objets abandonnés", "objets_abandonnes"), ("Graffitis", "graffitis"),
-         ("Mobiliers urbains", "mobilier_urbain"), ("Arbres", "vegetaux"), ("Autos", "vehicules"), ("Eau", "eau"),
-         ("Activités commerciales", "activites_commerciales"))
+TYPES = (
+    ("Voirie", "voirie"),
+    ("Éclairage", "eclairage"),
+    ("Propreté", "proprete"),
+    ("Objets abandonnés", "objets_abandonnes"),
+    ("Graffitis", "graffitis"),
+    ("Mobiliers urbains", "mobilier_urbain"),
+    ("Arbres", "vegetaux"),
+    ("Autos", "vehicules"),
+    ("Eau", "eau"),
+    ("Activités commerciales", "activites_commerciales"),
+)
 
 Row = tuple[str, datetime, str, float, float]
 
@@ -72,8 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     for _, _, cat, _, _ in rows:
         totals[cat] += 1
     factors = (1.0, 0.5, 2.0)
-    results = {f: replay(rows, radii={k: v * f for k, v in DEDUPE_RADII.items()}, window_days=args.window_days)
-               for f in factors}
+    results = {
+        f: replay(rows, radii={k: v * f for k, v in DEDUPE_RADII.items()}, window_days=args.window_days)
+        for f in factors
+    }
     print(f"{len(rows)} reports, {rows[0][1]:%Y-%m-%d} → {rows[-1][1]:%Y-%m-%d}, window {args.window_days} days")
     print(f"{'category':<24}{'reports':>8}{'radius':>8}" + "".join(f"{'×' + str(f):>14}" for f in factors))
     for cat in sorted(totals, key=lambda c: -totals[c]):

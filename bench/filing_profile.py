@@ -42,8 +42,12 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--top", type=int, default=30)
-    parser.add_argument("--profile", action=argparse.BooleanOptionalAction, default=True,
-                        help="run under cProfile (--no-profile: timings without its overhead)")
+    parser.add_argument(
+        "--profile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="run under cProfile (--no-profile: timings without its overhead)",
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="guichet-profile-"))
     url, created = _database(args.database, tmp)
@@ -55,8 +59,10 @@ def main() -> int:
         data.update(database_url=url, storage={"root": str(tmp / "storage")})
         res = build_resources(parse_config(data, base_dir=str(tmp)), mailer=ConsoleMailer())
         res.understanding()
-        ids = [store_raw(res.factory, channel="email", source="mairie", external_key=email_key(raw),
-                         payload=raw)[0] for raw in messages(args.messages)]
+        ids = [
+            store_raw(res.factory, channel="email", source="mairie", external_key=email_key(raw), payload=raw)[0]
+            for raw in messages(args.messages)
+        ]
         counts: collections.Counter[str] = collections.Counter()
         shapes: collections.Counter[str] = collections.Counter()
 
@@ -76,18 +82,22 @@ def main() -> int:
         if args.profile:
             profiler.enable()
         for i in range(0, len(ids), args.batch):
-            outcomes = process.process_batch(res, ids[i:i + args.batch], worker="bench")
+            outcomes = process.process_batch(res, ids[i : i + args.batch], worker="bench")
             assert all(o.status == "processed" for o in outcomes), outcomes
         profiler.disable()
         elapsed = time.perf_counter() - started
         used = os.times()
         n = args.messages
-        print(f"database: {args.database}, messages: {n}, batch: {args.batch}: {n / elapsed:.1f} messages/s "
-              f"(in process, no IMAP, no Redis; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+        print(
+            f"database: {args.database}, messages: {n}, batch: {args.batch}: {n / elapsed:.1f} messages/s "
+            f"(in process, no IMAP, no Redis; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
+        )
         own = (used.user + used.system - cpu.user - cpu.system) * 1000 / n
         children = (used.children_user + used.children_system - cpu.children_user - cpu.children_system) * 1000 / n
-        print(f"CPU per message: {own:.1f} ms claiming and filing (this process), {children:.1f} ms understanding "
-              "(budgeted children)")
+        print(
+            f"CPU per message: {own:.1f} ms claiming and filing (this process), {children:.1f} ms understanding "
+            "(budgeted children)"
+        )
         print("statements per message: " + ", ".join(f"{k} {v / n:.1f}" for k, v in counts.most_common()))
         print("most frequent statements (per message):")
         for shape, count in shapes.most_common(15):

@@ -37,7 +37,7 @@ SHARED = ROOT.parent / "shared" / "data"
 def _typo(street: Street, rng: random.Random) -> str:
     word = max(street.core, key=len)
     i = rng.randrange(1, len(word) - 1) if len(word) > 2 else 0
-    return street.normalized.replace(word, word[:i] + word[i + 1:], 1)
+    return street.normalized.replace(word, word[:i] + word[i + 1 :], 1)
 
 
 def _qps(geocoder: LocalGeocoder, queries: list[str]) -> tuple[float, float]:
@@ -80,17 +80,29 @@ def held_out(geocoder: LocalGeocoder, count: int, rng: random.Random, max_estima
             stated += 1
             covered += error <= uncertainty
         far += uncertainty is None or uncertainty > max_estimate_m
-        method = str(result.details.get("estimate", "exact (même nom, autre arrondissement)" if result.number_found
-                                        else "plus proche (ancien comportement)"))
+        method = str(
+            result.details.get(
+                "estimate",
+                "exact (même nom, autre arrondissement)"
+                if result.number_found
+                else "plus proche (ancien comportement)",
+            )
+        )
         methods.setdefault(method, []).append(error)
     n = len(errors)
-    print(f"{'held-out numbers geocoded':<34} {n:8d}   median error {_percentile(errors, 0.5):.1f} m, "
-          f"p95 {_percentile(errors, 0.95):.1f} m; citizen's number kept {kept / n:.1%}; missed {missed}")
-    print(f"{'  stated uncertainty holds':<34} {covered / max(stated, 1):8.1%}   ({stated} with one); "
-          f"to review (> {max_estimate_m:g} m or unknown) {far / n:.1%}")
+    print(
+        f"{'held-out numbers geocoded':<34} {n:8d}   median error {_percentile(errors, 0.5):.1f} m, "
+        f"p95 {_percentile(errors, 0.95):.1f} m; citizen's number kept {kept / n:.1%}; missed {missed}"
+    )
+    print(
+        f"{'  stated uncertainty holds':<34} {covered / max(stated, 1):8.1%}   ({stated} with one); "
+        f"to review (> {max_estimate_m:g} m or unknown) {far / n:.1%}"
+    )
     for method, values in sorted(methods.items(), key=lambda item: -len(item[1])):
-        print(f"  {method:<32} {len(values):8d}   median {_percentile(values, 0.5):.1f} m, "
-              f"p95 {_percentile(values, 0.95):.1f} m")
+        print(
+            f"  {method:<32} {len(values):8d}   median {_percentile(values, 0.5):.1f} m, "
+            f"p95 {_percentile(values, 0.95):.1f} m"
+        )
 
 
 def _timed(label: str, action: Callable[[], object]) -> object:
@@ -157,12 +169,16 @@ def main() -> int:
             else:
                 exact += 1
         elapsed = time.perf_counter() - started
-        print(f"{'dansmarue within 50 m':<34} {within / len(rows):8.2%}   ({within}/{len(rows)}, "
-              f"{len(rows) / elapsed:.0f} q/s)")
+        print(
+            f"{'dansmarue within 50 m':<34} {within / len(rows):8.2%}   ({within}/{len(rows)}, "
+            f"{len(rows) / elapsed:.0f} q/s)"
+        )
         missed = len(rows) - exact - estimated
-        print(f"{'dansmarue exact/estimated/missed':<34} {exact / len(rows):8.2%} / {estimated / len(rows):.2%} / "
-              f"{missed / len(rows):.2%}   (estimates vs the report's own point: median "
-              f"{_percentile(estimate_errors, 0.5):.0f} m, p95 {_percentile(estimate_errors, 0.95):.0f} m)")
+        print(
+            f"{'dansmarue exact/estimated/missed':<34} {exact / len(rows):8.2%} / {estimated / len(rows):.2%} / "
+            f"{missed / len(rows):.2%}   (estimates vs the report's own point: median "
+            f"{_percentile(estimate_errors, 0.5):.0f} m, p95 {_percentile(estimate_errors, 0.95):.0f} m)"
+        )
     else:
         print(f"dansmarue reports missing: {args.reports}")
     held_out(geocoder, args.held_out, random.Random(7), args.max_estimate_m)

@@ -54,11 +54,25 @@ def plant_spots(url: str, now: datetime, rng: random.Random) -> None:
                 lat = lat0 + dist * math.cos(angle) / 110_574
                 lon = lon0 + dist * math.sin(angle) / (111_320 * math.cos(math.radians(lat0)))
                 created = now - timedelta(days=rng.uniform(0, 29))
-                rows.append({"tracking_number": f"B{top + len(rows):09d}", "public_token": uuid.uuid4().hex,
-                             "channel": "open311", "category": "objets_abandonnes", "service": "proprete",
-                             "status": "transmis", "category_source": "app", "lat": lat, "lon": lon,
-                             "address_voie": f"Rue du Banc d'Essai {s}", "created_at": created, "updated_at": created,
-                             "review_reasons": [], "confidence": {}, "notes": []})
+                rows.append(
+                    {
+                        "tracking_number": f"B{top + len(rows):09d}",
+                        "public_token": uuid.uuid4().hex,
+                        "channel": "open311",
+                        "category": "objets_abandonnes",
+                        "service": "proprete",
+                        "status": "transmis",
+                        "category_source": "app",
+                        "lat": lat,
+                        "lon": lon,
+                        "address_voie": f"Rue du Banc d'Essai {s}",
+                        "created_at": created,
+                        "updated_at": created,
+                        "review_reasons": [],
+                        "confidence": {},
+                        "notes": [],
+                    }
+                )
         conn.execute(insert(Report), rows)
     engine.dispose()
 
@@ -70,8 +84,10 @@ def timed(label: str, repeat: int, work: Callable[[], Any], describe: Callable[[
         started = time.perf_counter()
         result = work()
         times.append(time.perf_counter() - started)
-    print(f"{label:<46} min {min(times) * 1000:8.0f} ms   median {statistics.median(times) * 1000:8.0f} ms   "
-          f"{describe(result)}")
+    print(
+        f"{label:<46} min {min(times) * 1000:8.0f} ms   median {statistics.median(times) * 1000:8.0f} ms   "
+        f"{describe(result)}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,21 +115,39 @@ def main(argv: list[str] | None = None) -> int:
         for days in (30, 365):
             period = Period(today - timedelta(days=days - 1), today, preset=days)
             flt = period_filter(none, period, {})
-            timed(f"statistics, {days} days, all services", args.repeat,
-                  lambda flt=flt, period=period: compute(session, cfg, flt, period),
-                  lambda s: f"{s.total} reports, median first action {s.first_action.median_hours or 0:.1f} h")
-            timed(f"statistics, {days} days, agent of voirie", args.repeat,
-                  lambda flt=flt, period=period: compute(session, cfg, flt, period, service_scope="voirie"),
-                  lambda s: f"{s.total} reports")
-            timed(f"hotspots, {days} days", args.repeat,
-                  lambda period=period: find_hotspots(session, cfg, none, period),
-                  lambda r: f"{len(r.hotspots)} hotspots among {r.located} located reports")
-        located = [(lat, lon) for lat, lon in session.execute(
-            select(Report.lat, Report.lon).where(Report.lat.is_not(None)))]
-    timed(f"cluster() alone, {len(located)} points, 150 m, ≥ 6", args.repeat,
-          lambda: cluster(located, radius_m=150, min_points=6), lambda g: f"{len(g)} groups")
-    timed(f"cluster() alone, {len(located)} points, 50 m, ≥ 3", args.repeat,
-          lambda: cluster(located, radius_m=50, min_points=3), lambda g: f"{len(g)} groups")
+            timed(
+                f"statistics, {days} days, all services",
+                args.repeat,
+                lambda flt=flt, period=period: compute(session, cfg, flt, period),
+                lambda s: f"{s.total} reports, median first action {s.first_action.median_hours or 0:.1f} h",
+            )
+            timed(
+                f"statistics, {days} days, agent of voirie",
+                args.repeat,
+                lambda flt=flt, period=period: compute(session, cfg, flt, period, service_scope="voirie"),
+                lambda s: f"{s.total} reports",
+            )
+            timed(
+                f"hotspots, {days} days",
+                args.repeat,
+                lambda period=period: find_hotspots(session, cfg, none, period),
+                lambda r: f"{len(r.hotspots)} hotspots among {r.located} located reports",
+            )
+        located = [
+            (lat, lon) for lat, lon in session.execute(select(Report.lat, Report.lon).where(Report.lat.is_not(None)))
+        ]
+    timed(
+        f"cluster() alone, {len(located)} points, 150 m, ≥ 6",
+        args.repeat,
+        lambda: cluster(located, radius_m=150, min_points=6),
+        lambda g: f"{len(g)} groups",
+    )
+    timed(
+        f"cluster() alone, {len(located)} points, 50 m, ≥ 3",
+        args.repeat,
+        lambda: cluster(located, radius_m=50, min_points=3),
+        lambda g: f"{len(g)} groups",
+    )
     engine.dispose()
     return 0
 

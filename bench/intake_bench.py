@@ -67,8 +67,11 @@ def _messages(n: int) -> list[bytes]:
     out = []
     for i in range(n):
         attachments = [("photo.jpg", "image/jpeg", photo)] if i % 5 == 0 else []
-        out.append(citizen_email(sender=f"citoyen{i}@example.org", subject=f"Signalement n°{i} : dépôt sauvage",
-                                 attachments=attachments))
+        out.append(
+            citizen_email(
+                sender=f"citoyen{i}@example.org", subject=f"Signalement n°{i} : dépôt sauvage", attachments=attachments
+            )
+        )
     return out
 
 
@@ -131,7 +134,7 @@ def _append_all(server: DovecotServer, user: str, messages: list[bytes]) -> None
     """APPEND every message over one IMAP connection, 200 per MULTIAPPEND command."""
     with server.client(user) as client:
         for start in range(0, len(messages), 200):
-            client.multiappend("INBOX", messages[start:start + 200])
+            client.multiappend("INBOX", messages[start : start + 200])
 
 
 def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
@@ -173,12 +176,23 @@ def main() -> int:
         if config.get("routing", {}).get("zones_file"):
             config["routing"]["zones_file"] = str(ROOT / config["routing"]["zones_file"])
         config.update(
-            database_url=url, redis_url=redis_url,
+            database_url=url,
+            redis_url=redis_url,
             storage={"root": str(tmp / "storage")},
             smtp={**config["smtp"], "backend": "console"},
-            mailboxes=[{"name": "bench", "host": "127.0.0.1", "port": server.port, "tls": False,
-                        "username": user, "password": {"env": "BENCH_IMAP_PASSWORD"}, "poll_interval": 5,
-                        "batch_size": 100, "idle": True}],
+            mailboxes=[
+                {
+                    "name": "bench",
+                    "host": "127.0.0.1",
+                    "port": server.port,
+                    "tls": False,
+                    "username": user,
+                    "password": {"env": "BENCH_IMAP_PASSWORD"},
+                    "poll_interval": 5,
+                    "batch_size": 100,
+                    "idle": True,
+                }
+            ],
         )
         cfg_path = tmp / "config.yaml"
         cfg_path.write_text(yaml.safe_dump(config, allow_unicode=True))
@@ -192,8 +206,12 @@ def main() -> int:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         logs = [open(tmp / f"worker-{i}.log", "wb") for i in range(args.workers)]  # noqa: SIM115
-        workers += [subprocess.Popen([sys.executable, "-m", "intake.cli", "worker"], cwd=ROOT, env=env,
-                                     stdout=log, stderr=subprocess.STDOUT) for log in logs]
+        workers += [
+            subprocess.Popen(
+                [sys.executable, "-m", "intake.cli", "worker"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+            for log in logs
+        ]
         print(f"worker logs: {tmp}/worker-N.log", flush=True)
         peaks = {proc.pid: {"worker": 0, "child": 0} for proc in workers}
         done = sent = 0
@@ -207,8 +225,9 @@ def main() -> int:
                 for child in _tree(proc.pid)[1:]:
                     peaks[proc.pid]["child"] = max(peaks[proc.pid]["child"], _hwm_kib(child))
             with read_only(factory) as session:  # no wait for SQLite's write lock, which the workers need
-                done = session.execute(select(func.count()).select_from(Outbox)
-                                       .where(Outbox.kind == "confirmation")).scalar_one()
+                done = session.execute(
+                    select(func.count()).select_from(Outbox).where(Outbox.kind == "confirmation")
+                ).scalar_one()
                 stored = session.execute(select(func.count()).select_from(RawMessage)).scalar_one()
             if first_at is None and done > 0:
                 first_at = time.perf_counter() - started
@@ -221,8 +240,7 @@ def main() -> int:
         elapsed = time.perf_counter() - started
         with factory() as session:
             reports = session.execute(select(func.count()).select_from(Report)).scalar_one()
-            sent = session.execute(select(func.count()).select_from(Outbox).where(Outbox.status == "sent")
-                                   ).scalar_one()
+            sent = session.execute(select(func.count()).select_from(Outbox).where(Outbox.status == "sent")).scalar_one()
         load_after = os.getloadavg()
     finally:
         _stop(workers)
@@ -230,32 +248,46 @@ def main() -> int:
         private_redis.stop()
         server.stop()
         _drop(created)
-    print(f"database: {args.database}, workers: {args.workers}, messages appended: {args.messages} "
-          f"(appended in {appended_in:.1f} s, before the workers started)")
-    print(f"machine: {os.cpu_count()} cores, load average {load_before[0]:.1f} at start, "
-          f"{sum(loads) / max(1, len(loads)):.1f} on average during the run, {load_after[0]:.1f} at the end")
-    print(f"reports filed with their confirmation queued: {done}/{args.messages} ({reports} reports) in "
-          f"{elapsed:.1f} s, including worker start-up; {sent} confirmations sent by then")
+    print(
+        f"database: {args.database}, workers: {args.workers}, messages appended: {args.messages} "
+        f"(appended in {appended_in:.1f} s, before the workers started)"
+    )
+    print(
+        f"machine: {os.cpu_count()} cores, load average {load_before[0]:.1f} at start, "
+        f"{sum(loads) / max(1, len(loads)):.1f} on average during the run, {load_after[0]:.1f} at the end"
+    )
+    print(
+        f"reports filed with their confirmation queued: {done}/{args.messages} ({reports} reports) in "
+        f"{elapsed:.1f} s, including worker start-up; {sent} confirmations sent by then"
+    )
     if stored_at is not None:
         print(f"all raw messages stored (fetched from IMAP, committed, moved) after {stored_at:.1f} s")
     print(f"throughput: {done / elapsed:.1f} messages/s end to end")
     if first_at is not None and elapsed > first_at:
-        print(f"first report after {first_at:.1f} s (worker start-up, first poll); "
-              f"steady state: {(done - 1) / (elapsed - first_at):.1f} messages/s")
+        print(
+            f"first report after {first_at:.1f} s (worker start-up, first poll); "
+            f"steady state: {(done - 1) / (elapsed - first_at):.1f} messages/s"
+        )
     if done >= args.messages:
         print(f"backlog of {args.messages}: filed in {elapsed:.1f} s")
     elif first_at is not None and done > 1 and elapsed > first_at:
         rate = (done - 1) / (elapsed - first_at)
-        print(f"backlog of {args.messages}: NOT filed within {elapsed:.0f} s ({done} filed); at the steady rate, "
-              f"{first_at + (args.messages - 1) / rate:.0f} s")
+        print(
+            f"backlog of {args.messages}: NOT filed within {elapsed:.0f} s ({done} filed); at the steady rate, "
+            f"{first_at + (args.messages - 1) / rate:.0f} s"
+        )
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     if done:
-        print(f"CPU used by the workers and their children: {cpu:.0f} s, {cpu * 1000 / done:.1f} ms per message "
-              f"(the {os.cpu_count()} cores to ourselves: about {os.cpu_count() * done / cpu:.0f} messages/s at most, "
-              "IMAP server, Redis and database server apart)")
+        print(
+            f"CPU used by the workers and their children: {cpu:.0f} s, {cpu * 1000 / done:.1f} ms per message "
+            f"(the {os.cpu_count()} cores to ourselves: about {os.cpu_count() * done / cpu:.0f} messages/s at most, "
+            "IMAP server, Redis and database server apart)"
+        )
     for i, (pid, peak) in enumerate(peaks.items(), 1):
-        print(f"worker {i} (pid {pid}): peak RSS {peak['worker'] / 1024:.0f} MiB; "
-              f"its largest child (work horse, budgeted reader): {peak['child'] / 1024:.0f} MiB")
+        print(
+            f"worker {i} (pid {pid}): peak RSS {peak['worker'] / 1024:.0f} MiB; "
+            f"its largest child (work horse, budgeted reader): {peak['child'] / 1024:.0f} MiB"
+        )
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(f"peak memory of any process the workers ran (max RSS of the waited children): {peak_kib / 1024:.0f} MiB")
     return 0 if done >= args.messages else 1

@@ -50,8 +50,11 @@ def start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], str]:
     if binary is None:
         raise SystemExit("redis-server is missing (apt-get install redis-server)")
     port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(tmp)], stdout=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(tmp)],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
@@ -83,8 +86,12 @@ def main() -> int:
     parser.add_argument("--min-gap", type=float, default=2.0)
     parser.add_argument("--max-gap", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=10)
-    parser.add_argument("--tree", type=Path, default=ROOT,
-                        help="run the workers from another checkout (to compare with an older version)")
+    parser.add_argument(
+        "--tree",
+        type=Path,
+        default=ROOT,
+        help="run the workers from another checkout (to compare with an older version)",
+    )
     args = parser.parse_args()
 
     rng = random.Random(args.seed)
@@ -100,10 +107,22 @@ def main() -> int:
         migrate(url)
         config = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
         config.update(
-            database_url=url, redis_url=redis_url, storage={"root": str(tmp / "storage")},
+            database_url=url,
+            redis_url=redis_url,
+            storage={"root": str(tmp / "storage")},
             smtp={**config["smtp"], "backend": "console"},
-            mailboxes=[{"name": "bench", "host": "127.0.0.1", "port": server.port, "tls": False, "username": user,
-                        "password": {"env": "BENCH_IMAP_PASSWORD"}, "poll_interval": 60, "idle": True}],
+            mailboxes=[
+                {
+                    "name": "bench",
+                    "host": "127.0.0.1",
+                    "port": server.port,
+                    "tls": False,
+                    "username": user,
+                    "password": {"env": "BENCH_IMAP_PASSWORD"},
+                    "poll_interval": 60,
+                    "idle": True,
+                }
+            ],
         )
         if config.get("routing", {}).get("zones_file"):
             config["routing"]["zones_file"] = str(ROOT / config["routing"]["zones_file"])
@@ -114,8 +133,17 @@ def main() -> int:
         env.pop("GUICHET_REDIS_URL", None)
         env.pop("GUICHET_DATABASE_URL", None)
         log = (tmp / "workers.log").open("wb")
-        workers = [subprocess.Popen([sys.executable, "-m", "intake.cli", "worker"], cwd=args.tree, env=env, stdout=log,
-                                    stderr=subprocess.STDOUT, start_new_session=True) for _ in range(args.workers)]
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "-m", "intake.cli", "worker"],
+                cwd=args.tree,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            for _ in range(args.workers)
+        ]
         factory = make_sessionmaker(make_engine(url))
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # ready: the first periodic poll went through
@@ -129,8 +157,8 @@ def main() -> int:
         def collect() -> None:
             with factory() as session:
                 for key, processed_at in session.execute(
-                        select(RawMessage.external_key, RawMessage.processed_at)
-                        .where(RawMessage.status == "processed")).all():
+                    select(RawMessage.external_key, RawMessage.processed_at).where(RawMessage.status == "processed")
+                ).all():
                     if key in appended and key not in filed and processed_at is not None:
                         filed[key] = aware(processed_at).timestamp()
 
@@ -138,8 +166,9 @@ def main() -> int:
         i = 0
         while time.monotonic() < end:
             message_id = f"latency-{i}-{secrets.token_hex(4)}@bench.example"
-            raw = citizen_email(sender=f"citoyen{i}@example.org", subject=f"Lampadaire éteint n°{i}",
-                                message_id=message_id)
+            raw = citizen_email(
+                sender=f"citoyen{i}@example.org", subject=f"Lampadaire éteint n°{i}", message_id=message_id
+            )
             appended[f"mid:{message_id}"] = time.time()
             server.append(user, raw)
             i += 1
@@ -161,13 +190,17 @@ def main() -> int:
             _drop(pg_name)
         shutil.rmtree(tmp, ignore_errors=True)
     latencies = [filed[k] - appended[k] for k in filed]
-    print(f"database: {args.database}, workers: {args.workers}, duration: {args.duration:.0f} s, "
-          f"mails appended: {len(appended)}, reports filed: {len(filed)}")
+    print(
+        f"database: {args.database}, workers: {args.workers}, duration: {args.duration:.0f} s, "
+        f"mails appended: {len(appended)}, reports filed: {len(filed)}"
+    )
     if not latencies:
         print("no report filed")
         return 1
-    print(f"APPEND -> report filed: p50 {percentile(latencies, 50):.2f} s, p95 {percentile(latencies, 95):.2f} s, "
-          f"max {max(latencies):.2f} s, mean {statistics.mean(latencies):.2f} s")
+    print(
+        f"APPEND -> report filed: p50 {percentile(latencies, 50):.2f} s, p95 {percentile(latencies, 95):.2f} s, "
+        f"max {max(latencies):.2f} s, mean {statistics.mean(latencies):.2f} s"
+    )
     return 0 if len(filed) == len(appended) else 1
 
 

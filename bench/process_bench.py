@@ -29,8 +29,13 @@ from intake.runtime.resources import build_resources  # noqa: E402
 from tests.support.mail import citizen_email, jpeg_with_gps  # noqa: E402
 
 STREETS = ["rue de Rivoli", "boulevard Voltaire", "rue de la Roquette", "avenue de la République", "rue Oberkampf"]
-PROBLEMS = ["un lampadaire est éteint", "un dépôt sauvage de gravats", "un nid de poule dangereux",
-            "des tags sur la façade", "un banc cassé"]
+PROBLEMS = [
+    "un lampadaire est éteint",
+    "un dépôt sauvage de gravats",
+    "un nid de poule dangereux",
+    "des tags sur la façade",
+    "un banc cassé",
+]
 
 
 def messages(n: int) -> list[bytes]:
@@ -40,8 +45,11 @@ def messages(n: int) -> list[bytes]:
     for i in range(n):
         body = f"Bonjour, {PROBLEMS[i % 5]} au {i % 90 + 1} {STREETS[i % 5]}. Merci de faire le nécessaire."
         attachments = [("photo.jpg", "image/jpeg", photo)] if i % 5 == 0 else []
-        out.append(citizen_email(sender=f"citoyen{i}@example.org", subject=f"Signalement {i}", body=body,
-                                 attachments=attachments))
+        out.append(
+            citizen_email(
+                sender=f"citoyen{i}@example.org", subject=f"Signalement {i}", body=body, attachments=attachments
+            )
+        )
     return out
 
 
@@ -50,8 +58,7 @@ class Timed:
 
     def __init__(self) -> None:
         self.spent = {"read": 0.0, "understand": 0.0, "file": 0.0}
-        for name, label in (("_snapshots", "read"), ("understand_each", "understand"),
-                            ("_settle", "file")):
+        for name, label in (("_snapshots", "read"), ("understand_each", "understand"), ("_settle", "file")):
             setattr(process, name, self._wrap(getattr(process, name), label))
 
     def _wrap(self, fn: Any, label: str) -> Any:
@@ -61,6 +68,7 @@ class Timed:
                 return fn(*args, **kwargs)
             finally:
                 self.spent[label] += time.perf_counter() - started
+
         return timed
 
 
@@ -78,13 +86,14 @@ def run(kind: str, n: int, batch: int, isolate: bool) -> tuple[float, dict[str, 
         res.understanding()
         ids = []
         for raw in messages(n):
-            raw_id, _ = store_raw(res.factory, channel="email", source="mairie", external_key=email_key(raw),
-                                  payload=raw)
+            raw_id, _ = store_raw(
+                res.factory, channel="email", source="mairie", external_key=email_key(raw), payload=raw
+            )
             ids.append(raw_id)
         timed = Timed()
         started = time.perf_counter()
         for i in range(0, len(ids), batch):
-            outcomes = process.process_batch(res, ids[i:i + batch], worker="bench")
+            outcomes = process.process_batch(res, ids[i : i + batch], worker="bench")
             assert all(o.status == "processed" for o in outcomes), outcomes
         elapsed = time.perf_counter() - started
         res.dispose()
@@ -111,8 +120,10 @@ def main() -> int:
             for name, fn in originals.items():
                 setattr(process, name, fn)
             per = {k: v * 1000 / args.messages for k, v in spent.items()}
-            print(f"{isolate!s:>8} {batch:>6} {rate:>8.1f}   {per['claim']:>22.1f} {per['read']:>6.1f} "
-                  f"{per['understand']:>11.1f} {per['file']:>6.1f}")
+            print(
+                f"{isolate!s:>8} {batch:>6} {rate:>8.1f}   {per['claim']:>22.1f} {per['read']:>6.1f} "
+                f"{per['understand']:>11.1f} {per['file']:>6.1f}"
+            )
     return 0
 
 

@@ -63,9 +63,23 @@ def start_server(url: str, port: int, workers: int, log: Path) -> subprocess.Pop
     env = {**os.environ, "GUICHET_DATABASE_URL": url, "GUNICORN_CMD_ARGS": "--timeout 600"}
     env.pop("GUICHET_REDIS_URL", None)
     with log.open("wb") as sink:  # a file, not a pipe: a full pipe nobody reads would block the server
-        proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "guichet"), "serve", "--host", "127.0.0.1", "--port",
-                                 str(port), "--workers", str(workers)], env=env, cwd=ROOT,
-                                stdout=subprocess.DEVNULL, stderr=sink, start_new_session=True)
+        proc = subprocess.Popen(
+            [
+                str(ROOT / ".venv" / "bin" / "guichet"),
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -100,16 +114,22 @@ def deep_page(client: Any, total: int) -> tuple[str, str]:
     return f"file : page profonde (page={number})", f"/?page={number}"
 
 
-def pages(url: str, client: Any, app_rules: list[Any], rng: random.Random,
-          samples: int) -> tuple[list[Page], list[str]]:
+def pages(
+    url: str, client: Any, app_rules: list[Any], rng: random.Random, samples: int
+) -> tuple[list[Page], list[str]]:
     """The pages to measure over this database, and what was skipped (with why)."""
     engine = make_engine(url)
     with engine.connect() as conn:
         total = conn.execute(select(func.count()).select_from(Report)).scalar_one()
         ids = sorted(rng.sample(range(1, total + 1), min(samples, total)))
         rows = conn.execute(select(Report.tracking_number, Report.public_token).where(Report.id.in_(ids))).all()
-        busiest = conn.execute(select(Report.duplicate_of_id).where(Report.duplicate_of_id.is_not(None))
-                               .group_by(Report.duplicate_of_id).order_by(func.count().desc()).limit(1)).scalar()
+        busiest = conn.execute(
+            select(Report.duplicate_of_id)
+            .where(Report.duplicate_of_id.is_not(None))
+            .group_by(Report.duplicate_of_id)
+            .order_by(func.count().desc())
+            .limit(1)
+        ).scalar()
         busiest_number = conn.execute(select(Report.tracking_number).where(Report.id == busiest)).scalar()
     engine.dispose()
     deep_label, deep_url = deep_page(client, total)
@@ -146,8 +166,9 @@ def add_admin(url: str) -> tuple[str, str]:
     username, password = f"bench-{secrets.token_hex(4)}", secrets.token_urlsafe(24)
     engine = make_engine(url)
     with make_sessionmaker(engine)() as session, session.begin():
-        create_user(session, load_config(), username=username, password=password, role="admin",
-                    display_name="Banc d'essai")
+        create_user(
+            session, load_config(), username=username, password=password, role="admin", display_name="Banc d'essai"
+        )
     engine.dispose()
     return username, password
 
@@ -161,15 +182,20 @@ def signed_in(base: str, username: str, password: str) -> Any:
     token = re.search(r'name="csrf_token" value="([^"]+)"', form)
     if token is None:
         raise SystemExit("no sign-in form at /connexion")
-    answer = session.post(f"{base}/connexion", data={"identifiant": username, "mot_de_passe": password,
-                                                     "csrf_token": token.group(1)}, allow_redirects=False, timeout=60)
+    answer = session.post(
+        f"{base}/connexion",
+        data={"identifiant": username, "mot_de_passe": password, "csrf_token": token.group(1)},
+        allow_redirects=False,
+        timeout=60,
+    )
     if answer.status_code != 303:
         raise SystemExit(f"sign-in refused ({answer.status_code})")
     return session
 
 
-def measure(session: Any, base: str, page: Page, *, requests_n: int, budget_s: float,
-            warmup: int = 1) -> dict[str, Any]:
+def measure(
+    session: Any, base: str, page: Page, *, requests_n: int, budget_s: float, warmup: int = 1
+) -> dict[str, Any]:
     """Latencies of up to `requests_n` sequential GETs of the page's URLs (after a warm-up), in milliseconds.
 
     A page slower than `budget_s` in total stops early (at least 3 requests): its n says so.
@@ -195,10 +221,14 @@ def measure(session: Any, base: str, page: Page, *, requests_n: int, budget_s: f
         sizes.append(len(response.content))
         statuses.add(response.status_code)
     times.sort()
-    return {"n": len(times), "p50": statistics.median(times),
-            "p95": times[min(len(times) - 1, round(0.95 * (len(times) - 1)))], "max": times[-1],
-            "kb": statistics.mean(sizes) / 1024 if sizes else 0.0,
-            "status": ",".join(sorted(map(str, statuses)))}
+    return {
+        "n": len(times),
+        "p50": statistics.median(times),
+        "p95": times[min(len(times) - 1, round(0.95 * (len(times) - 1)))],
+        "max": times[-1],
+        "kb": statistics.mean(sizes) / 1024 if sizes else 0.0,
+        "status": ",".join(sorted(map(str, statuses))),
+    }
 
 
 def short(statement: str) -> str:
@@ -267,8 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     username, password = add_admin(url)
     client = app.test_client()  # in-process, signed in: finds the pages, then profiles their SQL
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/connexion").get_data(as_text=True))
-    client.post("/connexion", data={"identifiant": username, "mot_de_passe": password,
-                                    "csrf_token": token.group(1) if token else ""})
+    client.post(
+        "/connexion",
+        data={"identifiant": username, "mot_de_passe": password, "csrf_token": token.group(1) if token else ""},
+    )
     measured, skipped = pages(url, client, list(app.url_map.iter_rules()), random.Random(7), args.requests)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -284,12 +316,16 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         stop_server(proc)
     backend = make_url(url).get_backend_name()
-    print(f"\n\n{args.reports if not args.no_seed else '?'} reports, {backend}, gunicorn x{args.workers}, "
-          f"{args.requests} sequential requests per page (ms); server log: {log}")
+    print(
+        f"\n\n{args.reports if not args.no_seed else '?'} reports, {backend}, gunicorn x{args.workers}, "
+        f"{args.requests} sequential requests per page (ms); server log: {log}"
+    )
     print(f"{'page':<44}{'n':>4}{'p50':>9}{'p95':>9}{'max':>9}{'KB':>8}  HTTP  first URL")
     for page, r in results:
-        print(f"{page.label:<44}{r['n']:>4}{r['p50']:>9.1f}{r['p95']:>9.1f}{r['max']:>9.1f}{r['kb']:>8.1f}  "
-              f"{r['status']:<5} {page.urls[0]}")
+        print(
+            f"{page.label:<44}{r['n']:>4}{r['p50']:>9.1f}{r['p95']:>9.1f}{r['max']:>9.1f}{r['kb']:>8.1f}  "
+            f"{r['status']:<5} {page.urls[0]}"
+        )
     for line in skipped:
         print(f"skipped: {line}")
     if args.no_sql:

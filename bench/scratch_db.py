@@ -24,14 +24,23 @@ def recreate(url: str) -> None:
     import psycopg
 
     name = parsed.database
-    with psycopg.connect(host=parsed.host or "127.0.0.1", port=parsed.port or 5432, user=parsed.username,
-                         password=parsed.password, dbname="postgres", autocommit=True) as conn:
-        row = conn.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
-                           (name,)).fetchone()
+    with psycopg.connect(
+        host=parsed.host or "127.0.0.1",
+        port=parsed.port or 5432,
+        user=parsed.username,
+        password=parsed.password,
+        dbname="postgres",
+        autocommit=True,
+    ) as conn:
+        row = conn.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (name,)
+        ).fetchone()
         if row is not None:
             if row[0] != MARK:
-                raise SystemExit(f"la base {name} existe et n'a pas été créée par un banc d'essai : "
-                                 "choisissez une autre --database-url")
+                raise SystemExit(
+                    f"la base {name} existe et n'a pas été créée par un banc d'essai : "
+                    "choisissez une autre --database-url"
+                )
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
         conn.execute(f"COMMENT ON DATABASE \"{name}\" IS '{MARK}'")

@@ -49,8 +49,15 @@ BATCH = 5000
 CORRECTED_AUTO = 0.03  # share of the reports transmitted without review whose category an agent changed
 CORRECTED_OTHER = 0.12  # and of the model's other proposals
 # channel → share of reports (the town's doors)
-CHANNELS = {"email": 0.52, "sms": 0.16, "whatsapp": 0.06, "open311": 0.14, "telephone": 0.06, "accueil": 0.04,
-            "courrier": 0.02}
+CHANNELS = {
+    "email": 0.52,
+    "sms": 0.16,
+    "whatsapp": 0.06,
+    "open311": 0.14,
+    "telephone": 0.06,
+    "accueil": 0.04,
+    "courrier": 0.02,
+}
 # a report's status by age: recent ones are still open, old ones mostly closed
 OPEN_MIX = {"nouveau": 0.25, "a_qualifier": 0.15, "transmis": 0.35, "en_cours": 0.2, "resolu": 0.04, "rejete": 0.01}
 OLD_MIX = {"nouveau": 0.01, "a_qualifier": 0.02, "transmis": 0.07, "en_cours": 0.08, "resolu": 0.75, "rejete": 0.07}
@@ -91,9 +98,19 @@ class SeedStats:
 def load_places(path: Path = ADDRESSES) -> list[dict[str, Any]]:
     """Address points of the demo commune (BAN layout)."""
     with path.open(encoding="utf-8", newline="") as fh:
-        return [{"numero": r["numero"], "rep": r["rep"] or None, "voie": r["nom_voie"], "postcode": r["code_postal"],
-                 "citycode": r["code_insee"], "lat": float(r["lat"]), "lon": float(r["lon"])}
-                for r in csv.DictReader(fh, delimiter=";") if r["lat"] and r["lon"]]
+        return [
+            {
+                "numero": r["numero"],
+                "rep": r["rep"] or None,
+                "voie": r["nom_voie"],
+                "postcode": r["code_postal"],
+                "citycode": r["code_insee"],
+                "lat": float(r["lat"]),
+                "lon": float(r["lon"]),
+            }
+            for r in csv.DictReader(fh, delimiter=";")
+            if r["lat"] and r["lon"]
+        ]
 
 
 class _Mix:
@@ -142,8 +159,10 @@ class _Writer:
                 procs = [c.type.bind_processor(dialect) for c in columns]
                 if dialect.name == "postgresql":
                     procs = [json.dumps if isinstance(c.type, JSON) else None for c in columns]
-                values = [tuple(p(v) if p and v is not None else v for p, v in zip(procs, row.values(), strict=True))
-                          for row in rows]
+                values = [
+                    tuple(p(v) if p and v is not None else v for p, v in zip(procs, row.values(), strict=True))
+                    for row in rows
+                ]
                 names = ", ".join(c.name for c in columns)
                 if dialect.name == "postgresql":
                     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
@@ -156,8 +175,9 @@ class _Writer:
                 self.counts[name] += len(rows)
 
 
-def seed(url: str, reports: int, *, config: Config | None = None, seed_value: int = 42,
-         now: datetime | None = None) -> SeedStats:
+def seed(
+    url: str, reports: int, *, config: Config | None = None, seed_value: int = 42, now: datetime | None = None
+) -> SeedStats:
     """Insert `reports` reports (with contacts, raw messages, messages, photos, events) into the database at `url`.
 
     The database must be migrated; ids and tracking numbers continue after the rows already there.
@@ -173,10 +193,13 @@ def seed(url: str, reports: int, *, config: Config | None = None, seed_value: in
     engine = make_engine(url)
     writer = _Writer(engine)
     with engine.connect() as conn:
-        first = {name: int(conn.execute(select(func.coalesce(func.max(t.c.id), 0))).scalar_one()) + 1
-                 for name, t in writer.tables.items()}
-        counters: dict[int, int] = defaultdict(int, {y: v for y, v in conn.execute(
-            select(TrackingCounter.year, TrackingCounter.value))})
+        first = {
+            name: int(conn.execute(select(func.coalesce(func.max(t.c.id), 0))).scalar_one()) + 1
+            for name, t in writer.tables.items()
+        }
+        counters: dict[int, int] = defaultdict(
+            int, {y: v for y, v in conn.execute(select(TrackingCounter.year, TrackingCounter.value))}
+        )
     ids = dict(first)
 
     def next_id(table: str) -> int:
@@ -187,8 +210,17 @@ def seed(url: str, reports: int, *, config: Config | None = None, seed_value: in
     for i in range(citizens):
         name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
         number = first["contact"] + i
-        writer.add("contact", {"id": next_id("contact"), "name": name, "email": f"citoyen{number}@example.org",
-                               "phone": f"+336{number:08d}", "opt_out": False, "created_at": now - timedelta(days=366)})
+        writer.add(
+            "contact",
+            {
+                "id": next_id("contact"),
+                "name": name,
+                "email": f"citoyen{number}@example.org",
+                "phone": f"+336{number:08d}",
+                "opt_out": False,
+                "created_at": now - timedelta(days=366),
+            },
+        )
     # Classification, automatic transmission and agents' corrections draw from their own generator: the rows the
     # other benchmarks read stay those of the same seed.
     routing_rng = random.Random(seed_value + 1)
@@ -218,30 +250,50 @@ def seed(url: str, reports: int, *, config: Config | None = None, seed_value: in
             del pool[:100]
         source = "model" if channel in {"email", "sms", "whatsapp"} else ("app" if channel == "open311" else "agent")
         row = {
-            "id": rid, "tracking_number": f"{created.year}-{counters[created.year]:05d}",
-            "public_token": hashlib.sha256(f"{seed_value}-{rid}".encode()).hexdigest()[:32], "channel": channel,
+            "id": rid,
+            "tracking_number": f"{created.year}-{counters[created.year]:05d}",
+            "public_token": hashlib.sha256(f"{seed_value}-{rid}".encode()).hexdigest()[:32],
+            "channel": channel,
             "public_id": hashlib.sha256(f"{seed_value}-public-{rid}".encode()).hexdigest()[:32],
-            "subject": title if channel == "email" else "", "description": body, "category": category,
-            "service": service.get(category), "zone": None, "status": status,
-            "status_reason": "hors_competence" if status == "rejete" else None, "location_requested_at": None,
-            "author_id": author, "forwarded_by_name": None, "forwarded_by_email": None, "citizen_recovered": True,
+            "subject": title if channel == "email" else "",
+            "description": body,
+            "category": category,
+            "service": service.get(category),
+            "zone": None,
+            "status": status,
+            "status_reason": "hors_competence" if status == "rejete" else None,
+            "location_requested_at": None,
+            "author_id": author,
+            "forwarded_by_name": None,
+            "forwarded_by_email": None,
+            "citizen_recovered": True,
             "category_source": source,
             "review_reasons": ["catégorie incertaine"] if status == "a_qualifier" else [],
-            "address_label": label if located else None, "address_numero": place["numero"] if located else None,
-            "address_rep": place["rep"] if located else None, "address_voie": place["voie"] if located else None,
+            "address_label": label if located else None,
+            "address_numero": place["numero"] if located else None,
+            "address_rep": place["rep"] if located else None,
+            "address_voie": place["voie"] if located else None,
             "address_postcode": place["postcode"] if located else None,
             "address_citycode": place["citycode"] if located else None,
-            "lat": lat if located else None, "lon": lon if located else None,
+            "lat": lat if located else None,
+            "lon": lon if located else None,
             "location_source": rng.choice(("text", "text", "exif", "pin")) if located else "none",
             "confidence": {"category": round(rng.uniform(0.5, 1.0), 3), "location": round(rng.uniform(0.6, 1.0), 3)},
-            "notes": [], "duplicate_of_id": duplicate_of, "created_at": created,
+            "notes": [],
+            "duplicate_of_id": duplicate_of,
+            "created_at": created,
             "updated_at": created + min(age, timedelta(days=rng.uniform(0, 30))),
         }
         # The pipeline transmits a sure, placed, original report of the model itself (routing.dispatch); agents
         # change the category of a few of those, and of more of the model's other proposals.
         confidence = row["confidence"]["category"]
-        auto = (source == "model" and confidence >= cfg.classifier.review_threshold and located
-                and duplicate_of is None and status not in {"nouveau", "a_qualifier"})
+        auto = (
+            source == "model"
+            and confidence >= cfg.classifier.review_threshold
+            and located
+            and duplicate_of is None
+            and status not in {"nouveau", "a_qualifier"}
+        )
         proposed = category
         if source == "model" and routing_rng.random() < (CORRECTED_AUTO if auto else CORRECTED_OTHER):
             category = routing_rng.choice([c for c in categories if c != proposed])
@@ -254,44 +306,138 @@ def seed(url: str, reports: int, *, config: Config | None = None, seed_value: in
             raw_channel = "sms" if channel == "whatsapp" else channel
             payload = f"From: citoyen{author}@example.org\nSubject: {title}\n\n{body}\n".encode()
             raw_id = next_id("raw_message")
-            writer.add("raw_message", {
-                "id": raw_id, "channel": raw_channel, "source": "bench", "external_key": f"bench-{raw_id}",
-                "payload": payload, "payload_sha256": hashlib.sha256(payload).hexdigest(), "received_at": at,
-                "status": "processed", "attempts": 1, "processed_at": at})
+            writer.add(
+                "raw_message",
+                {
+                    "id": raw_id,
+                    "channel": raw_channel,
+                    "source": "bench",
+                    "external_key": f"bench-{raw_id}",
+                    "payload": payload,
+                    "payload_sha256": hashlib.sha256(payload).hexdigest(),
+                    "received_at": at,
+                    "status": "processed",
+                    "attempts": 1,
+                    "processed_at": at,
+                },
+            )
             msg_id = next_id("report_message")
-            writer.add("report_message", {
-                "id": msg_id, "report_id": rid, "raw_message_id": raw_id, "role": "original" if m == 0 else "follow_up",
-                "message_id": f"bench-{raw_id}@example.org" if channel == "email" else None,
-                "sender_name": None, "sender_email": f"citoyen{author}@example.org" if channel == "email" else None,
-                "subject": title, "text": body if m == 0 else "C'est toujours là, merci de passer.", "quoted": "",
-                "signature": "", "html": None, "details": {}, "created_at": at})
+            writer.add(
+                "report_message",
+                {
+                    "id": msg_id,
+                    "report_id": rid,
+                    "raw_message_id": raw_id,
+                    "role": "original" if m == 0 else "follow_up",
+                    "message_id": f"bench-{raw_id}@example.org" if channel == "email" else None,
+                    "sender_name": None,
+                    "sender_email": f"citoyen{author}@example.org" if channel == "email" else None,
+                    "subject": title,
+                    "text": body if m == 0 else "C'est toujours là, merci de passer.",
+                    "quoted": "",
+                    "signature": "",
+                    "html": None,
+                    "details": {},
+                    "created_at": at,
+                },
+            )
             if m == 0 and channel in {"email", "whatsapp", "open311"} and rng.random() < PHOTOS:
                 digest = hashlib.sha256(f"photo-{rid}".encode()).hexdigest()
-                writer.add("attachment", {
-                    "id": next_id("attachment"), "report_id": rid, "report_message_id": msg_id, "sha256": digest,
-                    "filename": f"IMG_{rid:06d}.jpg", "content_type": "image/jpeg", "size": 850_000, "is_image": True,
-                    "served_sha256": digest, "thumb_sha256": digest, "width": 4032, "height": 3024,
-                    "orientation": 1, "gps_lat": lat, "gps_lon": lon, "error": None})
-        writer.add("event", {"id": next_id("event"), "report_id": rid, "at": created, "actor": "guichet",
-                             "action": "created", "detail": {"channel": channel}})
-        writer.add("event", {"id": next_id("event"), "report_id": rid, "at": created, "actor": "guichet",
-                             "action": "classified", "detail": {"category": proposed, "confidence": confidence,
-                                                                **({} if proposed != category or source == "model"
-                                                                   else {"source": source})}})
+                writer.add(
+                    "attachment",
+                    {
+                        "id": next_id("attachment"),
+                        "report_id": rid,
+                        "report_message_id": msg_id,
+                        "sha256": digest,
+                        "filename": f"IMG_{rid:06d}.jpg",
+                        "content_type": "image/jpeg",
+                        "size": 850_000,
+                        "is_image": True,
+                        "served_sha256": digest,
+                        "thumb_sha256": digest,
+                        "width": 4032,
+                        "height": 3024,
+                        "orientation": 1,
+                        "gps_lat": lat,
+                        "gps_lon": lon,
+                        "error": None,
+                    },
+                )
+        writer.add(
+            "event",
+            {
+                "id": next_id("event"),
+                "report_id": rid,
+                "at": created,
+                "actor": "guichet",
+                "action": "created",
+                "detail": {"channel": channel},
+            },
+        )
+        writer.add(
+            "event",
+            {
+                "id": next_id("event"),
+                "report_id": rid,
+                "at": created,
+                "actor": "guichet",
+                "action": "classified",
+                "detail": {
+                    "category": proposed,
+                    "confidence": confidence,
+                    **({} if proposed != category or source == "model" else {"source": source}),
+                },
+            },
+        )
         if auto:
-            writer.add("event", {"id": next_id("event"), "report_id": rid, "at": created, "actor": "guichet",
-                                 "action": "status", "detail": {
-                                     "from": "nouveau", "to": "transmis", "note": AUTO_TRANSMIT_NOTE,
-                                     "category": proposed, "source": "model", "confidence": confidence,
-                                     "threshold": cfg.classifier.review_threshold}})
+            writer.add(
+                "event",
+                {
+                    "id": next_id("event"),
+                    "report_id": rid,
+                    "at": created,
+                    "actor": "guichet",
+                    "action": "status",
+                    "detail": {
+                        "from": "nouveau",
+                        "to": "transmis",
+                        "note": AUTO_TRANSMIT_NOTE,
+                        "category": proposed,
+                        "source": "model",
+                        "confidence": confidence,
+                        "threshold": cfg.classifier.review_threshold,
+                    },
+                },
+            )
         if proposed != category:
-            writer.add("correction", {"id": next_id("correction"), "report_id": rid, "field": "category",
-                                      "old_value": proposed, "new_value": category, "subject": title, "text": body,
-                                      "channel": channel, "actor": "back-office", "at": created + timedelta(hours=2)})
+            writer.add(
+                "correction",
+                {
+                    "id": next_id("correction"),
+                    "report_id": rid,
+                    "field": "category",
+                    "old_value": proposed,
+                    "new_value": category,
+                    "subject": title,
+                    "text": body,
+                    "channel": channel,
+                    "actor": "back-office",
+                    "at": created + timedelta(hours=2),
+                },
+            )
         if status != "nouveau":
-            writer.add("event", {"id": next_id("event"), "report_id": rid,
-                                 "at": created + min(age, timedelta(days=rng.uniform(0, 20))), "actor": "back-office",
-                                 "action": "status", "detail": {"from": "nouveau", "to": status, "note": None}})
+            writer.add(
+                "event",
+                {
+                    "id": next_id("event"),
+                    "report_id": rid,
+                    "at": created + min(age, timedelta(days=rng.uniform(0, 20))),
+                    "actor": "back-office",
+                    "action": "status",
+                    "detail": {"from": "nouveau", "to": status, "note": None},
+                },
+            )
     writer.flush()
     _after(engine, counters, writer)
     engine.dispose()
@@ -310,8 +456,12 @@ def _after(engine: Engine, counters: dict[int, int], writer: _Writer) -> None:
                 conn.execute(counter.update().where(counter.c.year == year).values(value=value))
         if engine.dialect.name == "postgresql":
             for name in writer.tables:
-                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
-                                  f"(SELECT coalesce(max(id), 1) FROM {name}))"))
+                conn.execute(
+                    text(
+                        f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                        f"(SELECT coalesce(max(id), 1) FROM {name}))"
+                    )
+                )
         conn.execute(text("ANALYZE"))  # fresh planner statistics, as a database in service has
 
 

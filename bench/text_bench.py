@@ -48,7 +48,7 @@ def _typos(count: int) -> list[tuple[str, str]]:
     for _ in range(count):
         word = "".join(rng.choice(letters) for _ in range(rng.randint(4, 14)))
         i = rng.randrange(len(word))
-        pairs.append((word, word[:i] + rng.choice(letters) + word[i + 1:]))
+        pairs.append((word, word[:i] + rng.choice(letters) + word[i + 1 :]))
     return pairs
 
 
@@ -69,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         bodies.append(f"{mail.text}\n{mail.signature}")
     lines = [line for body in bodies for line in body.split("\n") if line.strip()]
     found = [m.raw for body in bodies for m in find_phones(body)]
-    print(f"{len(bodies)} bodies (mean {sum(map(len, bodies)) / len(bodies):.0f} characters), {len(lines)} lines, "
-          f"{len(found)} numbers found, {sum(1 for b in bodies if find_phone(b))} bodies with an assigned one")
+    print(
+        f"{len(bodies)} bodies (mean {sum(map(len, bodies)) / len(bodies):.0f} characters), {len(lines)} lines, "
+        f"{len(found)} numbers found, {sum(1 for b in bodies if find_phone(b))} bodies with an assigned one"
+    )
     print(f"find_phone per body        {_per_item(find_phone, bodies, args.repeat):9.1f} µs")
     print(f"find_phones per line       {_per_item(find_phones, lines, args.repeat):9.1f} µs")
     print(f"mask_contacts per body     {_per_item(mask_contacts, bodies, args.repeat):9.1f} µs")
@@ -86,8 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(body, bytes):
             rtf.append(body)
     if rtf:
-        print(f"RTF body ({len(rtf)}, mean {sum(map(len, rtf)) // len(rtf)} bytes)"
-              f"{_per_item(_rtf_to_text, rtf, args.repeat):11.1f} µs")
+        print(
+            f"RTF body ({len(rtf)}, mean {sum(map(len, rtf)) // len(rtf)} bytes)"
+            f"{_per_item(_rtf_to_text, rtf, args.repeat):11.1f} µs"
+        )
     pairs = _typos(20_000)
     print(f"edit_distance per pair    {_per_item(lambda p: edit_distance(p[0], p[1], 2), pairs, args.repeat):10.2f} µs")
     return 0

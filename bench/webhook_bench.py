@@ -41,10 +41,19 @@ def _bodies(n: int) -> list[tuple[bytes, str]]:
     validator = RequestValidator(TOKEN)
     out = []
     for i in range(n):
-        params = {"ToCountry": "FR", "SmsMessageSid": f"SMbench{i:08d}", "NumMedia": "0", "SmsStatus": "received",
-                  "Body": f"Lampadaire éteint devant le {i} rue de la Paix", "To": "+33700000000",
-                  "NumSegments": "1", "MessageSid": f"SMbench{i:08d}", "AccountSid": "AC" + "0" * 32,
-                  "From": f"+336{i:08d}", "ApiVersion": "2010-04-01"}
+        params = {
+            "ToCountry": "FR",
+            "SmsMessageSid": f"SMbench{i:08d}",
+            "NumMedia": "0",
+            "SmsStatus": "received",
+            "Body": f"Lampadaire éteint devant le {i} rue de la Paix",
+            "To": "+33700000000",
+            "NumSegments": "1",
+            "MessageSid": f"SMbench{i:08d}",
+            "AccountSid": "AC" + "0" * 32,
+            "From": f"+336{i:08d}",
+            "ApiVersion": "2010-04-01",
+        }
         out.append((urlencode(params).encode(), validator.compute_signature(BASE + PATH, params)))
     return out
 
@@ -78,17 +87,39 @@ def main() -> int:
     migrate(url)
     config = yaml.safe_load((ROOT / "config.yaml").read_text(encoding="utf-8"))
     config.update(
-        database_url=url, redis_url=None, storage={"root": str(tmp / "storage")},
-        smtp={**config["smtp"], "backend": "console"}, mailboxes=[],
-        twilio={**config["twilio"], "enabled": True, "account_sid": "AC" + "0" * 32,
-                "auth_token": {"env": "BENCH_TWILIO_TOKEN"}, "public_base_url": BASE},
+        database_url=url,
+        redis_url=None,
+        storage={"root": str(tmp / "storage")},
+        smtp={**config["smtp"], "backend": "console"},
+        mailboxes=[],
+        twilio={
+            **config["twilio"],
+            "enabled": True,
+            "account_sid": "AC" + "0" * 32,
+            "auth_token": {"env": "BENCH_TWILIO_TOKEN"},
+            "public_base_url": BASE,
+        },
     )
     cfg_path = tmp / "config.yaml"
     cfg_path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     env = {**os.environ, "GUICHET_CONFIG": str(cfg_path), "BENCH_TWILIO_TOKEN": TOKEN}
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-                             "--log-level", "warning", "web:create_app()"], cwd=ROOT, env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+            "web:create_app()",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
     bodies = _bodies(args.requests)
     try:
         _wait_ready(port, proc)
@@ -98,8 +129,12 @@ def main() -> int:
             started = time.perf_counter()
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-                conn.request("POST", PATH, body=body, headers={
-                    "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
+                conn.request(
+                    "POST",
+                    PATH,
+                    body=body,
+                    headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
+                )
                 resp = conn.getresponse()
                 resp.read()
                 conn.close()
@@ -119,8 +154,7 @@ def main() -> int:
     with make_sessionmaker(make_engine(url))() as session:
         stored = session.execute(select(func.count()).select_from(RawMessage)).scalar_one()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-    print(f"database: {args.database}, gunicorn workers: 2, requests: {args.requests}, "
-          f"concurrency: {args.concurrency}")
+    print(f"database: {args.database}, gunicorn workers: 2, requests: {args.requests}, concurrency: {args.concurrency}")
     print(f"throughput: {args.requests / elapsed:.0f} requests/s ({elapsed:.2f} s)")
     print(f"latency: p50 {statistics.median(latencies) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms")
     print(f"errors (non-200): {errors}")

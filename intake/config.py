@@ -15,12 +15,38 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from intake.phones import known_region
 from intake.vocab import ReportStatus
 
-DEFAULT_PIPELINE = ("parse", "screen", "optout", "transcript", "thread", "thread_sms", "file", "media", "classify",
-                    "relocate", "locate", "dedupe", "triage", "route", "confirm", "ask_location")
+DEFAULT_PIPELINE = (
+    "parse",
+    "screen",
+    "optout",
+    "transcript",
+    "thread",
+    "thread_sms",
+    "file",
+    "media",
+    "classify",
+    "relocate",
+    "locate",
+    "dedupe",
+    "triage",
+    "route",
+    "confirm",
+    "ask_location",
+)
 # Metres within which two reports of a category are the same problem (a lamp post vs. a dumped mattress).
-DEDUPE_RADII = {"eclairage": 50.0, "objets_abandonnes": 150.0, "proprete": 100.0, "graffitis": 30.0, "voirie": 50.0,
-                "mobilier_urbain": 30.0, "vegetaux": 50.0, "vehicules": 30.0, "eau": 100.0,
-                "activites_commerciales": 50.0, "default": 50.0}
+DEDUPE_RADII = {
+    "eclairage": 50.0,
+    "objets_abandonnes": 150.0,
+    "proprete": 100.0,
+    "graffitis": 30.0,
+    "voirie": 50.0,
+    "mobilier_urbain": 30.0,
+    "vegetaux": 50.0,
+    "vehicules": 30.0,
+    "eau": 100.0,
+    "activites_commerciales": 50.0,
+    "default": 50.0,
+}
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config.yaml"
 
 
@@ -67,8 +93,10 @@ class Town(_Strict):
     @classmethod
     def _known_phone_region(cls, value: str) -> str:
         if not known_region(value):
-            raise ValueError(f"région téléphonique inconnue {value!r} : un code de région à deux lettres est attendu "
-                             "(FR, GF, RE, GP, MQ, YT, PM…)")
+            raise ValueError(
+                f"région téléphonique inconnue {value!r} : un code de région à deux lettres est attendu "
+                "(FR, GF, RE, GP, MQ, YT, PM…)"
+            )
         return value.upper()
 
     @field_validator("timezone")
@@ -111,13 +139,14 @@ class OAuth2(_Strict):
     client_secret: Secret | None = None
     refresh_token: Secret | None = None
     token_url: str | None = None  # default: the provider's token endpoint
-    scope: str | None = None      # default: the provider's IMAP scope for the flow
+    scope: str | None = None  # default: the provider's IMAP scope for the flow
 
     @model_validator(mode="after")
     def _complete(self) -> OAuth2:
         if self.flow == "client_credentials" and self.client_secret is None:
-            raise ValueError("oauth2.client_secret : requis pour le flux client_credentials ({env: VAR} ou "
-                             "{file: CHEMIN})")
+            raise ValueError(
+                "oauth2.client_secret : requis pour le flux client_credentials ({env: VAR} ou {file: CHEMIN})"
+            )
         if self.flow == "refresh_token" and self.refresh_token is None:
             raise ValueError("oauth2.refresh_token : requis pour le flux refresh_token ({env: VAR} ou {file: CHEMIN})")
         if self.provider == "google" and self.flow != "refresh_token":
@@ -202,30 +231,48 @@ class StatusMessage(_Strict):
 
 
 STATUS_CODES = tuple(s.value for s in ReportStatus)
-DEFAULT_STATUS_LABELS = {"nouveau": "Nouveau", "a_qualifier": "À qualifier", "transmis": "Transmis",
-                         "en_cours": "En cours", "resolu": "Résolu", "rejete": "Rejeté"}
+DEFAULT_STATUS_LABELS = {
+    "nouveau": "Nouveau",
+    "a_qualifier": "À qualifier",
+    "transmis": "Transmis",
+    "en_cours": "En cours",
+    "resolu": "Résolu",
+    "rejete": "Rejeté",
+}
 _SIGN = "\n\nSuivre votre signalement : {{ status_url }}\n{{ town }}\n"
 DEFAULT_STATUS_MESSAGES = {
     "transmis": StatusMessage(
         subject="Votre signalement n° {{ tracking_number }} a été transmis au service {{ service }}",
-        body=("Bonjour,\n\nVotre signalement n° {{ tracking_number }} ({{ category }}) a été transmis au service "
-              "{{ service }}.{% if note %}\n\n{{ note }}{% endif %}" + _SIGN),
-        sms="Mairie : votre signalement n° {{ tracking_number }} a été transmis au service {{ service }}."),
+        body=(
+            "Bonjour,\n\nVotre signalement n° {{ tracking_number }} ({{ category }}) a été transmis au service "
+            "{{ service }}.{% if note %}\n\n{{ note }}{% endif %}" + _SIGN
+        ),
+        sms="Mairie : votre signalement n° {{ tracking_number }} a été transmis au service {{ service }}.",
+    ),
     "en_cours": StatusMessage(
         subject="Votre signalement n° {{ tracking_number }} est en cours de traitement",
-        body=("Bonjour,\n\nLe service {{ service }} a commencé à traiter votre signalement n° "
-              "{{ tracking_number }} ({{ category }}).{% if note %}\n\n{{ note }}{% endif %}" + _SIGN),
-        sms="Mairie : votre signalement n° {{ tracking_number }} est en cours de traitement."),
+        body=(
+            "Bonjour,\n\nLe service {{ service }} a commencé à traiter votre signalement n° "
+            "{{ tracking_number }} ({{ category }}).{% if note %}\n\n{{ note }}{% endif %}" + _SIGN
+        ),
+        sms="Mairie : votre signalement n° {{ tracking_number }} est en cours de traitement.",
+    ),
     "resolu": StatusMessage(
         subject="Votre signalement n° {{ tracking_number }} est résolu",
-        body=("Bonjour,\n\nVotre signalement n° {{ tracking_number }} ({{ category }}) est résolu."
-              "{% if note %}\n\n{{ note }}{% endif %}\n\nMerci de votre aide." + _SIGN),
-        sms="Mairie : votre signalement n° {{ tracking_number }} est résolu. Merci de votre aide."),
+        body=(
+            "Bonjour,\n\nVotre signalement n° {{ tracking_number }} ({{ category }}) est résolu."
+            "{% if note %}\n\n{{ note }}{% endif %}\n\nMerci de votre aide." + _SIGN
+        ),
+        sms="Mairie : votre signalement n° {{ tracking_number }} est résolu. Merci de votre aide.",
+    ),
     "rejete": StatusMessage(
         subject="Votre signalement n° {{ tracking_number }} ne sera pas traité par la mairie",
-        body=("Bonjour,\n\nVotre signalement n° {{ tracking_number }} ({{ category }}) ne sera pas traité par nos "
-              "services. Motif : {{ reason }}.{% if note %}\n\n{{ note }}{% endif %}" + _SIGN),
-        sms="Mairie : votre signalement n° {{ tracking_number }} ne sera pas traité. Motif : {{ reason }}."),
+        body=(
+            "Bonjour,\n\nVotre signalement n° {{ tracking_number }} ({{ category }}) ne sera pas traité par nos "
+            "services. Motif : {{ reason }}.{% if note %}\n\n{{ note }}{% endif %}" + _SIGN
+        ),
+        sms="Mairie : votre signalement n° {{ tracking_number }} ne sera pas traité. Motif : {{ reason }}.",
+    ),
 }
 
 
@@ -239,13 +286,16 @@ class Statuses(_Strict):
 
     labels: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_STATUS_LABELS))
     notify: list[str] = Field(default_factory=lambda: ["transmis", "en_cours", "resolu", "rejete"])
-    reject_reasons: list[RejectReason] = Field(default_factory=lambda: [
-        RejectReason(code="hors_competence", label="hors compétence de la commune"),
-        RejectReason(code="doublon", label="doublon d'un signalement déjà enregistré"),
-        RejectReason(code="domaine_prive", label="problème situé sur le domaine privé"),
-        RejectReason(code="deja_traite", label="problème déjà traité"),
-        RejectReason(code="non_fonde", label="signalement non fondé ou incomplet"),
-    ], min_length=1)
+    reject_reasons: list[RejectReason] = Field(
+        default_factory=lambda: [
+            RejectReason(code="hors_competence", label="hors compétence de la commune"),
+            RejectReason(code="doublon", label="doublon d'un signalement déjà enregistré"),
+            RejectReason(code="domaine_prive", label="problème situé sur le domaine privé"),
+            RejectReason(code="deja_traite", label="problème déjà traité"),
+            RejectReason(code="non_fonde", label="signalement non fondé ou incomplet"),
+        ],
+        min_length=1,
+    )
 
     @field_validator("labels", "notify")
     @classmethod
@@ -276,10 +326,10 @@ class Routing(_Strict):
     """Zones of the commune and the rules that route a category in a zone to another service than its default."""
 
     zones_file: str | None = None  # GeoJSON FeatureCollection of (Multi)Polygons
-    zone_property: str = "code"    # feature property holding the zone's code
+    zone_property: str = "code"  # feature property holding the zone's code
     zone_name_property: str = "nom"
     rules: list[RouteRule] = Field(default_factory=list)
-    auto_transmit: bool = True     # a confident, placed report goes straight to "transmis"
+    auto_transmit: bool = True  # a confident, placed report goes straight to "transmis"
     digest_time: Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")] = "07:30"
 
 
@@ -290,16 +340,22 @@ class AskLocation(_Strict):
 
 
 # "répondez (simplement) à ce message", "répondre à ce courriel": the citizen is asked to answer the mail itself.
-ASKS_FOR_REPLY = re.compile(r"r[ée]pond(?:ez|re|ant)\s+(?:simplement\s+|directement\s+)?(?:à|a)\s+ce\s+"
-                            r"(?:message|courriel|mail|e-mail)", re.IGNORECASE)
+ASKS_FOR_REPLY = re.compile(
+    r"r[ée]pond(?:ez|re|ant)\s+(?:simplement\s+|directement\s+)?(?:à|a)\s+ce\s+"
+    r"(?:message|courriel|mail|e-mail)",
+    re.IGNORECASE,
+)
 TOWN_VARIABLES = frozenset({"town"})
-CONFIRMATION_VARIABLES = frozenset({"tracking_number", "town", "subject", "summary", "received_at", "attachments",
-                                    "status_url", "privacy_url"})
-STATUS_VARIABLES = frozenset({"tracking_number", "town", "category", "service", "status", "note", "reason",
-                              "status_url"})
+CONFIRMATION_VARIABLES = frozenset(
+    {"tracking_number", "town", "subject", "summary", "received_at", "attachments", "status_url", "privacy_url"}
+)
+STATUS_VARIABLES = frozenset(
+    {"tracking_number", "town", "category", "service", "status", "note", "reason", "status_url"}
+)
 ASK_LOCATION_VARIABLES = frozenset({"tracking_number", "town", "category", "location_url", "status_url"})
-REFERENT_VARIABLES = frozenset({"tracking_number", "category", "address", "summary", "report_url", "service",
-                                "field_url"})
+REFERENT_VARIABLES = frozenset(
+    {"tracking_number", "category", "address", "summary", "report_url", "service", "field_url"}
+)
 DIGEST_VARIABLES = frozenset({"service", "day", "reports"})
 
 
@@ -336,20 +392,24 @@ def render_sample(key: str, source: str, values: dict[str, Any]) -> str:
     except UndefinedError as exc:
         where = _template_line(exc)
         known = ", ".join(sorted(values))
-        raise ValueError(f"{key}{f', ligne {where} du modèle' if where else ''} : variable inconnue "
-                         f"({exc.message}) ; variables disponibles : {known}") from None
+        raise ValueError(
+            f"{key}{f', ligne {where} du modèle' if where else ''} : variable inconnue "
+            f"({exc.message}) ; variables disponibles : {known}"
+        ) from None
     except Exception as exc:  # a filter or an operation on the wrong type: the template, not the town's data
         where = _template_line(exc)
-        raise ValueError(f"{key}{f', ligne {where} du modèle' if where else ''} : le modèle échoue au rendu "
-                         f"({type(exc).__name__} : {exc})") from None
+        raise ValueError(
+            f"{key}{f', ligne {where} du modèle' if where else ''} : le modèle échoue au rendu "
+            f"({type(exc).__name__} : {exc})"
+        ) from None
 
 
 _SCHEME_HINTS = {
     "postgres": "« postgres:// » n'est pas un nom que SQLAlchemy connaît : écrire postgresql+psycopg://utilisateur@hôte/base",
     "mysql": "MySQL n'est pas pris en charge : SQLite (sqlite:///var/guichet.db) ou PostgreSQL "
-             "(postgresql+psycopg://utilisateur@hôte/base)",
+    "(postgresql+psycopg://utilisateur@hôte/base)",
     "mariadb": "MariaDB n'est pas pris en charge : SQLite (sqlite:///var/guichet.db) ou PostgreSQL "
-               "(postgresql+psycopg://utilisateur@hôte/base)",
+    "(postgresql+psycopg://utilisateur@hôte/base)",
 }
 _DRIVERS = {"sqlite": ("", "pysqlite"), "postgresql": ("", "psycopg")}
 
@@ -366,23 +426,32 @@ def check_database_url(url: str, *, base_dir: Path) -> None:
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
-        raise ValueError(f"database_url : adresse illisible {shown!r} ; attendu sqlite:///var/guichet.db ou "
-                         "postgresql+psycopg://utilisateur@hôte/base") from None
+        raise ValueError(
+            f"database_url : adresse illisible {shown!r} ; attendu sqlite:///var/guichet.db ou "
+            "postgresql+psycopg://utilisateur@hôte/base"
+        ) from None
     backend, _, driver = parsed.drivername.partition("+")
     if backend in _SCHEME_HINTS:
         raise ValueError(f"database_url : {_SCHEME_HINTS[backend]}")
     if backend not in _DRIVERS:
-        raise ValueError(f"database_url : base {backend!r} non prise en charge ; SQLite (sqlite:///chemin) ou "
-                         "PostgreSQL (postgresql+psycopg://utilisateur@hôte/base)")
+        raise ValueError(
+            f"database_url : base {backend!r} non prise en charge ; SQLite (sqlite:///chemin) ou "
+            "PostgreSQL (postgresql+psycopg://utilisateur@hôte/base)"
+        )
     if driver not in _DRIVERS[backend]:
-        raise ValueError(f"database_url : pilote {driver!r} non installé ; écrire "
-                         f"{'postgresql+psycopg' if backend == 'postgresql' else 'sqlite'}://…")
+        raise ValueError(
+            f"database_url : pilote {driver!r} non installé ; écrire "
+            f"{'postgresql+psycopg' if backend == 'postgresql' else 'sqlite'}://…"
+        )
     if backend == "postgresql":
         if not parsed.host and not parsed.query.get("host"):
-            raise ValueError(f"database_url : hôte manquant dans {shown!r} (postgresql+psycopg://utilisateur@hôte/base)")
+            raise ValueError(
+                f"database_url : hôte manquant dans {shown!r} (postgresql+psycopg://utilisateur@hôte/base)"
+            )
         if not parsed.database:
-            raise ValueError(f"database_url : nom de base manquant dans {shown!r} "
-                             "(postgresql+psycopg://utilisateur@hôte/base)")
+            raise ValueError(
+                f"database_url : nom de base manquant dans {shown!r} (postgresql+psycopg://utilisateur@hôte/base)"
+            )
         return
     database = parsed.database or ""
     if database in ("", ":memory:"):
@@ -390,12 +459,15 @@ def check_database_url(url: str, *, base_dir: Path) -> None:
     path = Path(database) if Path(database).is_absolute() else (base_dir / database).resolve()
     var = (base_dir / "var").resolve()
     if path.is_dir():
-        raise ValueError(f"database_url : {path} est un dossier ; donner le chemin du fichier de la base "
-                         "(sqlite:///var/guichet.db)")
+        raise ValueError(
+            f"database_url : {path} est un dossier ; donner le chemin du fichier de la base (sqlite:///var/guichet.db)"
+        )
     if not path.parent.is_dir() and not path.parent.is_relative_to(var):
-        raise ValueError(f"database_url : le dossier {path.parent} n'existe pas ; le créer (mkdir -p "
-                         f"{path.parent}) ou corriger le chemin (un chemin relatif part du dossier de config.yaml, "
-                         f"{base_dir})")
+        raise ValueError(
+            f"database_url : le dossier {path.parent} n'existe pas ; le créer (mkdir -p "
+            f"{path.parent}) ou corriger le chemin (un chemin relatif part du dossier de config.yaml, "
+            f"{base_dir})"
+        )
 
 
 class Templates(_Strict):
@@ -411,11 +483,15 @@ class Templates(_Strict):
     # The one question asked when a report has no usable location.
     ask_location: StatusMessage = StatusMessage(
         subject="Signalement n° {{ tracking_number }} : où se trouve le problème ?",
-        body=("Bonjour,\n\nNous avons bien reçu votre signalement n° {{ tracking_number }}, mais nous ne parvenons "
-              "pas à le situer.\nPourriez-vous répondre à ce message en indiquant l'adresse précise (numéro et "
-              "rue), ou placer le problème sur la carte :\n{{ location_url }}\n\nMerci,\n{{ town }}\n"),
-        sms=("Mairie : où se trouve le problème signalé (n° {{ tracking_number }}) ? Répondez avec l'adresse ou "
-             "placez-le sur la carte : {{ location_url }}"),
+        body=(
+            "Bonjour,\n\nNous avons bien reçu votre signalement n° {{ tracking_number }}, mais nous ne parvenons "
+            "pas à le situer.\nPourriez-vous répondre à ce message en indiquant l'adresse précise (numéro et "
+            "rue), ou placer le problème sur la carte :\n{{ location_url }}\n\nMerci,\n{{ town }}\n"
+        ),
+        sms=(
+            "Mairie : où se trouve le problème signalé (n° {{ tracking_number }}) ? Répondez avec l'adresse ou "
+            "placez-le sur la carte : {{ location_url }}"
+        ),
     )
     # Email to a service's referents about a report routed to them (immediate mode).
     referent_subject: str = "[{{ service }}] Nouveau signalement n° {{ tracking_number }} : {{ category }}"
@@ -560,12 +636,24 @@ class Twilio(_Strict):
     poll_overlap: int = Field(default=600, ge=0, le=86400)
     thread_window_minutes: int = Field(default=30, ge=0, le=1440)
     media_max_mb: float = Field(default=10, gt=0, le=100)
-    media_types: list[str] = Field(default_factory=lambda: ["image/jpeg", "image/png", "image/heic", "image/webp",
-                                                            "audio/mpeg", "audio/wav", "audio/ogg", "video/mp4"])
+    media_types: list[str] = Field(
+        default_factory=lambda: [
+            "image/jpeg",
+            "image/png",
+            "image/heic",
+            "image/webp",
+            "audio/mpeg",
+            "audio/wav",
+            "audio/ogg",
+            "video/mp4",
+        ]
+    )
     delete_media: bool = False
     voice_enabled: bool = False
-    voice_message: str = ("Bonjour, vous êtes bien à la mairie. Nos services sont fermés. Après le bip, décrivez le "
-                          "problème et le lieu exact, puis raccrochez.")
+    voice_message: str = (
+        "Bonjour, vous êtes bien à la mairie. Nos services sont fermés. Après le bip, décrivez le "
+        "problème et le lieu exact, puis raccrochez."
+    )
     voice_max_seconds: int = Field(default=120, ge=10, le=600)
     outbound: TwilioOutbound = TwilioOutbound()
 
@@ -600,7 +688,7 @@ class Web(_Strict):
     tiles_url: str | None = None
     tiles_attribution: str = ""
     session_hours: float = Field(default=10, gt=0, le=24 * 30)  # a sign-in lasts at most this long
-    idle_minutes: int = Field(default=60, ge=1, le=24 * 60)     # signed out after this long without a request
+    idle_minutes: int = Field(default=60, ge=1, le=24 * 60)  # signed out after this long without a request
     # Reverse proxies in front of `guichet serve` whose X-Forwarded-For is trusted for the client's address
     # (sign-in throttle, Open311 rate limits, audit log); 0: the address of the connection itself.
     trusted_proxies: int = Field(default=0, ge=0, le=5)
@@ -631,7 +719,7 @@ class WebForm(_Strict):
     enabled: bool = True
     max_photos: int = Field(default=3, ge=0, le=10)
     max_description: int = Field(default=4000, ge=100, le=20_000)
-    min_seconds: float = Field(default=3, ge=0, le=600)       # a form sent sooner after it was opened is a robot's
+    min_seconds: float = Field(default=3, ge=0, le=600)  # a form sent sooner after it was opened is a robot's
     max_age_hours: float = Field(default=12, gt=0, le=24 * 7)  # older forms: "page expirée", reload
     max_reports_per_address_per_hour: int = Field(default=10, ge=1, le=100_000)
     max_suggestions_per_address_per_minute: int = Field(default=120, ge=1, le=100_000)
@@ -670,7 +758,7 @@ class Health(_Strict):
     def _not_empty_window(cls, value: str) -> str:
         start, _, end = value.partition("-")
         if value and start == end:
-            raise ValueError(f"{value!r}: start and end are equal; use \"\" to count every hour")
+            raise ValueError(f'{value!r}: start and end are equal; use "" to count every hour')
         return value
 
 
@@ -684,8 +772,10 @@ class Retention(_Strict):
     @model_validator(mode="after")
     def _raw_before_identity(self) -> Retention:
         if self.raw_months > self.identity_months:
-            raise ValueError("privacy.retention.raw_months: the raw messages carry the identity too; keep them no "
-                             f"longer than identity_months ({self.raw_months} > {self.identity_months})")
+            raise ValueError(
+                "privacy.retention.raw_months: the raw messages carry the identity too; keep them no "
+                f"longer than identity_months ({self.raw_months} > {self.identity_months})"
+            )
         return self
 
 
@@ -695,13 +785,19 @@ class Privacy(_Strict):
     controller: str = "la commune (le maire, responsable du traitement)"
     controller_address: str = ""
     dpo_contact: str = ""
-    purposes: list[str] = Field(default_factory=lambda: [
-        "recevoir, traiter et suivre les signalements de problèmes dans l'espace public",
-        "informer la personne qui a signalé de la suite donnée",
-        "produire des statistiques anonymes sur les problèmes signalés"])
+    purposes: list[str] = Field(
+        default_factory=lambda: [
+            "recevoir, traiter et suivre les signalements de problèmes dans l'espace public",
+            "informer la personne qui a signalé de la suite donnée",
+            "produire des statistiques anonymes sur les problèmes signalés",
+        ]
+    )
     legal_basis: str = "mission d'intérêt public dont est investie la commune (article 6.1.e du RGPD)"
-    recipients: list[str] = Field(default_factory=lambda: [
-        "les agents de la mairie chargés des signalements et les services techniques concernés"])
+    recipients: list[str] = Field(
+        default_factory=lambda: [
+            "les agents de la mairie chargés des signalements et les services techniques concernés"
+        ]
+    )
     authority: str = "CNIL, 3 place de Fontenoy, TSA 80715, 75334 Paris Cedex 07 — www.cnil.fr"
     pseudonym_key: str = "var/pseudonym.key"
     retention: Retention = Retention()
@@ -751,14 +847,20 @@ class Config(_Strict):
         # Contradictions the IMAP channel would only meet at poll time, in a worker's log.
         for i, mb in enumerate(self.mailboxes):
             if mb.tls and mb.starttls:
-                raise ValueError(f"mailboxes[{i}].starttls : incompatible avec tls: true (tls: true pour IMAPS, "
-                                 "port 993 ; tls: false et starttls: true pour STARTTLS, port 143)")
+                raise ValueError(
+                    f"mailboxes[{i}].starttls : incompatible avec tls: true (tls: true pour IMAPS, "
+                    "port 993 ; tls: false et starttls: true pour STARTTLS, port 143)"
+                )
             if mb.after_store == "move" and mb.processed_folder == mb.folder:
-                raise ValueError(f"mailboxes[{i}].processed_folder : {mb.processed_folder!r} est aussi le dossier "
-                                 "relevé (folder) ; choisir un autre dossier, ou after_store: flag")
+                raise ValueError(
+                    f"mailboxes[{i}].processed_folder : {mb.processed_folder!r} est aussi le dossier "
+                    "relevé (folder) ; choisir un autre dossier, ou after_store: flag"
+                )
         if self.smtp.tls and self.smtp.starttls:
-            raise ValueError("smtp.starttls : incompatible avec tls: true (tls: true pour le TLS implicite, "
-                             "port 465 ; tls: false et starttls: true pour STARTTLS, port 587)")
+            raise ValueError(
+                "smtp.starttls : incompatible avec tls: true (tls: true pour le TLS implicite, "
+                "port 465 ; tls: false et starttls: true pour STARTTLS, port 587)"
+            )
         return self
 
     @model_validator(mode="after")
@@ -767,18 +869,24 @@ class Config(_Strict):
         if tr.engine == "none":
             return self
         if "transcript" not in self.pipeline:
-            raise ValueError(f"pipeline : l'étape transcript manque alors que transcription.engine vaut {tr.engine!r} "
-                             "(les transcriptions deviendraient de nouveaux signalements)")
+            raise ValueError(
+                f"pipeline : l'étape transcript manque alors que transcription.engine vaut {tr.engine!r} "
+                "(les transcriptions deviendraient de nouveaux signalements)"
+            )
         if tr.engine == "twilio" and not (self.twilio.enabled and tr.intelligence_service_sid):
-            raise ValueError("transcription.engine twilio : twilio.enabled et transcription.intelligence_service_sid "
-                             "(service Conversational Intelligence GA… en fr-FR) sont nécessaires")
+            raise ValueError(
+                "transcription.engine twilio : twilio.enabled et transcription.intelligence_service_sid "
+                "(service Conversational Intelligence GA… en fr-FR) sont nécessaires"
+            )
         return self
 
     @model_validator(mode="after")
     def _codes_are_unique(self) -> Config:
-        for key, codes in (("services", [s.code for s in self.services]),
-                           ("categories", [c.code for c in self.categories]),
-                           ("open311.api_keys", [k.name for k in self.open311.api_keys])):
+        for key, codes in (
+            ("services", [s.code for s in self.services]),
+            ("categories", [c.code for c in self.categories]),
+            ("open311.api_keys", [k.name for k in self.open311.api_keys]),
+        ):
             for i, code in enumerate(codes):
                 if code in codes[:i]:
                     field = "name" if key == "open311.api_keys" else "code"
@@ -791,17 +899,21 @@ class Config(_Strict):
         known = {c.code for c in self.categories} | {"default"}
         unknown = sorted(set(self.dedupe.radius_m) - known)
         if unknown:
-            raise ValueError(f"dedupe.radius_m.{unknown[0]} : catégorie inconnue (catégories : "
-                             f"{', '.join(sorted(known - {'default'}))}, ou default)")
+            raise ValueError(
+                f"dedupe.radius_m.{unknown[0]} : catégorie inconnue (catégories : "
+                f"{', '.join(sorted(known - {'default'}))}, ou default)"
+            )
         return self
 
     @model_validator(mode="after")
     def _claims_outlive_jobs(self) -> Config:
         # A claim older than this is taken for a dead worker's: shorter than a job, a slow job runs twice.
         if self.worker.stale_claim_seconds <= self.worker.job_timeout:
-            raise ValueError(f"worker.stale_claim_seconds : {self.worker.stale_claim_seconds} s doit dépasser "
-                             f"worker.job_timeout ({self.worker.job_timeout} s), sinon un message encore en cours "
-                             "est repris par un autre worker")
+            raise ValueError(
+                f"worker.stale_claim_seconds : {self.worker.stale_claim_seconds} s doit dépasser "
+                f"worker.job_timeout ({self.worker.job_timeout} s), sinon un message encore en cours "
+                "est repris par un autre worker"
+            )
         return self
 
     @model_validator(mode="after")
@@ -831,8 +943,9 @@ class Config(_Strict):
         for key in ("categories", "exclude"):
             unknown = sorted(set(getattr(self.hotspots, key)) - categories)
             if unknown:
-                raise ValueError(f"hotspots.{key}: unknown category {', '.join(unknown)} "
-                                 f"(known: {', '.join(sorted(categories))})")
+                raise ValueError(
+                    f"hotspots.{key}: unknown category {', '.join(unknown)} (known: {', '.join(sorted(categories))})"
+                )
         return self
 
     @model_validator(mode="after")
@@ -865,11 +978,16 @@ class Config(_Strict):
         if not any(p in local for p in self.notifications.noreply_patterns):
             return self  # answers go to the sender's address, which is read
         for key, source, _variables in self.template_sources():
-            if key.endswith((".body", "_body")) and not key.startswith(("templates.referent", "templates.digest")) \
-                    and ASKS_FOR_REPLY.search(source):
-                raise ValueError(f"{key} : ce message demande au citoyen de répondre, mais aucune adresse ne reçoit "
-                                 f"les réponses (smtp.from_address {self.smtp.from_address!r} ne les lit pas) : "
-                                 "donner smtp.reply_to, ou l'adresse de la boîte publique (mailboxes[…].address)")
+            if (
+                key.endswith((".body", "_body"))
+                and not key.startswith(("templates.referent", "templates.digest"))
+                and ASKS_FOR_REPLY.search(source)
+            ):
+                raise ValueError(
+                    f"{key} : ce message demande au citoyen de répondre, mais aucune adresse ne reçoit "
+                    f"les réponses (smtp.from_address {self.smtp.from_address!r} ne les lit pas) : "
+                    "donner smtp.reply_to, ou l'adresse de la boîte publique (mailboxes[…].address)"
+                )
         return self
 
     @model_validator(mode="after")
@@ -885,9 +1003,11 @@ class Config(_Strict):
         for key in ("root", "spool"):
             folder = self.resolve_path(getattr(self.storage, key))
             if not folder.exists() and not folder.parent.exists() and not folder.is_relative_to(var):
-                raise ValueError(f"storage.{key} : le dossier {folder.parent} n'existe pas ; le créer (mkdir -p "
-                                 f"{folder.parent}) ou corriger le chemin (un chemin relatif part du dossier de "
-                                 f"config.yaml, {self.base_dir})")
+                raise ValueError(
+                    f"storage.{key} : le dossier {folder.parent} n'existe pas ; le créer (mkdir -p "
+                    f"{folder.parent}) ou corriger le chemin (un chemin relatif part du dossier de "
+                    f"config.yaml, {self.base_dir})"
+                )
         return self
 
     @model_validator(mode="after")
@@ -899,30 +1019,36 @@ class Config(_Strict):
 
         for code in self.statuses.notify:
             if code not in self.templates.status:
-                raise ValueError(f"templates.status.{code} : message manquant pour le statut {code!r} listé dans "
-                                 "statuses.notify (donner subject, body et sms)")
+                raise ValueError(
+                    f"templates.status.{code} : message manquant pour le statut {code!r} listé dans "
+                    "statuses.notify (donner subject, body et sms)"
+                )
         for key, source, variables in self.template_sources():
             rendered = render_sample(key, source, self.template_sample(variables))
             if key.endswith("sms") or key.startswith("templates.sms_"):
                 try:
                     check_template(" ".join(rendered.split()), self.twilio.outbound.max_segments)
                 except TemplateTooLong as exc:
-                    raise ValueError(f"{key} : trop long une fois rendu avec les libellés de catégorie, de service "
-                                     f"et de motif les plus longs : {exc}") from None
+                    raise ValueError(
+                        f"{key} : trop long une fois rendu avec les libellés de catégorie, de service "
+                        f"et de motif les plus longs : {exc}"
+                    ) from None
         return self
 
     def template_sources(self) -> list[tuple[str, str, frozenset[str]]]:
         """(key, source, variables it may use) of every message template of the configuration."""
         t = self.templates
-        out = [("templates.confirmation_subject", t.confirmation_subject, CONFIRMATION_VARIABLES),
-               ("templates.confirmation_body", t.confirmation_body, CONFIRMATION_VARIABLES),
-               ("templates.sms_confirmation", t.sms_confirmation, CONFIRMATION_VARIABLES),
-               ("templates.sms_stopped", t.sms_stopped, TOWN_VARIABLES),
-               ("templates.sms_started", t.sms_started, TOWN_VARIABLES),
-               ("templates.referent_subject", t.referent_subject, REFERENT_VARIABLES),
-               ("templates.referent_body", t.referent_body, REFERENT_VARIABLES),
-               ("templates.digest_subject", t.digest_subject, DIGEST_VARIABLES),
-               ("templates.digest_body", t.digest_body, DIGEST_VARIABLES)]
+        out = [
+            ("templates.confirmation_subject", t.confirmation_subject, CONFIRMATION_VARIABLES),
+            ("templates.confirmation_body", t.confirmation_body, CONFIRMATION_VARIABLES),
+            ("templates.sms_confirmation", t.sms_confirmation, CONFIRMATION_VARIABLES),
+            ("templates.sms_stopped", t.sms_stopped, TOWN_VARIABLES),
+            ("templates.sms_started", t.sms_started, TOWN_VARIABLES),
+            ("templates.referent_subject", t.referent_subject, REFERENT_VARIABLES),
+            ("templates.referent_body", t.referent_body, REFERENT_VARIABLES),
+            ("templates.digest_subject", t.digest_subject, DIGEST_VARIABLES),
+            ("templates.digest_body", t.digest_body, DIGEST_VARIABLES),
+        ]
         for part in ("subject", "body", "sms"):
             out.append((f"templates.ask_location.{part}", getattr(t.ask_location, part), ASK_LOCATION_VARIABLES))
         for code, message in t.status.items():
@@ -933,20 +1059,28 @@ class Config(_Strict):
     def template_sample(self, variables: frozenset[str]) -> dict[str, Any]:
         """Sample values of a template's variables: the longest configured labels, a plausible report."""
         report: dict[str, Any] = {
-            "tracking_number": "2026-123456", "town": self.town.name, "note": "", "subject": "Lampadaire éteint",
+            "tracking_number": "2026-123456",
+            "town": self.town.name,
+            "note": "",
+            "subject": "Lampadaire éteint",
             "summary": "Le lampadaire devant le 12 rue de la Paix est éteint depuis trois jours.",
-            "received_at": "07/12/2026 à 09:30", "attachments": ["photo.jpg"], "address": "12 Rue de la Paix",
+            "received_at": "07/12/2026 à 09:30",
+            "attachments": ["photo.jpg"],
+            "address": "12 Rue de la Paix",
             "category": max((c.label for c in self.categories), key=len),
             "service": max((s.name for s in self.services), key=len),
             "reason": max((r.label for r in self.statuses.reject_reasons), key=len),
             "status": max(self.statuses.labels.values() or STATUS_CODES, key=len),
-            "status_url": self.status_url("x" * 32), "location_url": self.status_url("x" * 32) + "/position",
-            "report_url": f"{self.town.public_url.rstrip('/')}/signalements/2026-123456", "day": "07/12/2026",
+            "status_url": self.status_url("x" * 32),
+            "location_url": self.status_url("x" * 32) + "/position",
+            "report_url": f"{self.town.public_url.rstrip('/')}/signalements/2026-123456",
+            "day": "07/12/2026",
             "privacy_url": self.privacy_url(),
             "field_url": f"{self.town.public_url.rstrip('/')}/terrain/2026-123456",
         }
-        report["reports"] = [{k: report[k] for k in ("tracking_number", "category", "address", "summary",
-                                                     "report_url")}]
+        report["reports"] = [
+            {k: report[k] for k in ("tracking_number", "category", "address", "summary", "report_url")}
+        ]
         return {k: v for k, v in report.items() if k in variables}
 
     def service(self, code: str | None) -> Service | None:
@@ -969,21 +1103,27 @@ class Config(_Strict):
     def path_warnings(self) -> list[str]:
         """French warnings for the files the configuration names that are not there (a config copied to another
         folder keeps its relative paths, which then point to nothing), and for a database about to be created."""
-        named: list[tuple[str, str | None]] = [(f"addresses.reference[{i}]", name)
-                                               for i, name in enumerate(self.addresses.reference)]
+        named: list[tuple[str, str | None]] = [
+            (f"addresses.reference[{i}]", name) for i, name in enumerate(self.addresses.reference)
+        ]
         named += [("routing.zones_file", self.routing.zones_file), ("classifier.model", self.classifier.model)]
         out = []
         for key, name in named:
             if name and not self.resolve_path(name).exists():
-                relative = ("" if Path(name).is_absolute()
-                            else f" (chemin relatif au dossier de la configuration, {self.base_dir})")
+                relative = (
+                    ""
+                    if Path(name).is_absolute()
+                    else f" (chemin relatif au dossier de la configuration, {self.base_dir})"
+                )
                 out.append(f"{key} : {self.resolve_path(name)} n'existe pas{relative}")
         url = self.sqlalchemy_url
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            path = Path(url[len("sqlite:///"):])
+            path = Path(url[len("sqlite:///") :])
             if not path.exists():
-                out.append(f"database_url : pas de base dans {path} ; une base vide y sera créée (si la base existante "
-                           "est ailleurs, corriger database_url ou GUICHET_DATABASE_URL)")
+                out.append(
+                    f"database_url : pas de base dans {path} ; une base vide y sera créée (si la base existante "
+                    "est ailleurs, corriger database_url ou GUICHET_DATABASE_URL)"
+                )
         return out
 
     def mailbox(self, name: str) -> Mailbox:
@@ -998,10 +1138,10 @@ class Config(_Strict):
         """The database URL with relative SQLite paths resolved against the config folder."""
         url = self.database_url
         if url.startswith("postgresql://"):  # SQLAlchemy's default driver (psycopg2) is not installed: psycopg 3 is
-            url = "postgresql+psycopg://" + url[len("postgresql://"):]
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
         prefix = "sqlite:///"
         if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
-            return prefix + str(self.resolve_path(url[len(prefix):]))
+            return prefix + str(self.resolve_path(url[len(prefix) :]))
         return url
 
 
@@ -1026,13 +1166,25 @@ def _describe(error: Any) -> str:
 def _anchor_secret_files(data: dict[str, Any], base: Path) -> None:
     """Make relative secret file paths relative to the config file's folder, not to the current directory."""
     mailboxes = [m for m in data.get("mailboxes") or [] if isinstance(m, dict)]
-    holders: list[Any] = [data.get("smtp"), data.get("web"), data.get("twilio"), *mailboxes,
-                          *(m.get("oauth2") for m in mailboxes)]
+    holders: list[Any] = [
+        data.get("smtp"),
+        data.get("web"),
+        data.get("twilio"),
+        *mailboxes,
+        *(m.get("oauth2") for m in mailboxes),
+    ]
     for holder in holders:
         if not isinstance(holder, dict):
             continue
-        for key in ("password", "oauth2_token", "secret_key", "auth_token", "client_secret", "refresh_token",
-                    "metrics_token"):
+        for key in (
+            "password",
+            "oauth2_token",
+            "secret_key",
+            "auth_token",
+            "client_secret",
+            "refresh_token",
+            "metrics_token",
+        ):
             secret = holder.get(key)
             path = secret.get("file") if isinstance(secret, dict) else None
             if isinstance(secret, dict) and isinstance(path, str) and not Path(path).is_absolute():

@@ -81,11 +81,13 @@ class RawMessage(Base):
     __tablename__ = "raw_message"
     # The same message is the same key with the same content: a Message-ID or SID reused for other content
     # (a contact-form relay, a broken mailer) is another row, flagged key_collision (intake/pipeline/rawstore.py).
-    __table_args__ = (UniqueConstraint("channel", "source", "external_key", "content_key", name="uq_raw_message_key"),
-                      Index("ix_raw_message_door_received", "channel", "source", "received_at"),
-                      Index("ix_raw_message_processed", "processed_at", "received_at"),  # /metrics' histogram
-                      CheckConstraint(sql_in("status", RawStatus), name="status_known"),
-                      CheckConstraint(sql_in("channel", ChannelName), name="channel_known"))
+    __table_args__ = (
+        UniqueConstraint("channel", "source", "external_key", "content_key", name="uq_raw_message_key"),
+        Index("ix_raw_message_door_received", "channel", "source", "received_at"),
+        Index("ix_raw_message_processed", "processed_at", "received_at"),  # /metrics' histogram
+        CheckConstraint(sql_in("status", RawStatus), name="status_known"),
+        CheckConstraint(sql_in("channel", ChannelName), name="channel_known"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel: Mapped[str] = mapped_column(String(20))  # email, sms, open311, staff
@@ -166,12 +168,21 @@ class Report(Base):
     __tablename__ = "report"
     __table_args__ = (
         # The queue's counts per status over main reports (duplicates folded) without reading the table.
-        Index("ix_report_main_status", "status", sqlite_where=text("duplicate_of_id IS NULL"),
-              postgresql_where=text("duplicate_of_id IS NULL")),
+        Index(
+            "ix_report_main_status",
+            "status",
+            sqlite_where=text("duplicate_of_id IS NULL"),
+            postgresql_where=text("duplicate_of_id IS NULL"),
+        ),
         # Duplicate detection's candidates (same category, main reports, a latitude band) without reading every
         # report of the category: filing stays flat as the table grows.
-        Index("ix_report_dedupe", "category", "lat", sqlite_where=text("duplicate_of_id IS NULL"),
-              postgresql_where=text("duplicate_of_id IS NULL")),
+        Index(
+            "ix_report_dedupe",
+            "category",
+            "lat",
+            sqlite_where=text("duplicate_of_id IS NULL"),
+            postgresql_where=text("duplicate_of_id IS NULL"),
+        ),
         CheckConstraint(sql_in("status", ReportStatus), name="status_known"),
         CheckConstraint(sql_in("channel", ChannelName), name="channel_known"),
     )
@@ -313,8 +324,14 @@ class Outbox(Base):
     __table_args__ = (
         UniqueConstraint("report_id", "kind", "recipient", name="uq_outbox_report_kind_recipient"),
         Index("ix_outbox_recipient_created", "recipient", "created_at"),
-        Index("uq_outbox_kind_recipient_no_report", "kind", "recipient", unique=True,
-              sqlite_where=text("report_id IS NULL"), postgresql_where=text("report_id IS NULL")),
+        Index(
+            "uq_outbox_kind_recipient_no_report",
+            "kind",
+            "recipient",
+            unique=True,
+            sqlite_where=text("report_id IS NULL"),
+            postgresql_where=text("report_id IS NULL"),
+        ),
         CheckConstraint(sql_in("status", OutboxStatus), name="status_known"),
         CheckConstraint(sql_in("channel", ChannelName), name="channel_known"),
     )
@@ -329,7 +346,7 @@ class Outbox(Base):
     message_id: Mapped[str] = mapped_column(String(500), index=True)
     in_reply_to: Mapped[str | None] = mapped_column(String(500))
     provider_id: Mapped[str | None] = mapped_column(String(64), index=True)  # Twilio MessageSid of an SMS sent
-    provider_status: Mapped[str | None] = mapped_column(String(20))        # queued|sent|delivered|undelivered|failed
+    provider_status: Mapped[str | None] = mapped_column(String(20))  # queued|sent|delivered|undelivered|failed
     # pending | sending | sent | failed | suppressed
     status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
     reason: Mapped[str | None] = mapped_column(Text)

@@ -62,7 +62,7 @@ def is_whatsapp(value: str | None) -> bool:
 def strip_whatsapp(value: str) -> str:
     """The number of a Twilio address without its "whatsapp:" prefix."""
     value = value.strip()
-    return value[len(WHATSAPP_PREFIX):] if value.lower().startswith(WHATSAPP_PREFIX) else value
+    return value[len(WHATSAPP_PREFIX) :] if value.lower().startswith(WHATSAPP_PREFIX) else value
 
 
 @lru_cache(maxsize=64)
@@ -89,7 +89,8 @@ def _sibling(number: PhoneNumber, region: str, *, geographic: bool = False) -> P
         except NumberParseException:
             continue
         if phonenumbers.is_valid_number(candidate) and (
-                not geographic or phonenumbers.number_type(candidate) in _GEOGRAPHIC):
+            not geographic or phonenumbers.number_type(candidate) in _GEOGRAPHIC
+        ):
             return candidate
     return None
 
@@ -118,8 +119,9 @@ def _resolve(number: PhoneNumber, region: str) -> tuple[PhoneNumber, bool]:
 def _plausible(number: PhoneNumber) -> bool:
     """Of a possible length for a full number (not a local one without its area code), and not "+33 0…"
     (a trunk zero kept after the country code, or a run of zeros)."""
-    return (phonenumbers.is_possible_number_with_reason(number) == ValidationResult.IS_POSSIBLE
-            and not phonenumbers.national_significant_number(number).startswith("0"))
+    return phonenumbers.is_possible_number_with_reason(
+        number
+    ) == ValidationResult.IS_POSSIBLE and not phonenumbers.national_significant_number(number).startswith("0")
 
 
 def _national_form_ok(raw: str, region: str) -> bool:
@@ -219,7 +221,7 @@ def strip_phones(text: str, *, region: str = DEFAULT_REGION, replacement: str = 
         return text
     parts, done = [], 0
     for m in matches:
-        parts += [text[done:m.start], replacement]
+        parts += [text[done : m.start], replacement]
         done = m.end
     parts.append(text[done:])
     return "".join(parts)

@@ -29,7 +29,7 @@ def normalise(identifier: str, *, region: str = DEFAULT_REGION) -> str:
     """The form a pseudonym is computed on: an email in lower case, a phone number in E.164 ("whatsapp:" dropped)."""
     value = identifier.strip()
     if value.lower().startswith("whatsapp:"):
-        value = value[len("whatsapp:"):]
+        value = value[len("whatsapp:") :]
     if "@" in value:
         return value.lower()
     return to_e164(value, region=region) or value
@@ -88,7 +88,7 @@ def pseudonymise_text(key: bytes, text: str, *, region: str = DEFAULT_REGION) ->
         return text
     parts, done = [], 0
     for m in matches:
-        parts += [text[done:m.start], pseudonym(key, m.e164, region=region) or ""]
+        parts += [text[done : m.start], pseudonym(key, m.e164, region=region) or ""]
         done = m.end
     parts.append(text[done:])
     return "".join(parts)
@@ -116,8 +116,10 @@ class PseudonymFilter(logging.Filter):
             record.exc_info = None
         fields = getattr(record, "fields", None)  # structured values of a JSON line (gunicorn's access log)
         if isinstance(fields, dict):
-            record.fields = {k: pseudonymise_text(self.key, v, region=self.region) if isinstance(v, str) else v
-                             for k, v in fields.items()}
+            record.fields = {
+                k: pseudonymise_text(self.key, v, region=self.region) if isinstance(v, str) else v
+                for k, v in fields.items()
+            }
         return True
 
 

@@ -37,8 +37,10 @@ def _test_redis_url() -> str:
     urls = override or [f"redis://127.0.0.1:6379/{db}" for db in _REDIS_DBS]
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) if XDIST_WORKER else 1
     if len(urls) < workers:  # two workers flushing the same index would wipe each other's queues
-        raise pytest.UsageError(f"{len(urls)} test Redis URL(s) for {workers} pytest-xdist workers: "
-                                "set GUICHET_TEST_REDIS_URL to one URL per worker, separated by commas")
+        raise pytest.UsageError(
+            f"{len(urls)} test Redis URL(s) for {workers} pytest-xdist workers: "
+            "set GUICHET_TEST_REDIS_URL to one URL per worker, separated by commas"
+        )
     return urls[_WORKER_INDEX]
 
 
@@ -113,14 +115,19 @@ def _fresh_postgres(url: str) -> str:
 def _children_first(conn: Any) -> list[str]:
     """The tables holding rows (never alembic_version), each after the tables whose foreign keys point to it, so
     that deleting in this order never breaks a constraint (a table pointing to itself is deleted in one go)."""
-    tables = [row[0] for row in conn.execute(
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
-        " ORDER BY tablename")]
+    tables = [
+        row[0]
+        for row in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+            " ORDER BY tablename"
+        )
+    ]
     parents: dict[str, set[str]] = {name: set() for name in tables}
     for child, parent in conn.execute(
-            "SELECT c.relname, p.relname FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid"
-            " JOIN pg_class p ON p.oid = k.confrelid WHERE k.contype = 'f'"
-            " AND k.connamespace = 'public'::regnamespace AND c.oid <> p.oid"):
+        "SELECT c.relname, p.relname FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid"
+        " JOIN pg_class p ON p.oid = k.confrelid WHERE k.contype = 'f'"
+        " AND k.connamespace = 'public'::regnamespace AND c.oid <> p.oid"
+    ):
         parents.setdefault(child, set()).add(parent)
     order: list[str] = []
     remaining = {name: {p for p in found if p in parents} for name, found in parents.items() if name in tables}
@@ -187,8 +194,14 @@ class DatabaseTemplate:
 
         assert self.postgres is not None
         url = make_url(self.postgres)
-        with psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-                             dbname=url.database, autocommit=True) as conn:
+        with psycopg.connect(
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username,
+            password=url.password,
+            dbname=url.database,
+            autocommit=True,
+        ) as conn:
             version = self._alembic_version(conn)
             if self._pg_version is None or version != self._pg_version:  # first use, or changed behind our back
                 _fresh_postgres(self.postgres)
@@ -204,12 +217,16 @@ class DatabaseTemplate:
                     for name in self._pg_tables:
                         conn.execute(f'DELETE FROM public."{name}"')
             except psycopg.errors.LockNotAvailable as exc:
-                holders = conn.execute("SELECT pid, state, left(query, 200) FROM pg_stat_activity WHERE datname ="
-                                       " current_database() AND pid <> pg_backend_pid()").fetchall()
+                holders = conn.execute(
+                    "SELECT pid, state, left(query, 200) FROM pg_stat_activity WHERE datname ="
+                    " current_database() AND pid <> pg_backend_pid()"
+                ).fetchall()
                 raise RuntimeError(f"{url.database}: a connection left open blocks the reset: {holders}") from exc
             # Every sequence starts again (a rolled-back insert moves one too).
-            conn.execute("SELECT setval(format('%I.%I', schemaname, sequencename)::regclass, start_value, false)"
-                         " FROM pg_sequences WHERE schemaname = 'public'")
+            conn.execute(
+                "SELECT setval(format('%I.%I', schemaname, sequencename)::regclass, start_value, false)"
+                " FROM pg_sequences WHERE schemaname = 'public'"
+            )
         return self.postgres
 
     @staticmethod
@@ -266,8 +283,7 @@ def make_config(tmp_path: Path, db_url: str) -> Callable[..., Config]:
         data["storage"] = {**data["storage"], "root": str(tmp_path / "storage")}
         data["mailboxes"] = overrides.pop("mailboxes", [])
         data["smtp"] = {**data["smtp"], "backend": "console"}
-        data["addresses"] = {**data["addresses"],
-                             "reference": [str(ROOT / p) for p in data["addresses"]["reference"]]}
+        data["addresses"] = {**data["addresses"], "reference": [str(ROOT / p) for p in data["addresses"]["reference"]]}
         # The shipped demo zones wherever the test config lives; reports are routed but not transmitted to the
         # services unless a test asks for it (routing={"auto_transmit": True}): no referent mail in other tests.
         data["routing"] = {**data.get("routing", {}), "auto_transmit": False}

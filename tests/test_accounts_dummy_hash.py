@@ -44,8 +44,9 @@ print(at_import, len(calls), len(seen), len(set(seen)))
 
 
 def test_importing_accounts_hashes_nothing_and_the_dummy_hash_is_made_once() -> None:
-    done = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=240,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=240, check=False
+    )
     assert done.returncode == 0, done.stderr
     at_import, hashed, answered, distinct = map(int, done.stdout.split())
     assert at_import == 0  # nothing at import

@@ -39,8 +39,9 @@ def email_report(res: Resources, body: str = "Un banc est cassé dans le square,
 
 
 def sms_report(res: Resources, body: str) -> int:
-    payload = urlencode({"MessageSid": "SM" + uuid.uuid4().hex, "From": "+33612345678", "To": TOWN, "Body": body,
-                         "NumMedia": "0"}).encode()
+    payload = urlencode(
+        {"MessageSid": "SM" + uuid.uuid4().hex, "From": "+33612345678", "To": TOWN, "Body": body, "NumMedia": "0"}
+    ).encode()
     rid, _ = store_raw(res.factory, channel="sms", source=TOWN, external_key=uuid.uuid4().hex, payload=payload)
     outcome = process_raw(res, rid)
     assert outcome.status == "processed" and outcome.report_id is not None
@@ -52,8 +53,9 @@ def test_agent_point_places_the_report_and_is_kept_as_a_correction(res: Resource
     with res.factory() as s, s.begin():
         report = s.get(Report, report_id)
         assert report is not None and report.lat is None and report.status == "a_qualifier"
-        label = place_by_agent(s, res.config, res.understanding(), report, lat=48.853989, lon=2.371195,
-                               actor="m.dupont")
+        label = place_by_agent(
+            s, res.config, res.understanding(), report, lat=48.853989, lon=2.371195, actor="m.dupont"
+        )
         assert "Rue de la Roquette" in label and label.startswith("près du")
     with res.factory() as s:
         report = s.get(Report, report_id)
@@ -76,8 +78,9 @@ def test_agent_typed_address_is_geocoded_and_bad_input_explained(res: Resources)
         with pytest.raises(ValueError, match="en dehors de la commune"):
             place_by_agent(s, res.config, res.understanding(), report, lat=45.76, lon=4.83, actor="agent")
         with pytest.raises(ValueError, match="adresse introuvable"):
-            place_by_agent(s, res.config, res.understanding(), report, address="rue qui n'existe pas du tout",
-                           actor="agent")
+            place_by_agent(
+                s, res.config, res.understanding(), report, address="rue qui n'existe pas du tout", actor="agent"
+            )
         with pytest.raises(ValueError, match="placez le point"):
             place_by_agent(s, res.config, res.understanding(), report, actor="agent")
 
@@ -103,10 +106,16 @@ def test_assignment_respects_the_service(res: Resources) -> None:
         assign(s, report, None, actor="chef")
         assert report.assignee_id is None
     with res.factory() as s:
-        events = s.execute(select(Event).where(Event.report_id == report_id, Event.action == "assigned")
-                           .order_by(Event.id)).scalars().all()
+        events = (
+            s.execute(select(Event).where(Event.report_id == report_id, Event.action == "assigned").order_by(Event.id))
+            .scalars()
+            .all()
+        )
         assert [(e.detail["from"], e.detail["to"]) for e in events] == [
-            (None, "lumiere"), ("lumiere", "chef"), ("chef", None)]
+            (None, "lumiere"),
+            ("lumiere", "chef"),
+            ("chef", None),
+        ]
         assert s.execute(select(User).where(User.username == "lumiere")).scalar_one().role == "agent"
 
 

@@ -12,8 +12,16 @@ ROOT = Path(__file__).resolve().parent.parent
 # Rooms from the bottom of the flow to the top: a module may import its own room and any room below it.
 # (The same table is in docs/architecture.md; keep both in step.)
 RANKS: tuple[tuple[str, ...], ...] = (
-    ("intake.config", "intake.models", "intake.message", "intake.vocab", "intake.phones", "intake.masking",
-     "intake.gsm", "intake.pseudonyms"),
+    (
+        "intake.config",
+        "intake.models",
+        "intake.message",
+        "intake.vocab",
+        "intake.phones",
+        "intake.masking",
+        "intake.gsm",
+        "intake.pseudonyms",
+    ),
     ("intake.email", "intake.media", "intake.geocoding"),
     ("intake.runtime.db", "intake.runtime.queue", "intake.migrations"),
     ("intake.outbox",),
@@ -44,8 +52,11 @@ ALL = {**modules("intake"), **modules("web"), **modules("classifiers")}
 
 
 def _type_checking(node: ast.If) -> bool:
-    return isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING" or (
-        isinstance(node.test, ast.Attribute) and node.test.attr == "TYPE_CHECKING")
+    return (
+        isinstance(node.test, ast.Name)
+        and node.test.id == "TYPE_CHECKING"
+        or (isinstance(node.test, ast.Attribute) and node.test.attr == "TYPE_CHECKING")
+    )
 
 
 def imports(name: str, path: Path) -> set[str]:
@@ -107,9 +118,13 @@ def test_imports_go_down_the_flow() -> None:
 
 
 def test_classifiers_import_neither_intake_nor_web_and_intake_never_imports_web() -> None:
-    wrong = [f"{m} -> {t}" for m, targets in GRAPH.items() for t in targets
-             if (m.startswith("classifiers") and t.split(".")[0] in ("intake", "web"))
-             or (m.startswith("intake") and t.startswith("web"))]
+    wrong = [
+        f"{m} -> {t}"
+        for m, targets in GRAPH.items()
+        for t in targets
+        if (m.startswith("classifiers") and t.split(".")[0] in ("intake", "web"))
+        or (m.startswith("intake") and t.startswith("web"))
+    ]
     assert wrong == []
 
 
@@ -181,10 +196,14 @@ def query_building(source: str) -> list[str]:
         if isinstance(node, ast.Import):
             found += [f"import {a.name}" for a in node.names if a.name.split(".")[0] == "sqlalchemy"]
         elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sqlalchemy" and not node.level:
-            found += [f"{node.module}.{a.name}" for a in node.names
-                      if f"{node.module}.{a.name}" not in WEB_MAY_IMPORT_FROM_SQLALCHEMY]
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-              and node.func.attr in STATEMENT_METHODS):
+            found += [
+                f"{node.module}.{a.name}"
+                for a in node.names
+                if f"{node.module}.{a.name}" not in WEB_MAY_IMPORT_FROM_SQLALCHEMY
+            ]
+        elif (
+            isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in STATEMENT_METHODS
+        ):
             found.append(f".{node.func.attr}() line {node.lineno}")
     return found
 
@@ -199,6 +218,5 @@ def test_the_checker_sees_a_query_built_in_web() -> None:
 
 def test_web_modules_build_no_query() -> None:
     """The web layer renders: no module of web/ builds or runs a query (no exception is listed)."""
-    found = {name: query_building(path.read_text(encoding="utf-8"))
-             for name, path in sorted(modules("web").items())}
+    found = {name: query_building(path.read_text(encoding="utf-8")) for name, path in sorted(modules("web").items())}
     assert {name: what for name, what in found.items() if what} == {}

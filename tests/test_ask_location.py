@@ -49,8 +49,16 @@ def standin() -> Iterator[TwilioStandIn]:
 def sms_res(make_config: Callable[..., Config], standin: TwilioStandIn, monkeypatch: pytest.MonkeyPatch) -> Resources:
     """SMS sent for real through the Twilio stand-in."""
     monkeypatch.setenv(TOKEN_ENV, standin.auth_token)
-    cfg = make_config(twilio={"enabled": True, "poll": True, "account_sid": standin.account_sid,
-                              "auth_token": {"env": TOKEN_ENV}, "numbers": [TOWN], "api_base_url": standin.base_url})
+    cfg = make_config(
+        twilio={
+            "enabled": True,
+            "poll": True,
+            "account_sid": standin.account_sid,
+            "auth_token": {"env": TOKEN_ENV},
+            "numbers": [TOWN],
+            "api_base_url": standin.base_url,
+        }
+    )
     return build_resources(cfg, mailer=ConsoleMailer())
 
 
@@ -63,8 +71,16 @@ def ingest_email(res: Resources, raw: bytes, *, source: str = "mairie") -> Outco
 
 def sms(body: str, *, sender: str = CITIZEN, whatsapp: bool = False, **extra: str) -> bytes:
     prefix = "whatsapp:" if whatsapp else ""
-    return urlencode({"MessageSid": "SM" + uuid.uuid4().hex, "From": prefix + sender, "To": prefix + TOWN,
-                      "Body": body, "NumMedia": "0", **extra}).encode()
+    return urlencode(
+        {
+            "MessageSid": "SM" + uuid.uuid4().hex,
+            "From": prefix + sender,
+            "To": prefix + TOWN,
+            "Body": body,
+            "NumMedia": "0",
+            **extra,
+        }
+    ).encode()
 
 
 def ingest_sms(res: Resources, payload: bytes, *, channel: str = "sms") -> Outcome:
@@ -89,8 +105,11 @@ def report_of(res: Resources, report_id: int | None) -> Report:
 
 def events(res: Resources, report_id: int | None, action: str) -> list[Event]:
     with res.factory() as s:
-        return list(s.execute(select(Event).where(Event.report_id == report_id, Event.action == action)
-                              .order_by(Event.id)).scalars())
+        return list(
+            s.execute(
+                select(Event).where(Event.report_id == report_id, Event.action == action).order_by(Event.id)
+            ).scalars()
+        )
 
 
 def age(res: Resources, *, hours: float) -> None:
@@ -108,14 +127,20 @@ def age(res: Resources, *, hours: float) -> None:
 
 # --- email -----------------------------------------------------------------------------------------------
 
+
 def test_email_question_delivered_once_then_reply_places_the_report(
-    make_config: Callable[..., Config], smtp_server: tuple[str, int, Any],
+    make_config: Callable[..., Config],
+    smtp_server: tuple[str, int, Any],
 ) -> None:
     host, port, caught = smtp_server
-    res = build_resources(make_config(smtp={"backend": "smtp", "host": host, "port": port, "from_address":
-                                            "signalements@mairie.localhost"}))
-    first = ingest_email(res, citizen_email(subject="Lampadaire en panne", body=NOWHERE,
-                                            message_id="first-1@example.org"))
+    res = build_resources(
+        make_config(
+            smtp={"backend": "smtp", "host": host, "port": port, "from_address": "signalements@mairie.localhost"}
+        )
+    )
+    first = ingest_email(
+        res, citizen_email(subject="Lampadaire en panne", body=NOWHERE, message_id="first-1@example.org")
+    )
     assert first.created and len(first.outbox_ids) == 2  # confirmation, then the question
     for outbox_id in first.outbox_ids:
         assert send_outbox_row(res.factory, res.config, outbox_id, res.mailer) == "sent"
@@ -132,8 +157,9 @@ def test_email_question_delivered_once_then_reply_places_the_report(
     [asked] = events(res, report.id, "location_requested")
     assert asked.detail["channel"] == "email"
 
-    reply = citizen_email(subject=f"Re: {question['Subject']}", body=f"{ANSWER}\n\nJeanne",
-                          in_reply_to=question["Message-ID"].strip("<>"))
+    reply = citizen_email(
+        subject=f"Re: {question['Subject']}", body=f"{ANSWER}\n\nJeanne", in_reply_to=question["Message-ID"].strip("<>")
+    )
     second = ingest_email(res, reply)
     assert second.report_id == report.id and not second.created and second.outbox_ids == []
     placed = report_of(res, report.id)
@@ -153,13 +179,17 @@ def test_placed_report_is_not_asked(res: Resources) -> None:
     assert questions(res) == [] and events(res, outcome.report_id, "location_request_skipped") == []
 
 
-@pytest.mark.parametrize("sender,headers,why", [
-    ("Plateforme <no-reply@signalements.example>", {}, "n'accepte pas de réponse"),
-    ("Service <ne-pas-repondre@partenaire.example>", {}, "n'accepte pas de réponse"),
-    ("Agent <agent@mairie.localhost>", {}, "mairie"),
-])
-def test_no_question_to_senders_that_cannot_answer(res: Resources, sender: str, headers: dict[str, str],
-                                                   why: str) -> None:
+@pytest.mark.parametrize(
+    "sender,headers,why",
+    [
+        ("Plateforme <no-reply@signalements.example>", {}, "n'accepte pas de réponse"),
+        ("Service <ne-pas-repondre@partenaire.example>", {}, "n'accepte pas de réponse"),
+        ("Agent <agent@mairie.localhost>", {}, "mairie"),
+    ],
+)
+def test_no_question_to_senders_that_cannot_answer(
+    res: Resources, sender: str, headers: dict[str, str], why: str
+) -> None:
     outcome = ingest_email(res, citizen_email(sender=sender, body=NOWHERE, headers=headers))
     assert outcome.created and report_of(res, outcome.report_id).lat is None
     assert questions(res) == []
@@ -173,21 +203,40 @@ def test_automated_mail_is_never_asked(res: Resources) -> None:
     assert outcome.status == "discarded" and questions(res) == []
     first = ingest_email(res, citizen_email(body=NOWHERE))
     [question] = questions(res)
-    robot = ingest_email(res, citizen_email(body="Je suis absente jusqu'au 3 décembre.",
-                                            in_reply_to=question.message_id,
-                                            headers={"Auto-Submitted": "auto-replied"}))
+    robot = ingest_email(
+        res,
+        citizen_email(
+            body="Je suis absente jusqu'au 3 décembre.",
+            in_reply_to=question.message_id,
+            headers={"Auto-Submitted": "auto-replied"},
+        ),
+    )
     assert robot.report_id == first.report_id and len(questions(res)) == 1
     assert events(res, first.report_id, "located") == []
 
 
 def test_reception_forward_without_citizen_is_not_asked(make_config: Callable[..., Config]) -> None:
-    mailbox = {"name": "accueil", "role": "reception", "host": "127.0.0.1", "username": "u",
-               "password": {"env": "X_PW"}}
+    mailbox = {
+        "name": "accueil",
+        "role": "reception",
+        "host": "127.0.0.1",
+        "username": "u",
+        "password": {"env": "X_PW"},
+    }
     res = build_resources(make_config(mailboxes=[mailbox]), mailer=ConsoleMailer())
-    note = ingest_email(res, citizen_email(sender="sophie@mairie.localhost", subject="Appel de M. Roux",
-                                           body="M. Roux a appelé : un lampadaire est éteint."), source="accueil")
-    body = ("À traiter.\n\n---------- Message transféré ---------\nDe : Un riverain\nDate : lun. 23 nov. 2026\n"
-            "Objet : Lampadaire\n\nUn lampadaire ne s'allume plus depuis lundi.\n")
+    note = ingest_email(
+        res,
+        citizen_email(
+            sender="sophie@mairie.localhost",
+            subject="Appel de M. Roux",
+            body="M. Roux a appelé : un lampadaire est éteint.",
+        ),
+        source="accueil",
+    )
+    body = (
+        "À traiter.\n\n---------- Message transféré ---------\nDe : Un riverain\nDate : lun. 23 nov. 2026\n"
+        "Objet : Lampadaire\n\nUn lampadaire ne s'allume plus depuis lundi.\n"
+    )
     forward = ingest_email(res, citizen_email(sender="sophie@mairie.localhost", subject="Fwd: Lampadaire", body=body))
     assert note.created and forward.created
     assert report_of(res, forward.report_id).citizen_recovered is False
@@ -204,10 +253,17 @@ def test_disabled_means_never_asked(make_config: Callable[..., Config]) -> None:
 
 def filing_context(raw: RawMessage, session: Any, res: Resources, parsed: InboundMessage) -> Context:
     """The filing context of a stored raw message read as `parsed` (what the pipeline builds)."""
-    snapshot = RawInput(id=raw.id, channel=raw.channel, source=raw.source, external_key=raw.external_key,
-                        payload=b"", received_at=raw.received_at)
-    return Context.for_filing(raw=raw, session=session, config=res.config, resources=res,
-                              reading=Reading(raw=snapshot, inbound=parsed))
+    snapshot = RawInput(
+        id=raw.id,
+        channel=raw.channel,
+        source=raw.source,
+        external_key=raw.external_key,
+        payload=b"",
+        received_at=raw.received_at,
+    )
+    return Context.for_filing(
+        raw=raw, session=session, config=res.config, resources=res, reading=Reading(raw=snapshot, inbound=parsed)
+    )
 
 
 def test_never_twice_not_on_follow_ups_replays_or_duplicates(res: Resources) -> None:
@@ -244,8 +300,10 @@ def test_never_twice_not_on_follow_ups_replays_or_duplicates(res: Resources) -> 
 
 # --- SMS, WhatsApp, voicemail ----------------------------------------------------------------------------
 
+
 def test_sms_question_sent_and_answer_two_hours_later_places_the_report(
-    sms_res: Resources, standin: TwilioStandIn,
+    sms_res: Resources,
+    standin: TwilioStandIn,
 ) -> None:
     res = sms_res
     first = ingest_sms(res, sms("Bonjour, un frigo est abandonné sur le trottoir depuis trois jours."))
@@ -302,8 +360,16 @@ def test_opted_out_number_is_not_asked(res: Resources) -> None:
 def test_voicemail_caller_asked_by_sms_only_on_an_allowed_mobile(res: Resources) -> None:
     def voice(number: str) -> bytes:
         sid = "RE" + uuid.uuid4().hex
-        return urlencode({"RecordingSid": sid, "RecordingUrl": "", "RecordingDuration": "30", "CallSid": "CA1",
-                          "From": number, "To": TOWN}).encode()
+        return urlencode(
+            {
+                "RecordingSid": sid,
+                "RecordingUrl": "",
+                "RecordingDuration": "30",
+                "CallSid": "CA1",
+                "From": number,
+                "To": TOWN,
+            }
+        ).encode()
 
     mobile = ingest_sms(res, voice(CITIZEN), channel="voice")
     landline = ingest_sms(res, voice("+33145454545"), channel="voice")
@@ -319,6 +385,7 @@ def test_question_count_is_one_per_report(res: Resources) -> None:
         age(res, hours=100)
         ingest_sms(res, sms(text, sender="+33698765432"))
     with res.factory() as s:
-        per_report = s.execute(select(Outbox.report_id, func.count()).where(Outbox.kind == "ask_location")
-                               .group_by(Outbox.report_id)).all()
+        per_report = s.execute(
+            select(Outbox.report_id, func.count()).where(Outbox.kind == "ask_location").group_by(Outbox.report_id)
+        ).all()
     assert len(per_report) == 2 and all(n == 1 for _, n in per_report)

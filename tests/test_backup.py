@@ -21,16 +21,24 @@ PHOTO = b"\xff\xd8\xff\xe0 a stored photo"
 
 def _cli(config: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUICHET_")}
-    return subprocess.run([sys.executable, "-m", "intake.cli", "--config", str(config), *args], input=stdin,
-                          capture_output=True, text=True, env=env, timeout=300, cwd=config.parent)
+    return subprocess.run(
+        [sys.executable, "-m", "intake.cli", "--config", str(config), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=config.parent,
+    )
 
 
 @pytest.fixture
 def setup(make_config: Callable[..., Config], tmp_path: Path) -> tuple[Config, Path]:
     cfg = make_config()
     path = write_config(cfg, tmp_path / "config.yaml")
-    created = _cli(path, "create-user", "marie", "--role", "accueil", "--password-stdin",
-                   stdin="Un mot de passe assez long 42\n")
+    created = _cli(
+        path, "create-user", "marie", "--role", "accueil", "--password-stdin", stdin="Un mot de passe assez long 42\n"
+    )
     assert created.returncode == 0, created.stderr
     photo = cfg.resolve_path(cfg.storage.root) / "ab" / "abcdef.jpg"
     photo.parent.mkdir(parents=True)
@@ -54,8 +62,9 @@ def test_backup_then_restore_brings_back_accounts_and_photos(setup: tuple[Config
     assert again.returncode == 1 and "existe déjà" in again.stderr  # never overwritten
 
     # Lose the account and the photo, then restore.
-    dropped = _cli(path, "create-user", "paul", "--role", "accueil", "--password-stdin",
-                   stdin="Un autre mot de passe long 43\n")
+    dropped = _cli(
+        path, "create-user", "paul", "--role", "accueil", "--password-stdin", stdin="Un autre mot de passe long 43\n"
+    )
     assert dropped.returncode == 0
     photo = cfg.resolve_path(cfg.storage.root) / "ab" / "abcdef.jpg"
     photo.unlink()
@@ -68,7 +77,7 @@ def test_backup_then_restore_brings_back_accounts_and_photos(setup: tuple[Config
     listed = _cli(path, "list-users").stdout
     assert "marie\taccueil" in listed and "paul" not in listed  # the database as it was at the backup
     if kind == "sqlite":
-        database = Path(cfg.sqlalchemy_url[len("sqlite:///"):])
+        database = Path(cfg.sqlalchemy_url[len("sqlite:///") :])
         assert list(database.parent.glob(f"{database.name}.avant-restauration-*"))  # the replaced one is kept
 
 

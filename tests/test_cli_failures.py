@@ -37,20 +37,37 @@ def _env() -> dict[str, str]:
 
 
 def _cli(config: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "intake.cli", "--config", str(config), *args], input=stdin,
-                          capture_output=True, text=True, env=_env(), timeout=120, cwd=config.parent)
+    return subprocess.run(
+        [sys.executable, "-m", "intake.cli", "--config", str(config), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+        cwd=config.parent,
+    )
 
 
 def test_parse_email_on_a_missing_file_exits_non_zero(tmp_path: Path) -> None:
     missing = tmp_path / "absent.eml"
-    result = subprocess.run([sys.executable, "-m", "intake.cli", "parse-email", str(EMAIL), str(missing)],
-                            capture_output=True, text=True, env=_env(), timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "intake.cli", "parse-email", str(EMAIL), str(missing)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+    )
     assert result.returncode == 1
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["ok"] for r in rows] == [True, False]
     assert result.stderr.strip() == f"guichet : parse-email : fichier illisible ou introuvable : {missing}"
-    good = subprocess.run([sys.executable, "-m", "intake.cli", "parse-email", str(EMAIL)], capture_output=True,
-                          text=True, env=_env(), timeout=120)
+    good = subprocess.run(
+        [sys.executable, "-m", "intake.cli", "parse-email", str(EMAIL)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=120,
+    )
     assert good.returncode == 0 and good.stderr == ""
 
 
@@ -66,8 +83,15 @@ def test_list_users_on_an_empty_database_says_so(config_file: Path) -> None:
     result = _cli(config_file, "list-users")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("aucun compte : créez-en un avec « guichet create-user NOM --role admin »")
-    created = _cli(config_file, "create-user", "marie", "--role", "accueil", "--password-stdin",
-                   stdin="Un mot de passe assez long 42\n")
+    created = _cli(
+        config_file,
+        "create-user",
+        "marie",
+        "--role",
+        "accueil",
+        "--password-stdin",
+        stdin="Un mot de passe assez long 42\n",
+    )
     assert created.returncode == 0, created.stderr
     listed = _cli(config_file, "list-users")
     assert listed.stdout.startswith("marie\taccueil\t-\tactif") and "aucun compte" not in listed.stdout
@@ -94,8 +118,21 @@ def test_create_user_with_ctrl_d_at_the_password_prompt(config_file: Path) -> No
     pid, fd = pty.fork()
     if pid == 0:  # the child: its controlling terminal is the pty, as in an SSH session
         os.chdir(config_file.parent)
-        os.execve(sys.executable, [sys.executable, "-m", "intake.cli", "--config", str(config_file), "create-user",
-                                   "marie", "--role", "admin"], _env())
+        os.execve(
+            sys.executable,
+            [
+                sys.executable,
+                "-m",
+                "intake.cli",
+                "--config",
+                str(config_file),
+                "create-user",
+                "marie",
+                "--role",
+                "admin",
+            ],
+            _env(),
+        )
     try:
         assert b"Mot de passe : " in _read_until(fd, b"Mot de passe : ")
         os.write(fd, b"\x04")  # Ctrl-D
@@ -127,16 +164,20 @@ def test_serve_on_an_address_of_another_machine(config_file: Path) -> None:
     assert "guichet : l'adresse 192.0.2.1 n'appartient pas à cette machine (--host)" in result.stderr
 
 
-@pytest.mark.parametrize("args, example", [
-    ((), "guichet create-user marie --role agent --service voirie"),
-    (("create-user",), "--password-stdin"),
-    (("parse-email",), "code de sortie 1 si un fichier est introuvable ou illisible"),
-    (("serve",), "guichet serve --port 8080 --workers 4"),
-    (("demo-send",), "guichet demo-send tests/data/emails/guichet/fwd_outlook_fr.eml"),
-    (("train",), "guichet train --dry-run"),
-])
+@pytest.mark.parametrize(
+    "args, example",
+    [
+        ((), "guichet create-user marie --role agent --service voirie"),
+        (("create-user",), "--password-stdin"),
+        (("parse-email",), "code de sortie 1 si un fichier est introuvable ou illisible"),
+        (("serve",), "guichet serve --port 8080 --workers 4"),
+        (("demo-send",), "guichet demo-send tests/data/emails/guichet/fwd_outlook_fr.eml"),
+        (("train",), "guichet train --dry-run"),
+    ],
+)
 def test_help_has_examples(args: tuple[str, ...], example: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "intake.cli", *args, "--help"], capture_output=True, text=True,
-                            env=_env(), timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "intake.cli", *args, "--help"], capture_output=True, text=True, env=_env(), timeout=120
+    )
     assert result.returncode == 0
     assert "exemples :" in result.stdout and example in result.stdout

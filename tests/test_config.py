@@ -140,23 +140,39 @@ def test_cli_usage_error_exit_2() -> None:
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize(("change", "expected"), [
-    (lambda d: d["mailboxes"][0].update(tls=True, starttls=True),
-     "mailboxes[0].starttls : incompatible avec tls: true"),
-    (lambda d: d["mailboxes"][0].update(folder="Traités"),
-     "mailboxes[0].processed_folder : 'Traités' est aussi le dossier relevé (folder)"),
-    (lambda d: d["smtp"].update(tls=True, starttls=True), "smtp.starttls : incompatible avec tls: true"),
-    (lambda d: d["services"].append(dict(d["services"][0], name="Voirie bis")),
-     "services[7].code : 'voirie' est déjà utilisé par services[0]"),
-    (lambda d: d["categories"].append(dict(d["categories"][1])),
-     "categories[11].code : 'eclairage' est déjà utilisé par categories[1]"),
-    (lambda d: d["open311"].update(api_keys=[{"name": "appli", "key": {"env": "A"}},
-                                             {"name": "appli", "key": {"env": "B"}}]),
-     "open311.api_keys[1].name : 'appli' est déjà utilisé par open311.api_keys[0]"),
-    (lambda d: d["dedupe"]["radius_m"].update(eclairrage=40), "dedupe.radius_m.eclairrage : catégorie inconnue"),
-    (lambda d: d["worker"].update(job_timeout=900), "worker.stale_claim_seconds : 600 s doit dépasser "
-                                                    "worker.job_timeout (900 s)"),
-])
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (
+            lambda d: d["mailboxes"][0].update(tls=True, starttls=True),
+            "mailboxes[0].starttls : incompatible avec tls: true",
+        ),
+        (
+            lambda d: d["mailboxes"][0].update(folder="Traités"),
+            "mailboxes[0].processed_folder : 'Traités' est aussi le dossier relevé (folder)",
+        ),
+        (lambda d: d["smtp"].update(tls=True, starttls=True), "smtp.starttls : incompatible avec tls: true"),
+        (
+            lambda d: d["services"].append(dict(d["services"][0], name="Voirie bis")),
+            "services[7].code : 'voirie' est déjà utilisé par services[0]",
+        ),
+        (
+            lambda d: d["categories"].append(dict(d["categories"][1])),
+            "categories[11].code : 'eclairage' est déjà utilisé par categories[1]",
+        ),
+        (
+            lambda d: d["open311"].update(
+                api_keys=[{"name": "appli", "key": {"env": "A"}}, {"name": "appli", "key": {"env": "B"}}]
+            ),
+            "open311.api_keys[1].name : 'appli' est déjà utilisé par open311.api_keys[0]",
+        ),
+        (lambda d: d["dedupe"]["radius_m"].update(eclairrage=40), "dedupe.radius_m.eclairrage : catégorie inconnue"),
+        (
+            lambda d: d["worker"].update(job_timeout=900),
+            "worker.stale_claim_seconds : 600 s doit dépasser worker.job_timeout (900 s)",
+        ),
+    ],
+)
 def test_contradictions_are_refused_at_start_naming_the_key(change: Any, expected: str) -> None:
     data = base_config_data()
     change(data)

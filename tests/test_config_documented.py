@@ -62,7 +62,7 @@ class Found:
 
 
 def _commented(lines: list[str], key: yaml.Node, *, inherited: bool) -> bool:
-    after = lines[key.start_mark.line][key.end_mark.column:]
+    after = lines[key.start_mark.line][key.end_mark.column :]
     above = lines[key.start_mark.line - 1].strip() if key.start_mark.line else ""
     return inherited or " #" in after or above.startswith("#")
 
@@ -107,8 +107,13 @@ def walk(model: type[BaseModel], node: yaml.Node, prefix: str, found: Found, *, 
             items = value.value if kind == "list" else [v for _, v in value.value]
             for item in items if isinstance(items, list) else []:
                 if isinstance(item, yaml.MappingNode):  # a one-line entry is described by the comment above it
-                    walk(sub, item, path + ("[]." if kind == "list" else "{}."), found,
-                         inherited=flow or bool(item.flow_style))
+                    walk(
+                        sub,
+                        item,
+                        path + ("[]." if kind == "list" else "{}."),
+                        found,
+                        inherited=flow or bool(item.flow_style),
+                    )
             for example in _examples(found.lines, key, value, kind):
                 try:
                     sub.model_validate(example)
@@ -157,8 +162,9 @@ def test_the_walk_sees_what_it_checks() -> None:
     without = TEXT.replace("    ca_file: null                 # PEM file", "    # ca_file: null  # PEM file")
     assert without != TEXT
     assert schema_paths(Config) - check(without).present == {"mailboxes[].ca_file"}
-    bare = "\n".join(line.split("  #")[0].rstrip() if line.lstrip().startswith("idle:") else line
-                     for line in TEXT.splitlines())
+    bare = "\n".join(
+        line.split("  #")[0].rstrip() if line.lstrip().startswith("idle:") else line for line in TEXT.splitlines()
+    )
     assert check(bare).undocumented == [f"line {bare.splitlines().index('    idle: true') + 1}: mailboxes[].idle"]
-    wrong = TEXT.replace("#  - {name: \"appli-ville\", key:", "#  - {nom: \"appli-ville\", key:")
+    wrong = TEXT.replace('#  - {name: "appli-ville", key:', '#  - {nom: "appli-ville", key:')
     assert wrong != TEXT and check(wrong).bad_examples[0].startswith("open311.api_keys: {'nom'")

@@ -30,8 +30,14 @@ def _write(tmp_path: Path, data: dict[str, Any]) -> Path:
 def _cli(*args: str, config: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("GUICHET_")}
     full.update(env or {})
-    return subprocess.run([sys.executable, "-m", "intake.cli", "--config", str(config), *args], capture_output=True,
-                          text=True, env=full, timeout=120, cwd=config.parent)
+    return subprocess.run(
+        [sys.executable, "-m", "intake.cli", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        env=full,
+        timeout=120,
+        cwd=config.parent,
+    )
 
 
 def test_broken_confirmation_template_names_key_template_line_and_file_line(tmp_path: Path) -> None:
@@ -46,16 +52,31 @@ def test_broken_confirmation_template_names_key_template_line_and_file_line(tmp_
     assert f"(config.yaml, ligne {line})" in message
 
 
-@pytest.mark.parametrize("key, source, expected", [
-    ("referent_body", "Bonjour,\n{{ traking_number }}", "templates.referent_body, ligne 2 du modèle : variable "
-                                                          "inconnue ('traking_number' is undefined)"),
-    ("sms_stopped", "STOP reçu pour {{ tracking_number }}", "templates.sms_stopped, ligne 1 du modèle : variable "
-                                                             "inconnue"),
-    ("digest_body", "{% for r in reports %}{{ r.tracking_number + 1 }}{% endfor %}",
-     "templates.digest_body, ligne 1 du modèle : le modèle échoue au rendu (TypeError"),
-    ("confirmation_subject", "{{ subject | inconnu }}", "templates.confirmation_subject, ligne 1 du modèle : "
-                                                        "syntaxe invalide (No filter named 'inconnu'.)"),
-])
+@pytest.mark.parametrize(
+    "key, source, expected",
+    [
+        (
+            "referent_body",
+            "Bonjour,\n{{ traking_number }}",
+            "templates.referent_body, ligne 2 du modèle : variable inconnue ('traking_number' is undefined)",
+        ),
+        (
+            "sms_stopped",
+            "STOP reçu pour {{ tracking_number }}",
+            "templates.sms_stopped, ligne 1 du modèle : variable inconnue",
+        ),
+        (
+            "digest_body",
+            "{% for r in reports %}{{ r.tracking_number + 1 }}{% endfor %}",
+            "templates.digest_body, ligne 1 du modèle : le modèle échoue au rendu (TypeError",
+        ),
+        (
+            "confirmation_subject",
+            "{{ subject | inconnu }}",
+            "templates.confirmation_subject, ligne 1 du modèle : syntaxe invalide (No filter named 'inconnu'.)",
+        ),
+    ],
+)
 def test_templates_are_rendered_once_at_load(key: str, source: str, expected: str) -> None:
     data = base_config_data()
     data["templates"][key] = source
@@ -70,23 +91,29 @@ def test_ask_location_and_status_templates_are_checked_too() -> None:
     data["templates"]["status"]["resolu"]["subject"] = "{{ statut }}"
     message = _error(data)
     assert "templates.status.resolu.subject, ligne 1 du modèle : variable inconnue" in message
-    assert "variables disponibles : category, note, reason, service, status, status_url, town, tracking_number" \
-        in message
+    assert (
+        "variables disponibles : category, note, reason, service, status, status_url, town, tracking_number" in message
+    )
 
 
-@pytest.mark.parametrize("url, expected", [
-    ("postgres://guichet@db/guichet", "database_url : « postgres:// » n'est pas un nom que SQLAlchemy connaît : "
-                                      "écrire postgresql+psycopg://"),
-    ("mysql://guichet@db/guichet", "database_url : MySQL n'est pas pris en charge"),
-    ("mysql+pymysql://guichet@db/guichet", "database_url : MySQL n'est pas pris en charge"),
-    ("oracle://guichet@db/guichet", "database_url : base 'oracle' non prise en charge"),
-    ("postgresql+psycopg2://guichet@db/guichet", "database_url : pilote 'psycopg2' non installé"),
-    ("postgresql+psycopg:///guichet", "database_url : hôte manquant"),
-    ("postgresql+psycopg://guichet@db", "database_url : nom de base manquant"),
-    ("::garbled::", "database_url : adresse illisible '::garbled::'"),
-    ("guichet.db", "database_url : adresse illisible 'guichet.db'"),
-    ("sqlite:////nonexistent/dir/guichet.db", "database_url : le dossier /nonexistent/dir n'existe pas"),
-])
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        (
+            "postgres://guichet@db/guichet",
+            "database_url : « postgres:// » n'est pas un nom que SQLAlchemy connaît : écrire postgresql+psycopg://",
+        ),
+        ("mysql://guichet@db/guichet", "database_url : MySQL n'est pas pris en charge"),
+        ("mysql+pymysql://guichet@db/guichet", "database_url : MySQL n'est pas pris en charge"),
+        ("oracle://guichet@db/guichet", "database_url : base 'oracle' non prise en charge"),
+        ("postgresql+psycopg2://guichet@db/guichet", "database_url : pilote 'psycopg2' non installé"),
+        ("postgresql+psycopg:///guichet", "database_url : hôte manquant"),
+        ("postgresql+psycopg://guichet@db", "database_url : nom de base manquant"),
+        ("::garbled::", "database_url : adresse illisible '::garbled::'"),
+        ("guichet.db", "database_url : adresse illisible 'guichet.db'"),
+        ("sqlite:////nonexistent/dir/guichet.db", "database_url : le dossier /nonexistent/dir n'existe pas"),
+    ],
+)
 def test_database_urls_are_checked(url: str, expected: str) -> None:
     data = base_config_data()
     data["database_url"] = url
@@ -143,8 +170,10 @@ def test_copied_config_warns_about_relative_paths_that_point_to_nothing(tmp_path
     cfg = load_config(path)
     warnings = cfg.path_warnings()
     reference = tmp_path / data["addresses"]["reference"][0]
-    assert f"addresses.reference[0] : {reference} n'existe pas (chemin relatif au dossier de la configuration, " \
-           f"{tmp_path})" in warnings
+    assert (
+        f"addresses.reference[0] : {reference} n'existe pas (chemin relatif au dossier de la configuration, "
+        f"{tmp_path})" in warnings
+    )
     assert any(w.startswith(f"routing.zones_file : {tmp_path / data['routing']['zones_file']}") for w in warnings)
     assert any(w.startswith(f"database_url : pas de base dans {tmp_path}/var/guichet.db") for w in warnings)
     result = _cli("list-users", config=path)

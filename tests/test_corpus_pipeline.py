@@ -16,8 +16,11 @@ from intake.runtime.resources import build_resources
 from tests.conftest import SHARED_DATA
 
 EMAILS = SHARED_DATA / "emails"
-FILES = sorted(p for p in EMAILS.rglob("*") if p.is_file() and p.name not in {"LICENSE", "LICENSE.txt"}) \
-    if EMAILS.is_dir() else []
+FILES = (
+    sorted(p for p in EMAILS.rglob("*") if p.is_file() and p.name not in {"LICENSE", "LICENSE.txt"})
+    if EMAILS.is_dir()
+    else []
+)
 
 pytestmark = [
     pytest.mark.corpus,
@@ -32,8 +35,13 @@ def test_whole_corpus_through_the_pipeline(make_config: Callable[..., Config]) -
         raw = path.read_bytes()
         if not raw.strip():
             continue
-        raw_id, _ = store_raw(res.factory, channel="email", source="corpus",
-                              external_key=email_key(raw) + ":" + str(path.relative_to(EMAILS)), payload=raw)
+        raw_id, _ = store_raw(
+            res.factory,
+            channel="email",
+            source="corpus",
+            external_key=email_key(raw) + ":" + str(path.relative_to(EMAILS)),
+            payload=raw,
+        )
         outcomes[str(path.relative_to(EMAILS))] = process_raw(res, raw_id).status
     # flanker's deliberately endless enclosure (3,043 MIME parts) is the corpus's one bomb: parked by the limits.
     bomb = "flanker/messages/enclosed-endless.eml"
@@ -45,8 +53,9 @@ def test_whole_corpus_through_the_pipeline(make_config: Callable[..., Config]) -
     assert len(outcomes) >= 280
     if failed:
         with res.factory() as s:
-            errors = dict(s.execute(select(RawMessage.external_key, RawMessage.error)
-                                    .where(RawMessage.status == "failed")).all())
+            errors = dict(
+                s.execute(select(RawMessage.external_key, RawMessage.error).where(RawMessage.status == "failed")).all()
+            )
         pytest.fail(f"{len(failed)} file(s) failed: {list(errors.items())[:5]}")
     assert list(outcomes.values()).count("processed") > 150
 

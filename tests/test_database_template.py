@@ -32,8 +32,9 @@ def _head(url: str) -> list[str]:
         engine.dispose()
 
 
-def test_each_test_gets_an_empty_database_at_the_latest_migration(db_url: str, database_template: DatabaseTemplate,
-                                                                   tmp_path: Path) -> None:
+def test_each_test_gets_an_empty_database_at_the_latest_migration(
+    db_url: str, database_template: DatabaseTemplate, tmp_path: Path
+) -> None:
     head = _head(db_url)
     assert len(head) == 1 and head[0].startswith("0")  # migrated, at one head
     assert _contacts(db_url, "a@example.org", "b@example.org") == [1, 2]

@@ -29,12 +29,29 @@ def north(metres: float) -> float:
     return LAT + metres / 111_195.0
 
 
-def add(s: Session, *, lat: float = LAT, lon: float = LON, category: str = "eclairage", status: str = "nouveau",
-        age_days: float = 1, email: str | None = None) -> Report:
+def add(
+    s: Session,
+    *,
+    lat: float = LAT,
+    lon: float = LON,
+    category: str = "eclairage",
+    status: str = "nouveau",
+    age_days: float = 1,
+    email: str | None = None,
+) -> Report:
     author = Contact(email=email) if email else None
     n = uuid.uuid4().hex
-    row = Report(tracking_number=n[:16], public_token=n, channel="email", category=category, status=status,
-                 lat=lat, lon=lon, created_at=NOW - timedelta(days=age_days), author=author)
+    row = Report(
+        tracking_number=n[:16],
+        public_token=n,
+        channel="email",
+        category=category,
+        status=status,
+        lat=lat,
+        lon=lon,
+        created_at=NOW - timedelta(days=age_days),
+        author=author,
+    )
     s.add(row)
     s.flush()
     return row
@@ -49,8 +66,10 @@ def test_distance_and_box() -> None:
 
 def test_closest_wins_and_ties_go_to_the_oldest() -> None:
     old, young = NOW - timedelta(days=3), NOW - timedelta(days=1)
-    assert closest(LAT, LON, [("far", north(40), LON, old), ("near", north(10), LON, young)], radius_m=50) \
-        == ("near", pytest.approx(10, abs=0.1))
+    assert closest(LAT, LON, [("far", north(40), LON, old), ("near", north(10), LON, young)], radius_m=50) == (
+        "near",
+        pytest.approx(10, abs=0.1),
+    )
     found = closest(LAT, LON, [("young", north(10), LON, young), ("old", north(-10), LON, old)], radius_m=50)
     assert found is not None and found[0] == "old"
     assert closest(LAT, LON, [("far", north(60), LON, old)], radius_m=50) is None
@@ -63,12 +82,16 @@ def test_match_within_radius_and_window(session: Session, cfg: Config) -> None:
     assert find_duplicate(session, new, rules=cfg.dedupe) is main
 
 
-@pytest.mark.parametrize("other", [
-    {"lat": north(60)},                                  # outside eclairage's 50 m
-    {"category": "graffitis"},                           # other category
-    {"status": "resolu"}, {"status": "rejete"},          # closed
-    {"age_days": 15},                                    # outside the 14-day window
-])
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"lat": north(60)},  # outside eclairage's 50 m
+        {"category": "graffitis"},  # other category
+        {"status": "resolu"},
+        {"status": "rejete"},  # closed
+        {"age_days": 15},  # outside the 14-day window
+    ],
+)
 def test_not_duplicates(session: Session, cfg: Config, other: dict[str, object]) -> None:
     add(session, **other)  # type: ignore[arg-type]
     new = add(session, age_days=0)
@@ -119,8 +142,9 @@ def test_resolution_notifies_the_duplicate_author_too(session: Session, cfg: Con
 
 def test_second_email_about_the_same_lamp_is_a_duplicate(make_config: Callable[..., Config]) -> None:
     res = build_resources(make_config(), mailer=ConsoleMailer())
-    first = ingest(res, citizen_email(sender="Jeanne Martin <jeanne.martin@example.org>", subject="Lampadaire",
-                                      body=ISSUE_EXAMPLE))
+    first = ingest(
+        res, citizen_email(sender="Jeanne Martin <jeanne.martin@example.org>", subject="Lampadaire", body=ISSUE_EXAMPLE)
+    )
     body = "Bonjour, le lampadaire en face du 72 rue des Pyrénées est éteint depuis plusieurs jours. Merci"
     second = ingest(res, citizen_email(sender="Paul Durand <paul.durand@example.net>", subject="Éclairage", body=body))
     assert first.id != second.id and first.duplicate_of_id is None

@@ -17,9 +17,16 @@ from tests.conftest import ROOT
 
 DEPLOY = ROOT / "deploy"
 UNITS = sorted((DEPLOY / "systemd").iterdir())
-HARDENING = {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes", "PrivateTmp": "yes",
-             "PrivateDevices": "yes", "CapabilityBoundingSet": "", "RestrictSUIDSGID": "yes",
-             "SystemCallArchitectures": "native"}
+HARDENING = {
+    "NoNewPrivileges": "yes",
+    "ProtectSystem": "strict",
+    "ProtectHome": "yes",
+    "PrivateTmp": "yes",
+    "PrivateDevices": "yes",
+    "CapabilityBoundingSet": "",
+    "RestrictSUIDSGID": "yes",
+    "SystemCallArchitectures": "native",
+}
 
 
 def _settings(unit: Path) -> dict[str, list[str]]:
@@ -51,8 +58,13 @@ def test_systemd_accepts_every_unit(tmp_path: Path) -> None:
         text = unit.read_text().replace("/opt/guichet/.venv/bin/guichet", str(guichet))
         name = unit.name.replace("@.service", "@1.service")
         (tmp_path / name).write_text(text.replace("/etc/guichet/guichet.env", "/dev/null"))
-    result = subprocess.run(["systemd-analyze", "verify", *sorted(str(p) for p in tmp_path.iterdir())],
-                            capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", *sorted(str(p) for p in tmp_path.iterdir())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     problems = [line for line in (result.stdout + result.stderr).splitlines() if str(tmp_path) in line]
     assert problems == []
 
@@ -67,6 +79,6 @@ def test_nginx_example_fits_what_guichet_accepts() -> None:
     assert re.findall(r"proxy_pass (\S+);", conf) == ["http://127.0.0.1:8000", "http://127.0.0.1:8000"]
     for header in ("X-Forwarded-For", "X-Forwarded-Proto", "Host"):
         assert f"proxy_set_header {header} " in conf
-    metrics = conf[conf.index("location = /metrics"):]
+    metrics = conf[conf.index("location = /metrics") :]
     assert "deny all;" in metrics[: metrics.index("}")]
     assert "ssl_certificate " in conf and "return 301 https://" in conf

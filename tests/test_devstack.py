@@ -22,8 +22,10 @@ from tests.conftest import ROOT, base_config_data, free_port
 from tests.support.procs import Processes, descendants, run, stop
 
 
-@pytest.mark.skipif(not os.path.exists("/usr/sbin/dovecot") or os.geteuid() != 0 or not shutil.which("redis-server"),
-                    reason="needs root, Dovecot and redis-server (scripts/test.sh installs them)")
+@pytest.mark.skipif(
+    not os.path.exists("/usr/sbin/dovecot") or os.geteuid() != 0 or not shutil.which("redis-server"),
+    reason="needs root, Dovecot and redis-server (scripts/test.sh installs them)",
+)
 def test_up_runs_the_whole_service_and_files_dropped_mail(tmp_path: Path, processes: Processes) -> None:
     # Dovecot's unprivileged auth process must reach the demo mailbox's passwd-file under tmp_path.
     for folder in [tmp_path, *tmp_path.parents]:
@@ -44,8 +46,13 @@ def test_up_runs_the_whole_service_and_files_dropped_mail(tmp_path: Path, proces
     config.write_text(yaml.safe_dump(data, allow_unicode=True))
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUICHET_")}
     log = (tmp_path / "up.log").open("wb")
-    up = processes.start([sys.executable, "-m", "intake.cli", "--config", str(config), "up", "--demo-mail",
-                          "--port", str(web_port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    up = processes.start(
+        [sys.executable, "-m", "intake.cli", "--config", str(config), "up", "--demo-mail", "--port", str(web_port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -61,15 +68,35 @@ def test_up_runs_the_whole_service_and_files_dropped_mail(tmp_path: Path, proces
         sock = tmp_path / "var" / "redis.sock"
         assert sock.exists()
         before = sock.stat().st_ino
-        second = run([sys.executable, "-m", "intake.cli", "--config", str(config), "up", "--demo-mail", "--port",
-                      str(free_port())], cwd=ROOT, env=env, timeout=60)
+        second = run(
+            [
+                sys.executable,
+                "-m",
+                "intake.cli",
+                "--config",
+                str(config),
+                "up",
+                "--demo-mail",
+                "--port",
+                str(free_port()),
+            ],
+            cwd=ROOT,
+            env=env,
+            timeout=60,
+        )
         assert second.returncode == 1 and "Traceback" not in second.stderr
-        assert f"Guichet tourne déjà avec ce dossier {tmp_path / 'var'} (pid {up.pid}, " \
-               f"http://127.0.0.1:{web_port}/)" in second.stderr
+        assert (
+            f"Guichet tourne déjà avec ce dossier {tmp_path / 'var'} (pid {up.pid}, "
+            f"http://127.0.0.1:{web_port}/)" in second.stderr
+        )
         assert sock.stat().st_ino == before and "Guichet : http" not in second.stdout
         sample = ROOT / "tests" / "data" / "emails" / "guichet" / "fwd_outlook_fr.eml"
-        send = run([sys.executable, "-m", "intake.cli", "--config", str(config), "demo-send", str(sample)],
-                   cwd=ROOT, env=env, timeout=60)
+        send = run(
+            [sys.executable, "-m", "intake.cli", "--config", str(config), "demo-send", str(sample)],
+            cwd=ROOT,
+            env=env,
+            timeout=60,
+        )
         assert send.returncode == 0, send.stderr
         sent_dir = tmp_path / "var" / "sent-mail"
         # Within a poll interval even if IDLE missed it; much more on a machine whose two cores are busy.
@@ -86,8 +113,11 @@ def test_up_runs_the_whole_service_and_files_dropped_mail(tmp_path: Path, proces
         login = browser.get(f"http://127.0.0.1:{web_port}/connexion", timeout=5).text
         token = re.search(r'name="csrf_token" value="([^"]+)"', login)
         assert token is not None
-        queue = browser.post(f"http://127.0.0.1:{web_port}/connexion", timeout=10, data={
-            "identifiant": "admin", "mot_de_passe": password, "csrf_token": token.group(1)})
+        queue = browser.post(
+            f"http://127.0.0.1:{web_port}/connexion",
+            timeout=10,
+            data={"identifiant": "admin", "mot_de_passe": password, "csrf_token": token.group(1)},
+        )
         assert queue.status_code == 200 and "File des signalements" in queue.text and "-00001" in queue.text
         # A dead worker is restarted, and the web keeps answering meanwhile.
         workers = [pid for pid in descendants(up.pid) if "intake.cli worker" in _cmdline(pid)]
@@ -98,7 +128,8 @@ def test_up_runs_the_whole_service_and_files_dropped_mail(tmp_path: Path, proces
             time.sleep(0.2)
         assert browser.get(f"http://127.0.0.1:{web_port}/", timeout=5).status_code == 200
         while time.monotonic() < deadline and not [
-                pid for pid in descendants(up.pid) if "intake.cli worker" in _cmdline(pid) and pid != workers[0]]:
+            pid for pid in descendants(up.pid) if "intake.cli worker" in _cmdline(pid) and pid != workers[0]
+        ]:
             time.sleep(0.2)
         assert up.poll() is None
         assert [pid for pid in descendants(up.pid) if "intake.cli worker" in _cmdline(pid)], "worker not restarted"

@@ -35,17 +35,19 @@ REFERENTS = ["proprete-nord@mairie.localhost", "chef-secteur-nord@mairie.localho
 
 def digest_config(make_config: Callable[..., Config], **overrides: Any) -> Config:
     """The shipped configuration with the north sector's cleaning team on a daily digest, two referents."""
-    services = [{**s, "notify": "digest", "emails": REFERENTS} if s["code"] == "proprete-nord" else s
-                for s in with_notify(make_config(), "proprete-nord", "digest")]
+    services = [
+        {**s, "notify": "digest", "emails": REFERENTS} if s["code"] == "proprete-nord" else s
+        for s in with_notify(make_config(), "proprete-nord", "digest")
+    ]
     return make_config(services=services, **overrides)
 
 
 def test_due_day_follows_the_town_clock(make_config: Callable[..., Config]) -> None:
     cfg = digest_config(make_config)
-    assert due_day(cfg, datetime(2026, 3, 14, 6, 29, tzinfo=UTC)) is None         # 07:29 in Paris
-    assert due_day(cfg, datetime(2026, 3, 14, 6, 30, tzinfo=UTC)) == DAY           # 07:30 in Paris
-    assert due_day(cfg, datetime(2026, 3, 14, 22, 59, tzinfo=UTC)) == DAY           # 23:59 in Paris
-    assert due_day(cfg, datetime(2026, 3, 14, 23, 30, tzinfo=UTC)) is None          # 00:30 the 15th: not yet
+    assert due_day(cfg, datetime(2026, 3, 14, 6, 29, tzinfo=UTC)) is None  # 07:29 in Paris
+    assert due_day(cfg, datetime(2026, 3, 14, 6, 30, tzinfo=UTC)) == DAY  # 07:30 in Paris
+    assert due_day(cfg, datetime(2026, 3, 14, 22, 59, tzinfo=UTC)) == DAY  # 23:59 in Paris
+    assert due_day(cfg, datetime(2026, 3, 14, 23, 30, tzinfo=UTC)) is None  # 00:30 the 15th: not yet
     assert due_day(make_config(), datetime(2026, 3, 14, 12, 0, tzinfo=UTC)) is None  # no digest service
     start, end = day_bounds(cfg, date(2026, 3, 29))  # summer time starts: a 23-hour day
     assert start == datetime(2026, 3, 28, 23, 0, tzinfo=UTC) and end - start == timedelta(hours=23)
@@ -58,9 +60,17 @@ def _report(res: Resources, *, service: str, at: datetime, label: str) -> str:
     """A transmitted report for `service`, announced (for the digest) at `at`; returns its tracking number."""
     number = f"2026-{uuid.uuid4().int % 100000:05d}"
     with res.factory() as s, s.begin():
-        row = Report(tracking_number=number, public_token=uuid.uuid4().hex, channel="email", category="proprete",
-                     service=service, status="transmis", address_label=label, description="Dépôt sauvage",
-                     created_at=at)
+        row = Report(
+            tracking_number=number,
+            public_token=uuid.uuid4().hex,
+            channel="email",
+            category="proprete",
+            service=service,
+            status="transmis",
+            address_label=label,
+            description="Dépôt sauvage",
+            created_at=at,
+        )
         s.add(row)
         s.flush()
         notify_referents(s, res.config, row)
@@ -68,8 +78,9 @@ def _report(res: Resources, *, service: str, at: datetime, label: str) -> str:
     return number
 
 
-def test_digest_lists_the_days_reports_once_per_referent(make_config: Callable[..., Config],
-                                                         smtp_server: tuple[str, int, CaughtMail]) -> None:
+def test_digest_lists_the_days_reports_once_per_referent(
+    make_config: Callable[..., Config], smtp_server: tuple[str, int, CaughtMail]
+) -> None:
     host, port, caught = smtp_server
     cfg = digest_config(make_config, smtp={"backend": "smtp", "host": host, "port": port})
     res = build_resources(cfg)
@@ -94,8 +105,9 @@ def test_digest_lists_the_days_reports_once_per_referent(make_config: Callable[.
     again = run_digests(res.factory, cfg, res.mailer, DAY)  # the CLI after the scheduler, or a retried job
     assert again.queued == [] and again.sent == 0 and len(caught.messages) == 2
     with res.factory() as s:
-        kinds = s.execute(select(Outbox.kind, Outbox.report_id, Outbox.status)
-                          .where(Outbox.kind.like("digest:%"))).all()
+        kinds = s.execute(
+            select(Outbox.kind, Outbox.report_id, Outbox.status).where(Outbox.kind.like("digest:%"))
+        ).all()
     assert sorted(kinds) == [("digest:proprete-nord:2026-03-13", None, "sent")] * 2
 
     assert run_digests(res.factory, cfg, res.mailer, date(2026, 3, 12)).queued == []  # nothing that day: no mail
@@ -138,8 +150,9 @@ def test_cli_digest_sends_once(make_config: Callable[..., Config], tmp_path: Pat
     assert bad.returncode == 2 and "jour invalide" in bad.stderr and "Traceback" not in bad.stderr
 
 
-def test_scheduler_queues_the_digest_once_a_day(make_config: Callable[..., Config], redis_url: str,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_scheduler_queues_the_digest_once_a_day(
+    make_config: Callable[..., Config], redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import intake.runtime.jobs as jobs
 
     cfg = digest_config(make_config, redis_url=redis_url, routing={"digest_time": "00:00"})
@@ -152,8 +165,12 @@ def test_scheduler_queues_the_digest_once_a_day(make_config: Callable[..., Confi
     assert not any(q.startswith("digest:") for q in tick(redis, make_config(redis_url=redis_url)))  # no digest service
 
     res = build_resources(cfg, mailer=ConsoleMailer())
-    number = _report(res, service="proprete-nord", at=datetime.combine(yesterday, datetime.min.time(), tzinfo=UTC)
-                     + timedelta(hours=12), label="Rue B")
+    number = _report(
+        res,
+        service="proprete-nord",
+        at=datetime.combine(yesterday, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12),
+        label="Rue B",
+    )
     monkeypatch.setattr(jobs, "_RESOURCES", res)
     assert jobs.send_digests(yesterday.isoformat()) == {"day": yesterday.isoformat(), "queued": 2, "sent": 2}
     assert jobs.send_digests(yesterday.isoformat())["queued"] == 0

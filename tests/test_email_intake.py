@@ -28,11 +28,20 @@ from tests.test_processing import FORWARDED_OUTLOOK_FR
 STEPS = ("fetched", "stored", "acknowledged", "cursor")
 
 
-def _mailbox_config(make_config: Callable[..., Config], server: DovecotServer, tmp_path: Path,
-                    **overrides: Any) -> tuple[Config, Path, dict[str, str]]:
+def _mailbox_config(
+    make_config: Callable[..., Config], server: DovecotServer, tmp_path: Path, **overrides: Any
+) -> tuple[Config, Path, dict[str, str]]:
     user, password, _ = server.claim_user()
-    mailbox = {"name": "mairie", "host": server.host, "port": server.port, "tls": False, "username": user,
-               "password": {"env": "TEST_IMAP_PASSWORD"}, "batch_size": 2, "poll_interval": 5}
+    mailbox = {
+        "name": "mairie",
+        "host": server.host,
+        "port": server.port,
+        "tls": False,
+        "username": user,
+        "password": {"env": "TEST_IMAP_PASSWORD"},
+        "batch_size": 2,
+        "poll_interval": 5,
+    }
     cfg = make_config(mailboxes=[mailbox], **overrides)
     path = write_config(cfg, tmp_path / "config.yaml")
     env = {**os.environ, "GUICHET_CONFIG": str(path), "TEST_IMAP_PASSWORD": password}
@@ -52,19 +61,30 @@ def _count(cfg: Config, model: Any, *where: Any) -> int:
 
 
 def test_mailbox_to_reports_with_confirmations_and_threaded_reply(
-    make_config: Callable[..., Config], dovecot: DovecotServer, smtp_server: tuple[str, int, Any],  # noqa: F811
+    make_config: Callable[..., Config],
+    dovecot: DovecotServer,  # noqa: F811
+    smtp_server: tuple[str, int, Any],
     tmp_path: Path,
 ) -> None:
     host, port, caught = smtp_server
-    cfg, _, env = _mailbox_config(make_config, dovecot, tmp_path,
-                                  smtp={"backend": "smtp", "host": host, "port": port})
+    cfg, _, env = _mailbox_config(make_config, dovecot, tmp_path, smtp={"backend": "smtp", "host": host, "port": port})
     user = cfg.mailboxes[0].username
-    dovecot.append(user, citizen_email(sender="Sophie <sophie@mairie.localhost>", subject="TR: Dépôt sauvage",
-                                       body=FORWARDED_OUTLOOK_FR,
-                                       attachments=[("gravats.jpg", "image/jpeg", jpeg_with_gps(48.86, 2.37))]))
+    dovecot.append(
+        user,
+        citizen_email(
+            sender="Sophie <sophie@mairie.localhost>",
+            subject="TR: Dépôt sauvage",
+            body=FORWARDED_OUTLOOK_FR,
+            attachments=[("gravats.jpg", "image/jpeg", jpeg_with_gps(48.86, 2.37))],
+        ),
+    )
     dovecot.append(user, citizen_email(sender="Léa Petit <lea@example.org>", subject="Tag sur l'école"))
-    dovecot.append(user, citizen_email(sender="lea@example.org", subject="Absence du bureau",
-                                       headers={"Auto-Submitted": "auto-replied"}))
+    dovecot.append(
+        user,
+        citizen_email(
+            sender="lea@example.org", subject="Absence du bureau", headers={"Auto-Submitted": "auto-replied"}
+        ),
+    )
     proc = _guichet(env, "poll", "--inline")
     assert proc.returncode == 0, proc.stderr
     assert "mairie : 3 message(s) enregistré(s)" in proc.stdout
@@ -77,15 +97,25 @@ def test_mailbox_to_reports_with_confirmations_and_threaded_reply(
     number = lea_confirmation["Subject"].split("n° ")[1].split()[0]
 
     reply_to = lea_confirmation["Message-ID"].strip("<>")
-    dovecot.append(user, citizen_email(sender="lea@example.org", subject=f"Re: {lea_confirmation['Subject']}",
-                                       body="J'ajoute : le tag est sur le mur côté rue.", in_reply_to=reply_to))
+    dovecot.append(
+        user,
+        citizen_email(
+            sender="lea@example.org",
+            subject=f"Re: {lea_confirmation['Subject']}",
+            body="J'ajoute : le tag est sur le mur côté rue.",
+            in_reply_to=reply_to,
+        ),
+    )
     assert _guichet(env, "poll", "--inline").returncode == 0
     assert _count(cfg, Report) == 2
     res = build_resources(cfg)
     with res.factory() as s:
         report = s.execute(select(Report).where(Report.tracking_number == number)).scalar_one()
-        roles = s.execute(select(ReportMessage.role).where(ReportMessage.report_id == report.id)
-                          .order_by(ReportMessage.id)).scalars().all()
+        roles = (
+            s.execute(select(ReportMessage.role).where(ReportMessage.report_id == report.id).order_by(ReportMessage.id))
+            .scalars()
+            .all()
+        )
         forwarded = s.execute(select(Report).where(Report.forwarded_by_email.is_not(None))).scalar_one()
     assert roles == ["original", "follow_up"]
     assert forwarded.location_source == "exif" and forwarded.lat == pytest.approx(48.86, abs=1e-4)
@@ -94,7 +124,10 @@ def test_mailbox_to_reports_with_confirmations_and_threaded_reply(
 
 @pytest.mark.parametrize("step", STEPS)
 def test_killed_at_each_step_loses_and_duplicates_nothing(
-    make_config: Callable[..., Config], dovecot: DovecotServer, tmp_path: Path, step: str,  # noqa: F811
+    make_config: Callable[..., Config],
+    dovecot: DovecotServer,  # noqa: F811
+    tmp_path: Path,
+    step: str,
 ) -> None:
     cfg, _, env = _mailbox_config(make_config, dovecot, tmp_path)
     user = cfg.mailboxes[0].username
@@ -103,8 +136,12 @@ def test_killed_at_each_step_loses_and_duplicates_nothing(
         dovecot.append(user, citizen_email(sender=f"c{i}@example.org", subject=f"Signalement {i}"))
     kills = 0
     for nth in (1, 2, 1, 3, 1, 2, 1, 1):  # many kills, at different messages of the batch
-        proc = run([sys.executable, "-m", "tests.support.crasher", "poll", "mairie", step, str(nth)],
-                   cwd=ROOT, env=env, timeout=120)
+        proc = run(
+            [sys.executable, "-m", "tests.support.crasher", "poll", "mairie", step, str(nth)],
+            cwd=ROOT,
+            env=env,
+            timeout=120,
+        )
         if proc.returncode == 137:
             kills += 1
         else:
@@ -123,7 +160,9 @@ def test_killed_at_each_step_loses_and_duplicates_nothing(
 
 
 def test_killed_while_processing_rolls_back_and_is_retried(
-    make_config: Callable[..., Config], dovecot: DovecotServer, tmp_path: Path,  # noqa: F811
+    make_config: Callable[..., Config],
+    dovecot: DovecotServer,  # noqa: F811
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from intake.channels.mailboxes import poll_once
@@ -135,8 +174,7 @@ def test_killed_while_processing_rolls_back_and_is_retried(
     assert poll_once(res, "mairie", enqueue=lambda _rid: None).stored == 1
     with res.factory() as s:
         raw_id = s.execute(select(RawMessage.id)).scalar_one()
-    proc = run([sys.executable, "-m", "tests.support.crasher", "process", str(raw_id)], cwd=ROOT, env=env,
-               timeout=120)
+    proc = run([sys.executable, "-m", "tests.support.crasher", "process", str(raw_id)], cwd=ROOT, env=env, timeout=120)
     assert proc.returncode == 137, proc.stderr
     assert _count(cfg, Report) == 0  # the half-done transaction died with the process
     assert process_raw(res, raw_id).status == "skipped"  # claimed by the dead worker, not yet stale
@@ -147,15 +185,24 @@ def test_killed_while_processing_rolls_back_and_is_retried(
 
 
 def test_worker_schedules_polls_and_files_new_mail(
-    make_config: Callable[..., Config], dovecot: DovecotServer, smtp_server: tuple[str, int, Any],  # noqa: F811
-    redis_url: str, tmp_path: Path, processes: Processes,
+    make_config: Callable[..., Config],
+    dovecot: DovecotServer,  # noqa: F811
+    smtp_server: tuple[str, int, Any],
+    redis_url: str,
+    tmp_path: Path,
+    processes: Processes,
 ) -> None:
     host, port, caught = smtp_server
-    cfg, _, env = _mailbox_config(make_config, dovecot, tmp_path, redis_url=redis_url,
-                                  smtp={"backend": "smtp", "host": host, "port": port})
+    cfg, _, env = _mailbox_config(
+        make_config, dovecot, tmp_path, redis_url=redis_url, smtp={"backend": "smtp", "host": host, "port": port}
+    )
     logs = [(tmp_path / f"worker{i}.log").open("w+") for i in range(2)]
-    workers = [processes.start([sys.executable, "-m", "intake.cli", "worker"], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=log) for log in logs]
+    workers = [
+        processes.start(
+            [sys.executable, "-m", "intake.cli", "worker"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log
+        )
+        for log in logs
+    ]
     for i in range(4):
         dovecot.append(cfg.mailboxes[0].username, citizen_email(sender=f"w{i}@example.org"))
     # A give-up bound, not a measure: two workers loading the model on a loaded 2-core machine took over 90 s.
@@ -175,7 +222,8 @@ def test_worker_schedules_polls_and_files_new_mail(
 
 
 def test_guichet_retry_reprocesses_parked_messages(
-    make_config: Callable[..., Config], tmp_path: Path,
+    make_config: Callable[..., Config],
+    tmp_path: Path,
 ) -> None:
     from intake.pipeline.rawstore import email_key, store_raw
 

@@ -18,11 +18,20 @@ from intake.runtime.resources import build_resources
 from tests.web.test_map import add_report
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("=1+1", "'=1+1"), ("+33612345678", "'+33612345678"), ("-2 rue", "'-2 rue"), ("@SUM(A1)", "'@SUM(A1)"),
-    ("\t=cmd", "'\t=cmd"), ("\r=cmd", "'\r=cmd"), ("12 rue de la Paix", "12 rue de la Paix"), ("", ""),
-    ("rue = 2", "rue = 2"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+33612345678", "'+33612345678"),
+        ("-2 rue", "'-2 rue"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=cmd", "'\t=cmd"),
+        ("\r=cmd", "'\r=cmd"),
+        ("12 rue de la Paix", "12 rue de la Paix"),
+        ("", ""),
+        ("rue = 2", "rue = 2"),
+    ],
+)
 def test_cells_starting_like_a_formula_are_neutralised(text: str, expected: str) -> None:
     assert neutralise(text) == expected
 
@@ -40,30 +49,44 @@ def test_personal_columns_only_on_request() -> None:
     public = {c.key for c in columns(personal=False)}
     everything = {c.key for c in columns(personal=True)}
     assert public < everything and len(everything) == len(COLUMNS)
-    assert {"auteur_nom", "auteur_courriel", "auteur_telephone", "description", "objet", "transmis_par_nom",
-            "transmis_par_courriel"} == everything - public
+    assert {
+        "auteur_nom",
+        "auteur_courriel",
+        "auteur_telephone",
+        "description",
+        "objet",
+        "transmis_par_nom",
+        "transmis_par_courriel",
+    } == everything - public
 
 
 def test_csv_stream_has_bom_semicolons_and_crlf(make_config: Callable[..., Config]) -> None:
     cfg = make_config()
     cols = columns(personal=False)
-    rows = [{"numero": f"2026-{i:05d}", "adresse": "3; rue \"des\" Lilas\nbis", "latitude": 48.5} for i in range(1203)]
+    rows = [{"numero": f"2026-{i:05d}", "adresse": '3; rue "des" Lilas\nbis', "latitude": 48.5} for i in range(1203)]
     text = "".join(csv_stream(rows, cols, cfg))
     assert text.startswith(BOM + "Numéro;Reçu le;")
     assert "\r\n" in text
-    parsed = list(csv.reader(io.StringIO(text[len(BOM):], newline=""), delimiter=";"))
+    parsed = list(csv.reader(io.StringIO(text[len(BOM) :], newline=""), delimiter=";"))
     assert parsed[0] == [c.title for c in cols]
     assert len(parsed) == 1204  # chunked every 500 rows, nothing lost or doubled
     assert [r[0] for r in parsed[1:]] == [f"2026-{i:05d}" for i in range(1203)]
-    assert parsed[5][cols.index(next(c for c in cols if c.key == "adresse"))] == "3; rue \"des\" Lilas\nbis"
+    assert parsed[5][cols.index(next(c for c in cols if c.key == "adresse"))] == '3; rue "des" Lilas\nbis'
     assert parsed[5][[c.key for c in cols].index("latitude")] == "48,500000"
 
 
 def test_geojson_stream_is_valid_with_null_geometry_without_position(make_config: Callable[..., Config]) -> None:
     cfg = make_config()
     cols = columns(personal=False)
-    rows = [{"numero": f"2026-{i:05d}", "latitude": 48.85 if i % 2 else None, "longitude": 2.35 if i % 2 else None,
-             "recu_le": datetime(2026, 1, 1, 12, tzinfo=UTC)} for i in range(1001)]
+    rows = [
+        {
+            "numero": f"2026-{i:05d}",
+            "latitude": 48.85 if i % 2 else None,
+            "longitude": 2.35 if i % 2 else None,
+            "recu_le": datetime(2026, 1, 1, 12, tzinfo=UTC),
+        }
+        for i in range(1001)
+    ]
     doc = json.loads("".join(geojson_stream(rows, cols, cfg)))
     assert doc["type"] == "FeatureCollection" and len(doc["features"]) == 1001
     assert doc["features"][0]["geometry"] is None
@@ -79,13 +102,27 @@ def test_rows_are_read_in_batches_each_exactly_once(make_config: Callable[..., C
     res = build_resources(cfg, mailer=ConsoleMailer())
     main = add_report(res, "2026-00001")
     for i in range(2, 12):
-        add_report(res, f"2026-{i:05d}", category="eclairage" if i % 3 == 0 else "voirie",
-                   service="eclairage" if i % 3 == 0 else "voirie", duplicate_of_id=main if i == 11 else None)
+        add_report(
+            res,
+            f"2026-{i:05d}",
+            category="eclairage" if i % 3 == 0 else "voirie",
+            service="eclairage" if i % 3 == 0 else "voirie",
+            duplicate_of_id=main if i == 11 else None,
+        )
 
     def read(flt: ReportFilter, scope: str | None = None, batch: int = 3) -> list[str]:
-        return [r["numero"] for r in iter_rows(res.factory, cfg, flt, service_scope=scope, personal=False,
-                                               link=lambda n: "https://mairie.example/signalements/" + n,
-                                               batch=batch)]
+        return [
+            r["numero"]
+            for r in iter_rows(
+                res.factory,
+                cfg,
+                flt,
+                service_scope=scope,
+                personal=False,
+                link=lambda n: "https://mairie.example/signalements/" + n,
+                batch=batch,
+            )
+        ]
 
     everything = [f"2026-{i:05d}" for i in range(10, 0, -1)]  # the duplicate (11) hidden by default
     assert read(ReportFilter()) == everything
@@ -93,7 +130,15 @@ def test_rows_are_read_in_batches_each_exactly_once(make_config: Callable[..., C
     assert read(ReportFilter(), batch=1000) == everything
     assert read(ReportFilter(duplicates="inclus"))[0] == "2026-00011"
     assert read(ReportFilter(), scope="eclairage") == ["2026-00009", "2026-00006", "2026-00003"]
-    row = next(iter_rows(res.factory, cfg, ReportFilter(duplicates="seuls"), service_scope=None, personal=False,
-                         link=lambda n: "L" + n))
+    row = next(
+        iter_rows(
+            res.factory,
+            cfg,
+            ReportFilter(duplicates="seuls"),
+            service_scope=None,
+            personal=False,
+            link=lambda n: "L" + n,
+        )
+    )
     assert row["doublon_de"] == "2026-00001" and row["lien"] == "L2026-00011" and row["statut"] == "Nouveau"
     assert row["categorie"] == "Voirie et espace public" and row["service"] == cfg.service("voirie").name  # type: ignore[union-attr]

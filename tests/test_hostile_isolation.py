@@ -34,15 +34,24 @@ TOWN = "+33900000000"
 
 def hostile_email(words: int) -> bytes:
     """The issue's email: a Subject of `words` RFC 2047 encoded words (120,000 ≈ 1.7 MB, 80-90 s to decode)."""
-    head = (f"From: Spammeur <spam@example.org>\r\nTo: mairie@example.org\r\nMessage-ID: <{uuid.uuid4().hex}@x>\r\n"
-            "Subject: " + "=?utf-8?q?a?= " * words + "\r\n\r\n")
+    head = (
+        f"From: Spammeur <spam@example.org>\r\nTo: mairie@example.org\r\nMessage-ID: <{uuid.uuid4().hex}@x>\r\n"
+        "Subject: " + "=?utf-8?q?a?= " * words + "\r\n\r\n"
+    )
     return head.encode() + b"Lampadaire en panne rue de Rivoli.\r\n"
 
 
 def signed_sms(i: int) -> tuple[str, str]:
-    body = urlencode({"MessageSid": f"SM{uuid.uuid4().hex}", "AccountSid": "AC" + "0" * 32,
-                      "From": f"+336120000{i:02d}", "To": TOWN, "Body": f"Trottoir défoncé n°{i} rue de Rivoli",
-                      "NumMedia": "0"})
+    body = urlencode(
+        {
+            "MessageSid": f"SM{uuid.uuid4().hex}",
+            "AccountSid": "AC" + "0" * 32,
+            "From": f"+336120000{i:02d}",
+            "To": TOWN,
+            "Body": f"Trottoir défoncé n°{i} rue de Rivoli",
+            "NumMedia": "0",
+        }
+    )
     signature = RequestValidator(TOKEN).compute_signature(BASE + "/twilio/messages", dict(parse_qsl(body)))
     return body, signature
 
@@ -67,27 +76,45 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def test_hostile_subject_is_parked_by_its_budget_while_every_sms_is_answered_and_stored(
-    make_config: Callable[..., Config], redis_url: str, tmp_path: Path,
+    make_config: Callable[..., Config],
+    redis_url: str,
+    tmp_path: Path,
 ) -> None:
     # The pre-checks are opened wide so that the parser really meets the 120,000 words: only the CPU budget
     # (3 s) stops it. With the shipped limits the same email is refused at once (tests/email/test_limits.py).
     cfg = make_config(
         redis_url=redis_url,
         limits={"max_header_kb": 4096, "max_encoded_words": 1_000_000, "message_cpu_seconds": 3},
-        twilio={"enabled": True, "account_sid": "AC" + "0" * 32, "auth_token": {"env": "TEST_TWILIO_TOKEN"},
-                "public_base_url": BASE, "numbers": [TOWN]},
+        twilio={
+            "enabled": True,
+            "account_sid": "AC" + "0" * 32,
+            "auth_token": {"env": "TEST_TWILIO_TOKEN"},
+            "public_base_url": BASE,
+            "numbers": [TOWN],
+        },
     )
     path = write_config(cfg, tmp_path / "config.yaml")
     env = {**os.environ, "GUICHET_CONFIG": str(path), "TEST_TWILIO_TOKEN": TOKEN}
     res = build_resources(cfg)
     payload = hostile_email(120_000)
-    raw_id, _ = store_raw(res.factory, channel="email", source="mairie", external_key=email_key(payload),
-                          payload=payload)
+    raw_id, _ = store_raw(
+        res.factory, channel="email", source="mairie", external_key=email_key(payload), payload=payload
+    )
     port = free_port()
-    web = subprocess.Popen([sys.executable, "-m", "intake.cli", "serve", "--port", str(port), "--workers", "2"],
-                           cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    worker = subprocess.Popen([sys.executable, "-m", "intake.cli", "worker"], cwd=ROOT, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    web = subprocess.Popen(
+        [sys.executable, "-m", "intake.cli", "serve", "--port", str(port), "--workers", "2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "intake.cli", "worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         # Start-up (gunicorn's two workers load the app) is not what is measured: a loaded CI machine needed over
         # 60 s for it, so the give-up bound is generous; the SMS answers below keep their 2 s bound.
@@ -103,9 +130,12 @@ def test_hostile_subject_is_parked_by_its_budget_while_every_sms_is_answered_and
         for i in range(20):
             body, signature = signed_sms(i)
             started = time.monotonic()
-            reply = requests.post(f"http://127.0.0.1:{port}/twilio/messages", data=body, timeout=10,
-                                  headers={"X-Twilio-Signature": signature,
-                                           "Content-Type": "application/x-www-form-urlencoded"})
+            reply = requests.post(
+                f"http://127.0.0.1:{port}/twilio/messages",
+                data=body,
+                timeout=10,
+                headers={"X-Twilio-Signature": signature, "Content-Type": "application/x-www-form-urlencoded"},
+            )
             answers.append((reply.status_code, time.monotonic() - started))
         assert status() == "processing", "the SMS were meant to arrive while the email was being read"
         wait_for(lambda: status() == "failed", 120, "the hostile email to be parked")

@@ -25,10 +25,15 @@ ROQUETTE = (48.85530, 2.37350)  # place Léon-Blum end of the rue de la Roquette
 MONTH = Period(date(2024, 5, 17), date(2024, 6, 15))  # 30 days
 DMR = Path(__file__).parent / "data" / "dansmarue" / "dansmarue_paris_2024-07_nord-est.csv"
 DMR_CATEGORIES = {
-    "Graffitis, tags, affiches et autocollants": "graffitis", "Objets abandonnés": "objets_abandonnes",
-    "Propreté": "proprete", "Autos, motos, vélos, trottinettes...": "vehicules", "Voirie et espace public": "voirie",
-    "Mobiliers urbains": "mobilier_urbain", "Arbres, végétaux et animaux": "vegetaux",
-    "Activités commerciales et professionnelles": "activites_commerciales", "Éclairage / Électricité": "eclairage",
+    "Graffitis, tags, affiches et autocollants": "graffitis",
+    "Objets abandonnés": "objets_abandonnes",
+    "Propreté": "proprete",
+    "Autos, motos, vélos, trottinettes...": "vehicules",
+    "Voirie et espace public": "voirie",
+    "Mobiliers urbains": "mobilier_urbain",
+    "Arbres, végétaux et animaux": "vegetaux",
+    "Activités commerciales et professionnelles": "activites_commerciales",
+    "Éclairage / Électricité": "eclairage",
     "Eau": "eau",
 }
 
@@ -111,9 +116,15 @@ def reference_cluster(points: list[tuple[float, float]], radius_m: float, need: 
         free -= set(members)
 
 
-@pytest.mark.parametrize(("kind", "radius", "need"), [
-    ("Objets abandonnés", 150, 4), ("Objets abandonnés", 100, 3),
-    ("Graffitis, tags, affiches et autocollants", 100, 4), ("Propreté", 300, 3)])
+@pytest.mark.parametrize(
+    ("kind", "radius", "need"),
+    [
+        ("Objets abandonnés", 150, 4),
+        ("Objets abandonnés", 100, 3),
+        ("Graffitis, tags, affiches et autocollants", 100, 4),
+        ("Propreté", 300, 3),
+    ],
+)
 def test_same_groups_as_the_brute_force_rule(kind: str, radius: float, need: int) -> None:
     points = [(float(r["lat"]), float(r["lon"])) for r in _dansmarue() if r["type"] == kind]
     expected = reference_cluster(points, radius, need)
@@ -132,7 +143,8 @@ def test_labels_in_french() -> None:
     assert around("Allée Verte") == "de l'allée Verte"
     assert around("Montmartre") == "de Montmartre"
     assert describe(12, "dépôts sauvages", 30, "Place de la République", 120) == (
-        "12 dépôts sauvages en 30 jours autour de la place de la République")
+        "12 dépôts sauvages en 30 jours autour de la place de la République"
+    )
     assert describe(3, "pannes", 1, None, 80) == "3 pannes en 1 jour dans un rayon de 80 m"
 
 
@@ -149,13 +161,32 @@ def test_thresholds_scale_with_the_period(cfg: Config) -> None:
     assert threshold(cfg, "autre", MONTH).noun == "signalements « Autre demande »"
 
 
-def _spot(s: Session, cfg: Config, n: int, *, category: str = "objets_abandonnes", origin: tuple[float, float] =
-          ROQUETTE, day: int = 1, voie: str = "Rue de la Roquette", **more: Any) -> list[Report]:
+def _spot(
+    s: Session,
+    cfg: Config,
+    n: int,
+    *,
+    category: str = "objets_abandonnes",
+    origin: tuple[float, float] = ROQUETTE,
+    day: int = 1,
+    voie: str = "Rue de la Roquette",
+    **more: Any,
+) -> list[Report]:
     out = []
     for i in range(n):
         lat, lon = offset(origin, 15 * (i % 5), 12 * (i // 5))
-        out.append(make_report(s, config=cfg, created=datetime(2024, 6, day, 9, tzinfo=UTC) + timedelta(hours=i),
-                               category=category, lat=lat, lon=lon, voie=voie, **more))
+        out.append(
+            make_report(
+                s,
+                config=cfg,
+                created=datetime(2024, 6, day, 9, tzinfo=UTC) + timedelta(hours=i),
+                category=category,
+                lat=lat,
+                lon=lon,
+                voie=voie,
+                **more,
+            )
+        )
     return out
 
 
@@ -164,11 +195,25 @@ def test_found_at_the_threshold_with_its_reports_and_label(session: Session, cfg
     _spot(session, cfg, 1, voie="Rue Saint-Sabin")
     _spot(session, cfg, 1, status="rejete")  # rejected: never counted
     _spot(session, cfg, 3, origin=offset(ROQUETTE, 0, 900))  # 900 m away: another place
-    make_report(session, config=cfg, created=datetime(2024, 4, 1, tzinfo=UTC), category="objets_abandonnes",
-                lat=ROQUETTE[0], lon=ROQUETTE[1], voie="Rue de la Roquette")  # before the period
+    make_report(
+        session,
+        config=cfg,
+        created=datetime(2024, 4, 1, tzinfo=UTC),
+        category="objets_abandonnes",
+        lat=ROQUETTE[0],
+        lon=ROQUETTE[1],
+        voie="Rue de la Roquette",
+    )  # before the period
     for _ in range(2):  # the same dump reported again: linked as duplicates, counted apart
-        make_report(session, config=cfg, created=datetime(2024, 6, 3, tzinfo=UTC), category="objets_abandonnes",
-                    lat=ROQUETTE[0], lon=ROQUETTE[1], duplicate_of=spot[0])
+        make_report(
+            session,
+            config=cfg,
+            created=datetime(2024, 6, 3, tzinfo=UTC),
+            category="objets_abandonnes",
+            lat=ROQUETTE[0],
+            lon=ROQUETTE[1],
+            duplicate_of=spot[0],
+        )
     session.commit()
 
     result = find_hotspots(session, cfg, parse_filter({}, cfg), MONTH)
@@ -194,7 +239,8 @@ def test_one_short_of_the_threshold_is_no_hotspot(session: Session, cfg: Config)
     assert find_hotspots(session, cfg, parse_filter({}, cfg), MONTH).hotspots == []
     week = Period(date(2024, 6, 1), date(2024, 6, 7))  # 7 days: the threshold scales to 3
     assert [h.label for h in find_hotspots(session, cfg, parse_filter({}, cfg), week).hotspots] == [
-        "5 dépôts sauvages en 7 jours autour de la rue de la Roquette"]
+        "5 dépôts sauvages en 7 jours autour de la rue de la Roquette"
+    ]
 
 
 def test_categories_excluded_filtered_and_scoped(session: Session, cfg: Config) -> None:
@@ -216,10 +262,12 @@ def test_categories_excluded_filtered_and_scoped(session: Session, cfg: Config) 
 def test_geojson_for_the_map(session: Session, cfg: Config) -> None:
     spot = _spot(session, cfg, 6)
     session.commit()
-    body = geojson(find_hotspots(session, cfg, parse_filter({}, cfg), MONTH),
-                   report_url=lambda n: f"/signalements/{n}")
-    assert body["type"] == "FeatureCollection" and body["period"] == {"since": "2024-05-17", "until": "2024-06-15",
-                                                                      "days": 30}
+    body = geojson(find_hotspots(session, cfg, parse_filter({}, cfg), MONTH), report_url=lambda n: f"/signalements/{n}")
+    assert body["type"] == "FeatureCollection" and body["period"] == {
+        "since": "2024-05-17",
+        "until": "2024-06-15",
+        "days": 30,
+    }
     [feature] = body["features"]
     lon, lat = feature["geometry"]["coordinates"]
     assert feature["geometry"]["type"] == "Point" and metres((lat, lon), ROQUETTE) < 60
@@ -246,12 +294,25 @@ def test_real_dansmarue_month(session: Session, cfg: Config) -> None:
     rows = []
     for i, r in enumerate(_dansmarue()):
         category = DMR_CATEGORIES[r["type"]]
-        rows.append({"tracking_number": f"2024-9{i:04d}", "public_token": uuid.uuid4().hex, "channel": "open311",
-                     "category": category, "service": service[category], "status": "transmis",
-                     "category_source": "app", "lat": float(r["lat"]), "lon": float(r["lon"]),
-                     "address_label": r["adresse"], "address_voie": _street(r["adresse"]),
-                     "created_at": datetime.fromisoformat(r["datedecl"] + "T10:00:00+02:00"),
-                     "review_reasons": [], "confidence": {}, "notes": []})
+        rows.append(
+            {
+                "tracking_number": f"2024-9{i:04d}",
+                "public_token": uuid.uuid4().hex,
+                "channel": "open311",
+                "category": category,
+                "service": service[category],
+                "status": "transmis",
+                "category_source": "app",
+                "lat": float(r["lat"]),
+                "lon": float(r["lon"]),
+                "address_label": r["adresse"],
+                "address_voie": _street(r["adresse"]),
+                "created_at": datetime.fromisoformat(r["datedecl"] + "T10:00:00+02:00"),
+                "review_reasons": [],
+                "confidence": {},
+                "notes": [],
+            }
+        )
     session.execute(insert(Report), rows)
     session.commit()
     july = Period(date(2024, 7, 1), date(2024, 7, 31))
@@ -261,12 +322,15 @@ def test_real_dansmarue_month(session: Session, cfg: Config) -> None:
     assert result.hotspots == []
     tags = find_hotspots(session, cfg, parse_filter({"categorie": "graffitis"}, cfg), july, min_reports=5)
     assert [h.label for h in tags.hotspots] == ["5 tags et affichages sauvages en 31 jours autour du quai de Valmy"]
-    assert find_hotspots(session, cfg, parse_filter({"categorie": "graffitis"}, cfg), july,
-                         min_reports=6).hotspots == []  # the sixth tag nearby is just over 100 m away
+    assert (
+        find_hotspots(session, cfg, parse_filter({"categorie": "graffitis"}, cfg), july, min_reports=6).hotspots == []
+    )  # the sixth tag nearby is just over 100 m away
     dumps = find_hotspots(session, cfg, parse_filter({"categorie": "objets_abandonnes"}, cfg), july, min_reports=5)
     # Five streets near the Gare de l'Est, none twice: the one reported nearest the centre names the place.
-    assert {h.label for h in dumps.hotspots} == {f"5 dépôts sauvages en 31 jours autour de la rue {street}" for street
-                                                  in ("du Terrage", "Léon Frot", "Pierre Budin", "du 8 Mai 1945")}
+    assert {h.label for h in dumps.hotspots} == {
+        f"5 dépôts sauvages en 31 jours autour de la rue {street}"
+        for street in ("du Terrage", "Léon Frot", "Pierre Budin", "du 8 Mai 1945")
+    }
     for hot in dumps.hotspots:
         points = [(m.lat, m.lon) for m in hot.reports]
         assert max(metres(p, q) for p in points for q in points) <= 300
@@ -278,11 +342,12 @@ def test_bad_hotspot_settings_name_the_key() -> None:
     from tests.conftest import base_config_data
 
     for hotspots, message in (
-            ({"categories": {"depots": {"min_reports": 5}}}, "hotspots.categories: unknown category depots"),
-            ({"exclude": ["inconnue"]}, "hotspots.exclude: unknown category inconnue"),
-            ({"default": {"min_reports": 1}}, "hotspots.default.min_reports"),
-            ({"categories": {"voirie": {"radius_m": 5}}}, "hotspots.categories.voirie.radius_m"),
-            ({"default": {"jours": 30}}, "hotspots.default.jours")):
+        ({"categories": {"depots": {"min_reports": 5}}}, "hotspots.categories: unknown category depots"),
+        ({"exclude": ["inconnue"]}, "hotspots.exclude: unknown category inconnue"),
+        ({"default": {"min_reports": 1}}, "hotspots.default.min_reports"),
+        ({"categories": {"voirie": {"radius_m": 5}}}, "hotspots.categories.voirie.radius_m"),
+        ({"default": {"jours": 30}}, "hotspots.default.jours"),
+    ):
         data = base_config_data()
         data["hotspots"] = hotspots
         with pytest.raises(ConfigError, match=message.replace(".", r"\.")):

@@ -27,10 +27,24 @@ from tests.support.mail import citizen_email, jpeg_with_gps
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 3, 18, 15, 0, tzinfo=UTC)  # a Wednesday afternoon
-MAILBOX = {"name": "mairie", "host": "127.0.0.1", "port": 10143, "tls": False, "username": "mairie",
-           "password": {"env": "HEALTH_TEST_IMAP_PASSWORD"}, "poll_interval": 60}
-TWILIO = {"enabled": True, "account_sid": "AC" + "1" * 32, "auth_token": {"env": "HEALTH_TEST_TWILIO_TOKEN"},
-          "numbers": ["+33100000001"], "whatsapp_number": "+33100000002", "poll": True, "poll_interval": 60}
+MAILBOX = {
+    "name": "mairie",
+    "host": "127.0.0.1",
+    "port": 10143,
+    "tls": False,
+    "username": "mairie",
+    "password": {"env": "HEALTH_TEST_IMAP_PASSWORD"},
+    "poll_interval": 60,
+}
+TWILIO = {
+    "enabled": True,
+    "account_sid": "AC" + "1" * 32,
+    "auth_token": {"env": "HEALTH_TEST_TWILIO_TOKEN"},
+    "numbers": ["+33100000001"],
+    "whatsapp_number": "+33100000002",
+    "poll": True,
+    "poll_interval": 60,
+}
 ALWAYS = {"quiet_hours": "", "quiet_weekends": False}  # a clock counting every hour, for exact thresholds
 
 
@@ -38,12 +52,29 @@ def paris(*args: int) -> datetime:
     return datetime(*args, tzinfo=PARIS).astimezone(UTC)  # type: ignore[misc]
 
 
-def add_raw(res: Resources, *, channel: str = "email", source: str = "mairie", at: datetime, status: str = "processed",
-            error: str | None = None, attempts: int = 1, key: str | None = None) -> int:
+def add_raw(
+    res: Resources,
+    *,
+    channel: str = "email",
+    source: str = "mairie",
+    at: datetime,
+    status: str = "processed",
+    error: str | None = None,
+    attempts: int = 1,
+    key: str | None = None,
+) -> int:
     with res.factory() as session, session.begin():
-        row = RawMessage(channel=channel, source=source, external_key=key or f"k-{channel}-{source}-{at.isoformat()}",
-                         payload=b"x", payload_sha256="0" * 64, received_at=at, status=status, error=error,
-                         attempts=attempts)
+        row = RawMessage(
+            channel=channel,
+            source=source,
+            external_key=key or f"k-{channel}-{source}-{at.isoformat()}",
+            payload=b"x",
+            payload_sha256="0" * 64,
+            received_at=at,
+            status=status,
+            error=error,
+            attempts=attempts,
+        )
         session.add(row)
         session.flush()
         return row.id
@@ -54,6 +85,7 @@ def resources(make_config: Callable[..., Config], **overrides: object) -> Resour
 
 
 # --- the clock and the percentile -------------------------------------------------------------------------------
+
 
 def test_clock_skips_nights_and_week_ends_in_town_time(make_config: Callable[..., Config]) -> None:
     clock = Clock.of(make_config())  # shipped rule: 21:00-07:00 and week-ends not counted
@@ -96,6 +128,7 @@ def test_bad_quiet_hours_are_named_in_the_error(tmp_path: Path) -> None:
 
 # --- the silence rule on real rows -----------------------------------------------------------------------------
 
+
 def door(snapshot: Snapshot, key: str) -> Door:
     return next(d for d in snapshot.doors if d.key == key)
 
@@ -124,8 +157,12 @@ def test_silence_warning_appears_and_disappears_at_the_threshold(make_config: Ca
 
 
 def test_floor_and_unknown_rhythm_and_never_used(make_config: Callable[..., Config]) -> None:
-    res = resources(make_config, mailboxes=[MAILBOX, {**MAILBOX, "name": "accueil"}],
-                    open311={"api_keys": [{"name": "appli", "key": {"env": "HEALTH_TEST_KEY"}}]}, health=ALWAYS)
+    res = resources(
+        make_config,
+        mailboxes=[MAILBOX, {**MAILBOX, "name": "accueil"}],
+        open311={"api_keys": [{"name": "appli", "key": {"env": "HEALTH_TEST_KEY"}}]},
+        health=ALWAYS,
+    )
     for hour in range(12):  # a busy door: one message an hour, so its threshold is the 6 h floor
         add_raw(res, at=NOW - timedelta(hours=30 - hour))
     for days in (20, 12, 5):  # an app used three times: too few gaps to know its rhythm
@@ -167,35 +204,77 @@ def test_nights_and_week_ends_do_not_raise_the_alarm(make_config: Callable[..., 
 
 # --- each door's state, backlog and failures -------------------------------------------------------------------
 
-def test_each_door_shows_its_state_backlog_and_failures(make_config: Callable[..., Config],
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_each_door_shows_its_state_backlog_and_failures(
+    make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HEALTH_TEST_TWILIO_TOKEN", "secret")
-    res = resources(make_config, mailboxes=[MAILBOX, {**MAILBOX, "name": "accueil", "role": "reception"}],
-                    twilio=TWILIO, open311={"api_keys": [{"name": "appli", "key": {"env": "HEALTH_TEST_KEY"}}]})
+    res = resources(
+        make_config,
+        mailboxes=[MAILBOX, {**MAILBOX, "name": "accueil", "role": "reception"}],
+        twilio=TWILIO,
+        open311={"api_keys": [{"name": "appli", "key": {"env": "HEALTH_TEST_KEY"}}]},
+    )
     with res.factory() as session, session.begin():
-        session.add(MailboxState(name="mairie", last_uid=3, last_poll_at=NOW - timedelta(seconds=30),
-                                 last_success_at=NOW - timedelta(seconds=30)))
-        session.add(MailboxState(name="accueil", last_uid=0, last_poll_at=NOW - timedelta(minutes=1),
-                                 last_success_at=NOW - timedelta(hours=2), last_error="connexion refusée"))
-        session.add(ChannelState(name=f"twilio:{TWILIO['account_sid']}", last_poll_at=NOW - timedelta(seconds=40),
-                                 last_success_at=NOW - timedelta(seconds=40)))
+        session.add(
+            MailboxState(
+                name="mairie",
+                last_uid=3,
+                last_poll_at=NOW - timedelta(seconds=30),
+                last_success_at=NOW - timedelta(seconds=30),
+            )
+        )
+        session.add(
+            MailboxState(
+                name="accueil",
+                last_uid=0,
+                last_poll_at=NOW - timedelta(minutes=1),
+                last_success_at=NOW - timedelta(hours=2),
+                last_error="connexion refusée",
+            )
+        )
+        session.add(
+            ChannelState(
+                name=f"twilio:{TWILIO['account_sid']}",
+                last_poll_at=NOW - timedelta(seconds=40),
+                last_success_at=NOW - timedelta(seconds=40),
+            )
+        )
     add_raw(res, at=NOW - timedelta(hours=3))
     add_raw(res, at=NOW - timedelta(minutes=20), status="pending", attempts=0)
     add_raw(res, at=NOW - timedelta(minutes=5), status="pending", attempts=0)
     failed_id = add_raw(res, at=NOW - timedelta(hours=1), status="failed", error="ValueError: en-tête illisible")
     add_raw(res, channel="sms", source="+33100000001", at=NOW - timedelta(hours=2))
     add_raw(res, channel="voice", source="+33100000001", at=NOW - timedelta(minutes=50))
-    whatsapp_id = add_raw(res, channel="sms", source="whatsapp:+33100000002", at=NOW - timedelta(hours=4),
-                          status="failed", error="KeyError: 'Body'")
+    whatsapp_id = add_raw(
+        res,
+        channel="sms",
+        source="whatsapp:+33100000002",
+        at=NOW - timedelta(hours=4),
+        status="failed",
+        error="KeyError: 'Body'",
+    )
     add_raw(res, channel="accueil", source="back-office", at=NOW - timedelta(hours=6))
     add_raw(res, channel="email", source="ancienne-boite", at=NOW - timedelta(days=2))
-    stuck_id = add_raw(res, at=NOW - timedelta(hours=8), status="pending", attempts=res.config.worker.max_attempts,
-                       error="erreur temporaire : database is locked")
+    stuck_id = add_raw(
+        res,
+        at=NOW - timedelta(hours=8),
+        status="pending",
+        attempts=res.config.worker.max_attempts,
+        error="erreur temporaire : database is locked",
+    )
 
     snapshot = collect(res.factory, res.config, now=NOW)
     keys = [d.key for d in snapshot.doors]
-    assert keys == ["email:mairie", "email:accueil", "sms:+33100000001", "sms:whatsapp:+33100000002",
-                    "open311:appli", "staff", "email:ancienne-boite"]
+    assert keys == [
+        "email:mairie",
+        "email:accueil",
+        "sms:+33100000001",
+        "sms:whatsapp:+33100000002",
+        "open311:appli",
+        "staff",
+        "email:ancienne-boite",
+    ]
     mairie, accueil, number, whatsapp, app, staff, other = snapshot.doors
     assert mairie.last_success_at == NOW - timedelta(seconds=30) and not mairie.poll_late
     assert mairie.backlog == 3 and mairie.counts == {"pending": 3, "failed": 1}
@@ -218,14 +297,41 @@ def test_outgoing_notifications_backlog_and_failures(make_config: Callable[..., 
     res = resources(make_config)
     with res.factory() as session, session.begin():
         rows = [
-            Outbox(kind="confirmation", channel="email", recipient="a@example.org", message_id="<1@g>",
-                   status="sent", sent_at=NOW - timedelta(minutes=3), created_at=NOW - timedelta(minutes=4)),
-            Outbox(kind="confirmation", channel="email", recipient="b@example.org", message_id="<2@g>",
-                   status="pending", created_at=NOW - timedelta(minutes=30)),
-            Outbox(kind="confirmation", channel="email", recipient="c@example.org", message_id="<3@g>",
-                   status="failed", reason="550 boîte inexistante", created_at=NOW - timedelta(hours=1)),
-            Outbox(kind="confirmation", channel="sms", recipient="+33612345678", message_id="<4@g>",
-                   status="suppressed", reason="désinscrit (STOP)", created_at=NOW - timedelta(hours=2)),
+            Outbox(
+                kind="confirmation",
+                channel="email",
+                recipient="a@example.org",
+                message_id="<1@g>",
+                status="sent",
+                sent_at=NOW - timedelta(minutes=3),
+                created_at=NOW - timedelta(minutes=4),
+            ),
+            Outbox(
+                kind="confirmation",
+                channel="email",
+                recipient="b@example.org",
+                message_id="<2@g>",
+                status="pending",
+                created_at=NOW - timedelta(minutes=30),
+            ),
+            Outbox(
+                kind="confirmation",
+                channel="email",
+                recipient="c@example.org",
+                message_id="<3@g>",
+                status="failed",
+                reason="550 boîte inexistante",
+                created_at=NOW - timedelta(hours=1),
+            ),
+            Outbox(
+                kind="confirmation",
+                channel="sms",
+                recipient="+33612345678",
+                message_id="<4@g>",
+                status="suppressed",
+                reason="désinscrit (STOP)",
+                created_at=NOW - timedelta(hours=2),
+            ),
         ]
         session.add_all(rows)
     snapshot = collect(res.factory, res.config, now=NOW)
@@ -234,11 +340,14 @@ def test_outgoing_notifications_backlog_and_failures(make_config: Callable[..., 
     assert email.oldest_pending == NOW - timedelta(minutes=30)
     assert email.last_sent_at == NOW - timedelta(minutes=3)
     assert sms.counts == {"suppressed": 1} and sms.last_sent_at is None
-    assert [(p.status, p.reason) for p in snapshot.send_problems] == [("suppressed", "désinscrit (STOP)"),
-                                                                     ("failed", "550 boîte inexistante")]
+    assert [(p.status, p.reason) for p in snapshot.send_problems] == [
+        ("suppressed", "désinscrit (STOP)"),
+        ("failed", "550 boîte inexistante"),
+    ]
 
 
 # --- the work queue ----------------------------------------------------------------------------------------------
+
 
 def test_queue_length_and_workers_from_real_redis(make_config: Callable[..., Config], redis_url: str) -> None:
     from intake.runtime.queue import enqueue_process
@@ -268,6 +377,7 @@ def test_redis_down_is_reported_not_raised(make_config: Callable[..., Config]) -
 
 # --- retrying ----------------------------------------------------------------------------------------------------
 
+
 def failing_email(res: Resources, root: Path) -> int:
     """An email with a photo, processed while the storage root is not a folder: it fails, nothing is filed."""
     shutil.rmtree(root)
@@ -279,8 +389,9 @@ def failing_email(res: Resources, root: Path) -> int:
     return raw_id
 
 
-def test_retry_turns_a_failed_message_into_a_report_once_fixed(make_config: Callable[..., Config],
-                                                               tmp_path: Path) -> None:
+def test_retry_turns_a_failed_message_into_a_report_once_fixed(
+    make_config: Callable[..., Config], tmp_path: Path
+) -> None:
     res = resources(make_config)
     raw_id = failing_email(res, tmp_path / "storage")
     assert retry_message(res, raw_id, actor="agent-test").status == "failed"  # not fixed yet: fails again
@@ -292,8 +403,11 @@ def test_retry_turns_a_failed_message_into_a_report_once_fixed(make_config: Call
     with res.factory() as session:
         raw = session.get(RawMessage, raw_id)
         assert raw is not None and raw.status == "processed" and raw.error is None
-        report = session.execute(select(Report).join(ReportMessage, ReportMessage.report_id == Report.id)
-                                 .where(ReportMessage.raw_message_id == raw_id)).scalar_one()
+        report = session.execute(
+            select(Report)
+            .join(ReportMessage, ReportMessage.report_id == Report.id)
+            .where(ReportMessage.raw_message_id == raw_id)
+        ).scalar_one()
         assert report.tracking_number == outcome.tracking_number and len(report.attachments) == 1
     assert retry_message(res, raw_id, actor="agent-test").status == "refused"  # processed: nothing to retry
     assert retry_message(res, raw_id + 999, actor="agent-test").status == "missing"

@@ -18,10 +18,18 @@ from tests.support.mail import citizen_email
 
 pytestmark = pytest.mark.db
 
-ALICE = citizen_email(sender="Alice <alice@example.org>", subject="Contact", body="Le lampadaire est éteint.",
-                      message_id="formulaire@ville.example")
-BRUNO = citizen_email(sender="Bruno <bruno@example.org>", subject="Contact", body="Un nid-de-poule rue Haute.",
-                      message_id="formulaire@ville.example")
+ALICE = citizen_email(
+    sender="Alice <alice@example.org>",
+    subject="Contact",
+    body="Le lampadaire est éteint.",
+    message_id="formulaire@ville.example",
+)
+BRUNO = citizen_email(
+    sender="Bruno <bruno@example.org>",
+    subject="Contact",
+    body="Un nid-de-poule rue Haute.",
+    message_id="formulaire@ville.example",
+)
 
 
 @pytest.fixture
@@ -34,10 +42,14 @@ def url_at_0006(tmp_path: Path) -> Iterator[str]:
 def _insert_old_row(url: str, raw: bytes) -> int:
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO raw_message (channel, source, external_key, payload, payload_sha256, "
-                          "received_at, status, attempts) VALUES ('email', 'mairie', :key, :payload, :sha, "
-                          "CURRENT_TIMESTAMP, 'processed', 1)"),
-                     {"key": email_key(raw), "payload": raw, "sha": hashlib.sha256(raw).hexdigest()})
+        conn.execute(
+            text(
+                "INSERT INTO raw_message (channel, source, external_key, payload, payload_sha256, "
+                "received_at, status, attempts) VALUES ('email', 'mairie', :key, :payload, :sha, "
+                "CURRENT_TIMESTAMP, 'processed', 1)"
+            ),
+            {"key": email_key(raw), "payload": raw, "sha": hashlib.sha256(raw).hexdigest()},
+        )
         raw_id = int(conn.execute(text("SELECT max(id) FROM raw_message")).scalar_one())
     engine.dispose()
     return raw_id
@@ -52,13 +64,16 @@ def test_rows_stored_before_0007_are_still_recognised(url_at_0006: str) -> None:
         assert old is not None and old.content_key is None and old.key_collision is False
 
     # A re-delivery of the old mail (an extra Received header, CRLF turned into LF) is the old row.
-    redelivered = b"Received: from relay.example by mx.example; Mon, 1 Dec 2026 10:00:00 +0100\n" + \
-        ALICE.replace(b"\r\n", b"\n")
-    assert store_raw(factory, channel="email", source="mairie", external_key=email_key(redelivered),
-                     payload=redelivered) == (old_id, False)
+    redelivered = b"Received: from relay.example by mx.example; Mon, 1 Dec 2026 10:00:00 +0100\n" + ALICE.replace(
+        b"\r\n", b"\n"
+    )
+    assert store_raw(
+        factory, channel="email", source="mairie", external_key=email_key(redelivered), payload=redelivered
+    ) == (old_id, False)
     # Bruno's mail under the same Message-ID is a new message, flagged.
-    bruno_id, created = store_raw(factory, channel="email", source="mairie", external_key=email_key(BRUNO),
-                                  payload=BRUNO)
+    bruno_id, created = store_raw(
+        factory, channel="email", source="mairie", external_key=email_key(BRUNO), payload=BRUNO
+    )
     assert created and bruno_id != old_id
     with factory() as s:
         bruno = s.get(RawMessage, bruno_id)

@@ -28,10 +28,14 @@ def _insert_raw(url: str, *, status: str, channel: str, key: str) -> None:
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
-            conn.execute(text("INSERT INTO raw_message (channel, source, external_key, payload, payload_sha256, "
-                              "received_at, status, attempts, key_collision) VALUES (:channel, 'mairie', :key, "
-                              "'x', 'h', CURRENT_TIMESTAMP, :status, 0, false)"),
-                         {"channel": channel, "key": key, "status": status})
+            conn.execute(
+                text(
+                    "INSERT INTO raw_message (channel, source, external_key, payload, payload_sha256, "
+                    "received_at, status, attempts, key_collision) VALUES (:channel, 'mairie', :key, "
+                    "'x', 'h', CURRENT_TIMESTAMP, :status, 0, false)"
+                ),
+                {"channel": channel, "key": key, "status": status},
+            )
     finally:
         engine.dispose()
 

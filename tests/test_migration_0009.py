@@ -28,11 +28,16 @@ def test_existing_reports_get_unique_public_ids_and_the_upgrade_goes_back(url_at
     try:
         with engine.begin() as conn:
             for i in range(1, 4):
-                conn.execute(text("INSERT INTO report (tracking_number, public_token, channel, subject, description, "
-                                  "status, citizen_recovered, category_source, review_reasons, location_source, "
-                                  "confidence, notes, created_at, updated_at) VALUES (:n, :t, 'email', '', '', "
-                                  "'nouveau', true, 'model', '[]', 'none', '{}', '[]', CURRENT_TIMESTAMP, "
-                                  "CURRENT_TIMESTAMP)"), {"n": f"2026-{i:05d}", "t": f"jeton-{i}"})
+                conn.execute(
+                    text(
+                        "INSERT INTO report (tracking_number, public_token, channel, subject, description, "
+                        "status, citizen_recovered, category_source, review_reasons, location_source, "
+                        "confidence, notes, created_at, updated_at) VALUES (:n, :t, 'email', '', '', "
+                        "'nouveau', true, 'model', '[]', 'none', '{}', '[]', CURRENT_TIMESTAMP, "
+                        "CURRENT_TIMESTAMP)"
+                    ),
+                    {"n": f"2026-{i:05d}", "t": f"jeton-{i}"},
+                )
         command.upgrade(alembic_config(url_at_0008), "head")
         with engine.begin() as conn:
             rows = conn.execute(text("SELECT tracking_number, public_id, anonymised_at FROM report")).all()

@@ -28,12 +28,19 @@ def test_upgrade_with_data_then_metrics_then_downgrade(url_at_0008: str) -> None
     try:
         with engine.begin() as conn:
             for i, (status, took) in enumerate([("processed", 3), ("processed", 45), ("pending", None)]):
-                conn.execute(text(
-                    "INSERT INTO raw_message (channel, source, external_key, payload, payload_sha256, received_at, "
-                    "status, attempts, key_collision, processed_at) VALUES ('email', 'mairie', :key, 'x', 'h', "
-                    ":received, :status, 0, false, :processed)"),
-                    {"key": f"k{i}", "status": status, "received": "2026-12-01 10:00:00",
-                     "processed": f"2026-12-01 10:00:{took:02d}" if took is not None else None})
+                conn.execute(
+                    text(
+                        "INSERT INTO raw_message (channel, source, external_key, payload, payload_sha256, received_at, "
+                        "status, attempts, key_collision, processed_at) VALUES ('email', 'mairie', :key, 'x', 'h', "
+                        ":received, :status, 0, false, :processed)"
+                    ),
+                    {
+                        "key": f"k{i}",
+                        "status": status,
+                        "received": "2026-12-01 10:00:00",
+                        "processed": f"2026-12-01 10:00:{took:02d}" if took is not None else None,
+                    },
+                )
     finally:
         engine.dispose()
     command.upgrade(alembic_config(url_at_0008), "head")

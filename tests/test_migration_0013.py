@@ -27,9 +27,14 @@ def _insert_raw(url: str, *, channel: str, key: str) -> None:
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
-            conn.execute(text("INSERT INTO raw_message (channel, source, external_key, payload, payload_sha256, "
-                              "received_at, status, attempts, key_collision) VALUES (:channel, 'signaler', :key, "
-                              "'x', 'h', CURRENT_TIMESTAMP, 'pending', 0, false)"), {"channel": channel, "key": key})
+            conn.execute(
+                text(
+                    "INSERT INTO raw_message (channel, source, external_key, payload, payload_sha256, "
+                    "received_at, status, attempts, key_collision) VALUES (:channel, 'signaler', :key, "
+                    "'x', 'h', CURRENT_TIMESTAMP, 'pending', 0, false)"
+                ),
+                {"channel": channel, "key": key},
+            )
     finally:
         engine.dispose()
 

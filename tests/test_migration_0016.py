@@ -16,10 +16,14 @@ from tests.conftest import database_at
 
 pytestmark = pytest.mark.db
 
-CAP_QUERY = ("SELECT count(id) FROM outbox WHERE lower(recipient) = :r AND kind = 'confirmation' "
-             "AND created_at >= :since AND status != 'suppressed'")
-DEDUPE_QUERY = ("SELECT id, lat, lon, created_at FROM report WHERE category = :c AND duplicate_of_id IS NULL "
-                "AND lat BETWEEN :a AND :b AND lon BETWEEN :a AND :b AND created_at >= :since")
+CAP_QUERY = (
+    "SELECT count(id) FROM outbox WHERE lower(recipient) = :r AND kind = 'confirmation' "
+    "AND created_at >= :since AND status != 'suppressed'"
+)
+DEDUPE_QUERY = (
+    "SELECT id, lat, lon, created_at FROM report WHERE category = :c AND duplicate_of_id IS NULL "
+    "AND lat BETWEEN :a AND :b AND lon BETWEEN :a AND :b AND created_at >= :since"
+)
 
 
 @pytest.fixture
@@ -30,8 +34,11 @@ def url_at_0013(tmp_path: Path) -> Iterator[str]:
 
 def _indexes(engine: Engine) -> set[str]:
     """Index names from the catalogue (SQLAlchemy's SQLite reflection skips expression indexes)."""
-    sql = ("SELECT name FROM sqlite_master WHERE type = 'index'" if engine.dialect.name == "sqlite"
-           else "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")
+    sql = (
+        "SELECT name FROM sqlite_master WHERE type = 'index'"
+        if engine.dialect.name == "sqlite"
+        else "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+    )
     with engine.connect() as conn:
         return {str(name) for (name,) in conn.execute(text(sql))}
 
@@ -47,9 +54,13 @@ def test_upgrade_adds_the_filing_indexes_the_queries_use_then_downgrade(url_at_0
     engine = create_engine(url_at_0013)
     try:
         with engine.begin() as conn:
-            conn.execute(text("INSERT INTO outbox (kind, channel, recipient, subject, body, message_id, status, "
-                              "attempts, created_at) VALUES ('confirmation', 'email', 'Jeanne@Example.org', '', '', "
-                              "'<m@x>', 'sent', 0, '2026-12-07 10:00:00')"))
+            conn.execute(
+                text(
+                    "INSERT INTO outbox (kind, channel, recipient, subject, body, message_id, status, "
+                    "attempts, created_at) VALUES ('confirmation', 'email', 'Jeanne@Example.org', '', '', "
+                    "'<m@x>', 'sent', 0, '2026-12-07 10:00:00')"
+                )
+            )
     finally:
         engine.dispose()
     command.upgrade(alembic_config(url_at_0013), "head")
@@ -61,9 +72,11 @@ def test_upgrade_adds_the_filing_indexes_the_queries_use_then_downgrade(url_at_0
             assert conn.execute(text(CAP_QUERY), {"r": "jeanne@example.org", "since": "2026-12-07"}).scalar() == 1
             if engine.dialect.name == "sqlite":  # PostgreSQL's planner prefers a scan of a table this small
                 assert "ix_outbox_lower_recipient_created" in _plan(
-                    conn, CAP_QUERY, {"r": "jeanne@example.org", "since": "2026-12-07"})
-                assert "ix_report_dedupe" in _plan(conn, DEDUPE_QUERY, {"c": "voirie", "a": 1.0, "b": 2.0,
-                                                                        "since": "2026-12-07"})
+                    conn, CAP_QUERY, {"r": "jeanne@example.org", "since": "2026-12-07"}
+                )
+                assert "ix_report_dedupe" in _plan(
+                    conn, DEDUPE_QUERY, {"c": "voirie", "a": 1.0, "b": 2.0, "since": "2026-12-07"}
+                )
     finally:
         engine.dispose()
     command.downgrade(alembic_config(url_at_0013), "0013")

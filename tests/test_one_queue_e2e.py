@@ -43,16 +43,26 @@ def standin() -> Iterator[TwilioStandIn]:
 
 
 @pytest.fixture
-def res(make_config: Callable[..., Config], smtp_server: tuple[str, int, CaughtMail], standin: TwilioStandIn,
-        monkeypatch: pytest.MonkeyPatch) -> Resources:
+def res(
+    make_config: Callable[..., Config],
+    smtp_server: tuple[str, int, CaughtMail],
+    standin: TwilioStandIn,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Resources:
     host, port, _ = smtp_server
     monkeypatch.setenv("E2E_TWILIO_TOKEN", standin.auth_token)
     monkeypatch.setenv("E2E_OPEN311_KEY", KEY)
     cfg = make_config(
         smtp={"backend": "smtp", "host": host, "port": port},
-        twilio={"enabled": True, "account_sid": standin.account_sid, "auth_token": {"env": "E2E_TWILIO_TOKEN"},
-                "numbers": [TOWN], "public_base_url": "https://guichet.mairie.test", "api_base_url": standin.base_url,
-                "outbound": {"per_second": 100}},
+        twilio={
+            "enabled": True,
+            "account_sid": standin.account_sid,
+            "auth_token": {"env": "E2E_TWILIO_TOKEN"},
+            "numbers": [TOWN],
+            "public_base_url": "https://guichet.mairie.test",
+            "api_base_url": standin.base_url,
+            "outbound": {"per_second": 100},
+        },
         open311={"api_keys": [{"name": "appli-ville", "key": {"env": "E2E_OPEN311_KEY"}}]},
         routing={"auto_transmit": True},  # as shipped: the referents hear of it too
     )
@@ -76,8 +86,7 @@ def send_pending(res: Resources) -> list[str]:
 
 
 def mails_to(caught: CaughtMail, recipient: str) -> list[str]:
-    return [str(make_header(decode_header(m["message"]["Subject"]))) for m in caught.messages
-            if recipient in m["to"]]
+    return [str(make_header(decode_header(m["message"]["Subject"]))) for m in caught.messages if recipient in m["to"]]
 
 
 def texts_to(standin: TwilioStandIn, number: str) -> list[str]:
@@ -85,25 +94,44 @@ def texts_to(standin: TwilioStandIn, number: str) -> list[str]:
 
 
 def test_email_sms_and_app_about_one_mattress_make_one_job(
-        res: Resources, smtp_server: tuple[str, int, CaughtMail], standin: TwilioStandIn) -> None:
+    res: Resources, smtp_server: tuple[str, int, CaughtMail], standin: TwilioStandIn
+) -> None:
     caught = smtp_server[2]
     # 1. An email from a resident.
-    mail = citizen_email(sender=f"Jeanne Martin <{EMAIL_CITIZEN}>", subject="Matelas abandonné sur le trottoir",
-                         body="Bonjour,\n\nUn matelas et un vieux sommier ont été abandonnés sur le trottoir devant "
-                              "le 24 rue de la Roquette depuis hier soir.\n\nCordialement,\nJeanne Martin")
+    mail = citizen_email(
+        sender=f"Jeanne Martin <{EMAIL_CITIZEN}>",
+        subject="Matelas abandonné sur le trottoir",
+        body="Bonjour,\n\nUn matelas et un vieux sommier ont été abandonnés sur le trottoir devant "
+        "le 24 rue de la Roquette depuis hier soir.\n\nCordialement,\nJeanne Martin",
+    )
     raw_id, _ = store_raw(res.factory, channel="email", source="mairie", external_key=email_key(mail), payload=mail)
     first = processed(res, raw_id)
     # 2. A text from someone else, an hour later in real life.
-    sms = urlencode({"MessageSid": "SM" + uuid.uuid4().hex, "From": MOBILE, "To": TOWN, "NumMedia": "0",
-                     "Body": "bjr un matelas abandonné sur le trottoir devant le 24 rue de la roquette, "
-                             "encombrant depuis hier"}).encode()
+    sms = urlencode(
+        {
+            "MessageSid": "SM" + uuid.uuid4().hex,
+            "From": MOBILE,
+            "To": TOWN,
+            "NumMedia": "0",
+            "Body": "bjr un matelas abandonné sur le trottoir devant le 24 rue de la roquette, encombrant depuis hier",
+        }
+    ).encode()
     raw_id, _ = store_raw(res.factory, channel="sms", source=TOWN, external_key="sms-1", payload=sms)
     second = processed(res, raw_id)
     # 3. The town's app, posting through the Open311 API with the citizen's pin a few metres away.
     client = create_app(res.config, resources=res).test_client()
-    answer = client.post("/open311/v2/requests.json", data={
-        "api_key": KEY, "service_code": "objets_abandonnes", "lat": "48.854030", "long": "2.371240",
-        "description": "Matelas déposé sur le trottoir", "email": APP_CITIZEN, "first_name": "Karim"})
+    answer = client.post(
+        "/open311/v2/requests.json",
+        data={
+            "api_key": KEY,
+            "service_code": "objets_abandonnes",
+            "lat": "48.854030",
+            "long": "2.371240",
+            "description": "Matelas déposé sur le trottoir",
+            "email": APP_CITIZEN,
+            "first_name": "Karim",
+        },
+    )
     assert answer.status_code == 201, answer.get_data(as_text=True)
     with res.factory() as s:
         raw_id = s.execute(select(RawMessage.id).where(RawMessage.channel == "open311")).scalar_one()
@@ -116,22 +144,32 @@ def test_email_sms_and_app_about_one_mattress_make_one_job(
     with res.factory() as s:
         main_reports = s.execute(select(Report).where(Report.duplicate_of_id.is_(None))).scalars().all()
         assert [r.id for r in main_reports] == [first.id]
-        channels = s.execute(select(Report.channel).join(ReportMessage, ReportMessage.report_id == Report.id)
-                             .where((Report.id == first.id) | (Report.duplicate_of_id == first.id))).scalars().all()
+        channels = (
+            s.execute(
+                select(Report.channel)
+                .join(ReportMessage, ReportMessage.report_id == Report.id)
+                .where((Report.id == first.id) | (Report.duplicate_of_id == first.id))
+            )
+            .scalars()
+            .all()
+        )
         assert sorted(channels) == ["email", "open311", "sms"]  # three messages, one per door
         main = s.get(Report, first.id)
         assert main is not None
         assert sorted(reporters(s, res.config, main)) == sorted(
-            [("email", EMAIL_CITIZEN), ("sms", MOBILE), ("email", APP_CITIZEN)])
+            [("email", EMAIL_CITIZEN), ("sms", MOBILE), ("email", APP_CITIZEN)]
+        )
     page = signed_in(client.application, "admin").get(f"/signalements/{first.tracking_number}").get_data(as_text=True)
     assert second.tracking_number in page and third.tracking_number in page
 
     # One acknowledgement each, on their own channel, with their own tracking number.
     assert "failed" not in send_pending(res)
     assert [s for s in mails_to(caught, EMAIL_CITIZEN) if "bien été reçu" in s] == [
-        f"Votre signalement n° {first.tracking_number} a bien été reçu"]
+        f"Votre signalement n° {first.tracking_number} a bien été reçu"
+    ]
     assert [s for s in mails_to(caught, APP_CITIZEN) if "bien été reçu" in s] == [
-        f"Votre signalement n° {third.tracking_number} a bien été reçu"]
+        f"Votre signalement n° {third.tracking_number} a bien été reçu"
+    ]
     texts = texts_to(standin, MOBILE)
     assert len(texts) == 1 and second.tracking_number in texts[0]
 

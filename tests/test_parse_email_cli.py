@@ -15,15 +15,24 @@ KEYS = {"file", "ok", "sender", "forwarded_by", "subject", "text", "attachments"
 
 
 def _run(*files: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "intake.cli", "parse-email", *files], capture_output=True,
-                          text=True, cwd=ROOT, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "intake.cli", "parse-email", *files],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
 
 
 def test_one_json_object_per_file(tmp_path: Path) -> None:
     photo = tmp_path / "photo.eml"
     photo.write_bytes(citizen_email(attachments=[("rue.jpg", "image/jpeg", jpeg_with_gps(48.8566, 2.3522))]))
-    files = [str(DATA / "guichet" / "fwd_outlook_fr.eml"), str(photo), str(tmp_path / "absent.eml"),
-             str(DATA / "guichet" / "auto_outlook_oof_fr.eml")]
+    files = [
+        str(DATA / "guichet" / "fwd_outlook_fr.eml"),
+        str(photo),
+        str(tmp_path / "absent.eml"),
+        str(DATA / "guichet" / "auto_outlook_oof_fr.eml"),
+    ]
     proc = _run(*files)
     assert proc.returncode == 1, proc.stderr  # one file is missing: every line printed, the exit status says it
     assert f"fichier illisible ou introuvable : {tmp_path / 'absent.eml'}" in proc.stderr

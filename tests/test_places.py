@@ -25,8 +25,10 @@ from web import create_app
 
 ROUTED = {"auto_transmit": True}
 # The shipped reference has the 72 and the 78 of rue des Pyrénées (even side), not the 74 nor the 200.
-NEAR = ("Bonjour, depuis lundi le lampadaire en face du 74 r. des Pyrenees ne s'allume plus, on ne voit rien le "
-        "soir. Cordialement")
+NEAR = (
+    "Bonjour, depuis lundi le lampadaire en face du 74 r. des Pyrenees ne s'allume plus, on ne voit rien le "
+    "soir. Cordialement"
+)
 FAR = NEAR.replace("74 r.", "200 r.")
 
 
@@ -55,8 +57,9 @@ def test_a_close_estimate_keeps_the_number_and_is_transmitted_saying_so(res: Res
     [body] = _referent_bodies(res, report.id)
     assert "Adresse : vers le 74 Rue des Pyrénées 75020 Paris (position estimée, à " in body
     with res.factory() as s:
-        located = s.execute(select(Event.detail).where(Event.report_id == report.id,
-                                                       Event.action == "located")).scalar_one()
+        located = s.execute(
+            select(Event.detail).where(Event.report_id == report.id, Event.action == "located")
+        ).scalar_one()
     assert located["precision"] == "estimated" and located["uncertainty_m"] == report.confidence[UNCERTAINTY]
 
 
@@ -68,8 +71,10 @@ def test_a_far_estimate_waits_for_an_agent_with_a_french_reason(res: Resources) 
     [reason] = report.review_reasons
     assert reason.startswith("position estimée : n° 200 absent de la référence (à ")
     with res.factory() as s:  # an agent checks it; the citizen is not asked again where it is
-        assert s.execute(select(Outbox).where(Outbox.report_id == report.id, Outbox.kind == "ask_location")
-                         ).first() is None
+        assert (
+            s.execute(select(Outbox).where(Outbox.report_id == report.id, Outbox.kind == "ask_location")).first()
+            is None
+        )
 
 
 def test_max_estimate_m_decides_what_is_far(make_config: Callable[..., Config]) -> None:
@@ -89,11 +94,15 @@ def test_an_exact_number_is_not_marked(res: Resources) -> None:
 
 
 def test_an_intersection_is_marked_as_a_crossing(res: Resources) -> None:
-    report = _report(res, "Le lampadaire à l'angle de la rue de Belleville et de la rue des Pyrénées est éteint "
-                          "depuis lundi, on ne voit rien le soir.")
+    report = _report(
+        res,
+        "Le lampadaire à l'angle de la rue de Belleville et de la rue des Pyrénées est éteint "
+        "depuis lundi, on ne voit rien le soir.",
+    )
     assert report.confidence[PRECISION] == "intersection"
     assert describe(report) is not None and describe(report).startswith(  # type: ignore[union-attr]
-        "à l'angle Rue de Belleville / Rue des Pyrénées 75020 Paris (croisement estimé, à ")
+        "à l'angle Rue de Belleville / Rue des Pyrénées 75020 Paris (croisement estimé, à "
+    )
 
 
 def test_a_landmark_is_placed_only_when_the_town_knows_it(res: Resources) -> None:

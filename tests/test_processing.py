@@ -93,8 +93,11 @@ def test_reply_to_confirmation_threads_onto_report(res: Resources) -> None:
     first = ingest(res, citizen_email())
     with res.factory() as s:
         confirmation_id = s.execute(select(Outbox.message_id)).scalar_one()
-    reply = citizen_email(subject=f"Re: Votre signalement n° {first.tracking_number} a bien été reçu",
-                          body="Voici une précision : c'est côté pair.", in_reply_to=confirmation_id)
+    reply = citizen_email(
+        subject=f"Re: Votre signalement n° {first.tracking_number} a bien été reçu",
+        body="Voici une précision : c'est côté pair.",
+        in_reply_to=confirmation_id,
+    )
     second = ingest(res, reply)
     assert second.status == "processed" and not second.created
     assert second.report_id == first.report_id
@@ -137,8 +140,12 @@ def test_out_of_office_reply_to_our_confirmation_is_filed_silently(res: Resource
     first = ingest(res, citizen_email())
     with res.factory() as s:
         confirmation_id = s.execute(select(Outbox.message_id)).scalar_one()
-    ooo = citizen_email(subject="Réponse automatique : Absence du bureau", in_reply_to=confirmation_id,
-                        headers={"Auto-Submitted": "auto-replied"}, body="Je suis absente jusqu'au 3 décembre.")
+    ooo = citizen_email(
+        subject="Réponse automatique : Absence du bureau",
+        in_reply_to=confirmation_id,
+        headers={"Auto-Submitted": "auto-replied"},
+        body="Je suis absente jusqu'au 3 décembre.",
+    )
     outcome = ingest(res, ooo)
     assert outcome.status == "processed" and outcome.report_id == first.report_id
     assert count(res, Outbox) == 1
@@ -176,8 +183,11 @@ def test_daily_cap_per_recipient(res: Resources) -> None:
 
 
 def test_forwarded_by_reception_author_is_the_citizen(res: Resources) -> None:
-    raw = citizen_email(sender="Sophie Accueil <sophie@mairie.localhost>", subject="TR: Dépôt sauvage rue Victor Hugo",
-                        body=FORWARDED_OUTLOOK_FR)
+    raw = citizen_email(
+        sender="Sophie Accueil <sophie@mairie.localhost>",
+        subject="TR: Dépôt sauvage rue Victor Hugo",
+        body=FORWARDED_OUTLOOK_FR,
+    )
     outcome = ingest(res, raw, source="accueil")
     assert outcome.created
     with res.factory() as s:
@@ -194,11 +204,23 @@ def test_forwarded_by_reception_author_is_the_citizen(res: Resources) -> None:
 
 
 def test_reception_mailbox_note_without_forward_is_not_confirmed(make_config: Callable[..., Config]) -> None:
-    mailbox = {"name": "accueil", "role": "reception", "host": "127.0.0.1", "username": "u",
-               "password": {"env": "X_PW"}}
+    mailbox = {
+        "name": "accueil",
+        "role": "reception",
+        "host": "127.0.0.1",
+        "username": "u",
+        "password": {"env": "X_PW"},
+    }
     res = build_resources(make_config(mailboxes=[mailbox]), mailer=ConsoleMailer())
-    outcome = ingest(res, citizen_email(sender="sophie@mairie.localhost", subject="Appel de M. Roux",
-                                        body="M. Roux a appelé : banc cassé square Lamartine."), source="accueil")
+    outcome = ingest(
+        res,
+        citizen_email(
+            sender="sophie@mairie.localhost",
+            subject="Appel de M. Roux",
+            body="M. Roux a appelé : banc cassé square Lamartine.",
+        ),
+        source="accueil",
+    )
     assert outcome.created
     with res.factory() as s:
         report = s.get(Report, outcome.report_id)
@@ -207,8 +229,10 @@ def test_reception_mailbox_note_without_forward_is_not_confirmed(make_config: Ca
 
 
 def test_forward_without_citizen_address_is_flagged(res: Resources) -> None:
-    body = ("À traiter.\n\n---------- Message transféré ---------\nDe : Un riverain\nDate : lun. 23 nov. 2026\n"
-            "Objet : Trou dans la chaussée\n\nIl y a un trou énorme avenue Foch.\n")
+    body = (
+        "À traiter.\n\n---------- Message transféré ---------\nDe : Un riverain\nDate : lun. 23 nov. 2026\n"
+        "Objet : Trou dans la chaussée\n\nIl y a un trou énorme avenue Foch.\n"
+    )
     outcome = ingest(res, citizen_email(sender="sophie@mairie.localhost", subject="Fwd: Trou", body=body))
     with res.factory() as s:
         report = s.get(Report, outcome.report_id)
@@ -220,8 +244,9 @@ def test_forward_without_citizen_address_is_flagged(res: Resources) -> None:
 
 def test_photo_attachment_stored_with_gps_and_locates_report(res: Resources) -> None:
     photo = jpeg_with_gps(48.8566, 2.3522)
-    outcome = ingest(res, citizen_email(attachments=[("trou.jpg", "image/jpeg", photo),
-                                                     ("note.txt", "text/plain", b"bonjour")]))
+    outcome = ingest(
+        res, citizen_email(attachments=[("trou.jpg", "image/jpeg", photo), ("note.txt", "text/plain", b"bonjour")])
+    )
     with res.factory() as s:
         report = s.get(Report, outcome.report_id)
         atts = s.execute(select(Attachment).order_by(Attachment.id)).scalars().all()

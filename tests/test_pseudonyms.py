@@ -48,8 +48,15 @@ def test_log_lines_carry_pseudonyms_not_addresses(cfg: Config) -> None:
     try:
         from intake.models import Outbox
 
-        row = Outbox(id=1, kind="confirmation", channel="email", recipient="jean.dupont@example.org",
-                     subject="Votre signalement", body="Bonjour", message_id="<1@guichet.localhost>")
+        row = Outbox(
+            id=1,
+            kind="confirmation",
+            channel="email",
+            recipient="jean.dupont@example.org",
+            subject="Votre signalement",
+            body="Bonjour",
+            message_id="<1@guichet.localhost>",
+        )
         ConsoleMailer().send(build_email(cfg, row))  # "mail (console) to %s: %s"
         try:
             raise ValueError("numéro de téléphone invalide : 06 12 34 56 78")

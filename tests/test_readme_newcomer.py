@@ -58,12 +58,17 @@ def readme_command(readme: str, *, after: str | None = None, containing: str | N
 
 def _png(size: int = 256) -> bytes:
     """A plain light-grey PNG tile (what a tile server sends), built without an imaging library."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
     rows = b"".join(b"\x00" + b"\xdd\xdd\xdd" * size for _ in range(size))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
 
 
 class TileStub:
@@ -155,14 +160,21 @@ def _log_tail(path: Path) -> str:
 
 
 @pytest.mark.browser
-@pytest.mark.skipif(bool(os.environ.get("GUICHET_TEST_DATABASE_URL")),
-                    reason="SQLite pass only: README's setup runs the shipped configuration, on SQLite")
+@pytest.mark.skipif(
+    bool(os.environ.get("GUICHET_TEST_DATABASE_URL")),
+    reason="SQLite pass only: README's setup runs the shipped configuration, on SQLite",
+)
 @pytest.mark.timeout(900)  # a fresh venv, the model loaded twice, Chromium: minutes on a loaded 2-core machine
-@pytest.mark.skipif(not os.path.exists("/usr/sbin/dovecot") or os.geteuid() != 0 or not shutil.which("redis-server")
-                    or not shutil.which("git"),
-                    reason="needs root, git, Dovecot and redis-server (scripts/test.sh installs them)")
-def test_readme_setup_and_demo_in_a_clean_clone(tmp_path: Path, newcomer_folder: Path, processes: Processes,
-                                                 chromium: Any, tile_stub: TileStub) -> None:
+@pytest.mark.skipif(
+    not os.path.exists("/usr/sbin/dovecot")
+    or os.geteuid() != 0
+    or not shutil.which("redis-server")
+    or not shutil.which("git"),
+    reason="needs root, git, Dovecot and redis-server (scripts/test.sh installs them)",
+)
+def test_readme_setup_and_demo_in_a_clean_clone(
+    tmp_path: Path, newcomer_folder: Path, processes: Processes, chromium: Any, tile_stub: TileStub
+) -> None:
     if not (ROOT / ".git").exists():
         pytest.skip("not a git checkout: nothing to clone")
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -187,15 +199,19 @@ def test_readme_setup_and_demo_in_a_clean_clone(tmp_path: Path, newcomer_folder:
     data["web"]["tiles_attribution"] = "tuiles de test"
     config = clone / "config-essai.yaml"
     config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("GUICHET_") and k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("GUICHET_") and k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")
+    }
     env.update(GUICHET_CONFIG=str(config), GUICHET_BASE_VENV=sys.prefix)
 
     log_path = tmp_path / "up.log"
     url = f"http://127.0.0.1:{web_port}/"
     with log_path.open("wb") as log:
-        up = processes.start(["bash", "-c", f"{setup} --port {web_port}"], cwd=clone, env=env, stdout=log,
-                             stderr=subprocess.STDOUT)
+        up = processes.start(
+            ["bash", "-c", f"{setup} --port {web_port}"], cwd=clone, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
         try:
             _wait_for_sign_in_page(url, up, log_path, deadline=time.monotonic() + 480)
             assert (clone / ".venv" / "bin" / "guichet").exists()  # up.sh made the clone's own venv
@@ -229,8 +245,9 @@ def _wait_for_sign_in_page(url: str, up: subprocess.Popen[Any], log_path: Path, 
     pytest.fail(f"{url} did not answer:\n{_log_tail(log_path)}")
 
 
-def _newcomer_in_chromium(chromium: Any, url: str, clone: Path, demo_send: str, env: dict[str, str],
-                          tile_stub: TileStub, log_path: Path) -> None:
+def _newcomer_in_chromium(
+    chromium: Any, url: str, clone: Path, demo_send: str, env: dict[str, str], tile_stub: TileStub, log_path: Path
+) -> None:
     """Sign in with var/admin-password, drop the demo mail, see its report in the queue, and its map's tiles."""
     password_file = clone / "var" / "admin-password"
     password = password_file.read_text().strip()
@@ -238,6 +255,7 @@ def _newcomer_in_chromium(chromium: Any, url: str, clone: Path, demo_send: str, 
     problems: list[str] = []
     context = chromium.new_context(viewport={"width": 1280, "height": 800}, locale="fr-FR", timezone_id="Europe/Paris")
     try:
+
         def route(request_route: Any) -> None:
             target = request_route.request.url
             if urlsplit(target).scheme in {"http", "https"} and (urlsplit(target).hostname or "") not in LOOPBACK:
@@ -248,8 +266,9 @@ def _newcomer_in_chromium(chromium: Any, url: str, clone: Path, demo_send: str, 
 
         context.route("**/*", route)
         page = context.new_page()
-        page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}")
-                if msg.type == "error" else None)
+        page.on(
+            "console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None
+        )
         page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
         page.goto(url + "connexion", wait_until="load")
         page.fill("#identifiant", "admin")

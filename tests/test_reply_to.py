@@ -15,8 +15,13 @@ from intake.outbox.send import send_outbox_row
 from intake.runtime.db import make_engine, make_sessionmaker
 from tests.conftest import CaughtMail, base_config_data
 
-PUBLIC = {"name": "mairie", "role": "public", "host": "127.0.0.1", "username": "signalements@mairie.example",
-          "password": {"env": "GUICHET_TEST_UNUSED"}}
+PUBLIC = {
+    "name": "mairie",
+    "role": "public",
+    "host": "127.0.0.1",
+    "username": "signalements@mairie.example",
+    "password": {"env": "GUICHET_TEST_UNUSED"},
+}
 RECEPTION = {**PUBLIC, "name": "accueil", "role": "reception", "username": "accueil@mairie.example"}
 
 
@@ -25,8 +30,15 @@ def _send(cfg: Config, *rows: tuple[str, str]) -> list[int]:
     ids = []
     with factory() as session, session.begin():
         for kind, recipient in rows:
-            row = Outbox(report_id=None, kind=kind, channel="email", recipient=recipient, subject=kind,
-                         body="Bonjour", message_id=f"{len(ids)}.{recipient}@guichet.localhost")
+            row = Outbox(
+                report_id=None,
+                kind=kind,
+                channel="email",
+                recipient=recipient,
+                subject=kind,
+                body="Bonjour",
+                message_id=f"{len(ids)}.{recipient}@guichet.localhost",
+            )
             session.add(row)
             session.flush()
             ids.append(row.id)
@@ -40,13 +52,20 @@ def _smtp(server: tuple[str, int, CaughtMail], **extra: Any) -> dict[str, Any]:
     return {"backend": "smtp", "host": host, "port": port, "reply_to": None, **extra}
 
 
-def test_mail_to_citizens_answers_to_the_public_mailbox(make_config: Callable[..., Config],
-                                                        smtp_server: tuple[str, int, CaughtMail]) -> None:
+def test_mail_to_citizens_answers_to_the_public_mailbox(
+    make_config: Callable[..., Config], smtp_server: tuple[str, int, CaughtMail]
+) -> None:
     cfg = make_config(mailboxes=[RECEPTION, PUBLIC], smtp=_smtp(smtp_server))
     assert cfg.reply_address == "signalements@mairie.example"
-    _send(cfg, ("confirmation", "jean@exemple.fr"), ("ask_location", "jean@exemple.fr"),
-          ("status_resolu", "jean@exemple.fr"), ("reply:1", "jean@exemple.fr"),
-          ("referent:voirie", "voirie@mairie.example"), ("digest:voirie:2026-12-06", "voirie@mairie.example"))
+    _send(
+        cfg,
+        ("confirmation", "jean@exemple.fr"),
+        ("ask_location", "jean@exemple.fr"),
+        ("status_resolu", "jean@exemple.fr"),
+        ("reply:1", "jean@exemple.fr"),
+        ("referent:voirie", "voirie@mairie.example"),
+        ("digest:voirie:2026-12-06", "voirie@mairie.example"),
+    )
     caught = {str(m["message"]["Subject"]): m["message"] for m in smtp_server[2].messages}
     for kind in ("confirmation", "ask_location", "status_resolu", "reply:1"):
         assert caught[kind]["Reply-To"].addresses[0].addr_spec == "signalements@mairie.example", kind
@@ -54,8 +73,9 @@ def test_mail_to_citizens_answers_to_the_public_mailbox(make_config: Callable[..
     assert caught["referent:voirie"]["Reply-To"] is None and caught["digest:voirie:2026-12-06"]["Reply-To"] is None
 
 
-def test_smtp_reply_to_wins_over_the_mailbox(make_config: Callable[..., Config],
-                                             smtp_server: tuple[str, int, CaughtMail]) -> None:
+def test_smtp_reply_to_wins_over_the_mailbox(
+    make_config: Callable[..., Config], smtp_server: tuple[str, int, CaughtMail]
+) -> None:
     cfg = make_config(mailboxes=[PUBLIC], smtp=_smtp(smtp_server, reply_to="reponses@mairie.example"))
     _send(cfg, ("confirmation", "jean@exemple.fr"))
     (mail,) = smtp_server[2].messages
@@ -86,8 +106,12 @@ def test_a_template_asking_for_a_reply_needs_an_address_that_receives_it() -> No
     data["mailboxes"] = [{**PUBLIC, "username": "mairie"}]  # no address known for the mailbox
     assert data["smtp"]["backend"] == "smtp" and data["smtp"]["from_address"].startswith("ne-pas-repondre@")
     message = _refusal(data)
-    assert "templates.confirmation_body : ce message demande au citoyen de répondre, mais aucune adresse ne reçoit " \
-           "les réponses" in message and "smtp.reply_to" in message
+    assert (
+        "templates.confirmation_body : ce message demande au citoyen de répondre, mais aucune adresse ne reçoit "
+        "les réponses"
+        in message
+        and "smtp.reply_to" in message
+    )
     data["smtp"]["reply_to"] = "reponses@mairie.example"
     assert parse_config(data).reply_address == "reponses@mairie.example"
     data["smtp"]["reply_to"] = None

@@ -40,9 +40,12 @@ def res(make_config: Callable[..., Config]) -> Resources:
 
 def report_of(res: Resources, n: int, *, closed_days_ago: int | None, created_days_ago: int) -> int:
     """A citizen's mail with a photo, filed; then backdated, and resolved `closed_days_ago` (None: left open)."""
-    raw = citizen_email(sender=f"Habitant {n} <habitant{n}@example.org>", subject="Dépôt sauvage",
-                        body=f"Dépôt sauvage devant le 24 rue de la Roquette. Signé Habitant{n}, digicode 12{n}B.",
-                        attachments=[("photo.jpg", "image/jpeg", jpeg_with_gps(ROQUETTE[0], ROQUETTE[1] + n * 1e-5))])
+    raw = citizen_email(
+        sender=f"Habitant {n} <habitant{n}@example.org>",
+        subject="Dépôt sauvage",
+        body=f"Dépôt sauvage devant le 24 rue de la Roquette. Signé Habitant{n}, digicode 12{n}B.",
+        attachments=[("photo.jpg", "image/jpeg", jpeg_with_gps(ROQUETTE[0], ROQUETTE[1] + n * 1e-5))],
+    )
     raw_id, _ = store_raw(res.factory, channel="email", source="mairie", external_key=email_key(raw), payload=raw)
     outcome = process_raw(res, raw_id)
     assert outcome.status == "processed", outcome.error
@@ -55,10 +58,14 @@ def report_of(res: Resources, n: int, *, closed_days_ago: int | None, created_da
         if closed_days_ago is not None:
             change_status(s, res.config, report, "resolu", actor="agent", notify=False, note=f"vu Habitant{n}")
             s.flush()
-            s.execute(update(Event).where(Event.report_id == report.id, Event.action == "status")
-                      .values(at=now - timedelta(days=closed_days_ago)))
-        s.execute(update(RawMessage).where(RawMessage.id == raw_id)
-                  .values(received_at=now - timedelta(days=created_days_ago)))
+            s.execute(
+                update(Event)
+                .where(Event.report_id == report.id, Event.action == "status")
+                .values(at=now - timedelta(days=closed_days_ago))
+            )
+        s.execute(
+            update(RawMessage).where(RawMessage.id == raw_id).values(received_at=now - timedelta(days=created_days_ago))
+        )
     return int(outcome.report_id)
 
 
@@ -69,10 +76,15 @@ def town_figures(res: Resources) -> tuple[Any, ...]:
     period = Period(today - timedelta(days=450), today)
     with res.factory() as s:
         stats = compute(s, cfg, period_filter(parse_filter({}, cfg), period, {}), period)
-        spots = find_hotspots(s, cfg, parse_filter({"statut": "nouveau,resolu"}, cfg), period, min_reports=3,
-                              radius_m=150)
-    return (stats.total, [(v.label, v.count) for v in stats.by_category], [(v.label, v.count) for v in stats.by_status],
-            [(h.count, h.label) for h in spots.hotspots])
+        spots = find_hotspots(
+            s, cfg, parse_filter({"statut": "nouveau,resolu"}, cfg), period, min_reports=3, radius_m=150
+        )
+    return (
+        stats.total,
+        [(v.label, v.count) for v in stats.by_category],
+        [(v.label, v.count) for v in stats.by_status],
+        [(h.count, h.label) for h in spots.hotspots],
+    )
 
 
 @pytest.fixture
@@ -82,12 +94,20 @@ def town(res: Resources) -> dict[str, Any]:
     old = [report_of(res, n, closed_days_ago=395, created_days_ago=400) for n in range(3)]
     recent = report_of(res, 3, closed_days_ago=210, created_days_ago=215)
     still_open = report_of(res, 4, closed_days_ago=None, created_days_ago=400)
-    failed, _ = store_raw(res.factory, channel="email", source="mairie", external_key="mid:illisible@x",
-                          payload=b"From: perdu@example.org\r\n\r\nillisible")
+    failed, _ = store_raw(
+        res.factory,
+        channel="email",
+        source="mairie",
+        external_key="mid:illisible@x",
+        payload=b"From: perdu@example.org\r\n\r\nillisible",
+    )
     now = utcnow()
     with res.factory() as s, s.begin():
-        s.execute(update(RawMessage).where(RawMessage.id == failed)
-                  .values(status="failed", received_at=now - timedelta(days=200)))
+        s.execute(
+            update(RawMessage)
+            .where(RawMessage.id == failed)
+            .values(status="failed", received_at=now - timedelta(days=200))
+        )
         s.add(AuditLog(username="agent", action="queue.report", at=now - timedelta(days=400)))
         s.add(AuditLog(username="agent", action="queue.report", at=now))
     return {"old": old, "recent": recent, "open": still_open, "failed": failed}
@@ -104,30 +124,46 @@ def snapshot(res: Resources) -> dict[str, Any]:
         }
 
 
-def test_purge_applies_each_duration_once_and_keeps_the_figures(res: Resources, town: dict[str, Any],
-                                                                tmp_path: Path) -> None:
+def test_purge_applies_each_duration_once_and_keeps_the_figures(
+    res: Resources, town: dict[str, Any], tmp_path: Path
+) -> None:
     figures = town_figures(res)
     assert figures[3] and figures[3][0][0] == 4  # three old and one recent at the same place
     config = write_config(res.config, tmp_path / "config.yaml")
     before = snapshot(res)
-    dry = subprocess.run([sys.executable, "-m", "intake.cli", "--config", str(config), "purge", "--dry-run"],
-                         capture_output=True, text=True, timeout=120)
+    dry = subprocess.run(
+        [sys.executable, "-m", "intake.cli", "--config", str(config), "purge", "--dry-run"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert dry.returncode == 0, dry.stderr
-    assert ("simulation : 5 message(s) reçu(s) et 4 pièce(s) jointe(s) seraient supprimés, 3 signalement(s) et "
-            "3 contact(s) seraient anonymisés, 1 entrée(s) du journal d'audit seraient supprimées") in dry.stdout
+    assert (
+        "simulation : 5 message(s) reçu(s) et 4 pièce(s) jointe(s) seraient supprimés, 3 signalement(s) et "
+        "3 contact(s) seraient anonymisés, 1 entrée(s) du journal d'audit seraient supprimées"
+    ) in dry.stdout
     assert snapshot(res) == before  # a dry run changes nothing
 
     from intake.privacy.retention import purge
 
     done = purge(res.factory, res.config, res.file_store, batch=2)  # several short transactions
-    assert (done.raw_messages, done.attachments, done.reports_anonymised, done.contacts_anonymised,
-            done.audit_entries) == (5, 4, 3, 3, 1)
+    assert (
+        done.raw_messages,
+        done.attachments,
+        done.reports_anonymised,
+        done.contacts_anonymised,
+        done.audit_entries,
+    ) == (5, 4, 3, 3, 1)
     after = snapshot(res)
     assert after["anonymised"] == set(town["old"])
     with res.factory() as s:
-        raw_of = dict(s.execute(select(Report.id, RawMessage.id).join(
-            Event, (Event.report_id == Report.id) & (Event.action == "created"))
-            .join(RawMessage, RawMessage.id == Event.detail["raw_message_id"].as_integer())).all())
+        raw_of = dict(
+            s.execute(
+                select(Report.id, RawMessage.id)
+                .join(Event, (Event.report_id == Report.id) & (Event.action == "created"))
+                .join(RawMessage, RawMessage.id == Event.detail["raw_message_id"].as_integer())
+            ).all()
+        )
         payloads = {r.id: r.payload for r in s.execute(select(RawMessage)).scalars()}
         texts = " ".join(r.description + (r.address_label or "") for r in s.execute(select(Report)).scalars())
     assert after["purged"] == {raw_of[i] for i in [*town["old"], town["recent"]]} | {town["failed"]}

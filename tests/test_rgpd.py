@@ -37,8 +37,13 @@ def config_file(res: Resources, tmp_path: Path) -> Path:
 
 
 def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "intake.cli", "--config", str(config), *args],
-                          capture_output=True, text=True, cwd=config.parent, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "intake.cli", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        cwd=config.parent,
+        timeout=120,
+    )
 
 
 def ingest(res: Resources, raw: bytes) -> Any:
@@ -50,21 +55,48 @@ def ingest(res: Resources, raw: bytes) -> Any:
 
 def jean_reports(res: Resources) -> tuple[Any, Any, bytes]:
     """Jean's report with a photo, his reply to our confirmation, then it is resolved; and someone else's report."""
-    raw = citizen_email(sender=f"Jean Dupont <{JEAN}>", subject="Lampadaire éteint", body=JEAN_MAIL,
-                        attachments=[("photo.jpg", "image/jpeg", jpeg_with_gps(48.857876, 2.347579))])
+    raw = citizen_email(
+        sender=f"Jean Dupont <{JEAN}>",
+        subject="Lampadaire éteint",
+        body=JEAN_MAIL,
+        attachments=[("photo.jpg", "image/jpeg", jpeg_with_gps(48.857876, 2.347579))],
+    )
     first = ingest(res, raw)
-    other = ingest(res, citizen_email(sender="Léa Petit <lea@example.net>", subject="Banc cassé",
-                                      body="Un banc est cassé square Lamartine."))
+    other = ingest(
+        res,
+        citizen_email(
+            sender="Léa Petit <lea@example.net>", subject="Banc cassé", body="Un banc est cassé square Lamartine."
+        ),
+    )
     with res.factory() as s, s.begin():
-        ours = s.execute(select(ReportMessage.message_id).where(ReportMessage.report_id == first.report_id)
-                         ).scalars().first()
+        ours = (
+            s.execute(select(ReportMessage.message_id).where(ReportMessage.report_id == first.report_id))
+            .scalars()
+            .first()
+        )
         report = s.get(Report, first.report_id)
         assert report is not None
         change_status(s, res.config, report, "resolu", actor="agent", note="Ampoule changée, M. Dupont")
-        s.add(Correction(report_id=report.id, field="address", old_value="chez M. Dupont, 12 rue des Lilas",
-                         new_value="12 Rue des Lilas", subject=report.subject, text=report.description, actor="agent"))
-    ingest(res, citizen_email(sender=f"Jean Dupont <{JEAN}>", subject="Re: Lampadaire éteint",
-                              body="Merci, c'est réparé.", in_reply_to=(ours or "").strip("<>")))
+        s.add(
+            Correction(
+                report_id=report.id,
+                field="address",
+                old_value="chez M. Dupont, 12 rue des Lilas",
+                new_value="12 Rue des Lilas",
+                subject=report.subject,
+                text=report.description,
+                actor="agent",
+            )
+        )
+    ingest(
+        res,
+        citizen_email(
+            sender=f"Jean Dupont <{JEAN}>",
+            subject="Re: Lampadaire éteint",
+            body="Merci, c'est réparé.",
+            in_reply_to=(ours or "").strip("<>"),
+        ),
+    )
     return first, other, raw
 
 
@@ -115,8 +147,11 @@ def test_bad_identifiers_are_explained_in_french(config_file: Path) -> None:
 def test_erase_anonymises_identity_and_words_and_keeps_the_problem(res: Resources, config_file: Path) -> None:
     first, other, raw = jean_reports(res)
     with res.factory() as s:
-        before = s.execute(select(Report.category, Report.lat, Report.lon, Report.status, Report.address_voie)
-                           .where(Report.id == first.report_id)).one()
+        before = s.execute(
+            select(Report.category, Report.lat, Report.lon, Report.status, Report.address_voie).where(
+                Report.id == first.report_id
+            )
+        ).one()
         files = [d for a in s.execute(select(Attachment)).scalars() for d in (a.sha256, a.served_sha256) if d]
     assert files and all(res.file_store.exists(d) for d in files)
     refused = run_cli(config_file, "rgpd", "erase", JEAN)
@@ -128,14 +163,18 @@ def test_erase_anonymises_identity_and_words_and_keeps_the_problem(res: Resource
     for trace in (JEAN, "Jean Dupont", "Dupont", "12 34 56 78", "+33612345678", "lampadaire devant"):
         assert trace not in dump, trace
     with res.factory() as s:
-        after = s.execute(select(Report.category, Report.lat, Report.lon, Report.status, Report.address_voie)
-                          .where(Report.id == first.report_id)).one()
+        after = s.execute(
+            select(Report.category, Report.lat, Report.lon, Report.status, Report.address_voie).where(
+                Report.id == first.report_id
+            )
+        ).one()
         assert tuple(after) == tuple(before)  # statistics and hotspots still count it where it was
         report = s.get(Report, first.report_id)
         assert report is not None and report.anonymised_at is not None and report.author is not None
         assert report.author.anonymised_at is not None
-        raws = s.execute(select(RawMessage).where(RawMessage.channel == "email")
-                         .order_by(RawMessage.id)).scalars().all()
+        raws = (
+            s.execute(select(RawMessage).where(RawMessage.channel == "email").order_by(RawMessage.id)).scalars().all()
+        )
         assert [r.payload for r in raws if r.purged_at is not None] == [b"", b""]
         assert s.execute(select(Attachment)).scalars().all() == []
         assert s.get(Report, other.report_id).description.startswith("Un banc")  # type: ignore[union-attr]

@@ -28,12 +28,33 @@ from tests.support.mail import citizen_email
 from tests.test_understanding import ISSUE_EXAMPLE, ingest
 
 DEMO_ZONES = ROOT / "data" / "demo" / "zones-paris-secteurs.geojson"
-SECTOR_OF = {1: "centre", 2: "centre", 3: "centre", 4: "centre", 11: "est", 12: "est", 20: "est", 9: "nord",
-             10: "nord", 18: "nord", 19: "nord", 5: "sud", 6: "sud", 13: "sud", 14: "sud", 7: "ouest", 8: "ouest",
-             15: "ouest", 16: "ouest", 17: "ouest"}
+SECTOR_OF = {
+    1: "centre",
+    2: "centre",
+    3: "centre",
+    4: "centre",
+    11: "est",
+    12: "est",
+    20: "est",
+    9: "nord",
+    10: "nord",
+    18: "nord",
+    19: "nord",
+    5: "sud",
+    6: "sud",
+    13: "sud",
+    14: "sud",
+    7: "ouest",
+    8: "ouest",
+    15: "ouest",
+    16: "ouest",
+    17: "ouest",
+}
 ROUTED = {"auto_transmit": True}  # the shipped setting (tests default to routing without transmitting)
-NORTH_LITTER = ("Bonjour, les poubelles débordent et il y a des ordures partout sur le trottoir au 1 avenue Junot. "
-                "Merci de faire nettoyer.")
+NORTH_LITTER = (
+    "Bonjour, les poubelles débordent et il y a des ordures partout sur le trottoir au 1 avenue Junot. "
+    "Merci de faire nettoyer."
+)
 
 
 def square(x0: float, y0: float, x1: float, y1: float) -> list[list[float]]:
@@ -68,17 +89,22 @@ def test_zone_lookup_inside_outside_hole_multipolygon() -> None:
         return found.code if found else None
 
     assert at(2, 2) == "anneau" and at(8, 5) == "anneau"
-    assert at(5, 5) == "parc"                       # in the hole of anneau
+    assert at(5, 5) == "parc"  # in the hole of anneau
     assert at(20.5, 0.5) == "iles" and at(30.5, 0.5) == "iles"
-    assert at(25, 0.5) is None                      # between the islands, inside the multipolygon's bbox
+    assert at(25, 0.5) is None  # between the islands, inside the multipolygon's bbox
     assert at(-2, -2) == "large" and at(12, 12) == "large"
     assert at(50, 50) is None and zones.zone_at(None, None) is None and zones.zone_at(float("nan"), 1) is None
     assert zones.name("parc") == "Zone parc" and zones.name("disparue") == "disparue" and zones.name(None) is None
 
 
 def test_numeric_codes_and_missing_names() -> None:
-    doc = collection({"type": "Feature", "properties": {"code": 75018},
-                      "geometry": {"type": "Polygon", "coordinates": [square(0, 0, 1, 1)]}})
+    doc = collection(
+        {
+            "type": "Feature",
+            "properties": {"code": 75018},
+            "geometry": {"type": "Polygon", "coordinates": [square(0, 0, 1, 1)]},
+        }
+    )
     zone = parse_zones(doc).zone_at(0.5, 0.5)
     assert zone is not None and zone.code == "75018" and zone.name == "75018"
 
@@ -113,25 +139,54 @@ def test_shipped_config_routes_with_the_demo_zones() -> None:
     assert cfg.service("proprete-nord") is not None
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (None, "cannot read"),
-    ("{not json", "is not JSON"),
-    (json.dumps({"type": "Feature"}), "not a GeoJSON FeatureCollection"),
-    (json.dumps(collection()), "has no zone"),
-    (json.dumps(collection(feature("a", {"type": "Point", "coordinates": [2.3, 48.8]}))), "Polygon or MultiPolygon"),
-    (json.dumps(collection(feature("a", {"type": "Polygon", "coordinates": [square(0, 0, 1, 1)[:-1] + [[0, 2]]]}))),
-     "ring not closed"),
-    (json.dumps(collection(feature("a", {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [0, 0]]]}))),
-     "at least 4 positions"),
-    (json.dumps(collection(feature("a", {"type": "Polygon", "coordinates": [square(0, 0, 200, 1)]}))), "WGS84"),
-    (json.dumps(collection({"type": "Feature", "properties": {"nom": "x"},
-                            "geometry": {"type": "Polygon", "coordinates": [square(0, 0, 1, 1)]}})),
-     "property 'code'"),
-    (json.dumps(collection(feature("a", {"type": "Polygon", "coordinates": [square(0, 0, 1, 1)]}),
-                           feature("a", {"type": "Polygon", "coordinates": [square(2, 0, 3, 1)]}))), "repeated: a"),
-])
-def test_bad_zones_file_is_a_config_error(make_config: Callable[..., Config], tmp_path: Path, content: str | None,
-                                          message: str) -> None:
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read"),
+        ("{not json", "is not JSON"),
+        (json.dumps({"type": "Feature"}), "not a GeoJSON FeatureCollection"),
+        (json.dumps(collection()), "has no zone"),
+        (
+            json.dumps(collection(feature("a", {"type": "Point", "coordinates": [2.3, 48.8]}))),
+            "Polygon or MultiPolygon",
+        ),
+        (
+            json.dumps(
+                collection(feature("a", {"type": "Polygon", "coordinates": [square(0, 0, 1, 1)[:-1] + [[0, 2]]]}))
+            ),
+            "ring not closed",
+        ),
+        (
+            json.dumps(collection(feature("a", {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [0, 0]]]}))),
+            "at least 4 positions",
+        ),
+        (json.dumps(collection(feature("a", {"type": "Polygon", "coordinates": [square(0, 0, 200, 1)]}))), "WGS84"),
+        (
+            json.dumps(
+                collection(
+                    {
+                        "type": "Feature",
+                        "properties": {"nom": "x"},
+                        "geometry": {"type": "Polygon", "coordinates": [square(0, 0, 1, 1)]},
+                    }
+                )
+            ),
+            "property 'code'",
+        ),
+        (
+            json.dumps(
+                collection(
+                    feature("a", {"type": "Polygon", "coordinates": [square(0, 0, 1, 1)]}),
+                    feature("a", {"type": "Polygon", "coordinates": [square(2, 0, 3, 1)]}),
+                )
+            ),
+            "repeated: a",
+        ),
+    ],
+)
+def test_bad_zones_file_is_a_config_error(
+    make_config: Callable[..., Config], tmp_path: Path, content: str | None, message: str
+) -> None:
     path = tmp_path / "zones.geojson"
     if content is not None:
         path.write_text(content, encoding="utf-8")
@@ -148,11 +203,15 @@ def test_rule_naming_an_unknown_zone_is_a_config_error(make_config: Callable[...
 
 
 def test_rule_precedence(make_config: Callable[..., Config]) -> None:
-    cfg = make_config(routing={"rules": [
-        {"category": "*", "zone": "nord", "service": "accueil"},
-        {"category": "proprete", "zone": "nord", "service": "proprete-nord"},
-        {"category": "proprete", "zone": "nord", "service": "voirie"},  # shadowed by the one above
-    ]})
+    cfg = make_config(
+        routing={
+            "rules": [
+                {"category": "*", "zone": "nord", "service": "accueil"},
+                {"category": "proprete", "zone": "nord", "service": "proprete-nord"},
+                {"category": "proprete", "zone": "nord", "service": "voirie"},  # shadowed by the one above
+            ]
+        }
+    )
     assert decide(cfg, "proprete", "nord").service == "proprete-nord"  # category + zone beats "*" listed first
     assert decide(cfg, "proprete", "nord").rule == 1
     assert decide(cfg, "eclairage", "nord").service == "accueil" and decide(cfg, "eclairage", "nord").rule == 0
@@ -177,8 +236,12 @@ def res(make_config: Callable[..., Config]) -> Resources:
 
 def _events(res: Resources, report_id: int, action: str) -> list[dict[str, Any]]:
     with res.factory() as s:
-        return [e for e in s.execute(select(Event.detail).where(Event.report_id == report_id,
-                                                                 Event.action == action)).scalars()]
+        return [
+            e
+            for e in s.execute(
+                select(Event.detail).where(Event.report_id == report_id, Event.action == action)
+            ).scalars()
+        ]
 
 
 def _outbox(res: Resources, **where: Any) -> list[Outbox]:
@@ -186,8 +249,9 @@ def _outbox(res: Resources, **where: Any) -> list[Outbox]:
         return list(s.execute(select(Outbox).filter_by(**where).order_by(Outbox.id)).scalars())
 
 
-def test_new_report_is_routed_transmitted_and_the_referent_mailed(make_config: Callable[..., Config],
-                                                                   smtp_server: tuple[str, int, CaughtMail]) -> None:
+def test_new_report_is_routed_transmitted_and_the_referent_mailed(
+    make_config: Callable[..., Config], smtp_server: tuple[str, int, CaughtMail]
+) -> None:
     host, port, caught = smtp_server
     cfg = make_config(smtp={"backend": "smtp", "host": host, "port": port}, routing=ROUTED)
     res = build_resources(cfg)
@@ -202,7 +266,8 @@ def test_new_report_is_routed_transmitted_and_the_referent_mailed(make_config: C
         number = report.tracking_number
         assert (report.zone, report.service, report.status) == ("est", "eclairage", "transmis")
     assert _events(res, outcome.report_id, "routed") == [
-        {"service": "eclairage", "zone": "est", "rule": None, "by": "category"}]
+        {"service": "eclairage", "zone": "est", "rule": None, "by": "category"}
+    ]
     referent = _outbox(res, kind="referent:eclairage")
     assert [(r.recipient, r.report_id) for r in referent] == [("eclairage@mairie.localhost", outcome.report_id)]
     assert referent[0].id in outcome.outbox_ids
@@ -228,10 +293,19 @@ def with_notify(cfg: Config, code: str, notify: str) -> list[dict[str, Any]]:
 
 def test_rule_routes_to_the_sector_team(res: Resources) -> None:
     report = ingest(res, citizen_email(subject="Propreté", body=NORTH_LITTER))
-    assert (report.category, report.zone, report.service, report.status) == ("proprete", "nord", "proprete-nord",
-                                                                             "transmis")
-    assert _events(res, report.id, "routed")[0] == {"service": "proprete-nord", "zone": "nord", "rule": 0,
-                                                     "by": "rule", "from": "proprete"}
+    assert (report.category, report.zone, report.service, report.status) == (
+        "proprete",
+        "nord",
+        "proprete-nord",
+        "transmis",
+    )
+    assert _events(res, report.id, "routed")[0] == {
+        "service": "proprete-nord",
+        "zone": "nord",
+        "rule": 0,
+        "by": "rule",
+        "from": "proprete",
+    }
     told = _outbox(res, report_id=report.id, kind="referent:proprete-nord")
     assert [o.recipient for o in told] == ["proprete-nord@mairie.localhost"]
     assert _outbox(res, report_id=report.id, kind="referent:proprete") == []
@@ -279,9 +353,16 @@ def test_without_auto_transmit_reports_wait_for_an_agent(make_config: Callable[.
 
 def test_referents_are_told_once_per_report_and_service(res: Resources, make_config: Callable[..., Config]) -> None:
     report = ingest(res, citizen_email(body=ISSUE_EXAMPLE))
-    cfg = make_config(services=[*[s.model_dump() for s in res.config.services if s.code != "eclairage"],
-                                {"code": "eclairage", "name": "Éclairage public",
-                                 "emails": ["eclairage@mairie.localhost", "astreinte@mairie.localhost"]}])
+    cfg = make_config(
+        services=[
+            *[s.model_dump() for s in res.config.services if s.code != "eclairage"],
+            {
+                "code": "eclairage",
+                "name": "Éclairage public",
+                "emails": ["eclairage@mairie.localhost", "astreinte@mairie.localhost"],
+            },
+        ]
+    )
     with res.factory() as s, s.begin():
         row = s.get(Report, report.id)
         assert row is not None
@@ -289,8 +370,13 @@ def test_referents_are_told_once_per_report_and_service(res: Resources, make_con
         assert len(again) == 1  # only the referent added since
         assert notify_referents(s, cfg, row) == []
         row.service = "police"
-        silent = cfg.model_copy(update={"services": [
-            s_.model_copy(update={"notify": "none"}) if s_.code == "police" else s_ for s_ in cfg.services]})
+        silent = cfg.model_copy(
+            update={
+                "services": [
+                    s_.model_copy(update={"notify": "none"}) if s_.code == "police" else s_ for s_ in cfg.services
+                ]
+            }
+        )
         assert notify_referents(s, silent, row) == []
     recipients = sorted(o.recipient for o in _outbox(res, report_id=report.id) if o.kind == "referent:eclairage")
     assert recipients == ["astreinte@mairie.localhost", "eclairage@mairie.localhost"]
@@ -308,7 +394,8 @@ def test_agent_reroutes_a_transmitted_report(res: Resources) -> None:
         assert reroute(s, res.config, row, "voirie", actor="agent.durand") == []  # already there
         assert row.service == "voirie"
     assert _events(res, report.id, "rerouted") == [
-        {"from": "eclairage", "to": "voirie", "note": "Candélabre tombé : voirie", "notified": 1}]
+        {"from": "eclairage", "to": "voirie", "note": "Candélabre tombé : voirie", "notified": 1}
+    ]
     told = _outbox(res, report_id=report.id, kind="referent:voirie")
     assert [o.recipient for o in told] == ["voirie@mairie.localhost"] and [o.id for o in told] == ids
     # back to the first service: its referents already know this report
@@ -336,7 +423,9 @@ def test_zones_are_cached_per_file_version(make_config: Callable[..., Config], t
     cfg = make_config(routing={"zones_file": str(path), "rules": []})
     first = zones_for(cfg)
     assert first is not None and zones_for(cfg) is first
-    path.write_text(json.dumps(collection(feature("seule", {"type": "Polygon",
-                                                            "coordinates": [square(0, 0, 1, 1)]}))), encoding="utf-8")
+    path.write_text(
+        json.dumps(collection(feature("seule", {"type": "Polygon", "coordinates": [square(0, 0, 1, 1)]}))),
+        encoding="utf-8",
+    )
     second = zones_for(cfg)
     assert second is not None and second.codes == ["seule"]

@@ -38,6 +38,7 @@ TOWN = "+33700000001"
 
 # --- segments -------------------------------------------------------------------------------------------
 
+
 def test_gsm7_single_and_multipart() -> None:
     assert encoding("a" * 160) == "GSM-7"
     assert segments("a" * 160) == 1
@@ -67,8 +68,10 @@ def test_french_accents_and_cedilla() -> None:
     assert encoding("éèùàìòÉÇ") == "GSM-7"
     for ch in "âêîôûëïç":  # 3GPP 23.038 0x09 is the capital Ç only
         assert encoding(ch) == "UCS-2", ch
-    assert fit_gsm("Forêt, château, maïs, reçu, œuvre, l’été « ici »…") == \
-        "Foret, chateau, mais, recu, oeuvre, l'été \"ici\"..."
+    assert (
+        fit_gsm("Forêt, château, maïs, reçu, œuvre, l’été « ici »…")
+        == 'Foret, chateau, mais, recu, oeuvre, l\'été "ici"...'
+    )
     assert encoding(fit_gsm("n° 12\u202f: á ô Œ")) == "GSM-7"
     assert fit_gsm("😀") == "😀"
 
@@ -86,8 +89,10 @@ def test_fit_segments_truncates_and_check_template() -> None:
 
 def test_shipped_sms_templates_fit_in_two_segments() -> None:
     templates = base_config_data()["templates"]
-    values = {"tracking_number": "2026-00123",
-              "status_url": "https://signalements.mairie-saint-martin-sur-loire.fr/suivi/" + "x" * 32}
+    values = {
+        "tracking_number": "2026-00123",
+        "status_url": "https://signalements.mairie-saint-martin-sur-loire.fr/suivi/" + "x" * 32,
+    }
     env = Environment(autoescape=False)
     for key in ("sms_confirmation", "sms_stopped", "sms_started"):
         rendered = env.from_string(templates[key]).render(values)
@@ -97,10 +102,16 @@ def test_shipped_sms_templates_fit_in_two_segments() -> None:
 
 # --- rules ------------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def cfg(make_config: Callable[..., Config]) -> Config:
-    return make_config(twilio={"numbers": [TOWN], "public_base_url": "https://guichet.mairie.fr",
-                               "outbound": {"daily_cap_per_number": 2, "per_second": 100}})
+    return make_config(
+        twilio={
+            "numbers": [TOWN],
+            "public_base_url": "https://guichet.mairie.fr",
+            "outbound": {"daily_cap_per_number": 2, "per_second": 100},
+        }
+    )
 
 
 @pytest.fixture
@@ -108,17 +119,31 @@ def factory(db_url: str) -> sessionmaker[Session]:
     return make_sessionmaker(make_engine(db_url))
 
 
-def add_row(factory: sessionmaker[Session], *, recipient: str = MOBILE, channel: str = "sms",
-            kind: str = "confirmation", body: str = "Mairie : signalement enregistré.", status: str = "pending",
-            sent_ago: timedelta | None = None) -> int:
+def add_row(
+    factory: sessionmaker[Session],
+    *,
+    recipient: str = MOBILE,
+    channel: str = "sms",
+    kind: str = "confirmation",
+    body: str = "Mairie : signalement enregistré.",
+    status: str = "pending",
+    sent_ago: timedelta | None = None,
+) -> int:
     with factory() as s:
         n = s.query(Report).count() + 1
         report = Report(tracking_number=f"2026-{n:05d}", public_token=f"tok{n}", channel="sms")
         s.add(report)
         s.flush()
-        row = Outbox(report_id=report.id, kind=kind, channel=channel, recipient=recipient, body=body,
-                     message_id=f"m{n}", status=status,
-                     sent_at=utcnow() - sent_ago if sent_ago is not None else None)
+        row = Outbox(
+            report_id=report.id,
+            kind=kind,
+            channel=channel,
+            recipient=recipient,
+            body=body,
+            message_id=f"m{n}",
+            status=status,
+            sent_at=utcnow() - sent_ago if sent_ago is not None else None,
+        )
         s.add(row)
         s.commit()
         return row.id
@@ -142,8 +167,13 @@ def test_allow_list_stops_sms_pumping(cfg: Config) -> None:
 
 
 def test_allowed_prefixes_narrow_the_mobiles(make_config: Callable[..., Config]) -> None:
-    cfg = make_config(twilio={"numbers": [TOWN], "public_base_url": "https://guichet.mairie.fr",
-                              "outbound": {"allowed_prefixes": ["+336", "+337"]}})
+    cfg = make_config(
+        twilio={
+            "numbers": [TOWN],
+            "public_base_url": "https://guichet.mairie.fr",
+            "outbound": {"allowed_prefixes": ["+336", "+337"]},
+        }
+    )
     assert check_destination("+33612345678", cfg.twilio) is None
     assert "préfixes autorisés" in (check_destination("+594694123456", cfg.twilio) or "")
     assert check_destination("whatsapp:+447700900123", cfg.twilio) is not None
@@ -168,6 +198,7 @@ def test_daily_cap_per_number(cfg: Config, factory: sessionmaker[Session]) -> No
 
 
 # --- sending ----------------------------------------------------------------------------------------------
+
 
 class FakeMessages:
     def __init__(self) -> None:
@@ -203,8 +234,12 @@ def test_success_sends_once_and_stores_sid(cfg: Config, factory: sessionmaker[Se
     assert send_sms_row(factory, cfg, row_id, client=client, limiter=fast()) == "sent"
     assert len(client.messages.calls) == 1
     call = client.messages.calls[0]
-    assert call == {"to": MOBILE, "from_": TOWN, "body": 'Votre signalement no 2026-00001 est recu "merci"',
-                    "status_callback": "https://guichet.mairie.fr/twilio/status"}
+    assert call == {
+        "to": MOBILE,
+        "from_": TOWN,
+        "body": 'Votre signalement no 2026-00001 est recu "merci"',
+        "status_callback": "https://guichet.mairie.fr/twilio/status",
+    }
     row = get(factory, row_id)
     assert (row.status, row.provider_status, row.attempts) == ("sent", "queued", 1)
     assert row.provider_id == "SM" + "1".rjust(32, "0") and row.sent_at is not None
@@ -217,8 +252,9 @@ def test_whatsapp_uses_prefixed_numbers(cfg: Config, factory: sessionmaker[Sessi
     assert client.messages.calls[0]["from_"] == "whatsapp:" + TOWN
 
 
-def test_refused_destination_is_suppressed_without_send(cfg: Config, factory: sessionmaker[Session],
-                                                        client: Any) -> None:
+def test_refused_destination_is_suppressed_without_send(
+    cfg: Config, factory: sessionmaker[Session], client: Any
+) -> None:
     row_id = add_row(factory, recipient="+882345678901")
     assert send_sms_row(factory, cfg, row_id, client=client, limiter=fast()) == "suppressed"
     assert client.messages.calls == []
@@ -261,8 +297,9 @@ def test_other_permanent_error_is_not_retried(cfg: Config, factory: sessionmaker
     assert "mobile" in (get(factory, row_id).reason or "")
 
 
-def test_outbox_dispatch_routes_texts_to_twilio(cfg: Config, factory: sessionmaker[Session], client: Any,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_outbox_dispatch_routes_texts_to_twilio(
+    cfg: Config, factory: sessionmaker[Session], client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(sender_module, "build_client", lambda config: client)
     monkeypatch.setattr(sender_module, "build_limiter", lambda config: fast())
     row_id = add_row(factory)
@@ -271,10 +308,9 @@ def test_outbox_dispatch_routes_texts_to_twilio(cfg: Config, factory: sessionmak
     assert len(client.messages.calls) == 1 and mailer.sent == []
 
 
-
-def test_console_text_backend_applies_the_rules_then_logs(make_config: Callable[..., Config],
-                                                          factory: sessionmaker[Session],
-                                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_console_text_backend_applies_the_rules_then_logs(
+    make_config: Callable[..., Config], factory: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
     config = make_config(twilio={"numbers": [TOWN], "outbound": {"backend": "console", "per_second": 100}})
     notifiers = build_notifiers(config, ConsoleMailer())
     assert isinstance(notifiers["sms"], ConsoleTextNotifier) and notifiers["whatsapp"] is notifiers["sms"]
@@ -284,7 +320,8 @@ def test_console_text_backend_applies_the_rules_then_logs(make_config: Callable[
         assert send_outbox_row(factory, config, landline, ConsoleMailer(), notifiers=notifiers) == "suppressed"
     assert get(factory, sent).provider_id == "console-1"
     assert [r.getMessage() for r in caplog.records] == [
-        f"text (console) from {TOWN} to {MOBILE}: Mairie : signalement enregistré."]
+        f"text (console) from {TOWN} to {MOBILE}: Mairie : signalement enregistré."
+    ]
 
 
 def test_shipped_backends_and_an_unknown_channel(cfg: Config, factory: sessionmaker[Session]) -> None:
@@ -298,6 +335,7 @@ def test_shipped_backends_and_an_unknown_channel(cfg: Config, factory: sessionma
 
 
 # --- rate limiting ----------------------------------------------------------------------------------------
+
 
 def test_rate_limiter_spacing_in_process() -> None:
     limiter = RateLimiter(None, 5)

@@ -59,17 +59,24 @@ def downloads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Fetched:
     return fetched
 
 
-def sms(body: str, *, sender: str = "06 12 34 56 78", whatsapp: bool = False, sid: str | None = None,
-        **extra: str) -> bytes:
+def sms(
+    body: str, *, sender: str = "06 12 34 56 78", whatsapp: bool = False, sid: str | None = None, **extra: str
+) -> bytes:
     prefix = "whatsapp:" if whatsapp else ""
     number = sender if sender.startswith("+") else "+33" + sender.replace(" ", "")[1:]
-    fields = {"MessageSid": sid or "SM" + uuid.uuid4().hex, "From": prefix + number, "To": prefix + TOWN,
-              "Body": body, "NumMedia": "0", **extra}
+    fields = {
+        "MessageSid": sid or "SM" + uuid.uuid4().hex,
+        "From": prefix + number,
+        "To": prefix + TOWN,
+        "Body": body,
+        "NumMedia": "0",
+        **extra,
+    }
     return urlencode(fields).encode()
 
 
 def ingest(res: Resources, payload: bytes, *, channel: str = "sms") -> Outcome:
-    key = (parse_sms(payload).message_sid if channel == "sms" else parse_voice(payload).recording_sid)
+    key = parse_sms(payload).message_sid if channel == "sms" else parse_voice(payload).recording_sid
     raw_id, _ = store_raw(res.factory, channel=channel, source=TOWN, external_key=key, payload=payload)
     return process_raw(res, raw_id)
 
@@ -80,9 +87,19 @@ def count(res: Resources, model: Any) -> int:
 
 
 def test_parse_whatsapp_body() -> None:
-    parsed = parse_sms(sms("", whatsapp=True, NumMedia="1", MediaUrl0="https://api.twilio.com/m/ME1",
-                           MediaContentType0="image/jpeg", Latitude="48.85", Longitude="2.35",
-                           Address="8 rue des Lilas", ProfileName="Jeanne"))
+    parsed = parse_sms(
+        sms(
+            "",
+            whatsapp=True,
+            NumMedia="1",
+            MediaUrl0="https://api.twilio.com/m/ME1",
+            MediaContentType0="image/jpeg",
+            Latitude="48.85",
+            Longitude="2.35",
+            Address="8 rue des Lilas",
+            ProfileName="Jeanne",
+        )
+    )
     assert parsed.channel == "whatsapp" and parsed.sender_e164 == CITIZEN
     assert parsed.reply_to == "whatsapp:" + CITIZEN and parsed.to == TOWN
     assert parsed.media[0].url.endswith("ME1") and parsed.media[0].content_type == "image/jpeg"
@@ -107,8 +124,16 @@ def test_sms_becomes_report_with_sms_confirmation(res: Resources) -> None:
 def test_issue_scenario_follow_up_then_photo(res: Resources, downloads: Fetched) -> None:
     first = ingest(res, sms("bjr ya un frigo abandonné devant le 8 rue des Lilas depuis 3 jours"))
     second = ingest(res, sms("c'est en face de la boulangerie"))
-    photo = ingest(res, sms("", whatsapp=True, NumMedia="1", MediaUrl0="https://api.twilio.com/2010-04-01/m/ME1",
-                            MediaContentType0="image/jpeg"))
+    photo = ingest(
+        res,
+        sms(
+            "",
+            whatsapp=True,
+            NumMedia="1",
+            MediaUrl0="https://api.twilio.com/2010-04-01/m/ME1",
+            MediaContentType0="image/jpeg",
+        ),
+    )
     assert first.created and not second.created and not photo.created
     assert second.report_id == first.report_id == photo.report_id
     assert downloads.urls() == ["https://api.twilio.com/2010-04-01/m/ME1"]
@@ -201,8 +226,15 @@ def test_replayed_message_sid_files_one_report(res: Resources) -> None:
 
 
 def test_refused_media_type_is_listed_not_downloaded(res: Resources, downloads: Fetched) -> None:
-    outcome = ingest(res, sms("Voir la pièce jointe", NumMedia="1", MediaUrl0="https://api.twilio.com/m/ME9",
-                              MediaContentType0="application/zip"))
+    outcome = ingest(
+        res,
+        sms(
+            "Voir la pièce jointe",
+            NumMedia="1",
+            MediaUrl0="https://api.twilio.com/m/ME9",
+            MediaContentType0="application/zip",
+        ),
+    )
     assert outcome.created and downloads.urls() == []
     with res.factory() as s:
         details = s.execute(select(ReportMessage.details)).scalar_one()
@@ -210,8 +242,16 @@ def test_refused_media_type_is_listed_not_downloaded(res: Resources, downloads: 
 
 
 def test_voice_recording_becomes_report_with_audio(res: Resources, downloads: Fetched) -> None:
-    payload = urlencode({"RecordingSid": "RE123", "RecordingUrl": "https://api.twilio.com/2010-04-01/Recordings/RE123",
-                         "RecordingDuration": "42", "CallSid": "CA1", "From": CITIZEN, "To": TOWN}).encode()
+    payload = urlencode(
+        {
+            "RecordingSid": "RE123",
+            "RecordingUrl": "https://api.twilio.com/2010-04-01/Recordings/RE123",
+            "RecordingDuration": "42",
+            "CallSid": "CA1",
+            "From": CITIZEN,
+            "To": TOWN,
+        }
+    ).encode()
     outcome = ingest(res, payload, channel="voice")
     assert outcome.status == "processed" and outcome.created
     assert downloads.urls() == ["https://api.twilio.com/2010-04-01/Recordings/RE123.mp3"]

@@ -36,19 +36,43 @@ def at(day: int, hour: float = 10.0, month: int = 6) -> datetime:
     return datetime(2024, month, day, tzinfo=UTC) + timedelta(hours=hour)
 
 
-def make_report(session: Session, *, created: datetime, channel: str = "email", category: str | None = "voirie",
-                service: str | None = None, status: str = "nouveau", source: str = "model",
-                lat: float | None = 48.8566, lon: float | None = 2.3522, voie: str | None = None,
-                duplicate_of: Report | None = None, config: Config | None = None, **more: Any) -> Report:
+def make_report(
+    session: Session,
+    *,
+    created: datetime,
+    channel: str = "email",
+    category: str | None = "voirie",
+    service: str | None = None,
+    status: str = "nouveau",
+    source: str = "model",
+    lat: float | None = 48.8566,
+    lon: float | None = 2.3522,
+    voie: str | None = None,
+    duplicate_of: Report | None = None,
+    config: Config | None = None,
+    **more: Any,
+) -> Report:
     """One report row as the pipeline leaves it, with its "created" and "classified" events."""
     if service is None and config is not None and category is not None:
         service = {c.code: c.service for c in config.categories}[category]
     n = next(_numbers)
-    report = Report(tracking_number=f"{created.year}-{n:05d}", public_token=uuid.uuid4().hex, channel=channel,
-                    category=category, service=service, status=status, category_source=source, lat=lat, lon=lon,
-                    address_voie=voie, address_label=f"{n} {voie}" if voie else None,
-                    duplicate_of_id=duplicate_of.id if duplicate_of else None, created_at=created, updated_at=created,
-                    **more)
+    report = Report(
+        tracking_number=f"{created.year}-{n:05d}",
+        public_token=uuid.uuid4().hex,
+        channel=channel,
+        category=category,
+        service=service,
+        status=status,
+        category_source=source,
+        lat=lat,
+        lon=lon,
+        address_voie=voie,
+        address_label=f"{n} {voie}" if voie else None,
+        duplicate_of_id=duplicate_of.id if duplicate_of else None,
+        created_at=created,
+        updated_at=created,
+        **more,
+    )
     session.add(report)
     session.flush()
     session.add(Event(report_id=report.id, at=created, actor="guichet", action="created", detail={}))
@@ -59,20 +83,42 @@ def make_report(session: Session, *, created: datetime, channel: str = "email", 
     return report
 
 
-def event(session: Session, report: Report, after_hours: float, action: str, actor: str = "agent.dupont",
-          **detail: Any) -> None:
+def event(
+    session: Session, report: Report, after_hours: float, action: str, actor: str = "agent.dupont", **detail: Any
+) -> None:
     """An event `after_hours` after the report's creation."""
-    session.add(Event(report_id=report.id, at=report.created_at + timedelta(hours=after_hours), actor=actor,
-                      action=action, detail=detail))
+    session.add(
+        Event(
+            report_id=report.id,
+            at=report.created_at + timedelta(hours=after_hours),
+            actor=actor,
+            action=action,
+            detail=detail,
+        )
+    )
 
 
-def correct(session: Session, report: Report, after_hours: float, field: str, old: str | None, new: str | None,
-            actor: str = "agent.dupont") -> None:
+def correct(
+    session: Session,
+    report: Report,
+    after_hours: float,
+    field: str,
+    old: str | None,
+    new: str | None,
+    actor: str = "agent.dupont",
+) -> None:
     """An agent's correction, with its event."""
     moment = report.created_at + timedelta(hours=after_hours)
     session.add(Correction(report_id=report.id, field=field, old_value=old, new_value=new, actor=actor, at=moment))
-    session.add(Event(report_id=report.id, at=moment, actor=actor,
-                      action="reclassified" if field == "category" else "located", detail={"to": new}))
+    session.add(
+        Event(
+            report_id=report.id,
+            at=moment,
+            actor=actor,
+            action="reclassified" if field == "category" else "located",
+            detail={"to": new},
+        )
+    )
 
 
 def known_dataset(s: Session, cfg: Config) -> dict[str, Report]:
@@ -86,19 +132,24 @@ def known_dataset(s: Session, cfg: Config) -> dict[str, Report]:
     event(s, r["r1"], 60, "status", to="en_cours")
     event(s, r["r1"], 70, "status", to="resolu")  # re-opened, resolved again: the first resolution counts
 
-    r["r2"] = make_report(s, config=cfg, created=at(3, 8), channel="sms", category="voirie", status="transmis",
-                          source="agent")
+    r["r2"] = make_report(
+        s, config=cfg, created=at(3, 8), channel="sms", category="voirie", status="transmis", source="agent"
+    )
     s.get(Event, s.query(Event.id).filter_by(report_id=r["r2"].id, action="classified").scalar()).detail = {
-        "category": "eclairage", "confidence": 0.7}  # the model said eclairage; the agent changed it
+        "category": "eclairage",
+        "confidence": 0.7,
+    }  # the model said eclairage; the agent changed it
     correct(s, r["r2"], 0.5, "category", "eclairage", "voirie")
 
-    r["r3"] = make_report(s, config=cfg, created=at(4), channel="open311", category="proprete", source="app",
-                          status="resolu")
+    r["r3"] = make_report(
+        s, config=cfg, created=at(4), channel="open311", category="proprete", source="app", status="resolu"
+    )
     event(s, r["r3"], 10, "status", to="resolu")
     event(s, r["r3"], 3, "located", actor="citoyen")  # the citizen's pin: not an agent's action
 
-    r["r4"] = make_report(s, config=cfg, created=at(2, 12), channel="email", category="voirie", status="resolu",
-                          duplicate_of=r["r1"])
+    r["r4"] = make_report(
+        s, config=cfg, created=at(2, 12), channel="email", category="voirie", status="resolu", duplicate_of=r["r1"]
+    )
     event(s, r["r4"], 1, "status", to="resolu")  # follows its main report: no delay of its own
 
     r["r5"] = make_report(s, config=cfg, created=at(5), channel="telephone", category="eau", source="agent")
@@ -124,12 +175,24 @@ def test_numbers_on_a_known_dataset(session: Session, cfg: Config) -> None:
 
     assert (stats.total, stats.duplicates, stats.without_position) == (7, 1, 1)
     assert [(v.code, v.count, v.duplicates) for v in stats.by_channel] == [
-        ("email", 4, 1), ("open311", 1, 0), ("sms", 1, 0), ("telephone", 1, 0)]
+        ("email", 4, 1),
+        ("open311", 1, 0),
+        ("sms", 1, 0),
+        ("telephone", 1, 0),
+    ]
     assert [v.label for v in stats.by_channel][:2] == ["Courriel", "Application"]
     assert [(v.code, v.count) for v in stats.by_category] == [
-        ("voirie", 3), ("eau", 2), ("graffitis", 1), ("proprete", 1)]
+        ("voirie", 3),
+        ("eau", 2),
+        ("graffitis", 1),
+        ("proprete", 1),
+    ]
     assert [(v.code, v.count, v.duplicates) for v in stats.by_status] == [
-        ("nouveau", 2, 0), ("transmis", 1, 0), ("en_cours", 1, 0), ("resolu", 3, 1)]
+        ("nouveau", 2, 0),
+        ("transmis", 1, 0),
+        ("en_cours", 1, 0),
+        ("resolu", 3, 1),
+    ]
     services = {c.code: c.service for c in cfg.categories}
     expected_services: dict[str | None, int] = {}
     for category, n in (("voirie", 3), ("eau", 2), ("graffitis", 1), ("proprete", 1)):
@@ -151,7 +214,11 @@ def test_numbers_on_a_known_dataset(session: Session, cfg: Config) -> None:
     assert (stats.model_proposed, stats.model_corrected) == (5, 1)  # r1, r2, r4, r6, r8 (r3 app, r5 staff)
     assert stats.model_accuracy == pytest.approx(0.8)
     assert [(a.code, a.proposed, a.corrected) for a in stats.accuracy] == [
-        ("voirie", 2, 0), ("eclairage", 1, 1), ("graffitis", 1, 0), ("eau", 1, 0)]
+        ("voirie", 2, 0),
+        ("eclairage", 1, 1),
+        ("graffitis", 1, 0),
+        ("eau", 1, 0),
+    ]
     assert stats.address_corrected == 1
 
 
@@ -230,7 +297,14 @@ def test_percentiles_and_delay_wording() -> None:
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.5
     assert percentile([10.0, 0.5, 4.0, 1.0, 2.0], 90) == pytest.approx(7.6)
     assert [hours_label(h) for h in (None, 0.25, 1, 3 + 1 / 3, 47.99, 50, 72)] == [
-        "—", "15 min", "1 h", "3 h 20", "47 h 59", "2 j 2 h", "3 j"]
+        "—",
+        "15 min",
+        "1 h",
+        "3 h 20",
+        "47 h 59",
+        "2 j 2 h",
+        "3 j",
+    ]
 
 
 def routed(session: Session, cfg: Config, report: Report) -> Report:
@@ -256,16 +330,17 @@ def unreviewed_dataset(s: Session, cfg: Config, older: Config) -> dict[str, Repo
     reclassify(s, cfg, r["back"], "graffitis", actor="agent.martin")  # back to the model's: right
     r["older"] = routed(s, older, make_report(s, config=older, created=at(6), category="proprete"))
     # Not transmitted without review: unsure, then qualified and transmitted by an agent (and corrected)...
-    r["reviewed"] = routed(s, cfg, make_report(s, config=cfg, created=at(7), category="voirie",
-                                               status="a_qualifier"))
+    r["reviewed"] = routed(s, cfg, make_report(s, config=cfg, created=at(7), category="voirie", status="a_qualifier"))
     reclassify(s, cfg, r["reviewed"], "eclairage", actor="agent.dupont")
     change_status(s, cfg, r["reviewed"], "transmis", actor="agent.dupont", notify=False)
     # ...chosen in the app, not by the model...
-    r["app"] = routed(s, cfg, make_report(s, config=cfg, created=at(8), channel="open311", category="eau",
-                                          source="app"))
+    r["app"] = routed(
+        s, cfg, make_report(s, config=cfg, created=at(8), channel="open311", category="eau", source="app")
+    )
     # ...a duplicate, which follows its main report...
-    r["duplicate"] = routed(s, cfg, make_report(s, config=cfg, created=at(9), category="voirie",
-                                                duplicate_of=r["kept"]))
+    r["duplicate"] = routed(
+        s, cfg, make_report(s, config=cfg, created=at(9), category="voirie", duplicate_of=r["kept"])
+    )
     change_status(s, cfg, r["kept"], "en_cours", actor="agent.dupont", notify=False)
     reclassify(s, cfg, r["duplicate"], "eclairage", actor="agent.dupont")
     # ...and a report of May.
@@ -282,13 +357,22 @@ def test_precision_of_the_reports_transmitted_without_review(make_config: Any) -
     older = make_config(routing={"auto_transmit": True}, classifier={"review_threshold": 0.8})
     with make_sessionmaker(make_engine(cfg.sqlalchemy_url))() as s:
         r = unreviewed_dataset(s, cfg, older)
-        transmitted = {rid for (rid,) in s.execute(select(Event.report_id).where(
-            Event.action == "status", Event.detail["to"].as_string() == "transmis"))}
-        assert {r[k].id for k in ("kept", "changed", "confirmed", "back", "older", "reviewed", "app",
-                                  "may")} <= transmitted  # all transmitted, only some without review
+        transmitted = {
+            rid
+            for (rid,) in s.execute(
+                select(Event.report_id).where(Event.action == "status", Event.detail["to"].as_string() == "transmis")
+            )
+        }
+        assert {
+            r[k].id for k in ("kept", "changed", "confirmed", "back", "older", "reviewed", "app", "may")
+        } <= transmitted  # all transmitted, only some without review
         stats = compute(s, cfg, period_filter(parse_filter({}, cfg), JUNE, {}), JUNE)
         assert [(a.code, a.proposed, a.corrected) for a in stats.unreviewed] == [
-            ("voirie", 2, 0), ("eclairage", 1, 1), ("proprete", 1, 0), ("graffitis", 1, 0)]
+            ("voirie", 2, 0),
+            ("eclairage", 1, 1),
+            ("proprete", 1, 0),
+            ("graffitis", 1, 0),
+        ]
         assert [a.label for a in stats.unreviewed][:2] == ["Voirie et espace public", "Éclairage public"]
         assert stats.unreviewed[1].precision == 0.0 and stats.unreviewed[0].precision == 1.0
         total = stats.unreviewed_total

@@ -44,8 +44,9 @@ def session(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield s
 
 
-def contact(s: Session, *, email: str | None = None, phone: str | None = None, name: str | None = None,
-            opt_out: bool = False) -> Contact:
+def contact(
+    s: Session, *, email: str | None = None, phone: str | None = None, name: str | None = None, opt_out: bool = False
+) -> Contact:
     found = s.execute(select(Contact).where(Contact.email == email if email else Contact.phone == phone)).scalar()
     if found is None:
         found = Contact(email=email, phone=phone, name=name, opt_out=opt_out)
@@ -53,32 +54,68 @@ def contact(s: Session, *, email: str | None = None, phone: str | None = None, n
     return found
 
 
-def add_report(s: Session, *, channel: str = "email", email: str | None = None, phone: str | None = None,
-               name: str | None = None, message_id: str | None = None, text: str = "Le lampadaire est éteint",
-               details: dict[str, Any] | None = None, status: str = "nouveau", category: str = "eclairage",
-               opt_out: bool = False) -> Report:
+def add_report(
+    s: Session,
+    *,
+    channel: str = "email",
+    email: str | None = None,
+    phone: str | None = None,
+    name: str | None = None,
+    message_id: str | None = None,
+    text: str = "Le lampadaire est éteint",
+    details: dict[str, Any] | None = None,
+    status: str = "nouveau",
+    category: str = "eclairage",
+    opt_out: bool = False,
+) -> Report:
     """A filed report with its original message, as the pipeline leaves it."""
     author = contact(s, email=email, phone=phone, name=name, opt_out=opt_out) if email or phone else None
-    report = Report(tracking_number=next_tracking_number(s, year=2026), public_token=new_public_token(),
-                    channel=channel, subject="Lampadaire", description=text, category=category,
-                    service="eclairage", status=status, author=author, address_label="72 Rue des Pyrénées 75020 Paris",
-                    address_voie="Rue des Pyrénées", lat=48.8538, lon=2.4059, location_source="text")
+    report = Report(
+        tracking_number=next_tracking_number(s, year=2026),
+        public_token=new_public_token(),
+        channel=channel,
+        subject="Lampadaire",
+        description=text,
+        category=category,
+        service="eclairage",
+        status=status,
+        author=author,
+        address_label="72 Rue des Pyrénées 75020 Paris",
+        address_voie="Rue des Pyrénées",
+        lat=48.8538,
+        lon=2.4059,
+        location_source="text",
+    )
     s.add(report)
     s.flush()
     key = uuid.uuid4().hex
     raw = RawMessage(channel=channel, source="test", external_key=key, payload=b"", payload_sha256=key + key)
     s.add(raw)
     s.flush()
-    s.add(ReportMessage(report_id=report.id, raw_message_id=raw.id, role="original", message_id=message_id,
-                        sender_name=name, sender_email=email, subject="Lampadaire", text=text, details=details or {}))
+    s.add(
+        ReportMessage(
+            report_id=report.id,
+            raw_message_id=raw.id,
+            role="original",
+            message_id=message_id,
+            sender_name=name,
+            sender_email=email,
+            subject="Lampadaire",
+            text=text,
+            details=details or {},
+        )
+    )
     s.flush()
     return report
 
 
 def notices(s: Session, status: str) -> list[tuple[int | None, str, str]]:
     """(report id, channel, recipient) of the queued notices of a status."""
-    rows = s.execute(select(Outbox.report_id, Outbox.channel, Outbox.recipient)
-                     .where(Outbox.kind == f"status_{status}").order_by(Outbox.id)).all()
+    rows = s.execute(
+        select(Outbox.report_id, Outbox.channel, Outbox.recipient)
+        .where(Outbox.kind == f"status_{status}")
+        .order_by(Outbox.id)
+    ).all()
     return [tuple(r) for r in rows]  # type: ignore[misc]
 
 
@@ -93,13 +130,17 @@ def family(s: Session) -> tuple[Report, Report, Report]:
 
 
 @pytest.mark.parametrize("status", ["transmis", "en_cours", "resolu", "rejete"])
-def test_each_notified_status_tells_every_reporter_once_on_their_channel(session: Session, cfg: Config,
-                                                                         status: str) -> None:
+def test_each_notified_status_tells_every_reporter_once_on_their_channel(
+    session: Session, cfg: Config, status: str
+) -> None:
     main, by_sms, by_whatsapp = family(session)
     reason = "hors_competence" if status == "rejete" else None
     ids = change_status(session, cfg, main, status, actor="agent.martin", reason=reason, note="Merci")
-    assert notices(session, status) == [(main.id, "email", JEANNE), (by_sms.id, "sms", PAUL),
-                                        (by_whatsapp.id, "whatsapp", "whatsapp:" + LEA)]
+    assert notices(session, status) == [
+        (main.id, "email", JEANNE),
+        (by_sms.id, "sms", PAUL),
+        (by_whatsapp.id, "whatsapp", "whatsapp:" + LEA),
+    ]
     rows = {r.channel: r for r in session.execute(select(Outbox).where(Outbox.kind == f"status_{status}")).scalars()}
     assert {r.id for r in rows.values()} <= set(ids)
     email = rows["email"]
@@ -122,10 +163,18 @@ def test_back_and_forth_sends_one_notice_per_status_and_recipient(session: Sessi
     again = change_status(session, cfg, main, "resolu", actor="agent")
     assert len(first) == 3 and again == []
     assert len(notices(session, "resolu")) == 3 and len(notices(session, "en_cours")) == 3
-    history = session.execute(select(Event.detail).where(Event.report_id == main.id, Event.action == "status")
-                              .order_by(Event.id)).scalars().all()
-    assert [(d["from"], d["to"]) for d in history] == [("nouveau", "resolu"), ("resolu", "en_cours"),
-                                                       ("en_cours", "resolu")]
+    history = (
+        session.execute(
+            select(Event.detail).where(Event.report_id == main.id, Event.action == "status").order_by(Event.id)
+        )
+        .scalars()
+        .all()
+    )
+    assert [(d["from"], d["to"]) for d in history] == [
+        ("nouveau", "resolu"),
+        ("resolu", "en_cours"),
+        ("en_cours", "resolu"),
+    ]
 
 
 def test_not_notified_statuses_and_notify_false_send_nothing(session: Session, cfg: Config) -> None:
@@ -150,8 +199,13 @@ def test_reject_needs_a_known_reason_and_quotes_its_label(session: Session, cfg:
     rows = {r.channel: r for r in session.execute(select(Outbox).where(Outbox.kind == "status_rejete")).scalars()}
     email, sms = rows["email"], rows["sms"]
     assert f"Motif : {label}." in email.body and label in sms.body
-    detail = session.execute(select(Event.detail).where(Event.report_id == main.id, Event.action == "status")
-                             .order_by(Event.id.desc())).scalars().first()
+    detail = (
+        session.execute(
+            select(Event.detail).where(Event.report_id == main.id, Event.action == "status").order_by(Event.id.desc())
+        )
+        .scalars()
+        .first()
+    )
     assert detail is not None and detail["reason"] == "domaine_prive"
     change_status(session, cfg, main, "en_cours", actor="agent")  # reopened: the reason no longer applies
     assert main.status_reason is None
@@ -166,19 +220,20 @@ def test_duplicates_follow_with_an_event_each_and_no_notice_of_their_own(session
     change_status(session, cfg, main, "resolu", actor="agent.martin")
     assert (twice.status, other.status) == ("resolu", "resolu")
     assert notices(session, "resolu") == [(main.id, "email", JEANNE), (other.id, "email", "voisin@example.net")]
-    followed = session.execute(select(Event.detail, Event.actor).where(
-        Event.report_id == other.id, Event.action == "status")).one()
+    followed = session.execute(
+        select(Event.detail, Event.actor).where(Event.report_id == other.id, Event.action == "status")
+    ).one()
     assert followed.detail["main"] == main.tracking_number and followed.actor == "agent.martin"
     # a change on the duplicate alone concerns its own reporters only
     change_status(session, cfg, other, "en_cours", actor="agent")
     assert notices(session, "en_cours") == [(other.id, "email", "voisin@example.net")] and main.status == "resolu"
 
 
-def test_automated_senders_town_addresses_and_opted_out_numbers_are_never_told(session: Session,
-                                                                                 cfg: Config) -> None:
+def test_automated_senders_town_addresses_and_opted_out_numbers_are_never_told(session: Session, cfg: Config) -> None:
     main = add_report(session, email="ne-pas-repondre@plateforme.example")
-    robot = add_report(session, email="alertes@capteurs.example",
-                       details={"auto_reply_reason": "Auto-Submitted: auto-generated"})
+    robot = add_report(
+        session, email="alertes@capteurs.example", details={"auto_reply_reason": "Auto-Submitted: auto-generated"}
+    )
     stopped = add_report(session, channel="sms", phone=PAUL, opt_out=True)
     agent = add_report(session, email=f"agent@{cfg.town.mail_domain}")
     for row in (robot, stopped, agent):
@@ -198,7 +253,8 @@ def test_transmis_tells_the_service_referents_too(session: Session, cfg: Config)
 
 
 def test_email_notice_reaches_the_smtp_server_encoded_and_threaded(
-        make_config: Callable[..., Config], smtp_server: tuple[str, int, Any]) -> None:
+    make_config: Callable[..., Config], smtp_server: tuple[str, int, Any]
+) -> None:
     host, port, caught = smtp_server
     cfg = make_config(smtp={"backend": "smtp", "host": host, "port": port})
     factory = make_sessionmaker(make_engine(cfg.sqlalchemy_url))
@@ -223,8 +279,7 @@ def test_email_notice_reaches_the_smtp_server_encoded_and_threaded(
 
 def test_sms_notices_fit_in_two_segments_with_long_values(session: Session, cfg: Config) -> None:
     report = add_report(session, channel="sms", phone=PAUL, category="activites_commerciales")
-    longest = max((r.code for r in cfg.statuses.reject_reasons),
-                  key=lambda c: len(cfg.statuses.reason_label(c)))
+    longest = max((r.code for r in cfg.statuses.reject_reasons), key=lambda c: len(cfg.statuses.reason_label(c)))
     for status in cfg.statuses.notify:
         values = message_values(cfg, report, report, note="", reason=longest if status == "rejete" else None)
         values["service"] = max((s.name for s in cfg.services), key=len)
@@ -249,9 +304,11 @@ def test_config_needs_a_message_for_each_notified_status() -> None:
 
 
 def test_config_refuses_an_sms_too_long_once_rendered() -> None:
-    long = "Mairie : votre signalement n° {{ tracking_number }} ({{ category }}) a été transmis au service " \
-           "{{ service }} de {{ town }}. Vous pouvez suivre son avancement à tout moment sur {{ status_url }} " \
-           "ou répondre à ce message pour le compléter (photo, adresse précise, horaires)."
+    long = (
+        "Mairie : votre signalement n° {{ tracking_number }} ({{ category }}) a été transmis au service "
+        "{{ service }} de {{ town }}. Vous pouvez suivre son avancement à tout moment sur {{ status_url }} "
+        "ou répondre à ce message pour le compléter (photo, adresse précise, horaires)."
+    )
     fits = {"subject": "n° {{ tracking_number }}", "body": "{{ status_url }}", "sms": "n° {{ tracking_number }}"}
     assert parse_config(_config(transmis=fits)).templates.status["transmis"].sms == fits["sms"]
     with pytest.raises(ConfigError, match=r"templates\.status\.transmis\.sms : trop long.*needs 3 segments"):
@@ -261,11 +318,18 @@ def test_config_refuses_an_sms_too_long_once_rendered() -> None:
 
 
 def test_app_or_phone_call_reporters_without_email_get_an_sms_when_texts_are_set_up(
-        make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch) -> None:
+    make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TEST_TWILIO_TOKEN", "jeton")
-    texting = make_config(twilio={"enabled": True, "account_sid": "AC" + "0" * 32,
-                                  "auth_token": {"env": "TEST_TWILIO_TOKEN"}, "numbers": ["+33700000001"],
-                                  "public_base_url": "https://guichet.mairie.fr"})
+    texting = make_config(
+        twilio={
+            "enabled": True,
+            "account_sid": "AC" + "0" * 32,
+            "auth_token": {"env": "TEST_TWILIO_TOKEN"},
+            "numbers": ["+33700000001"],
+            "public_base_url": "https://guichet.mairie.fr",
+        }
+    )
     factory = make_sessionmaker(make_engine(texting.sqlalchemy_url))
     with factory() as s:
         app = add_report(s, channel="open311", phone=PAUL)

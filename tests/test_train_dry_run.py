@@ -23,33 +23,57 @@ from intake.runtime.db import make_engine, make_sessionmaker
 from tests.conftest import ROOT, write_config
 from tests.test_stats import make_report
 
-TRAIN = [("lampadaire éteint depuis hier soir", "eclairage"), ("la lampe du réverbère est grillée", "eclairage"),
-         ("tag sur le mur de l'école", "graffitis"), ("graffiti sur la porte du garage", "graffitis"),
-         ("quels sont les horaires de la mairie", "autre"), ("je voudrais un acte de naissance", "autre"),
-         ("nid de poule dans la chaussée", "voirie"), ("trou dans la route devant chez moi", "voirie"),
-         ("poubelles qui débordent sur le trottoir", "proprete"), ("déchets partout dans la rue", "proprete")]
-DEV = [("le lampadaire ne s'allume plus", "eclairage"), ("un gros trou dans la rue", "voirie"),
-       ("des tags sur la façade", "graffitis"), ("sacs de gravats abandonnés sur le trottoir", "objets_abandonnes"),
-       ("horaires d'ouverture samedi", "autre"), ("ordures éparpillées devant l'immeuble", "proprete")]
+TRAIN = [
+    ("lampadaire éteint depuis hier soir", "eclairage"),
+    ("la lampe du réverbère est grillée", "eclairage"),
+    ("tag sur le mur de l'école", "graffitis"),
+    ("graffiti sur la porte du garage", "graffitis"),
+    ("quels sont les horaires de la mairie", "autre"),
+    ("je voudrais un acte de naissance", "autre"),
+    ("nid de poule dans la chaussée", "voirie"),
+    ("trou dans la route devant chez moi", "voirie"),
+    ("poubelles qui débordent sur le trottoir", "proprete"),
+    ("déchets partout dans la rue", "proprete"),
+]
+DEV = [
+    ("le lampadaire ne s'allume plus", "eclairage"),
+    ("un gros trou dans la rue", "voirie"),
+    ("des tags sur la façade", "graffitis"),
+    ("sacs de gravats abandonnés sur le trottoir", "objets_abandonnes"),
+    ("horaires d'ouverture samedi", "autre"),
+    ("ordures éparpillées devant l'immeuble", "proprete"),
+]
 TEST = [("réverbère en panne", "eclairage"), ("gravats déposés devant le 3 rue de Charonne", "objets_abandonnes")]
 CORRECTED = "Des sacs de gravats abandonnés devant le 3 rue de Charonne"
 
 
 def _jsonl(path: Path, prefix: str, rows: list[tuple[str, str]]) -> None:
-    path.write_text("\n".join(json.dumps({"id": f"{prefix}{i}", "channel": "sms", "subject": "", "text": text,
-                                          "category": category}, ensure_ascii=False)
-                              for i, (text, category) in enumerate(rows)) + "\n", encoding="utf-8")
+    path.write_text(
+        "\n".join(
+            json.dumps(
+                {"id": f"{prefix}{i}", "channel": "sms", "subject": "", "text": text, "category": category},
+                ensure_ascii=False,
+            )
+            for i, (text, category) in enumerate(rows)
+        )
+        + "\n",
+        encoding="utf-8",
+    )
 
 
 def _tree(directory: Path) -> dict[str, str]:
     """Every file under `directory` with the SHA-256 of its bytes."""
-    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "intake.cli", *args], capture_output=True, text=True, cwd=ROOT,
-                          env=env, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "intake.cli", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600
+    )
 
 
 def _fr(value: float) -> str:
@@ -65,8 +89,14 @@ def _setup(make_config: Callable[..., Config], tmp_path: Path) -> tuple[Config, 
     (no unseen_dev.jsonl)."""
     cfg = make_config()
     with make_sessionmaker(make_engine(cfg.sqlalchemy_url))() as s, s.begin():
-        report = make_report(s, config=cfg, created=datetime(2024, 6, 2, tzinfo=UTC), category="proprete",
-                             subject="", description=CORRECTED)
+        report = make_report(
+            s,
+            config=cfg,
+            created=datetime(2024, 6, 2, tzinfo=UTC),
+            category="proprete",
+            subject="",
+            description=CORRECTED,
+        )
         reclassify(s, cfg, report, "objets_abandonnes", actor="agent.dupont")
     env = {**os.environ, "GUICHET_CONFIG": str(write_config(cfg, tmp_path / "config.yaml"))}
     data = tmp_path / "training"
@@ -77,8 +107,7 @@ def _setup(make_config: Callable[..., Config], tmp_path: Path) -> tuple[Config, 
     return cfg, env, data
 
 
-def test_dry_run_compares_both_models_and_writes_nothing(make_config: Callable[..., Config],
-                                                         tmp_path: Path) -> None:
+def test_dry_run_compares_both_models_and_writes_nothing(make_config: Callable[..., Config], tmp_path: Path) -> None:
     cfg, env, data = _setup(make_config, tmp_path)
     shipped, folder = _tree(DEFAULT_MODEL_DIR), _tree(data)
     proc = _cli(env, "train", "--dry-run", "--data", str(data), "--epochs", "2", "--exemples", "1")
@@ -106,8 +135,11 @@ def test_dry_run_compares_both_models_and_writes_nothing(make_config: Callable[.
         gold = load_jsonl(data / name)
         assert section.startswith(f"{name} ({len(gold)} messages) : modèle actuel → candidat ==")
         before, after = evaluate(current, gold, threshold=threshold), evaluate(candidate, gold, threshold=threshold)
-        f1 = f"{_fr(before.macro_f1)} → {_fr(after.macro_f1)}" if _fr(before.macro_f1) != _fr(after.macro_f1) \
+        f1 = (
+            f"{_fr(before.macro_f1)} → {_fr(after.macro_f1)}"
+            if _fr(before.macro_f1) != _fr(after.macro_f1)
             else f"{_fr(before.macro_f1)} (inchangé)"
+        )
         assert f"ensemble : macro-F1 {f1}\n" in section
         assert f"ensemble : exactitude {_pct(before.accuracy)}" in section
         old = current.predict_many([(r.subject, r.text) for r in gold])
@@ -118,8 +150,9 @@ def test_dry_run_compares_both_models_and_writes_nothing(make_config: Callable[.
         if changed:
             assert f"{len(changed)} message(s) changeraient de catégorie prédite" in section
             first, o, n = changed[0]
-            assert re.search(rf"  {first.id} « .+ » attendu {first.category} : {o.category} \(.+\) → {n.category}",
-                             section)
+            assert re.search(
+                rf"  {first.id} « .+ » attendu {first.category} : {o.category} \(.+\) → {n.category}", section
+            )
             assert (f"… et {len(changed) - 1} autre(s)" in section) == (len(changed) > 1)  # --exemples 1
         else:
             assert "aucun message ne changerait de catégorie prédite" in section

@@ -25,8 +25,10 @@ from intake.runtime.resources import Resources, build_resources
 from tests.conftest import ROOT, write_config
 from tests.support.mail import citizen_email, jpeg_with_gps
 
-ISSUE_EXAMPLE = ("Bonjour, depuis lundi le lampadaire en face du 72 r. des Pyrenees ne s'allume plus, on ne voit "
-                 "rien le soir. Cordialement, un riverain du 47 rue de Charenton")
+ISSUE_EXAMPLE = (
+    "Bonjour, depuis lundi le lampadaire en face du 72 r. des Pyrenees ne s'allume plus, on ne voit "
+    "rien le soir. Cordialement, un riverain du 47 rue de Charenton"
+)
 
 
 @pytest.fixture
@@ -112,8 +114,15 @@ def test_reprocess_sends_nothing(res: Resources) -> None:
 
 
 def _cli(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "intake.cli", *args], input=stdin, capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "intake.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=300,
+    )
 
 
 def test_analyze_contract(tmp_path: Path) -> None:
@@ -157,10 +166,21 @@ def test_import_addresses_and_train_with_corrections(make_config: Callable[..., 
         reclassify(s, cfg, row, "proprete", actor="agent")
     data = tmp_path / "training"
     data.mkdir()
-    (data / "train_tiny.jsonl").write_text("\n".join(json.dumps(
-        {"id": f"t{i}", "channel": "sms", "subject": "", "text": t, "category": c}) for i, (t, c) in enumerate([
-            ("lampadaire eteint", "eclairage"), ("tag sur le mur", "graffitis"), ("horaires mairie", "autre"),
-            ("lampe grillée rue", "eclairage"), ("graffiti porte", "graffitis"), ("acte de naissance", "autre")])))
+    (data / "train_tiny.jsonl").write_text(
+        "\n".join(
+            json.dumps({"id": f"t{i}", "channel": "sms", "subject": "", "text": t, "category": c})
+            for i, (t, c) in enumerate(
+                [
+                    ("lampadaire eteint", "eclairage"),
+                    ("tag sur le mur", "graffitis"),
+                    ("horaires mairie", "autre"),
+                    ("lampe grillée rue", "eclairage"),
+                    ("graffiti porte", "graffitis"),
+                    ("acte de naissance", "autre"),
+                ]
+            )
+        )
+    )
     proc = _cli(env, "train", "--data", str(data), "--output", str(tmp_path / "model"), "--epochs", "2")
     assert proc.returncode == 0, proc.stderr
     assert "1 correction(s) des agents ajoutée(s)" in proc.stdout
@@ -171,11 +191,18 @@ def test_import_addresses_and_train_with_corrections(make_config: Callable[..., 
 def test_evaluate_prints_the_review_threshold_curve_and_clear_errors(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUICHET_")}
     dev = tmp_path / "dev.jsonl"
-    dev.write_text("\n".join(json.dumps({"id": f"d{i}", "channel": "sms", "subject": "", "text": t, "category": c})
-                             for i, (t, c) in enumerate([
-                                 ("le lampadaire est éteint au 3 rue de Charonne", "eclairage"),
-                                 ("un tag sur la porte de l'école", "graffitis"),
-                                 ("quels sont les horaires de la mairie samedi", "autre")])))
+    dev.write_text(
+        "\n".join(
+            json.dumps({"id": f"d{i}", "channel": "sms", "subject": "", "text": t, "category": c})
+            for i, (t, c) in enumerate(
+                [
+                    ("le lampadaire est éteint au 3 rue de Charonne", "eclairage"),
+                    ("un tag sur la porte de l'école", "graffitis"),
+                    ("quels sont les horaires de la mairie samedi", "autre"),
+                ]
+            )
+        )
+    )
     proc = _cli(env, "evaluate", "--dev", str(dev), "--target-coverage", "0.5")
     assert proc.returncode == 0, proc.stderr
     assert "coverage/accuracy curve" in proc.stdout and "target: >= 98% right with >= 50% passing" in proc.stdout

@@ -31,8 +31,10 @@ TOWN = "+33999000000"
 CALLER = "+33612345678"
 TOKEN_ENV = "TEST_TWILIO_TOKEN"
 MP3 = b"ID3\x03\x00\x00\x00\x00\x00\x00" + b"\xff\xfb\x90\x00" * 64
-SAID = [("Bonjour, depuis lundi le lampadaire en face du 72 rue des Pyrénées ne s'allume plus.", 0.93),
-        ("On ne voit rien le soir, merci.", 0.88)]
+SAID = [
+    ("Bonjour, depuis lundi le lampadaire en face du 72 rue des Pyrénées ne s'allume plus.", 0.93),
+    ("On ne voit rien le soir, merci.", 0.88),
+]
 
 
 @pytest.fixture
@@ -42,37 +44,58 @@ def standin() -> Iterator[TwilioStandIn]:
 
 
 @pytest.fixture
-def build(standin: TwilioStandIn, make_config: Callable[..., Config],
-          monkeypatch: pytest.MonkeyPatch) -> Callable[..., tuple[Resources, Flask]]:
+def build(
+    standin: TwilioStandIn, make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., tuple[Resources, Flask]]:
     monkeypatch.setenv(TOKEN_ENV, standin.auth_token)
 
     def make(**transcription: Any) -> tuple[Resources, Flask]:
         settings = {"engine": "twilio", "intelligence_service_sid": standin.intelligence_service, **transcription}
-        cfg = make_config(twilio={"enabled": True, "account_sid": standin.account_sid,
-                                  "auth_token": {"env": TOKEN_ENV}, "public_base_url": BASE,
-                                  "api_base_url": standin.base_url, "numbers": [TOWN], "voice_enabled": True},
-                          transcription=settings)
+        cfg = make_config(
+            twilio={
+                "enabled": True,
+                "account_sid": standin.account_sid,
+                "auth_token": {"env": TOKEN_ENV},
+                "public_base_url": BASE,
+                "api_base_url": standin.base_url,
+                "numbers": [TOWN],
+                "voice_enabled": True,
+            },
+            transcription=settings,
+        )
         res = build_resources(cfg, mailer=ConsoleMailer())
         return res, create_app(cfg, resources=res)
 
     return make
 
 
-def signed_post(app: Flask, path: str, body: str, *, params: dict[str, str] | None, token: str,
-                content_type: str = "application/x-www-form-urlencoded") -> Any:
+def signed_post(
+    app: Flask,
+    path: str,
+    body: str,
+    *,
+    params: dict[str, str] | None,
+    token: str,
+    content_type: str = "application/x-www-form-urlencoded",
+) -> Any:
     """POST like Twilio: X-Twilio-Signature over the public URL and the form parameters (none for JSON)."""
     signature = RequestValidator(token).compute_signature(BASE + path, params or {})
-    return app.test_client().post(path, data=body, content_type=content_type,
-                                  headers={"X-Twilio-Signature": signature})
+    return app.test_client().post(path, data=body, content_type=content_type, headers={"X-Twilio-Signature": signature})
 
 
 def leave_voicemail(app: Flask, standin: TwilioStandIn) -> str:
     """A caller leaves a voicemail: Twilio posts the recording callback (signed); returns the RecordingSid."""
     rec = standin.add_recording(b"RIFF", mp3=MP3, duration=9)
-    form = {"AccountSid": standin.account_sid, "CallSid": "CA" + secrets.token_hex(16), "RecordingSid": rec,
-            "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/{standin.account_sid}/Recordings/{rec}",
-            "RecordingStatus": "completed", "RecordingDuration": "9", "RecordingChannels": "1",
-            "RecordingSource": "RecordVerb"}
+    form = {
+        "AccountSid": standin.account_sid,
+        "CallSid": "CA" + secrets.token_hex(16),
+        "RecordingSid": rec,
+        "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/{standin.account_sid}/Recordings/{rec}",
+        "RecordingStatus": "completed",
+        "RecordingDuration": "9",
+        "RecordingChannels": "1",
+        "RecordingSource": "RecordVerb",
+    }
     path = "/twilio/voice/recording?" + urlencode({"From": CALLER, "To": TOWN})
     assert signed_post(app, path, urlencode(form), params=form, token=standin.auth_token).status_code == 204
     return rec
@@ -80,10 +103,22 @@ def leave_voicemail(app: Flask, standin: TwilioStandIn) -> str:
 
 def transcript_ready(app: Flask, standin: TwilioStandIn, transcript_sid: str, *, token: str | None = None) -> Any:
     """Conversational Intelligence's webhook: a JSON notice naming the finished transcript."""
-    body = json.dumps({"account_sid": standin.account_sid, "service_sid": standin.intelligence_service,
-                       "transcript_sid": transcript_sid, "event_type": "voice_intelligence_transcript_available"})
-    return signed_post(app, "/twilio/voice/transcript", body, params=None, token=token or standin.auth_token,
-                       content_type="application/json")
+    body = json.dumps(
+        {
+            "account_sid": standin.account_sid,
+            "service_sid": standin.intelligence_service,
+            "transcript_sid": transcript_sid,
+            "event_type": "voice_intelligence_transcript_available",
+        }
+    )
+    return signed_post(
+        app,
+        "/twilio/voice/transcript",
+        body,
+        params=None,
+        token=token or standin.auth_token,
+        content_type="application/json",
+    )
 
 
 def process_key(res: Resources, key: str) -> Outcome:
@@ -102,8 +137,9 @@ def the_report(res: Resources, report_id: int | None) -> Report:
 
 def details(res: Resources, rec: str) -> dict[str, Any]:
     with res.factory() as s:
-        return dict(s.execute(select(ReportMessage.details).join(RawMessage)
-                              .where(RawMessage.external_key == rec)).scalar_one())
+        return dict(
+            s.execute(select(ReportMessage.details).join(RawMessage).where(RawMessage.external_key == rec)).scalar_one()
+        )
 
 
 def count(res: Resources, model: Any, *where: Any) -> int:
@@ -120,7 +156,8 @@ def recorded(res: Resources, build_standin: TwilioStandIn, app: Flask) -> tuple[
 
 
 def test_french_transcript_is_understood_on_the_recordings_report(
-        build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn) -> None:
+    build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn
+) -> None:
     res, app = build()
     rec, gt, first = recorded(res, standin, app)
     assert first.status == "processed" and first.created
@@ -129,7 +166,10 @@ def test_french_transcript_is_understood_on_the_recordings_report(
     assert report.lat is None and details(res, rec)["transcript_pending"] == gt
     run = standin.transcripts[gt]
     assert (run.service_sid, run.customer_key, run.channel["media_properties"]["source_sid"]) == (
-        standin.intelligence_service, rec, rec)
+        standin.intelligence_service,
+        rec,
+        rec,
+    )
 
     standin.finish_transcript(gt, SAID)
     assert transcript_ready(app, standin, gt).status_code == 204
@@ -148,7 +188,8 @@ def test_french_transcript_is_understood_on_the_recordings_report(
 
 
 def test_the_caller_is_asked_where_only_when_the_transcript_did_not_say(
-        build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn) -> None:
+    build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn
+) -> None:
     from intake.models import Outbox
 
     res, app = build()
@@ -164,13 +205,18 @@ def test_the_caller_is_asked_where_only_when_the_transcript_did_not_say(
     outcome = process_key(res, gt)
     with res.factory() as s:
         asked = s.execute(select(Outbox)).scalar_one()
-    assert (asked.kind, asked.channel, asked.recipient, asked.report_id) == ("ask_location", "sms", CALLER,
-                                                                            second.report_id)
+    assert (asked.kind, asked.channel, asked.recipient, asked.report_id) == (
+        "ask_location",
+        "sms",
+        CALLER,
+        second.report_id,
+    )
     assert outcome.outbox_ids == [asked.id]
 
 
 def test_a_transcript_arriving_twice_changes_nothing(
-        build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn) -> None:
+    build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn
+) -> None:
     res, app = build()
     rec, gt, first = recorded(res, standin, app)
     standin.finish_transcript(gt, SAID)
@@ -186,20 +232,30 @@ def test_a_transcript_arriving_twice_changes_nothing(
     assert later.checked == 0 and later.stored == []
     # a second transcript of the same recording (asked twice by mistake) is stored but changes nothing
     standin.transcripts[gt].customer_key = rec
-    other = standin.create_transcript({"ServiceSid": standin.intelligence_service, "CustomerKey": rec,
-                                       "Channel": json.dumps({"media_properties": {"source_sid": rec}})})[1]["sid"]
+    other = standin.create_transcript(
+        {
+            "ServiceSid": standin.intelligence_service,
+            "CustomerKey": rec,
+            "Channel": json.dumps({"media_properties": {"source_sid": rec}}),
+        }
+    )[1]["sid"]
     standin.finish_transcript(other, [("Il y a un graffiti sur le mur de l'école.", 0.95)])
     assert transcript_ready(app, standin, other).status_code == 204
     assert process_key(res, other).status == "processed"
     after = the_report(res, first.report_id)
     assert (after.category, after.lat, after.description, after.status) == (
-        before.category, before.lat, before.description, before.status)
+        before.category,
+        before.lat,
+        before.description,
+        before.status,
+    )
     assert count(res, Event) == events
     assert count(res, RawMessage, RawMessage.channel == "voice") == 3  # recording, transcript, the stray one
 
 
 def test_a_late_transcript_never_overrides_the_agent(
-        build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn) -> None:
+    build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn
+) -> None:
     res, app = build()
     rec, gt, first = recorded(res, standin, app)
     agent = signed_in(app, "admin")
@@ -207,8 +263,12 @@ def test_a_late_transcript_never_overrides_the_agent(
     page = agent.get(f"/signalements/{number}").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert token is not None and "En attente de la transcription." in page
-    assert agent.post(f"/signalements/{number}/categorie",
-                      data={"categorie": "proprete", "csrf_token": token.group(1)}).status_code == 303
+    assert (
+        agent.post(
+            f"/signalements/{number}/categorie", data={"categorie": "proprete", "csrf_token": token.group(1)}
+        ).status_code
+        == 303
+    )
     standin.finish_transcript(gt, SAID)
     assert transcript_ready(app, standin, gt).status_code == 204
     assert process_key(res, gt).status == "processed"
@@ -225,15 +285,22 @@ def test_a_late_transcript_never_overrides_the_agent(
     assert played.status_code == 200 and played.mimetype == "audio/mpeg" and played.data == MP3
 
 
-@pytest.mark.parametrize(("said", "status", "reason"), [
-    ([("euh le truc là-bas ça marche pas", 0.35)], "completed", "transcription incertaine (35%)"),
-    ([], "completed", "transcription vide"),
-    ([("lampadaire", 0.9)], "completed", "transcription trop courte (1 mot)"),
-    ([], "failed", "transcription échouée (failed)"),
-])
+@pytest.mark.parametrize(
+    ("said", "status", "reason"),
+    [
+        ([("euh le truc là-bas ça marche pas", 0.35)], "completed", "transcription incertaine (35%)"),
+        ([], "completed", "transcription vide"),
+        ([("lampadaire", 0.9)], "completed", "transcription trop courte (1 mot)"),
+        ([], "failed", "transcription échouée (failed)"),
+    ],
+)
 def test_an_empty_or_unsure_transcript_goes_to_review(
-        build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn,
-        said: list[tuple[str, float]], status: str, reason: str) -> None:
+    build: Callable[..., tuple[Resources, Flask]],
+    standin: TwilioStandIn,
+    said: list[tuple[str, float]],
+    status: str,
+    reason: str,
+) -> None:
     res, app = build()
     rec, gt, first = recorded(res, standin, app)
     standin.finish_transcript(gt, said, status=status)
@@ -245,7 +312,8 @@ def test_an_empty_or_unsure_transcript_goes_to_review(
 
 
 def test_a_transcript_in_another_language_than_the_towns_is_not_trusted(
-        build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn) -> None:
+    build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn
+) -> None:
     res, app = build(language="es-ES")  # the stand-in's service transcribes fr-FR
     rec, gt, first = recorded(res, standin, app)
     standin.finish_transcript(gt, SAID)
@@ -258,21 +326,30 @@ def test_a_transcript_in_another_language_than_the_towns_is_not_trusted(
 
 
 def test_transcript_callbacks_must_be_signed_and_well_formed(
-        build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn) -> None:
+    build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn
+) -> None:
     res, app = build()
     gt = "GT" + secrets.token_hex(16)
     assert transcript_ready(app, standin, gt, token="not-the-token").status_code == 403
-    unsigned = app.test_client().post("/twilio/voice/transcript", data=json.dumps({"transcript_sid": gt}),
-                                      content_type="application/json")
+    unsigned = app.test_client().post(
+        "/twilio/voice/transcript", data=json.dumps({"transcript_sid": gt}), content_type="application/json"
+    )
     assert unsigned.status_code == 403
-    bad = signed_post(app, "/twilio/voice/transcript", json.dumps({"transcript_sid": "GT../../x"}), params=None,
-                      token=standin.auth_token, content_type="application/json")
+    bad = signed_post(
+        app,
+        "/twilio/voice/transcript",
+        json.dumps({"transcript_sid": "GT../../x"}),
+        params=None,
+        token=standin.auth_token,
+        content_type="application/json",
+    )
     assert bad.status_code == 400 and "transcript_sid" in bad.get_data(as_text=True)
     assert count(res, RawMessage) == 0
 
 
 def test_a_transcript_never_called_back_is_polled(
-        build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn) -> None:
+    build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn
+) -> None:
     res, app = build(poll_after_seconds=60)
     rec, gt, first = recorded(res, standin, app)
     assert poll_transcripts(res.config, res.factory).checked == 0  # not late yet
@@ -289,7 +366,8 @@ def test_a_transcript_never_called_back_is_polled(
 
 
 def test_a_transcript_never_finished_is_left_to_the_agents(
-        build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn) -> None:
+    build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn
+) -> None:
     res, app = build(give_up_hours=2)
     rec, gt, first = recorded(res, standin, app)
     gone = poll_transcripts(res.config, res.factory, now=utcnow() + timedelta(hours=3))
@@ -300,11 +378,17 @@ def test_a_transcript_never_finished_is_left_to_the_agents(
 
 
 def test_a_transcript_before_its_recording_is_parked_then_filed(
-        build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn) -> None:
+    build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn
+) -> None:
     res, app = build()
     rec = leave_voicemail(app, standin)  # stored, not processed yet
-    status, body = standin.create_transcript({"ServiceSid": standin.intelligence_service, "CustomerKey": rec,
-                                              "Channel": json.dumps({"media_properties": {"source_sid": rec}})})
+    status, body = standin.create_transcript(
+        {
+            "ServiceSid": standin.intelligence_service,
+            "CustomerKey": rec,
+            "Channel": json.dumps({"media_properties": {"source_sid": rec}}),
+        }
+    )
     assert status == 201
     gt = body["sid"]
     standin.finish_transcript(gt, SAID)
@@ -320,7 +404,8 @@ def test_a_transcript_before_its_recording_is_parked_then_filed(
 
 
 def test_a_local_engine_transcribes_within_the_messages_budget(
-        build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn) -> None:
+    build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn
+) -> None:
     import hashlib
 
     from tests.support import local_transcriber
@@ -337,7 +422,8 @@ def test_a_local_engine_transcribes_within_the_messages_budget(
 
 
 def test_engine_none_keeps_voicemails_for_listening(
-        build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn) -> None:
+    build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn
+) -> None:
     res, app = build(engine="none", intelligence_service_sid=None)
     rec = leave_voicemail(app, standin)
     report = the_report(res, process_key(res, rec).report_id)
@@ -352,30 +438,43 @@ def test_transcription_settings_are_checked(make_config: Callable[..., Config]) 
     with pytest.raises(ConfigError, match="intelligence_service_sid"):
         make_config(transcription={"engine": "twilio"})
     with pytest.raises(ConfigError, match="étape transcript"):
-        make_config(transcription={"engine": "x.y:z"},
-                    pipeline=["parse", "file", "classify", "locate", "triage", "route", "confirm"])
+        make_config(
+            transcription={"engine": "x.y:z"},
+            pipeline=["parse", "file", "classify", "locate", "triage", "route", "confirm"],
+        )
     with pytest.raises(ConfigError):
         make_config(transcription={"engine": "twilio", "intelligence_service_sid": "GA123"})
 
 
-@pytest.mark.parametrize(("min_confidence", "min_words", "reasons"), [
-    (0.6, 3, []),
-    (0.95, 3, ["transcription incertaine (91%)"]),
-    (0.6, 30, ["transcription trop courte (22 mots)"]),
-])
-def test_review_thresholds_follow_the_settings(make_config: Callable[..., Config], min_confidence: float,
-                                               min_words: int, reasons: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("min_confidence", "min_words", "reasons"),
+    [
+        (0.6, 3, []),
+        (0.95, 3, ["transcription incertaine (91%)"]),
+        (0.6, 30, ["transcription trop courte (22 mots)"]),
+    ],
+)
+def test_review_thresholds_follow_the_settings(
+    make_config: Callable[..., Config], min_confidence: float, min_words: int, reasons: list[str]
+) -> None:
     from intake.message import Transcript
     from intake.reports.voicemail import review_reasons
 
     settings = make_config(transcription={"min_confidence": min_confidence, "min_words": min_words}).transcription
-    heard = Transcript(key="GT1", recording_sid="RE1", engine="twilio", status="completed",
-                       text=" ".join(text for text, _ in SAID), confidence=0.91)
+    heard = Transcript(
+        key="GT1",
+        recording_sid="RE1",
+        engine="twilio",
+        status="completed",
+        text=" ".join(text for text, _ in SAID),
+        confidence=0.91,
+    )
     assert review_reasons(heard, pending=False, settings=settings) == reasons
 
 
 def test_workers_poll_late_transcripts_once_across_hosts(
-        build: Callable[..., tuple[Resources, Flask]], redis_url: str) -> None:
+    build: Callable[..., tuple[Resources, Flask]], redis_url: str
+) -> None:
     from redis import Redis
 
     from intake.runtime.queue import housekeeping_queue
@@ -400,7 +499,8 @@ def test_the_health_page_knows_the_transcripts_door(build: Callable[..., tuple[R
 
 
 def test_reprocess_reads_a_voicemail_from_its_transcript(
-        build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn) -> None:
+    build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn
+) -> None:
     from intake.pipeline.reprocess import reprocess
 
     res, app = build()
@@ -417,15 +517,18 @@ def test_reprocess_reads_a_voicemail_from_its_transcript(
 
 
 def test_twilio_away_loses_neither_the_voicemail_nor_its_transcript(
-        build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn) -> None:
+    build: Callable[..., tuple[Resources, Flask]], standin: TwilioStandIn
+) -> None:
     res, app = build(poll_after_seconds=60)
     rec = leave_voicemail(app, standin)
     standin.fail_next(503, method="POST")  # the transcript cannot be asked for
     first = process_key(res, rec)
     report = the_report(res, first.report_id)
     assert first.status == "processed" and report.status == "a_qualifier"
-    assert ("transcription échouée (demande refusée : Twilio 503 POST /Transcripts: Unable to create record: "
-            "Service Unavailable)") in report.review_reasons
+    assert (
+        "transcription échouée (demande refusée : Twilio 503 POST /Transcripts: Unable to create record: "
+        "Service Unavailable)"
+    ) in report.review_reasons
     # the callback of another voicemail's transcript comes while Twilio's API is away: parked, then polled again
     rec, gt, second = recorded(res, standin, app)
     standin.finish_transcript(gt, SAID)

@@ -43,8 +43,12 @@ def client(make_config: Callable[..., Config]) -> tuple[FlaskClient, list[str]]:
     res = build_resources(cfg, mailer=ConsoleMailer())
     numbers = []
     for raw in (
-        citizen_email(attachments=[("photo du trou.jpg", "image/jpeg", jpeg_with_gps(48.85, 2.35)),
-                                   ("../../etc/passwd.html", "text/html", b"<script>x</script>")]),
+        citizen_email(
+            attachments=[
+                ("photo du trou.jpg", "image/jpeg", jpeg_with_gps(48.85, 2.35)),
+                ("../../etc/passwd.html", "text/html", b"<script>x</script>"),
+            ]
+        ),
         HOSTILE_HTML.encode(),
     ):
         rid, _ = store_raw(res.factory, channel="email", source="mairie", external_key=email_key(raw), payload=raw)
@@ -136,8 +140,9 @@ def test_agent_resolves_and_the_citizen_notification_is_queued(client: tuple[Fla
     page = c.get(f"/signalements/{numbers[0]}").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page)
     assert token is not None
-    done = c.post(f"/signalements/{numbers[0]}/statut",
-                  data={"statut": "resolu", "note": "Réparé", "csrf_token": token.group(1)})
+    done = c.post(
+        f"/signalements/{numbers[0]}/statut", data={"statut": "resolu", "note": "Réparé", "csrf_token": token.group(1)}
+    )
     assert done.status_code == 303
     assert "1 message(s) aux citoyens" in c.get(f"/signalements/{numbers[0]}").get_data(as_text=True)
     res = c.application.extensions["guichet"]
@@ -148,6 +153,7 @@ def test_agent_resolves_and_the_citizen_notification_is_queued(client: tuple[Fla
 
 
 # --- statuses, duplicates and the public page --------------------------------------------------------------
+
 
 def _agent_client(app: Any) -> FlaskClient:
     """A client of the back office, signed in as an administrator."""
@@ -171,8 +177,13 @@ def office(make_config: Callable[..., Config]) -> tuple[Any, dict[str, Any]]:
     cfg = make_config()
     res = build_resources(cfg, mailer=ConsoleMailer())
     with res.factory() as s, s.begin():
-        main = add_report(s, email="jeanne.martin@example.org", name="Jeanne Martin", phone="+33611223344",
-                          text="Le lampadaire devant chez moi, au 72 rue des Pyrénées, est éteint. Jeanne")
+        main = add_report(
+            s,
+            email="jeanne.martin@example.org",
+            name="Jeanne Martin",
+            phone="+33611223344",
+            text="Le lampadaire devant chez moi, au 72 rue des Pyrénées, est éteint. Jeanne",
+        )
         by_sms = add_report(s, channel="sms", phone="+33612345678")
         by_app = add_report(s, channel="open311", email="paul@example.net")
         other = add_report(s, email="voisin@example.net", status="en_cours")
@@ -204,15 +215,19 @@ def test_status_form_asks_a_reason_to_reject_and_answers_in_french(office: tuple
     url = f"/signalements/{number}/statut"
     assert c.post(url, data={"statut": "rejete", "motif": "doublon"}).status_code == 400  # no CSRF token
     token = _csrf(c, number)
-    for data, error in (({"statut": "rejete"}, "Un motif est obligatoire pour rejeter un signalement."),
-                        ({"statut": "rejete", "motif": "flemme"}, "Motif de rejet inconnu : flemme."),
-                        ({"statut": "perdu"}, "Statut inconnu : perdu."), ({}, "Statut inconnu")):
+    for data, error in (
+        ({"statut": "rejete"}, "Un motif est obligatoire pour rejeter un signalement."),
+        ({"statut": "rejete", "motif": "flemme"}, "Motif de rejet inconnu : flemme."),
+        ({"statut": "perdu"}, "Statut inconnu : perdu."),
+        ({}, "Statut inconnu"),
+    ):
         answer = c.post(url, data={**data, "csrf_token": token})
         assert answer.status_code == 303
         assert error in c.get(f"/signalements/{number}").get_data(as_text=True)
     assert _report(app, report_id).status == "nouveau"
-    done = c.post(url, data={"statut": "rejete", "motif": "hors_competence", "note": "Voie départementale",
-                             "csrf_token": token})
+    done = c.post(
+        url, data={"statut": "rejete", "motif": "hors_competence", "note": "Voie départementale", "csrf_token": token}
+    )
     assert done.status_code == 303
     after = c.get(f"/signalements/{number}").get_data(as_text=True)
     assert "Statut « Rejeté » enregistré. Les 2 doublon(s) suivent ce statut. 3 message(s)" in after
@@ -248,7 +263,8 @@ def test_report_page_counts_reports_and_an_agent_detaches_one(office: tuple[Any,
     assert _report(app, n["sms"][1]).duplicate_of_id is None
     again = c.post(f"/signalements/{n['sms'][0]}/detacher", data={"csrf_token": token})
     assert again.status_code == 303 and "n&#39;est lié à aucun autre" in c.get(again.headers["Location"]).get_data(
-        as_text=True)
+        as_text=True
+    )
     with app.extensions["guichet"].factory() as s:
         events = s.execute(select(Event.report_id, Event.actor).where(Event.action == "duplicate_unlinked")).all()
     assert sorted(r for r, _ in events) == sorted([main_id, n["sms"][1]])
@@ -265,9 +281,11 @@ def test_agent_merges_two_reports_by_hand(office: tuple[Any, dict[str, Any]]) ->
     number, _, _ = n["other"]
     token = _csrf(c, number)
     url = f"/signalements/{number}/fusionner"
-    for typed, error in (("n'importe quoi", "n&#39;est pas un numéro de signalement"),
-                         ("2019-00001", "Aucun signalement n° 2019-00001."),
-                         (number, "Fusion impossible : un signalement ne peut pas être fusionné avec lui-même")):
+    for typed, error in (
+        ("n'importe quoi", "n&#39;est pas un numéro de signalement"),
+        ("2019-00001", "Aucun signalement n° 2019-00001."),
+        (number, "Fusion impossible : un signalement ne peut pas être fusionné avec lui-même"),
+    ):
         answer = c.post(url, data={"cible": typed, "csrf_token": token})
         assert answer.status_code == 303 and answer.headers["Location"].endswith(f"/signalements/{number}")
         assert error in c.get(answer.headers["Location"]).get_data(as_text=True)
@@ -292,8 +310,10 @@ def test_public_status_page_shows_progress_and_no_personal_data(office: tuple[An
     c = _agent_client(app)
     number, _, token = n["main"]
     csrf = _csrf(c, number)
-    c.post(f"/signalements/{number}/statut", data={"statut": "en_cours", "note": "Rappeler Jeanne Martin au "
-                                                   "06 11 22 33 44", "csrf_token": csrf})
+    c.post(
+        f"/signalements/{number}/statut",
+        data={"statut": "en_cours", "note": "Rappeler Jeanne Martin au 06 11 22 33 44", "csrf_token": csrf},
+    )
     public = app.test_client()  # a citizen, not signed in
     page = public.get(f"/suivi/{token}")
     assert page.status_code == 200
@@ -304,8 +324,17 @@ def test_public_status_page_shows_progress_and_no_personal_data(office: tuple[An
     # The reference street only: no house number, never an address as typed (issue 12, P2).
     assert "Éclairage public" in html and "Rue des Pyrénées" in html and "72 Rue" not in html
     assert html.count("<li>") == 2  # received, then the status change with its date
-    for personal in ("Jeanne", "Martin", "jeanne.martin@example.org", "+33611223344", "06 11 22 33 44",
-                     "devant chez moi", "Rappeler", "/signalements/", "/fichiers/"):
+    for personal in (
+        "Jeanne",
+        "Martin",
+        "jeanne.martin@example.org",
+        "+33611223344",
+        "06 11 22 33 44",
+        "devant chez moi",
+        "Rappeler",
+        "/signalements/",
+        "/fichiers/",
+    ):
         assert personal not in html, personal
     assert public.get("/suivi/" + "x" * 32).status_code == 404
     assert public.get(f"/suivi/{n['other'][2]}").status_code == 200

@@ -31,8 +31,13 @@ def _config(make_config: Callable[..., Config], redis_url: str, smtp: tuple[str,
 def _run_workers(cfg_path: Path, n: int, processes: Processes) -> None:
     env = {**os.environ, "GUICHET_CONFIG": str(cfg_path)}
     procs = [
-        processes.start([sys.executable, "-m", "intake.cli", "worker", "--burst"], cwd=ROOT, env=env,
-                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        processes.start(
+            [sys.executable, "-m", "intake.cli", "worker", "--burst"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         for _ in range(n)
     ]
     for proc in procs:
@@ -41,7 +46,10 @@ def _run_workers(cfg_path: Path, n: int, processes: Processes) -> None:
 
 
 def test_two_workers_process_each_message_exactly_once(
-    make_config: Callable[..., Config], redis_url: str, smtp_server: tuple[str, int, Any], tmp_path: Path,
+    make_config: Callable[..., Config],
+    redis_url: str,
+    smtp_server: tuple[str, int, Any],
+    tmp_path: Path,
     processes: Processes,
 ) -> None:
     cfg = _config(make_config, redis_url, smtp_server)
@@ -70,8 +78,7 @@ def test_two_workers_process_each_message_exactly_once(
 
 
 def test_scheduler_tick_queues_each_poll_once(make_config: Callable[..., Config], redis_url: str) -> None:
-    mailbox = {"name": "mairie", "host": "127.0.0.1", "username": "u", "password": {"env": "X_PW"},
-               "poll_interval": 60}
+    mailbox = {"name": "mairie", "host": "127.0.0.1", "username": "u", "password": {"env": "X_PW"}, "poll_interval": 60}
     cfg = make_config(redis_url=redis_url, mailboxes=[mailbox, {**mailbox, "name": "accueil"}])
     redis = Redis.from_url(redis_url)
     first = tick(redis, cfg)
@@ -82,11 +89,17 @@ def test_scheduler_tick_queues_each_poll_once(make_config: Callable[..., Config]
     assert queued.count("intake.runtime.jobs.poll_mailbox_job") == 2
 
 
-def test_scheduler_queues_the_twilio_poll_once(make_config: Callable[..., Config], redis_url: str,
-                                               monkeypatch: Any) -> None:
+def test_scheduler_queues_the_twilio_poll_once(
+    make_config: Callable[..., Config], redis_url: str, monkeypatch: Any
+) -> None:
     monkeypatch.setenv("X_TWILIO_TOKEN", "secret")
-    twilio = {"enabled": True, "poll": True, "account_sid": "AC" + "1" * 32,
-              "auth_token": {"env": "X_TWILIO_TOKEN"}, "numbers": ["+33700000000"]}
+    twilio = {
+        "enabled": True,
+        "poll": True,
+        "account_sid": "AC" + "1" * 32,
+        "auth_token": {"env": "X_TWILIO_TOKEN"},
+        "numbers": ["+33700000000"],
+    }
     cfg = make_config(redis_url=redis_url, twilio=twilio)
     redis = Redis.from_url(redis_url)
     assert "poll:twilio" in tick(redis, cfg)

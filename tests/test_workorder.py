@@ -33,8 +33,12 @@ DESCRIPTION = "Une grosse branche est tombée sur le trottoir, appelez-moi au 06
 
 def _report(res: Resources, service: str = "espaces-verts") -> str:
     """A report from an email with a geotagged photo, given to `service` and transmitted; its number."""
-    raw = citizen_email(subject="Branche tombée", body=DESCRIPTION, message_id=f"{uuid.uuid4().hex}@example.org",
-                        attachments=[("branche.jpg", "image/jpeg", jpeg_with_gps(LAT, LON))])
+    raw = citizen_email(
+        subject="Branche tombée",
+        body=DESCRIPTION,
+        message_id=f"{uuid.uuid4().hex}@example.org",
+        attachments=[("branche.jpg", "image/jpeg", jpeg_with_gps(LAT, LON))],
+    )
     rid, _ = store_raw(res.factory, channel="email", source="mairie", external_key=email_key(raw), payload=raw)
     outcome = process_raw(res, rid)
     assert outcome.status == "processed" and outcome.report_id is not None
@@ -95,12 +99,14 @@ def _referent_mail(res: Resources, number: str) -> list[int]:
     with res.factory() as s, s.begin():
         report = s.execute(select(Report).where(Report.tracking_number == number)).scalar_one()
         notify_referents(s, res.config, report)  # once per (report, service, referent): no second row
-        return list(s.execute(select(Outbox.id).where(Outbox.report_id == report.id,
-                                                       Outbox.kind.like("referent:%"))).scalars())
+        return list(
+            s.execute(select(Outbox.id).where(Outbox.report_id == report.id, Outbox.kind.like("referent:%"))).scalars()
+        )
 
 
-def test_referents_email_carries_the_pdf_when_the_service_asks(make_config: Callable[..., Config],
-                                                               smtp_server: tuple[str, int, CaughtMail]) -> None:
+def test_referents_email_carries_the_pdf_when_the_service_asks(
+    make_config: Callable[..., Config], smtp_server: tuple[str, int, CaughtMail]
+) -> None:
     host, port, caught = smtp_server
     res = build_resources(make_config(smtp={"backend": "smtp", "host": host, "port": port}))
     with_pdf, without = _report(res, "espaces-verts"), _report(res, "voirie")  # work_order_pdf: true / unset
@@ -108,8 +114,9 @@ def test_referents_email_carries_the_pdf_when_the_service_asks(make_config: Call
     for number in (with_pdf, without):
         [row_id] = _referent_mail(res, number)
         assert send_email_row(res.factory, res.config, row_id, res.mailer) == "sent"
-    by_number: dict[str, Any] = {m["message"]["Subject"].split("n° ")[1].split(" ")[0]: m["message"]
-                                 for m in caught.messages}
+    by_number: dict[str, Any] = {
+        m["message"]["Subject"].split("n° ")[1].split(" ")[0]: m["message"] for m in caught.messages
+    }
     message = by_number[with_pdf]
     assert message.get_content_type() == "multipart/mixed"
     body = message.get_body(("plain",)).get_content()

@@ -159,11 +159,17 @@ def audit(response: Response) -> Response:
     report_id = getattr(g, "audit_report_id", None)
     if request.method == "GET" and report_id is None and not endpoint.startswith("exports."):
         return response
-    entry = AuditLog(user_id=current_user.id, username=current_user.username, action=endpoint[:80],
-                     method=request.method[:8], path=request.full_path.rstrip("?")[:500],
-                     status=response.status_code, report_id=report_id,
-                     detail={k: v[:200] for k, v in request.form.items() if k not in _NOT_AUDITED},
-                     ip=(request.remote_addr or "")[:45])
+    entry = AuditLog(
+        user_id=current_user.id,
+        username=current_user.username,
+        action=endpoint[:80],
+        method=request.method[:8],
+        path=request.full_path.rstrip("?")[:500],
+        status=response.status_code,
+        report_id=report_id,
+        detail={k: v[:200] for k, v in request.form.items() if k not in _NOT_AUDITED},
+        ip=(request.remote_addr or "")[:45],
+    )
     try:
         with current_app.extensions["guichet"].factory() as session, session.begin():
             session.add(entry)
@@ -186,7 +192,8 @@ def init_app(app: Flask) -> None:
     app.extensions["guichet_access"] = True
     auth.init_app(app)
     app.jinja_env.globals["can"] = lambda endpoint: bool(
-        current_user.is_authenticated and role_allowed(endpoint, current_user.role))  # hide what one cannot do
+        current_user.is_authenticated and role_allowed(endpoint, current_user.role)
+    )  # hide what one cannot do
     app.before_request(enforce)
     app.after_request(audit)
     app.register_error_handler(403, forbidden)

@@ -49,8 +49,14 @@ class Agent:
 
 
 def _agent(user: User, token: str) -> Agent:
-    return Agent(user.id, user.username, user.display_name or user.username, user.role, user.service,
-                 f"{session_key(user)}:{token}")
+    return Agent(
+        user.id,
+        user.username,
+        user.display_name or user.username,
+        user.role,
+        user.service,
+        f"{session_key(user)}:{token}",
+    )
 
 
 def _load(key: str) -> Agent | None:
@@ -195,4 +201,3 @@ def current_agent() -> Agent | None:
     """The signed-in user, or None."""
     user = current_user
     return user if isinstance(user, Agent) else None
-

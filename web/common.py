@@ -45,8 +45,11 @@ def map_centre() -> tuple[float, float]:
     state = current_app.extensions.setdefault("guichet_centre", {})
     if "centre" not in state:
         streets = res().understanding().local.streets()
-        state["centre"] = ((sum(s.lat for s in streets) / len(streets), sum(s.lon for s in streets) / len(streets))
-                           if streets else (46.6, 2.4))
+        state["centre"] = (
+            (sum(s.lat for s in streets) / len(streets), sum(s.lon for s in streets) / len(streets))
+            if streets
+            else (46.6, 2.4)
+        )
     centre: tuple[float, float] = state["centre"]
     return centre
 

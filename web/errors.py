@@ -16,22 +16,31 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger(__name__)
 
-TITLES = {400: "Demande invalide", 403: "Accès refusé", 404: "Page introuvable", 405: "Action impossible ici",
-          413: "Envoi trop volumineux", 429: "Trop de demandes", 500: "Erreur interne"}
+TITLES = {
+    400: "Demande invalide",
+    403: "Accès refusé",
+    404: "Page introuvable",
+    405: "Action impossible ici",
+    413: "Envoi trop volumineux",
+    429: "Trop de demandes",
+    500: "Erreur interne",
+}
 MESSAGES = {
     400: "La demande envoyée n'a pas pu être comprise. Rechargez la page et recommencez.",
     403: "Votre compte ne permet pas d'ouvrir cette page.",
     404: "Aucune page ne correspond à cette adresse : le lien est peut-être ancien ou incomplet.",
     405: "Cette adresse ne s'utilise pas de cette façon (un formulaire rechargé ou ouvert depuis un favori, "
-         "par exemple). Revenez à la page précédente et utilisez ses boutons.",
+    "par exemple). Revenez à la page précédente et utilisez ses boutons.",
     413: "Le fichier ou le formulaire envoyé dépasse la taille acceptée. Réduisez la photo ou envoyez moins de "
-         "fichiers à la fois.",
+    "fichiers à la fois.",
     429: "Trop de demandes en peu de temps. Patientez une minute avant de réessayer.",
     500: "Une erreur inattendue s'est produite ; elle a été enregistrée. Réessayez dans un instant ; si elle revient, "
-         "transmettez la référence ci-dessous à l'administrateur.",
+    "transmettez la référence ci-dessous à l'administrateur.",
 }
-CSRF_MESSAGE = ("Le formulaire a expiré ou n'a pas été envoyé depuis cette page (jeton de sécurité absent ou "
-                "périmé) : rien n'a été enregistré. Rechargez la page et recommencez.")
+CSRF_MESSAGE = (
+    "Le formulaire a expiré ou n'a pas été envoyé depuis cette page (jeton de sécurité absent ou "
+    "périmé) : rien n'a été enregistré. Rechargez la page et recommencez."
+)
 _REPORT = re.compile(r"^/signalements/([^/]+)/?$")
 
 
@@ -48,8 +57,10 @@ def _hint(status: int) -> str | None:
     """A more precise French hint for a few well-known mistakes."""
     match = _REPORT.match(request.path)
     if status == 404 and match and not re.match(r"^\d{4}-\d{5,}$", match.group(1)):
-        return ("Un signalement s'ouvre par son numéro de suivi, par exemple /signalements/2026-00042 ; "
-                "la recherche de la file des signalements retrouve un numéro.")
+        return (
+            "Un signalement s'ouvre par son numéro de suivi, par exemple /signalements/2026-00042 ; "
+            "la recherche de la file des signalements retrouve un numéro."
+        )
     if status == 404 and match:
         return f"Aucun signalement n° {match.group(1)}."
     return None
@@ -70,8 +81,16 @@ def render_error(status: int, message: str, *, reference: str | None = None) -> 
             body["reference"] = reference
         return jsonify(body), status
     signed_in = bool(current_user and current_user.is_authenticated)
-    return render_template("error_page.html", status=status, title=TITLES.get(status, "Erreur"), message=message,
-                           hint=_hint(status), back=_back(), signed_in=signed_in, reference=reference), status
+    return render_template(
+        "error_page.html",
+        status=status,
+        title=TITLES.get(status, "Erreur"),
+        message=message,
+        hint=_hint(status),
+        back=_back(),
+        signed_in=signed_in,
+        reference=reference,
+    ), status
 
 
 def _http_error(exc: HTTPException) -> Any:

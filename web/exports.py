@@ -27,8 +27,9 @@ def _download(kind: str) -> Response:
     cfg = current_app.config["GUICHET"]
     flt = parse_filter(request.args, cfg)
     if flt.errors:  # never a broader selection than asked: say what to correct
-        page = render_template("error.html", status=400,
-                               message="Export impossible, filtre à corriger : " + " ; ".join(flt.errors) + ".")
+        page = render_template(
+            "error.html", status=400, message="Export impossible, filtre à corriger : " + " ; ".join(flt.errors) + "."
+        )
         return Response(page, status=400, mimetype="text/html")
     agent = current_agent()
     personal = bool(agent and agent.is_admin)
@@ -36,9 +37,15 @@ def _download(kind: str) -> Response:
     base = cfg.town.public_url.rstrip("/")
     prefix = url_for("report.page", number="NUMERO")
     key, region = town_key(cfg), cfg.town.phone_region
-    rows = iter_rows(current_app.extensions["guichet"].factory, cfg, flt, service_scope=service_scope(),
-                     personal=personal, link=lambda number: base + prefix.replace("NUMERO", number),
-                     pseudonym=lambda value: pseudonym(key, value, region=region))
+    rows = iter_rows(
+        current_app.extensions["guichet"].factory,
+        cfg,
+        flt,
+        service_scope=service_scope(),
+        personal=personal,
+        link=lambda number: base + prefix.replace("NUMERO", number),
+        pseudonym=lambda value: pseudonym(key, value, region=region),
+    )
     stream: Iterator[str] = (csv_stream if kind == "csv" else geojson_stream)(rows, cols, cfg)
     day = cfg.town.local(datetime.now().astimezone()).strftime("%Y-%m-%d")
     mimetype = "text/csv" if kind == "csv" else "application/geo+json"

@@ -57,10 +57,15 @@ def page(number: str) -> str:
         if not address and rep.lat is not None and rep.lon is not None:
             near = nearest_address(nearby_addresses(session, cfg, rep.lat, rep.lon, half_span_m=150), rep.lat, rep.lon)
             address = f"près du {near} (d'après la position)" if near else None
-        return render_template("field_page.html", report=rep, description=description, history=HISTORY,
-                               address=address or "adresse non précisée",
-                               photos=[a for a in rep.attachments if a.thumb_sha256],
-                               after=[e for e in rep.events if e.action == "field_photo"])
+        return render_template(
+            "field_page.html",
+            report=rep,
+            description=description,
+            history=HISTORY,
+            address=address or "adresse non précisée",
+            photos=[a for a in rep.attachments if a.thumb_sha256],
+            after=[e for e in rep.events if e.action == "field_photo"],
+        )
 
 
 @bp.post("/terrain/<number>")
@@ -76,15 +81,25 @@ def update(number: str) -> Any:
             photo = store_photo(_res().file_store, upload.read(), upload.filename)
         with _res().factory() as session, session.begin():
             rep = report_or_404(session, number)
-            ids = record_visit(session, _cfg(), rep, actor=current_actor(), photo=photo,
-                               note=request.form.get("note"), status=request.form.get("statut") or None)
+            ids = record_visit(
+                session,
+                _cfg(),
+                rep,
+                actor=current_actor(),
+                photo=photo,
+                note=request.form.get("note"),
+                status=request.form.get("statut") or None,
+            )
             label = _cfg().statuses.label(rep.status)
     except ValueError as exc:
         flash(f"Rien n'a été enregistré : {exc}.", "erreur")
         return back
     send_soon(ids)
-    flash(f"Intervention enregistrée (statut : {label})."
-          + (f" {len(ids)} message(s) aux citoyens en cours d'envoi." if ids else ""), "info")
+    flash(
+        f"Intervention enregistrée (statut : {label})."
+        + (f" {len(ids)} message(s) aux citoyens en cours d'envoi." if ids else ""),
+        "info",
+    )
     return back
 
 

@@ -13,12 +13,30 @@ from web.common import res as _res
 
 bp = Blueprint("health", __name__)
 
-CHANNEL_NAMES = {"email": "email", "sms": "SMS / WhatsApp", "voice": "message vocal", "open311": "application",
-                 "telephone": "téléphone", "accueil": "accueil", "courrier": "courrier"}
-RAW_STATUS = {"pending": "en attente", "processing": "en cours", "processed": "traité", "failed": "en échec",
-              "discarded": "écarté", "held": "retenu"}
-SEND_STATUS = {"pending": "à envoyer", "sending": "en cours d'envoi", "sent": "envoyé", "failed": "en échec",
-               "suppressed": "non envoyé"}
+CHANNEL_NAMES = {
+    "email": "email",
+    "sms": "SMS / WhatsApp",
+    "voice": "message vocal",
+    "open311": "application",
+    "telephone": "téléphone",
+    "accueil": "accueil",
+    "courrier": "courrier",
+}
+RAW_STATUS = {
+    "pending": "en attente",
+    "processing": "en cours",
+    "processed": "traité",
+    "failed": "en échec",
+    "discarded": "écarté",
+    "held": "retenu",
+}
+SEND_STATUS = {
+    "pending": "à envoyer",
+    "sending": "en cours d'envoi",
+    "sent": "envoyé",
+    "failed": "en échec",
+    "suppressed": "non envoyé",
+}
 # Where the retry button may send the user back to (never a URL taken from the form).
 RETURNS = {"sante": "health.page", "echecs": "queue.failed"}
 
@@ -39,7 +57,6 @@ def duration_fr(seconds: float | None) -> str:
     return f"{mins} min"
 
 
-
 @bp.get("/sante-des-canaux")
 def page() -> str:
     """Per door: last successful poll or webhook, backlog, failures, unusual silence; the queue and the sends."""
@@ -53,12 +70,23 @@ def page() -> str:
         retries = recent_retries(session, limit=10)
         retention = retention_status(session)
     agent = current_agent()
-    return render_template("intake_health.html", s=snapshot, queue=queue, retries=retries, rule=cfg.health,
-                           warnings=warnings(snapshot, queue), ago=lambda moment: duration_fr(
-                               (snapshot.now - moment).total_seconds()),
-                           duration=duration_fr, channel_names=CHANNEL_NAMES, raw_status=RAW_STATUS,
-                           send_status=SEND_STATUS, show_recipients=bool(agent and agent.is_admin),
-                           max_attempts=cfg.worker.max_attempts, retention=retention, keep=cfg.privacy.retention)
+    return render_template(
+        "intake_health.html",
+        s=snapshot,
+        queue=queue,
+        retries=retries,
+        rule=cfg.health,
+        warnings=warnings(snapshot, queue),
+        ago=lambda moment: duration_fr((snapshot.now - moment).total_seconds()),
+        duration=duration_fr,
+        channel_names=CHANNEL_NAMES,
+        raw_status=RAW_STATUS,
+        send_status=SEND_STATUS,
+        show_recipients=bool(agent and agent.is_admin),
+        max_attempts=cfg.worker.max_attempts,
+        retention=retention,
+        keep=cfg.privacy.retention,
+    )
 
 
 def _message(outcome: Any) -> tuple[str, str]:
@@ -66,13 +94,21 @@ def _message(outcome: Any) -> tuple[str, str]:
     n = outcome.raw_id
     messages = {
         "missing": (f"Message n° {n} introuvable.", "erreur"),
-        "refused": (f"Le message n° {n} n'est ni en échec ni bloqué (déjà traité ou en cours) : rien à relancer.",
-                    "erreur"),
+        "refused": (
+            f"Le message n° {n} n'est ni en échec ni bloqué (déjà traité ou en cours) : rien à relancer.",
+            "erreur",
+        ),
         "queued": (f"Message n° {n} remis dans la file : il sera traité dans un instant.", "info"),
-        "pending": (f"Message n° {n} remis en attente, mais la file de traitement (Redis) est injoignable : "
-                    "il sera traité dès son retour.", "erreur"),
-        "busy": (f"Message n° {n} remis en attente : la base de données est momentanément indisponible "
-                 f"({outcome.error}). Réessayez dans un instant.", "erreur"),
+        "pending": (
+            f"Message n° {n} remis en attente, mais la file de traitement (Redis) est injoignable : "
+            "il sera traité dès son retour.",
+            "erreur",
+        ),
+        "busy": (
+            f"Message n° {n} remis en attente : la base de données est momentanément indisponible "
+            f"({outcome.error}). Réessayez dans un instant.",
+            "erreur",
+        ),
         "discarded": (f"Message n° {n} écarté : {outcome.error}.", "info"),
         "held": (f"Message n° {n} retenu pour examen : {outcome.error}.", "info"),
         "failed": (f"Message n° {n} de nouveau en échec : {outcome.error}", "erreur"),
@@ -134,8 +170,10 @@ def _send_again(res: Any, ids: list[int]) -> str:
             for outbox_id in ids:
                 enqueue_send(queue, outbox_id, timeout=cfg.worker.job_timeout)
         except Exception:  # the rows are pending: each worker's own sweep sends them within a few minutes
-            return (f"{len(ids)} envoi(s) remis en attente ; la file (Redis) est injoignable : les workers les "
-                    "enverront d'eux-mêmes dans quelques minutes.")
+            return (
+                f"{len(ids)} envoi(s) remis en attente ; la file (Redis) est injoignable : les workers les "
+                "enverront d'eux-mêmes dans quelques minutes."
+            )
         return f"{len(ids)} envoi(s) remis en file : ils partent dans un instant."
     sent = 0
     for outbox_id in ids:
@@ -150,28 +188,38 @@ def warnings(snapshot: Any, queue: Any) -> list[str]:
     """What needs a look, in French, most serious first."""
     out: list[str] = []
     if queue.error:
-        out.append(f"La file de traitement (Redis) est injoignable ({queue.error}). Les messages reçus sont "
-                   "conservés et seront traités à son retour.")
+        out.append(
+            f"La file de traitement (Redis) est injoignable ({queue.error}). Les messages reçus sont "
+            "conservés et seront traités à son retour."
+        )
     elif queue.configured and not queue.workers:
         out.append("Aucun worker n'est actif : les messages reçus attendent d'être traités.")
     for door in snapshot.doors:
         if door.silence.state == "alerte":
-            out.append(f"{door.label} : aucun message depuis {duration_fr(door.silence.counted)} (heures comptées), "
-                       f"d'habitude moins de {duration_fr(door.silence.threshold)}.")
+            out.append(
+                f"{door.label} : aucun message depuis {duration_fr(door.silence.counted)} (heures comptées), "
+                f"d'habitude moins de {duration_fr(door.silence.threshold)}."
+            )
         if door.poll_interval and door.poll_late:
-            when = (f"il y a {duration_fr((snapshot.now - door.last_success_at).total_seconds())}"
-                    if door.last_success_at else "jamais")
+            when = (
+                f"il y a {duration_fr((snapshot.now - door.last_success_at).total_seconds())}"
+                if door.last_success_at
+                else "jamais"
+            )
             out.append(f"{door.label} : dernière relève réussie {when}.")
         if door.last_error:
             out.append(f"{door.label} : erreur à la dernière relève — {door.last_error}")
     if snapshot.failed:
         out.append(f"{len(snapshot.failed)} message(s) en échec ou bloqué(s) : relancez-les après correction.")
     if snapshot.stale_claims:
-        out.append(f"{snapshot.stale_claims} message(s) pris par un worker qui ne répond plus : ils seront repris "
-                   "automatiquement, et mis en échec (listés ci-dessous) s'ils ont déjà épuisé leurs tentatives ; "
-                   "« guichet retry » les reprend aussi.")
+        out.append(
+            f"{snapshot.stale_claims} message(s) pris par un worker qui ne répond plus : ils seront repris "
+            "automatiquement, et mis en échec (listés ci-dessous) s'ils ont déjà épuisé leurs tentatives ; "
+            "« guichet retry » les reprend aussi."
+        )
     failed_sends = sum(s.counts.get("failed", 0) for s in snapshot.sendings)
     if failed_sends:
-        out.append(f"{failed_sends} envoi(s) aux citoyens en échec. Renvoyez-les ci-dessous ou avec "
-                   "« guichet resend ».")
+        out.append(
+            f"{failed_sends} envoi(s) aux citoyens en échec. Renvoyez-les ci-dessous ou avec « guichet resend »."
+        )
     return out

@@ -24,15 +24,26 @@ EVENTS = {
     "transcribed": "transcription automatique reçue",
     "transcription_abandoned": "transcription automatique non reçue",
 }
-OUTBOX_KINDS = {"confirmation": "accusé de réception", "ask_location": "demande d'adresse", "reply": "réponse",
-                "referent": "message aux référents", "status": "avis de changement de statut",
-                "digest": "récapitulatif"}
-OUTBOX_STATES = {"sent": "envoyé", "failed": "échec d'envoi", "suppressed": "non envoyé", "pending": "en attente",
-                 "delivered": "distribué", "undelivered": "non distribué"}
+OUTBOX_KINDS = {
+    "confirmation": "accusé de réception",
+    "ask_location": "demande d'adresse",
+    "reply": "réponse",
+    "referent": "message aux référents",
+    "status": "avis de changement de statut",
+    "digest": "récapitulatif",
+}
+OUTBOX_STATES = {
+    "sent": "envoyé",
+    "failed": "échec d'envoi",
+    "suppressed": "non envoyé",
+    "pending": "en attente",
+    "delivered": "distribué",
+    "undelivered": "non distribué",
+}
 
 
 def event_label(action: str) -> str:
-    """"location_requested" -> "adresse demandée au citoyen"; outbox results like "status_resolu_sent" too."""
+    """ "location_requested" -> "adresse demandée au citoyen"; outbox results like "status_resolu_sent" too."""
     if action in EVENTS:
         return EVENTS[action]
     head, _, state = action.rpartition("_")

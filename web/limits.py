@@ -79,7 +79,7 @@ class CappedStream(io.RawIOBase):
         self.seen += len(data)
         if self.seen > self.limit:
             raise RequestEntityTooLarge(TOO_LARGE.format(limit=_human(self.limit)))
-        buffer[:len(data)] = data
+        buffer[: len(data)] = data
         return len(data)
 
 

@@ -21,22 +21,53 @@ MAX_MARKERS = 20_000  # beyond this a browser slows down; the page says so and o
 # Fixed palette (Okabe-Ito, then Paul Tol's), keyed by the category's rank in config.yaml: (fill, text on it).
 # Every text colour has a contrast of at least 4.5:1 on its fill; each marker also shows the category's number.
 PALETTE: tuple[tuple[str, str], ...] = (
-    ("#0072B2", "#FFFFFF"), ("#E69F00", "#000000"), ("#009E73", "#000000"), ("#CC79A7", "#000000"),
-    ("#D55E00", "#000000"), ("#56B4E9", "#000000"), ("#F0E442", "#000000"), ("#332288", "#FFFFFF"),
-    ("#882255", "#FFFFFF"), ("#117733", "#FFFFFF"), ("#999933", "#000000"), ("#AA4499", "#FFFFFF"),
+    ("#0072B2", "#FFFFFF"),
+    ("#E69F00", "#000000"),
+    ("#009E73", "#000000"),
+    ("#CC79A7", "#000000"),
+    ("#D55E00", "#000000"),
+    ("#56B4E9", "#000000"),
+    ("#F0E442", "#000000"),
+    ("#332288", "#FFFFFF"),
+    ("#882255", "#FFFFFF"),
+    ("#117733", "#FFFFFF"),
+    ("#999933", "#000000"),
+    ("#AA4499", "#FFFFFF"),
 )
 UNCLASSIFIED = ("#595959", "#FFFFFF")
 # Query arguments of the filters form; a visit with none of them gets the map's default (open reports).
 HOTSPOTS = "stats.hotspots_geojson"  # FeatureCollection of Points with radius_m, label, count
-FILTER_KEYS = frozenset({"statut", "categorie", "service", "canal", "zone", "du", "au", "a_qualifier", "photo",
-                         "ouverts", "doublons", "q", "filtre"})
-
+FILTER_KEYS = frozenset(
+    {
+        "statut",
+        "categorie",
+        "service",
+        "canal",
+        "zone",
+        "du",
+        "au",
+        "a_qualifier",
+        "photo",
+        "ouverts",
+        "doublons",
+        "q",
+        "filtre",
+    }
+)
 
 
 def legend(config: Config) -> list[dict[str, str]]:
     """One entry per category in config order (number, code, label, colours), then "non classé"."""
-    entries = [{"n": str(i + 1), "code": c.code, "label": c.label, "fill": PALETTE[i % len(PALETTE)][0],
-                "text": PALETTE[i % len(PALETTE)][1]} for i, c in enumerate(config.categories)]
+    entries = [
+        {
+            "n": str(i + 1),
+            "code": c.code,
+            "label": c.label,
+            "fill": PALETTE[i % len(PALETTE)][0],
+            "text": PALETTE[i % len(PALETTE)][1],
+        }
+        for i, c in enumerate(config.categories)
+    ]
     entries.append({"n": "?", "code": "", "label": "Non classé", "fill": UNCLASSIFIED[0], "text": UNCLASSIFIED[1]})
     return entries
 
@@ -60,14 +91,15 @@ def map_filter(args: Mapping[str, Any], config: Config) -> ReportFilter:
 
 
 def parse_bbox(raw: str) -> tuple[float, float, float, float]:
-    """"ouest,sud,est,nord" in degrees (GeoJSON order); ValueError with a French message when unusable."""
+    """ "ouest,sud,est,nord" in degrees (GeoJSON order); ValueError with a French message when unusable."""
     parts = raw.split(",")
     try:
         west, south, east, north = (float(p) for p in parts)
     except ValueError:
         raise ValueError("bbox illisible : quatre nombres attendus, ouest,sud,est,nord") from None
     if not all(math.isfinite(v) for v in (west, south, east, north)) or not (
-            -180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        -180 <= west <= east <= 180 and -90 <= south <= north <= 90
+    ):
         raise ValueError("bbox hors limites : ouest ≤ est entre -180 et 180, sud ≤ nord entre -90 et 90")
     return west, south, east, north
 
@@ -108,13 +140,20 @@ def page() -> str:
     args = flt.args()
     hotspots = _hotspots_endpoint()
     return render_template(
-        "map.html", flt=flt, options=_options(cfg), scoped=service_scope() is not None,
-        legend=legend(cfg), legend_json=json.dumps(legend(cfg), ensure_ascii=False),
+        "map.html",
+        flt=flt,
+        options=_options(cfg),
+        scoped=service_scope() is not None,
+        legend=legend(cfg),
+        legend_json=json.dumps(legend(cfg), ensure_ascii=False),
         data_url=url_for("map.data", filtre="1", **args),
-        csv_url=url_for("exports.csv", **args), geojson_url=url_for("exports.geojson", **args),
+        csv_url=url_for("exports.csv", **args),
+        geojson_url=url_for("exports.geojson", **args),
         outline_url=url_for("pin.outline") if "pin.outline" in current_app.view_functions else "",
         hotspots_url=url_for(hotspots, **args) if hotspots else "",
-        tiles_url=cfg.web.tiles_url or "", attribution=cfg.web.tiles_attribution, cap=MAX_MARKERS,
+        tiles_url=cfg.web.tiles_url or "",
+        attribution=cfg.web.tiles_attribution,
+        cap=MAX_MARKERS,
     )
 
 
@@ -146,19 +185,35 @@ def data() -> Any:
         moment = (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment).astimezone(zone)
         return f"{moment.day:02d}/{moment.month:02d}/{moment.year:04d}"
 
-    features = [{
-        "type": "Feature",
-        "geometry": {"type": "Point", "coordinates": [round(m.lon, 6), round(m.lat, 6)]},
-        "properties": {"numero": m.number, "categorie": m.category or "",
-                       "categorie_libelle": labels.get(m.category or "", "Non classé"),
-                       "statut": statuses.get(m.status, m.status), "date": day(m.created_at),
-                       **({"position": m.position} if m.position else {}),
-                       "url": link.replace("NUMERO", m.number)},
-    } for m in page.markers]
-    body = {"type": "FeatureCollection", "features": features, "total": page.total,
-            "sans_position": page.total - page.with_position, "dans_la_zone": page.in_box,
-            "affiches": len(features), "plafond": cap, "tronque": page.truncated, "erreurs": list(flt.errors)}
-    response = current_app.response_class(json.dumps(body, ensure_ascii=False, separators=(",", ":")),
-                                          mimetype="application/geo+json")
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [round(m.lon, 6), round(m.lat, 6)]},
+            "properties": {
+                "numero": m.number,
+                "categorie": m.category or "",
+                "categorie_libelle": labels.get(m.category or "", "Non classé"),
+                "statut": statuses.get(m.status, m.status),
+                "date": day(m.created_at),
+                **({"position": m.position} if m.position else {}),
+                "url": link.replace("NUMERO", m.number),
+            },
+        }
+        for m in page.markers
+    ]
+    body = {
+        "type": "FeatureCollection",
+        "features": features,
+        "total": page.total,
+        "sans_position": page.total - page.with_position,
+        "dans_la_zone": page.in_box,
+        "affiches": len(features),
+        "plafond": cap,
+        "tronque": page.truncated,
+        "erreurs": list(flt.errors),
+    }
+    response = current_app.response_class(
+        json.dumps(body, ensure_ascii=False, separators=(",", ":")), mimetype="application/geo+json"
+    )
     response.headers["Cache-Control"] = "private, no-store"
     return response

@@ -31,10 +31,17 @@ def scrape() -> Response:
     """The figures in Prometheus' text format; 403 (French, plain text) to anyone else."""
     cfg: Config = current_app.config["GUICHET"]
     if not allowed(cfg, authorization=request.headers.get("Authorization", ""), remote=request.remote_addr):
-        reason = ("métriques désactivées : configurez web.metrics_token ou web.metrics_allow"
-                  if not cfg.web.metrics_token and not cfg.web.metrics_allow else "accès aux métriques refusé")
+        reason = (
+            "métriques désactivées : configurez web.metrics_token ou web.metrics_allow"
+            if not cfg.web.metrics_token and not cfg.web.metrics_allow
+            else "accès aux métriques refusé"
+        )
         return Response(reason + "\n", status=403, mimetype="text/plain", headers={"Cache-Control": "no-store"})
     with current_app.extensions["guichet"].factory() as session:
         text = render(collect(session))
-    return Response(text, mimetype="text/plain", content_type="text/plain; version=0.0.4; charset=utf-8",
-                    headers={"Cache-Control": "no-store"})
+    return Response(
+        text,
+        mimetype="text/plain",
+        content_type="text/plain; version=0.0.4; charset=utf-8",
+        headers={"Cache-Control": "no-store"},
+    )

@@ -14,7 +14,10 @@ bp = Blueprint("notice", __name__)
 def page() -> ResponseReturnValue:
     """Who processes citizens' data, why, on what basis, for whom, how long, and how to exercise their rights."""
     config = cfg()
-    response = make_response(render_template("privacy_notice.html", privacy=config.privacy,
-                                             keep=config.privacy.retention, town=config.town.name))
+    response = make_response(
+        render_template(
+            "privacy_notice.html", privacy=config.privacy, keep=config.privacy.retention, town=config.town.name
+        )
+    )
     response.headers["Cache-Control"] = "public, max-age=3600"
     return response

@@ -26,11 +26,11 @@ class Position:
 
     lat: float
     lon: float
-    source: str          # pin | text
+    source: str  # pin | text
     score: float
-    geo: Any = None      # GeocodeResult (reverse-geocoded for a pin, geocoded for an address)
+    geo: Any = None  # GeocodeResult (reverse-geocoded for a pin, geocoded for an address)
     mention: Any = None
-    via: str = "carte"   # carte | adresse
+    via: str = "carte"  # carte | adresse
 
 
 class InputError(ValueError):
@@ -47,8 +47,11 @@ def _town_geometry() -> dict[str, Any]:
     if "centre" not in state:
         from intake.geocoding.spatial import convex_hull
 
-        points = [(plon, plat) for s in _res().understanding().local.streets()
-                  for plon, plat in (list(s.points.values()) or [(s.lon, s.lat)])]
+        points = [
+            (plon, plat)
+            for s in _res().understanding().local.streets()
+            for plon, plat in (list(s.points.values()) or [(s.lon, s.lat)])
+        ]
         if points:
             state["centre"] = (sum(p[1] for p in points) / len(points), sum(p[0] for p in points) / len(points))
             hull = convex_hull(points)
@@ -66,11 +69,17 @@ def _from_form(form: Any) -> Position:
     address = (form.get("adresse") or "").strip()[:300]
     if lat is not None or lon is not None:
         if lat is None or lon is None or math.isnan(lat) or math.isnan(lon) or abs(lat) > 90 or abs(lon) > 180:
-            raise InputError("Coordonnées invalides : placez le point sur la carte, ou indiquez une latitude et "
-                             "une longitude en degrés décimaux (par exemple 48.8566 et 2.3522).", "lat")
+            raise InputError(
+                "Coordonnées invalides : placez le point sur la carte, ou indiquez une latitude et "
+                "une longitude en degrés décimaux (par exemple 48.8566 et 2.3522).",
+                "lat",
+            )
         if not understanding.in_commune(lat, lon):
-            raise InputError(f"Ce point est en dehors de la commune ({town}). Placez-le à l'endroit exact du "
-                             "problème, dans la commune.", "lat")
+            raise InputError(
+                f"Ce point est en dehors de la commune ({town}). Placez-le à l'endroit exact du "
+                "problème, dans la commune.",
+                "lat",
+            )
         return Position(lat, lon, "pin", 1.0, geo=understanding.local.reverse(lat, lon))
     if not address:
         raise InputError("Placez le point sur la carte ou indiquez l'adresse du problème.", "adresse")
@@ -80,20 +89,31 @@ def _from_form(form: Any) -> Position:
             result = understanding.geocoder.geocode(address)
         except Exception:  # an unreachable address server must not show a traceback
             current_app.logger.exception("geocoding of a citizen's address failed")
-            raise InputError("La recherche d'adresse est momentanément indisponible : placez le point sur la "
-                             "carte.", "adresse") from None
+            raise InputError(
+                "La recherche d'adresse est momentanément indisponible : placez le point sur la carte.", "adresse"
+            ) from None
         if result is not None and result.score < current_app.config["GUICHET"].addresses.min_score:
             result = None
     if result is None:
-        raise InputError("Adresse introuvable dans la commune : vérifiez le numéro et le nom de la rue, ou placez "
-                         "le point sur la carte.", "adresse")
+        raise InputError(
+            "Adresse introuvable dans la commune : vérifiez le numéro et le nom de la rue, ou placez "
+            "le point sur la carte.",
+            "adresse",
+        )
     if not understanding.in_commune(result.lat, result.lon):
         raise InputError(f"Cette adresse n'est pas dans la commune ({town}).", "adresse")
     return Position(result.lat, result.lon, "text", result.score, geo=result, mention=mention, via="adresse")
 
 
-def _page(report: Report, *, state: str, message: str | None = None, error: InputError | None = None,
-          values: dict[str, str] | None = None, status: int = 200) -> tuple[str, int]:
+def _page(
+    report: Report,
+    *,
+    state: str,
+    message: str | None = None,
+    error: InputError | None = None,
+    values: dict[str, str] | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
     cfg = current_app.config["GUICHET"]
     geometry = _town_geometry()
     centre, zoom, fit_outline = geometry["centre"], 13, True
@@ -101,9 +121,17 @@ def _page(report: Report, *, state: str, message: str | None = None, error: Inpu
         centre, zoom, fit_outline = (report.lat, report.lon), PLACED_ZOOM, False
     labels = {c.code: c.label for c in cfg.categories}
     return render_template(
-        "pin.html", state=state, message=message, error=error, values=values or {},
-        tracking_number=report.tracking_number, category=labels.get(report.category or ""),
-        centre=centre, zoom=zoom, fit_outline=fit_outline, tiles_url=cfg.web.tiles_url or "",
+        "pin.html",
+        state=state,
+        message=message,
+        error=error,
+        values=values or {},
+        tracking_number=report.tracking_number,
+        category=labels.get(report.category or ""),
+        centre=centre,
+        zoom=zoom,
+        fit_outline=fit_outline,
+        tiles_url=cfg.web.tiles_url or "",
         attribution=cfg.web.tiles_attribution,
         outline_url=url_for("pin.outline") if geometry.get("outline") else "",
     ), status
@@ -156,8 +184,20 @@ def save_position(token: str) -> Any:
             detail["reverse_distance_m"] = distance
             if not isinstance(distance, int | float) or distance > NEAR_M:
                 label = f"à proximité du {where.geo.label}"  # the nearest address, not the point's own
-        place(session, current_app.config["GUICHET"], report, lat=where.lat, lon=where.lon, source=where.source,
-              score=where.score, geo=where.geo, mention=where.mention, label=label, detail=detail, actor=CITIZEN)
+        place(
+            session,
+            current_app.config["GUICHET"],
+            report,
+            lat=where.lat,
+            lon=where.lon,
+            source=where.source,
+            score=where.score,
+            geo=where.geo,
+            mention=where.mention,
+            label=label,
+            detail=detail,
+            actor=CITIZEN,
+        )
     return redirect(url_for("pin.position", token=token), 303)
 
 
@@ -167,9 +207,16 @@ def outline() -> Any:
     ring = _town_geometry().get("outline")
     if not ring:
         abort(404)
-    body = {"type": "FeatureCollection", "features": [{
-        "type": "Feature", "properties": {"nom": current_app.config["GUICHET"].town.name},
-        "geometry": {"type": "Polygon", "coordinates": [ring]}}]}
+    body = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"nom": current_app.config["GUICHET"].town.name},
+                "geometry": {"type": "Polygon", "coordinates": [ring]},
+            }
+        ],
+    }
     response = current_app.response_class(current_app.json.dumps(body), mimetype="application/geo+json")
     response.headers["Cache-Control"] = "public, max-age=86400"
     return response
@@ -178,6 +225,19 @@ def outline() -> Any:
 @bp.errorhandler(CSRFError)
 def csrf_refused(exc: CSRFError) -> tuple[str, int]:
     """An expired or missing form token: a French page instead of Werkzeug's English one."""
-    return render_template("pin.html", state="csrf", message=None, error=None, values={}, tracking_number=None,
-                           category=None, centre=(0, 0), zoom=13, fit_outline=False, tiles_url="", attribution="",
-                           outline_url="", retry_url=request.path), 400
+    return render_template(
+        "pin.html",
+        state="csrf",
+        message=None,
+        error=None,
+        values={},
+        tracking_number=None,
+        category=None,
+        centre=(0, 0),
+        zoom=13,
+        fit_outline=False,
+        tiles_url="",
+        attribution="",
+        outline_url="",
+        retry_url=request.path,
+    ), 400

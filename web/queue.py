@@ -43,11 +43,19 @@ def index() -> str:
     from web.selection import allowed, assignable_users
 
     role = getattr(current_user, "role", "")
-    return render_template("queue.html", page=page, flt=flt, args=flt.args(), failed=failed, scope=scope,
-                           services=services, channels=CHANNELS, first_page=not request.args.get("avant")
-                           and not request.args.get("apres"),
-                           bulk={a: allowed(a, role) for a in ("attribuer", "service", "statut", "exporter")},
-                           assignable=assignable_users(scope) if allowed("attribuer", role) else [])
+    return render_template(
+        "queue.html",
+        page=page,
+        flt=flt,
+        args=flt.args(),
+        failed=failed,
+        scope=scope,
+        services=services,
+        channels=CHANNELS,
+        first_page=not request.args.get("avant") and not request.args.get("apres"),
+        bulk={a: allowed(a, role) for a in ("attribuer", "service", "statut", "exporter")},
+        assignable=assignable_users(scope) if allowed("attribuer", role) else [],
+    )
 
 
 @bp.post("/selection")
@@ -84,8 +92,11 @@ def selection() -> Any:
     outcome = bulk.apply(action, numbers, request.form, scope)
     send_soon(outcome.outbox_ids)
     if outcome.done:
-        flash(f"{len(outcome.done)} signalement(s) {bulk.VERBS[action]} : {', '.join(outcome.done)}."
-              + (f" {len(outcome.outbox_ids)} message(s) en cours d'envoi." if outcome.outbox_ids else ""), "info")
+        flash(
+            f"{len(outcome.done)} signalement(s) {bulk.VERBS[action]} : {', '.join(outcome.done)}."
+            + (f" {len(outcome.outbox_ids)} message(s) en cours d'envoi." if outcome.outbox_ids else ""),
+            "info",
+        )
     if outcome.refused:
         flash("Non modifié(s) : " + " ; ".join(f"{n} ({why})" for n, why in outcome.refused) + ".", "erreur")
     return back
@@ -116,8 +127,9 @@ def attachment(attachment_id: int, kind: str) -> Any:
         return send_file(io.BytesIO(data), mimetype=mime)
     if kind == "original":
         name = _SAFE_NAME.sub("_", att.filename).strip("._") or "piece-jointe"
-        return send_file(store.path(att.sha256), mimetype="application/octet-stream", as_attachment=True,
-                         download_name=name)
+        return send_file(
+            store.path(att.sha256), mimetype="application/octet-stream", as_attachment=True, download_name=name
+        )
     digest = att.served_sha256 if kind == "image" else att.thumb_sha256
     if not digest:
         abort(404)

@@ -28,8 +28,13 @@ def _page(status: int = 200, **values: Any) -> tuple[str, int]:
 
 
 def _who() -> dict[str, Any]:
-    return {"actor": current_user.username, "user_id": current_user.id, "ip": (request.remote_addr or "")[:45],
-            "method": request.method, "path": request.path}
+    return {
+        "actor": current_user.username,
+        "user_id": current_user.id,
+        "ip": (request.remote_addr or "")[:45],
+        "method": request.method,
+        "path": request.path,
+    }
 
 
 def _identifier() -> str:
@@ -57,9 +62,11 @@ def export() -> Any:
         audit_export(session, config, subject, key=key, **_who())
     if request.form.get("format") == "json":
         name = f"rgpd-{pseudonym(key, identifier, region=config.town.phone_region)}.json"
-        return Response(json.dumps(data, ensure_ascii=False, indent=2), mimetype="application/json",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"',
-                                 "Cache-Control": "no-store"})
+        return Response(
+            json.dumps(data, ensure_ascii=False, indent=2),
+            mimetype="application/json",
+            headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+        )
     return _page(resume=summary_fr(config, data), saisi=identifier, trouve=bool(subject.found))
 
 
@@ -76,13 +83,19 @@ def erase() -> Any:
     except ValueError:
         confirmed = ""
     if confirmed != identifier:
-        return _page(400, saisi=identifier, erreur="Pour effacer, retapez la même adresse ou le même numéro dans "
-                                                   "le champ de confirmation : l'effacement est définitif.")
+        return _page(
+            400,
+            saisi=identifier,
+            erreur="Pour effacer, retapez la même adresse ou le même numéro dans "
+            "le champ de confirmation : l'effacement est définitif.",
+        )
     with res().factory() as session, session.begin():
         subject = find_subject(session, identifier)
         if not subject.found:
             return _page(saisi=identifier, efface="Aucune donnée n'est détenue sur cette adresse ou ce numéro.")
         done = erase_subject(session, config, res().file_store, subject, key=town_key(config), **_who())
-    return _page(efface=f"Effacé : {done.contacts} contact(s), {done.reports} signalement(s) anonymisé(s) "
-                        f"(catégorie, lieu et état conservés pour les statistiques), {done.messages} autre(s) "
-                        f"message(s), {done.sent} message(s) envoyé(s).")
+    return _page(
+        efface=f"Effacé : {done.contacts} contact(s), {done.reports} signalement(s) anonymisé(s) "
+        f"(catégorie, lieu et état conservés pour les statistiques), {done.messages} autre(s) "
+        f"message(s), {done.sent} message(s) envoyé(s)."
+    )

@@ -20,8 +20,12 @@ from web.common import res as _res
 
 MAX_SELECTION = 50  # one page of the queue
 # action -> the single action's endpoint, whose roles the selection checks
-ENDPOINTS = {"attribuer": "report.assign", "service": "report.change_service",
-             "statut": "report.change_status", "exporter": "exports.csv"}
+ENDPOINTS = {
+    "attribuer": "report.assign",
+    "service": "report.change_service",
+    "statut": "report.change_status",
+    "exporter": "exports.csv",
+}
 VERBS = {"attribuer": "attribué(s)", "service": "réaffecté(s)", "statut": "passé(s) au nouveau statut"}
 
 
@@ -57,10 +61,17 @@ def assignable_users(scope: str | None) -> list[tuple[int, str]]:
 def _audit(number: str, report_id: int | None, action: str, status: int, detail: dict[str, Any]) -> None:
     from flask_login import current_user
 
-    entry = AuditLog(user_id=current_user.id, username=current_user.username, action=f"selection.{action}"[:80],
-                     method="POST", path=request.path[:500], status=status, report_id=report_id,
-                     detail={**{k: str(v)[:200] for k, v in detail.items()}, "numero": number},
-                     ip=(request.remote_addr or "")[:45])
+    entry = AuditLog(
+        user_id=current_user.id,
+        username=current_user.username,
+        action=f"selection.{action}"[:80],
+        method="POST",
+        path=request.path[:500],
+        status=status,
+        report_id=report_id,
+        detail={**{k: str(v)[:200] for k, v in detail.items()}, "numero": number},
+        ip=(request.remote_addr or "")[:45],
+    )
     with _res().factory() as session, session.begin():
         session.add(entry)
 
@@ -75,8 +86,7 @@ def apply(action: str, numbers: list[str], form: Any, scope: str | None) -> Outc
     cfg = _cfg()
     actor = current_actor()
     outcome = Outcome()
-    detail: dict[str, Any] = {k: form.get(k) for k in ("agent", "service", "statut", "motif", "note")
-                              if form.get(k)}
+    detail: dict[str, Any] = {k: form.get(k) for k in ("agent", "service", "statut", "motif", "note") if form.get(k)}
     for number in numbers:
         report_id = None
         try:
@@ -105,8 +115,9 @@ def apply(action: str, numbers: list[str], form: Any, scope: str | None) -> Outc
                     if rep.status == status and (status != "rejete" or rep.status_reason == reason):
                         raise ValueError(f"déjà au statut « {cfg.statuses.label(status)} »")
                     note = (form.get("note") or "").strip()[:1000] or None
-                    outcome.outbox_ids += change_status(session, cfg, rep, status, actor=actor, note=note,
-                                                        reason=reason)
+                    outcome.outbox_ids += change_status(
+                        session, cfg, rep, status, actor=actor, note=note, reason=reason
+                    )
                 else:
                     raise ValueError("action inconnue")
         except ValueError as exc:
@@ -137,7 +148,14 @@ def preview(numbers: list[str], form: Any, scope: str | None) -> dict[str, Any]:
                 reports.append({"number": number, "refused": "introuvable ou d'un autre service", "notices": []})
                 continue
             notices = render_notices(session, cfg, rep, status, note=note, reason=reason)
-            reports.append({"number": number, "refused": None, "notices": [
-                {"channel": n.channel, "recipient": n.recipient, "subject": n.subject, "body": n.body}
-                for n in notices]})
+            reports.append(
+                {
+                    "number": number,
+                    "refused": None,
+                    "notices": [
+                        {"channel": n.channel, "recipient": n.recipient, "subject": n.subject, "body": n.body}
+                        for n in notices
+                    ],
+                }
+            )
     return {"status": status, "reason": reason, "note": note or "", "reports": reports, "numbers": numbers}

@@ -39,8 +39,19 @@ from web.open311.submit import _image_type
 bp = Blueprint("signaler", __name__)
 
 HONEYPOT = "site_web"  # hidden from people (and from screen readers); robots fill it
-DECLARED = frozenset({"image/jpeg", "image/jpg", "image/pjpeg", "image/png", "image/webp", "image/heic",
-                      "image/heif", "application/octet-stream", ""})
+DECLARED = frozenset(
+    {
+        "image/jpeg",
+        "image/jpg",
+        "image/pjpeg",
+        "image/png",
+        "image/webp",
+        "image/heic",
+        "image/heif",
+        "application/octet-stream",
+        "",
+    }
+)
 MAX_SIDE = 4096  # stored photos are re-encoded, at most this many pixels on a side
 TOKEN_SALT = "guichet-signaler"
 _HOUR = timedelta(hours=1)
@@ -76,11 +87,13 @@ def check_token(token: str) -> str:
     """The nonce of a token signed here, opened at least webform.min_seconds ago; Refused otherwise."""
     settings = _cfg().webform
     try:
-        nonce, signed_at = _serializer().loads(token[:200], max_age=int(settings.max_age_hours * 3600),
-                                               return_timestamp=True)
+        nonce, signed_at = _serializer().loads(
+            token[:200], max_age=int(settings.max_age_hours * 3600), return_timestamp=True
+        )
     except SignatureExpired:
-        raise Refused("Ce formulaire a expiré : rechargez la page, votre saisie n'a pas été enregistrée.",
-                      400) from None
+        raise Refused(
+            "Ce formulaire a expiré : rechargez la page, votre saisie n'a pas été enregistrée.", 400
+        ) from None
     except BadSignature:
         raise Refused("Formulaire invalide : rechargez la page et recommencez.", 400) from None
     if (utcnow() - signed_at).total_seconds() < settings.min_seconds:
@@ -97,8 +110,10 @@ def _position(sub: Submission, form: Any) -> None:
     if lat is None and lon is None:
         return
     if lat is None or lon is None or math.isnan(lat) or math.isnan(lon) or abs(lat) > 90 or abs(lon) > 180:
-        sub.errors["lat"] = ("Coordonnées invalides : placez le point sur la carte, ou indiquez une latitude et une "
-                             "longitude en degrés décimaux (par exemple 48.8566 et 2.3522).")
+        sub.errors["lat"] = (
+            "Coordonnées invalides : placez le point sur la carte, ou indiquez une latitude et une "
+            "longitude en degrés décimaux (par exemple 48.8566 et 2.3522)."
+        )
         return
     if not _res().understanding().in_commune(lat, lon):
         sub.errors["lat"] = f"Ce point est en dehors de la commune ({_cfg().town.name}) : placez-le sur le problème."
@@ -135,8 +150,13 @@ def _photos(sub: Submission) -> list[tuple[float, float]]:
             return []
         if info is not None and info.gps is not None:
             points.append((info.gps.lat, info.gps.lon))
-        media.append({"filename": name, "content_type": _image_type(clean) or "image/jpeg",
-                      "data": base64.b64encode(clean).decode("ascii")})
+        media.append(
+            {
+                "filename": name,
+                "content_type": _image_type(clean) or "image/jpeg",
+                "data": base64.b64encode(clean).decode("ascii"),
+            }
+        )
     if media:
         sub.values["media"] = media
     return points
@@ -172,8 +192,15 @@ def check_form(form: Any) -> Submission:
             sub.errors["telephone"] = "Pour être informé par SMS, indiquez votre numéro de téléphone mobile."
         elif notify == NOTIFY_EMAIL and email is None:
             sub.errors["email"] = "Pour être informé par courriel, indiquez votre adresse électronique."
-    sub.values.update(text=text, category=category or None, address=address or None, email=email, phone=phone,
-                      name=(form.get("nom") or "").strip()[:200] or None, notify=notify)
+    sub.values.update(
+        text=text,
+        category=category or None,
+        address=address or None,
+        email=email,
+        phone=phone,
+        name=(form.get("nom") or "").strip()[:200] or None,
+        notify=notify,
+    )
     photos = any(f and f.filename for f in request.files.getlist("photo"))
     if not sub.errors:
         points = _photos(sub)
@@ -182,8 +209,9 @@ def check_form(form: Any) -> Submission:
             sub.values.update(lat=round(inside[0][0], 7), lon=round(inside[0][1], 7), location_source="exif")
         photos = False  # read: their position, if any, is known now
     if "lat" not in sub.values and "lat" not in sub.errors and not address and not photos:
-        sub.errors["adresse"] = ("Indiquez où se trouve le problème : son adresse, un point sur la carte ou une "
-                                 "photo prise sur place.")
+        sub.errors["adresse"] = (
+            "Indiquez où se trouve le problème : son adresse, un point sur la carte ou une photo prise sur place."
+        )
     return sub
 
 
@@ -193,10 +221,18 @@ def _page(form: Any, errors: dict[str, str], status: int = 200, *, refusal: str 
     config = _cfg()
     geometry = _town_geometry()
     return render_template(
-        "signaler.html", form=form, errors=errors, refusal=refusal, token=new_token(), honeypot=HONEYPOT,
-        categories=config.categories, settings=config.webform, centre=geometry["centre"],
+        "signaler.html",
+        form=form,
+        errors=errors,
+        refusal=refusal,
+        token=new_token(),
+        honeypot=HONEYPOT,
+        categories=config.categories,
+        settings=config.webform,
+        centre=geometry["centre"],
         outline_url=url_for("pin.outline") if geometry.get("outline") else "",
-        tiles_url=config.web.tiles_url or "", attribution=config.web.tiles_attribution,
+        tiles_url=config.web.tiles_url or "",
+        attribution=config.web.tiles_attribution,
     ), status
 
 
@@ -241,18 +277,25 @@ def submit() -> Any:
         nonce = check_token(request.form.get("jeton", ""))
         if _throttled():
             limit = _cfg().webform.max_reports_per_address_per_hour
-            raise Refused(f"Trop de signalements envoyés depuis cette connexion ({limit} par heure au plus) : "
-                          "réessayez plus tard ou appelez la mairie.", 429)
+            raise Refused(
+                f"Trop de signalements envoyés depuis cette connexion ({limit} par heure au plus) : "
+                "réessayez plus tard ou appelez la mairie.",
+                429,
+            )
     except Refused as refused:
         return _page(request.form, {}, refused.status, refusal=str(refused))
     sub = check_form(request.form)
     if sub.errors:
         return _page(request.form, sub.errors, 422)
-    keys = ("text", "category", "address", "lat", "lon", "location_source", "email", "phone", "name", "notify",
-            "media")
+    keys = ("text", "category", "address", "lat", "lon", "location_source", "email", "phone", "name", "notify", "media")
     payload = {k: sub.values[k] for k in keys if sub.values.get(k) is not None}
-    raw_id, created = store_raw(_res().factory, channel=CHANNEL, source="signaler", external_key=f"signaler:{nonce}",
-                                payload=json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8"))
+    raw_id, created = store_raw(
+        _res().factory,
+        channel=CHANNEL,
+        source="signaler",
+        external_key=f"signaler:{nonce}",
+        payload=json.dumps(payload, ensure_ascii=False, sort_keys=True).encode("utf-8"),
+    )
     if created:
         _count_report()
         outcome = process_raw(_res(), raw_id, worker="signaler")
@@ -262,8 +305,12 @@ def submit() -> Any:
             current_app.logger.warning("web form %s stored but not filed: %s", raw_id, outcome.error)
     found = _tracking(raw_id)
     link = _cfg().status_url(found[1]) if found is not None else None
-    return render_template("signaler_merci.html", number=found[0] if found else None, link=link,
-                           notify=sub.values["notify"] if (sub.values["email"] or sub.values["phone"]) else None)
+    return render_template(
+        "signaler_merci.html",
+        number=found[0] if found else None,
+        link=link,
+        notify=sub.values["notify"] if (sub.values["email"] or sub.values["phone"]) else None,
+    )
 
 
 @bp.get("/signaler/adresses")
@@ -279,8 +326,11 @@ def suggestions() -> Any:
         return {"suggestions": [], "erreur": "Trop de recherches : réessayez dans une minute."}, 429
     typed = request.args.get("q", "")[:200]
     found = suggest(_res().understanding().local, typed, limit=8)
-    return {"suggestions": [{"label": s.label, "lat": round(s.lat, 6), "lon": round(s.lon, 6), "type": s.kind}
-                            for s in found]}
+    return {
+        "suggestions": [
+            {"label": s.label, "lat": round(s.lat, 6), "lon": round(s.lon, 6), "type": s.kind} for s in found
+        ]
+    }
 
 
 @bp.after_request
@@ -290,7 +340,8 @@ def frame_ancestors(response: Response) -> Response:
     if origins:
         csp = current_app.config["GUICHET_CSP"]
         response.headers["Content-Security-Policy"] = csp.replace(
-            "frame-ancestors 'none'", "frame-ancestors 'self' " + " ".join(origins))
+            "frame-ancestors 'none'", "frame-ancestors 'self' " + " ".join(origins)
+        )
     return response
 
 

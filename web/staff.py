@@ -37,8 +37,6 @@ class Entry:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-
-
 def _coordinates(entry: Entry, form: Any) -> None:
     lat_text, lon_text = (form.get("lat") or "").strip(), (form.get("lon") or "").strip()
     if not lat_text and not lon_text:
@@ -75,8 +73,9 @@ def _photos(entry: Entry) -> None:
         if len(data) > limit:
             entry.errors["photo"] = f"« {name[:80]} » dépasse {limit / 1_000_000:g} Mo."
             return
-        media.append({"filename": name[:200], "content_type": content_type,
-                      "data": base64.b64encode(data).decode("ascii")})
+        media.append(
+            {"filename": name[:200], "content_type": content_type, "data": base64.b64encode(data).decode("ascii")}
+        )
     if media:
         entry.values["media"] = media
 
@@ -105,10 +104,17 @@ def check_form(form: Any) -> Entry:
     nonce = form.get("jeton", "")
     if not _NONCE.match(nonce):
         entry.errors["jeton"] = "Formulaire expiré : rechargez la page."
-    entry.values.update(channel=channel, text=text, email=email or None, phone=phone,
-                        name=(form.get("nom") or "").strip()[:200] or None, category=category or None,
-                        address=(form.get("adresse") or "").strip()[:300] or None, nonce=nonce,
-                        entered_by=current_actor())  # the signed-in user
+    entry.values.update(
+        channel=channel,
+        text=text,
+        email=email or None,
+        phone=phone,
+        name=(form.get("nom") or "").strip()[:200] or None,
+        category=category or None,
+        address=(form.get("adresse") or "").strip()[:300] or None,
+        nonce=nonce,
+        entered_by=current_actor(),
+    )  # the signed-in user
     _coordinates(entry, form)
     if not entry.errors:
         _photos(entry)
@@ -117,8 +123,14 @@ def check_form(form: Any) -> Entry:
 
 def _render(form: Any, errors: dict[str, str], status: int = 200) -> tuple[str, int]:
     lat, lon = map_centre()
-    return render_template("staff_entry.html", form=form, errors=errors, channels=STAFF_CHANNELS,
-                           nonce=form.get("jeton") or uuid.uuid4().hex, centre=(lat, lon)), status
+    return render_template(
+        "staff_entry.html",
+        form=form,
+        errors=errors,
+        channels=STAFF_CHANNELS,
+        nonce=form.get("jeton") or uuid.uuid4().hex,
+        centre=(lat, lon),
+    ), status
 
 
 @bp.get("/saisie")
@@ -134,17 +146,25 @@ def submit_entry() -> Any:
     if entry.errors:
         return _render(request.form, entry.errors, 400)
     values = entry.values
-    payload = {k: values.get(k) for k in ("text", "email", "phone", "name", "category", "address", "lat", "lon",
-                                          "media", "entered_by")}
+    payload = {
+        k: values.get(k)
+        for k in ("text", "email", "phone", "name", "category", "address", "lat", "lon", "media", "entered_by")
+    }
     payload["location_source"] = "agent"
-    raw_id, created = store_raw(_res().factory, channel=values["channel"], source="back-office",
-                                external_key=f"saisie:{values['nonce']}",
-                                payload=json.dumps(payload, ensure_ascii=False).encode("utf-8"))
+    raw_id, created = store_raw(
+        _res().factory,
+        channel=values["channel"],
+        source="back-office",
+        external_key=f"saisie:{values['nonce']}",
+        payload=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
+    )
     if created:
         outcome = process_raw(_res(), raw_id, worker="back-office")
         if outcome.status != "processed":
-            flash(f"Saisie enregistrée mais non traitée ({outcome.error}) : elle est dans les messages en échec.",
-                  "erreur")
+            flash(
+                f"Saisie enregistrée mais non traitée ({outcome.error}) : elle est dans les messages en échec.",
+                "erreur",
+            )
             return redirect(url_for("queue.failed")), 303
         send_soon(outcome.outbox_ids)
     with _res().factory() as session:
@@ -164,5 +184,8 @@ def address_suggestions() -> Any:
 
     typed = request.args.get("q", "")[:200]
     found = suggest(_res().understanding().local, typed, limit=8)
-    return {"suggestions": [{"label": s.label, "lat": round(s.lat, 6), "lon": round(s.lon, 6), "type": s.kind}
-                            for s in found]}
+    return {
+        "suggestions": [
+            {"label": s.label, "lat": round(s.lat, 6), "lon": round(s.lon, 6), "type": s.kind} for s in found
+        ]
+    }

@@ -20,7 +20,6 @@ bp = Blueprint("stats", __name__)
 MAX_PERIOD_DAYS = 3 * 366  # longer spans are cut (a French message says so)
 
 
-
 def _today(config: Config) -> date:
     from intake.models import utcnow
 
@@ -87,12 +86,27 @@ def statistics() -> str:
     chosen = period_filter(flt, period, request.args)
     with current_app.extensions["guichet"].factory() as session:
         key, region = town_key(cfg), cfg.town.phone_region
-        stats = compute(session, cfg, chosen, period, service_scope=_scope(),
-                        pseudonym=lambda value: pseudonym(key, value, region=region))
-    return render_template("stats.html", stats=stats, flt=flt, period=period, errors=errors,
-                           options=_options(cfg), scoped=_scope() is not None, hours=hours_label,
-                           args=_form_args(flt, period, request.args), percent=_percent,
-                           ratio=_ratio)
+        stats = compute(
+            session,
+            cfg,
+            chosen,
+            period,
+            service_scope=_scope(),
+            pseudonym=lambda value: pseudonym(key, value, region=region),
+        )
+    return render_template(
+        "stats.html",
+        stats=stats,
+        flt=flt,
+        period=period,
+        errors=errors,
+        options=_options(cfg),
+        scoped=_scope() is not None,
+        hours=hours_label,
+        args=_form_args(flt, period, request.args),
+        percent=_percent,
+        ratio=_ratio,
+    )
 
 
 def _percent(part: int, whole: int) -> str:
@@ -127,8 +141,7 @@ def _hotspots() -> tuple[Any, ReportFilter, Period, list[str]]:
     flt, period, errors = _request(cfg.hotspots.default.days)
     seuil, rayon, more = _forced(request.args)
     with current_app.extensions["guichet"].factory() as session:
-        result = find_hotspots(session, cfg, flt, period, service_scope=_scope(), min_reports=seuil,
-                               radius_m=rayon)
+        result = find_hotspots(session, cfg, flt, period, service_scope=_scope(), min_reports=seuil, radius_m=rayon)
     return result, flt, period, [*errors, *more]
 
 
@@ -138,10 +151,19 @@ def points_chauds() -> str:
     cfg = _cfg()
     result, flt, period, errors = _hotspots()
     args = _form_args(flt, period, request.args)
-    return render_template("hotspots.html", result=result, flt=flt, period=period, errors=errors,
-                           options=_options(cfg), scoped=_scope() is not None, args=args,
-                           geojson_url=url_for("stats.hotspots_geojson", **args),
-                           tiles_url=cfg.web.tiles_url or "", attribution=cfg.web.tiles_attribution)
+    return render_template(
+        "hotspots.html",
+        result=result,
+        flt=flt,
+        period=period,
+        errors=errors,
+        options=_options(cfg),
+        scoped=_scope() is not None,
+        args=args,
+        geojson_url=url_for("stats.hotspots_geojson", **args),
+        tiles_url=cfg.web.tiles_url or "",
+        attribution=cfg.web.tiles_attribution,
+    )
 
 
 @bp.get("/points-chauds.json")
@@ -149,11 +171,13 @@ def hotspots_geojson() -> Any:
     """GeoJSON FeatureCollection of the hotspots (Point, radius_m, label, reports), for the maps."""
     result, _, _, errors = _hotspots()
     if errors:
-        return current_app.response_class(json.dumps({"erreur": " ; ".join(errors)}, ensure_ascii=False),
-                                          status=400, mimetype="application/json")
+        return current_app.response_class(
+            json.dumps({"erreur": " ; ".join(errors)}, ensure_ascii=False), status=400, mimetype="application/json"
+        )
     link = url_for("report.page", number="NUMERO")
     body = geojson(result, report_url=lambda number: link.replace("NUMERO", number))
-    response = current_app.response_class(json.dumps(body, ensure_ascii=False, separators=(",", ":")),
-                                          mimetype="application/geo+json")
+    response = current_app.response_class(
+        json.dumps(body, ensure_ascii=False, separators=(",", ":")), mimetype="application/geo+json"
+    )
     response.headers["Cache-Control"] = "private, no-store"
     return response

@@ -34,17 +34,72 @@ NO_CALLS = "Ce numéro ne prend pas d'appels, envoyez un SMS."
 # signed body is also checked for shape: only parameters Twilio sends (incoming-message and recording-callback
 # documentation, SMS, MMS and WhatsApp), each once, and a SID of Twilio's form. Twilio may add parameters:
 # a refusal names the unknown one in the log, to be added here.
-MESSAGE_PARAMS = frozenset({
-    "MessageSid", "SmsSid", "SmsMessageSid", "AccountSid", "MessagingServiceSid", "From", "To", "Body", "NumMedia",
-    "NumSegments", "SmsStatus", "ApiVersion", "FromCity", "FromState", "FromZip", "FromCountry", "ToCity", "ToState",
-    "ToZip", "ToCountry", "OptOutType", "MessageType", "ChannelMetadata", "ProfileName", "WaId", "Forwarded",
-    "FrequentlyForwarded", "ButtonText", "ButtonPayload", "Latitude", "Longitude", "Address", "Label",
-    "OriginalRepliedMessageSender", "OriginalRepliedMessageSid", "ReferralBody", "ReferralHeadline",
-    "ReferralSourceId", "ReferralSourceType", "ReferralSourceUrl", "ReferralMediaId", "ReferralMediaContentType",
-    "ReferralMediaUrl", "ReferralNumMedia", "ReferralCtwaClid"})
-RECORDING_PARAMS = frozenset({
-    "AccountSid", "CallSid", "RecordingSid", "RecordingUrl", "RecordingStatus", "RecordingDuration",
-    "RecordingChannels", "RecordingSource", "RecordingStartTime", "RecordingTrack", "ErrorCode", "From", "To"})
+MESSAGE_PARAMS = frozenset(
+    {
+        "MessageSid",
+        "SmsSid",
+        "SmsMessageSid",
+        "AccountSid",
+        "MessagingServiceSid",
+        "From",
+        "To",
+        "Body",
+        "NumMedia",
+        "NumSegments",
+        "SmsStatus",
+        "ApiVersion",
+        "FromCity",
+        "FromState",
+        "FromZip",
+        "FromCountry",
+        "ToCity",
+        "ToState",
+        "ToZip",
+        "ToCountry",
+        "OptOutType",
+        "MessageType",
+        "ChannelMetadata",
+        "ProfileName",
+        "WaId",
+        "Forwarded",
+        "FrequentlyForwarded",
+        "ButtonText",
+        "ButtonPayload",
+        "Latitude",
+        "Longitude",
+        "Address",
+        "Label",
+        "OriginalRepliedMessageSender",
+        "OriginalRepliedMessageSid",
+        "ReferralBody",
+        "ReferralHeadline",
+        "ReferralSourceId",
+        "ReferralSourceType",
+        "ReferralSourceUrl",
+        "ReferralMediaId",
+        "ReferralMediaContentType",
+        "ReferralMediaUrl",
+        "ReferralNumMedia",
+        "ReferralCtwaClid",
+    }
+)
+RECORDING_PARAMS = frozenset(
+    {
+        "AccountSid",
+        "CallSid",
+        "RecordingSid",
+        "RecordingUrl",
+        "RecordingStatus",
+        "RecordingDuration",
+        "RecordingChannels",
+        "RecordingSource",
+        "RecordingStartTime",
+        "RecordingTrack",
+        "ErrorCode",
+        "From",
+        "To",
+    }
+)
 _MEDIA_PARAM = re.compile(r"(?:MediaUrl|MediaContentType)[0-9]")  # at most 10 media: 0..9
 MESSAGE_SID = re.compile(r"(?:SM|MM)[0-9a-f]{32}")
 RECORDING_SID = re.compile(r"RE[0-9a-f]{32}")
@@ -65,8 +120,10 @@ def init_app(app: Flask, config: Config) -> None:
     """Register the webhooks; raise ConfigError when the auth token cannot be read (no unsigned webhook)."""
     token = config.twilio.auth_token.reveal() if config.twilio.auth_token else None
     if not token:
-        raise ConfigError("twilio.auth_token: the secret is missing (environment variable or file absent or empty); "
-                          "webhooks cannot validate X-Twilio-Signature without it")
+        raise ConfigError(
+            "twilio.auth_token: the secret is missing (environment variable or file absent or empty); "
+            "webhooks cannot validate X-Twilio-Signature without it"
+        )
     base = (config.twilio.public_base_url or "").rstrip("/")
     if not base:  # polling mode (twilio.poll) needs no public URL, hence no webhook
         log.info("twilio: no public_base_url, webhooks not registered (polling mode)")
@@ -163,20 +220,31 @@ def _refused(problem: str) -> Response:
     return _text(problem, 400)
 
 
-def _store(channel: str, source: str, key: str, *, payload: bytes | None = None,
-           refuse_other_content: bool = True) -> Response | None:
+def _store(
+    channel: str, source: str, key: str, *, payload: bytes | None = None, refuse_other_content: bool = True
+) -> Response | None:
     """Persist the urlencoded body as received and enqueue it; a 503 response when the database fails.
 
     A body whose SID was already stored with other content is refused (409): Twilio sends one message once per
     SID, so that body can only be a replayed request re-split into other parameters.
     """
     try:
-        raw_id, created = store_raw(_factory(), channel=channel, source=source[:80], external_key=key,
-                                    payload=request.get_data() if payload is None else payload,
-                                    refuse_other_content=refuse_other_content)
+        raw_id, created = store_raw(
+            _factory(),
+            channel=channel,
+            source=source[:80],
+            external_key=key,
+            payload=request.get_data() if payload is None else payload,
+            refuse_other_content=refuse_other_content,
+        )
     except KeyCollision as exc:
-        log.warning("twilio webhook refused: %s %s from %s was stored with other content (raw message %s)",
-                    channel, key, source, exc.raw_id)
+        log.warning(
+            "twilio webhook refused: %s %s from %s was stored with other content (raw message %s)",
+            channel,
+            key,
+            source,
+            exc.raw_id,
+        )
         return _text("Identifiant déjà reçu avec un autre contenu : requête refusée.", 409)
     except DatabaseError:
         # Twilio does not retry SMS webhooks: the message goes to the durable spool, filed by the next sweep.
@@ -184,11 +252,17 @@ def _store(channel: str, source: str, key: str, *, payload: bytes | None = None,
         try:
             path = spool(spool_folder(_state().config), Spooled(channel, source[:80], key, body))
         except OSError:
-            log.critical("twilio webhook: DATABASE FAILURE and spool unwritable, %s %s from %s NOT STORED",
-                         channel, key, source, exc_info=True)
+            log.critical(
+                "twilio webhook: DATABASE FAILURE and spool unwritable, %s %s from %s NOT STORED",
+                channel,
+                key,
+                source,
+                exc_info=True,
+            )
             return _text("Service momentanément indisponible.", 503)
-        log.error("twilio webhook: database failure, %s %s from %s spooled to %s", channel, key, source, path,
-                  exc_info=True)
+        log.error(
+            "twilio webhook: database failure, %s %s from %s spooled to %s", channel, key, source, path, exc_info=True
+        )
         return None
     if created:
         _enqueue(raw_id)
@@ -212,8 +286,13 @@ def status() -> Response:
     state = request.form.get("MessageStatus", "")
     try:
         with _factory()() as session, session.begin():
-            record_status_callback(session, sid, state, phone=request.form.get("To", ""),
-                                   opted_out=request.form.get("ErrorCode") == UNSUBSCRIBED)
+            record_status_callback(
+                session,
+                sid,
+                state,
+                phone=request.form.get("To", ""),
+                opted_out=request.form.get("ErrorCode") == UNSUBSCRIBED,
+            )
     except DatabaseError:
         log.exception("twilio status callback for %s (%s) not recorded", sid, state)
     return Response(status=204)
@@ -233,9 +312,12 @@ def voice() -> Response:
     # transcriber of `transcription.engine` once the recording is stored (intake/channels/transcribers.py).
     caller = urlencode({"From": request.form.get("From", ""), "To": request.form.get("To", "")})
     answer.say(cfg.voice_message, language="fr-FR")
-    answer.record(max_length=int(cfg.voice_max_seconds), play_beep=True,
-                  recording_status_callback=_state().base_url + "/twilio/voice/recording?" + caller,
-                  recording_status_callback_method="POST")
+    answer.record(
+        max_length=int(cfg.voice_max_seconds),
+        play_beep=True,
+        recording_status_callback=_state().base_url + "/twilio/voice/recording?" + caller,
+        recording_status_callback_method="POST",
+    )
     return _twiml(str(answer))
 
 

@@ -10,27 +10,45 @@ from bisect import bisect_right
 # The "Objet :" line is the exception, on purpose: it is the citizen's own summary ("Objet : trou 12 rue X"), often
 # the only place named, so it stays a problem's place, scored lower than the body's.
 _HEADER = re.compile(
-    r"^[ \t>]*(de|a|envoye|objet|from|to|sent|subject|cc|cci|date|expediteur|destinataire|pour)[ \t]*:.*$",
-    re.M)
+    r"^[ \t>]*(de|a|envoye|objet|from|to|sent|subject|cc|cci|date|expediteur|destinataire|pour)[ \t]*:.*$", re.M
+)
 _BOUNDARY = re.compile(
     r"^[ \t>]*(?:-{2,}[^\n]*(?:message|origine|original|transfere|forwarded)[^\n]*"
-    r"|[^\n]{0,160}\ba ecrit ?:|[^\n]{0,160}\bwrote ?:)[ \t]*$", re.M)
+    r"|[^\n]{0,160}\ba ecrit ?:|[^\n]{0,160}\bwrote ?:)[ \t]*$",
+    re.M,
+)
 # A strong closing starts the signature; a weak one ("Merci d'avance,") ends its own line, which stays content.
-_STRONG = ("cordialement", "salutations", "amicalement", "respectueusement", "bien a vous", "bien a toi",
-           "veuillez agreer", "prie d'agreer", "prie d agreer", "envoye de mon", "sent from my")
+_STRONG = (
+    "cordialement",
+    "salutations",
+    "amicalement",
+    "respectueusement",
+    "bien a vous",
+    "bien a toi",
+    "veuillez agreer",
+    "prie d'agreer",
+    "prie d agreer",
+    "envoye de mon",
+    "sent from my",
+)
 _WEAK = ("merci", "je vous remercie", "en vous remerciant", "bonne journee", "bonne soiree")
-_DASHES = re.compile(r"^[ \t]*--[ \t]*$", re.M)                         # the signature delimiter "-- "
+_DASHES = re.compile(r"^[ \t]*--[ \t]*$", re.M)  # the signature delimiter "-- "
 _SENDER = re.compile(
     r"(?:\bj ?'?habite|\bhabitons|\b(?:un|une|je suis|en tant qu ?'?) ?habitante?|\briveraine?s?|\bdomicilie"
     r"|\bdemeurante?|\bje reside|\bresidante?|\bresidons|\b(?:mon|notre) (?:adresse|domicile)(?: postale)?(?: est)?"
     r"|\badresse postale|\bje suis au|\bnous sommes au|\bj ?'?occupe|\bemmenage[rz]?|\badresse suivante"
     r"|\bpar courrier|\bcopropriete|\b(?:madame|monsieur|mme|mr|mlle) [a-z'-]+)"
-    r"[\s,:'\"]*(?:(?:a|au|aux|le|la|les|l|du|de|des|d|en|dans|n|no|numero|immeuble|situee?)\b[\s,:'°]*){0,4}$")
+    r"[\s,:'\"]*(?:(?:a|au|aux|le|la|les|l|du|de|des|d|en|dans|n|no|numero|immeuble|situee?)\b[\s,:'°]*){0,4}$"
+)
 # A cheap first pass: the pattern above runs only where one of these occurs.
-_SENDER_HINT = re.compile(r"habit|riverain|domicil|demeur|resid|adresse|suis au|sommes au|occupe|emmenag|courrier"
-                          r"|copropr|madame|monsieur|mme |mr |mlle ")
-_HOME = re.compile(r"\b(?:devant|en bas de|en face de|pres de|a cote de|dans) (?:chez (?:moi|nous)|(?:mon|notre) "
-                   r"(?:immeuble|domicile|maison|porte|entree|residence)|(?:ma|notre) (?:rue|porte))\b")
+_SENDER_HINT = re.compile(
+    r"habit|riverain|domicil|demeur|resid|adresse|suis au|sommes au|occupe|emmenag|courrier"
+    r"|copropr|madame|monsieur|mme |mr |mlle "
+)
+_HOME = re.compile(
+    r"\b(?:devant|en bas de|en face de|pres de|a cote de|dans) (?:chez (?:moi|nous)|(?:mon|notre) "
+    r"(?:immeuble|domicile|maison|porte|entree|residence)|(?:ma|notre) (?:rue|porte))\b"
+)
 _CITY_LINE = re.compile(r"[\s,;:()\u2013-]*(?:\d{5}[ \t]*[a-z' -]*(?:\d+[a-z]*)?)?[\s.,]*$", re.M)
 _POSTCODE = re.compile(r"\s*\d{5}\b")
 
@@ -68,8 +86,11 @@ class Context:
     def __init__(self, norm: str, *, until: int | None = None) -> None:
         """Read `norm`; closing formulas only before `until` (the last mention: later ones change nothing)."""
         self.norm = norm
-        self.headers = [(m.start(), m.end(), m.group(1) in ("objet", "subject"))
-                        for m in _HEADER.finditer(norm)] if ":" in norm else []
+        self.headers = (
+            [(m.start(), m.end(), m.group(1) in ("objet", "subject")) for m in _HEADER.finditer(norm)]
+            if ":" in norm
+            else []
+        )
         boundaries = {s for s, _, _ in self.headers}
         if "ecrit" in norm or "wrote" in norm or "--" in norm:
             boundaries |= {m.start() for m in _BOUNDARY.finditer(norm)}
@@ -86,7 +107,7 @@ class Context:
                 self.signatures.append((at, end))
 
     def role(self, start: int) -> str:
-        """"other" in a forwarded-mail header, "sender" in a signature or after "j'habite au", else "problem"."""
+        """ "other" in a forwarded-mail header, "sender" in a signature or after "j'habite au", else "problem"."""
         if any(s <= start < e and not subject for s, e, subject in self.headers):
             return "other"
         if start > self.until:

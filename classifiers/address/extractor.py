@@ -16,32 +16,40 @@ from classifiers.text import normalize_street, normalize_text
 _MAJOR_TYPES = frozenset({"rue", "avenue", "boulevard", "place", "quai"})
 _POSTCODE = re.compile(r"\b\d{5}\b")
 _BASE = {"address": 0.9, "intersection": 0.85, "street": 0.7, "landmark": 0.6}
-_CUE = re.compile(r"(?:en face|face a|devant|au niveau|hauteur|a cote|pres|proche|angle|coin|croisement|carrefour"
-                  r"|situee?|localisee?|adresse|lieu|endroit|trottoir|au pied|sur|dans)\b[^.\n]{0,12}$")
+_CUE = re.compile(
+    r"(?:en face|face a|devant|au niveau|hauteur|a cote|pres|proche|angle|coin|croisement|carrefour"
+    r"|situee?|localisee?|adresse|lieu|endroit|trottoir|au pied|sur|dans)\b[^.\n]{0,12}$"
+)
 
 
 @dataclass(frozen=True)
 class AddressMention:
     """One place named in the text, resolved against the gazetteer, with its role and a confidence."""
 
-    kind: str                       # "address" | "street" | "intersection" | "landmark"
-    voie: str | None                # canonical street name from the gazetteer
+    kind: str  # "address" | "street" | "intersection" | "landmark"
+    voie: str | None  # canonical street name from the gazetteer
     numero: str | None
-    rep: str | None                 # "bis", "ter", "quater" or a BAN letter
+    rep: str | None  # "bis", "ter", "quater" or a BAN letter
     code_postal: str | None
-    second_voie: str | None         # the other street of an intersection
-    landmark: str | None            # the configured label of a landmark
-    start: int                      # character offsets in the text
+    second_voie: str | None  # the other street of an intersection
+    landmark: str | None  # the configured label of a landmark
+    start: int  # character offsets in the text
     end: int
-    score: float                    # 0..1: confidence that this is where the problem is
-    role: str                       # "problem" | "sender" | "other"
+    score: float  # 0..1: confidence that this is where the problem is
+    role: str  # "problem" | "sender" | "other"
 
 
 class AddressExtractor:
     """Gazetteer-based extraction: exact lookups of word sequences after anchors, typo-tolerant on names."""
 
-    def __init__(self, streets: Iterable[StreetEntry] | Gazetteer, *, landmarks: Iterable[tuple[str, list[str]]] = (),
-                 postcodes: Iterable[str] = (), ignore: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        streets: Iterable[StreetEntry] | Gazetteer,
+        *,
+        landmarks: Iterable[tuple[str, list[str]]] = (),
+        postcodes: Iterable[str] = (),
+        ignore: Iterable[str] = (),
+    ) -> None:
         self.gazetteer = g = streets if isinstance(streets, Gazetteer) else Gazetteer(streets)
         self.postcodes = Postcodes(set(postcodes) | {pc for s in g.streets.values() for pc in s.postcodes})
         self._scanner = Scanner(g, landmarks)
@@ -119,8 +127,11 @@ class AddressExtractor:
         kind = "landmark" if hit.landmark else "intersection" if second else "address" if number else "street"
         role = ctx.role(t.spans[number.first][0] if number and number.apart else start)
         ignored = self._ignored
-        if ignored and street and ((street.key, number.numero if number else None) in ignored
-                                   or (street.key, None) in ignored):
+        if (
+            ignored
+            and street
+            and ((street.key, number.numero if number else None) in ignored or (street.key, None) in ignored)
+        ):
             role = "other"
         score = _BASE[kind] - 0.1 * hit.edits - hit.penalty + (0.03 if codes and postcode in codes else 0.0)
         score += 0.05 if _CUE.search(t.norm, max(0, start - 30), start) else 0.0
@@ -130,14 +141,23 @@ class AddressExtractor:
         # A frozen dataclass's __init__ costs 2.7 µs (one object.__setattr__ per field): filled directly instead.
         mention = object.__new__(AddressMention)
         mention.__dict__.update(
-            kind=kind, voie=street.name if street else None, numero=number.numero if number else None,
-            rep=number.rep if number else None, code_postal=postcode, second_voie=second.name if second else None,
-            landmark=hit.landmark, start=t.raw(start), end=t.raw(end), score=round(min(max(score, 0.0), 1.0), 3),
-            role=role)
+            kind=kind,
+            voie=street.name if street else None,
+            numero=number.numero if number else None,
+            rep=number.rep if number else None,
+            code_postal=postcode,
+            second_voie=second.name if second else None,
+            landmark=hit.landmark,
+            start=t.raw(start),
+            end=t.raw(end),
+            score=round(min(max(score, 0.0), 1.0), 3),
+            role=role,
+        )
         return mention, start, end
 
-    def _resolve(self, streets: list[Street], codes: tuple[str, ...],
-                 anywhere: Callable[[], tuple[str, ...]]) -> tuple[Street | None, str | None]:
+    def _resolve(
+        self, streets: list[Street], codes: tuple[str, ...], anywhere: Callable[[], tuple[str, ...]]
+    ) -> tuple[Street | None, str | None]:
         """One street and its postcode: the one written next to it, else the street's own when it has one, else
         one written elsewhere in the text; homonyms are told apart with these postcodes."""
         if len(streets) > 1:

@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterable
 
 from classifiers.text import deletions, edit_distance
 
-MIN_LENGTH = 4        # shorter words are too easily one edit away from another word
-LONG_WORD = 8         # words this long may be two edits away
+MIN_LENGTH = 4  # shorter words are too easily one edit away from another word
+LONG_WORD = 8  # words this long may be two edits away
 
 
 def max_edits(word: str) -> int:

@@ -17,8 +17,8 @@ from classifiers.text import normalize_street
 # The shared list, plus the plural that starts "Boulevards des Maréchaux".
 STREET_TYPES = frozenset(SHARED_TYPES) | {"boulevards"}
 PARTICLES = frozenset({"de", "du", "des", "d", "la", "le", "les", "l"})
-MAX_WORDS = 12        # longest street name, in words, that a walk follows
-CUT_MIN = 3           # letters a word cut short with a dot keeps at least ("Rép.", "Gal."), and a mark for it
+MAX_WORDS = 12  # longest street name, in words, that a walk follows
+CUT_MIN = 3  # letters a word cut short with a dot keeps at least ("Rép.", "Gal."), and a mark for it
 CUT = "."
 
 
@@ -38,8 +38,8 @@ class Street:
     key: str
     name: str
     entries: tuple[StreetEntry, ...]
-    type: str                       # the normalised street-type word ("rue"), or "" when the name has none
-    postcodes: frozenset[str]       # the postcodes the reference gives it
+    type: str  # the normalised street-type word ("rue"), or "" when the name has none
+    postcodes: frozenset[str]  # the postcodes the reference gives it
 
 
 class Walk(NamedTuple):
@@ -56,7 +56,7 @@ class WordTrie:
 
     def __init__(self) -> None:
         self.prefixes: set[str] = set()
-        self.inner: set[str] = set()          # prefixes that some longer sequence continues
+        self.inner: set[str] = set()  # prefixes that some longer sequence continues
         self.terms: dict[str, set[str]] = {}
 
     def add(self, words: Sequence[str], value: str) -> None:
@@ -106,7 +106,7 @@ def variants(words: list[str]) -> list[list[str]]:
     if glued != words:
         out.append(glued)
     if "et" in words[2:-2] and words[words.index("et", 2) + 1] in PARTICLES:  # not "Rue Marie et Louise"
-        out.append(words[:words.index("et", 2)])
+        out.append(words[: words.index("et", 2)])
     return out
 
 
@@ -124,14 +124,19 @@ class Gazetteer:
                 spellings[entry.name] += 1
         self.streets: dict[str, Street] = {}
         self.full, self.rest, self.core, self.tail = WordTrie(), WordTrie(), WordTrie(), WordTrie()
-        self.pairs: set[str] = set()         # consecutive words of the names ("tour d"), to skip needless walks
+        self.pairs: set[str] = set()  # consecutive words of the names ("tour d"), to skip needless walks
         self._cores: list[list[str]] = []
         self._tails: list[tuple[list[str], str]] = []
         for key, group in groups.items():
             name = max(dict.fromkeys(e.name for e in group), key=lambda n: (n[:1].isupper(), spellings[n]))
             words = key.split()
-            self.streets[key] = Street(key, name, tuple(dict.fromkeys(group)), words[0] if type_length(words) else "",
-                                       frozenset(e.postcode for e in group if e.postcode))
+            self.streets[key] = Street(
+                key,
+                name,
+                tuple(dict.fromkeys(group)),
+                words[0] if type_length(words) else "",
+                frozenset(e.postcode for e in group if e.postcode),
+            )
             for words in variants(key.split()):
                 self._index(key, words)
         given_names = {w for core in self._cores for w in core[:-1]}
@@ -150,7 +155,7 @@ class Gazetteer:
 
     def _index(self, key: str, words: list[str]) -> None:
         self.full.add(words, key)
-        rest = words[type_length(words):]
+        rest = words[type_length(words) :]
         if len(rest) < len(words):
             self.rest.add(rest, key)
         core = list(rest)

@@ -7,18 +7,51 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 _NUMBER = re.compile(r"(\d{1,4})(bis|ter|quater|b|t)?")
-_AFTER = re.compile(r"(?:n|no)?(\d{1,4})(bis|ter|quater|b|t)?")      # "bd Ornano n66", "bd Pereire 178"
+_AFTER = re.compile(r"(?:n|no)?(\d{1,4})(bis|ter|quater|b|t)?")  # "bd Ornano n66", "bd Pereire 178"
 REPS = {"bis": "bis", "ter": "ter", "quater": "quater", "b": "bis", "t": "ter", "q": "quater"}
-_LETTERS = frozenset("cfgmprsvz")                                      # "24 M rue …": BAN letter suffixes
-_GLUE = frozenset({"de", "la", "du", "l", "d"})                        # "au 12 de la rue …"
+_LETTERS = frozenset("cfgmprsvz")  # "24 M rue …": BAN letter suffixes
+_GLUE = frozenset({"de", "la", "du", "l", "d"})  # "au 12 de la rue …"
 _MARK = frozenset({"n", "no", "numero", "num"})
-_CUES = frozenset({"devant", "face", "niveau", "hauteur", "droit", "vers", "autour", "pres", "cote", "coin",
-                   "abords", "numero", "au"})
+_CUES = frozenset(
+    {"devant", "face", "niveau", "hauteur", "droit", "vers", "autour", "pres", "cote", "coin", "abords", "numero", "au"}
+)
 _CUE_GLUE = _GLUE | _MARK | {"le", "au", "des"}
-_NOT_NUMBER = frozenset({"h", "heure", "heures", "jour", "jours", "nuits", "semaines", "mois", "min", "minutes",
-                         "ans", "fois", "m", "metres", "cm", "km", "e", "eme", "etage", "janvier", "fevrier", "mars",
-                         "avril", "mai", "juin", "juillet", "aout", "septembre", "octobre", "novembre", "decembre"})
-_REACH = 50                                                            # words between a street and "devant le 12"
+_NOT_NUMBER = frozenset(
+    {
+        "h",
+        "heure",
+        "heures",
+        "jour",
+        "jours",
+        "nuits",
+        "semaines",
+        "mois",
+        "min",
+        "minutes",
+        "ans",
+        "fois",
+        "m",
+        "metres",
+        "cm",
+        "km",
+        "e",
+        "eme",
+        "etage",
+        "janvier",
+        "fevrier",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "aout",
+        "septembre",
+        "octobre",
+        "novembre",
+        "decembre",
+    }
+)
+_REACH = 50  # words between a street and "devant le 12"
 
 
 @dataclass(frozen=True)

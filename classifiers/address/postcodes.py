@@ -42,8 +42,12 @@ class Postcodes:
         if not self.arrondissements:
             return ()
         m = _ORDINAL.fullmatch(word)
-        if m and (loose or (k + 1 < len(words) and words[k + 1] in _ARRONDISSEMENT)
-                  or (k > 0 and words[k - 1] in _CITIES) or words[max(k - 2, 0):k] == ["dans", "le"]):
+        if m and (
+            loose
+            or (k + 1 < len(words) and words[k + 1] in _ARRONDISSEMENT)
+            or (k > 0 and words[k - 1] in _CITIES)
+            or words[max(k - 2, 0) : k] == ["dans", "le"]
+        ):
             return self.arrondissements.get(int(m.group(1)), ())
         if word in _CITIES and k + 1 < len(words) and words[k + 1].isdigit() and len(words[k + 1]) <= 2:
             return self.arrondissements.get(int(words[k + 1]), ())

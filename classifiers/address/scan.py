@@ -17,7 +17,7 @@ _SHORT = frozenset(ABBREVIATIONS)
 # People mix these up ("rue Daumesnil" for Avenue Daumesnil); not the others: "porte de Bagnolet" is a place,
 # not Rue de Bagnolet, and "place de l'église" is not Rue de l'Église.
 _LOOSE_TYPES = frozenset({"rue", "avenue", "boulevard"})
-_FIRST, _TYPE, _FAUBOURG, _CROSSING = 1, 2, 4, 8          # what a word may start (bit flags)
+_FIRST, _TYPE, _FAUBOURG, _CROSSING = 1, 2, 4, 8  # what a word may start (bit flags)
 _NUMBER = re.compile(r"\d{1,4}(?:bis|ter|quater|b|t)?")
 _CROSS_CUE = re.compile(r"\b(?:angle|coin|croisement|carrefour|intersection|jonction)\b[^.\n]{0,30}$")
 
@@ -30,10 +30,10 @@ class Hit:
     end: int
     streets: list[Street]
     edits: int = 0
-    penalty: float = 0.0            # found without its street type, with another one, or by its last words
+    penalty: float = 0.0  # found without its street type, with another one, or by its last words
     landmark: str | None = None
     second: list[Street] | None = None
-    crossing: bool = False          # found after "angle"/"croisement": kept only with a second street
+    crossing: bool = False  # found after "angle"/"croisement": kept only with a second street
 
 
 class Words:
@@ -49,12 +49,12 @@ class Words:
         self.words = words = [m.group() for m in matches]
         if not _SHORT.isdisjoint(words):
             for k, w in enumerate(words):
-                if w in ABBREVIATIONS and (w not in DOTTED_ONLY or norm[spans[k][1]:spans[k][1] + 1] == "."):
+                if w in ABBREVIATIONS and (w not in DOTTED_ONLY or norm[spans[k][1] : spans[k][1] + 1] == "."):
                     words[k] = ABBREVIATIONS[w]
 
     def gap(self, k: int) -> str:
         """The normalised text between word k-1 and word k."""
-        return self.norm[self.spans[k - 1][1] if k else 0:self.spans[k][0]]
+        return self.norm[self.spans[k - 1][1] if k else 0 : self.spans[k][0]]
 
     def capital(self, k: int) -> bool:
         """Whether word k exists and is capitalised in the original text (a name going on: "Ferdinand-Brunot")."""
@@ -101,8 +101,12 @@ class Scanner:
                     self.landmarks.add(words, label)
                     raw_first.update(WORD.findall(normalize_text(alias))[:1])
         flags: dict[str, int] = {}
-        for group, flag in ((g.first_words, _FIRST), (STREET_TYPES, _TYPE), (CROSS, _CROSSING),
-                            (("faubourg",), _FAUBOURG)):
+        for group, flag in (
+            (g.first_words, _FIRST),
+            (STREET_TYPES, _TYPE),
+            (CROSS, _CROSSING),
+            (("faubourg",), _FAUBOURG),
+        ):
             for w in group:
                 flags[w] = flags.get(w, 0) | flag
         self.flags = flags
@@ -126,8 +130,11 @@ class Scanner:
             flag = flags.get(w, 0)
             if flag & _FIRST and (walk := g.walk(g.full, words, i, fuzzy=True)) is not None:
                 hit = Hit(i, walk.end, g.candidates(g.full, walk.key), walk.edits)
-            if flag & _TYPE and i + 1 < n and (hit is None or (
-                    hit.end < n and f"{words[hit.end - 1]} {words[hit.end]}" in g.pairs)):
+            if (
+                flag & _TYPE
+                and i + 1 < n
+                and (hit is None or (hit.end < n and f"{words[hit.end - 1]} {words[hit.end]}" in g.pairs))
+            ):
                 tail = self._guess(words, i + 1, g.tail, penalty=0.05, kinds=(w,))  # "rue Rostropovitch"
                 if tail is not None and (hit is None or tail.end > hit.end) and not t.capital(tail.end):
                     hit = tail
@@ -144,27 +151,47 @@ class Scanner:
                     hit.crossing = True  # "angle pyrenees / bagnolet"
             if hit is None and w[0] <= "9" and _NUMBER.fullmatch(w):
                 k = i + 2 if i + 2 < n and words[i + 1] in REPS else i + 1
-                if (k < n and (words[k] in g.rest.prefixes or words[k] in g.core.prefixes)
-                        and not flags.get(words[k], 0) & (_FIRST | _TYPE) and "\n" not in t.gap(k)):
-                    hit = self._guess(words, k, g.rest, skip=False, penalty=0.15) or \
-                        self._guess(words, k, g.core, skip=False, penalty=0.15, shortest=5)  # "au 40 des pyrenees"
+                if (
+                    k < n
+                    and (words[k] in g.rest.prefixes or words[k] in g.core.prefixes)
+                    and not flags.get(words[k], 0) & (_FIRST | _TYPE)
+                    and "\n" not in t.gap(k)
+                ):
+                    hit = self._guess(words, k, g.rest, skip=False, penalty=0.15) or self._guess(
+                        words, k, g.core, skip=False, penalty=0.15, shortest=5
+                    )  # "au 40 des pyrenees"
             if hit is not None:
                 found.append(hit)
                 skip_to = hit.end
-        return self._join(t, found) if found and (not CROSS.isdisjoint(words) or "/" in t.norm or "&" in t.norm) \
-            else found
+        return (
+            self._join(t, found) if found and (not CROSS.isdisjoint(words) or "/" in t.norm or "&" in t.norm) else found
+        )
 
     def _mark_cut(self, t: Words) -> None:
         """Mark the words cut short with a dot ("rep." in "av. de la Rép."): the beginning of a name's word only."""
         g, words, norm = self.gazetteer, t.words, t.norm
         for k, w in enumerate(words):
             end = t.spans[k][1]
-            if (norm[end:end + 1] == "." and len(w) >= CUT_MIN and w not in g.words and w in g.beginnings
-                    and w.isalpha()):
+            if (
+                norm[end : end + 1] == "."
+                and len(w) >= CUT_MIN
+                and w not in g.words
+                and w in g.beginnings
+                and w.isalpha()
+            ):
                 words[k] = w + CUT
 
-    def _guess(self, words: list[str], k: int, trie: WordTrie, *, penalty: float, skip: bool = True,
-               kinds: Iterable[str] | None = None, shortest: int = 0) -> Hit | None:
+    def _guess(
+        self,
+        words: list[str],
+        k: int,
+        trie: WordTrie,
+        *,
+        penalty: float,
+        skip: bool = True,
+        kinds: Iterable[str] | None = None,
+        shortest: int = 0,
+    ) -> Hit | None:
         """A street named without its type, with another type, or by its last words: exact words only."""
         start = k
         while skip and k < len(words) - 1 and words[k] in PARTICLES and k - start < 3:
@@ -190,8 +217,13 @@ class Scanner:
         out: list[Hit] = []
         for hit in hits:
             prev = out[-1] if out else None
-            if prev is not None and hit.streets and prev.streets and prev.second is None and self._crossing(
-                    t, prev, hit.start):
+            if (
+                prev is not None
+                and hit.streets
+                and prev.streets
+                and prev.second is None
+                and self._crossing(t, prev, hit.start)
+            ):
                 prev.second, prev.end = hit.streets, hit.end
                 continue
             out.append(hit)
@@ -202,7 +234,7 @@ class Scanner:
             k = hit.end  # "au croisement de la rue X et Y", "angle X / Y": the second street without its type
             while k < len(words) - 1 and words[k] in _CONNECT and k - hit.end < 4:
                 k += 1
-            if k >= len(words) or not ("et" in words[hit.end:k] or any(c in t.gap(k) for c in "/&")):
+            if k >= len(words) or not ("et" in words[hit.end : k] or any(c in t.gap(k) for c in "/&")):
                 continue
             other = self._guess(words, k, self.gazetteer.core, penalty=0.0)
             if other is not None and not any(h.start < other.end and other.start < h.end for h in out):
@@ -214,10 +246,14 @@ class Scanner:
         return _CROSS_CUE.search(t.norm, max(0, at - 45), at) is not None
 
     def _crossing(self, t: Words, prev: Hit, start: int) -> bool:
-        if start - prev.end > 5 or any(w not in _CONNECT for w in t.words[prev.end:start]):
+        if start - prev.end > 5 or any(w not in _CONNECT for w in t.words[prev.end : start]):
             return False
         between = "".join(t.gap(k) for k in range(prev.end, start + 1))
         if "." in between or "\n" in between:
             return False
-        return (self._cue(t, prev.start) or not CROSS.isdisjoint(t.words[prev.end:start])
-                or any(c in between for c in "/&") or " x " in between)
+        return (
+            self._cue(t, prev.start)
+            or not CROSS.isdisjoint(t.words[prev.end : start])
+            or any(c in between for c in "/&")
+            or " x " in between
+        )

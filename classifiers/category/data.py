@@ -31,10 +31,17 @@ def load_jsonl(path: Path) -> list[Labelled]:
             continue
         try:
             item = json.loads(line)
-            rows.append(Labelled(id=str(item["id"]), channel=item.get("channel", "email"),
-                                 subject=item.get("subject") or "", text=item["text"],
-                                 category=item["category"], address=item.get("address"),
-                                 source_row=item.get("source_row")))
+            rows.append(
+                Labelled(
+                    id=str(item["id"]),
+                    channel=item.get("channel", "email"),
+                    subject=item.get("subject") or "",
+                    text=item["text"],
+                    category=item["category"],
+                    address=item.get("address"),
+                    source_row=item.get("source_row"),
+                )
+            )
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"{path}:{number}: bad training line ({exc})") from None
     return rows

@@ -24,7 +24,7 @@ class Report:
     macro_f1: float
     per_category: dict[str, dict[str, float]]
     calibration: list[dict[str, float]] = field(default_factory=list)
-    high_confidence_share: float = 0.0      # share of messages with confidence >= threshold
+    high_confidence_share: float = 0.0  # share of messages with confidence >= threshold
     high_confidence_precision: float = 0.0  # accuracy among them (target >= threshold)
     threshold: float = 0.9
     confusions: list[tuple[str, str, int]] = field(default_factory=list)
@@ -39,14 +39,18 @@ class Report:
                 continue  # absent from this set and never predicted
             lines.append(f"{name:<24}{m['precision']:>7.3f}{m['recall']:>7.3f}{m['f1']:>7.3f}{int(m['support']):>6}")
         lines.append(f"accuracy {self.accuracy:.3f}   macro-F1 {self.macro_f1:.3f}   ({self.total} messages)")
-        lines.append(f"confidence >= {self.threshold}: {self.high_confidence_share:.1%} of messages, "
-                     f"{self.high_confidence_precision:.1%} of them right")
+        lines.append(
+            f"confidence >= {self.threshold}: {self.high_confidence_share:.1%} of messages, "
+            f"{self.high_confidence_precision:.1%} of them right"
+        )
         lines.append("calibration (confidence bin: share of messages, accuracy):")
         for b in self.calibration:
             lines.append(f"  [{b['low']:.1f}, {b['high']:.1f}): {b['share']:.1%}, accuracy {b['accuracy']:.1%}")
         if self.confusions:
-            lines.append("most frequent confusions (gold -> predicted: n): " + ", ".join(
-                f"{g}->{p}: {n}" for g, p, n in self.confusions[:8]))
+            lines.append(
+                "most frequent confusions (gold -> predicted: n): "
+                + ", ".join(f"{g}->{p}: {n}" for g, p, n in self.confusions[:8])
+            )
         if self.curve:
             lines.append("coverage/accuracy curve (review threshold: share of reports passing, accuracy among them):")
             for point in _milestones(self.curve):
@@ -71,7 +75,7 @@ class ThresholdChoice:
 
     target_accuracy: float
     target_coverage: float
-    met: bool                 # both targets reached
+    met: bool  # both targets reached
     point: CurvePoint | None  # the lowest threshold with accuracy >= target (None: no threshold reaches it)
     best_at_coverage: CurvePoint | None  # the point reaching the target coverage, for the trade-off
 
@@ -79,13 +83,17 @@ class ThresholdChoice:
         """One line for the console: the threshold to ship, or why none meets the target."""
         goal = f"target: >= {self.target_accuracy:.0%} right with >= {self.target_coverage:.0%} passing"
         if self.met and self.point is not None:
-            return (f"{goal}: MET at review_threshold {self.point.threshold:.4f} "
-                    f"({self.point.coverage:.1%} passing, {self.point.accuracy:.1%} right)")
+            return (
+                f"{goal}: MET at review_threshold {self.point.threshold:.4f} "
+                f"({self.point.coverage:.1%} passing, {self.point.accuracy:.1%} right)"
+            )
         parts = [f"{goal}: NOT MET by any threshold"]
         if self.point is not None:
             p = self.point
-            parts.append(f"highest coverage at >= {self.target_accuracy:.0%} right: threshold "
-                         f"{p.threshold:.4f} ({p.coverage:.1%} passing, {p.accuracy:.1%} right)")
+            parts.append(
+                f"highest coverage at >= {self.target_accuracy:.0%} right: threshold "
+                f"{p.threshold:.4f} ({p.coverage:.1%} passing, {p.accuracy:.1%} right)"
+            )
         if self.best_at_coverage is not None:
             b = self.best_at_coverage
             parts.append(f"at {self.target_coverage:.0%} passing: threshold {b.threshold:.4f}, {b.accuracy:.1%} right")
@@ -110,8 +118,9 @@ def selective_curve(confidences: list[float], right: list[bool], unusual: list[b
     return points
 
 
-def choose_threshold(curve: list[CurvePoint], *, target_accuracy: float = 0.98,
-                     target_coverage: float = 0.80) -> ThresholdChoice:
+def choose_threshold(
+    curve: list[CurvePoint], *, target_accuracy: float = 0.98, target_coverage: float = 0.80
+) -> ThresholdChoice:
     """The lowest threshold whose passing reports are at least `target_accuracy` right (most coverage)."""
     meeting = [p for p in curve if p.accuracy >= target_accuracy]
     point = max(meeting, key=lambda p: p.coverage) if meeting else None
@@ -129,8 +138,14 @@ def _milestones(curve: list[CurvePoint]) -> list[CurvePoint]:
     return out
 
 
-def evaluate(model: CategoryModel, rows: list[Labelled], *, threshold: float = 0.9, target_accuracy: float = 0.98,
-             target_coverage: float = 0.80) -> Report:
+def evaluate(
+    model: CategoryModel,
+    rows: list[Labelled],
+    *,
+    threshold: float = 0.9,
+    target_accuracy: float = 0.98,
+    target_coverage: float = 0.80,
+) -> Report:
     """Evaluate `model` on labelled rows it was never trained on."""
     preds = model.predict_many([(r.subject, r.text) for r in rows])
     gold = [r.category for r in rows]
@@ -151,8 +166,14 @@ def evaluate(model: CategoryModel, rows: list[Labelled], *, threshold: float = 0
         high = low + 0.1 if low < 0.9 else 1.01
         idx = [i for i, p in enumerate(preds) if low <= p.confidence < high]
         if idx:
-            bins.append({"low": low, "high": min(high, 1.0), "share": len(idx) / len(preds),
-                         "accuracy": sum(right[i] for i in idx) / len(idx)})
+            bins.append(
+                {
+                    "low": low,
+                    "high": min(high, 1.0),
+                    "share": len(idx) / len(preds),
+                    "accuracy": sum(right[i] for i in idx) / len(idx),
+                }
+            )
     confident = [i for i, p in enumerate(preds) if p.confidence >= threshold and not p.unusual]
     confusions: dict[tuple[str, str], int] = {}
     for p, g in zip(preds, gold, strict=True):
@@ -170,5 +191,6 @@ def evaluate(model: CategoryModel, rows: list[Labelled], *, threshold: float = 0
         confusions=sorted(((g, p, n) for (g, p), n in confusions.items()), key=lambda x: -x[2]),
         curve=(curve := selective_curve([p.confidence for p in preds], right, [p.unusual for p in preds])),
         choice=choose_threshold(curve, target_accuracy=target_accuracy, target_coverage=target_coverage)
-        if preds else None,
+        if preds
+        else None,
     )

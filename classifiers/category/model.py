@@ -43,8 +43,13 @@ def _build(labels: Sequence[str], *, length: int) -> Any:
     nlp = spacy.blank("fr")
     # Single words (with the stems of features.py): word pairs fitted the training writers' phrasing and lost
     # 4 points of accuracy on messages written by another hand (unseen_dev: 0.873 with pairs, 0.906 without).
-    model = {"@architectures": "spacy.TextCatBOW.v3", "exclusive_classes": True, "ngram_size": 1,
-             "no_output_layer": False, "length": length}
+    model = {
+        "@architectures": "spacy.TextCatBOW.v3",
+        "exclusive_classes": True,
+        "ngram_size": 1,
+        "no_output_layer": False,
+        "length": length,
+    }
     textcat: Any = nlp.add_pipe("textcat", config={"model": model, "threshold": 0.0})
     for label in labels:
         textcat.add_label(label)
@@ -76,9 +81,16 @@ def _temperature(probabilities: list[dict[str, float]], gold: list[str]) -> floa
     return best_t
 
 
-def train(rows: list[Labelled], *, labels: Sequence[str], epochs: int = 12, seed: int = 7,
-          calibration_share: float = 0.12, length: int = 2**16,
-          calibration: Sequence[Labelled] | None = None) -> CategoryModel:
+def train(
+    rows: list[Labelled],
+    *,
+    labels: Sequence[str],
+    epochs: int = 12,
+    seed: int = 7,
+    calibration_share: float = 0.12,
+    length: int = 2**16,
+    calibration: Sequence[Labelled] | None = None,
+) -> CategoryModel:
     """Train on `rows`; the temperature is fitted on `calibration` (messages written apart, never trained on)
     when given, else on a stratified held-out share of `rows` that then joins training."""
     from spacy.util import fix_random_seed, minibatch  # type: ignore[attr-defined]  # exported at run time
@@ -115,20 +127,27 @@ def train(rows: list[Labelled], *, labels: Sequence[str], epochs: int = 12, seed
         probe = CategoryModel(run(fit), temperature=1.0)
         model = CategoryModel(run(fit + held), temperature=1.0, words=words)
         calibrated_on = f"{len(held)} training messages held out ({calibration_share:.0%})"
-    model.temperature = _temperature([probe.probabilities(r.subject, r.text) for r in held],
-                                     [r.category for r in held])
+    model.temperature = _temperature([probe.probabilities(r.subject, r.text) for r in held], [r.category for r in held])
     digest = hashlib.sha256("\n".join(sorted(f"{r.id}:{r.category}:{r.text}" for r in rows)).encode()).hexdigest()
-    model.meta = {"trained_at": datetime.now(UTC).isoformat(timespec="seconds"), "examples": len(rows),
-                  "data_sha256": digest[:16], "temperature": model.temperature, "calibrated_on": calibrated_on,
-                  "epochs": epochs, "seed": seed, "labels": list(labels)}
+    model.meta = {
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "examples": len(rows),
+        "data_sha256": digest[:16],
+        "temperature": model.temperature,
+        "calibrated_on": calibrated_on,
+        "epochs": epochs,
+        "seed": seed,
+        "labels": list(labels),
+    }
     return model
 
 
 class CategoryModel:
     """A loaded category pipeline; `predict` gives calibrated confidences."""
 
-    def __init__(self, nlp: Any, *, temperature: float, meta: dict[str, Any] | None = None,
-                 words: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, nlp: Any, *, temperature: float, meta: dict[str, Any] | None = None, words: frozenset[str] = frozenset()
+    ) -> None:
         self.nlp = nlp
         self.temperature = temperature
         self.meta: dict[str, Any] = meta or {}
@@ -160,8 +179,10 @@ class CategoryModel:
         """Calibrated predictions for many (subject, text) pairs, batched through nlp.pipe."""
         texts = [model_text(s, t) for s, t in items]
         docs = self.nlp.pipe(texts, batch_size=batch_size)
-        return [self._calibrate(dict(doc.cats), unusual=unusual_model_text(features, self.words))
-                for doc, features in zip(docs, texts, strict=True)]
+        return [
+            self._calibrate(dict(doc.cats), unusual=unusual_model_text(features, self.words))
+            for doc, features in zip(docs, texts, strict=True)
+        ]
 
     def save(self, path: Path) -> None:
         """Write the spaCy pipeline and the calibration next to it (a versioned directory)."""

@@ -14,12 +14,13 @@ from collections.abc import Iterable
 from classifiers.category.data import Labelled
 from classifiers.category.features import model_text
 
-MIN_MESSAGES = 3     # a marking word appears in at least this many training messages...
-MIN_LIFT = 2.5       # ...and one category's share of them is at least this multiple of its share of all messages
+MIN_MESSAGES = 3  # a marking word appears in at least this many training messages...
+MIN_LIFT = 2.5  # ...and one category's share of them is at least this multiple of its share of all messages
 
 
-def marking_words(rows: Iterable[Labelled], *, min_messages: int = MIN_MESSAGES,
-                  min_lift: float = MIN_LIFT) -> set[str]:
+def marking_words(
+    rows: Iterable[Labelled], *, min_messages: int = MIN_MESSAGES, min_lift: float = MIN_LIFT
+) -> set[str]:
     """The model-text tokens (words and stems) far more frequent in one category than in the training messages."""
     total: Counter[str] = Counter()
     per_category: dict[str, Counter[str]] = {}
@@ -34,8 +35,7 @@ def marking_words(rows: Iterable[Labelled], *, min_messages: int = MIN_MESSAGES,
         if n < min_messages or token.isdigit():
             continue
         messages = sum(sizes.values())
-        if any(counts[token] / n >= min_lift * sizes[category] / messages
-               for category, counts in per_category.items()):
+        if any(counts[token] / n >= min_lift * sizes[category] / messages for category, counts in per_category.items()):
             words.add(token)
     return words
 

@@ -20,8 +20,7 @@ from intake.backoffice.passwords import MIN_LENGTH, weakness
 from intake.config import Config
 from intake.models import User, utcnow
 
-ROLES = {"accueil": "Accueil", "agent": "Agent de service", "admin": "Administrateur",
-         "technicien": "Technicien"}
+ROLES = {"accueil": "Accueil", "agent": "Agent de service", "admin": "Administrateur", "technicien": "Technicien"}
 SERVICE_ROLES = frozenset({"agent", "technicien"})  # accounts that belong to one service and see only its reports
 MIN_PASSWORD = MIN_LENGTH
 MAX_ATTEMPTS = 10  # failed sign-ins from one address within THROTTLE_WINDOW (successes are not counted)
@@ -71,8 +70,17 @@ def check_password_strength(password: str, username: str) -> None:
         raise AccountError(problem)
 
 
-def create_user(session: Session, config: Config, *, username: str, password: str, role: str,
-                service: str | None = None, display_name: str = "", email: str | None = None) -> User:
+def create_user(
+    session: Session,
+    config: Config,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    service: str | None = None,
+    display_name: str = "",
+    email: str | None = None,
+) -> User:
     """Add an account after checking the username, role, service and password."""
     username = username.strip().lower()
     if not _USERNAME.match(username):
@@ -87,8 +95,14 @@ def create_user(session: Session, config: Config, *, username: str, password: st
     check_password_strength(password, username)
     if session.execute(select(func.count()).select_from(User).where(User.username == username)).scalar_one():
         raise AccountError(f"l'identifiant {username} existe déjà")
-    user = User(username=username, display_name=display_name.strip()[:200] or username, email=email,
-                password_hash=hash_password(password), role=role, service=service if role in SERVICE_ROLES else None)
+    user = User(
+        username=username,
+        display_name=display_name.strip()[:200] or username,
+        email=email,
+        password_hash=hash_password(password),
+        role=role,
+        service=service if role in SERVICE_ROLES else None,
+    )
     session.add(user)
     session.flush()
     return user
@@ -170,8 +184,7 @@ def bootstrap_admin(session: Session, config: Config, password_file: Path) -> st
     if session.execute(select(func.count()).select_from(User)).scalar_one():
         return None
     password = secrets.token_urlsafe(18)
-    create_user(session, config, username="admin", password=password, role="admin",
-                display_name="Administrateur")
+    create_user(session, config, username="admin", password=password, role="admin", display_name="Administrateur")
     password_file.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:

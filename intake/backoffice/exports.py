@@ -27,8 +27,12 @@ BATCH = 2000
 BOM = "\ufeff"
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection): such cells get a leading '.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-POSITION_SOURCES = {"exif": "photo (GPS)", "text": "adresse du message", "pin": "point placé sur la carte",
-                    "agent": "agent"}
+POSITION_SOURCES = {
+    "exif": "photo (GPS)",
+    "text": "adresse du message",
+    "pin": "point placé sur la carte",
+    "agent": "agent",
+}
 
 
 @dataclass(frozen=True)
@@ -104,8 +108,11 @@ def _csv_number(value: Any, zone: ZoneInfo) -> str:
     return f"{value:.6f}".replace(".", ",") if math.isfinite(value) else ""
 
 
-_CSV_FORMATS: dict[str, Callable[[Any, ZoneInfo], str]] = {"text": _csv_text, "moment": _csv_moment,
-                                                           "number": _csv_number}
+_CSV_FORMATS: dict[str, Callable[[Any, ZoneInfo], str]] = {
+    "text": _csv_text,
+    "moment": _csv_moment,
+    "number": _csv_number,
+}
 
 
 def csv_cell(value: Any, config: Config) -> str:
@@ -155,11 +162,16 @@ def geojson_stream(rows: Iterable[Mapping[str, Any]], cols: list[Column], config
     first = True
     for row in rows:
         lat, lon = row.get("latitude"), row.get("longitude")
-        geometry = ({"type": "Point", "coordinates": [round(lon, 7), round(lat, 7)]}
-                    if isinstance(lat, float) and isinstance(lon, float) and math.isfinite(lat) and math.isfinite(lon)
-                    else None)
-        feature = {"type": "Feature", "geometry": geometry,
-                   "properties": {key: _json_value(row.get(key), zone) for key in props}}
+        geometry = (
+            {"type": "Point", "coordinates": [round(lon, 7), round(lat, 7)]}
+            if isinstance(lat, float) and isinstance(lon, float) and math.isfinite(lat) and math.isfinite(lon)
+            else None
+        )
+        feature = {
+            "type": "Feature",
+            "geometry": geometry,
+            "properties": {key: _json_value(row.get(key), zone) for key in props},
+        }
         chunk.append(("" if first else ",\n") + json.dumps(feature, ensure_ascii=False))
         first = False
         if len(chunk) >= 500:
@@ -171,17 +183,39 @@ def geojson_stream(rows: Iterable[Mapping[str, Any]], cols: list[Column], config
 def _query(config: Config, flt: ReportFilter, *, service_scope: str | None, personal: bool) -> Select[Any]:
     main = aliased(Report)
     fields: list[Any] = [  # _row reads them by position
-        Report.id, Report.tracking_number, Report.created_at, Report.channel, Report.category, Report.service,
-        Report.zone, Report.status, Report.status_reason, Report.address_label, Report.address_voie,
-        Report.address_postcode, Report.lat, Report.lon, Report.location_source, Report.updated_at,
-        main.tracking_number.label("main_number"), Contact.email.label("author_email"),
+        Report.id,
+        Report.tracking_number,
+        Report.created_at,
+        Report.channel,
+        Report.category,
+        Report.service,
+        Report.zone,
+        Report.status,
+        Report.status_reason,
+        Report.address_label,
+        Report.address_voie,
+        Report.address_postcode,
+        Report.lat,
+        Report.lon,
+        Report.location_source,
+        Report.updated_at,
+        main.tracking_number.label("main_number"),
+        Contact.email.label("author_email"),
         Contact.phone.label("author_phone"),
     ]
     if personal:
-        fields += [Report.subject, Report.description, Report.forwarded_by_name, Report.forwarded_by_email,
-                   Contact.name.label("author_name")]
-    query = (select(*fields).outerjoin(main, main.id == Report.duplicate_of_id)
-             .outerjoin(Contact, Contact.id == Report.author_id))
+        fields += [
+            Report.subject,
+            Report.description,
+            Report.forwarded_by_name,
+            Report.forwarded_by_email,
+            Contact.name.label("author_name"),
+        ]
+    query = (
+        select(*fields)
+        .outerjoin(main, main.id == Report.duplicate_of_id)
+        .outerjoin(Contact, Contact.id == Report.author_id)
+    )
     return apply(query, flt, config, service_scope=service_scope)
 
 
@@ -198,46 +232,86 @@ class _Labels:
     pseudonym: Callable[[str | None], str | None]
 
 
-def _labels(config: Config, link: Callable[[str], str],
-            pseudonym: Callable[[str | None], str | None]) -> _Labels:
+def _labels(config: Config, link: Callable[[str], str], pseudonym: Callable[[str | None], str | None]) -> _Labels:
     from intake.reports.zones import zones_for
 
     try:
         zones = zones_for(config)
     except Exception:  # a broken zones file must not break an export: codes instead of names
         zones = None
-    return _Labels(categories={c.code: c.label for c in config.categories},
-                   services={s.code: s.name for s in config.services},
-                   statuses={code: config.statuses.label(code) for code in STATUS_CODES},
-                   reasons={r.code: r.label for r in config.statuses.reject_reasons},
-                   zone_name=zones.name if zones else (lambda code: code), link=link, pseudonym=pseudonym)
+    return _Labels(
+        categories={c.code: c.label for c in config.categories},
+        services={s.code: s.name for s in config.services},
+        statuses={code: config.statuses.label(code) for code in STATUS_CODES},
+        reasons={r.code: r.label for r in config.statuses.reject_reasons},
+        zone_name=zones.name if zones else (lambda code: code),
+        link=link,
+        pseudonym=pseudonym,
+    )
 
 
 def _row(r: Any, labels: _Labels, personal: bool) -> dict[str, Any]:
     # positional: a Row's attribute access costs more than the rest of the row at 100,000 rows
-    (_, number, created, channel, category, service, zone, status, reason, label, voie, postcode, lat, lon, source,
-     updated, main_number, email, phone) = r[:19]
+    (
+        _,
+        number,
+        created,
+        channel,
+        category,
+        service,
+        zone,
+        status,
+        reason,
+        label,
+        voie,
+        postcode,
+        lat,
+        lon,
+        source,
+        updated,
+        main_number,
+        email,
+        phone,
+    ) = r[:19]
     row: dict[str, Any] = {
-        "numero": number, "recu_le": created, "canal": CHANNELS.get(channel, channel),
-        "categorie": labels.categories.get(category, category), "categorie_code": category,
-        "service": labels.services.get(service, service), "secteur": labels.zone_name(zone),
+        "numero": number,
+        "recu_le": created,
+        "canal": CHANNELS.get(channel, channel),
+        "categorie": labels.categories.get(category, category),
+        "categorie_code": category,
+        "service": labels.services.get(service, service),
+        "secteur": labels.zone_name(zone),
         "statut": labels.statuses.get(status, status),
         "motif_rejet": labels.reasons.get(reason, reason) if status == "rejete" else None,
-        "adresse": label or voie, "code_postal": postcode, "latitude": lat, "longitude": lon,
+        "adresse": label or voie,
+        "code_postal": postcode,
+        "latitude": lat,
+        "longitude": lon,
         "origine_position": POSITION_SOURCES.get(source, source) if lat is not None else None,
-        "doublon_de": main_number, "mis_a_jour_le": updated, "lien": labels.link(number),
+        "doublon_de": main_number,
+        "mis_a_jour_le": updated,
+        "lien": labels.link(number),
         "auteur_pseudonyme": labels.pseudonym(email or phone),
     }
     if personal:
-        (row["objet"], row["description"], row["transmis_par_nom"], row["transmis_par_courriel"],
-         row["auteur_nom"]) = r[19:24]
+        (row["objet"], row["description"], row["transmis_par_nom"], row["transmis_par_courriel"], row["auteur_nom"]) = (
+            r[19:24]
+        )
         row["auteur_courriel"], row["auteur_telephone"] = email, phone
     return row
 
 
-def iter_rows(factory: Callable[[], Session], config: Config, flt: ReportFilter, *, service_scope: str | None,
-              personal: bool, link: Callable[[str], str], batch: int = BATCH,
-              pseudonym: Callable[[str | None], str | None] = lambda _: None) -> Iterator[dict[str, Any]]:
+def iter_rows(
+    factory: Callable[[], Session],
+    config: Config,
+    flt: ReportFilter,
+    *,
+    service_scope: str | None,
+    personal: bool,
+    link: Callable[[str], str],
+    batch: int = BATCH,
+    pseudonym: Callable[[str | None], str | None] = lambda _: None,
+) -> Iterator[dict[str, Any]]:
     """The selected reports, newest first, as export rows; read by batches, each in its own short session.
 
     `pseudonym` turns the author's email (or phone) into the keyed pseudonym of column auteur_pseudonyme.

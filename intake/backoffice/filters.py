@@ -43,8 +43,13 @@ class ReportFilter:
     def args(self) -> dict[str, Any]:
         """The URL query arguments that give back this filter (for links, pagination, exports)."""
         out: dict[str, Any] = {}
-        for key, values in (("statut", self.statuses), ("categorie", self.categories), ("service", self.services),
-                            ("canal", self.channels), ("zone", self.zones)):
+        for key, values in (
+            ("statut", self.statuses),
+            ("categorie", self.categories),
+            ("service", self.services),
+            ("canal", self.channels),
+            ("zone", self.zones),
+        ):
             if values:
                 out[key] = list(values)
         if self.since:
@@ -111,7 +116,8 @@ def parse_filter(args: Mapping[str, Any], config: Config) -> ReportFilter:
         services=known("service", {s.code for s in config.services}, "service"),
         channels=known("canal", set(CHANNELS), "canal"),
         zones=tuple(z[:60] for z in zones),
-        since=since, until=until,
+        since=since,
+        until=until,
         to_review=str(args.get("a_qualifier") or "") in ("1", "on", "oui"),
         with_photo=str(args.get("photo") or "") in ("1", "on", "oui"),
         open_only=str(args.get("ouverts") or "") in ("1", "on", "oui"),
@@ -171,8 +177,20 @@ def _text_condition(text: str) -> Any:
     per_word = []
     for word in words:
         pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        per_word.append(or_(*(func.lower(col).like(func.lower(pattern), escape="\\") for col in (
-            Report.tracking_number, Report.subject, Report.description, Report.address_label, Report.address_voie))))
+        per_word.append(
+            or_(
+                *(
+                    func.lower(col).like(func.lower(pattern), escape="\\")
+                    for col in (
+                        Report.tracking_number,
+                        Report.subject,
+                        Report.description,
+                        Report.address_label,
+                        Report.address_voie,
+                    )
+                )
+            )
+        )
     return and_(*per_word)
 
 

@@ -81,8 +81,9 @@ class Clock:
 
 
 @lru_cache(maxsize=4096)
-def _day_windows(tz: ZoneInfo, quiet: tuple[time, time] | None, weekends: bool,
-                 day: date) -> tuple[tuple[datetime, datetime], ...]:
+def _day_windows(
+    tz: ZoneInfo, quiet: tuple[time, time] | None, weekends: bool, day: date
+) -> tuple[tuple[datetime, datetime], ...]:
     """The counted spans of one local day, in UTC (converted one by one, so DST days are right)."""
     if weekends and day.weekday() >= 5:
         return ()
@@ -170,9 +171,19 @@ class Door:
 
 def configured_doors(config: Config) -> list[Door]:
     """The doors config.yaml opens, in the order a person reads them."""
-    doors = [Door(f"email:{m.name}", f"Boîte mail « {m.name} »" + (" (accueil)" if m.role == "reception" else ""),
-                  f"relève IMAP toutes les {m.poll_interval} s" + (" et IDLE" if m.idle else ""), ("email",), m.name,
-                  poll_interval=m.poll_interval, state_table="mailbox", state_name=m.name) for m in config.mailboxes]
+    doors = [
+        Door(
+            f"email:{m.name}",
+            f"Boîte mail « {m.name} »" + (" (accueil)" if m.role == "reception" else ""),
+            f"relève IMAP toutes les {m.poll_interval} s" + (" et IDLE" if m.idle else ""),
+            ("email",),
+            m.name,
+            poll_interval=m.poll_interval,
+            state_table="mailbox",
+            state_name=m.name,
+        )
+        for m in config.mailboxes
+    ]
     tw = config.twilio
     if tw.enabled:
         mode = f"relève API Twilio toutes les {tw.poll_interval} s" if tw.poll else "webhook Twilio"
@@ -182,22 +193,39 @@ def configured_doors(config: Config) -> list[Door]:
 
             polled = {"poll_interval": tw.poll_interval, "state_table": "channel", "state_name": state_name(tw)}
         for number in tw.numbers:
-            doors.append(Door(f"sms:{number}", f"Numéro {number} (SMS, messages vocaux)", mode, ("sms", "voice"),
-                              number, **polled))
+            doors.append(
+                Door(
+                    f"sms:{number}", f"Numéro {number} (SMS, messages vocaux)", mode, ("sms", "voice"), number, **polled
+                )
+            )
         if tw.whatsapp_number:
             wa = tw.whatsapp_number if tw.whatsapp_number.startswith("whatsapp:") else f"whatsapp:{tw.whatsapp_number}"
             doors.append(Door(f"sms:{wa}", f"WhatsApp {wa.removeprefix('whatsapp:')}", mode, ("sms",), wa, **polled))
     if config.transcription.engine != "none":  # voicemails' transcripts, stored under their own source
         from intake.channels.transcript_poll import SOURCE
 
-        mode = ("webhook Conversational Intelligence et relève" if config.transcription.engine == "twilio"
-                else f"moteur {config.transcription.engine}")
-        doors.append(Door("voice:transcription", "Transcriptions des messages vocaux", mode, ("voice",), SOURCE,
-                          watched=False))
-    doors += [Door(f"open311:{k.name}", f"Application « {k.name} »", "API Open311", ("open311",), k.name)
-              for k in config.open311.api_keys]
-    doors.append(Door("staff", "Saisie par les agents (téléphone, accueil, courrier)", "formulaire du back office",
-                      STAFF_CHANNELS, STAFF_SOURCE, watched=False))
+        mode = (
+            "webhook Conversational Intelligence et relève"
+            if config.transcription.engine == "twilio"
+            else f"moteur {config.transcription.engine}"
+        )
+        doors.append(
+            Door("voice:transcription", "Transcriptions des messages vocaux", mode, ("voice",), SOURCE, watched=False)
+        )
+    doors += [
+        Door(f"open311:{k.name}", f"Application « {k.name} »", "API Open311", ("open311",), k.name)
+        for k in config.open311.api_keys
+    ]
+    doors.append(
+        Door(
+            "staff",
+            "Saisie par les agents (téléphone, accueil, courrier)",
+            "formulaire du back office",
+            STAFF_CHANNELS,
+            STAFF_SOURCE,
+            watched=False,
+        )
+    )
     return doors
 
 
@@ -236,14 +264,21 @@ def _owner(doors: list[Door], channel: str, source: str) -> Door:
     for door in doors:
         if channel in door.channels and source == door.source:
             return door
-    door = Door(f"{channel}:{source}", f"{channel} — {source}", "source absente de la configuration", (channel,),
-                source, watched=False)
+    door = Door(
+        f"{channel}:{source}",
+        f"{channel} — {source}",
+        "source absente de la configuration",
+        (channel,),
+        source,
+        watched=False,
+    )
     doors.append(door)
     return door
 
 
-def collect(factory: sessionmaker[Session], config: Config, *, now: datetime | None = None,
-            failed_limit: int = 100) -> Snapshot:
+def collect(
+    factory: sessionmaker[Session], config: Config, *, now: datetime | None = None, failed_limit: int = 100
+) -> Snapshot:
     """Read the state of every door, the backlog, the failures and the outgoing notifications."""
     now = (now or utcnow()).astimezone(UTC)
     clock, doors = Clock.of(config), configured_doors(config)
@@ -255,23 +290,29 @@ def collect(factory: sessionmaker[Session], config: Config, *, now: datetime | N
         # indexed, and the latest arrival per (channel, source) walks the unique key's index in order.
         last: dict[str, datetime] = {}
         for channel, source, newest_at in session.execute(
-                select(RawMessage.channel, RawMessage.source, func.max(RawMessage.received_at))
-                .group_by(RawMessage.channel, RawMessage.source)).all():
+            select(RawMessage.channel, RawMessage.source, func.max(RawMessage.received_at)).group_by(
+                RawMessage.channel, RawMessage.source
+            )
+        ).all():
             door, newest = _owner(doors, channel, source), aware(newest_at)
             if newest is not None:
                 last[door.key] = max(newest, last.get(door.key, newest))
         for channel, source, status, count, first_at in session.execute(
-                select(RawMessage.channel, RawMessage.source, RawMessage.status, func.count(),
-                       func.min(RawMessage.received_at))
-                .where(RawMessage.status.in_(OPEN)).group_by(RawMessage.channel, RawMessage.source,
-                                                             RawMessage.status)).all():
+            select(
+                RawMessage.channel, RawMessage.source, RawMessage.status, func.count(), func.min(RawMessage.received_at)
+            )
+            .where(RawMessage.status.in_(OPEN))
+            .group_by(RawMessage.channel, RawMessage.source, RawMessage.status)
+        ).all():
             door, first = _owner(doors, channel, source), aware(first_at)
             door.counts[status] = door.counts.get(status, 0) + count
             if status in BACKLOG and first is not None:
                 door.oldest_pending = min(first, door.oldest_pending or first)
         for channel, source, count in session.execute(
-                select(RawMessage.channel, RawMessage.source, func.count()).where(RawMessage.key_collision)
-                .group_by(RawMessage.channel, RawMessage.source)).all():
+            select(RawMessage.channel, RawMessage.source, func.count())
+            .where(RawMessage.key_collision)
+            .group_by(RawMessage.channel, RawMessage.source)
+        ).all():
             _owner(doors, channel, source).key_collisions += count
         for door in doors:
             state = (mailboxes if door.state_table == "mailbox" else channels).get(door.state_name or "")
@@ -286,37 +327,82 @@ def collect(factory: sessionmaker[Session], config: Config, *, now: datetime | N
                 since = last[door.key] - timedelta(days=config.health.history_days)
                 found = session.execute(
                     select(RawMessage.received_at)
-                    .where(RawMessage.channel.in_(door.channels), RawMessage.source == door.source,
-                           RawMessage.received_at >= since)
-                    .order_by(RawMessage.received_at.desc()).limit(HISTORY_ROWS)).scalars()
+                    .where(
+                        RawMessage.channel.in_(door.channels),
+                        RawMessage.source == door.source,
+                        RawMessage.received_at >= since,
+                    )
+                    .order_by(RawMessage.received_at.desc())
+                    .limit(HISTORY_ROWS)
+                ).scalars()
                 times = sorted(t for t in map(aware, found) if t is not None)
             door.silence = silence(clock, config.health, times, now, watched=door.watched)
         failed = session.execute(
-            select(RawMessage.id, RawMessage.channel, RawMessage.source, RawMessage.received_at, RawMessage.status,
-                   RawMessage.error, RawMessage.attempts, RawMessage.processed_at)
-            .where(_retryable(config.worker.max_attempts)).order_by(RawMessage.id.desc()).limit(failed_limit)).all()
-        stale_claims = session.execute(select(func.count()).select_from(RawMessage).where(
-            RawMessage.status == "processing", RawMessage.claimed_at < stale)).scalar_one()
-        stuck = session.execute(select(func.count()).select_from(RawMessage).where(
-            RawMessage.status == "pending", RawMessage.attempts >= config.worker.max_attempts)).scalar_one()
+            select(
+                RawMessage.id,
+                RawMessage.channel,
+                RawMessage.source,
+                RawMessage.received_at,
+                RawMessage.status,
+                RawMessage.error,
+                RawMessage.attempts,
+                RawMessage.processed_at,
+            )
+            .where(_retryable(config.worker.max_attempts))
+            .order_by(RawMessage.id.desc())
+            .limit(failed_limit)
+        ).all()
+        stale_claims = session.execute(
+            select(func.count())
+            .select_from(RawMessage)
+            .where(RawMessage.status == "processing", RawMessage.claimed_at < stale)
+        ).scalar_one()
+        stuck = session.execute(
+            select(func.count())
+            .select_from(RawMessage)
+            .where(RawMessage.status == "pending", RawMessage.attempts >= config.worker.max_attempts)
+        ).scalar_one()
         sendings = _sendings(session)
         problems = session.execute(
-            select(Outbox.id, Report.tracking_number, Outbox.kind, Outbox.channel, Outbox.recipient, Outbox.status,
-                   Outbox.reason, Outbox.attempts, Outbox.created_at)
+            select(
+                Outbox.id,
+                Report.tracking_number,
+                Outbox.kind,
+                Outbox.channel,
+                Outbox.recipient,
+                Outbox.status,
+                Outbox.reason,
+                Outbox.attempts,
+                Outbox.created_at,
+            )
             .outerjoin(Report, Report.id == Outbox.report_id)
             .where(Outbox.status.in_(("failed", "suppressed")), Outbox.created_at >= now - timedelta(days=30))
-            .order_by(Outbox.id.desc()).limit(50)).all()
+            .order_by(Outbox.id.desc())
+            .limit(50)
+        ).all()
     pending = [d.oldest_pending for d in doors if d.oldest_pending is not None]
     folder = spool_folder(config)
-    return Snapshot(now, doors, list(failed), sendings, list(problems), min(pending, default=None), stale_claims,
-                    stuck, spooled=waiting(folder), spool_broken=broken(folder))
+    return Snapshot(
+        now,
+        doors,
+        list(failed),
+        sendings,
+        list(problems),
+        min(pending, default=None),
+        stale_claims,
+        stuck,
+        spooled=waiting(folder),
+        spool_broken=broken(folder),
+    )
 
 
 def _sendings(session: Session) -> list[Sending]:
     by_channel: dict[str, Sending] = {c: Sending(c) for c in ("email", "sms")}
     for channel, status, count, first, newest_sent in session.execute(
-            select(Outbox.channel, Outbox.status, func.count(), func.min(Outbox.created_at), func.max(Outbox.sent_at))
-            .group_by(Outbox.channel, Outbox.status)).all():
+        select(
+            Outbox.channel, Outbox.status, func.count(), func.min(Outbox.created_at), func.max(Outbox.sent_at)
+        ).group_by(Outbox.channel, Outbox.status)
+    ).all():
         sending = by_channel.setdefault(channel, Sending(channel))
         sending.counts[status] = count
         if status == "pending":
@@ -351,12 +437,22 @@ def queue_info(config: Config, *, timeout: float = 2.0) -> QueueInfo:
     try:
         redis = Redis.from_url(config.redis_url, socket_connect_timeout=timeout, socket_timeout=timeout)
         queue = get_queue(redis)
-        info = QueueInfo(True, length=queue.count, started=queue.started_job_registry.count,
-                         failed_jobs=queue.failed_job_registry.count)
+        info = QueueInfo(
+            True,
+            length=queue.count,
+            started=queue.started_job_registry.count,
+            failed_jobs=queue.failed_job_registry.count,
+        )
         for worker in Worker.all(connection=redis):
-            info.workers.append({"name": worker.name, "state": str(worker.get_state()),
-                                 "heartbeat": aware(worker.last_heartbeat), "queues": ", ".join(worker.queue_names()),
-                                 "job": worker.get_current_job_id()})
+            info.workers.append(
+                {
+                    "name": worker.name,
+                    "state": str(worker.get_state()),
+                    "heartbeat": aware(worker.last_heartbeat),
+                    "queues": ", ".join(worker.queue_names()),
+                    "job": worker.get_current_job_id(),
+                }
+            )
         info.workers.sort(key=lambda w: w["name"])
         return info
     except Exception as exc:  # any failure of Redis is shown, never a 500
@@ -391,9 +487,12 @@ def reset_for_retry(factory: sessionmaker[Session], raw_id: int, *, max_attempts
     """
     with factory() as session, session.begin():
         status = session.execute(select(RawMessage.status).where(RawMessage.id == raw_id)).scalar_one_or_none()
-        done = session.execute(update(RawMessage).where(RawMessage.id == raw_id, _retryable(max_attempts))
-                               .values(status="pending", attempts=0, claimed_by=None, claimed_at=None)
-                               .execution_options(synchronize_session=False))
+        done = session.execute(
+            update(RawMessage)
+            .where(RawMessage.id == raw_id, _retryable(max_attempts))
+            .values(status="pending", attempts=0, claimed_by=None, claimed_at=None)
+            .execution_options(synchronize_session=False)
+        )
     return status if getattr(done, "rowcount", 0) else None
 
 
@@ -431,7 +530,6 @@ def retry_message(res: Any, raw_id: int, *, actor: str) -> RetryOutcome:
     return RetryOutcome(raw_id, outcome.status, outcome.tracking_number, outcome.created, outcome.error)
 
 
-
 def database_answers(session: Session) -> None:
     """Run the cheapest statement there is: raises when the database does not answer (liveness checks)."""
     session.execute(select(1))
@@ -439,8 +537,9 @@ def database_answers(session: Session) -> None:
 
 def failed_count(session: Session) -> int:
     """How many raw messages are in failure (the queue's banner for reception and administrators)."""
-    return int(session.execute(
-        select(func.count()).select_from(RawMessage).where(RawMessage.status == "failed")).scalar_one())
+    return int(
+        session.execute(select(func.count()).select_from(RawMessage).where(RawMessage.status == "failed")).scalar_one()
+    )
 
 
 @dataclass(frozen=True)
@@ -458,9 +557,18 @@ class UnprocessedMessage:
 def unprocessed_messages(session: Session, *, limit: int = 200) -> list[UnprocessedMessage]:
     """The latest raw messages in failure, discarded or held for review, newest first."""
     rows = session.execute(
-        select(RawMessage.id, RawMessage.channel, RawMessage.source, RawMessage.received_at, RawMessage.status,
-               RawMessage.error)
-        .where(RawMessage.status.in_(("failed", "discarded", "held"))).order_by(RawMessage.id.desc()).limit(limit))
+        select(
+            RawMessage.id,
+            RawMessage.channel,
+            RawMessage.source,
+            RawMessage.received_at,
+            RawMessage.status,
+            RawMessage.error,
+        )
+        .where(RawMessage.status.in_(("failed", "discarded", "held")))
+        .order_by(RawMessage.id.desc())
+        .limit(limit)
+    )
     return [UnprocessedMessage(*row) for row in rows]
 
 
@@ -479,5 +587,7 @@ def recent_retries(session: Session, *, limit: int = 10) -> list[RetryEntry]:
     rows = session.execute(
         select(AuditLog.at, AuditLog.username, AuditLog.detail, AuditLog.status)
         .where(AuditLog.action == "health.retry", AuditLog.status == 303)
-        .order_by(AuditLog.id.desc()).limit(limit))
+        .order_by(AuditLog.id.desc())
+        .limit(limit)
+    )
     return [RetryEntry(*row) for row in rows]

@@ -38,13 +38,72 @@ M_PER_DEG_LAT = M_PER_DEG
 M_PER_DEG_LON_EQUATOR = M_PER_DEG
 MIN_FLOOR = 3  # a scaled threshold never goes below this (two reports are a coincidence)
 # Street types and their gender, to write "autour de la rue …", "autour du boulevard …", "autour de l'avenue …".
-FEMININE = frozenset({"rue", "avenue", "place", "impasse", "allée", "allee", "route", "villa", "cité", "cite", "voie",
-                      "ruelle", "porte", "galerie", "esplanade", "promenade", "chaussée", "sente", "cour", "traverse",
-                      "rampe", "montée", "descente", "résidence", "residence", "grande", "petite", "halle", "gare"})
-MASCULINE = frozenset({"boulevard", "quai", "square", "passage", "cours", "chemin", "pont", "port", "parvis",
-                       "carrefour", "jardin", "parc", "hameau", "sentier", "rond-point", "quartier", "mail", "faubourg",
-                       "clos", "lotissement", "domaine", "tunnel", "viaduc", "pavillon", "lieu-dit", "lieudit",
-                       "périphérique", "cimetière", "marché"})
+FEMININE = frozenset(
+    {
+        "rue",
+        "avenue",
+        "place",
+        "impasse",
+        "allée",
+        "allee",
+        "route",
+        "villa",
+        "cité",
+        "cite",
+        "voie",
+        "ruelle",
+        "porte",
+        "galerie",
+        "esplanade",
+        "promenade",
+        "chaussée",
+        "sente",
+        "cour",
+        "traverse",
+        "rampe",
+        "montée",
+        "descente",
+        "résidence",
+        "residence",
+        "grande",
+        "petite",
+        "halle",
+        "gare",
+    }
+)
+MASCULINE = frozenset(
+    {
+        "boulevard",
+        "quai",
+        "square",
+        "passage",
+        "cours",
+        "chemin",
+        "pont",
+        "port",
+        "parvis",
+        "carrefour",
+        "jardin",
+        "parc",
+        "hameau",
+        "sentier",
+        "rond-point",
+        "quartier",
+        "mail",
+        "faubourg",
+        "clos",
+        "lotissement",
+        "domaine",
+        "tunnel",
+        "viaduc",
+        "pavillon",
+        "lieu-dit",
+        "lieudit",
+        "périphérique",
+        "cimetière",
+        "marché",
+    }
+)
 ELIDED_H = frozenset({"hameau", "halle"})  # h aspiré: "du hameau", "de la halle"
 
 
@@ -112,14 +171,19 @@ class HotspotResult:
     located: int  # reports with a position that were looked at
 
 
-def threshold(config: Config, category: str, period: Period, *, min_reports: int | None = None,
-              radius_m: float | None = None) -> Threshold:
+def threshold(
+    config: Config, category: str, period: Period, *, min_reports: int | None = None, radius_m: float | None = None
+) -> Threshold:
     """The category's rule scaled to the period (or the numbers forced by the agent)."""
     rule: HotspotRule = config.hotspots.rule(category)
     label = next((c.label for c in config.categories if c.code == category), category)
     scaled = max(min(MIN_FLOOR, rule.min_reports), math.ceil(rule.min_reports * period.days / rule.days))
-    return Threshold(category=category, min_reports=min_reports or scaled, radius_m=float(radius_m or rule.radius_m),
-                     noun=rule.noun or f"signalements « {label} »")
+    return Threshold(
+        category=category,
+        min_reports=min_reports or scaled,
+        radius_m=float(radius_m or rule.radius_m),
+        noun=rule.noun or f"signalements « {label} »",
+    )
 
 
 PAIRS_PER_CHUNK = 2_000_000  # candidate pairs compared at once (bounds memory on very dense data)
@@ -241,17 +305,33 @@ def _street(rows: Sequence[Any], lat: float, lon: float) -> str | None:
     return min((s for s in spellings if s.casefold() == best), key=lambda s: (-spellings[s], s))
 
 
-def find_hotspots(session: Session, config: Config, flt: ReportFilter, period: Period, *,
-                  service_scope: str | None = None, min_reports: int | None = None,
-                  radius_m: float | None = None) -> HotspotResult:
+def find_hotspots(
+    session: Session,
+    config: Config,
+    flt: ReportFilter,
+    period: Period,
+    *,
+    service_scope: str | None = None,
+    min_reports: int | None = None,
+    radius_m: float | None = None,
+) -> HotspotResult:
     """Hotspots of the reports matching `flt` over `period` (an agent's `service_scope` applies).
 
     `min_reports` / `radius_m` replace every category's thresholds when given.
     """
     wanted = replace(flt, since=period.since, until=period.until, duplicates="inclus")
-    columns: list[Any] = [Report.id, Report.tracking_number, Report.category, Report.lat, Report.lon,
-                          Report.address_voie, Report.address_label, Report.created_at, Report.status,
-                          Report.duplicate_of_id]
+    columns: list[Any] = [
+        Report.id,
+        Report.tracking_number,
+        Report.category,
+        Report.lat,
+        Report.lon,
+        Report.address_voie,
+        Report.address_label,
+        Report.created_at,
+        Report.status,
+        Report.duplicate_of_id,
+    ]
     query = apply(select(*columns), wanted, config, service_scope=service_scope)
     query = query.where(Report.lat.is_not(None), Report.lon.is_not(None), Report.category.is_not(None))
     if not flt.statuses:
@@ -259,8 +339,10 @@ def find_hotspots(session: Session, config: Config, flt: ReportFilter, period: P
     rows = session.execute(query.order_by(Report.created_at, Report.id)).all()
     linked: Counter[int] = Counter(r.duplicate_of_id for r in rows if r.duplicate_of_id is not None)
     keep: Callable[[Any], bool] = {
-        "masques": lambda r: r.duplicate_of_id is None, "seuls": lambda r: r.duplicate_of_id is not None,
-        "inclus": lambda r: True}[flt.duplicates]
+        "masques": lambda r: r.duplicate_of_id is None,
+        "seuls": lambda r: r.duplicate_of_id is not None,
+        "inclus": lambda r: True,
+    }[flt.duplicates]
     per_category: dict[str, list[Any]] = defaultdict(list)
     for row in rows:
         if keep(row):
@@ -279,16 +361,39 @@ def find_hotspots(session: Session, config: Config, flt: ReportFilter, period: P
             members = [points[i] for i in group]
             lat, lon, radius = _centre(members)
             street = _street(members, lat, lon)
-            hotspots.append(Hotspot(
-                category=cat.code, category_label=labels[cat.code], lat=lat, lon=lon, radius_m=radius,
-                street=street, label=describe(len(members), limit.noun, period.days, street, radius),
-                threshold=limit,
-                reports=sorted((Member(r.id, r.tracking_number, r.created_at, r.status,
-                                       r.address_label or r.address_voie, r.lat, r.lon, linked.get(r.id, 0))
-                                for r in members), key=lambda m: (utc(m.created_at), m.id), reverse=True)))
+            hotspots.append(
+                Hotspot(
+                    category=cat.code,
+                    category_label=labels[cat.code],
+                    lat=lat,
+                    lon=lon,
+                    radius_m=radius,
+                    street=street,
+                    label=describe(len(members), limit.noun, period.days, street, radius),
+                    threshold=limit,
+                    reports=sorted(
+                        (
+                            Member(
+                                r.id,
+                                r.tracking_number,
+                                r.created_at,
+                                r.status,
+                                r.address_label or r.address_voie,
+                                r.lat,
+                                r.lon,
+                                linked.get(r.id, 0),
+                            )
+                            for r in members
+                        ),
+                        key=lambda m: (utc(m.created_at), m.id),
+                        reverse=True,
+                    ),
+                )
+            )
     hotspots.sort(key=lambda h: (-h.count / h.threshold.min_reports, -h.count, h.category, h.lat))
-    return HotspotResult(period=period, hotspots=hotspots, thresholds=thresholds,
-                         located=sum(len(v) for v in per_category.values()))
+    return HotspotResult(
+        period=period, hotspots=hotspots, thresholds=thresholds, located=sum(len(v) for v in per_category.values())
+    )
 
 
 def geojson(result: HotspotResult, *, report_url: Any, max_reports: int = 200) -> dict[str, Any]:
@@ -300,16 +405,33 @@ def geojson(result: HotspotResult, *, report_url: Any, max_reports: int = 200) -
     return {
         "type": "FeatureCollection",
         "period": {"since": period.since.isoformat(), "until": period.until.isoformat(), "days": period.days},
-        "features": [{
-            "type": "Feature",
-            "geometry": {"type": "Point", "coordinates": [round(h.lon, 6), round(h.lat, 6)]},
-            "properties": {
-                "category": h.category, "category_label": h.category_label, "count": h.count,
-                "duplicates": h.duplicates, "open": h.open_count, "radius_m": h.radius_m, "street": h.street,
-                "label": h.label, "min_reports": h.threshold.min_reports, "threshold_radius_m": h.threshold.radius_m,
-                "reports": [{"number": m.number, "url": report_url(m.number),
-                             "created_at": utc(m.created_at).isoformat(), "status": m.status, "address": m.address}
-                            for m in h.reports[:max_reports]],
-            },
-        } for h in result.hotspots],
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [round(h.lon, 6), round(h.lat, 6)]},
+                "properties": {
+                    "category": h.category,
+                    "category_label": h.category_label,
+                    "count": h.count,
+                    "duplicates": h.duplicates,
+                    "open": h.open_count,
+                    "radius_m": h.radius_m,
+                    "street": h.street,
+                    "label": h.label,
+                    "min_reports": h.threshold.min_reports,
+                    "threshold_radius_m": h.threshold.radius_m,
+                    "reports": [
+                        {
+                            "number": m.number,
+                            "url": report_url(m.number),
+                            "created_at": utc(m.created_at).isoformat(),
+                            "status": m.status,
+                            "address": m.address,
+                        }
+                        for m in h.reports[:max_reports]
+                    ],
+                },
+            }
+            for h in result.hotspots
+        ],
     }

@@ -55,14 +55,36 @@ class QueuePage:
     errors: list[str] = field(default_factory=list)
 
 
-_COLUMNS = (Report.id, Report.tracking_number, Report.created_at, Report.channel, Report.category,
-            Report.category_source, Report.confidence, Report.service, Report.status, Report.subject,
-            Report.address_label, Report.address_voie, Report.lat, Report.review_reasons, Report.duplicate_of_id,
-            Report.assignee_id)
+_COLUMNS = (
+    Report.id,
+    Report.tracking_number,
+    Report.created_at,
+    Report.channel,
+    Report.category,
+    Report.category_source,
+    Report.confidence,
+    Report.service,
+    Report.status,
+    Report.subject,
+    Report.address_label,
+    Report.address_voie,
+    Report.lat,
+    Report.review_reasons,
+    Report.duplicate_of_id,
+    Report.assignee_id,
+)
 
 
-def list_reports(session: Session, config: Config, flt: ReportFilter, *, service_scope: str | None = None,
-                 before: int | None = None, after: int | None = None, limit: int = PAGE_SIZE) -> QueuePage:
+def list_reports(
+    session: Session,
+    config: Config,
+    flt: ReportFilter,
+    *,
+    service_scope: str | None = None,
+    before: int | None = None,
+    after: int | None = None,
+    limit: int = PAGE_SIZE,
+) -> QueuePage:
     """The page of reports older than `before` (or newer than `after`), with counts per status."""
     query = apply(select(*_COLUMNS), flt, config, service_scope=service_scope)
     if after is not None:
@@ -80,24 +102,42 @@ def list_reports(session: Session, config: Config, flt: ReportFilter, *, service
     ids = [r.id for r in rows]
     duplicates, photos, mains, assignees = _extras(session, ids, rows)
     out = [
-        QueueRow(id=r.id, tracking_number=r.tracking_number, created_at=r.created_at, channel=r.channel,
-                 category=r.category, category_source=r.category_source,
-                 confidence=(r.confidence or {}).get("category"), service=r.service, status=r.status,
-                 subject=(r.subject or "")[:160], address=r.address_label or r.address_voie,
-                 located=r.lat is not None, review_reasons=list(r.review_reasons or []),
-                 duplicate_of=mains.get(r.duplicate_of_id), duplicates=duplicates.get(r.id, 0),
-                 photos=photos.get(r.id, 0), assignee=assignees.get(r.assignee_id))
+        QueueRow(
+            id=r.id,
+            tracking_number=r.tracking_number,
+            created_at=r.created_at,
+            channel=r.channel,
+            category=r.category,
+            category_source=r.category_source,
+            confidence=(r.confidence or {}).get("category"),
+            service=r.service,
+            status=r.status,
+            subject=(r.subject or "")[:160],
+            address=r.address_label or r.address_voie,
+            located=r.lat is not None,
+            review_reasons=list(r.review_reasons or []),
+            duplicate_of=mains.get(r.duplicate_of_id),
+            duplicates=duplicates.get(r.id, 0),
+            photos=photos.get(r.id, 0),
+            assignee=assignees.get(r.assignee_id),
+        )
         for r in rows
     ]
     counts = count_by_status(session, config, flt, service_scope=service_scope)
     total = sum(n for status, n in counts.items() if not flt.statuses or status in flt.statuses)
-    return QueuePage(rows=out, counts=counts, total=total,
-                     newer=ids[0] if ids and more_newer else None,
-                     older=ids[-1] if ids and more_older else None, errors=list(flt.errors))
+    return QueuePage(
+        rows=out,
+        counts=counts,
+        total=total,
+        newer=ids[0] if ids and more_newer else None,
+        older=ids[-1] if ids and more_older else None,
+        errors=list(flt.errors),
+    )
 
 
-def count_by_status(session: Session, config: Config, flt: ReportFilter, *,
-                    service_scope: str | None = None) -> dict[str, int]:
+def count_by_status(
+    session: Session, config: Config, flt: ReportFilter, *, service_scope: str | None = None
+) -> dict[str, int]:
     """Reports of the selection per status (the status filter itself left out, so every tab has its count).
 
     Counting a town's whole history reads every row (tens of milliseconds at 100,000 reports): when it took
@@ -119,19 +159,34 @@ def count_by_status(session: Session, config: Config, flt: ReportFilter, *,
     return counts
 
 
-def _extras(session: Session, ids: list[int], rows: list[Any]) -> tuple[dict[Any, int], dict[Any, int],
-                                                                       dict[Any, str], dict[Any, str]]:
+def _extras(
+    session: Session, ids: list[int], rows: list[Any]
+) -> tuple[dict[Any, int], dict[Any, int], dict[Any, str], dict[Any, str]]:
     """Per page only: duplicate counts, photo counts, main reports' numbers, assignees' names."""
     if not ids:
         return {}, {}, {}, {}
-    duplicates = dict(session.execute(select(Report.duplicate_of_id, func.count()).where(
-        Report.duplicate_of_id.in_(ids)).group_by(Report.duplicate_of_id)).all())
-    photos = dict(session.execute(select(Attachment.report_id, func.count()).where(
-        Attachment.report_id.in_(ids), Attachment.is_image.is_(True)).group_by(Attachment.report_id)).all())
+    duplicates = dict(
+        session.execute(
+            select(Report.duplicate_of_id, func.count())
+            .where(Report.duplicate_of_id.in_(ids))
+            .group_by(Report.duplicate_of_id)
+        ).all()
+    )
+    photos = dict(
+        session.execute(
+            select(Attachment.report_id, func.count())
+            .where(Attachment.report_id.in_(ids), Attachment.is_image.is_(True))
+            .group_by(Attachment.report_id)
+        ).all()
+    )
     main_ids = {r.duplicate_of_id for r in rows if r.duplicate_of_id}
-    mains = dict(session.execute(select(Report.id, Report.tracking_number).where(Report.id.in_(main_ids))).all()) \
-        if main_ids else {}
+    mains = (
+        dict(session.execute(select(Report.id, Report.tracking_number).where(Report.id.in_(main_ids))).all())
+        if main_ids
+        else {}
+    )
     user_ids = {r.assignee_id for r in rows if r.assignee_id}
-    assignees = dict(session.execute(select(User.id, User.display_name).where(User.id.in_(user_ids))).all()) \
-        if user_ids else {}
+    assignees = (
+        dict(session.execute(select(User.id, User.display_name).where(User.id.in_(user_ids))).all()) if user_ids else {}
+    )
     return duplicates, photos, mains, assignees

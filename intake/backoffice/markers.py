@@ -45,19 +45,33 @@ class MarkerPage:
         return self.in_box > len(self.markers)
 
 
-def map_markers(session: Session, flt: ReportFilter, config: Config, *, service_scope: str | None,
-                box: BBox | None, cap: int) -> MarkerPage:
+def map_markers(
+    session: Session, flt: ReportFilter, config: Config, *, service_scope: str | None, box: BBox | None, cap: int
+) -> MarkerPage:
     """The reports of `flt` (limited to `service_scope` for a service's agent) placed on the map, within `box`."""
     located = and_(Report.lat.is_not(None), Report.lon.is_not(None))
-    in_box = located if box is None else and_(located, Report.lon.between(box[0], box[2]),
-                                              Report.lat.between(box[1], box[3]))
+    in_box = (
+        located
+        if box is None
+        else and_(located, Report.lon.between(box[0], box[2]), Report.lat.between(box[1], box[3]))
+    )
     aggregates: list[Any] = [func.count(), func.count(case((located, 1))), func.count(case((in_box, 1)))]
     counts = apply(select(*aggregates).select_from(Report), flt, config, service_scope=service_scope)
-    fields: list[Any] = [Report.tracking_number, Report.category, Report.status, Report.created_at, Report.lat,
-                         Report.lon, Report.confidence, Report.location_source]
+    fields: list[Any] = [
+        Report.tracking_number,
+        Report.category,
+        Report.status,
+        Report.created_at,
+        Report.lat,
+        Report.lon,
+        Report.confidence,
+        Report.location_source,
+    ]
     query = apply(select(*fields), flt, config, service_scope=service_scope).where(in_box)
     total, with_position, matching = session.execute(counts).one()
     rows = session.execute(query.order_by(Report.id.desc()).limit(cap)).all()
-    markers = [Marker(number, category, status, created, lat, lon, position_note(confidence, source))
-               for number, category, status, created, lat, lon, confidence, source in rows]
+    markers = [
+        Marker(number, category, status, created, lat, lon, position_note(confidence, source))
+        for number, category, status, created, lat, lon, confidence, source in rows
+    ]
     return MarkerPage(markers, int(total), int(with_position), int(matching))

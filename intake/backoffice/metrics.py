@@ -55,16 +55,22 @@ def collect(session: Session) -> Metrics:
     for channel, count in session.execute(select(RawMessage.channel, func.count()).group_by(RawMessage.channel)):
         m.received[channel] = count
     now = utcnow()
-    waiting = select(RawMessage.channel, func.count(), func.min(RawMessage.received_at)).where(
-        RawMessage.status.in_(WAITING)).group_by(RawMessage.channel)
+    waiting = (
+        select(RawMessage.channel, func.count(), func.min(RawMessage.received_at))
+        .where(RawMessage.status.in_(WAITING))
+        .group_by(RawMessage.channel)
+    )
     for channel, count, oldest in session.execute(waiting):
         m.backlog[channel] = count
         m.oldest_age[channel] = max(0.0, (now - as_utc(oldest)).total_seconds()) if oldest else 0.0
     failed = select(RawMessage.channel, func.count()).where(RawMessage.status == "failed").group_by(RawMessage.channel)
     for channel, count in session.execute(failed):
         m.failed[channel] = count
-    outbox = select(Outbox.channel, Outbox.status, func.count()).where(
-        Outbox.status.in_(("pending", "sending", "failed"))).group_by(Outbox.channel, Outbox.status)
+    outbox = (
+        select(Outbox.channel, Outbox.status, func.count())
+        .where(Outbox.status.in_(("pending", "sending", "failed")))
+        .group_by(Outbox.channel, Outbox.status)
+    )
     for channel, status, count in session.execute(outbox):
         target = m.outbox_failed if status == "failed" else m.outbox_pending
         target[channel] = target.get(channel, 0) + count
@@ -72,8 +78,11 @@ def collect(session: Session) -> Metrics:
     # under a bound exactly when its ceiling is. The covering index (processed_at, received_at) spares reading the
     # rows, whose payloads (whole emails) would make every scrape read the database from end to end.
     seconds, whole = _seconds(session)
-    grouped = select(whole.label("whole"), func.count(), func.sum(seconds)).where(
-        RawMessage.processed_at.is_not(None)).group_by(literal_column("whole"))
+    grouped = (
+        select(whole.label("whole"), func.count(), func.sum(seconds))
+        .where(RawMessage.processed_at.is_not(None))
+        .group_by(literal_column("whole"))
+    )
     m.buckets = [0] * len(BUCKETS)
     for ceiling, count, total in session.execute(grouped):
         m.processed += int(count)
@@ -82,8 +91,10 @@ def collect(session: Session) -> Metrics:
             if ceiling is not None and float(ceiling) <= bound:
                 m.buckets[i] += int(count)
     for state in session.execute(select(MailboxState)).scalars():
-        m.mailboxes[state.name] = (state.last_error is None and state.last_success_at is not None,
-                                   state.last_success_at)
+        m.mailboxes[state.name] = (
+            state.last_error is None and state.last_success_at is not None,
+            state.last_success_at,
+        )
     return m
 
 
@@ -99,21 +110,42 @@ def render(m: Metrics) -> str:
         out.extend([f"# HELP {name} {text}", f"# TYPE {name} {kind}"])
         out.extend(f'{name}{{{label}="{_escape(k)}"}} {v}' for k, v in sorted(values.items()))
 
-    family("guichet_messages_received_total", "counter", "Messages stored by each door since the start.",
-           m.received, "channel")
+    family(
+        "guichet_messages_received_total",
+        "counter",
+        "Messages stored by each door since the start.",
+        m.received,
+        "channel",
+    )
     family("guichet_messages_backlog", "gauge", "Messages stored and not yet processed.", m.backlog, "channel")
-    family("guichet_messages_oldest_pending_age_seconds", "gauge", "Age of the oldest message waiting.",
-           m.oldest_age, "channel")
+    family(
+        "guichet_messages_oldest_pending_age_seconds",
+        "gauge",
+        "Age of the oldest message waiting.",
+        m.oldest_age,
+        "channel",
+    )
     family("guichet_messages_failed", "gauge", "Messages parked as failed (messages en échec).", m.failed, "channel")
     family("guichet_outbox_pending", "gauge", "Notifications waiting to be sent.", m.outbox_pending, "channel")
     family("guichet_outbox_failed", "gauge", "Notifications in failure (to resend).", m.outbox_failed, "channel")
     name = "guichet_processing_seconds"
     out.extend([f"# HELP {name} Time from a message's arrival to its filing.", f"# TYPE {name} histogram"])
     out.extend(f'{name}_bucket{{le="{bound:g}"}} {count}' for bound, count in zip(BUCKETS, m.buckets, strict=True))
-    out.extend([f'{name}_bucket{{le="+Inf"}} {m.processed}', f"{name}_sum {m.seconds_sum:.3f}",
-                f"{name}_count {m.processed}"])
-    family("guichet_mailbox_up", "gauge", "1 when the mailbox's last poll succeeded.",
-           {k: int(ok) for k, (ok, _at) in m.mailboxes.items()}, "mailbox")
-    family("guichet_mailbox_last_success_timestamp_seconds", "gauge", "When the mailbox was last read.",
-           {k: round(as_utc(at).timestamp(), 3) for k, (_ok, at) in m.mailboxes.items() if at}, "mailbox")
+    out.extend(
+        [f'{name}_bucket{{le="+Inf"}} {m.processed}', f"{name}_sum {m.seconds_sum:.3f}", f"{name}_count {m.processed}"]
+    )
+    family(
+        "guichet_mailbox_up",
+        "gauge",
+        "1 when the mailbox's last poll succeeded.",
+        {k: int(ok) for k, (ok, _at) in m.mailboxes.items()},
+        "mailbox",
+    )
+    family(
+        "guichet_mailbox_last_success_timestamp_seconds",
+        "gauge",
+        "When the mailbox was last read.",
+        {k: round(as_utc(at).timestamp(), 3) for k, (_ok, at) in m.mailboxes.items() if at},
+        "mailbox",
+    )
     return "\n".join(out) + "\n"

@@ -17,9 +17,22 @@ from intake.vocab import CLOSED
 
 CHANNEL = "open311"
 # The only report columns a public record reads: loading just these skips the JSON columns' decoding.
-COLUMNS = (Report.id, Report.public_id, Report.channel, Report.status, Report.status_reason, Report.category,
-           Report.service, Report.description, Report.address_voie, Report.address_postcode, Report.lat, Report.lon,
-           Report.created_at, Report.updated_at)
+COLUMNS = (
+    Report.id,
+    Report.public_id,
+    Report.channel,
+    Report.status,
+    Report.status_reason,
+    Report.category,
+    Report.service,
+    Report.description,
+    Report.address_voie,
+    Report.address_postcode,
+    Report.lat,
+    Report.lon,
+    Report.created_at,
+    Report.updated_at,
+)
 
 
 def db_time(session: Session, moment: datetime) -> datetime:
@@ -42,8 +55,9 @@ class RequestSearch:
 
 def find_requests(session: Session, search: RequestSearch, *, limit: int) -> list[Report]:
     """The reports `search` selects, newest first, at most `limit`, with the public record's columns loaded."""
-    query = (select(Report).options(load_only(*COLUMNS))
-             .order_by(Report.created_at.desc(), Report.id.desc()).limit(limit))
+    query = (
+        select(Report).options(load_only(*COLUMNS)).order_by(Report.created_at.desc(), Report.id.desc()).limit(limit)
+    )
     if search.ids:
         return list(session.execute(query.where(Report.public_id.in_(search.ids))).scalars())
     if search.codes:
@@ -72,7 +86,8 @@ def token_public_id(session: Session, token: str) -> tuple[bool, str | None]:
         select(RawMessage.id, Report.public_id)
         .outerjoin(ReportMessage, ReportMessage.raw_message_id == RawMessage.id)
         .outerjoin(Report, Report.id == ReportMessage.report_id)
-        .where(RawMessage.channel == CHANNEL, RawMessage.external_key == token)).first()
+        .where(RawMessage.channel == CHANNEL, RawMessage.external_key == token)
+    ).first()
     return (False, None) if row is None else (True, row[1])
 
 
@@ -80,8 +95,11 @@ def last_status_details(session: Session, ids: list[int]) -> dict[int, dict[str,
     """The detail of each report's last status change (its reason, "doublon"), by report id."""
     last: dict[int, dict[str, Any]] = {}
     if ids:
-        rows = session.execute(select(Event.report_id, Event.detail)
-                               .where(Event.report_id.in_(ids), Event.action == "status").order_by(Event.id))
+        rows = session.execute(
+            select(Event.report_id, Event.detail)
+            .where(Event.report_id.in_(ids), Event.action == "status")
+            .order_by(Event.id)
+        )
         for report_id, detail in rows:
             last[report_id] = detail if isinstance(detail, dict) else {}
     return last
@@ -95,8 +113,12 @@ def first_api_photos(session: Session, ids: list[int]) -> dict[int, Attachment]:
             select(Attachment)
             .join(ReportMessage, ReportMessage.id == Attachment.report_message_id)
             .join(RawMessage, RawMessage.id == ReportMessage.raw_message_id)
-            .where(Attachment.report_id.in_(ids), RawMessage.channel == CHANNEL,
-                   Attachment.served_sha256.is_not(None), Attachment.error.is_(None))
+            .where(
+                Attachment.report_id.in_(ids),
+                RawMessage.channel == CHANNEL,
+                Attachment.served_sha256.is_not(None),
+                Attachment.error.is_(None),
+            )
             .order_by(Attachment.id)
         ).scalars()
         for att in rows:
@@ -121,15 +143,22 @@ def posted_photo(session: Session, attachment_id: int) -> PostedPhoto | None:
         .join(Report, Report.id == Attachment.report_id)
         .join(ReportMessage, ReportMessage.id == Attachment.report_message_id)
         .join(RawMessage, RawMessage.id == ReportMessage.raw_message_id)
-        .where(Attachment.id == attachment_id, Attachment.error.is_(None))).first()
+        .where(Attachment.id == attachment_id, Attachment.error.is_(None))
+    ).first()
     return PostedPhoto(*row) if row else None
 
 
 def repeated_request(session: Session, source: str, payload_sha256: str, since: datetime) -> str | None:
     """The token given to the same request (same body digest) from the same app `source` since `since`, or None."""
     token: str | None = session.execute(
-        select(RawMessage.external_key).where(
-            RawMessage.channel == CHANNEL, RawMessage.source == source, RawMessage.payload_sha256 == payload_sha256,
-            RawMessage.received_at >= db_time(session, since))
-        .order_by(RawMessage.id).limit(1)).scalar_one_or_none()
+        select(RawMessage.external_key)
+        .where(
+            RawMessage.channel == CHANNEL,
+            RawMessage.source == source,
+            RawMessage.payload_sha256 == payload_sha256,
+            RawMessage.received_at >= db_time(session, since),
+        )
+        .order_by(RawMessage.id)
+        .limit(1)
+    ).scalar_one_or_none()
     return token

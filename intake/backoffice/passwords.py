@@ -13,7 +13,8 @@ import unicodedata
 MIN_LENGTH = 12
 MIN_DISTINCT = 6
 # Heads of public lists of the most used passwords (French and English), lower case, without accents.
-COMMON = frozenset("""
+COMMON = frozenset(
+    """
 123456 123456789 12345678 1234567890 azerty azertyuiop qwerty qwertyuiop motdepasse password passw0rd
 soleil bonjour doudou loulou chouchou marseille jetaime jetaime1 nicolas julien thomas camille anthony
 alexandre celine stephanie sandrine nathalie isabelle sophie caroline chocolat princesse coucou
@@ -24,9 +25,18 @@ password1 password123 admin123 root toor abc123 abcdef abcdefgh 000000 111111 12
 666666 696969 7777777 888888 987654321 a1b2c3 aaaaaa azertyui liverpool arsenal chelsea paris
 france lyon toulouse bordeaux lille nantes strasbourg montpellier rennes nice mairie2024 mairie2025
 mairie2026 hiver printemps automne ete vacances famille maison voiture cheval papillon
-""".split())
-ROWS = ("azertyuiopqsdfghjklmwxcvbn", "qwertyuiopasdfghjklzxcvbnm", "abcdefghijklmnopqrstuvwxyz", "0123456789",
-        "1qaz2wsx3edc4rfv", "1aqz2wsx3edc4rfv", "a1z2e3r4t5y6u7i8o9p0", "q1w2e3r4t5y6u7i8o9p0")
+""".split()
+)
+ROWS = (
+    "azertyuiopqsdfghjklmwxcvbn",
+    "qwertyuiopasdfghjklzxcvbnm",
+    "abcdefghijklmnopqrstuvwxyz",
+    "0123456789",
+    "1qaz2wsx3edc4rfv",
+    "1aqz2wsx3edc4rfv",
+    "a1z2e3r4t5y6u7i8o9p0",
+    "q1w2e3r4t5y6u7i8o9p0",
+)
 
 
 def _plain(text: str) -> str:
@@ -36,9 +46,10 @@ def _plain(text: str) -> str:
 
 
 def _repeats_a_short_pattern(text: str) -> bool:
-    """"abcabcabcabc", "121212121212": the whole text is one short unit repeated."""
-    return any(len(text) % size == 0 and text == text[:size] * (len(text) // size)
-               for size in range(1, len(text) // 3 + 1))
+    """ "abcabcabcabc", "121212121212": the whole text is one short unit repeated."""
+    return any(
+        len(text) % size == 0 and text == text[:size] * (len(text) // size) for size in range(1, len(text) // 3 + 1)
+    )
 
 
 def _is_a_run(text: str) -> bool:

@@ -24,18 +24,25 @@ def hit(session: Session, key: str, *, window: timedelta, now: datetime | None =
     when = literal(moment, RateCounter.window_start.type)
     expired = RateCounter.window_start < literal(moment - window, RateCounter.window_start.type)
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    upsert = insert(RateCounter).values(key=key[:200], window_start=moment, hits=1).on_conflict_do_update(
-        index_elements=[RateCounter.key],
-        set_={"hits": case((expired, 1), else_=RateCounter.hits + 1),
-              "window_start": case((expired, when), else_=RateCounter.window_start)},
+    upsert = (
+        insert(RateCounter)
+        .values(key=key[:200], window_start=moment, hits=1)
+        .on_conflict_do_update(
+            index_elements=[RateCounter.key],
+            set_={
+                "hits": case((expired, 1), else_=RateCounter.hits + 1),
+                "window_start": case((expired, when), else_=RateCounter.window_start),
+            },
+        )
     )
     return int(session.execute(upsert.returning(RateCounter.hits)).scalar_one())
 
 
 def hits(session: Session, key: str, *, window: timedelta, now: datetime | None = None) -> int:
     """The hits of `key` in its current window (0 when none or when the window is over), without counting."""
-    row = session.execute(select(RateCounter.hits, RateCounter.window_start)
-                          .where(RateCounter.key == key[:200])).first()
+    row = session.execute(
+        select(RateCounter.hits, RateCounter.window_start).where(RateCounter.key == key[:200])
+    ).first()
     if row is None or _aware(row[1]) < (now or utcnow()) - window:
         return 0
     return int(row[0])
@@ -43,8 +50,9 @@ def hits(session: Session, key: str, *, window: timedelta, now: datetime | None 
 
 def release(session: Session, key: str) -> None:
     """Take back one hit of `key` (a sign-in that succeeded was no guess), atomically, never below zero."""
-    session.execute(update(RateCounter).where(RateCounter.key == key[:200], RateCounter.hits > 0)
-                    .values(hits=RateCounter.hits - 1))
+    session.execute(
+        update(RateCounter).where(RateCounter.key == key[:200], RateCounter.hits > 0).values(hits=RateCounter.hits - 1)
+    )
 
 
 def prune(session: Session, *, older_than: timedelta, now: datetime | None = None) -> int:

@@ -17,8 +17,11 @@ def report_owner(session: Session, number: str) -> tuple[int, str | None] | None
 
 def attachment_owner(session: Session, attachment_id: int) -> tuple[int, str | None] | None:
     """(id, service) of the report a file belongs to, or None when there is no such file."""
-    row = session.execute(select(Report.id, Report.service).join(Attachment, Attachment.report_id == Report.id)
-                          .where(Attachment.id == attachment_id)).first()
+    row = session.execute(
+        select(Report.id, Report.service)
+        .join(Attachment, Attachment.report_id == Report.id)
+        .where(Attachment.id == attachment_id)
+    ).first()
     return (int(row[0]), row[1]) if row else None
 
 
@@ -26,20 +29,27 @@ def report_for_page(session: Session, number: str) -> Report | None:
     """The report of `number` with everything its page shows loaded at once (its messages as received, files,
     history and author), or None."""
     return session.execute(
-        select(Report).where(Report.tracking_number == number).options(
+        select(Report)
+        .where(Report.tracking_number == number)
+        .options(
             selectinload(Report.messages).selectinload(ReportMessage.raw),
-            selectinload(Report.attachments), selectinload(Report.events), selectinload(Report.author),
-        )).scalar_one_or_none()
+            selectinload(Report.attachments),
+            selectinload(Report.events),
+            selectinload(Report.author),
+        )
+    ).scalar_one_or_none()
 
 
 def report_for_field(session: Session, number: str) -> Report | None:
     """The report of `number` with its files and history loaded (the technician's work order page), or None."""
-    return session.execute(select(Report).where(Report.tracking_number == number).options(
-        selectinload(Report.attachments), selectinload(Report.events))).scalar_one_or_none()
+    return session.execute(
+        select(Report)
+        .where(Report.tracking_number == number)
+        .options(selectinload(Report.attachments), selectinload(Report.events))
+    ).scalar_one_or_none()
 
 
-def open_work_orders(session: Session, statuses: tuple[str, ...], *, service: str | None,
-                     limit: int) -> list[Report]:
+def open_work_orders(session: Session, statuses: tuple[str, ...], *, service: str | None, limit: int) -> list[Report]:
     """Original reports (not duplicates) in one of `statuses`, of `service` when given, newest first."""
     query = select(Report).where(Report.status.in_(statuses), Report.duplicate_of_id.is_(None))
     if service is not None:

@@ -28,8 +28,15 @@ def open_session(session: Session, user: User, *, hours: float, ip: str | None =
     now = utcnow()
     session.execute(delete(UserSession).where(UserSession.expires_at < now - KEEP_ENDED))
     token = secrets.token_urlsafe(32)
-    session.add(UserSession(token_hash=_digest(token), user_id=user.id, created_at=now,
-                            expires_at=now + timedelta(hours=hours), ip=(ip or "")[:45] or None))
+    session.add(
+        UserSession(
+            token_hash=_digest(token),
+            user_id=user.id,
+            created_at=now,
+            expires_at=now + timedelta(hours=hours),
+            ip=(ip or "")[:45] or None,
+        )
+    )
     session.flush()
     return token
 
@@ -45,12 +52,18 @@ def session_user(session: Session, user_id: int, token: str) -> User | None:
 
 def revoke(session: Session, token: str) -> None:
     """End one session (signing out)."""
-    session.execute(update(UserSession).where(UserSession.token_hash == _digest(token),
-                                              UserSession.revoked_at.is_(None)).values(revoked_at=utcnow()))
+    session.execute(
+        update(UserSession)
+        .where(UserSession.token_hash == _digest(token), UserSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
 
 
 def revoke_all(session: Session, user_id: int) -> int:
     """End every open session of an account (a new password, a disabled account); how many."""
-    result = session.execute(update(UserSession).where(UserSession.user_id == user_id,
-                                                       UserSession.revoked_at.is_(None)).values(revoked_at=utcnow()))
+    result = session.execute(
+        update(UserSession)
+        .where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
     return int(getattr(result, "rowcount", 0) or 0)

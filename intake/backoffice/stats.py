@@ -68,8 +68,9 @@ class Period:
         return f"du {self.since:%d/%m/%Y} au {self.until:%d/%m/%Y}"
 
 
-def choose_period(args: Mapping[str, Any], flt: ReportFilter, *, today: date,
-                  default_days: int = DEFAULT_DAYS) -> tuple[Period, list[str]]:
+def choose_period(
+    args: Mapping[str, Any], flt: ReportFilter, *, today: date, default_days: int = DEFAULT_DAYS
+) -> tuple[Period, list[str]]:
     """The period asked: `du`/`au` dates (already read into `flt`), else a preset `periode` in days, else the
     last `default_days` days. Returns it with French messages for what could not be used."""
     errors: list[str] = []
@@ -164,8 +165,9 @@ class Statistics:
     @property
     def unreviewed_total(self) -> Accuracy:
         """All the categories of `unreviewed` together."""
-        return Accuracy("", "Toutes catégories", sum(a.proposed for a in self.unreviewed),
-                        sum(a.corrected for a in self.unreviewed))
+        return Accuracy(
+            "", "Toutes catégories", sum(a.proposed for a in self.unreviewed), sum(a.corrected for a in self.unreviewed)
+        )
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -184,15 +186,22 @@ def utc(moment: datetime) -> datetime:
 
 
 def _delay(hours: list[float], population: int) -> Delay:
-    return Delay(measured=len(hours), waiting=population - len(hours), median_hours=percentile(hours, 50),
-                 p90_hours=percentile(hours, 90))
+    return Delay(
+        measured=len(hours),
+        waiting=population - len(hours),
+        median_hours=percentile(hours, 50),
+        p90_hours=percentile(hours, 90),
+    )
 
 
 def _volumes(rows: Iterable[Any], labels: Mapping[Any, str], order: Iterable[str] | None = None) -> list[Volume]:
     """Volume lines from (code, count, duplicates) rows, biggest first (or in `order`)."""
     counts = {code: (int(n), int(d)) for code, n, d in rows}
-    codes = [c for c in order if c in counts] if order is not None else sorted(
-        counts, key=lambda c: (-counts[c][0], labels.get(c, c or "")))
+    codes = (
+        [c for c in order if c in counts]
+        if order is not None
+        else sorted(counts, key=lambda c: (-counts[c][0], labels.get(c, c or "")))
+    )
     return [Volume(code, labels.get(code, code or "—"), *counts[code]) for code in codes]
 
 
@@ -219,8 +228,12 @@ class _Scoped:
         first = func.min(Event.at)
         hours = self.hours(Report.created_at, first)
         columns = [hours] if hours is not None else [Report.created_at, first]
-        query = self.select(*columns).join(Event, Event.report_id == Report.id).where(
-            Report.duplicate_of_id.is_(None), *conditions).group_by(Report.id, Report.created_at)
+        query = (
+            self.select(*columns)
+            .join(Event, Event.report_id == Report.id)
+            .where(Report.duplicate_of_id.is_(None), *conditions)
+            .group_by(Report.id, Report.created_at)
+        )
         if hours is not None:
             return [max(0.0, float(h)) for (h,) in self.session.execute(query)]
         return [max(0.0, (utc(done) - utc(at)).total_seconds() / 3600) for at, done in self.session.execute(query)]
@@ -232,15 +245,23 @@ class _Scoped:
         elif self.dialect == "postgresql":
             bucket = func.to_char(func.timezone("UTC", Report.created_at), "YYYY-MM-DD HH24")
         else:
-            return [(utc(at).replace(minute=0, second=0, microsecond=0), 1)
-                    for (at,) in self.session.execute(self.select(Report.created_at))]
+            return [
+                (utc(at).replace(minute=0, second=0, microsecond=0), 1)
+                for (at,) in self.session.execute(self.select(Report.created_at))
+            ]
         rows = self.session.execute(self.select(bucket, func.count()).group_by(bucket))
         return [(datetime.strptime(str(hour)[:13], "%Y-%m-%d %H").replace(tzinfo=UTC), int(n)) for hour, n in rows]
 
 
-def compute(session: Session, config: Config, flt: ReportFilter, period: Period, *,
-            service_scope: str | None = None,
-            pseudonym: Callable[[str | None], str | None] | None = None) -> Statistics:
+def compute(
+    session: Session,
+    config: Config,
+    flt: ReportFilter,
+    period: Period,
+    *,
+    service_scope: str | None = None,
+    pseudonym: Callable[[str | None], str | None] | None = None,
+) -> Statistics:
     """The statistics of the reports matching `flt` (already restricted to `period`, see `period_filter`).
 
     Counting, grouping and delays run in SQL; only per-hour counts and one number per measured report reach
@@ -249,8 +270,9 @@ def compute(session: Session, config: Config, flt: ReportFilter, period: Period,
     stats = Statistics(period=period, review_threshold=config.classifier.review_threshold)
     q = _Scoped(session, config, flt, service_scope)
     dup = Report.duplicate_of_id
-    total, duplicates, unplaced = session.execute(q.select(
-        func.count(), func.count(dup), func.count(case((Report.lat.is_(None), 1))))).one()
+    total, duplicates, unplaced = session.execute(
+        q.select(func.count(), func.count(dup), func.count(case((Report.lat.is_(None), 1))))
+    ).one()
     if not total:
         return stats
     stats.total, stats.duplicates, stats.without_position = int(total), int(duplicates), int(unplaced)
@@ -259,9 +281,11 @@ def compute(session: Session, config: Config, flt: ReportFilter, period: Period,
     service_labels: dict[str | None, str] = {s.code: s.name for s in config.services}
     service_labels[None] = "Sans service"
     status_labels = {c: config.statuses.label(c) for c in STATUS_CODES}
+
     def volumes(column: Any, labels: Mapping[Any, str], order: Iterable[str] | None = None) -> list[Volume]:
-        return _volumes(session.execute(q.select(column, func.count(), func.count(dup)).group_by(column)),
-                        labels, order)
+        return _volumes(
+            session.execute(q.select(column, func.count(), func.count(dup)).group_by(column)), labels, order
+        )
 
     stats.by_channel = volumes(Report.channel, dict(CHANNELS))
     stats.by_category = volumes(Report.category, category_labels)
@@ -281,18 +305,26 @@ def compute(session: Session, config: Config, flt: ReportFilter, period: Period,
 FREQUENT = 10  # the most frequent reporters listed
 
 
-def _reporters(session: Session, q: _Scoped, stats: Statistics,
-               pseudonym: Callable[[str | None], str | None] | None) -> None:
+def _reporters(
+    session: Session, q: _Scoped, stats: Statistics, pseudonym: Callable[[str | None], str | None] | None
+) -> None:
     """How many citizens reported, and who reported most, as keyed pseudonyms (never a name, email or phone)."""
     count = func.count()
-    rows = session.execute(q.select(Report.author_id, count).where(
-        Report.author_id.is_not(None), Report.duplicate_of_id.is_(None)).group_by(Report.author_id)).all()
+    rows = session.execute(
+        q.select(Report.author_id, count)
+        .where(Report.author_id.is_not(None), Report.duplicate_of_id.is_(None))
+        .group_by(Report.author_id)
+    ).all()
     stats.reporters = len(rows)
     if pseudonym is None:
         return
     top = sorted(((n, a) for a, n in rows if n >= 2), key=lambda t: (-t[0], t[1]))[:FREQUENT]
-    contacts = {cid: email or phone for cid, email, phone in session.execute(
-        select(Contact.id, Contact.email, Contact.phone).where(Contact.id.in_([a for _, a in top] or [-1])))}
+    contacts = {
+        cid: email or phone
+        for cid, email, phone in session.execute(
+            select(Contact.id, Contact.email, Contact.phone).where(Contact.id.in_([a for _, a in top] or [-1]))
+        )
+    }
     stats.frequent = [(alias, n) for n, a in top if (alias := pseudonym(contacts.get(a)))]
 
 
@@ -302,16 +334,33 @@ def _corrections(q: _Scoped, stats: Statistics, labels: Mapping[str | None, str]
     A report still marked "model" was classified by the model; one an agent re-classified says "agent" now, and
     its "classified" event (no `source`: the model's) tells. Only corrected reports need that event.
     """
-    proposed: Counter[str] = Counter({category or "": int(n) for category, n in q.session.execute(
-        q.select(Report.category, func.count()).where(Report.category_source == "model").group_by(Report.category))})
-    by_model = exists().where(Event.report_id == Report.id, Event.action == "classified",
-                              Event.detail["source"].as_string().is_(None))
+    proposed: Counter[str] = Counter(
+        {
+            category or "": int(n)
+            for category, n in q.session.execute(
+                q.select(Report.category, func.count())
+                .where(Report.category_source == "model")
+                .group_by(Report.category)
+            )
+        }
+    )
+    by_model = exists().where(
+        Event.report_id == Report.id, Event.action == "classified", Event.detail["source"].as_string().is_(None)
+    )
     first: dict[int, tuple[str | None, str | None, str, bool]] = {}  # report → first proposal, now, source, model
     moved: set[int] = set()
     for rid, kind, old, current, source, model in q.session.execute(
-            q.select(Correction.report_id, Correction.field, Correction.old_value, Report.category,
-                     Report.category_source, case((by_model, 1), else_=0))
-            .join(Correction, Correction.report_id == Report.id).order_by(Correction.at, Correction.id)):
+        q.select(
+            Correction.report_id,
+            Correction.field,
+            Correction.old_value,
+            Report.category,
+            Report.category_source,
+            case((by_model, 1), else_=0),
+        )
+        .join(Correction, Correction.report_id == Report.id)
+        .order_by(Correction.at, Correction.id)
+    ):
         if kind == "category":
             first.setdefault(rid, (old, current, source, bool(model)))
         elif kind == "address":
@@ -328,41 +377,60 @@ def _corrections(q: _Scoped, stats: Statistics, labels: Mapping[str | None, str]
     stats.model_proposed = sum(proposed.values())
     stats.address_corrected = len(moved)
     order = {c.code: i for i, c in enumerate(q.config.categories)}
-    stats.accuracy = [Accuracy(code, labels.get(code or None, code or "Sans catégorie"), proposed[code],
-                               corrected[code])
-                      for code in sorted((c for c in proposed if proposed[c] > 0),
-                                         key=lambda c: (order.get(c, len(order)), c))]
+    stats.accuracy = [
+        Accuracy(code, labels.get(code or None, code or "Sans catégorie"), proposed[code], corrected[code])
+        for code in sorted((c for c in proposed if proposed[c] > 0), key=lambda c: (order.get(c, len(order)), c))
+    ]
 
 
 def _auto_transmission(report_id: Any) -> Any:
     """SQL condition on `Event`: the automatic transmission of the report `report_id` (see the module's notes)."""
-    return and_(Event.report_id == report_id, Event.action == "status", Event.actor == "guichet",
-                Event.detail["to"].as_string() == "transmis", Event.detail["note"].as_string() == AUTO_TRANSMIT_NOTE)
+    return and_(
+        Event.report_id == report_id,
+        Event.action == "status",
+        Event.actor == "guichet",
+        Event.detail["to"].as_string() == "transmis",
+        Event.detail["note"].as_string() == AUTO_TRANSMIT_NOTE,
+    )
 
 
 def _unreviewed(q: _Scoped, stats: Statistics, labels: Mapping[str | None, str]) -> None:
     """Per category the model proposed, the reports transmitted without review and how many agents corrected."""
-    proposal = (select(Event.detail["category"].as_string())
-                .where(Event.report_id == Report.id, Event.action == "classified",
-                       Event.detail["source"].as_string().is_(None))
-                .order_by(Event.id).limit(1).correlate(Report).scalar_subquery())
+    proposal = (
+        select(Event.detail["category"].as_string())
+        .where(Event.report_id == Report.id, Event.action == "classified", Event.detail["source"].as_string().is_(None))
+        .order_by(Event.id)
+        .limit(1)
+        .correlate(Report)
+        .scalar_subquery()
+    )
     changed = exists().where(Correction.report_id == Report.id, Correction.field == "category")
     wrong = case((and_(changed, or_(Report.category.is_(None), Report.category != proposal)), 1), else_=0)
-    rows = q.select(proposal.label("proposed"), wrong.label("wrong")).where(
-        exists().where(_auto_transmission(Report.id))).subquery()
-    counts = q.session.execute(select(rows.c.proposed, func.count(), func.sum(rows.c.wrong))
-                               .where(rows.c.proposed.is_not(None)).group_by(rows.c.proposed)).all()
+    rows = (
+        q.select(proposal.label("proposed"), wrong.label("wrong"))
+        .where(exists().where(_auto_transmission(Report.id)))
+        .subquery()
+    )
+    counts = q.session.execute(
+        select(rows.c.proposed, func.count(), func.sum(rows.c.wrong))
+        .where(rows.c.proposed.is_not(None))
+        .group_by(rows.c.proposed)
+    ).all()
     order = {c.code: i for i, c in enumerate(q.config.categories)}
-    stats.unreviewed = [Accuracy(code, labels.get(code, code), int(n), int(k or 0))
-                        for code, n, k in sorted(counts, key=lambda r: (order.get(r[0], len(order)), r[0]))]
+    stats.unreviewed = [
+        Accuracy(code, labels.get(code, code), int(n), int(k or 0))
+        for code, n, k in sorted(counts, key=lambda r: (order.get(r[0], len(order)), r[0]))
+    ]
     threshold = Event.detail["threshold"].as_float()
-    recorded = q.session.execute(q.select(threshold).join(Event, _auto_transmission(Report.id))
-                                 .where(threshold.is_not(None)).distinct())
+    recorded = q.session.execute(
+        q.select(threshold).join(Event, _auto_transmission(Report.id)).where(threshold.is_not(None)).distinct()
+    )
     stats.recorded_thresholds = sorted(float(t) for (t,) in recorded)
 
 
-def _timeline(config: Config, period: Period,
-              hourly: Iterable[tuple[datetime, int]]) -> tuple[bool, list[tuple[date, int]]]:
+def _timeline(
+    config: Config, period: Period, hourly: Iterable[tuple[datetime, int]]
+) -> tuple[bool, list[tuple[date, int]]]:
     """Reports per local day (per week, from Monday, for long periods), every day or week of the period listed."""
     weekly = period.days > WEEKLY_AFTER_DAYS
 

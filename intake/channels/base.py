@@ -13,8 +13,8 @@ __all__ = ["Channel", "RawInput"]
 class Channel(Protocol):
     """A door of Guichet, registered in `intake.channels.registry.CHANNELS` under its stored name."""
 
-    name: str    # raw_message.channel
-    label: str   # French, shown to agents in lists and filters ("Courriel")
+    name: str  # raw_message.channel
+    label: str  # French, shown to agents in lists and filters ("Courriel")
     phrase: str  # French, inside a sentence: "signalé 3 fois (email, SMS, application)"
 
     def parse(self, raw: RawInput, config: Config) -> InboundMessage:

@@ -110,8 +110,13 @@ def _no_step(step: str, uid: int) -> None:
     return None
 
 
-def poll_mailbox(settings: ImapSettings, sink: RawSink, *, max_batches: int | None = None,
-                 on_step: Callable[[str, int], None] | None = None) -> PollResult:
+def poll_mailbox(
+    settings: ImapSettings,
+    sink: RawSink,
+    *,
+    max_batches: int | None = None,
+    on_step: Callable[[str, int], None] | None = None,
+) -> PollResult:
     """Read new messages of one mailbox into `sink`, acknowledging each only after it is committed.
 
     Per batch of `batch_size` messages: one UID FETCH BODY.PEEK[] of the batch → store (one commit for the batch
@@ -128,11 +133,18 @@ def poll_mailbox(settings: ImapSettings, sink: RawSink, *, max_batches: int | No
         close(client)
 
 
-def _poll(client: IMAPClient, settings: ImapSettings, sink: RawSink, *, max_batches: int | None,
-          step: Callable[[str, int], None]) -> PollResult:
+def _poll(
+    client: IMAPClient,
+    settings: ImapSettings,
+    sink: RawSink,
+    *,
+    max_batches: int | None,
+    step: Callable[[str, int], None],
+) -> PollResult:
     result = PollResult(mailbox=settings.name)
-    with translate_errors(settings, f"impossible d'ouvrir le dossier {settings.folder!r}",
-                          f"cannot select folder {settings.folder!r}"):
+    with translate_errors(
+        settings, f"impossible d'ouvrir le dossier {settings.folder!r}", f"cannot select folder {settings.folder!r}"
+    ):
         info = client.select_folder(settings.folder, readonly=False)
         capabilities = {c.decode().upper() for c in client.capabilities()}
     result.idle_supported = "IDLE" in capabilities
@@ -148,22 +160,26 @@ def _poll(client: IMAPClient, settings: ImapSettings, sink: RawSink, *, max_batc
         # carries the processed keyword (flag mode), and the sink is idempotent on Message-ID and content,
         # so a message seen under the old numbering is not stored twice.
         if known_validity is not None:
-            log.warning("IMAP %s: UIDVALIDITY changed %s -> %s, rescanning from UID 1",
-                        settings.name, known_validity, uidvalidity)
+            log.warning(
+                "IMAP %s: UIDVALIDITY changed %s -> %s, rescanning from UID 1",
+                settings.name,
+                known_validity,
+                uidvalidity,
+            )
         last_uid = 0
         sink.set_cursor(settings.name, uidvalidity=uidvalidity, last_uid=0)
     result.last_uid = last_uid
 
-    with translate_errors(settings, "recherche des nouveaux messages impossible",
-                          "cannot search for new mail"):
+    with translate_errors(settings, "recherche des nouveaux messages impossible", "cannot search for new mail"):
         uids = _new_uids(client, settings, last_uid)
-    batches = [uids[i:i + settings.batch_size] for i in range(0, len(uids), settings.batch_size)]
+    batches = [uids[i : i + settings.batch_size] for i in range(0, len(uids), settings.batch_size)]
     if max_batches is not None:
         result.more = len(batches) > max_batches
         batches = batches[:max_batches]
     if batches and settings.moves:
-        with translate_errors(settings, "création du dossier de classement impossible",
-                              "cannot create the processed folder"):
+        with translate_errors(
+            settings, "création du dossier de classement impossible", "cannot create the processed folder"
+        ):
             _ensure_folder(client, settings.processed_folder or "")
 
     # The cursor never passes a message that failed to store, so that a later poll retries it.
@@ -185,8 +201,11 @@ def _poll(client: IMAPClient, settings: ImapSettings, sink: RawSink, *, max_batc
         uids = [uid for uid, _ in stored]
         # One command acknowledges the batch: a crash before it leaves the whole batch in the folder, fetched
         # again and recognised by the idempotent store.
-        with translate_errors(settings, f"accusé de traitement impossible (UID {uids[0]} à {uids[-1]})",
-                              f"cannot acknowledge UIDs {uids[0]}-{uids[-1]}"):
+        with translate_errors(
+            settings,
+            f"accusé de traitement impossible (UID {uids[0]} à {uids[-1]})",
+            f"cannot acknowledge UIDs {uids[0]}-{uids[-1]}",
+        ):
             _acknowledge(client, settings, uids, capabilities)
         for uid in uids:
             result.acknowledged += 1
@@ -202,8 +221,14 @@ def _poll(client: IMAPClient, settings: ImapSettings, sink: RawSink, *, max_batc
     return result
 
 
-def _store(sink: RawSink, settings: ImapSettings, uidvalidity: int, fetched: list[tuple[int, bytes]],
-           result: PollResult, step: Callable[[str, int], None]) -> tuple[list[tuple[int, int]], int | None]:
+def _store(
+    sink: RawSink,
+    settings: ImapSettings,
+    uidvalidity: int,
+    fetched: list[tuple[int, bytes]],
+    result: PollResult,
+    step: Callable[[str, int], None],
+) -> tuple[list[tuple[int, int]], int | None]:
     """Persist a fetched batch: in one commit when the sink can (`store_many`), else one by one. Returns the
     (uid, raw id) stored and the first UID that failed to store (left on the server for a later poll)."""
     stored: list[tuple[int, int]] = []
@@ -248,20 +273,26 @@ def _enqueue(sink: RawSink, settings: ImapSettings, raw_ids: list[int], result: 
         result.errors.append(f"enqueue of {len(raw_ids)} message(s) failed: {type(exc).__name__}: {exc}")
 
 
-def _check_acknowledgement_possible(settings: ImapSettings, info: dict[bytes, Any],
-                                    capabilities: set[str]) -> None:
+def _check_acknowledgement_possible(settings: ImapSettings, info: dict[bytes, Any], capabilities: set[str]) -> None:
     """Refuse to start a poll whose acknowledgement step is bound to fail on this server."""
     if settings.moves and not ({"MOVE", "UIDPLUS"} & capabilities):
         # Without UID EXPUNGE the only way to remove a message is a plain EXPUNGE, which would also
         # destroy messages someone else flagged \Deleted: never do that.
-        raise imap_error(settings, "le serveur n'a ni MOVE ni UIDPLUS : mettre after_store: flag",
-                         "server has neither MOVE nor UIDPLUS: set after_store: flag", None)
+        raise imap_error(
+            settings,
+            "le serveur n'a ni MOVE ni UIDPLUS : mettre after_store: flag",
+            "server has neither MOVE nor UIDPLUS: set after_store: flag",
+            None,
+        )
     # Flag mode needs a keyword: \Seen alone cannot tell handled mail from mail a human has read.
     permanent = set(info.get(b"PERMANENTFLAGS") or ())
     if not settings.moves and not ({b"\\*", PROCESSED_KEYWORD.encode()} & permanent):
-        raise imap_error(settings,
-                         f"le serveur refuse le mot-clé {PROCESSED_KEYWORD} : mettre after_store: move",
-                         f"server refuses keyword {PROCESSED_KEYWORD}: set after_store: move", None)
+        raise imap_error(
+            settings,
+            f"le serveur refuse le mot-clé {PROCESSED_KEYWORD} : mettre after_store: move",
+            f"server refuses keyword {PROCESSED_KEYWORD}: set after_store: move",
+            None,
+        )
 
 
 def _new_uids(client: IMAPClient, settings: ImapSettings, last_uid: int) -> list[int]:
@@ -281,8 +312,11 @@ def _fetch_batch(client: IMAPClient, settings: ImapSettings, uids: list[int]) ->
     """
     if not uids:
         return {}
-    with translate_errors(settings, f"lecture des messages UID {uids[0]} à {uids[-1]} impossible",
-                          f"cannot fetch UIDs {uids[0]}-{uids[-1]}"):
+    with translate_errors(
+        settings,
+        f"lecture des messages UID {uids[0]} à {uids[-1]} impossible",
+        f"cannot fetch UIDs {uids[0]}-{uids[-1]}",
+    ):
         data = client.fetch(uids, ["BODY.PEEK[]"])
     wanted = set(uids)
     bodies: dict[int, bytes] = {}
@@ -307,8 +341,7 @@ def _ensure_folder(client: IMAPClient, folder: str) -> None:
         log.info("IMAP: could not subscribe to %r", folder)
 
 
-def _acknowledge(client: IMAPClient, settings: ImapSettings, uids: list[int],
-                 capabilities: set[str]) -> None:
+def _acknowledge(client: IMAPClient, settings: ImapSettings, uids: list[int], capabilities: set[str]) -> None:
     if not settings.moves:
         client.add_flags(uids, [SEEN, PROCESSED_KEYWORD.encode()], silent=True)
     elif "MOVE" in capabilities:

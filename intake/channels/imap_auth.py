@@ -87,8 +87,9 @@ def _login(client: IMAPClient, settings: ImapSettings) -> None:
     if settings.oauth2_token:
         client.sasl_login("XOAUTH2", xoauth2_mechanism(settings.username, settings.oauth2_token))
     elif settings.password is None:
-        raise imap_error(settings, "ni mot de passe ni jeton OAuth2 configuré",
-                         "neither password nor OAuth2 token configured", None)
+        raise imap_error(
+            settings, "ni mot de passe ni jeton OAuth2 configuré", "neither password nor OAuth2 token configured", None
+        )
     elif settings.password.isascii():
         client.login(settings.username, settings.password)
     else:
@@ -100,14 +101,15 @@ def connect(settings: ImapSettings) -> IMAPClient:
     """Connect (TLS or STARTTLS as configured) and log in; raise ImapError on any failure."""
     context = ssl_context(settings) if (settings.tls or settings.starttls) else None
     try:
-        client = IMAPClient(settings.host, port=settings.port, ssl=settings.tls,
-                            ssl_context=context, timeout=settings.timeout)
+        client = IMAPClient(
+            settings.host, port=settings.port, ssl=settings.tls, ssl_context=context, timeout=settings.timeout
+        )
     except ssl.SSLError as exc:
-        raise imap_error(settings, "échec de la négociation TLS (certificat ?)",
-                         "TLS handshake failed (certificate?)", exc) from exc
+        raise imap_error(
+            settings, "échec de la négociation TLS (certificat ?)", "TLS handshake failed (certificate?)", exc
+        ) from exc
     except OSError as exc:
-        raise imap_error(settings, "connexion impossible au serveur", "cannot connect to the server",
-                         exc) from exc
+        raise imap_error(settings, "connexion impossible au serveur", "cannot connect to the server", exc) from exc
     try:
         if settings.starttls:
             with translate_errors(settings, "échec de STARTTLS", "STARTTLS failed"):
@@ -115,8 +117,12 @@ def connect(settings: ImapSettings) -> IMAPClient:
         try:
             _login(client, settings)
         except LoginError as exc:
-            raise imap_error(settings, "identification refusée (identifiant, mot de passe ou jeton)",
-                             "login refused (user name, password or token)", exc) from exc
+            raise imap_error(
+                settings,
+                "identification refusée (identifiant, mot de passe ou jeton)",
+                "login refused (user name, password or token)",
+                exc,
+            ) from exc
         except (IMAPClientError, OSError) as exc:
             raise imap_error(settings, "échec de l'identification", "login failed", exc) from exc
     except BaseException:

@@ -17,14 +17,29 @@ def inbound_from_email(parsed: ParsedEmail) -> InboundMessage:
     in a mail, so it never identifies (or merges) a contact.
     """
     return InboundMessage(
-        channel="email", text=parsed.text, sender=parsed.sender, phone_in_text=parsed.sender_phone,
-        answer_to=parsed.sender.email, subject=parsed.subject, quoted=parsed.quoted, signature=parsed.signature,
-        html=parsed.html, message_id=parsed.message_id, in_reply_to=parsed.in_reply_to,
-        references=tuple(parsed.references), header_from=parsed.header_from, forwarded_by=parsed.forwarded_by,
-        forwarded=parsed.forwarded, forward_note=parsed.forward_note, citizen_recovered=parsed.citizen_recovered,
-        auto_reply=parsed.auto_reply, auto_reply_kind=parsed.auto_reply_kind,
-        auto_reply_reason=parsed.auto_reply_reason, attachments=tuple(parsed.attachments),
-        skipped_attachments=tuple(parsed.skipped_attachments), defects=tuple(parsed.defects),
+        channel="email",
+        text=parsed.text,
+        sender=parsed.sender,
+        phone_in_text=parsed.sender_phone,
+        answer_to=parsed.sender.email,
+        subject=parsed.subject,
+        quoted=parsed.quoted,
+        signature=parsed.signature,
+        html=parsed.html,
+        message_id=parsed.message_id,
+        in_reply_to=parsed.in_reply_to,
+        references=tuple(parsed.references),
+        header_from=parsed.header_from,
+        forwarded_by=parsed.forwarded_by,
+        forwarded=parsed.forwarded,
+        forward_note=parsed.forward_note,
+        citizen_recovered=parsed.citizen_recovered,
+        auto_reply=parsed.auto_reply,
+        auto_reply_kind=parsed.auto_reply_kind,
+        auto_reply_reason=parsed.auto_reply_reason,
+        attachments=tuple(parsed.attachments),
+        skipped_attachments=tuple(parsed.skipped_attachments),
+        defects=tuple(parsed.defects),
     )
 
 

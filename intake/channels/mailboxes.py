@@ -30,11 +30,21 @@ def imap_settings(mb: Mailbox, *, var: Path | None = None) -> Any:
     if not password and not token:
         raise ConfigError(f"mailboxes[{mb.name}]: secret not found (environment variable or file is empty/missing)")
     return ImapSettings(
-        name=mb.name, host=mb.host, port=mb.port, tls=mb.tls, starttls=mb.starttls, username=mb.username,
-        password=password, oauth2_token=token, folder=mb.folder,
+        name=mb.name,
+        host=mb.host,
+        port=mb.port,
+        tls=mb.tls,
+        starttls=mb.starttls,
+        username=mb.username,
+        password=password,
+        oauth2_token=token,
+        folder=mb.folder,
         processed_folder=mb.processed_folder if mb.after_store == "move" else None,
-        after_store=mb.after_store, batch_size=mb.batch_size, timeout=mb.timeout,
-        ssl_verify=mb.ssl_verify, ca_file=mb.ca_file,
+        after_store=mb.after_store,
+        batch_size=mb.batch_size,
+        timeout=mb.timeout,
+        ssl_verify=mb.ssl_verify,
+        ca_file=mb.ca_file,
     )
 
 
@@ -50,9 +60,15 @@ def _record(res: Resources, name: str, *, error: str | None) -> None:
             state.last_success_at = state.last_poll_at
 
 
-def poll_once(res: Resources, name: str, *, enqueue: Callable[[int], None] | None = None,
-              max_batches: int | None = None, on_step: Callable[[str, int], None] | None = None,
-              enqueue_many: Callable[[list[int]], None] | None = None) -> Any:
+def poll_once(
+    res: Resources,
+    name: str,
+    *,
+    enqueue: Callable[[int], None] | None = None,
+    max_batches: int | None = None,
+    on_step: Callable[[str, int], None] | None = None,
+    enqueue_many: Callable[[list[int]], None] | None = None,
+) -> Any:
     """Poll one mailbox once: store new mail a batch per commit, acknowledge it, hand the stored ids to
     `enqueue_many` a batch at a time (or to `enqueue` one by one)."""
     from intake.channels.imap import ImapError, poll_mailbox

@@ -25,9 +25,11 @@ from intake.config import Mailbox, OAuth2
 REFRESH_MARGIN = 300.0  # seconds: a token with less left is replaced before a poll or an IDLE session uses it
 HTTP_TIMEOUT = 20.0
 PROVIDER_NAMES = {"microsoft": "Microsoft", "google": "Google", "other": "le fournisseur OAuth2"}
-_SCOPES = {("microsoft", "client_credentials"): "https://outlook.office365.com/.default",
-           ("microsoft", "refresh_token"): "https://outlook.office365.com/IMAP.AccessAsUser.All offline_access",
-           ("google", "refresh_token"): "https://mail.google.com/"}
+_SCOPES = {
+    ("microsoft", "client_credentials"): "https://outlook.office365.com/.default",
+    ("microsoft", "refresh_token"): "https://outlook.office365.com/IMAP.AccessAsUser.All offline_access",
+    ("google", "refresh_token"): "https://mail.google.com/",
+}
 
 
 class OAuth2Error(ImapError):
@@ -51,8 +53,10 @@ def scope(settings: OAuth2) -> str | None:
 def _reveal(mailbox: str, key: str, secret: Any) -> str:
     value = secret.reveal() if secret is not None else None
     if not value:
-        raise OAuth2Error(f"Boîte « {mailbox} » : secret OAuth2 introuvable (mailboxes[{mailbox}].oauth2.{key} : "
-                          "variable d'environnement ou fichier vide ou absent)")
+        raise OAuth2Error(
+            f"Boîte « {mailbox} » : secret OAuth2 introuvable (mailboxes[{mailbox}].oauth2.{key} : "
+            "variable d'environnement ou fichier vide ou absent)"
+        )
     return str(value)
 
 
@@ -75,8 +79,9 @@ def request_token(name: str, settings: OAuth2, *, refresh_token: str | None = No
     try:
         answer = requests.post(url, data=form, timeout=HTTP_TIMEOUT, headers={"Accept": "application/json"})
     except requests.RequestException as exc:
-        raise OAuth2Error(f"Boîte « {name} » : serveur de jetons de {who} injoignable ({url}) — "
-                          f"{type(exc).__name__}") from None
+        raise OAuth2Error(
+            f"Boîte « {name} » : serveur de jetons de {who} injoignable ({url}) — {type(exc).__name__}"
+        ) from None
     try:
         body = answer.json()
     except ValueError:
@@ -126,8 +131,10 @@ def access_token(mb: Mailbox, *, cache_dir: Path, now: Callable[[], float] = tim
     with open(path.with_suffix(".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         cached = _read(path)  # another worker may have refreshed it while this one waited
-        if cached.get("client_id") == settings.client_id and \
-                float(cached.get("expires_at", 0)) - now() > REFRESH_MARGIN:
+        if (
+            cached.get("client_id") == settings.client_id
+            and float(cached.get("expires_at", 0)) - now() > REFRESH_MARGIN
+        ):
             return str(cached["access_token"])
         # A provider may rotate the refresh token: the last one received wins over the configured one.
         rotated = cached.get("refresh_token") if cached.get("client_id") == settings.client_id else None
@@ -136,7 +143,11 @@ def access_token(mb: Mailbox, *, cache_dir: Path, now: Callable[[], float] = tim
             lifetime = float(body.get("expires_in", 3600))
         except (TypeError, ValueError):
             lifetime = 3600.0
-        fresh = {"client_id": settings.client_id, "access_token": body["access_token"],
-                 "expires_at": now() + lifetime, "refresh_token": body.get("refresh_token") or rotated}
+        fresh = {
+            "client_id": settings.client_id,
+            "access_token": body["access_token"],
+            "expires_at": now() + lifetime,
+            "refresh_token": body.get("refresh_token") or rotated,
+        }
         _write(path, fresh)
         return str(fresh["access_token"])

@@ -38,8 +38,9 @@ def _media(fields: dict[str, Any], token: str) -> tuple[list[ParsedAttachment], 
     return [ParsedAttachment(filename=name, content_type=content_type, payload=payload, origin="open311")], []
 
 
-def parse_open311(payload: bytes, *, labels: dict[str, str], token: str,
-                  region: str = DEFAULT_REGION) -> InboundMessage:
+def parse_open311(
+    payload: bytes, *, labels: dict[str, str], token: str, region: str = DEFAULT_REGION
+) -> InboundMessage:
     """Build the message from the stored JSON fields; unknown or missing values are simply absent."""
     fields = json.loads(payload.decode("utf-8"))
     if not isinstance(fields, dict):
@@ -57,9 +58,15 @@ def parse_open311(payload: bytes, *, labels: dict[str, str], token: str,
     email = single_address(_text(fields, "email"))  # requests stored before the door checked it included
     position = Position(lat, lon, source="pin", label=address) if lat is not None and lon is not None else None
     return InboundMessage(
-        channel=CHANNEL, text=text.strip(), sender=Address(name=" ".join(names) or None, email=email),
-        sender_phone=to_e164(_text(fields, "phone"), region=region), answer_to=email, attachments=tuple(files),
-        skipped_attachments=tuple(skipped), position=position, subject=labels.get(code or "", code or "Signalement"),
+        channel=CHANNEL,
+        text=text.strip(),
+        sender=Address(name=" ".join(names) or None, email=email),
+        sender_phone=to_e164(_text(fields, "phone"), region=region),
+        answer_to=email,
+        attachments=tuple(files),
+        skipped_attachments=tuple(skipped),
+        position=position,
+        subject=labels.get(code or "", code or "Signalement"),
         category_hint=CategoryHint(code, "app") if code and code in labels else None,
     )
 

@@ -21,8 +21,9 @@ def fetch_media(settings: Twilio, url: str) -> tuple[bytes, str]:
     return download_media(settings, url)
 
 
-def download_all(config: Config, urls: list[tuple[str, str, str]]) -> tuple[
-        list[ParsedAttachment], list[SkippedAttachment]]:
+def download_all(
+    config: Config, urls: list[tuple[str, str, str]]
+) -> tuple[list[ParsedAttachment], list[SkippedAttachment]]:
     """Fetch (url, declared type, file stem) media; refusals become skipped files with a French reason."""
     settings = config.twilio
     accepted = {t.lower() for t in settings.media_types}
@@ -42,8 +43,11 @@ def download_all(config: Config, urls: list[tuple[str, str, str]]) -> tuple[
             except TwilioPermanent as exc:  # 404: gone from Twilio; retrying would not bring it back
                 skipped.append(SkippedAttachment(name, declared, 0, f"média indisponible : {exc.label}"))
             else:
-                files.append(ParsedAttachment(filename=name, content_type=content_type or declared,
-                                              payload=payload, origin="twilio"))
+                files.append(
+                    ParsedAttachment(
+                        filename=name, content_type=content_type or declared, payload=payload, origin="twilio"
+                    )
+                )
     return files, skipped
 
 
@@ -64,9 +68,15 @@ class SmsChannel:
         if sms.latitude is not None and sms.longitude is not None:
             position = Position(sms.latitude, sms.longitude, source="pin", label=label)
         return InboundMessage(
-            channel=sms.channel, text=sms.body.strip(), sender=Address(name=sms.profile_name, email=None),
-            sender_phone=sms.sender_e164, answer_to=sms.reply_to, message_id=sms.message_sid or None,
-            attachments=tuple(files), skipped_attachments=tuple(skipped), position=position,
+            channel=sms.channel,
+            text=sms.body.strip(),
+            sender=Address(name=sms.profile_name, email=None),
+            sender_phone=sms.sender_e164,
+            answer_to=sms.reply_to,
+            message_id=sms.message_sid or None,
+            attachments=tuple(files),
+            skipped_attachments=tuple(skipped),
+            position=position,
         )
 
 
@@ -91,23 +101,37 @@ class VoiceChannel:
         who = voice.sender_e164 or voice.sender or "numéro masqué"
         duration = voice.duration if voice.duration is not None else "?"
         message = InboundMessage(
-            channel="voice", text=f"Message vocal de {who} ({duration} s) : à écouter",
-            sender_phone=voice.sender_e164, message_id=voice.recording_sid or None,
-            attachments=tuple(files), skipped_attachments=tuple(skipped),
+            channel="voice",
+            text=f"Message vocal de {who} ({duration} s) : à écouter",
+            sender_phone=voice.sender_e164,
+            message_id=voice.recording_sid or None,
+            attachments=tuple(files),
+            skipped_attachments=tuple(skipped),
         )
         if config.transcription.engine == "none" or not voice.recording_sid:
             return message
         audio = files[0] if files else None
-        recording = Recording(sid=voice.recording_sid, url=url, call_sid=voice.call_sid, duration=voice.duration,
-                              audio=audio.payload if audio else None,
-                              content_type=audio.content_type if audio else "audio/mpeg")
+        recording = Recording(
+            sid=voice.recording_sid,
+            url=url,
+            call_sid=voice.call_sid,
+            duration=voice.duration,
+            audio=audio.payload if audio else None,
+            content_type=audio.content_type if audio else "audio/mpeg",
+        )
         try:
             result = build_transcriber(config).transcribe(recording)
         except Exception as exc:  # an engine's failure never loses the voicemail: filed, agents listen to it
             why = f"demande refusée : {exc.label}" if isinstance(exc, TwilioError) else f"moteur en erreur : {exc}"
             log.warning("voicemail %s: no transcript asked (%s)", voice.recording_sid, why)
-            failed = Transcript(key="", recording_sid=voice.recording_sid, engine=config.transcription.engine,
-                                status="failed", text="", error=why[:300])
+            failed = Transcript(
+                key="",
+                recording_sid=voice.recording_sid,
+                engine=config.transcription.engine,
+                status="failed",
+                text="",
+                error=why[:300],
+            )
             return message.but(transcript=failed)
         if isinstance(result, Transcript):  # a local engine answered within the message's budget
             return message.but(transcript=result, text=result.text.strip() or message.text)
@@ -119,5 +143,6 @@ class VoiceChannel:
         transcript = build_transcriber(config).fetch(key)
         if transcript is None:
             raise TwilioError(f"transcription {key[:40]} pas encore terminée : à reprendre plus tard")
-        return InboundMessage(channel="voice", text=transcript.text, transcript=transcript,
-                              transcript_of=transcript.recording_sid or None)
+        return InboundMessage(
+            channel="voice", text=transcript.text, transcript=transcript, transcript_of=transcript.recording_sid or None
+        )

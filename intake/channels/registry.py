@@ -10,7 +10,11 @@ from intake.channels.staff import STAFF_CHANNELS, StaffChannel
 from intake.channels.webform import WebFormChannel
 
 BUILTIN: tuple[Channel, ...] = (
-    EmailChannel(), SmsChannel(), VoiceChannel(), Open311Channel(), *(StaffChannel(n) for n in STAFF_CHANNELS),
+    EmailChannel(),
+    SmsChannel(),
+    VoiceChannel(),
+    Open311Channel(),
+    *(StaffChannel(n) for n in STAFF_CHANNELS),
     WebFormChannel(),
 )
 CHANNELS: dict[str, Channel] = {channel.name: channel for channel in BUILTIN}

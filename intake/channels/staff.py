@@ -24,8 +24,9 @@ def _coordinate(fields: dict[str, Any], key: str) -> float | None:
         return None
 
 
-def parse_staff(payload: bytes, *, channel: str, labels: dict[str, str],
-                region: str = DEFAULT_REGION) -> InboundMessage:
+def parse_staff(
+    payload: bytes, *, channel: str, labels: dict[str, str], region: str = DEFAULT_REGION
+) -> InboundMessage:
     """Build the message from the stored form fields (JSON); unknown values are simply absent."""
     fields = json.loads(payload.decode("utf-8"))
     if not isinstance(fields, dict):
@@ -45,9 +46,16 @@ def parse_staff(payload: bytes, *, channel: str, labels: dict[str, str],
     if lat is not None and lon is not None:
         point = Position(lat, lon, source=text_field(fields, "location_source", 10) or "agent", label=address)
     return InboundMessage(
-        channel=channel, text=text.strip(), sender=Address(name=text_field(fields, "name", 200), email=email),
-        sender_phone=phone, answer_to=email, attachments=tuple(files), skipped_attachments=tuple(skipped),
-        position=point, subject=subject, category_hint=CategoryHint(category, "agent") if category else None,
+        channel=channel,
+        text=text.strip(),
+        sender=Address(name=text_field(fields, "name", 200), email=email),
+        sender_phone=phone,
+        answer_to=email,
+        attachments=tuple(files),
+        skipped_attachments=tuple(skipped),
+        position=point,
+        subject=subject,
+        category_hint=CategoryHint(category, "agent") if category else None,
         entered_by=text_field(fields, "entered_by", 120),
     )
 

@@ -85,8 +85,10 @@ class TwilioTranscriber:
                 for existing in transcripts.list(source_sid=recording.sid, limit=20):
                     if existing.service_sid == service:
                         return str(existing.sid)
-                channel = {"media_properties": {"source_sid": recording.sid},
-                           "participants": [{"role": "Customer", "channel_participant": 1}]}
+                channel = {
+                    "media_properties": {"source_sid": recording.sid},
+                    "participants": [{"role": "Customer", "channel_participant": 1}],
+                }
                 created = transcripts.create(service_sid=service, channel=channel, customer_key=recording.sid)
                 return str(created.sid)
         finally:
@@ -103,21 +105,35 @@ class TwilioTranscriber:
                 if status in _WORKING:
                     return None
                 media = (resource.channel or {}).get("media_properties") or {}
-                recording = str(resource.customer_key or (media.get("source_sid") if isinstance(media, dict) else "")
-                                or "")
+                recording = str(
+                    resource.customer_key or (media.get("source_sid") if isinstance(media, dict) else "") or ""
+                )
                 if status != "completed":
-                    return Transcript(key=key, recording_sid=recording, engine=self.name, status=status or "failed",
-                                      text="")
+                    return Transcript(
+                        key=key, recording_sid=recording, engine=self.name, status=status or "failed", text=""
+                    )
                 language, wanted = resource.language_code, self.config.transcription.language
                 if language and language.lower() != wanted.lower():  # a service set to another language
-                    return Transcript(key=key, recording_sid=recording, engine=self.name, status="failed", text="",
-                                      error=f"langue {language} au lieu de {wanted}")
+                    return Transcript(
+                        key=key,
+                        recording_sid=recording,
+                        engine=self.name,
+                        status="failed",
+                        text="",
+                        error=f"langue {language} au lieu de {wanted}",
+                    )
                 sentences = sorted(context.sentences.list(), key=lambda s: s.sentence_index or 0)
         finally:
             close_client(client)
         said = [((s.transcript or "").strip(), s.confidence) for s in sentences]
-        return Transcript(key=key, recording_sid=recording, engine=self.name, status="completed",
-                          text=" ".join(text for text, _ in said if text), confidence=mean_confidence(said))
+        return Transcript(
+            key=key,
+            recording_sid=recording,
+            engine=self.name,
+            status="completed",
+            text=" ".join(text for text, _ in said if text),
+            confidence=mean_confidence(said),
+        )
 
 
 def mean_confidence(sentences: list[tuple[str, Any]]) -> float | None:
@@ -155,8 +171,10 @@ def build_transcriber(config: Config) -> Transcriber:
         except (ImportError, AttributeError) as exc:
             raise ConfigError(f"transcription.engine : {engine!r} introuvable ({exc})") from None
     if factory is None:
-        raise ConfigError(f"transcription.engine : {engine!r} inconnu (connus : {', '.join(sorted(TRANSCRIBERS))}, "
-                          "ou « module:fabrique »)")
+        raise ConfigError(
+            f"transcription.engine : {engine!r} inconnu (connus : {', '.join(sorted(TRANSCRIBERS))}, "
+            "ou « module:fabrique »)"
+        )
     return factory(config)
 
 

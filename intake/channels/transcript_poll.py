@@ -43,13 +43,22 @@ class TranscriptPoll:
 
 def _awaited(session: Session, *, since: datetime, until: datetime) -> list[tuple[int, str]]:
     """(report id, transcript key) asked for between `since` and `until` and neither filed nor abandoned."""
-    asked = session.execute(select(Event.report_id, Event.detail).where(
-        Event.action == "transcription_requested", Event.at >= since, Event.at <= until)).all()
+    asked = session.execute(
+        select(Event.report_id, Event.detail).where(
+            Event.action == "transcription_requested", Event.at >= since, Event.at <= until
+        )
+    ).all()
     ids = [report_id for report_id, _ in asked]
-    done = set(session.execute(select(Event.report_id).where(Event.action.in_(_DONE),
-                                                            Event.report_id.in_(ids))).scalars()) if ids else set()
-    return [(report_id, str((detail or {}).get("key") or "")) for report_id, detail in asked
-            if report_id not in done and (detail or {}).get("key")]
+    done = (
+        set(session.execute(select(Event.report_id).where(Event.action.in_(_DONE), Event.report_id.in_(ids))).scalars())
+        if ids
+        else set()
+    )
+    return [
+        (report_id, str((detail or {}).get("key") or ""))
+        for report_id, detail in asked
+        if report_id not in done and (detail or {}).get("key")
+    ]
 
 
 def _abandon(session: Session, *, before: datetime) -> int:
@@ -73,9 +82,17 @@ def _failed(factory: sessionmaker[Session], raw_id: int) -> bool:
 def _parked_too_early(factory: sessionmaker[Session], *, since: datetime) -> list[int]:
     """Transcripts parked because their recording was not filed yet (received since `since`): tried again."""
     with factory() as session:
-        return list(session.execute(select(RawMessage.id).where(
-            RawMessage.channel == "voice", RawMessage.source == SOURCE, RawMessage.status == "failed",
-            RawMessage.received_at >= since, RawMessage.error.like("RecordingNotFiled%"))).scalars())
+        return list(
+            session.execute(
+                select(RawMessage.id).where(
+                    RawMessage.channel == "voice",
+                    RawMessage.source == SOURCE,
+                    RawMessage.status == "failed",
+                    RawMessage.received_at >= since,
+                    RawMessage.error.like("RecordingNotFiled%"),
+                )
+            ).scalars()
+        )
 
 
 def poll_transcripts(config: Config, factory: sessionmaker[Session], *, now: datetime | None = None) -> TranscriptPoll:
@@ -98,8 +115,13 @@ def poll_transcripts(config: Config, factory: sessionmaker[Session], *, now: dat
             continue
         if transcript is None:
             continue
-        raw_id, created = store_raw(factory, channel="voice", source=SOURCE, external_key=key,
-                                    payload=json.dumps({"transcript_sid": key, "via": "poll"}).encode())
+        raw_id, created = store_raw(
+            factory,
+            channel="voice",
+            source=SOURCE,
+            external_key=key,
+            payload=json.dumps({"transcript_sid": key, "via": "poll"}).encode(),
+        )
         if created:
             result.stored.append(raw_id)
         elif _failed(factory, raw_id):  # its callback came but could not be read then (Twilio away): again
@@ -111,4 +133,3 @@ def poll_transcripts(config: Config, factory: sessionmaker[Session], *, now: dat
     with factory() as session, session.begin():
         result.abandoned = _abandon(session, before=give_up)
     return result
-

@@ -82,13 +82,25 @@ def webhook_form(message: Any, media: list[Any], *, api_base: str) -> dict[str, 
     to, from_ = str(message.to or ""), str(message.from_ or "")
     if to.startswith("whatsapp:") and not from_.startswith("whatsapp:"):
         from_ = _whatsapp(from_)
-    form = {"MessageSid": message.sid, "SmsMessageSid": message.sid, "SmsSid": message.sid,
-            "AccountSid": message.account_sid}
+    form = {
+        "MessageSid": message.sid,
+        "SmsMessageSid": message.sid,
+        "SmsSid": message.sid,
+        "AccountSid": message.account_sid,
+    }
     if message.messaging_service_sid:
         form["MessagingServiceSid"] = message.messaging_service_sid
-    form.update({"From": from_, "To": to, "Body": message.body or "", "NumMedia": str(len(media)),
-                 "NumSegments": str(message.num_segments or "1"), "SmsStatus": "received",
-                 "ApiVersion": message.api_version or "2010-04-01"})
+    form.update(
+        {
+            "From": from_,
+            "To": to,
+            "Body": message.body or "",
+            "NumMedia": str(len(media)),
+            "NumSegments": str(message.num_segments or "1"),
+            "SmsStatus": "received",
+            "ApiVersion": message.api_version or "2010-04-01",
+        }
+    )
     for index, item in enumerate(media):
         form[f"MediaUrl{index}"] = api_base.rstrip("/") + str(item.uri).removesuffix(".json")
         form[f"MediaContentType{index}"] = str(item.content_type)
@@ -101,8 +113,9 @@ def _load_cursor(factory: sessionmaker[Session], name: str) -> datetime | None:
         return datetime.fromisoformat(state.cursor) if state and state.cursor else None
 
 
-def _record(factory: sessionmaker[Session], name: str, *, now: datetime, cursor: datetime | None,
-            error: str | None) -> None:
+def _record(
+    factory: sessionmaker[Session], name: str, *, now: datetime, cursor: datetime | None, error: str | None
+) -> None:
     with factory() as session, session.begin():
         state = session.get(ChannelState, name)
         if state is None:
@@ -123,8 +136,10 @@ def _store(factory: sessionmaker[Session], batch: list[NewRaw], report: PollRepo
     try:
         results = store_many(factory, batch)
     except Exception:  # a concurrent webhook stored one of them meanwhile: one by one, each idempotent
-        results = [store_raw(factory, channel=b.channel, source=b.source, external_key=b.external_key,
-                             payload=b.payload) for b in batch]
+        results = [
+            store_raw(factory, channel=b.channel, source=b.source, external_key=b.external_key, payload=b.payload)
+            for b in batch
+        ]
     for raw_id, created in results:
         if created:
             report.stored += 1
@@ -159,15 +174,19 @@ def poll_twilio(
     try:
         with twilio_errors():
             for number in inbound_numbers(settings):
-                for message in api.messages.stream(to=number, date_sent_after=since.astimezone(UTC),
-                                                   page_size=PAGE_SIZE):
+                for message in api.messages.stream(
+                    to=number, date_sent_after=since.astimezone(UTC), page_size=PAGE_SIZE
+                ):
                     if not str(message.direction or "").startswith("inbound"):
                         continue
                     report.seen += 1
                     media = api.messages(message.sid).media.list() if int(message.num_media or 0) else []
                     payload = urlencode(webhook_form(message, media, api_base=api_base)).encode()
-                    batch.append(NewRaw(channel=CHANNEL, source=str(message.to)[:80],
-                                        external_key=str(message.sid), payload=payload))
+                    batch.append(
+                        NewRaw(
+                            channel=CHANNEL, source=str(message.to)[:80], external_key=str(message.sid), payload=payload
+                        )
+                    )
                     if len(batch) >= PAGE_SIZE:
                         _store(factory, batch, report)
                     sent = message.date_sent or message.date_created

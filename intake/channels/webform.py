@@ -47,9 +47,15 @@ def parse_webform(payload: bytes, *, labels: dict[str, str], region: str = DEFAU
         point = Position(lat, lon, source=source if source in LOCATION_SOURCES else "pin", label=address)
     files, skipped = decoded_media(fields, origin=CHANNEL)
     return InboundMessage(
-        channel=CHANNEL, text=text.strip(), sender=Address(name=text_field(fields, "name", 200), email=email),
-        sender_phone=phone, answer_to=email, attachments=tuple(files), skipped_attachments=tuple(skipped),
-        position=point, subject=labels[category] if category else "Signalement en ligne",
+        channel=CHANNEL,
+        text=text.strip(),
+        sender=Address(name=text_field(fields, "name", 200), email=email),
+        sender_phone=phone,
+        answer_to=email,
+        attachments=tuple(files),
+        skipped_attachments=tuple(skipped),
+        position=point,
+        subject=labels[category] if category else "Signalement en ligne",
         category_hint=CategoryHint(category, "app") if category else None,
     )
 

@@ -58,8 +58,16 @@ def cmd_create_user(args: argparse.Namespace) -> int:
         cfg, factory = _factory(args)
         password = _password(args)
         with factory() as session, session.begin():
-            user = create_user(session, cfg, username=args.username, password=password, role=args.role,
-                               service=args.service, display_name=args.name or "", email=args.email)
+            user = create_user(
+                session,
+                cfg,
+                username=args.username,
+                password=password,
+                role=args.role,
+                service=args.service,
+                display_name=args.name or "",
+                email=args.email,
+            )
             label = f"{user.username} ({user.role}{' — ' + user.service if user.service else ''})"
     except (AccountError, _Usage) as exc:
         return _fail(f"create-user : {exc}")
@@ -96,8 +104,10 @@ def cmd_list_users(args: argparse.Namespace) -> int:
     with factory() as session:
         users = list(session.execute(select(User).order_by(User.username)).scalars())
     if not users:
-        print("aucun compte : créez-en un avec « guichet create-user NOM --role admin » (ou lancez « guichet up », "
-              "qui crée le compte admin)")
+        print(
+            "aucun compte : créez-en un avec « guichet create-user NOM --role admin » (ou lancez « guichet up », "
+            "qui crée le compte admin)"
+        )
         return 0
     for user in users:
         state = "actif" if user.active else "désactivé"
@@ -109,11 +119,16 @@ def add_parsers(sub: Any) -> None:
     """Register the account commands on the main parser."""
     from intake.backoffice.accounts import ROLES
 
-    create = sub.add_parser("create-user", help="créer un compte du back office", **examples(
-        "guichet create-user marie --role agent --service voirie --name 'Marie Dupont'",
-        "guichet create-user accueil1 --role accueil",
-        "guichet create-user paul --role technicien --service voirie --name 'Paul Martin'",
-        "printf '%s\\n' \"$MOT_DE_PASSE\" | guichet create-user admin2 --role admin --password-stdin"))
+    create = sub.add_parser(
+        "create-user",
+        help="créer un compte du back office",
+        **examples(
+            "guichet create-user marie --role agent --service voirie --name 'Marie Dupont'",
+            "guichet create-user accueil1 --role accueil",
+            "guichet create-user paul --role technicien --service voirie --name 'Paul Martin'",
+            "printf '%s\\n' \"$MOT_DE_PASSE\" | guichet create-user admin2 --role admin --password-stdin",
+        ),
+    )
     create.add_argument("username", help="identifiant (a-z, 0-9, . _ -)")
     create.add_argument("--role", required=True, choices=sorted(ROLES), help="accueil, agent, admin ou technicien")
     create.add_argument("--service", help="code du service (obligatoire pour un agent ou un technicien)")

@@ -35,7 +35,7 @@ class BackupError(Exception):
 
 def _sqlite_path(cfg: Config) -> Path | None:
     url = cfg.sqlalchemy_url
-    return Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") and url != "sqlite:///:memory:" else None
+    return Path(url[len("sqlite:///") :]) if url.startswith("sqlite:///") and url != "sqlite:///:memory:" else None
 
 
 def _libpq(cfg: Config) -> tuple[str, dict[str, str]]:
@@ -52,8 +52,10 @@ def _libpq(cfg: Config) -> tuple[str, dict[str, str]]:
 def _tool(name: str) -> str:
     found = shutil.which(name)
     if not found:
-        raise BackupError(f"{name} est introuvable : installez le client PostgreSQL (apt-get install "
-                          "postgresql-client), de la même version majeure que le serveur ou plus récente")
+        raise BackupError(
+            f"{name} est introuvable : installez le client PostgreSQL (apt-get install "
+            "postgresql-client), de la même version majeure que le serveur ou plus récente"
+        )
     return found
 
 
@@ -105,13 +107,20 @@ def backup(cfg: Config, output: Path) -> dict[str, Any]:
         else:
             dump, kind = Path(tmp) / "guichet.pgdump", "postgresql"
             url, env = _libpq(cfg)
-            _run([_tool("pg_dump"), "--format=custom", "--no-owner", "--no-privileges", "--file", str(dump), url],
-                 env)
-        counts = {name: sum(1 for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
-                  for name, folder in _folders(cfg).items()}
-        manifest = {"format": FORMAT, "database": kind, "file": dump.name, "revision": revision,
-                    "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "files": counts,
-                    "town": cfg.town.name}
+            _run([_tool("pg_dump"), "--format=custom", "--no-owner", "--no-privileges", "--file", str(dump), url], env)
+        counts = {
+            name: sum(1 for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else 0
+            for name, folder in _folders(cfg).items()
+        }
+        manifest = {
+            "format": FORMAT,
+            "database": kind,
+            "file": dump.name,
+            "revision": revision,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "files": counts,
+            "town": cfg.town.name,
+        }
         partial = output.with_name(output.name + ".partiel")
         with tarfile.open(partial, "w:gz") as tar:
             data = json.dumps(manifest, ensure_ascii=False, indent=2).encode()
@@ -161,8 +170,9 @@ def restore(cfg: Config, archive: Path, *, force: bool) -> dict[str, Any]:
         raise BackupError(f"fichier introuvable : {archive}")
     running = _instance_running(cfg)
     if running:
-        raise BackupError(f"Guichet tourne avec ce dossier ({running}) : arrêtez-le (web et workers) avant de "
-                          "restaurer")
+        raise BackupError(
+            f"Guichet tourne avec ce dossier ({running}) : arrêtez-le (web et workers) avant de restaurer"
+        )
     try:
         tar = tarfile.open(archive, "r:gz")
     except (tarfile.TarError, OSError) as exc:
@@ -172,8 +182,10 @@ def restore(cfg: Config, archive: Path, *, force: bool) -> dict[str, Any]:
         database = _sqlite_path(cfg)
         wanted = "sqlite" if database is not None else "postgresql"
         if manifest["database"] != wanted:
-            raise BackupError(f"cette sauvegarde vient d'une base {manifest['database']}, la configuration en "
-                              f"désigne une {wanted} (database_url) : restaurez vers le même type de base")
+            raise BackupError(
+                f"cette sauvegarde vient d'une base {manifest['database']}, la configuration en "
+                f"désigne une {wanted} (database_url) : restaurez vers le même type de base"
+            )
         tar.extract(manifest["file"], tmp, filter="data")
         dump = Path(tmp) / manifest["file"]
         if database is not None:
@@ -184,7 +196,7 @@ def restore(cfg: Config, archive: Path, *, force: bool) -> dict[str, Any]:
             members = [m for m in tar.getmembers() if m.name == name or m.name.startswith(name + "/")]
             folder.mkdir(parents=True, exist_ok=True)
             for member in members:
-                member.name = member.name[len(name):].lstrip("/") or "."
+                member.name = member.name[len(name) :].lstrip("/") or "."
             tar.extractall(folder, members=[m for m in members if m.name != "."], filter="data")
     return manifest
 
@@ -192,8 +204,10 @@ def restore(cfg: Config, archive: Path, *, force: bool) -> dict[str, Any]:
 def _restore_sqlite(dump: Path, database: Path, *, force: bool) -> None:
     if database.exists():
         if not force:
-            raise BackupError(f"la base {database} existe : ajoutez --force pour la remplacer (elle sera gardée "
-                              f"sous {database.name}.avant-restauration-…)")
+            raise BackupError(
+                f"la base {database} existe : ajoutez --force pour la remplacer (elle sera gardée "
+                f"sous {database.name}.avant-restauration-…)"
+            )
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         for suffix in ("", "-wal", "-shm"):
             old = database.with_name(database.name + suffix)
@@ -215,13 +229,25 @@ def _restore_postgresql(cfg: Config, dump: Path, *, force: bool) -> None:
     finally:
         engine.dispose()
     if tables and not force:
-        raise BackupError(f"la base PostgreSQL contient déjà {len(tables)} table(s) : ajoutez --force pour la "
-                          "remplacer par la sauvegarde (pensez à la sauvegarder d'abord)")
+        raise BackupError(
+            f"la base PostgreSQL contient déjà {len(tables)} table(s) : ajoutez --force pour la "
+            "remplacer par la sauvegarde (pensez à la sauvegarder d'abord)"
+        )
     url, env = _libpq(cfg)
-    _run([_tool("pg_restore"), "--clean", "--if-exists", "--no-owner", "--no-privileges", "--single-transaction",
-          "--dbname", url, str(dump)], env)
-
-
+    _run(
+        [
+            _tool("pg_restore"),
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "--no-privileges",
+            "--single-transaction",
+            "--dbname",
+            url,
+            str(dump),
+        ],
+        env,
+    )
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -234,8 +260,10 @@ def cmd_backup(args: argparse.Namespace) -> int:
     except BackupError as exc:
         print(f"guichet : backup : {exc}", file=sys.stderr)
         return 1
-    print(f"sauvegarde écrite : {output} (base {manifest['database']}, révision {manifest['revision']}, "
-          f"{manifest['files']['storage']} fichier(s) stocké(s), {manifest['files']['spool']} en attente)")
+    print(
+        f"sauvegarde écrite : {output} (base {manifest['database']}, révision {manifest['revision']}, "
+        f"{manifest['files']['storage']} fichier(s) stocké(s), {manifest['files']['spool']} en attente)"
+    )
     return 0
 
 
@@ -247,21 +275,33 @@ def cmd_restore(args: argparse.Namespace) -> int:
     except BackupError as exc:
         print(f"guichet : restore : {exc}", file=sys.stderr)
         return 1
-    print(f"restauré : sauvegarde du {manifest['created_at']} (révision {manifest['revision']}) ; lancez "
-          "« guichet init » pour amener la base à la version installée, puis redémarrez le service")
+    print(
+        f"restauré : sauvegarde du {manifest['created_at']} (révision {manifest['revision']}) ; lancez "
+        "« guichet init » pour amener la base à la version installée, puis redémarrez le service"
+    )
     return 0
 
 
 def add_parsers(sub: Any) -> None:
     """Register backup and restore on the main parser."""
-    save = sub.add_parser("backup", help="sauvegarder la base et les fichiers stockés (une archive)", **examples(
-        "guichet backup                                  guichet-sauvegarde-AAAAMMJJ-HHMMSS.tar.gz ici",
-        "guichet backup -o /srv/sauvegardes/guichet.tar.gz"))
+    save = sub.add_parser(
+        "backup",
+        help="sauvegarder la base et les fichiers stockés (une archive)",
+        **examples(
+            "guichet backup                                  guichet-sauvegarde-AAAAMMJJ-HHMMSS.tar.gz ici",
+            "guichet backup -o /srv/sauvegardes/guichet.tar.gz",
+        ),
+    )
     save.add_argument("-o", "--output", help="fichier à écrire (.tar.gz ; jamais écrasé)")
     save.set_defaults(func=cmd_backup)
-    back = sub.add_parser("restore", help="restaurer une sauvegarde (service arrêté)", **examples(
-        "guichet restore guichet-sauvegarde-20261207-0300.tar.gz",
-        "guichet restore --force sauvegarde.tar.gz       remplace la base existante (gardée à côté si SQLite)"))
+    back = sub.add_parser(
+        "restore",
+        help="restaurer une sauvegarde (service arrêté)",
+        **examples(
+            "guichet restore guichet-sauvegarde-20261207-0300.tar.gz",
+            "guichet restore --force sauvegarde.tar.gz       remplace la base existante (gardée à côté si SQLite)",
+        ),
+    )
     back.add_argument("archive")
     back.add_argument("--force", action="store_true", help="remplacer une base qui contient déjà des données")
     back.set_defaults(func=cmd_restore)

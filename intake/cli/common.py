@@ -25,5 +25,7 @@ def load(args: argparse.Namespace) -> Config:
 
 def examples(*lines: str) -> dict[str, Any]:
     """Keyword arguments of add_parser giving a subcommand's --help an "exemples" section."""
-    return {"epilog": "exemples :\n" + "\n".join(f"  {line}" for line in lines),
-            "formatter_class": argparse.RawDescriptionHelpFormatter}
+    return {
+        "epilog": "exemples :\n" + "\n".join(f"  {line}" for line in lines),
+        "formatter_class": argparse.RawDescriptionHelpFormatter,
+    }

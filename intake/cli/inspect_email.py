@@ -24,8 +24,15 @@ def inspect_bytes(raw: bytes) -> dict[str, Any]:
 def inspect_file(name: str) -> dict[str, Any]:
     """The parse-email contract for one file: ok false with the reason instead of an exception."""
     base: dict[str, Any] = {
-        "file": name, "ok": False, "sender": {"name": None, "email": None}, "forwarded_by": None,
-        "subject": "", "text": "", "attachments": [], "auto_reply": False, "error": None,
+        "file": name,
+        "ok": False,
+        "sender": {"name": None, "email": None},
+        "forwarded_by": None,
+        "subject": "",
+        "text": "",
+        "attachments": [],
+        "auto_reply": False,
+        "error": None,
     }
     path = Path(name)
     try:

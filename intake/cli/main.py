@@ -17,8 +17,6 @@ class UsageError(Exception):
     """Bad arguments: printed and exit status 2."""
 
 
-
-
 def cmd_init(args: argparse.Namespace) -> int:
     """Create or migrate the database."""
     from intake.runtime.db import migrate
@@ -52,9 +50,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except PortError as exc:
         raise UsageError(str(exc)) from None
     os.environ["GUICHET_WEB_WARM_UP"] = "1"  # models and addresses loaded once, before gunicorn forks
-    argv = [sys.executable, "-m", "gunicorn", "--preload", "--bind", f"{args.host}:{args.port}",
-            "--workers", str(args.workers),
-            "--access-logfile", "-", *gunicorn_options(), "web:create_app()"]
+    argv = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--preload",
+        "--bind",
+        f"{args.host}:{args.port}",
+        "--workers",
+        str(args.workers),
+        "--access-logfile",
+        "-",
+        *gunicorn_options(),
+        "web:create_app()",
+    ]
     if args.config:
         os.environ["GUICHET_CONFIG"] = str(Path(args.config).resolve())
     del cfg  # validated before starting gunicorn so that errors are clear
@@ -148,12 +157,17 @@ def cmd_retry(args: argparse.Namespace) -> int:
     with factory() as session, session.begin():
         query = select(RawMessage.id).where(RawMessage.status.in_(("failed", "pending", "held")) | abandoned)
         if args.ids:
-            query = select(RawMessage.id).where(RawMessage.id.in_(args.ids), RawMessage.status.in_(
-                ("failed", "pending", "held", "discarded")) | abandoned)
+            query = select(RawMessage.id).where(
+                RawMessage.id.in_(args.ids),
+                RawMessage.status.in_(("failed", "pending", "held", "discarded")) | abandoned,
+            )
         ids = list(session.execute(query.order_by(RawMessage.id)).scalars())
         if ids:
-            session.execute(update(RawMessage).where(RawMessage.id.in_(ids))
-                            .values(status="pending", attempts=0, claimed_by=None, claimed_at=None))
+            session.execute(
+                update(RawMessage)
+                .where(RawMessage.id.in_(ids))
+                .values(status="pending", attempts=0, claimed_by=None, claimed_at=None)
+            )
     if not ids:
         print("aucun message à reprendre")
         return 0
@@ -171,8 +185,14 @@ def cmd_retry(args: argparse.Namespace) -> int:
     return 0
 
 
-SEND_STATUS_FR = {"sent": "envoyé", "failed": "en échec", "pending": "remis en attente", "sending": "en cours d'envoi",
-                  "suppressed": "non envoyé (règles d'envoi de la commune)", "missing": "introuvable"}
+SEND_STATUS_FR = {
+    "sent": "envoyé",
+    "failed": "en échec",
+    "pending": "remis en attente",
+    "sending": "en cours d'envoi",
+    "suppressed": "non envoyé (règles d'envoi de la commune)",
+    "missing": "introuvable",
+}
 
 
 def cmd_resend(args: argparse.Namespace) -> int:
@@ -238,8 +258,10 @@ def cmd_digest(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     res = build_resources(cfg)
     run = run_digests(res.factory, cfg, res.mailer, day)
-    print(f"récapitulatifs du {day:%d/%m/%Y} : {len(run.queued)} nouveau(x), {run.sent} envoyé(s)"
-          + (f", {len(run.deferred)} en attente (renvoyés par le balayage)" if run.deferred else ""))
+    print(
+        f"récapitulatifs du {day:%d/%m/%Y} : {len(run.queued)} nouveau(x), {run.sent} envoyé(s)"
+        + (f", {len(run.deferred)} en attente (renvoyés par le balayage)" if run.deferred else "")
+    )
     return 0
 
 
@@ -255,18 +277,25 @@ EXAMPLES = """exemples :
 « guichet COMMANDE --help » donne les options et des exemples de chaque commande."""
 
 
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="guichet", description="Guichet : signalements des citoyens.",
-                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="guichet",
+        description="Guichet : signalements des citoyens.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--config", help="chemin de config.yaml (défaut : GUICHET_CONFIG ou le fichier livré)")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("init", help="créer ou migrer la base de données").set_defaults(func=cmd_init)
-    serve = sub.add_parser("serve", help="servir le back office (gunicorn)", **examples(
-        "guichet serve                                  sur http://127.0.0.1:8000/",
-        "guichet serve --port 8080 --workers 4          derrière nginx (voir deploy/)"))
+    serve = sub.add_parser(
+        "serve",
+        help="servir le back office (gunicorn)",
+        **examples(
+            "guichet serve                                  sur http://127.0.0.1:8000/",
+            "guichet serve --port 8080 --workers 4          derrière nginx (voir deploy/)",
+        ),
+    )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=2)
@@ -275,29 +304,49 @@ def build_parser() -> argparse.ArgumentParser:
     work.add_argument("--burst", action="store_true", help="s'arrêter quand la file est vide")
     work.add_argument("--no-scheduler", action="store_true", help="ne pas planifier les relèves")
     work.set_defaults(func=cmd_worker)
-    poll = sub.add_parser("poll", help="relever les boîtes aux lettres une fois", **examples(
-        "guichet poll                 toutes les boîtes, messages mis en file pour les workers",
-        "guichet poll mairie --inline une boîte, traitée ici sans Redis"))
+    poll = sub.add_parser(
+        "poll",
+        help="relever les boîtes aux lettres une fois",
+        **examples(
+            "guichet poll                 toutes les boîtes, messages mis en file pour les workers",
+            "guichet poll mairie --inline une boîte, traitée ici sans Redis",
+        ),
+    )
     poll.add_argument("mailbox", nargs="*")
     poll.add_argument("--inline", action="store_true", help="traiter ici, sans Redis")
     poll.set_defaults(func=cmd_poll)
-    parse = sub.add_parser("parse-email", help="analyser des fichiers .eml et afficher du JSON", **examples(
-        "guichet parse-email message.eml autre.eml      une ligne JSON par fichier",
-        "code de sortie 1 si un fichier est introuvable ou illisible"))
+    parse = sub.add_parser(
+        "parse-email",
+        help="analyser des fichiers .eml et afficher du JSON",
+        **examples(
+            "guichet parse-email message.eml autre.eml      une ligne JSON par fichier",
+            "code de sortie 1 si un fichier est introuvable ou illisible",
+        ),
+    )
     parse.add_argument("files", nargs="+")
     parse.set_defaults(func=cmd_parse_email)
-    retry = sub.add_parser("retry", help="reprendre les messages en échec", **examples(
-        "guichet retry                tous les messages en échec, remis en file",
-        "guichet retry 42 43 --inline ces deux messages, traités ici"))
+    retry = sub.add_parser(
+        "retry",
+        help="reprendre les messages en échec",
+        **examples(
+            "guichet retry                tous les messages en échec, remis en file",
+            "guichet retry 42 43 --inline ces deux messages, traités ici",
+        ),
+    )
     retry.add_argument("ids", nargs="*", type=int)
     retry.add_argument("--inline", action="store_true", help="traiter ici, sans Redis")
     retry.set_defaults(func=cmd_retry)
     resend = sub.add_parser("resend", help="renvoyer les notifications en échec (ou celles données)")
     resend.add_argument("ids", nargs="*", type=int, help="numéros d'envoi (défaut : tous ceux en échec)")
     resend.set_defaults(func=cmd_resend)
-    up = sub.add_parser("up", help="tout lancer (démo) : Redis privé si besoin, worker, web", **examples(
-        "guichet up --demo-mail                         la démo complète (boîte IMAP et SMTP de test)",
-        "guichet up --workers 2 --port 8080"))
+    up = sub.add_parser(
+        "up",
+        help="tout lancer (démo) : Redis privé si besoin, worker, web",
+        **examples(
+            "guichet up --demo-mail                         la démo complète (boîte IMAP et SMTP de test)",
+            "guichet up --workers 2 --port 8080",
+        ),
+    )
     up.add_argument("--host", default="127.0.0.1")
     up.add_argument("--port", type=int, default=8000)
     up.add_argument("--workers", type=int, default=1, help="nombre de workers rq")
@@ -313,12 +362,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_backup_parsers(sub)
     add_privacy_parsers(sub)
-    digest = sub.add_parser("digest", help="envoyer les récapitulatifs quotidiens aux référents des services",
-                            **examples("guichet digest --day 2026-12-06"))
+    digest = sub.add_parser(
+        "digest",
+        help="envoyer les récapitulatifs quotidiens aux référents des services",
+        **examples("guichet digest --day 2026-12-06"),
+    )
     digest.add_argument("--day", help="jour AAAA-MM-JJ (défaut : hier)")
     digest.set_defaults(func=cmd_digest)
-    demo = sub.add_parser("demo-send", help="déposer des .eml dans la boîte de démo", **examples(
-        "guichet demo-send tests/data/emails/guichet/fwd_outlook_fr.eml"))
+    demo = sub.add_parser(
+        "demo-send",
+        help="déposer des .eml dans la boîte de démo",
+        **examples("guichet demo-send tests/data/emails/guichet/fwd_outlook_fr.eml"),
+    )
     demo.add_argument("files", nargs="+")
     demo.set_defaults(func=cmd_demo_send)
     return parser
@@ -354,5 +409,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"guichet : Redis inaccessible — {exc}", file=sys.stderr)
             return 1
         raise
-
-

@@ -26,8 +26,12 @@ def _setup(args: argparse.Namespace) -> Any:
 
     cfg = load(args)
     migrate(cfg.sqlalchemy_url)
-    return (cfg, make_sessionmaker(make_engine(cfg.sqlalchemy_url)), FileStore(cfg.resolve_path(cfg.storage.root)),
-            town_key(cfg))
+    return (
+        cfg,
+        make_sessionmaker(make_engine(cfg.sqlalchemy_url)),
+        FileStore(cfg.resolve_path(cfg.storage.root)),
+        town_key(cfg),
+    )
 
 
 def _actor() -> str:
@@ -90,15 +94,19 @@ def cmd_rgpd_erase(args: argparse.Namespace) -> int:
     if not args.oui:
         if not sys.stdin.isatty():
             return _fail("rgpd erase : pas de terminal pour confirmer ; ajoutez --oui")
-        answer = input(f"Effacer {held[0]} contact(s), {held[1]} signalement(s) et {held[2]} message(s) de "
-                       f"{identifier} ? C'est définitif. Tapez « oui » : ")
+        answer = input(
+            f"Effacer {held[0]} contact(s), {held[1]} signalement(s) et {held[2]} message(s) de "
+            f"{identifier} ? C'est définitif. Tapez « oui » : "
+        )
         if answer.strip().lower() != "oui":
             print("effacement annulé")
             return 1
     with factory() as session, session.begin():
         done = erase_subject(session, cfg, store, find_subject(session, identifier), key=key, actor=_actor())
-    print(f"effacé : {done.contacts} contact(s), {done.reports} signalement(s) anonymisé(s) (catégorie, lieu et "
-          f"état conservés), {done.messages} autre(s) message(s), {done.sent} message(s) envoyé(s)")
+    print(
+        f"effacé : {done.contacts} contact(s), {done.reports} signalement(s) anonymisé(s) (catégorie, lieu et "
+        f"état conservés), {done.messages} autre(s) message(s), {done.sent} message(s) envoyé(s)"
+    )
     return 0
 
 
@@ -109,8 +117,10 @@ def cmd_purge(args: argparse.Namespace) -> int:
     cfg, factory, store, _key = _setup(args)
     done = purge(factory, cfg, store, dry_run=args.dry_run, actor=_actor())
     keep = cfg.privacy.retention
-    print(f"conservation : messages reçus {keep.raw_months} mois, identité {keep.identity_months} mois, "
-          f"journal d'audit {keep.audit_months} mois après la clôture")
+    print(
+        f"conservation : messages reçus {keep.raw_months} mois, identité {keep.identity_months} mois, "
+        f"journal d'audit {keep.audit_months} mois après la clôture"
+    )
     print(("simulation : " if args.dry_run else "") + done.summary_fr())
     return 0
 
@@ -121,8 +131,11 @@ def add_parsers(sub: Any) -> None:
     actions = rgpd.add_subparsers(dest="rgpd_command", required=True)
     export = actions.add_parser("export", help="tout ce qui est détenu sur une adresse ou un numéro")
     export.add_argument("identifier", metavar="EMAIL|TELEPHONE")
-    export.add_argument("--json", metavar="FICHIER",
-                        help="fichier JSON à écrire (défaut : rgpd-<pseudonyme>.json ; « - » : sortie standard)")
+    export.add_argument(
+        "--json",
+        metavar="FICHIER",
+        help="fichier JSON à écrire (défaut : rgpd-<pseudonyme>.json ; « - » : sortie standard)",
+    )
     export.set_defaults(func=cmd_rgpd_export)
     erase = actions.add_parser("erase", help="anonymiser tout ce qui est détenu sur une adresse ou un numéro")
     erase.add_argument("identifier", metavar="EMAIL|TELEPHONE")

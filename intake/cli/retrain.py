@@ -90,25 +90,35 @@ def figures(model: Any, rows: Sequence[Any], predictions: Sequence[Any], *, thre
         sure = [(r, p) for r, p in mine if p.confidence >= threshold]
         metrics = report.per_category.get(label, {})
         per[label] = CategoryFigures(
-            support=len(mine), f1=float(metrics.get("f1", 0.0)),
+            support=len(mine),
+            f1=float(metrics.get("f1", 0.0)),
             accuracy=_share(sum(p.category == r.category for r, p in mine), len(mine)),
             coverage=_share(len(sure), len(mine)),
-            confident_accuracy=_share(sum(p.category == r.category for r, p in sure), len(sure)))
+            confident_accuracy=_share(sum(p.category == r.category for r, p in sure), len(sure)),
+        )
     sure_all = [(r, p) for r, p in zip(rows, predictions, strict=True) if p.confidence >= threshold]
-    return Figures(total=len(rows), macro_f1=report.macro_f1, accuracy=report.accuracy,
-                   coverage=len(sure_all) / len(rows) if rows else 0.0,
-                   confident_accuracy=_share(sum(p.category == r.category for r, p in sure_all), len(sure_all)),
-                   per_category=per)
+    return Figures(
+        total=len(rows),
+        macro_f1=report.macro_f1,
+        accuracy=report.accuracy,
+        coverage=len(sure_all) / len(rows) if rows else 0.0,
+        confident_accuracy=_share(sum(p.category == r.category for r, p in sure_all), len(sure_all)),
+        per_category=per,
+    )
 
 
 def compare_on(name: str, rows: Sequence[Any], before: Any, after: Any, *, threshold: float) -> SetComparison:
     """Both models on one set of labelled rows."""
     items = [(r.subject, r.text) for r in rows]
     old, new = before.predict_many(items), after.predict_many(items)
-    changes = [Change(r.id, r.text, r.category, o.category, o.confidence, n.category, n.confidence)
-               for r, o, n in zip(rows, old, new, strict=True) if o.category != n.category]
-    return SetComparison(name, figures(before, rows, old, threshold=threshold),
-                         figures(after, rows, new, threshold=threshold), changes)
+    changes = [
+        Change(r.id, r.text, r.category, o.category, o.confidence, n.category, n.confidence)
+        for r, o, n in zip(rows, old, new, strict=True)
+        if o.category != n.category
+    ]
+    return SetComparison(
+        name, figures(before, rows, old, threshold=threshold), figures(after, rows, new, threshold=threshold), changes
+    )
 
 
 def _num(value: float | None, digits: int = 3) -> str:
@@ -126,16 +136,20 @@ def _arrow(before: str, after: str) -> str:
 def render(comparison: SetComparison, *, threshold: float, examples: int = EXAMPLES) -> str:
     """The French report of one set: a table per category, the overall figures, the changed messages."""
     b, a = comparison.before, comparison.after
-    lines = [f"== {comparison.name} ({b.total} messages) : modèle actuel → candidat ==",
-             f"{'catégorie':<24}{'n':>5}  {'F1':<16}{'justes':<20}{'sans revue':<20}{'justes sans revue':<20}"]
+    lines = [
+        f"== {comparison.name} ({b.total} messages) : modèle actuel → candidat ==",
+        f"{'catégorie':<24}{'n':>5}  {'F1':<16}{'justes':<20}{'sans revue':<20}{'justes sans revue':<20}",
+    ]
     for label, old in b.per_category.items():
         new = a.per_category.get(label)
         if new is None or (not old.support and not old.f1 and not new.f1):
             continue  # absent from this set and never predicted
-        lines.append(f"{label:<24}{old.support:>5}  {_num(old.f1) + ' → ' + _num(new.f1):<16}"
-                     f"{_pct(old.accuracy) + ' → ' + _pct(new.accuracy):<20}"
-                     f"{_pct(old.coverage) + ' → ' + _pct(new.coverage):<20}"
-                     f"{_pct(old.confident_accuracy) + ' → ' + _pct(new.confident_accuracy):<20}")
+        lines.append(
+            f"{label:<24}{old.support:>5}  {_num(old.f1) + ' → ' + _num(new.f1):<16}"
+            f"{_pct(old.accuracy) + ' → ' + _pct(new.accuracy):<20}"
+            f"{_pct(old.coverage) + ' → ' + _pct(new.coverage):<20}"
+            f"{_pct(old.confident_accuracy) + ' → ' + _pct(new.confident_accuracy):<20}"
+        )
     lines += [
         f"ensemble : macro-F1 {_arrow(_num(b.macro_f1), _num(a.macro_f1))}",
         f"ensemble : exactitude {_arrow(_pct(b.accuracy), _pct(a.accuracy))}",
@@ -147,16 +161,22 @@ def render(comparison: SetComparison, *, threshold: float, examples: int = EXAMP
     if not comparison.changes:
         lines.append("aucun message ne changerait de catégorie prédite")
         return "\n".join(line.rstrip() for line in lines)
-    lines.append(f"{len(comparison.changes)} message(s) changeraient de catégorie prédite : justes avec le candidat "
-                 f"{fixed}, faux avec le candidat {broken}, faux avec les deux {other}")
+    lines.append(
+        f"{len(comparison.changes)} message(s) changeraient de catégorie prédite : justes avec le candidat "
+        f"{fixed}, faux avec le candidat {broken}, faux avec les deux {other}"
+    )
     moves = Counter((c.before, c.after) for c in comparison.changes)
-    lines.append("  changements : " + ", ".join(f"{o} → {n} : {k}" for (o, n), k in
-                                                 sorted(moves.items(), key=lambda m: (-m[1], m[0]))))
+    lines.append(
+        "  changements : "
+        + ", ".join(f"{o} → {n} : {k}" for (o, n), k in sorted(moves.items(), key=lambda m: (-m[1], m[0])))
+    )
     for change in comparison.changes[:examples]:
         text = " ".join(change.text.split())
         text = text if len(text) <= 70 else text[:69] + "…"
-        lines.append(f"  {change.id} « {text} » attendu {change.gold} : {change.before} "
-                     f"({_pct(change.before_confidence)}) → {change.after} ({_pct(change.after_confidence)})")
+        lines.append(
+            f"  {change.id} « {text} » attendu {change.gold} : {change.before} "
+            f"({_pct(change.before_confidence)}) → {change.after} ({_pct(change.after_confidence)})"
+        )
     if len(comparison.changes) > examples:
         lines.append(f"  … et {len(comparison.changes) - examples} autre(s)")
     return "\n".join(line.rstrip() for line in lines)
@@ -167,8 +187,17 @@ def dev_sets(directory: Path) -> list[tuple[str, Path]]:
     return [(name, directory / name) for name in DEV_SETS if (directory / name).is_file()]
 
 
-def dry_run(*, rows: Sequence[Any], labels: Sequence[str], current_dir: Path, data_dir: Path, epochs: int,
-            seed: int, threshold: float, examples: int = EXAMPLES) -> str:
+def dry_run(
+    *,
+    rows: Sequence[Any],
+    labels: Sequence[str],
+    current_dir: Path,
+    data_dir: Path,
+    epochs: int,
+    seed: int,
+    threshold: float,
+    examples: int = EXAMPLES,
+) -> str:
     """Train the candidate on `rows` in a temporary directory, compare it with the model of `current_dir` on the
     development sets of `data_dir`, and return the French report. Writes nothing outside the temporary
     directory (removed before returning)."""
@@ -177,8 +206,10 @@ def dry_run(*, rows: Sequence[Any], labels: Sequence[str], current_dir: Path, da
 
     current = CategoryModel.load(current_dir)
     sets = dev_sets(data_dir)
-    out = [f"modèle actuel : {current_dir}",
-           f"candidat : {len(rows)} exemples, {epochs} époques, graine {seed}, entraîné dans un dossier temporaire"]
+    out = [
+        f"modèle actuel : {current_dir}",
+        f"candidat : {len(rows)} exemples, {epochs} époques, graine {seed}, entraîné dans un dossier temporaire",
+    ]
     with tempfile.TemporaryDirectory(prefix="guichet-train-essai-") as tmp:
         candidate_dir = Path(tmp) / "category"
         candidate_dir.mkdir()

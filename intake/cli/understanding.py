@@ -46,13 +46,23 @@ def _training_rows(cfg: Config, *, with_corrections: bool, data_dir: Path | None
 
         factory = make_sessionmaker(make_engine(cfg.sqlalchemy_url))
         with factory() as session:
-            corrections = session.execute(
-                select(Correction).where(Correction.field == "category").order_by(Correction.id)
-            ).scalars().all()
+            corrections = (
+                session.execute(select(Correction).where(Correction.field == "category").order_by(Correction.id))
+                .scalars()
+                .all()
+            )
         # The latest correction of a report wins; a town's own vocabulary joins the shipped examples.
         latest = {c.report_id: c for c in corrections}
-        rows += [Labelled(id=f"correction-{c.id}", channel=c.channel, subject=c.subject, text=c.text,
-                          category=c.new_value or "autre") for c in latest.values()]
+        rows += [
+            Labelled(
+                id=f"correction-{c.id}",
+                channel=c.channel,
+                subject=c.subject,
+                text=c.text,
+                category=c.new_value or "autre",
+            )
+            for c in latest.values()
+        ]
         print(f"{len(latest)} correction(s) des agents ajoutée(s) à l'entraînement")
     return rows
 
@@ -82,15 +92,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else DEFAULT_MODEL_DIR
     output.mkdir(parents=True, exist_ok=True)
     model.save(output)
-    print(f"modèle enregistré dans {output} ({len(rows)} exemples, température {model.temperature:.2f}, "
-          f"calibrée sur {'le jeu de développement' if dev_rows else 'une part retenue des exemples'})")
+    print(
+        f"modèle enregistré dans {output} ({len(rows)} exemples, température {model.temperature:.2f}, "
+        f"calibrée sur {'le jeu de développement' if dev_rows else 'une part retenue des exemples'})"
+    )
     if dev_rows:
         _print_evaluations(model, rows, dev_rows, threshold=cfg.classifier.review_threshold)
     return 0
 
 
-def _dry_run(cfg: Config, args: argparse.Namespace, rows: list[Any], labels: list[str],
-             data_dir: Path | None) -> int:
+def _dry_run(cfg: Config, args: argparse.Namespace, rows: list[Any], labels: list[str], data_dir: Path | None) -> int:
     """`guichet train --dry-run`: train in a temporary directory and compare with the model in use."""
     from classifiers.category.data import TRAINING_DIR
     from classifiers.category.model import CALIBRATION_FILE, DEFAULT_MODEL_DIR
@@ -101,26 +112,47 @@ def _dry_run(cfg: Config, args: argparse.Namespace, rows: list[Any], labels: lis
         print("guichet : --exemples attend un nombre positif ou nul", file=sys.stderr)
         return 2
     if not (Path(current) / CALIBRATION_FILE).is_file():
-        print(f"guichet : aucun modèle entraîné dans {current} : rien à comparer (lancez `guichet train`)",
-              file=sys.stderr)
+        print(
+            f"guichet : aucun modèle entraîné dans {current} : rien à comparer (lancez `guichet train`)",
+            file=sys.stderr,
+        )
         return 1
     try:
-        print(dry_run(rows=rows, labels=labels, current_dir=Path(current), data_dir=data_dir or TRAINING_DIR,
-                      epochs=args.epochs, seed=args.seed, threshold=cfg.classifier.review_threshold,
-                      examples=args.examples))
+        print(
+            dry_run(
+                rows=rows,
+                labels=labels,
+                current_dir=Path(current),
+                data_dir=data_dir or TRAINING_DIR,
+                epochs=args.epochs,
+                seed=args.seed,
+                threshold=cfg.classifier.review_threshold,
+                examples=args.examples,
+            )
+        )
     except ValueError as exc:
         print(f"guichet : jeu de développement illisible — {exc}", file=sys.stderr)
         return 1
     return 0
 
 
-def _print_evaluations(model: Any, train_rows: list[Any], dev_rows: list[Any], *, threshold: float,
-                       target_accuracy: float = 0.98, target_coverage: float = 0.80) -> None:
+def _print_evaluations(
+    model: Any,
+    train_rows: list[Any],
+    dev_rows: list[Any],
+    *,
+    threshold: float,
+    target_accuracy: float = 0.98,
+    target_coverage: float = 0.80,
+) -> None:
     from classifiers.category.evaluate import evaluate
 
     print("== jeu de développement complet ==")
-    print(evaluate(model, dev_rows, threshold=threshold, target_accuracy=target_accuracy,
-                   target_coverage=target_coverage).render())
+    print(
+        evaluate(
+            model, dev_rows, threshold=threshold, target_accuracy=target_accuracy, target_coverage=target_coverage
+        ).render()
+    )
     # Dev messages were written by another hand, but some from the same real report as a training message
     # (the open data has only 64 street-light reports): the figure on the others is the stricter one.
     sources = {r.source_row for r in train_rows if r.source_row}
@@ -128,8 +160,11 @@ def _print_evaluations(model: Any, train_rows: list[Any], dev_rows: list[Any], *
     if len(clean) < len(dev_rows):
         left_out = len(dev_rows) - len(clean)
         print(f"== sans les {left_out} messages issus d'un signalement aussi utilisé à l'entraînement ==")
-        print(evaluate(model, clean, threshold=threshold, target_accuracy=target_accuracy,
-                       target_coverage=target_coverage).render())
+        print(
+            evaluate(
+                model, clean, threshold=threshold, target_accuracy=target_accuracy, target_coverage=target_coverage
+            ).render()
+        )
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -153,8 +188,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     train_rows = [r for p in training_files(TRAINING_DIR) for r in load_jsonl(p)]
     for path, rows in sets:
         print(f"#### {path.name} ({len(rows)} messages)")
-        _print_evaluations(model, train_rows, rows, threshold=cfg.classifier.review_threshold,
-                           target_accuracy=args.target_accuracy, target_coverage=args.target_coverage)
+        _print_evaluations(
+            model,
+            train_rows,
+            rows,
+            threshold=cfg.classifier.review_threshold,
+            target_accuracy=args.target_accuracy,
+            target_coverage=args.target_coverage,
+        )
     return 0
 
 
@@ -174,11 +215,22 @@ def _analysis_json(item_id: Any, analysis: Any) -> dict[str, Any]:
     address = None
     if mention is not None and mention.voie:
         label = geo.label if geo is not None else None
-        address = {"numero": mention.numero, "rep": mention.rep or None, "voie": mention.voie,
-                   "code_postal": (geo.postcode if geo is not None else None) or mention.code_postal, "label": label}
-    return {"id": item_id, "category": analysis.category, "confidence": round(analysis.confidence, 4),
-            "address": address, "lat": geo.lat if geo else None, "lon": geo.lon if geo else None,
-            "location_score": round(geo.score, 4) if geo else None}
+        address = {
+            "numero": mention.numero,
+            "rep": mention.rep or None,
+            "voie": mention.voie,
+            "code_postal": (geo.postcode if geo is not None else None) or mention.code_postal,
+            "label": label,
+        }
+    return {
+        "id": item_id,
+        "category": analysis.category,
+        "confidence": round(analysis.confidence, 4),
+        "address": address,
+        "lat": geo.lat if geo else None,
+        "lon": geo.lon if geo else None,
+        "location_score": round(geo.score, 4) if geo else None,
+    }
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -228,8 +280,9 @@ def cmd_link_contacts(args: argparse.Namespace) -> int:
     factory = make_sessionmaker(make_engine(cfg.sqlalchemy_url))
     try:
         with factory() as session, session.begin():
-            contact = link_contacts(session, email=args.email, phone=args.phone, actor=args.actor,
-                                    region=cfg.town.phone_region)
+            contact = link_contacts(
+                session, email=args.email, phone=args.phone, actor=args.actor, region=cfg.town.phone_region
+            )
             print(f"contact {contact.id} : {contact.email} / {contact.phone}")
     except ValueError as exc:
         print(f"guichet : {exc}", file=sys.stderr)
@@ -243,28 +296,50 @@ def add_parsers(sub: Any) -> None:
     imp.add_argument("files", nargs="+")
     imp.add_argument("--citycode", action="append", help="code INSEE à garder (répétable; défaut : la commune)")
     imp.set_defaults(func=cmd_import_addresses)
-    tr = sub.add_parser("train", help="entraîner le modèle de catégories", **examples(
-        "guichet train --dry-run          # ce que changeraient les corrections des agents, sans rien enregistrer",
-        "guichet train                    # réentraîner avec les corrections et remplacer le modèle livré",
-        "guichet train --output /srv/guichet/modele  # puis classifier.model: /srv/guichet/modele"))
+    tr = sub.add_parser(
+        "train",
+        help="entraîner le modèle de catégories",
+        **examples(
+            "guichet train --dry-run          # ce que changeraient les corrections des agents, sans rien enregistrer",
+            "guichet train                    # réentraîner avec les corrections et remplacer le modèle livré",
+            "guichet train --output /srv/guichet/modele  # puis classifier.model: /srv/guichet/modele",
+        ),
+    )
     tr.add_argument("--data", help="dossier des fichiers train_*.jsonl et dev.jsonl")
     tr.add_argument("--output", help="dossier du modèle (défaut : le modèle livré)")
     tr.add_argument("--epochs", type=int, default=12)
     tr.add_argument("--seed", type=int, default=7)
     tr.add_argument("--no-corrections", action="store_true", help="sans les corrections des agents")
-    tr.add_argument("--dry-run", action="store_true",
-                    help="essai : entraîner dans un dossier temporaire et comparer avec le modèle actuel sur les "
-                         "jeux de développement, sans rien enregistrer")
-    tr.add_argument("--exemples", dest="examples", type=int, default=5, metavar="N",
-                    help="avec --dry-run : messages changés montrés par jeu (défaut 5)")
+    tr.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="essai : entraîner dans un dossier temporaire et comparer avec le modèle actuel sur les "
+        "jeux de développement, sans rien enregistrer",
+    )
+    tr.add_argument(
+        "--exemples",
+        dest="examples",
+        type=int,
+        default=5,
+        metavar="N",
+        help="avec --dry-run : messages changés montrés par jeu (défaut 5)",
+    )
     tr.set_defaults(func=cmd_train)
     ev = sub.add_parser("evaluate", help="mesurer le modèle sur le jeu de développement")
     ev.add_argument("--model")
     ev.add_argument("--dev")
-    ev.add_argument("--target-accuracy", type=_share, default=0.98,
-                    help="part de catégories justes visée parmi les signalements au-dessus du seuil (défaut 0.98)")
-    ev.add_argument("--target-coverage", type=_share, default=0.80,
-                    help="part des signalements visée au-dessus du seuil (défaut 0.80)")
+    ev.add_argument(
+        "--target-accuracy",
+        type=_share,
+        default=0.98,
+        help="part de catégories justes visée parmi les signalements au-dessus du seuil (défaut 0.98)",
+    )
+    ev.add_argument(
+        "--target-coverage",
+        type=_share,
+        default=0.80,
+        help="part des signalements visée au-dessus du seuil (défaut 0.80)",
+    )
     ev.set_defaults(func=cmd_evaluate)
     an = sub.add_parser("analyze", help="analyser des messages JSON lus sur l'entrée standard")
     an.set_defaults(func=cmd_analyze)

@@ -130,9 +130,7 @@ def unpack_tnef(data: bytes) -> Unpacked:
         if isinstance(name, bytes):
             name = decode_bytes(name, None)
         payload = attachment.data if isinstance(attachment.data, bytes) else b""
-        filename = safe_filename(
-            str(name) if name else None, content_type="application/octet-stream", index=number
-        )
+        filename = safe_filename(str(name) if name else None, content_type="application/octet-stream", index=number)
         out.files.append(Candidate(filename=filename, content_type=guess_type(filename), payload=payload))
     out.text, out.html = _tnef_bodies(tnef, out.defects)
     if not out.files and not out.text and not out.html:

@@ -35,9 +35,7 @@ def in_domains(address: Address | None, domains: tuple[str, ...]) -> bool:
     if address is None or not address.email or "@" not in address.email:
         return False
     domain = address.email.rsplit("@", 1)[1].lower()
-    return any(
-        domain == d.lower().lstrip("@") or domain.endswith("." + d.lower().lstrip("@")) for d in domains
-    )
+    return any(domain == d.lower().lstrip("@") or domain.endswith("." + d.lower().lstrip("@")) for d in domains)
 
 
 def _header_reason(msg: Message) -> str | None:
@@ -110,6 +108,5 @@ def auto_reply_reason(
     own_domains: tuple[str, ...] = (),
 ) -> str | None:
     """Why this message must not be answered, or None for a human message (see auto_reply_verdict)."""
-    verdict = auto_reply_verdict(msg, header_from=header_from, subject=subject, sender=sender,
-                                 own_domains=own_domains)
+    verdict = auto_reply_verdict(msg, header_from=header_from, subject=subject, sender=sender, own_domains=own_domains)
     return verdict[1] if verdict else None

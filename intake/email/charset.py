@@ -10,8 +10,7 @@ import charset_normalizer
 # Encodings a French town hall plausibly receives; the detector's guesses outside this set are only
 # trusted on long texts, because on short French texts it likes cp1250, cp1006 or UTF-16 (é → ŕ, ﻠ).
 _PLAUSIBLE = {
-    codecs.lookup(name).name
-    for name in ("ascii", "utf-8", "cp1252", "latin-1", "iso-8859-15", "mac-roman", "cp850")
+    codecs.lookup(name).name for name in ("ascii", "utf-8", "cp1252", "latin-1", "iso-8859-15", "mac-roman", "cp850")
 }
 _TRUST_DETECTION_FROM = 300
 _SINGLE_BYTE_WESTERN = {codecs.lookup(name).name for name in ("ascii", "latin-1", "iso-8859-15", "cp1252")}

@@ -96,7 +96,11 @@ def _fallback(data: bytes, reason: str) -> ParsedEmail:
 
 
 def _parse(
-    data: bytes, *, max_attachments: int, max_attachment_bytes: int, own_domains: tuple[str, ...],
+    data: bytes,
+    *,
+    max_attachments: int,
+    max_attachment_bytes: int,
+    own_domains: tuple[str, ...],
     phone_region: str,
 ) -> ParsedEmail:
     notes: list[str] = []
@@ -190,9 +194,7 @@ def _limit(
             filename = f"message-joint-{number}{extension_for('message/rfc822')}"
         size = len(candidate.payload)
         if size > max_attachment_bytes:
-            reason = (
-                f"pièce jointe trop volumineuse ({human_size(size)} > {human_size(max_attachment_bytes)})"
-            )
+            reason = f"pièce jointe trop volumineuse ({human_size(size)} > {human_size(max_attachment_bytes)})"
         elif len(kept) >= max_attachments:
             reason = f"trop de pièces jointes (limite : {max_attachments})"
         else:
@@ -208,8 +210,6 @@ def _limit(
             )
             continue
         skipped.append(
-            SkippedAttachment(
-                filename=filename, content_type=candidate.content_type, size=size, reason=reason
-            )
+            SkippedAttachment(filename=filename, content_type=candidate.content_type, size=size, reason=reason)
         )
     return kept, skipped

@@ -86,8 +86,9 @@ def _trailing_contact(lines: list[str], filled: list[int], sender_name: str | No
     return start if found_key else None
 
 
-def split_signature(lines: list[str], *, sender_name: str | None = None,
-                    phone_region: str = DEFAULT_REGION) -> tuple[list[str], list[str]]:
+def split_signature(
+    lines: list[str], *, sender_name: str | None = None, phone_region: str = DEFAULT_REGION
+) -> tuple[list[str], list[str]]:
     """Cut the trailing signature block: after "-- ", a "Envoyé de mon iPhone" line, or a closing phrase."""
     filled = [i for i, line in enumerate(lines) if line.strip()]
     if not filled:

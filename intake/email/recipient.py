@@ -7,7 +7,8 @@ import re
 # A plain addr-spec: no display name, no list, no comment, no quoted local part, a dotted domain name.
 _ADDRESS = re.compile(
     r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+    r"@(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+)
 
 
 def single_address(value: str | None) -> str | None:

@@ -48,24 +48,16 @@ def _blocks_forward(content: Content, *, automatic: bool) -> bool:
         return False
     if has_forward_prefix(content.subject):
         return True
-    return (
-        not has_reply_prefix(content.subject)
-        and content.in_reply_to is None
-        and content.header_from is not None
-    )
+    return not has_reply_prefix(content.subject) and content.in_reply_to is None and content.header_from is not None
 
 
-def _descend(
-    content: Content, layers: list[Layer], unused: list[Content], depth: int, *, automatic: bool
-) -> None:
+def _descend(content: Content, layers: list[Layer], unused: list[Content], depth: int, *, automatic: bool) -> None:
     current = layers[-1]
     inline = unwrap(content.text, blocks_forward=_blocks_forward(content, automatic=automatic))
     if inline is not None:
         current.words = inline.note
         for level in inline.levels:
-            layers.append(
-                Layer(sender=level.sender, subject=level.subject, body=level.body, words=level.words)
-            )
+            layers.append(Layer(sender=level.sender, subject=level.subject, body=level.body, words=level.words))
         unused.extend(content.enclosed)
         return
     candidates = [] if content.is_report else content.enclosed

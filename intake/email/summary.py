@@ -19,8 +19,7 @@ def summarise(parsed: ParsedEmail) -> dict[str, Any]:
         "subject": parsed.subject,
         "text": parsed.text,
         "attachments": [
-            {"filename": a.filename, "content_type": a.content_type, "size": a.size}
-            for a in parsed.attachments
+            {"filename": a.filename, "content_type": a.content_type, "size": a.size} for a in parsed.attachments
         ],
         "auto_reply": parsed.auto_reply,
     }

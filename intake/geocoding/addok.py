@@ -45,8 +45,10 @@ class GeocoderUnavailable(Exception):
     def __init__(self, where: str, reason: str) -> None:
         self.where = where
         self.reason = reason
-        super().__init__(f"Service de géocodage indisponible ({where}) : {reason}"
-                         f" / Geocoding service unavailable ({where}): {reason}")
+        super().__init__(
+            f"Service de géocodage indisponible ({where}) : {reason}"
+            f" / Geocoding service unavailable ({where}): {reason}"
+        )
 
 
 def expand_citycodes(codes: Iterable[str]) -> frozenset[str]:
@@ -109,12 +111,21 @@ def parse_feature(feature: object, *, wanted_number: bool = False) -> GeocodeRes
     if street is None and type_ in ("street", "housenumber"):
         # addok names a housenumber result "12 Rue X" and gives no `street` key: take the name without the number.
         name = _text(props.get("name")) or ""
-        street = name[len(housenumber) + 1:] if housenumber and name.startswith(housenumber + " ") else name or None
+        street = name[len(housenumber) + 1 :] if housenumber and name.startswith(housenumber + " ") else name or None
     details = {key: value for key, value in props.items() if key not in _MAPPED}
     return GeocodeResult(
-        label=label, score=score, type=type_, lon=lon, lat=lat, housenumber=housenumber, street=street,
-        postcode=_text(props.get("postcode")), citycode=_text(props.get("citycode")), city=_text(props.get("city")),
-        number_found=not (wanted_number and type_ != "housenumber"), details=details,
+        label=label,
+        score=score,
+        type=type_,
+        lon=lon,
+        lat=lat,
+        housenumber=housenumber,
+        street=street,
+        postcode=_text(props.get("postcode")),
+        citycode=_text(props.get("citycode")),
+        city=_text(props.get("city")),
+        number_found=not (wanted_number and type_ != "housenumber"),
+        details=details,
     )
 
 
@@ -138,9 +149,15 @@ def keep_written_number(result: GeocodeResult, written: str) -> GeocodeResult:
     street = result.street or result.label
     where = " ".join(p for p in (result.postcode, result.city) if p)
     label = " ".join(p for p in (written, street, where) if p)
-    return replace(result, label=label, housenumber=written, number_found=False, estimated=True, uncertainty_m=None,
-                   details={**result.details, "requested_housenumber": written, "server_label": result.label,
-                            "estimate": "voie"})
+    return replace(
+        result,
+        label=label,
+        housenumber=written,
+        number_found=False,
+        estimated=True,
+        uncertainty_m=None,
+        details={**result.details, "requested_housenumber": written, "server_label": result.label, "estimate": "voie"},
+    )
 
 
 class AddokGeocoder:
@@ -188,8 +205,9 @@ class AddokGeocoder:
         features = self._get("/reverse/", {"lat": f"{lat:.7f}", "lon": f"{lon:.7f}"})
         return self._first_allowed(features, accept=None, wanted_number=False)
 
-    def _search(self, text: str, *, citycode: str | None, postcode: str | None, wanted_number: bool,
-                type_: str | None = None) -> GeocodeResult | None:
+    def _search(
+        self, text: str, *, citycode: str | None, postcode: str | None, wanted_number: bool, type_: str | None = None
+    ) -> GeocodeResult | None:
         q = _clean_query(text)
         if q is None:
             return None
@@ -214,8 +232,9 @@ class AddokGeocoder:
             if not voie:
                 return None
             text = " ".join(p for p in (voie, query.code_postal or query.city) if p)
-            result = self._search(text, citycode=citycode, postcode=query.code_postal, wanted_number=False,
-                                  type_="street")
+            result = self._search(
+                text, citycode=citycode, postcode=query.code_postal, wanted_number=False, type_="street"
+            )
             if result is None:
                 return None
             found.append(result)
@@ -225,15 +244,26 @@ class AddokGeocoder:
         # The middle of the two streets' centres: a crossing of unknown precision (the embedded reference, when
         # loaded, finds the real one: Understanding.locate_text).
         return GeocodeResult(
-            label=label, score=min(first.score, second.score), type="intersection", estimated=True,
-            lon=(first.lon + second.lon) / 2, lat=(first.lat + second.lat) / 2,
-            street=first.street, postcode=first.postcode, citycode=first.citycode, city=first.city,
-            details={"streets": [first.label, second.label], "scores": [first.score, second.score],
-                     "streets_distance_m": round(_distance_m(first.lat, first.lon, second.lat, second.lon), 1)},
+            label=label,
+            score=min(first.score, second.score),
+            type="intersection",
+            estimated=True,
+            lon=(first.lon + second.lon) / 2,
+            lat=(first.lat + second.lat) / 2,
+            street=first.street,
+            postcode=first.postcode,
+            citycode=first.citycode,
+            city=first.city,
+            details={
+                "streets": [first.label, second.label],
+                "scores": [first.score, second.score],
+                "streets_distance_m": round(_distance_m(first.lat, first.lon, second.lat, second.lon), 1),
+            },
         )
 
-    def _first_allowed(self, features: list[Any], *, accept: frozenset[str] | None,
-                       wanted_number: bool) -> GeocodeResult | None:
+    def _first_allowed(
+        self, features: list[Any], *, accept: frozenset[str] | None, wanted_number: bool
+    ) -> GeocodeResult | None:
         for feature in features:
             result = parse_feature(feature, wanted_number=wanted_number)
             if result is None:

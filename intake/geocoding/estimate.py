@@ -53,8 +53,9 @@ def _base_points(points: Mapping[PointKey, tuple[float, float]]) -> dict[int, tu
 
 def _metres_per_number(side: Sequence[tuple[int, tuple[float, float]]]) -> float:
     """The median distance per number step between consecutive points of one side."""
-    steps = sorted(distance_m(a[1], a[0], b[1], b[0]) / (m - n)
-                   for (n, a), (m, b) in zip(side, side[1:], strict=False) if m > n)
+    steps = sorted(
+        distance_m(a[1], a[0], b[1], b[0]) / (m - n) for (n, a), (m, b) in zip(side, side[1:], strict=False) if m > n
+    )
     return steps[len(steps) // 2] if steps else DEFAULT_M_PER_NUMBER
 
 
@@ -91,8 +92,9 @@ def estimate_number(points: Mapping[PointKey, tuple[float, float]], numero: int)
     if len(side) < 2 and not offset and len(base) > len(same):  # one neighbour only: the other side may frame it
         across = estimate_number({(n, ""): p for n, p in base.items() if n % 2 != numero % 2}, numero + 1)
         if across is not None and across.method == "interpolation":
-            return _calibrated(across.lon, across.lat, across.uncertainty_m + SIDE_OFFSET_M, "autre côté",
-                               across.between)
+            return _calibrated(
+                across.lon, across.lat, across.uncertainty_m + SIDE_OFFSET_M, "autre côté", across.between
+            )
     near = side[-1] if lower else side[0]
     step = _metres_per_number(same)
     reach = abs(numero - near[0]) * step
@@ -124,8 +126,9 @@ def _axis(points: Sequence[tuple[float, float]]) -> tuple[tuple[float, float], t
     return (cx, cy), (math.cos(angle), math.sin(angle))
 
 
-def crossing(first: Sequence[tuple[float, float]], second: Sequence[tuple[float, float]]
-             ) -> tuple[tuple[float, float], float, float]:
+def crossing(
+    first: Sequence[tuple[float, float]], second: Sequence[tuple[float, float]]
+) -> tuple[tuple[float, float], float, float]:
     """Where two streets given by their (lat, lon) positions cross: ((lat, lon), uncertainty m, gap m).
 
     Streets whose numbered points come close meet between their closest points. When the points stop short
@@ -141,8 +144,11 @@ def crossing(first: Sequence[tuple[float, float]], second: Sequence[tuple[float,
     mx, my = proj.xy(mid_lat, mid_lon)
     lines = []
     for street in (first, second):
-        local = [(x, y) for x, y in (proj.xy(lat, lon) for lat, lon in street)
-                 if math.hypot(x - mx, y - my) <= _CROSSING_REACH_M + gap]
+        local = [
+            (x, y)
+            for x, y in (proj.xy(lat, lon) for lat, lon in street)
+            if math.hypot(x - mx, y - my) <= _CROSSING_REACH_M + gap
+        ]
         lines.append(_axis(local))
     a, b = lines
     if a is None or b is None:

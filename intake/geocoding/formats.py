@@ -72,8 +72,8 @@ def clean_name(value: str, *, lieu_dit: bool = False) -> str:
         return re.sub(r"^\d+\s+", "", text)  # "9 Les Loges": the number is the address's, not the place's
     # "9 Rue Bernard Tétu", "- 5 Impasse Marteau": an address number leaked into the street name
     leaked = re.match(r"^[\d\s&/-]*\d[\d\s&/-]*\s(?=\S)", text)
-    if leaked and is_street_type(normalize_street(text[leaked.end():]).split()[0]):
-        text = text[leaked.end():]
+    if leaked and is_street_type(normalize_street(text[leaked.end() :]).split()[0]):
+        text = text[leaked.end() :]
     return text
 
 
@@ -112,7 +112,7 @@ def check_citycode(value: str) -> str:
 
 
 def detect_format(text: str) -> str:
-    """"ban", "bal", "ndjson" or "unknown", from the start of a file's text."""
+    """ "ban", "bal", "ndjson" or "unknown", from the start of a file's text."""
     first = text.lstrip("\ufeff \r\n\t")
     if first.startswith("{"):
         return "ndjson"
@@ -199,9 +199,18 @@ def _ban_row(line: int, rec: dict[str, str]) -> AddressRow:
     numero, rep = parse_numero(_required(rec, "numero"), rec.get("rep", ""))
     lon, lat = parse_coord(_required(rec, "lon"), _required(rec, "lat"))
     postcode = (rec.get("code_postal") or "").strip()
-    return AddressRow(line, citycode, postcode if _POSTCODE.match(postcode) else None,
-                      (rec.get("nom_commune") or "").strip(), street, numero, rep, lon, lat,
-                      lieu_dit=clean_name(rec.get("nom_ld", ""), lieu_dit=True))
+    return AddressRow(
+        line,
+        citycode,
+        postcode if _POSTCODE.match(postcode) else None,
+        (rec.get("nom_commune") or "").strip(),
+        street,
+        numero,
+        rep,
+        lon,
+        lat,
+        lieu_dit=clean_name(rec.get("nom_ld", ""), lieu_dit=True),
+    )
 
 
 def _bal_row(line: int, rec: dict[str, str]) -> AddressRow:
@@ -212,9 +221,19 @@ def _bal_row(line: int, rec: dict[str, str]) -> AddressRow:
         raise BadRow("voie_nom is empty")
     numero, rep = parse_numero(_required(rec, "numero"), rec.get("suffixe", ""))
     lon, lat = parse_coord(_required(rec, "long"), _required(rec, "lat"))
-    return AddressRow(line, citycode, None, (rec.get("commune_nom") or "").strip(), street, numero, rep, lon, lat,
-                      lieu_dit=clean_name(rec.get("lieudit_complement_nom", ""), lieu_dit=True),
-                      kind="lieu-dit" if numero is None else "")
+    return AddressRow(
+        line,
+        citycode,
+        None,
+        (rec.get("commune_nom") or "").strip(),
+        street,
+        numero,
+        rep,
+        lon,
+        lat,
+        lieu_dit=clean_name(rec.get("lieudit_complement_nom", ""), lieu_dit=True),
+        kind="lieu-dit" if numero is None else "",
+    )
 
 
 def _first(value: Any) -> str:
@@ -247,8 +266,9 @@ def _read_ndjson(text: str, citycodes: set[str] | None, result: ReadResult) -> N
         row.city = row.city or city
 
 
-def _ndjson_street(line: int, doc: dict[str, Any], citycode: str, citycodes: set[str] | None,
-                   result: ReadResult) -> None:
+def _ndjson_street(
+    line: int, doc: dict[str, Any], citycode: str, citycodes: set[str] | None, result: ReadResult
+) -> None:
     numbers = doc.get("housenumbers") or {}
     if citycodes is not None and citycode not in citycodes:
         result.read += max(1, len(numbers) if isinstance(numbers, dict) else 1)
@@ -260,8 +280,18 @@ def _ndjson_street(line: int, doc: dict[str, Any], citycode: str, citycodes: set
     city = _first(doc.get("city"))
 
     def make(numero: int | None, rep: str, lon: float, lat: float) -> AddressRow:
-        return AddressRow(line, citycode, postcode if _POSTCODE.match(postcode) else None, city, name,
-                          numero, rep, lon, lat, kind=kind)
+        return AddressRow(
+            line,
+            citycode,
+            postcode if _POSTCODE.match(postcode) else None,
+            city,
+            name,
+            numero,
+            rep,
+            lon,
+            lat,
+            kind=kind,
+        )
 
     if not name or not isinstance(numbers, dict):
         result.read += 1

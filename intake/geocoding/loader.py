@@ -17,8 +17,9 @@ from intake.geocoding.models import AddressStreet
 log = logging.getLogger(__name__)
 
 
-def load_local_geocoder(factory: sessionmaker[Session] | None, *, files: Iterable[str | Path] = (),
-                        citycodes: set[str] | None = None) -> LocalGeocoder:
+def load_local_geocoder(
+    factory: sessionmaker[Session] | None, *, files: Iterable[str | Path] = (), citycodes: set[str] | None = None
+) -> LocalGeocoder:
     """The reference imported in the database (`guichet init`) when there is one, else the files read directly.
 
     Never fails for a missing reference: a geocoder without streets answers None to everything.

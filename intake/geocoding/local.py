@@ -69,7 +69,7 @@ class LocalGeocoder:
         for prefix, first in ARRONDISSEMENTS.values():  # 75001..75020 -> 75101..75120 (and 75116)
             for code in self.citycodes:
                 if code.startswith(prefix):
-                    self.by_postcode[str(first - 1 + int(code[len(prefix):]))].add(code)
+                    self.by_postcode[str(first - 1 + int(code[len(prefix) :]))].add(code)
         self._grid: GridIndex | None = None
         self._flat: list[tuple[Street, int, str]] = []
         self._areas: dict[str, Area] | None = None
@@ -93,11 +93,19 @@ class LocalGeocoder:
         """Build from rows shaped like the tables (mappings with their column names)."""
         index: dict[int, Street] = {}
         for r in streets:
-            index[r["id"]] = Street(r["id"], r["citycode"], r.get("postcode"), r.get("city") or "", r["name"],
-                                    # recomputed, not read: rows imported before a change of the normaliser
-                                    # would otherwise miss exact matches until the next import
-                                    normalize_street(r["name"]), r.get("kind") or "voie",
-                                    r["lon"], r["lat"])
+            index[r["id"]] = Street(
+                r["id"],
+                r["citycode"],
+                r.get("postcode"),
+                r.get("city") or "",
+                r["name"],
+                # recomputed, not read: rows imported before a change of the normaliser
+                # would otherwise miss exact matches until the next import
+                normalize_street(r["name"]),
+                r.get("kind") or "voie",
+                r["lon"],
+                r["lat"],
+            )
         for p in points:
             street = index.get(p["street_id"])
             if street is not None:
@@ -112,8 +120,20 @@ class LocalGeocoder:
             data, _ = collect_streets(read_reference(path, citycodes=citycodes).rows, source=Path(path).name)
             for d in data.values():
                 v = d.values()
-                streets.append(Street(len(streets) + 1, d.citycode, v["postcode"], d.city, v["name"], d.normalized,
-                                      d.kind, v["lon"], v["lat"], dict(d.points)))
+                streets.append(
+                    Street(
+                        len(streets) + 1,
+                        d.citycode,
+                        v["postcode"],
+                        d.city,
+                        v["name"],
+                        d.normalized,
+                        d.kind,
+                        v["lon"],
+                        v["lat"],
+                        dict(d.points),
+                    )
+                )
         return cls(streets)
 
     def streets(self) -> list[Street]:
@@ -153,15 +173,28 @@ class LocalGeocoder:
             result = replace(result, details={**result.details, "exact_elsewhere": elsewhere})
         return result
 
-    def _best(self, q: AddressQuery, candidates: list[tuple[float, Street]],
-              agree: Callable[[Street], float]) -> GeocodeResult:
+    def _best(
+        self, q: AddressQuery, candidates: list[tuple[float, Street]], agree: Callable[[Street], float]
+    ) -> GeocodeResult:
         """The best-scoring result among the closest candidate streets, lowered when another name fits as well."""
         top = candidates[0][0]
-        scored = sorted(((self._at(street, q, sim * agree(street)), sim, street) for sim, street in candidates
-                         if sim >= top - 0.15), key=lambda item: (item[0].score, len(item[2].points)), reverse=True)
+        scored = sorted(
+            (
+                (self._at(street, q, sim * agree(street)), sim, street)
+                for sim, street in candidates
+                if sim >= top - 0.15
+            ),
+            key=lambda item: (item[0].score, len(item[2].points)),
+            reverse=True,
+        )
         result, sim, street = scored[0]
-        rivals = sorted({other.name for r, _, other in scored[1:]
-                         if other.normalized != street.normalized and r.score >= result.score - 0.02})
+        rivals = sorted(
+            {
+                other.name
+                for r, _, other in scored[1:]
+                if other.normalized != street.normalized and r.score >= result.score - 0.02
+            }
+        )
         if rivals and sim < 1.0:
             return replace(result, score=round(result.score * 0.85, 4), details={**result.details, "ambiguous": rivals})
         return result
@@ -204,12 +237,17 @@ class LocalGeocoder:
         m = _ARROND_CITY.search(text)
         if m:
             number = int(m.group(2))
-            return {code for prefix, _ in ARRONDISSEMENTS.values() for code in self.citycodes
-                    if code.startswith(prefix) and int(code[len(prefix):]) == number}
+            return {
+                code
+                for prefix, _ in ARRONDISSEMENTS.values()
+                for code in self.citycodes
+                if code.startswith(prefix) and int(code[len(prefix) :]) == number
+            }
         return set()
 
     def _match(self, voie: str, allowed: set[str]) -> list[tuple[float, Street]]:
         """Matches for the street text, also trying it without leading words ("Jardin X Rue Y") or a city."""
+
         def ok(street: Street) -> bool:
             return street.citycode in allowed
 
@@ -219,7 +257,7 @@ class LocalGeocoder:
         words = normalize_street(voie).split()
         variants = [" ".join(words[i:]) for i in range(1, len(words) - 1) if is_street_type(words[i])]
         for city in self.by_city:
-            if city and words[-len(city.split()):] == city.split() and len(words) > len(city.split()) + 1:
+            if city and words[-len(city.split()) :] == city.split() and len(words) > len(city.split()) + 1:
                 variants.append(" ".join(words[: -len(city.split())]))
         for text in variants:
             found = sorted(found + self.matcher.match(text, allowed=ok), key=lambda item: item[0], reverse=True)
@@ -236,8 +274,11 @@ class LocalGeocoder:
         if qtype is None or not qcore or len(" ".join(qcore)) < 5:
             return []
         streets = self.matcher.streets
-        found = [(TAIL_SIMILARITY, streets[i]) for i in self.matcher.postings.get(qcore[-1], ())
-                 if streets[i].type == qtype and streets[i].core[-len(qcore):] == qcore and ok(streets[i])]
+        found = [
+            (TAIL_SIMILARITY, streets[i])
+            for i in self.matcher.postings.get(qcore[-1], ())
+            if streets[i].type == qtype and streets[i].core[-len(qcore) :] == qcore and ok(streets[i])
+        ]
         return found if len({s.normalized for _, s in found}) == 1 else []
 
     def _complete(self, words: list[str]) -> str | None:
@@ -251,7 +292,7 @@ class LocalGeocoder:
                 out.append(word)
                 continue
             at = bisect.bisect_left(self._tokens, word)
-            fits = [t for t in self._tokens[at:at + 2] if t.startswith(word)]
+            fits = [t for t in self._tokens[at : at + 2] if t.startswith(word)]
             if len(fits) != 1:
                 return None
             out.append(fits[0])
@@ -275,16 +316,34 @@ class LocalGeocoder:
         written = f"{numero}{rep}"
         guess = estimate_number(street.points, numero)
         if guess is None:  # a street without numbers: its centre, how far from the number nobody knows
-            return make_result(street, written, street.lon, street.lat, score * 0.7, "street", number_found=False,
-                               estimated=True, details={"requested_housenumber": written, "estimate": "centre"})
+            return make_result(
+                street,
+                written,
+                street.lon,
+                street.lat,
+                score * 0.7,
+                "street",
+                number_found=False,
+                estimated=True,
+                details={"requested_housenumber": written, "estimate": "centre"},
+            )
         factor = 0.95 if guess.method == "rep" else 0.8 - min(0.2, guess.uncertainty_m / 500)
-        return make_result(street, written, guess.lon, guess.lat, score * factor, "housenumber", number_found=False,
-                           estimated=True, uncertainty_m=guess.uncertainty_m,
-                           details={"requested_housenumber": written, "estimate": guess.method,
-                                    "between": list(guess.between)})
+        return make_result(
+            street,
+            written,
+            guess.lon,
+            guess.lat,
+            score * factor,
+            "housenumber",
+            number_found=False,
+            estimated=True,
+            uncertainty_m=guess.uncertainty_m,
+            details={"requested_housenumber": written, "estimate": guess.method, "between": list(guess.between)},
+        )
 
-    def _intersection(self, first: list[tuple[float, Street]], second: list[tuple[float, Street]],
-                      agree: Callable[[Street], float]) -> GeocodeResult | None:
+    def _intersection(
+        self, first: list[tuple[float, Street]], second: list[tuple[float, Street]], agree: Callable[[Street], float]
+    ) -> GeocodeResult | None:
         best: GeocodeResult | None = None
         if not second:
             return None
@@ -296,9 +355,18 @@ class LocalGeocoder:
                 factor = 1.0 if distance <= 60 else max(0.3, 1 - (distance - 60) / 500)
                 score = min(sim_a, sim_b) * 0.95 * factor * agree(a)
                 if best is None or score > best.score:
-                    best = make_result(a, None, lon, lat, score, "intersection", estimated=True,
-                                       uncertainty_m=uncertainty, label=f"{a.name} / {b.name}",
-                                       details={"second_street": b.name, "distance_m": round(distance, 1)})
+                    best = make_result(
+                        a,
+                        None,
+                        lon,
+                        lat,
+                        score,
+                        "intersection",
+                        estimated=True,
+                        uncertainty_m=uncertainty,
+                        label=f"{a.name} / {b.name}",
+                        details={"second_street": b.name, "distance_m": round(distance, 1)},
+                    )
         return best
 
     # -- positions -------------------------------------------------------------------------------------------
@@ -307,18 +375,25 @@ class LocalGeocoder:
         """The nearest numbered address within `max_distance_m`; score 1 at 0 m down to 0 at the limit."""
         if self._grid is None:
             self._flat = [(s, n, r) for s in self._streets for (n, r) in s.points]
-            self._grid = GridIndex((s.points[(n, r)][1], s.points[(n, r)][0], i)
-                                   for i, (s, n, r) in enumerate(self._flat))
+            self._grid = GridIndex(
+                (s.points[(n, r)][1], s.points[(n, r)][0], i) for i, (s, n, r) in enumerate(self._flat)
+            )
         found = self._grid.nearest(lat, lon, max_m=max_distance_m)
         if found is None:
             return None
         street, n, r = self._flat[found[0]]
         plon, plat = street.points[(n, r)]
-        return make_result(street, f"{n}{r}", plon, plat, max(0.0, 1 - found[1] / max_distance_m), "housenumber",
-                       details={"distance_m": round(found[1], 1)})
+        return make_result(
+            street,
+            f"{n}{r}",
+            plon,
+            plat,
+            max(0.0, 1 - found[1] / max_distance_m),
+            "housenumber",
+            details={"distance_m": round(found[1], 1)},
+        )
 
-    def inside_commune(self, lat: float, lon: float, *, margin_m: float = 300.0,
-                       citycode: str | None = None) -> bool:
+    def inside_commune(self, lat: float, lon: float, *, margin_m: float = 300.0, citycode: str | None = None) -> bool:
         """Whether a position lies within the convex hull of a loaded commune's addresses, plus `margin_m`."""
         if self._areas is None:
             groups: dict[str, list[tuple[float, float]]] = defaultdict(list)
@@ -335,4 +410,3 @@ def _department(code: str) -> str:
     """Département of an INSEE code or postcode: 2 characters, 3 overseas (971..988); Corsica 2A/2B is 20."""
     code = code.upper().replace("2A", "20").replace("2B", "20")
     return code[:3] if code[:2] in ("97", "98") else code[:2]
-

@@ -109,12 +109,16 @@ class StreetMatcher:
             self._type_cache[first] = fixed
         return f"{fixed} {rest}"
 
-    def match(self, text: str, *, allowed: Callable[[Street], bool] | None = None,
-              min_similarity: float = MIN_SIMILARITY) -> list[tuple[float, Street]]:
+    def match(
+        self, text: str, *, allowed: Callable[[Street], bool] | None = None, min_similarity: float = MIN_SIMILARITY
+    ) -> list[tuple[float, Street]]:
         """Streets matching `text`, best first, as (similarity, street); 1.0 is an exact normalized match."""
         normalized = self._fix_type(normalize_street(text))
-        exact = [(1.0, self.streets[i]) for i in self.by_normalized.get(normalized, ())
-                 if allowed is None or allowed(self.streets[i])]
+        exact = [
+            (1.0, self.streets[i])
+            for i in self.by_normalized.get(normalized, ())
+            if allowed is None or allowed(self.streets[i])
+        ]
         if exact:
             return exact
         qtype, _ = split_type(normalized)

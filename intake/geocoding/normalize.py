@@ -9,8 +9,9 @@ from classifiers.text import ABBREVIATIONS, STOP_WORDS, STREET_TYPES
 _TYPE_SET = frozenset(STREET_TYPES)
 
 _ARRONDISSEMENT = re.compile(r"\s+\d{1,2}\s*(?:er|e|eme|ème)?\s+arrondissement\s*$", re.IGNORECASE)
-_SMALL_WORDS = frozenset({"le", "la", "les", "de", "du", "des", "sur", "sous", "en", "et", "aux", "au", "lès", "d",
-                          "l"})
+_SMALL_WORDS = frozenset(
+    {"le", "la", "les", "de", "du", "des", "sur", "sous", "en", "et", "aux", "au", "lès", "d", "l"}
+)
 
 
 def _type_of(word: str) -> str | None:

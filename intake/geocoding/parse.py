@@ -11,22 +11,28 @@ from intake.geocoding.protocol import AddressQuery
 REPS = ("bis", "ter", "quater", "quinquies", "quinter", "sexies")
 _POSTCODE = re.compile(r"(?<![\d.,])(\d{5})(?![\d.,]?\d)")
 _ARROND = re.compile(
-    r"(?:\b(paris|lyon|marseille)\s*)?\b(\d{1,2})\s*(?:er|ere|e|eme|°)(?:\s*arr(?:ondissement|t|\.)?)?\s*$")
+    r"(?:\b(paris|lyon|marseille)\s*)?\b(\d{1,2})\s*(?:er|ere|e|eme|°)(?:\s*arr(?:ondissement|t|\.)?)?\s*$"
+)
 _ARROND_PLAIN = re.compile(r"\b(paris|lyon|marseille)\s+(\d{1,2})\s*$")
 _FILLER = re.compile(
     r"^(?:(?:juste\s+)?(?:au|devant\s+(?:le|du)|en\s+face\s+du|face\s+au|pres\s+du|vers\s+le|niveau\s+du|"
-    r"adresse|situe|situee|lieu)\s*:?\s+)+")
+    r"adresse|situe|situee|lieu)\s*:?\s+)+"
+)
 _NUMBER = re.compile(
     rf"^(?:n\s*°|no\.?|numero)?\s*(\d{{1,5}})(?:\s*(?:-|/|a|au|et)\s*\d{{1,5}}\b)?"
-    rf"(?:\s*({'|'.join(REPS)})\b|([a-z])\b|\s+([a-z])(?=\s+(\S+)))?[\s,]*")
+    rf"(?:\s*({'|'.join(REPS)})\b|([a-z])\b|\s+([a-z])(?=\s+(\S+)))?[\s,]*"
+)
 _TRAILING_NUMBER = re.compile(
-    rf"(?:,\s*n\s*°|,|\bn\s*°|\bno\.?|\bnumero)\s*(\d{{1,5}})\s*({'|'.join(REPS)}|[a-z])?\s*$")
+    rf"(?:,\s*n\s*°|,|\bn\s*°|\bno\.?|\bnumero)\s*(\d{{1,5}})\s*({'|'.join(REPS)}|[a-z])?\s*$"
+)
 _ANGLE = re.compile(
-    r"^(?:a\s+)?(?:l\s*)?(?:angle|coin|croisement|intersection)\s+(?:de\s+la|des|du|de\s+l|de|entre)?\s*")
+    r"^(?:a\s+)?(?:l\s*)?(?:angle|coin|croisement|intersection)\s+(?:de\s+la|des|du|de\s+l|de|entre)?\s*"
+)
 _ROMAN_FORM = re.compile(r"x{0,2}(?:ix|iv|v?i{0,3})")
 # "XVe", "XIème", "Ve arrondissement", "paris xi": at the end of the line or before a comma
 _ROMAN_ARROND = re.compile(
-    r"(?<=[a-z0-9,] )([xvi]{1,5})(?:\s*(?:er|e|eme))(?=\s*(?:arr\w*)?\s*(?:$|,))|(?<=paris )([xvi]{1,5})(?=\s*(?:$|,))")
+    r"(?<=[a-z0-9,] )([xvi]{1,5})(?:\s*(?:er|e|eme))(?=\s*(?:arr\w*)?\s*(?:$|,))|(?<=paris )([xvi]{1,5})(?=\s*(?:$|,))"
+)
 _SPLIT = re.compile(r"\s+(?:/|x|et|&|avec)\s+(?:(?:de\s+)?(?:la|l|le|les|du|des)\s+)?|(?<=[a-z])\s*/\s*(?=[a-z])")
 
 
@@ -58,12 +64,13 @@ def _clean(text: str) -> str:
 def split_city(text: str) -> tuple[str, str | None, str | None]:
     """(street part, postcode, city) of a cleaned address line."""
     postcode = city = None
-    matches = [m for m in _POSTCODE.finditer(text)
-               if text[: m.start()].strip(" ,") or not _looks_like_street(text[m.end():])]  # "12345 route X"
+    matches = [
+        m for m in _POSTCODE.finditer(text) if text[: m.start()].strip(" ,") or not _looks_like_street(text[m.end() :])
+    ]  # "12345 route X"
     if matches:
         m = matches[-1]
         postcode = m.group(1)
-        city = text[m.end():].split(",")[0].strip(" -") or None
+        city = text[m.end() :].split(",")[0].strip(" -") or None
         text = text[: m.start()]
     elif "," in text:
         chunks = [c.strip() for c in text.split(",")]
@@ -91,7 +98,7 @@ def split_number(text: str) -> tuple[str | None, str | None, str]:
     """(numero, rep, rest) from the start (or the end, after a comma or "n°") of a street part."""
     text = _FILLER.sub("", text.strip(" ,"))
     m = _NUMBER.match(text)
-    if m and text[m.end():].strip():
+    if m and text[m.end() :].strip():
         rep = m.group(2) or m.group(3)
         if m.group(4) and is_street_type(m.group(5)):
             rep = m.group(4)  # "12 B rue X": a separated letter counts only before a street type
@@ -115,7 +122,7 @@ def parse_address(text: str) -> AddressQuery:
     street, postcode, city = split_city(cleaned)
     angle = _ANGLE.match(street)
     if angle:
-        street = street[angle.end():]
+        street = street[angle.end() :]
     second = None
     parts = _SPLIT.split(street, maxsplit=1)
     if len(parts) == 2 and parts[0].strip() and parts[1].strip():
@@ -125,5 +132,11 @@ def parse_address(text: str) -> AddressQuery:
     numero, rep, voie = split_number(street)
     if not voie:
         return AddressQuery(numero=numero, rep=rep, code_postal=postcode, city=city)
-    return AddressQuery(voie=_strip_article(voie) if angle else voie, numero=numero, rep=rep,
-                        code_postal=postcode, city=city, second_voie=second)
+    return AddressQuery(
+        voie=_strip_article(voie) if angle else voie,
+        numero=numero,
+        rep=rep,
+        code_postal=postcode,
+        city=city,
+        second_voie=second,
+    )

@@ -52,10 +52,15 @@ class StreetData:
     def values(self) -> dict[str, Any]:
         """The address_street columns (without id)."""
         return {
-            "citycode": self.citycode, "normalized": self.normalized, "name": self.best_name(), "city": self.city,
-            "kind": self.kind, "source": self.source,
+            "citycode": self.citycode,
+            "normalized": self.normalized,
+            "name": self.best_name(),
+            "city": self.city,
+            "kind": self.kind,
+            "source": self.source,
             "postcode": self.postcodes.most_common(1)[0][0] if self.postcodes else None,
-            "lon": round(self.sum_lon / self.count, 7), "lat": round(self.sum_lat / self.count, 7),
+            "lon": round(self.sum_lon / self.count, 7),
+            "lat": round(self.sum_lat / self.count, 7),
         }
 
 
@@ -92,9 +97,11 @@ class ImportReport:
     def summary(self) -> str:
         """One line for logs and the CLI."""
         s, p = self.streets, self.points
-        return (f"{Path(self.path).name} ({self.format}): {self.rows} rows, {len(self.errors)} bad, "
-                f"{self.skipped} skipped; streets +{s.inserted} ~{s.updated} ={s.unchanged} -{s.deleted}; "
-                f"points +{p.inserted} ~{p.updated} ={p.unchanged} -{p.deleted}; {self.seconds:.2f}s")
+        return (
+            f"{Path(self.path).name} ({self.format}): {self.rows} rows, {len(self.errors)} bad, "
+            f"{self.skipped} skipped; streets +{s.inserted} ~{s.updated} ={s.unchanged} -{s.deleted}; "
+            f"points +{p.inserted} ~{p.updated} ={p.unchanged} -{p.deleted}; {self.seconds:.2f}s"
+        )
 
 
 def collect_streets(rows: Iterable[AddressRow], *, source: str) -> tuple[dict[tuple[str, str], StreetData], int]:
@@ -129,8 +136,9 @@ def collect_streets(rows: Iterable[AddressRow], *, source: str) -> tuple[dict[tu
     return {k: v for k, v in streets.items() if v.normalized and v.count}, duplicates
 
 
-def import_file(factory: sessionmaker[Session], path: str | Path, *, citycodes: set[str] | None = None,
-                prune: bool = False) -> ImportReport:
+def import_file(
+    factory: sessionmaker[Session], path: str | Path, *, citycodes: set[str] | None = None, prune: bool = False
+) -> ImportReport:
     """Import one BAN/BAL/ndjson file; re-importing the same file changes nothing (all rows "unchanged").
 
     With `prune`, points of the file's streets that the file no longer lists, and streets of the file's
@@ -148,8 +156,9 @@ def import_file(factory: sessionmaker[Session], path: str | Path, *, citycodes: 
     return report
 
 
-def import_default_reference(factory: sessionmaker[Session], files: Iterable[str | Path],
-                             citycodes: set[str] | None = None) -> list[ImportReport]:
+def import_default_reference(
+    factory: sessionmaker[Session], files: Iterable[str | Path], citycodes: set[str] | None = None
+) -> list[ImportReport]:
     """Import each configured reference file (restricted to `citycodes` when given), one report per file."""
     return [import_file(factory, path, citycodes=citycodes) for path in files]
 
@@ -160,13 +169,15 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _upsert_streets(session: Session, streets: dict[tuple[str, str], StreetData], counts: Counts, *,
-                    prune: bool) -> dict[tuple[str, str], int]:
+def _upsert_streets(
+    session: Session, streets: dict[tuple[str, str], StreetData], counts: Counts, *, prune: bool
+) -> dict[tuple[str, str], int]:
     codes = sorted({code for code, _ in streets})
     table = AddressStreet.__table__
     columns = [c for c in table.c if c.name != "id"]
-    existing = {(r.citycode, r.normalized): r for r in session.execute(
-        select(table).where(table.c.citycode.in_(codes)))}
+    existing = {
+        (r.citycode, r.normalized): r for r in session.execute(select(table).where(table.c.citycode.in_(codes)))
+    }
     inserts, updates = [], []
     for key, data in streets.items():
         values = data.values()
@@ -189,20 +200,39 @@ def _upsert_streets(session: Session, streets: dict[tuple[str, str], StreetData]
             session.execute(delete(AddressPoint).where(AddressPoint.street_id.in_(gone)))
             session.execute(delete(AddressStreet).where(AddressStreet.id.in_(gone)))
         counts.deleted = len(gone)
-    return {(c, n): i for i, c, n in session.execute(
-        select(AddressStreet.id, AddressStreet.citycode, AddressStreet.normalized)
-        .where(AddressStreet.citycode.in_(codes)))}
+    return {
+        (c, n): i
+        for i, c, n in session.execute(
+            select(AddressStreet.id, AddressStreet.citycode, AddressStreet.normalized).where(
+                AddressStreet.citycode.in_(codes)
+            )
+        )
+    }
 
 
-def _upsert_points(session: Session, streets: dict[tuple[str, str], StreetData], ids: dict[tuple[str, str], int],
-                   counts: Counts, *, prune: bool) -> None:
+def _upsert_points(
+    session: Session,
+    streets: dict[tuple[str, str], StreetData],
+    ids: dict[tuple[str, str], int],
+    counts: Counts,
+    *,
+    prune: bool,
+) -> None:
     codes = sorted({code for code, _ in streets})
     mine = {ids[key] for key in streets}
     existing: dict[tuple[int, int, str], tuple[int, float, float]] = {}
-    query = (select(AddressPoint.id, AddressPoint.street_id, AddressPoint.numero, AddressPoint.rep,
-                    AddressPoint.lon, AddressPoint.lat)
-             .join(AddressStreet, AddressStreet.id == AddressPoint.street_id)
-             .where(AddressStreet.citycode.in_(codes)))
+    query = (
+        select(
+            AddressPoint.id,
+            AddressPoint.street_id,
+            AddressPoint.numero,
+            AddressPoint.rep,
+            AddressPoint.lon,
+            AddressPoint.lat,
+        )
+        .join(AddressStreet, AddressStreet.id == AddressPoint.street_id)
+        .where(AddressStreet.citycode.in_(codes))
+    )
     for pid, sid, numero, rep, lon, lat in session.execute(query):
         if sid in mine:
             existing[(sid, numero, rep)] = (pid, lon, lat)
@@ -226,5 +256,5 @@ def _upsert_points(session: Session, streets: dict[tuple[str, str], StreetData],
     if prune:
         gone = [pid for key, (pid, _, _) in existing.items() if key not in seen]
         for start in range(0, len(gone), 500):
-            session.execute(delete(AddressPoint).where(AddressPoint.id.in_(gone[start:start + 500])))
+            session.execute(delete(AddressPoint).where(AddressPoint.id.in_(gone[start : start + 500])))
         counts.deleted = len(gone)

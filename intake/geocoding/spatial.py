@@ -64,8 +64,9 @@ class GridIndex:
         return best
 
 
-def closest_pair(first: Sequence[tuple[float, float]], second: Sequence[tuple[float, float]]
-                 ) -> tuple[tuple[float, float], float]:
+def closest_pair(
+    first: Sequence[tuple[float, float]], second: Sequence[tuple[float, float]]
+) -> tuple[tuple[float, float], float]:
     """Midpoint (lat, lon) of the closest pair of positions taken one from each list, and their distance (m)."""
     proj = Projection(first[0][0])
     xs = [proj.xy(lat, lon) for lat, lon in second]
@@ -124,7 +125,6 @@ class Area:
         if len(hull) == 1:
             return math.hypot(p[0] - hull[0][0], p[1] - hull[0][1])
         edges = list(zip(hull, hull[1:] + hull[:1], strict=True))
-        if len(hull) >= 3 and all((b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]) >= 0
-                                  for a, b in edges):
+        if len(hull) >= 3 and all((b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]) >= 0 for a, b in edges):
             return 0.0
         return min(_segment_distance(p, a, b) for a, b in edges)

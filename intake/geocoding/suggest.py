@@ -47,12 +47,13 @@ def suggest(geocoder: LocalGeocoder, typed: str, *, limit: int = 8) -> list[Sugg
     typed = (typed or "")[:200]
     match = _NUMBER.match(typed)
     numero, rep = (int(match.group(1)), (match.group(2) or "").lower()) if match else (None, "")
-    rest = typed[match.end():] if match else typed
+    rest = typed[match.end() :] if match else typed
     words = normalize_street(rest).split()
     if not words or sum(len(w) for w in words) < 2:
         return []
-    ranked = sorted(((rank, street.id), street) for street in geocoder.streets()
-                    if (rank := _rank(street, words)) is not None)
+    ranked = sorted(
+        ((rank, street.id), street) for street in geocoder.streets() if (rank := _rank(street, words)) is not None
+    )
     out: list[Suggestion] = []
     seen: set[str] = set()
     for _, street in ranked:
@@ -60,8 +61,9 @@ def suggest(geocoder: LocalGeocoder, typed: str, *, limit: int = 8) -> list[Sugg
             point = street.points.get((numero, rep)) or street.points.get((numero, ""))
             if point is not None:
                 label = f"{numero}{' ' + rep if rep and (numero, rep) in street.points else ''} {street.name}"
-                out.append(Suggestion(f"{label},{_postcode(street)} {street.city}".strip(), point[1], point[0],
-                                      "housenumber"))
+                out.append(
+                    Suggestion(f"{label},{_postcode(street)} {street.city}".strip(), point[1], point[0], "housenumber")
+                )
                 continue
         label = f"{street.name},{_postcode(street)} {street.city}".strip()
         if label not in seen:

@@ -67,9 +67,7 @@ def _render(data: bytes, *, box: int, max_pixels: int, keep_alpha: bool, quality
 def _check_size(image: Image.Image, *, max_pixels: int) -> None:
     width, height = image.size
     if width < 1 or height < 1 or width * height > max_pixels:
-        raise MediaError(
-            f"image trop grande ({width} × {height} pixels, limite {max_pixels / 1e6:g} mégapixels)"
-        )
+        raise MediaError(f"image trop grande ({width} × {height} pixels, limite {max_pixels / 1e6:g} mégapixels)")
 
 
 def _encode(image: Image.Image, *, box: int, keep_alpha: bool, quality: int) -> bytes:

@@ -61,11 +61,13 @@ def reports_for(session: Session, config: Config, service: str, day: date) -> li
     start, end = day_bounds(config, day)
     rows = session.execute(
         select(Event.report_id, Event.detail, Event.at).where(
-            Event.action == DIGEST_EVENT, Event.at >= start - timedelta(days=1), Event.at < end + timedelta(days=1))
+            Event.action == DIGEST_EVENT, Event.at >= start - timedelta(days=1), Event.at < end + timedelta(days=1)
+        )
     ).all()
     # The window is widened then checked in Python: SQLite hands back naive UTC, PostgreSQL aware values.
-    ids = sorted({rid for rid, detail, at in rows
-                  if (detail or {}).get("service") == service and start <= as_utc(at) < end})
+    ids = sorted(
+        {rid for rid, detail, at in rows if (detail or {}).get("service") == service and start <= as_utc(at) < end}
+    )
     if not ids:
         return []
     reports = session.execute(select(Report).where(Report.id.in_(ids)).order_by(Report.id)).scalars().all()
@@ -84,16 +86,27 @@ def build_digests(session: Session, config: Config, day: date) -> list[int]:
         reports = reports_for(session, config, code, day)
         if not reports:
             continue
-        values = {"service": service.name, "day": day.strftime("%d/%m/%Y"),
-                  "reports": [report_values(config, r) for r in reports]}
+        values = {
+            "service": service.name,
+            "day": day.strftime("%d/%m/%Y"),
+            "reports": [report_values(config, r) for r in reports],
+        }
         subject = " ".join(template(config.templates.digest_subject).render(values).split())[:500]
         body = template(config.templates.digest_body).render(values)
         kind = outbox_kind("digest", code, f":{day.isoformat()}")
         for recipient in dict.fromkeys(e.strip() for e in service.emails if e.strip()):
             try:
                 with session.begin_nested():  # another host queuing the same digest at once: theirs stands
-                    row_id = enqueue(session, config, report_id=None, kind=kind, channel="email",
-                                     recipient=recipient, subject=subject, body=body)
+                    row_id = enqueue(
+                        session,
+                        config,
+                        report_id=None,
+                        kind=kind,
+                        channel="email",
+                        recipient=recipient,
+                        subject=subject,
+                        body=body,
+                    )
             except IntegrityError:
                 row_id = None
             if row_id is not None:
@@ -101,8 +114,14 @@ def build_digests(session: Session, config: Config, day: date) -> list[int]:
     return ids
 
 
-def run_digests(factory: sessionmaker[Session], config: Config, mailer: Mailer, day: date, *,
-                on_failure: Callable[[int], None] | None = None) -> DigestRun:
+def run_digests(
+    factory: sessionmaker[Session],
+    config: Config,
+    mailer: Mailer,
+    day: date,
+    *,
+    on_failure: Callable[[int], None] | None = None,
+) -> DigestRun:
     """Queue the digests of `day` in one transaction, then send them; a failed send is handed to `on_failure`."""
     run = DigestRun(day)
     with factory() as session, session.begin():

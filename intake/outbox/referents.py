@@ -58,8 +58,11 @@ def notify_referents(session: Session, config: Config, report: Report) -> list[i
     if service is None or service.notify == "none" or not service.emails:
         return []
     if service.notify == "digest":
-        marked = session.execute(select(Event.detail).where(
-            Event.report_id == report.id, Event.action == DIGEST_EVENT)).scalars().all()
+        marked = (
+            session.execute(select(Event.detail).where(Event.report_id == report.id, Event.action == DIGEST_EVENT))
+            .scalars()
+            .all()
+        )
         if not any((d or {}).get("service") == service.code for d in marked):
             session.add(Event(report_id=report.id, action=DIGEST_EVENT, detail={"service": service.code}))
         return []
@@ -69,8 +72,16 @@ def notify_referents(session: Session, config: Config, report: Report) -> list[i
     kind = outbox_kind("referent", service.code)
     ids = []
     for recipient in dict.fromkeys(e.strip() for e in service.emails if e.strip()):
-        row_id = enqueue(session, config, report_id=report.id, kind=kind, channel="email", recipient=recipient,
-                         subject=subject, body=body)
+        row_id = enqueue(
+            session,
+            config,
+            report_id=report.id,
+            kind=kind,
+            channel="email",
+            recipient=recipient,
+            subject=subject,
+            body=body,
+        )
         if row_id is not None:
             ids.append(row_id)
     return ids

@@ -58,13 +58,23 @@ def record_outcomes(factory: sessionmaker[Session], outcomes: dict[int, tuple[st
                     if status == "sent":
                         row.sent_at = now
                     if row.report_id is not None and status != "pending":  # a referents' digest has no report
-                        session.add(Event(report_id=row.report_id, action=f"{row.kind}_{status}",
-                                          detail={"recipient": row.recipient, "outbox_id": row.id}))
+                        session.add(
+                            Event(
+                                report_id=row.report_id,
+                                action=f"{row.kind}_{status}",
+                                detail={"recipient": row.recipient, "outbox_id": row.id},
+                            )
+                        )
             return
         except OperationalError as exc:
             if attempt == _MARK_TRIES - 1:
                 raise
-            log.warning("outbox %s: recording %s failed (%s), retrying in %.0f s", sorted(outcomes),
-                        sorted({status for status, _ in outcomes.values()}), exc.orig, delay)
+            log.warning(
+                "outbox %s: recording %s failed (%s), retrying in %.0f s",
+                sorted(outcomes),
+                sorted({status for status, _ in outcomes.values()}),
+                exc.orig,
+                delay,
+            )
             time.sleep(delay)
             delay = min(delay * 2, 15.0)

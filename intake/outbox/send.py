@@ -13,8 +13,14 @@ from intake.outbox.notifiers import Notifier, build_notifiers
 from intake.outbox.notify import Mailer
 
 
-def send_outbox_row(factory: sessionmaker[Session], config: Config, outbox_id: int, mailer: Mailer, *,
-                    notifiers: Mapping[str, Notifier] | None = None) -> str:
+def send_outbox_row(
+    factory: sessionmaker[Session],
+    config: Config,
+    outbox_id: int,
+    mailer: Mailer,
+    *,
+    notifiers: Mapping[str, Notifier] | None = None,
+) -> str:
     """Send one outbox row if still pending through its channel's notifier; return its final status ("missing"
     for an unknown row). Transient errors are re-raised (the row is pending again, or failed once
     worker.max_attempts tries were made). `notifiers` defaults to those config.yaml chooses, `mailer` for email."""

@@ -26,8 +26,14 @@ from intake.outbox.send import send_outbox_row
 log = logging.getLogger(__name__)
 
 
-def send_outbox_rows(factory: sessionmaker[Session], config: Config, outbox_ids: list[int],
-                     mailer: Mailer, *, notifiers: Mapping[str, Notifier] | None = None) -> dict[int, str]:
+def send_outbox_rows(
+    factory: sessionmaker[Session],
+    config: Config,
+    outbox_ids: list[int],
+    mailer: Mailer,
+    *,
+    notifiers: Mapping[str, Notifier] | None = None,
+) -> dict[int, str]:
     """Send these outbox rows if still pending; each row's final status (`pending: Error` for a transient failure,
     which the database sweep tries again when due). Emails go in one batch through `mailer`; texts (SMS,
     WhatsApp) one by one through their channel's notifier (`notifiers`, default: as config.yaml chooses)."""
@@ -61,13 +67,24 @@ def send_outbox_rows(factory: sessionmaker[Session], config: Config, outbox_ids:
             done[oid] = status if status != "pending" else "pending: envoi à réessayer"
     if any(oid not in outcomes for oid in emails):  # not claimed now: sent already, or by someone else
         with factory() as session:
-            done.update({oid: status for oid, status in session.execute(
-                select(Outbox.id, Outbox.status).where(Outbox.id.in_([o for o in emails if o not in outcomes])))})
+            done.update(
+                {
+                    oid: status
+                    for oid, status in session.execute(
+                        select(Outbox.id, Outbox.status).where(Outbox.id.in_([o for o in emails if o not in outcomes]))
+                    )
+                }
+            )
     return done
 
 
-def _one(factory: sessionmaker[Session], config: Config, outbox_id: int, mailer: Mailer,
-         notifiers: Mapping[str, Notifier] | None) -> str:
+def _one(
+    factory: sessionmaker[Session],
+    config: Config,
+    outbox_id: int,
+    mailer: Mailer,
+    notifiers: Mapping[str, Notifier] | None,
+) -> str:
     try:
         return send_outbox_row(factory, config, outbox_id, mailer, notifiers=notifiers)
     except Exception as exc:  # transient: the row is pending again (or failed once out of tries)
@@ -80,10 +97,15 @@ def _claim(factory: sessionmaker[Session], config: Config, ids: list[int]) -> di
     if not ids:
         return {}
     with factory() as session, session.begin():
-        claimed = set(session.execute(
-            update(Outbox).where(Outbox.id.in_(ids), Outbox.status == "pending")
-            .values(status="sending", attempts=Outbox.attempts + 1, claimed_at=utcnow())
-            .returning(Outbox.id).execution_options(synchronize_session=False)).scalars())
+        claimed = set(
+            session.execute(
+                update(Outbox)
+                .where(Outbox.id.in_(ids), Outbox.status == "pending")
+                .values(status="sending", attempts=Outbox.attempts + 1, claimed_at=utcnow())
+                .returning(Outbox.id)
+                .execution_options(synchronize_session=False)
+            ).scalars()
+        )
     if not claimed:
         return {}
     with factory() as session:  # read, then no connection is held during the SMTP exchanges

@@ -21,7 +21,6 @@ from intake.outbox.twilio_errors import classify as classify_status
 log = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class Failure:
     """How a failed send is treated: retried later (transient) or given up (permanent, with its code)."""
@@ -54,8 +53,13 @@ def sender_number(settings: Twilio, *, channel: str) -> str | None:
 
 def _finish(session: Session, row: Outbox, status: str, reason: str | None) -> str:
     row.status, row.reason = status, reason
-    session.add(Event(report_id=row.report_id, action=f"{row.kind}_{status}"[:40],
-                      detail={"recipient": row.recipient, "outbox_id": row.id, "reason": reason}))
+    session.add(
+        Event(
+            report_id=row.report_id,
+            action=f"{row.kind}_{status}"[:40],
+            detail={"recipient": row.recipient, "outbox_id": row.id, "reason": reason},
+        )
+    )
     session.commit()
     return status
 
@@ -68,8 +72,9 @@ def _opt_out(session: Session, number: str) -> None:
     contact.opt_out, contact.opt_out_at = True, utcnow()
 
 
-def send_sms_row(factory: sessionmaker[Session], config: Config, row_id: int, *, client: Any,
-                 limiter: RateLimiter) -> str:
+def send_sms_row(
+    factory: sessionmaker[Session], config: Config, row_id: int, *, client: Any, limiter: RateLimiter
+) -> str:
     """Send one SMS/WhatsApp outbox row if still pending; return its status. Transient errors are re-raised."""
     settings = config.twilio
     claimed = claim_outbox(factory, row_id)
@@ -79,8 +84,9 @@ def send_sms_row(factory: sessionmaker[Session], config: Config, row_id: int, *,
             return "missing"
         if not claimed:
             return row.status
-        refusal = check_destination(row.recipient, settings, session=session, kind=row.kind,
-                                    region=config.town.phone_region)
+        refusal = check_destination(
+            row.recipient, settings, session=session, kind=row.kind, region=config.town.phone_region
+        )
         if refusal:
             return _finish(session, row, "suppressed", refusal)
         from_ = sender_number(settings, channel=row.channel)
@@ -155,8 +161,9 @@ def send_text_row(factory: sessionmaker[Session], config: Config, row_id: int) -
     return send_sms_row(factory, config, row_id, client=build_client(config), limiter=build_limiter(config))
 
 
-def record_status_callback(session: Session, sid: str, status: str, *, phone: str = "",
-                           opted_out: bool = False) -> None:
+def record_status_callback(
+    session: Session, sid: str, status: str, *, phone: str = "", opted_out: bool = False
+) -> None:
     """What Twilio's status callback says of an SMS we sent: its delivery status on the outbox row of `sid`, and,
     when the recipient `phone` had opted out (error 21610, they answered STOP), their contact marked so (a contact
     is never created here: only a known citizen is marked)."""

@@ -27,7 +27,7 @@ def bare_number(recipient: str) -> str:
     """The E.164 number of a recipient, without the "whatsapp:" prefix."""
     value = recipient.strip()
     if value.lower().startswith(WHATSAPP):
-        value = value[len(WHATSAPP):]
+        value = value[len(WHATSAPP) :]
     return value.strip()
 
 
@@ -37,8 +37,15 @@ def sms_regions(region: str) -> tuple[str, ...]:
     return FRENCH_REGIONS if region in FRENCH_REGIONS else (region,)
 
 
-def check_destination(recipient: str, settings: Twilio | TwilioOutbound, *, session: Session | None = None,
-                      kind: str = "", now: datetime | None = None, region: str = DEFAULT_REGION) -> str | None:
+def check_destination(
+    recipient: str,
+    settings: Twilio | TwilioOutbound,
+    *,
+    session: Session | None = None,
+    kind: str = "",
+    now: datetime | None = None,
+    region: str = DEFAULT_REGION,
+) -> str | None:
     """Why `recipient` must not get this message (French, for the back office), or None when allowed.
 
     `region` is the town's `town.phone_region`. Without a session only the number itself is checked; with
@@ -52,22 +59,26 @@ def check_destination(recipient: str, settings: Twilio | TwilioOutbound, *, sess
     # (France and its overseas territories for a French town) get SMS, judged on the numbering data's
     # assigned ranges rather than a hand list of prefixes that missed the overseas ones.
     if not is_mobile(number, regions=sms_regions(region)):
-        return (f"destination {number[:4]}… : pas un numéro mobile de {', '.join(sms_regions(region))} "
-                "(protection contre la fraude aux SMS)")
+        return (
+            f"destination {number[:4]}… : pas un numéro mobile de {', '.join(sms_regions(region))} "
+            "(protection contre la fraude aux SMS)"
+        )
     if rules.allowed_prefixes and not any(number.startswith(prefix) for prefix in rules.allowed_prefixes):
-        return (f"destination {number[:4]}… hors des préfixes autorisés "
-                f"({', '.join(rules.allowed_prefixes)}) : protection contre la fraude aux SMS")
+        return (
+            f"destination {number[:4]}… hors des préfixes autorisés "
+            f"({', '.join(rules.allowed_prefixes)}) : protection contre la fraude aux SMS"
+        )
     if session is None:
         return None
     if kind not in OPT_OUT_EXEMPT_KINDS:
-        opted_out = session.execute(
-            select(Contact.opt_out).where(Contact.phone == number)
-        ).scalar_one_or_none()
+        opted_out = session.execute(select(Contact.opt_out).where(Contact.phone == number)).scalar_one_or_none()
         if opted_out:
             return "le destinataire a demandé à ne plus recevoir de SMS (STOP)"
     since = (now or utcnow()) - timedelta(hours=24)
     sent = session.execute(
-        select(func.count()).select_from(Outbox).where(
+        select(func.count())
+        .select_from(Outbox)
+        .where(
             Outbox.channel.in_(TEXT_CHANNELS),
             Outbox.recipient.in_((number, WHATSAPP + number)),
             Outbox.status == "sent",
@@ -96,8 +107,14 @@ return slot - now
 class RateLimiter:
     """Spaces the sends of one sender number to `per_second`, across processes through Redis when given."""
 
-    def __init__(self, redis: Any | None, per_second: float, *,
-                 sleep: Callable[[float], None] = time.sleep, prefix: str = "guichet:sms_rate:") -> None:
+    def __init__(
+        self,
+        redis: Any | None,
+        per_second: float,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        prefix: str = "guichet:sms_rate:",
+    ) -> None:
         self.redis = redis
         self.interval = 1.0 / per_second
         self.sleep = sleep

@@ -52,8 +52,16 @@ class RebasedHttpClient(TwilioHttpClient):  # type: ignore[misc]  # twilio's htt
         allow_redirects: bool = False,
     ) -> Response:
         """TwilioHttpClient.request, on the configured base."""
-        return super().request(method, self.rebase(url), params=params, data=data, headers=headers, auth=auth,
-                               timeout=timeout, allow_redirects=allow_redirects)
+        return super().request(
+            method,
+            self.rebase(url),
+            params=params,
+            data=data,
+            headers=headers,
+            auth=auth,
+            timeout=timeout,
+            allow_redirects=allow_redirects,
+        )
 
 
 def rebase_url(url: str, base_url: str) -> str:
@@ -73,8 +81,11 @@ def _token(settings: Twilio) -> str:
 def make_client(settings: Twilio, *, timeout: float = 20.0) -> Client:
     """A twilio.rest.Client for the account; requests go to `settings.api_base_url` when it is set."""
     token = _token(settings)
-    http_client = (RebasedHttpClient(settings.api_base_url, timeout=timeout) if settings.api_base_url
-                   else TwilioHttpClient(timeout=timeout))
+    http_client = (
+        RebasedHttpClient(settings.api_base_url, timeout=timeout)
+        if settings.api_base_url
+        else TwilioHttpClient(timeout=timeout)
+    )
     return Client(settings.account_sid, token, http_client=http_client)
 
 
@@ -207,4 +218,3 @@ def delete_media(client: Client, message_sid: str, media_sid: str) -> bool:
         if exc.status == 404:
             return False
         raise
-

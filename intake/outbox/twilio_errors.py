@@ -86,8 +86,9 @@ def translate(exc: BaseException) -> TwilioError | None:
         response = exc.args[1]
         body = _error_body(getattr(response, "text", "") or "")
         code = body.get("code") if isinstance(body.get("code"), int) else None
-        return classify(int(response.status_code), f"Twilio {response.status_code}: {body.get('message', exc.args[0])}",
-                        code=code)
+        return classify(
+            int(response.status_code), f"Twilio {response.status_code}: {body.get('message', exc.args[0])}", code=code
+        )
     if isinstance(exc, requests.RequestException):
         return TwilioTransient(f"Twilio injoignable : {exc}")
     return None

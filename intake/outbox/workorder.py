@@ -37,10 +37,17 @@ MAP_HALF_SPAN_M = 350.0  # metres from the point to the map's left and right edg
 MAX_PHOTOS = 6
 MAX_STREET_LABELS = 12
 # The history lines a technician needs (event actions are stable English codes).
-HISTORY = {"created": "reçu", "located": "localisé", "routed": "orienté vers le service",
-           "rerouted": "réaffecté au service", "assigned": "attribué", "reclassified": "catégorie changée",
-           "follow_up": "complément reçu du citoyen", "field_photo": "photo après intervention",
-           "field_note": "note de terrain"}
+HISTORY = {
+    "created": "reçu",
+    "located": "localisé",
+    "routed": "orienté vers le service",
+    "rerouted": "réaffecté au service",
+    "assigned": "attribué",
+    "reclassified": "catégorie changée",
+    "follow_up": "complément reçu du citoyen",
+    "field_photo": "photo après intervention",
+    "field_note": "note de terrain",
+}
 
 
 def field_url(config: Config, report: Report) -> str:
@@ -71,8 +78,14 @@ def _project(lat0: float, lon0: float, scale: float) -> Any:
     return to_svg
 
 
-def nearby_addresses(session: Session, config: Config, lat: float, lon: float, *, half_span_m: float = MAP_HALF_SPAN_M,
-                     ) -> list[tuple[float, float, str, int]]:
+def nearby_addresses(
+    session: Session,
+    config: Config,
+    lat: float,
+    lon: float,
+    *,
+    half_span_m: float = MAP_HALF_SPAN_M,
+) -> list[tuple[float, float, str, int]]:
     """(lat, lon, street name, number) of the reference's addresses around the point.
 
     From the reference imported in the database (`guichet init`), else from the configured files (read once per
@@ -84,7 +97,8 @@ def nearby_addresses(session: Session, config: Config, lat: float, lon: float, *
         select(AddressPoint.lat, AddressPoint.lon, AddressStreet.name, AddressPoint.numero)
         .join(AddressStreet, AddressStreet.id == AddressPoint.street_id)
         .where(AddressPoint.lat.between(lat - dlat, lat + dlat), AddressPoint.lon.between(lon - dlon, lon + dlon))
-        .limit(5000)).all()
+        .limit(5000)
+    ).all()
     if rows or session.scalar(select(AddressStreet.id).limit(1)) is not None:
         return [(r[0], r[1], r[2], r[3]) for r in rows]
     from intake.geocoding.loader import load_local_geocoder
@@ -100,7 +114,7 @@ def nearby_addresses(session: Session, config: Config, lat: float, lon: float, *
 
 
 def nearest_address(addresses: list[tuple[float, float, str, int]], lat: float, lon: float) -> str | None:
-    """"24 Rue de la Roquette": the reference's address nearest to the point, or None."""
+    """ "24 Rue de la Roquette": the reference's address nearest to the point, or None."""
     if not addresses:
         return None
     k = math.cos(math.radians(lat))
@@ -115,9 +129,11 @@ def map_svg(addresses: list[tuple[float, float, str, int]], lat: float, lon: flo
     """
     scale = (MAP_WIDTH / 2) / MAP_HALF_SPAN_M
     to_svg = _project(lat, lon, scale)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{MAP_WIDTH}" height="{MAP_HEIGHT}" '
-             f'viewBox="0 0 {MAP_WIDTH} {MAP_HEIGHT}" role="img" aria-label="Plan de situation">',
-             f'<rect width="{MAP_WIDTH}" height="{MAP_HEIGHT}" fill="#f4f1ea" stroke="#888"/>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{MAP_WIDTH}" height="{MAP_HEIGHT}" '
+        f'viewBox="0 0 {MAP_WIDTH} {MAP_HEIGHT}" role="img" aria-label="Plan de situation">',
+        f'<rect width="{MAP_WIDTH}" height="{MAP_HEIGHT}" fill="#f4f1ea" stroke="#888"/>',
+    ]
     by_street: dict[str, list[_Dot]] = {}
     for plat, plon, name, _numero in addresses:
         dot = to_svg(plat, plon)
@@ -125,23 +141,30 @@ def map_svg(addresses: list[tuple[float, float, str, int]], lat: float, lon: flo
             continue
         by_street.setdefault(name, []).append(dot)
         parts.append(f'<circle cx="{dot.x:.1f}" cy="{dot.y:.1f}" r="1.8" fill="#9a9a9a"/>')
-    nearest = sorted(by_street, key=lambda n: min(math.hypot(d.x - MAP_WIDTH / 2, d.y - MAP_HEIGHT / 2)
-                                                  for d in by_street[n]))[:MAX_STREET_LABELS]
+    nearest = sorted(
+        by_street, key=lambda n: min(math.hypot(d.x - MAP_WIDTH / 2, d.y - MAP_HEIGHT / 2) for d in by_street[n])
+    )[:MAX_STREET_LABELS]
     for name in nearest:
         dots = by_street[name]
         x = sum(d.x for d in dots) / len(dots)
         y = sum(d.y for d in dots) / len(dots)
-        parts.append(f'<text x="{x:.1f}" y="{y:.1f}" font-size="10" fill="#333" text-anchor="middle" '
-                     f'font-family="sans-serif">{escape(name)}</text>')
+        parts.append(
+            f'<text x="{x:.1f}" y="{y:.1f}" font-size="10" fill="#333" text-anchor="middle" '
+            f'font-family="sans-serif">{escape(name)}</text>'
+        )
     cx, cy = MAP_WIDTH / 2, MAP_HEIGHT / 2
-    parts.append(f'<circle cx="{cx}" cy="{cy}" r="14" fill="none" stroke="#c00" stroke-width="3"/>'
-                 f'<circle cx="{cx}" cy="{cy}" r="4" fill="#c00"/>')
+    parts.append(
+        f'<circle cx="{cx}" cy="{cy}" r="14" fill="none" stroke="#c00" stroke-width="3"/>'
+        f'<circle cx="{cx}" cy="{cy}" r="4" fill="#c00"/>'
+    )
     bar = 100 * scale
-    parts.append(f'<line x1="12" y1="{MAP_HEIGHT - 14}" x2="{12 + bar:.1f}" y2="{MAP_HEIGHT - 14}" '
-                 f'stroke="#000" stroke-width="3"/><text x="12" y="{MAP_HEIGHT - 20}" font-size="10" '
-                 f'font-family="sans-serif">100 m</text>'
-                 f'<text x="{MAP_WIDTH - 8}" y="16" font-size="12" text-anchor="end" '
-                 f'font-family="sans-serif">N ↑</text>')
+    parts.append(
+        f'<line x1="12" y1="{MAP_HEIGHT - 14}" x2="{12 + bar:.1f}" y2="{MAP_HEIGHT - 14}" '
+        f'stroke="#000" stroke-width="3"/><text x="12" y="{MAP_HEIGHT - 20}" font-size="10" '
+        f'font-family="sans-serif">100 m</text>'
+        f'<text x="{MAP_WIDTH - 8}" y="16" font-size="12" text-anchor="end" '
+        f'font-family="sans-serif">N ↑</text>'
+    )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -155,7 +178,7 @@ def qr_svg(url: str) -> str:
     out = io.BytesIO()
     image.save(out)
     text = out.getvalue().decode()
-    return text[text.index("<svg"):]
+    return text[text.index("<svg") :]
 
 
 def _photo_uri(store: FileStore, attachment: Attachment) -> str | None:
@@ -175,8 +198,10 @@ def _history(config: Config, events: list[Event]) -> list[tuple[datetime, str]]:
     for event in events:
         detail = event.detail or {}
         if event.action == "status":
-            text = (f"statut : {config.statuses.label(str(detail.get('from')))} → "
-                    f"{config.statuses.label(str(detail.get('to')))}")
+            text = (
+                f"statut : {config.statuses.label(str(detail.get('from')))} → "
+                f"{config.statuses.label(str(detail.get('to')))}"
+            )
             if detail.get("note"):
                 text += f" — {detail['note']}"
         elif event.action in HISTORY:
@@ -199,8 +224,9 @@ def workorder_html(session: Session, config: Config, report: Report, store: File
     labels = {c.code: c.label for c in config.categories}
     service = config.service(report.service)
     events = list(session.execute(select(Event).where(Event.report_id == report.id).order_by(Event.id)).scalars())
-    attachments = list(session.execute(select(Attachment).where(
-        Attachment.report_id == report.id).order_by(Attachment.id)).scalars())
+    attachments = list(
+        session.execute(select(Attachment).where(Attachment.report_id == report.id).order_by(Attachment.id)).scalars()
+    )
     photos = [uri for uri in (_photo_uri(store, a) for a in attachments[:MAX_PHOTOS]) if uri]
     description = mask_contacts(report.description or report.subject or "", region=config.town.phone_region)
     url = field_url(config, report)
@@ -210,13 +236,16 @@ def workorder_html(session: Session, config: Config, report: Report, store: File
         near = nearest_address(nearby, report.lat, report.lon)
         if not address and near:
             address = f"près du {near} (d'après la position)"
-        position = (f'<div class="carte">{map_svg(nearby, report.lat, report.lon)}</div>'
-                    f'<p>Coordonnées (WGS 84) : {report.lat:.6f}, {report.lon:.6f}</p>')
+        position = (
+            f'<div class="carte">{map_svg(nearby, report.lat, report.lon)}</div>'
+            f"<p>Coordonnées (WGS 84) : {report.lat:.6f}, {report.lon:.6f}</p>"
+        )
     else:
         position = "<p><strong>Position inconnue</strong> : se fier à l'adresse et à la description.</p>"
     local = config.town.local
-    history = "".join(f"<li>{local(at).strftime('%d/%m/%Y %H:%M')} — {escape(text)}</li>"
-                      for at, text in _history(config, events))
+    history = "".join(
+        f"<li>{local(at).strftime('%d/%m/%Y %H:%M')} — {escape(text)}</li>" for at, text in _history(config, events)
+    )
     e = escape
     return f"""<!doctype html><html lang="fr"><head><meta charset="utf-8">
 <title>Fiche d'intervention n° {e(report.tracking_number)}</title>
@@ -240,14 +269,15 @@ dl {{ margin: 0; }} dt {{ font-weight: bold; float: left; clear: left; width: 30
 <dt>Catégorie</dt><dd>{e(labels.get(report.category or "", report.category or "non classé"))}</dd>
 <dt>Service</dt><dd>{e(service.name if service else "non orienté")}</dd>
 <dt>Statut</dt><dd>{e(config.statuses.label(report.status))}</dd>
-<dt>Reçu le</dt><dd>{local(report.created_at).strftime('%d/%m/%Y à %H:%M')}</dd>
+<dt>Reçu le</dt><dd>{local(report.created_at).strftime("%d/%m/%Y à %H:%M")}</dd>
 <dt>Adresse</dt><dd>{e(address or "adresse non précisée")}</dd>
 </dl></div>
 <div class="qr">{qr_svg(url)}<p>Page de terrain : {e(url)}</p></div></div>
 <h2>Position</h2>{position}
 <h2>Description du citoyen</h2><div class="description">{e(description) or "(aucune description)"}</div>
-<h2>Photos</h2>{"".join(f'<span class="photos"><img src="{uri}" alt=""></span>' for uri in photos)
-                or "<p>Aucune photo.</p>"}
+<h2>Photos</h2>{
+        "".join(f'<span class="photos"><img src="{uri}" alt=""></span>' for uri in photos) or "<p>Aucune photo.</p>"
+    }
 <h2>Historique</h2><ol>{history}</ol>
 <h2>Compte rendu d'intervention</h2><p>Date, intervenant, travaux réalisés :</p><div class="cadre"></div>
 </body></html>"""

@@ -67,11 +67,11 @@ def run_each(work: Callable[[X], T], items: Sequence[X], budget: Budget) -> list
     """`work(item)` for every item, in order, in forked children, each item within `budget`."""
     results: list[Result[T]] = []
     while len(results) < len(items):
-        got = _one_child(work, items[len(results):], budget)
+        got = _one_child(work, items[len(results) :], budget)
         if len(got) > 1 and isinstance(got[-1].error, BudgetExceeded):
             # The child stopped after reading others: what it used for them (memory above all) may be to blame.
             # The item is tried again alone in a fresh child, and parked only if it fails there too.
-            got[-1:] = _one_child(work, items[len(results) + len(got) - 1:len(results) + len(got)], budget)
+            got[-1:] = _one_child(work, items[len(results) + len(got) - 1 : len(results) + len(got)], budget)
         results.extend(got)
     return results
 

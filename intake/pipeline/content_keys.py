@@ -34,7 +34,7 @@ def email_fingerprint(raw: bytes) -> str:
     are normalised for the same reason (one server stores CRLF, another LF).
     """
     match = _BLANK_LINE.search(raw)
-    head, body = (raw[:match.start()], raw[match.end():]) if match else (raw, b"")
+    head, body = (raw[: match.start()], raw[match.end() :]) if match else (raw, b"")
     try:
         headers = BytesHeaderParser(policy=compat32).parsebytes(head[:65536] + b"\n\n")
         from_value, date_value = str(headers.get("From", "") or ""), str(headers.get("Date", "") or "")
@@ -74,8 +74,13 @@ def twilio_message_fingerprint(payload: bytes) -> str:
 def twilio_recording_fingerprint(payload: bytes) -> str:
     """What identifies a voicemail under its RecordingSid: the call, the recording's URL, caller and number."""
     form = _form(payload)
-    return _digest("twilio-recording", form.get("CallSid", ""), form.get("RecordingUrl", ""),
-                   form.get("From", ""), form.get("To", ""))
+    return _digest(
+        "twilio-recording",
+        form.get("CallSid", ""),
+        form.get("RecordingUrl", ""),
+        form.get("From", ""),
+        form.get("To", ""),
+    )
 
 
 def payload_fingerprint(payload: bytes) -> str:

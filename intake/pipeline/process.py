@@ -72,8 +72,7 @@ def process_batch(res: Any, raw_ids: list[int], *, worker: str = "local") -> lis
     return [outcomes[rid] for rid in raw_ids]
 
 
-def _file_in_batches(res: Any, read: list[tuple[int, Reading | BaseException]], *,
-                     worker: str) -> dict[int, Outcome]:
+def _file_in_batches(res: Any, read: list[tuple[int, Reading | BaseException]], *, worker: str) -> dict[int, Outcome]:
     """Settle every message, a few per write transaction, each in its own savepoint (one failure parks only it)."""
     outcomes: dict[int, Outcome] = {}
     if len(read) == 1:  # alone: its own transaction, as the doors' inline processing always did
@@ -152,8 +151,17 @@ def _snapshots(res: Any, raw_ids: list[int]) -> dict[int, RawInput]:
         return {}
     with read_only(res.factory) as session:
         rows = session.execute(select(RawMessage).where(RawMessage.id.in_(raw_ids))).scalars()
-        return {raw.id: RawInput(id=raw.id, channel=raw.channel, source=raw.source, external_key=raw.external_key,
-                                 payload=bytes(raw.payload), received_at=raw.received_at) for raw in rows}
+        return {
+            raw.id: RawInput(
+                id=raw.id,
+                channel=raw.channel,
+                source=raw.source,
+                external_key=raw.external_key,
+                payload=bytes(raw.payload),
+                received_at=raw.received_at,
+            )
+            for raw in rows
+        }
 
 
 def understand_each(res: Any, raws: list[RawInput]) -> list[Reading | BaseException]:
@@ -177,8 +185,11 @@ def understand_each(res: Any, raws: list[RawInput]) -> list[Reading | BaseExcept
                 out.append(exc)
         return out
     limits = cfg.limits
-    budget = Budget(cpu_seconds=limits.message_cpu_seconds, wall_seconds=limits.message_wall_seconds,
-                    memory_mb=limits.message_memory_mb)
+    budget = Budget(
+        cpu_seconds=limits.message_cpu_seconds,
+        wall_seconds=limits.message_wall_seconds,
+        memory_mb=limits.message_memory_mb,
+    )
     results: list[Reading | BaseException] = []
     for result in run_each(work, raws, budget):
         error: BaseException | None = result.error
@@ -211,8 +222,7 @@ def _apply(res: Any, session: Session, raw_id: int, reading: Reading) -> Outcome
     raw = session.get(RawMessage, raw_id, options=[defer(RawMessage.payload)])
     if raw is None:
         return Outcome(raw_id, "skipped", error="message introuvable")
-    ctx = file_all(res.stages, Context.for_filing(raw=raw, session=session, config=cfg, resources=res,
-                                                  reading=reading))
+    ctx = file_all(res.stages, Context.for_filing(raw=raw, session=session, config=cfg, resources=res, reading=reading))
     # Marked processed in the same transaction as the report: no window where both could differ.
     raw.status, raw.error, raw.claimed_by, raw.claimed_at = "processed", None, None, None
     raw.processed_at = utcnow()

@@ -65,8 +65,9 @@ def store_raw(
     """
     key = external_key[:KEY_LENGTH]
     with factory() as session:
-        found = _same(session, channel=channel, source=source, key=key, payload=payload,
-                      refuse_other_content=refuse_other_content)
+        found = _same(
+            session, channel=channel, source=source, key=key, payload=payload, refuse_other_content=refuse_other_content
+        )
         if isinstance(found, int):
             return found, False
         found.imap_uidvalidity, found.imap_uid = imap_uidvalidity, imap_uid
@@ -76,22 +77,42 @@ def store_raw(
         except IntegrityError:
             # Another process stored the same message between our lookup and our insert.
             session.rollback()
-            return session.execute(select(RawMessage.id).where(
-                RawMessage.channel == channel, RawMessage.source == source, RawMessage.external_key == key,
-                RawMessage.content_key == found.content_key)).scalar_one(), False
+            return session.execute(
+                select(RawMessage.id).where(
+                    RawMessage.channel == channel,
+                    RawMessage.source == source,
+                    RawMessage.external_key == key,
+                    RawMessage.content_key == found.content_key,
+                )
+            ).scalar_one(), False
         return found.id, True
 
 
-def store_emails(factory: sessionmaker[Session], *, source: str, uidvalidity: int,
-                 messages: list[tuple[int, bytes]]) -> list[int]:
+def store_emails(
+    factory: sessionmaker[Session], *, source: str, uidvalidity: int, messages: list[tuple[int, bytes]]
+) -> list[int]:
     """Store a batch of fetched emails (uid, bytes) in one transaction, one commit; their ids in order.
 
     All or nothing: on any failure (a concurrent store of the same message included) nothing is kept and the
     error is raised, so that the caller stores them one by one with store_raw.
     """
-    return [raw_id for raw_id, _ in store_many(factory, [
-        NewRaw(channel="email", source=source, external_key=email_key(raw), payload=raw, imap_uidvalidity=uidvalidity,
-               imap_uid=uid) for uid, raw in messages])]
+    return [
+        raw_id
+        for raw_id, _ in store_many(
+            factory,
+            [
+                NewRaw(
+                    channel="email",
+                    source=source,
+                    external_key=email_key(raw),
+                    payload=raw,
+                    imap_uidvalidity=uidvalidity,
+                    imap_uid=uid,
+                )
+                for uid, raw in messages
+            ],
+        )
+    ]
 
 
 @dataclass(frozen=True)
@@ -112,8 +133,13 @@ def store_many(factory: sessionmaker[Session], items: list[NewRaw]) -> list[tupl
     with factory() as session, session.begin():
         out = []
         for item in items:
-            found = _same(session, channel=item.channel, source=item.source, key=item.external_key[:KEY_LENGTH],
-                          payload=item.payload)
+            found = _same(
+                session,
+                channel=item.channel,
+                source=item.source,
+                key=item.external_key[:KEY_LENGTH],
+                payload=item.payload,
+            )
             if isinstance(found, int):
                 out.append((found, False))
                 continue
@@ -124,13 +150,15 @@ def store_many(factory: sessionmaker[Session], items: list[NewRaw]) -> list[tupl
     return out
 
 
-def _same(session: Session, *, channel: str, source: str, key: str, payload: bytes,
-          refuse_other_content: bool = False) -> int | RawMessage:
+def _same(
+    session: Session, *, channel: str, source: str, key: str, payload: bytes, refuse_other_content: bool = False
+) -> int | RawMessage:
     """The id of the same message already stored, else the new row to add (flagged when its key was taken)."""
     content = content_key(channel, payload)
     same_key = (RawMessage.channel == channel, RawMessage.source == source, RawMessage.external_key == key)
-    earlier = session.execute(select(RawMessage.id, RawMessage.content_key).where(*same_key)
-                              .order_by(RawMessage.id)).all()
+    earlier = session.execute(
+        select(RawMessage.id, RawMessage.content_key).where(*same_key).order_by(RawMessage.id)
+    ).all()
     for raw_id, stored in earlier:
         if stored is None:  # stored before revision 0007: its content key is computed from its payload
             old = session.execute(select(RawMessage.payload).where(RawMessage.id == raw_id)).scalar_one()
@@ -178,19 +206,21 @@ def claim_many(factory: sessionmaker[Session], raw_ids: list[int], *, worker: st
     now = utcnow()
     stale = now - timedelta(seconds=stale_after)
     with factory() as session, session.begin():
-        got = set(session.execute(
-            update(RawMessage)
-            .where(
-                RawMessage.id.in_(raw_ids),
-                or_(
-                    RawMessage.status.in_(("pending", "failed")),
-                    (RawMessage.status == "processing") & (RawMessage.claimed_at < stale),
-                ),
-            )
-            .values(status="processing", claimed_by=worker, claimed_at=now, attempts=RawMessage.attempts + 1)
-            .returning(RawMessage.id)
-            .execution_options(synchronize_session=False)
-        ).scalars())
+        got = set(
+            session.execute(
+                update(RawMessage)
+                .where(
+                    RawMessage.id.in_(raw_ids),
+                    or_(
+                        RawMessage.status.in_(("pending", "failed")),
+                        (RawMessage.status == "processing") & (RawMessage.claimed_at < stale),
+                    ),
+                )
+                .values(status="processing", claimed_by=worker, claimed_at=now, attempts=RawMessage.attempts + 1)
+                .returning(RawMessage.id)
+                .execution_options(synchronize_session=False)
+            ).scalars()
+        )
     return [raw_id for raw_id in dict.fromkeys(raw_ids) if raw_id in got]
 
 
@@ -223,8 +253,14 @@ def release_many(factory: sessionmaker[Session], raw_ids: list[int], *, worker: 
     return int(getattr(done, "rowcount", 0) or 0)
 
 
-def pending_rows(factory: sessionmaker[Session], *, older_than: datetime, stale_before: datetime,
-                 max_attempts: int, limit: int = 5000) -> list[tuple[int, str]]:
+def pending_rows(
+    factory: sessionmaker[Session],
+    *,
+    older_than: datetime,
+    stale_before: datetime,
+    max_attempts: int,
+    limit: int = 5000,
+) -> list[tuple[int, str]]:
     """Raw messages that should be (re)processed, with their status: `pending`, or `processing` for a claim whose
     worker died."""
     with read_only(factory) as session:
@@ -246,8 +282,9 @@ def pending_rows(factory: sessionmaker[Session], *, older_than: datetime, stale_
 class DatabaseSink:
     """The IMAP poller's RawSink backed by the database; enqueueing is delegated to a callable."""
 
-    def __init__(self, factory: sessionmaker[Session], enqueue: object,
-                 enqueue_many: Callable[[list[int]], None] | None = None) -> None:
+    def __init__(
+        self, factory: sessionmaker[Session], enqueue: object, enqueue_many: Callable[[list[int]], None] | None = None
+    ) -> None:
         self._factory = factory
         self._enqueue = enqueue
         self._enqueue_many = enqueue_many

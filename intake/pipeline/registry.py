@@ -100,11 +100,20 @@ class Context:
     linked_report_id: int | None = None
 
     @classmethod
-    def for_filing(cls, *, raw: RawMessage, session: Session, config: Config, resources: StageResources,
-                   reading: Reading) -> Context:
+    def for_filing(
+        cls, *, raw: RawMessage, session: Session, config: Config, resources: StageResources, reading: Reading
+    ) -> Context:
         """The filing context of a message read in phase 1."""
-        return cls(raw=raw, session=session, config=config, resources=resources, reading=reading,
-                   inbound=reading.inbound, no_confirmation=reading.no_confirmation, notes=list(reading.notes))
+        return cls(
+            raw=raw,
+            session=session,
+            config=config,
+            resources=resources,
+            reading=reading,
+            inbound=reading.inbound,
+            no_confirmation=reading.no_confirmation,
+            notes=list(reading.notes),
+        )
 
 
 class Stage(Protocol):
@@ -135,8 +144,22 @@ _REGISTRY: dict[str, Callable[[], Stage]] = {}
 # Stage names of earlier releases, kept valid in towns' config files: one "parse" stage now reads every door.
 RETIRED = frozenset({"parse_sms", "parse_open311", "parse_staff"})
 BUILTIN_MODULES = (
-    "parse", "screen", "optout", "transcript", "thread", "thread_sms", "file", "media", "classify", "relocate",
-    "locate", "dedupe", "triage", "route", "confirm", "ask_location",
+    "parse",
+    "screen",
+    "optout",
+    "transcript",
+    "thread",
+    "thread_sms",
+    "file",
+    "media",
+    "classify",
+    "relocate",
+    "locate",
+    "dedupe",
+    "triage",
+    "route",
+    "confirm",
+    "ask_location",
 )
 
 

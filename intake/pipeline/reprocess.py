@@ -19,8 +19,14 @@ from intake.reports.voicemail import stored_transcript
 BATCH = 200
 
 
-def reprocess(res: Any, *, since: datetime | None = None, until: datetime | None = None,
-              category: str | None = None, review_only: bool = False) -> dict[str, int]:
+def reprocess(
+    res: Any,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    category: str | None = None,
+    review_only: bool = False,
+) -> dict[str, int]:
     """Re-classify and re-locate matching reports; agents' choices are kept and nobody is notified."""
     query = select(Report.id).where(Report.anonymised_at.is_(None)).order_by(Report.id)  # erased words: nothing to read
     if since:
@@ -37,11 +43,15 @@ def reprocess(res: Any, *, since: datetime | None = None, until: datetime | None
     stages = (ClassifyStage(), LocateStage(), TriageStage())
     for start in range(0, len(ids), BATCH):
         with res.factory() as session, session.begin():
-            for report_id in ids[start:start + BATCH]:
+            for report_id in ids[start : start + BATCH]:
                 report = session.get(Report, report_id)
-                first = session.execute(
-                    select(ReportMessage).where(ReportMessage.report_id == report_id).order_by(ReportMessage.id)
-                ).scalars().first()
+                first = (
+                    session.execute(
+                        select(ReportMessage).where(ReportMessage.report_id == report_id).order_by(ReportMessage.id)
+                    )
+                    .scalars()
+                    .first()
+                )
                 if report is None or first is None:
                     continue
                 before = report.category
@@ -52,19 +62,36 @@ def reprocess(res: Any, *, since: datetime | None = None, until: datetime | None
                 heard = stored_transcript(first) if report.channel == "voice" else None
                 pending = (first.details or {}).get("transcript_pending") if report.channel == "voice" else None
                 text = heard.text if heard is not None and heard.text.strip() else first.text or ""
-                reading = Reading(raw=RawInput(id=raw.id, channel=raw.channel, source=raw.source,
-                                               external_key=raw.external_key, payload=b"", received_at=raw.received_at),
-                                  inbound=InboundMessage(channel=report.channel, subject=first.subject or "",
-                                                         text=text, transcript=heard,
-                                                         transcript_pending=pending if heard is None else None))
+                reading = Reading(
+                    raw=RawInput(
+                        id=raw.id,
+                        channel=raw.channel,
+                        source=raw.source,
+                        external_key=raw.external_key,
+                        payload=b"",
+                        received_at=raw.received_at,
+                    ),
+                    inbound=InboundMessage(
+                        channel=report.channel,
+                        subject=first.subject or "",
+                        text=text,
+                        transcript=heard,
+                        transcript_pending=pending if heard is None else None,
+                    ),
+                )
                 for stage in stages:
                     stage.read(ReadContext(reading=reading, config=res.config, resources=res))
                 ctx = Context.for_filing(raw=raw, session=session, config=res.config, resources=res, reading=reading)
                 ctx.report, ctx.message, ctx.created = report, first, True
                 for stage in stages:
                     stage.file(ctx)
-                session.add(Event(report_id=report.id, action="reprocessed",
-                                  detail={"category_before": before, "category": report.category}))
+                session.add(
+                    Event(
+                        report_id=report.id,
+                        action="reprocessed",
+                        detail={"category_before": before, "category": report.category},
+                    )
+                )
                 counts["réanalysés"] += 1
                 counts["catégorie changée"] += int(before != report.category)
                 counts["à qualifier"] += int(report.status == NEEDS_REVIEW)

@@ -42,8 +42,14 @@ def spool_folder(config: Config) -> Path:
 def spool(folder: Path, item: Spooled) -> Path:
     """Write `item` durably to `folder` (created 0700) and return its path."""
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    body = json.dumps({"channel": item.channel, "source": item.source, "external_key": item.external_key,
-                       "payload": item.payload.decode("latin-1")}).encode("utf-8")
+    body = json.dumps(
+        {
+            "channel": item.channel,
+            "source": item.source,
+            "external_key": item.external_key,
+            "payload": item.payload.decode("latin-1"),
+        }
+    ).encode("utf-8")
     final = folder / f"{uuid.uuid4().hex}{SUFFIX}"
     temporary = folder / f".{final.name}.tmp"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -87,14 +93,19 @@ def drain(folder: Path, factory: sessionmaker[Session], *, enqueue: Callable[[in
             continue
         try:
             data = json.loads(content)
-            item = Spooled(channel=str(data["channel"]), source=str(data["source"]),
-                           external_key=str(data["external_key"]), payload=str(data["payload"]).encode("latin-1"))
+            item = Spooled(
+                channel=str(data["channel"]),
+                source=str(data["source"]),
+                external_key=str(data["external_key"]),
+                payload=str(data["payload"]).encode("latin-1"),
+            )
         except (OSError, ValueError, KeyError, TypeError):
             (folder / BROKEN).mkdir(mode=0o700, exist_ok=True)
             path.replace(folder / BROKEN / path.name)
             continue
-        raw_id, created = store_raw(factory, channel=item.channel, source=item.source,
-                                    external_key=item.external_key, payload=item.payload)
+        raw_id, created = store_raw(
+            factory, channel=item.channel, source=item.source, external_key=item.external_key, payload=item.payload
+        )
         path.unlink(missing_ok=True)
         if created:
             new += 1

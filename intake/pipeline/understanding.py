@@ -26,7 +26,7 @@ class Location:
 
     lat: float
     lon: float
-    source: str                  # exif | text | pin
+    source: str  # exif | text | pin
     score: float
     label: str | None = None
     result: GeocodeResult | None = None
@@ -40,7 +40,7 @@ class Analysis:
     category: str
     confidence: float
     scores: dict[str, float]
-    mention: Any                  # classifiers.address AddressMention | None
+    mention: Any  # classifiers.address AddressMention | None
     geocoded: GeocodeResult | None
 
 
@@ -74,8 +74,9 @@ class Understanding:
             extractor = cached[1]
         else:
             streets = [StreetEntry(name=s.name, postcode=s.postcode, citycode=s.citycode) for s in local.streets()]
-            extractor = AddressExtractor(streets, landmarks=landmarks, postcodes=config.town.postcodes,
-                                         ignore=config.addresses.ignore)
+            extractor = AddressExtractor(
+                streets, landmarks=landmarks, postcodes=config.town.postcodes, ignore=config.addresses.ignore
+            )
             _EXTRACTORS[local] = (settings, extractor)
         geocoder: Any = local
         if config.addresses.geocoder == "addok":
@@ -101,8 +102,13 @@ class Understanding:
             return None, None
         if mention.kind == "landmark":
             return mention, self._landmark(mention)
-        query = AddressQuery(voie=mention.voie, numero=mention.numero, rep=mention.rep,
-                             code_postal=mention.code_postal, second_voie=mention.second_voie)
+        query = AddressQuery(
+            voie=mention.voie,
+            numero=mention.numero,
+            rep=mention.rep,
+            code_postal=mention.code_postal,
+            second_voie=mention.second_voie,
+        )
         try:
             result = self.geocoder.geocode(query)
         except Exception as exc:  # an unreachable addok must not lose the message: no position, agent decides
@@ -118,14 +124,26 @@ class Understanding:
         if not result.estimated or self.geocoder is self.local or self.local is None:
             return result
         local = self.local.geocode(query)
-        if (local is None or not local.estimated or local.uncertainty_m is None
-                or (local.type == "intersection") != (result.type == "intersection")
-                or local.citycode != result.citycode or normalize_street(local.street or "")
-                != normalize_street(result.street or "")):
+        if (
+            local is None
+            or not local.estimated
+            or local.uncertainty_m is None
+            or (local.type == "intersection") != (result.type == "intersection")
+            or local.citycode != result.citycode
+            or normalize_street(local.street or "") != normalize_street(result.street or "")
+        ):
             return result
-        return replace(result, lon=local.lon, lat=local.lat, uncertainty_m=local.uncertainty_m,
-                       details={**result.details, "estimate": local.details.get("estimate", "croisement"),
-                                "estimated_by": "référence embarquée"})
+        return replace(
+            result,
+            lon=local.lon,
+            lat=local.lat,
+            uncertainty_m=local.uncertainty_m,
+            details={
+                **result.details,
+                "estimate": local.details.get("estimate", "croisement"),
+                "estimated_by": "référence embarquée",
+            },
+        )
 
     def in_commune(self, lat: float, lon: float) -> bool:
         """Whether a point (a photo's GPS) lies in the commune, with the configured margin."""
@@ -137,8 +155,9 @@ class Understanding:
         mention, geocoded = self.locate_text(subject, text)
         return Analysis(pred.category, pred.confidence, pred.scores, mention, geocoded)
 
-    def choose_location(self, *, exif: list[tuple[float, float]], text_result: GeocodeResult | None,
-                        mention: Any) -> Location | None:
+    def choose_location(
+        self, *, exif: list[tuple[float, float]], text_result: GeocodeResult | None, mention: Any
+    ) -> Location | None:
         """A photo's GPS inside the commune wins over the text; else the text's geocoded address."""
         for lat, lon in exif:
             if self.in_commune(lat, lon):
@@ -147,6 +166,13 @@ class Understanding:
                     label = text_result.label
                 return Location(lat, lon, "exif", 0.95, label=label, result=text_result, mention=mention)
         if text_result is not None:
-            return Location(text_result.lat, text_result.lon, "text", text_result.score, label=text_result.label,
-                            result=text_result, mention=mention)
+            return Location(
+                text_result.lat,
+                text_result.lon,
+                "text",
+                text_result.score,
+                label=text_result.label,
+                result=text_result,
+                mention=mention,
+            )
         return None

@@ -57,8 +57,11 @@ def anonymise_message(session: Session, store: FileStore, message: ReportMessage
     message.sender_name = message.sender_email = None
     message.subject, message.text, message.quoted, message.signature, message.html = "", ERASED, "", "", None
     message.details = {"anonymised": True}
-    delete_attachments(session, store, list(session.execute(
-        select(Attachment).where(Attachment.report_message_id == message.id)).scalars()))
+    delete_attachments(
+        session,
+        store,
+        list(session.execute(select(Attachment).where(Attachment.report_message_id == message.id)).scalars()),
+    )
     raw = session.get(RawMessage, message.raw_message_id)
     if raw is not None:
         purge_raw(raw, now=now)
@@ -94,8 +97,9 @@ def anonymise_report(session: Session, store: FileStore, report: Report, *, now:
     report.notes = []
     for message in session.execute(select(ReportMessage).where(ReportMessage.report_id == report.id)).scalars():
         anonymise_message(session, store, message, now=now)
-    delete_attachments(session, store, list(session.execute(
-        select(Attachment).where(Attachment.report_id == report.id)).scalars()))
+    delete_attachments(
+        session, store, list(session.execute(select(Attachment).where(Attachment.report_id == report.id)).scalars())
+    )
     anonymise_outbox(session, list(session.execute(select(Outbox).where(Outbox.report_id == report.id)).scalars()))
     for event in session.execute(select(Event).where(Event.report_id == report.id)).scalars():
         event.detail = _scrub(event.detail)
@@ -119,13 +123,33 @@ def anonymise_contact(contact: Contact, *, now: datetime) -> bool:
 
 def contact_is_done(session: Session, contact_id: int) -> bool:
     """Whether every report of this contact is anonymised (its identity is no longer needed)."""
-    left = session.execute(select(func.count()).select_from(Report).where(
-        Report.author_id == contact_id, Report.anonymised_at.is_(None))).scalar_one()
+    left = session.execute(
+        select(func.count()).select_from(Report).where(Report.author_id == contact_id, Report.anonymised_at.is_(None))
+    ).scalar_one()
     return int(left) == 0
 
 
-def audit(session: Session, *, actor: str, action: str, detail: dict[str, Any], user_id: int | None = None,
-          path: str = "", method: str = "CLI", ip: str | None = None) -> None:
+def audit(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    detail: dict[str, Any],
+    user_id: int | None = None,
+    path: str = "",
+    method: str = "CLI",
+    ip: str | None = None,
+) -> None:
     """One audit-log row for an operation on personal data (never the person's email or phone: a pseudonym)."""
-    session.add(AuditLog(user_id=user_id, username=actor[:80], action=action[:80], method=method[:8],
-                         path=path[:500], status=200, detail=detail, ip=ip))
+    session.add(
+        AuditLog(
+            user_id=user_id,
+            username=actor[:80],
+            action=action[:80],
+            method=method[:8],
+            path=path[:500],
+            status=200,
+            detail=detail,
+            ip=ip,
+        )
+    )

@@ -57,41 +57,72 @@ class Purge:
     @property
     def total(self) -> int:
         """Everything the purge touched."""
-        return (self.raw_messages + self.attachments + self.reports_anonymised + self.contacts_anonymised
-                + self.audit_entries)
+        return (
+            self.raw_messages
+            + self.attachments
+            + self.reports_anonymised
+            + self.contacts_anonymised
+            + self.audit_entries
+        )
 
     def summary_fr(self) -> str:
         """One French line for the command, the log and the health page."""
         verb = "seraient" if self.dry_run else "ont été"
-        return (f"{self.raw_messages} message(s) reçu(s) et {self.attachments} pièce(s) jointe(s) {verb} supprimés, "
-                f"{self.reports_anonymised} signalement(s) et {self.contacts_anonymised} contact(s) {verb} "
-                f"anonymisés, {self.audit_entries} entrée(s) du journal d'audit {verb} supprimées")
+        return (
+            f"{self.raw_messages} message(s) reçu(s) et {self.attachments} pièce(s) jointe(s) {verb} supprimés, "
+            f"{self.reports_anonymised} signalement(s) et {self.contacts_anonymised} contact(s) {verb} "
+            f"anonymisés, {self.audit_entries} entrée(s) du journal d'audit {verb} supprimées"
+        )
 
 
 def _closed_before(cutoff: datetime) -> Select[Any]:
     """Ids of closed reports whose last status change is older than `cutoff` (a scalar subquery's select)."""
-    last = (select(Event.report_id, func.max(Event.at).label("at")).where(Event.action == "status")
-            .group_by(Event.report_id).subquery())
-    return (select(Report.id).join(last, last.c.report_id == Report.id)
-            .where(Report.status.in_(CLOSED), last.c.at < cutoff))
+    last = (
+        select(Event.report_id, func.max(Event.at).label("at"))
+        .where(Event.action == "status")
+        .group_by(Event.report_id)
+        .subquery()
+    )
+    return (
+        select(Report.id).join(last, last.c.report_id == Report.id).where(Report.status.in_(CLOSED), last.c.at < cutoff)
+    )
 
 
 def _raw_of_closed(session: Session, cutoff: datetime) -> list[int]:
-    filed = (select(ReportMessage.raw_message_id).where(ReportMessage.report_id.in_(_closed_before(cutoff)))
-             .scalar_subquery())
-    return list(session.execute(select(RawMessage.id).where(RawMessage.purged_at.is_(None),
-                                                            RawMessage.id.in_(filed))).scalars())
+    filed = (
+        select(ReportMessage.raw_message_id)
+        .where(ReportMessage.report_id.in_(_closed_before(cutoff)))
+        .scalar_subquery()
+    )
+    return list(
+        session.execute(select(RawMessage.id).where(RawMessage.purged_at.is_(None), RawMessage.id.in_(filed))).scalars()
+    )
 
 
 def _raw_without_report(session: Session, cutoff: datetime) -> list[int]:
     filed = select(ReportMessage.raw_message_id).scalar_subquery()
-    return list(session.execute(select(RawMessage.id).where(
-        RawMessage.purged_at.is_(None), RawMessage.received_at < cutoff,
-        RawMessage.status.in_(("failed", "discarded", "processed")), RawMessage.id.not_in(filed))).scalars())
+    return list(
+        session.execute(
+            select(RawMessage.id).where(
+                RawMessage.purged_at.is_(None),
+                RawMessage.received_at < cutoff,
+                RawMessage.status.in_(("failed", "discarded", "processed")),
+                RawMessage.id.not_in(filed),
+            )
+        ).scalars()
+    )
 
 
-def purge(factory: sessionmaker[Session], config: Config, store: FileStore, *, now: datetime | None = None,
-          dry_run: bool = False, actor: str = "guichet", batch: int = BATCH) -> Purge:
+def purge(
+    factory: sessionmaker[Session],
+    config: Config,
+    store: FileStore,
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+    actor: str = "guichet",
+    batch: int = BATCH,
+) -> Purge:
     """Apply the retention durations; with `dry_run`, only count.
 
     The work is planned in one read, then done in short transactions of `batch` rows each (SQLite's write lock is
@@ -105,15 +136,30 @@ def purge(factory: sessionmaker[Session], config: Config, store: FileStore, *, n
     audit_cutoff = months_before(now, keep.audit_months)
     with factory() as session:
         raw_ids = sorted(set(_raw_of_closed(session, raw_cutoff)) | set(_raw_without_report(session, raw_cutoff)))
-        attachment_ids = list(session.execute(select(Attachment.id).where(
-            Attachment.report_id.in_(_closed_before(raw_cutoff)))).scalars())
-        report_ids: list[int] = list(session.execute(_closed_before(identity_cutoff).where(
-            Report.anonymised_at.is_(None)).order_by(Report.id)).scalars())
-        done.audit_entries = int(session.execute(select(func.count()).select_from(AuditLog).where(
-            AuditLog.at < audit_cutoff)).scalar_one())
-        authors = sorted({a for a in session.execute(select(Report.author_id).where(
-            Report.id.in_(_closed_before(identity_cutoff)), Report.anonymised_at.is_(None),
-            Report.author_id.is_not(None))).scalars() if a is not None})
+        attachment_ids = list(
+            session.execute(select(Attachment.id).where(Attachment.report_id.in_(_closed_before(raw_cutoff)))).scalars()
+        )
+        report_ids: list[int] = list(
+            session.execute(
+                _closed_before(identity_cutoff).where(Report.anonymised_at.is_(None)).order_by(Report.id)
+            ).scalars()
+        )
+        done.audit_entries = int(
+            session.execute(select(func.count()).select_from(AuditLog).where(AuditLog.at < audit_cutoff)).scalar_one()
+        )
+        authors = sorted(
+            {
+                a
+                for a in session.execute(
+                    select(Report.author_id).where(
+                        Report.id.in_(_closed_before(identity_cutoff)),
+                        Report.anonymised_at.is_(None),
+                        Report.author_id.is_not(None),
+                    )
+                ).scalars()
+                if a is not None
+            }
+        )
         if dry_run:
             wanted = set(report_ids)
             done.contacts_anonymised = sum(1 for cid in authors if _would_be_done(session, cid, wanted))
@@ -126,8 +172,9 @@ def purge(factory: sessionmaker[Session], config: Config, store: FileStore, *, n
                 purge_raw(raw, now=now)
     for chunk in _chunks(attachment_ids, batch):
         with factory() as session, session.begin():
-            delete_attachments(session, store, list(session.execute(
-                select(Attachment).where(Attachment.id.in_(chunk))).scalars()))
+            delete_attachments(
+                session, store, list(session.execute(select(Attachment).where(Attachment.id.in_(chunk))).scalars())
+            )
     for chunk in _chunks(report_ids, batch):
         with factory() as session, session.begin():
             for report in session.execute(select(Report).where(Report.id.in_(chunk))).scalars():
@@ -138,34 +185,39 @@ def purge(factory: sessionmaker[Session], config: Config, store: FileStore, *, n
                 if contact_is_done(session, contact.id):
                     done.contacts_anonymised += int(anonymise_contact(contact, now=now))
     with factory() as session, session.begin():
-        session.execute(delete(AuditLog).where(AuditLog.at < audit_cutoff)
-                        .execution_options(synchronize_session=False))
+        session.execute(delete(AuditLog).where(AuditLog.at < audit_cutoff).execution_options(synchronize_session=False))
         audit(session, actor=actor, action=PURGE_ACTION, detail=asdict(done))
     log.info("retention purge: %s", done.summary_fr())
     return done
 
 
 def _chunks(ids: list[int], size: int) -> list[list[int]]:
-    return [ids[i:i + size] for i in range(0, len(ids), max(1, size))]
+    return [ids[i : i + size] for i in range(0, len(ids), max(1, size))]
 
 
 def _would_be_done(session: Session, contact_id: int, anonymised_now: set[int]) -> bool:
-    left = session.execute(select(Report.id).where(Report.author_id == contact_id, Report.anonymised_at.is_(None))
-                           ).scalars()
+    left = session.execute(
+        select(Report.id).where(Report.author_id == contact_id, Report.anonymised_at.is_(None))
+    ).scalars()
     return all(report_id in anonymised_now for report_id in left)
 
 
 def last_purge(session: Session) -> tuple[datetime, dict[str, object]] | None:
     """When the last purge ran and what it did (from the audit log), or None."""
-    row = session.execute(select(AuditLog.at, AuditLog.detail).where(AuditLog.action == PURGE_ACTION)
-                          .order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(1)).first()
+    row = session.execute(
+        select(AuditLog.at, AuditLog.detail)
+        .where(AuditLog.action == PURGE_ACTION)
+        .order_by(AuditLog.at.desc(), AuditLog.id.desc())
+        .limit(1)
+    ).first()
     return (row[0], dict(row[1] or {})) if row is not None else None
 
 
 def purge_due(session: Session, *, now: datetime | None = None) -> bool:
     """Whether a day has passed since the last purge was started (workers run it once a day)."""
-    last = session.execute(select(func.max(AuditLog.at)).where(
-        AuditLog.action.in_((PURGE_ACTION, PURGE_START)))).scalar_one()
+    last = session.execute(
+        select(func.max(AuditLog.at)).where(AuditLog.action.in_((PURGE_ACTION, PURGE_START)))
+    ).scalar_one()
     return last is None or (now or utcnow()) - as_utc(last) >= timedelta(hours=24)
 
 
@@ -187,6 +239,10 @@ def retention_status(session: Session) -> RetentionStatus:
     def count(column: Any) -> int:
         return int(session.execute(select(func.count()).where(column.is_not(None))).scalar_one())
 
-    return RetentionStatus(last_at=last[0] if last else None, last=last[1] if last else {},
-                           reports_anonymised=count(Report.anonymised_at),
-                           contacts_anonymised=count(Contact.anonymised_at), raw_purged=count(RawMessage.purged_at))
+    return RetentionStatus(
+        last_at=last[0] if last else None,
+        last=last[1] if last else {},
+        reports_anonymised=count(Report.anonymised_at),
+        contacts_anonymised=count(Contact.anonymised_at),
+        raw_purged=count(RawMessage.purged_at),
+    )

@@ -69,24 +69,44 @@ def find_subject(session: Session, identifier: str) -> Subject:
     subject = Subject(identifier)
     emails = {identifier} if "@" in identifier else set()
     phones = set() if "@" in identifier else {identifier}
-    subject.contacts = list(session.execute(select(Contact).where(or_(
-        func.lower(Contact.email).in_(sorted(emails) or [""]), Contact.phone.in_(sorted(phones) or [""])))
-        .order_by(Contact.id)).scalars())
+    subject.contacts = list(
+        session.execute(
+            select(Contact)
+            .where(
+                or_(func.lower(Contact.email).in_(sorted(emails) or [""]), Contact.phone.in_(sorted(phones) or [""]))
+            )
+            .order_by(Contact.id)
+        ).scalars()
+    )
     emails |= {c.email.lower() for c in subject.contacts if c.email}
     phones |= {c.phone for c in subject.contacts if c.phone}
     contact_ids = [c.id for c in subject.contacts]
-    subject.reports = list(session.execute(select(Report).where(Report.author_id.in_(contact_ids or [-1]))
-                                           .order_by(Report.id)).scalars())
+    subject.reports = list(
+        session.execute(select(Report).where(Report.author_id.in_(contact_ids or [-1])).order_by(Report.id)).scalars()
+    )
     own = {r.id for r in subject.reports}
-    rows = session.execute(select(ReportMessage).where(or_(
-        func.lower(ReportMessage.sender_email).in_(sorted(emails) or [""]),
-        ReportMessage.report_id.in_(sorted(own) or [-1]))).order_by(ReportMessage.id)).scalars()
+    rows = session.execute(
+        select(ReportMessage)
+        .where(
+            or_(
+                func.lower(ReportMessage.sender_email).in_(sorted(emails) or [""]),
+                ReportMessage.report_id.in_(sorted(own) or [-1]),
+            )
+        )
+        .order_by(ReportMessage.id)
+    ).scalars()
     # On their own reports, a message without a sender address is theirs (an SMS, a call typed in by reception).
-    subject.messages = [m for m in rows if (m.sender_email or "").lower() in emails
-                        or (m.report_id in own and not m.sender_email)]
+    subject.messages = [
+        m for m in rows if (m.sender_email or "").lower() in emails or (m.report_id in own and not m.sender_email)
+    ]
     recipients = emails | phones | {f"whatsapp:{p}" for p in phones}
-    subject.outbox = list(session.execute(select(Outbox).where(func.lower(Outbox.recipient).in_(
-        sorted({r.lower() for r in recipients}) or [""])).order_by(Outbox.id)).scalars())
+    subject.outbox = list(
+        session.execute(
+            select(Outbox)
+            .where(func.lower(Outbox.recipient).in_(sorted({r.lower() for r in recipients}) or [""]))
+            .order_by(Outbox.id)
+        ).scalars()
+    )
     return subject
 
 
@@ -113,71 +133,120 @@ def export_subject(session: Session, config: Config, subject: Subject) -> dict[s
     out_reports = []
     for report in sorted(reports.values(), key=lambda r: r.id):
         mine = report.id in {r.id for r in subject.reports}
-        out_reports.append({
-            "numero": report.tracking_number,
-            "auteur": mine,
-            "recu_le": _when(config, report.created_at),
-            "canal": report.channel,
-            "objet": report.subject if mine else None,
-            "description": report.description if mine else None,
-            "categorie": labels.get(report.category or "", report.category),
-            "statut": config.statuses.label(report.status),
-            "adresse": report.address_label or report.address_voie,
-            "position": [report.lat, report.lon] if report.lat is not None else None,
-            "page_de_suivi": config.status_url(report.public_token) if mine else None,
-            "anonymise_le": _when(config, report.anonymised_at),
-            "messages": [{
-                "recu_le": _when(config, m.created_at), "nom": m.sender_name, "courriel": m.sender_email,
-                "objet": m.subject, "texte": m.text, "signature": m.signature or None,
-                "telephone_lu_dans_le_message": (m.details or {}).get("phone_in_text"),
-                "pieces_jointes": [{"nom": a.filename, "type": a.content_type, "taille": a.size,
-                                    "position_gps": [a.gps_lat, a.gps_lon] if a.gps_lat is not None else None}
-                                   for a in attachments.get(m.id, [])],
-            } for m in by_report.get(report.id, [])],
-        })
+        out_reports.append(
+            {
+                "numero": report.tracking_number,
+                "auteur": mine,
+                "recu_le": _when(config, report.created_at),
+                "canal": report.channel,
+                "objet": report.subject if mine else None,
+                "description": report.description if mine else None,
+                "categorie": labels.get(report.category or "", report.category),
+                "statut": config.statuses.label(report.status),
+                "adresse": report.address_label or report.address_voie,
+                "position": [report.lat, report.lon] if report.lat is not None else None,
+                "page_de_suivi": config.status_url(report.public_token) if mine else None,
+                "anonymise_le": _when(config, report.anonymised_at),
+                "messages": [
+                    {
+                        "recu_le": _when(config, m.created_at),
+                        "nom": m.sender_name,
+                        "courriel": m.sender_email,
+                        "objet": m.subject,
+                        "texte": m.text,
+                        "signature": m.signature or None,
+                        "telephone_lu_dans_le_message": (m.details or {}).get("phone_in_text"),
+                        "pieces_jointes": [
+                            {
+                                "nom": a.filename,
+                                "type": a.content_type,
+                                "taille": a.size,
+                                "position_gps": [a.gps_lat, a.gps_lon] if a.gps_lat is not None else None,
+                            }
+                            for a in attachments.get(m.id, [])
+                        ],
+                    }
+                    for m in by_report.get(report.id, [])
+                ],
+            }
+        )
     return {
-        "demande": {"identifiant": subject.identifier, "commune": config.town.name,
-                    "date": _when(config, utcnow()), "responsable": config.privacy.controller},
-        "contacts": [{"nom": c.name, "courriel": c.email, "telephone": c.phone, "opposition_sms": c.opt_out,
-                      "cree_le": _when(config, c.created_at), "anonymise_le": _when(config, c.anonymised_at)}
-                     for c in subject.contacts],
+        "demande": {
+            "identifiant": subject.identifier,
+            "commune": config.town.name,
+            "date": _when(config, utcnow()),
+            "responsable": config.privacy.controller,
+        },
+        "contacts": [
+            {
+                "nom": c.name,
+                "courriel": c.email,
+                "telephone": c.phone,
+                "opposition_sms": c.opt_out,
+                "cree_le": _when(config, c.created_at),
+                "anonymise_le": _when(config, c.anonymised_at),
+            }
+            for c in subject.contacts
+        ],
         "signalements": out_reports,
-        "messages_envoyes": [{"date": _when(config, o.created_at), "canal": o.channel, "destinataire": o.recipient,
-                              "objet": o.subject, "texte": o.body, "etat": o.status} for o in subject.outbox],
+        "messages_envoyes": [
+            {
+                "date": _when(config, o.created_at),
+                "canal": o.channel,
+                "destinataire": o.recipient,
+                "objet": o.subject,
+                "texte": o.body,
+                "etat": o.status,
+            }
+            for o in subject.outbox
+        ],
     }
 
 
 def summary_fr(config: Config, data: dict[str, Any]) -> str:
     """A readable French summary of an export (what the citizen reads first)."""
     ask = data["demande"]
-    lines = [f"Données détenues par {ask['commune']} concernant {ask['identifiant']}",
-             f"(extraction du {ask['date']}, responsable du traitement : {ask['responsable']})", ""]
+    lines = [
+        f"Données détenues par {ask['commune']} concernant {ask['identifiant']}",
+        f"(extraction du {ask['date']}, responsable du traitement : {ask['responsable']})",
+        "",
+    ]
     if not (data["contacts"] or data["signalements"] or data["messages_envoyes"]):
         lines.append("Aucune donnée n'est détenue sur cette adresse ou ce numéro.")
     for c in data["contacts"]:
-        lines.append("Coordonnées : " + ", ".join(
-            v for v in (c["nom"], c["courriel"], c["telephone"]) if v) + (" (SMS refusés)" if c["opposition_sms"]
-                                                                           else ""))
+        lines.append(
+            "Coordonnées : "
+            + ", ".join(v for v in (c["nom"], c["courriel"], c["telephone"]) if v)
+            + (" (SMS refusés)" if c["opposition_sms"] else "")
+        )
     reports = data["signalements"]
     if reports:
         lines += ["", f"{len(reports)} signalement(s) :"]
     for r in reports:
         role = "déposé par vous" if r["auteur"] else "vous y avez écrit"
-        lines.append(f"- n° {r['numero']} du {(r['recu_le'] or '')[:10]} ({r['canal']}, {role}) : "
-                     f"{r['categorie'] or 'catégorie à préciser'}, état « {r['statut']} », "
-                     f"lieu : {r['adresse'] or 'non précisé'} ; {len(r['messages'])} message(s), "
-                     f"{sum(len(m['pieces_jointes']) for m in r['messages'])} pièce(s) jointe(s)")
+        lines.append(
+            f"- n° {r['numero']} du {(r['recu_le'] or '')[:10]} ({r['canal']}, {role}) : "
+            f"{r['categorie'] or 'catégorie à préciser'}, état « {r['statut']} », "
+            f"lieu : {r['adresse'] or 'non précisé'} ; {len(r['messages'])} message(s), "
+            f"{sum(len(m['pieces_jointes']) for m in r['messages'])} pièce(s) jointe(s)"
+        )
     sent = data["messages_envoyes"]
     if sent:
         lines += ["", f"{len(sent)} message(s) envoyé(s) par la mairie (accusés de réception, suivi)."]
     privacy = config.privacy
-    lines += ["", f"Conservation : les messages reçus et leurs pièces jointes sont supprimés "
-                  f"{privacy.retention.raw_months} mois après la clôture du signalement, vos coordonnées et vos "
-                  f"messages anonymisés après {privacy.retention.identity_months} mois.",
-              "Vous pouvez demander la rectification ou l'effacement de ces données"
-              + (f" auprès du délégué à la protection des données : {privacy.dpo_contact}." if privacy.dpo_contact
-                 else " auprès de la mairie."),
-              f"Réclamation : {privacy.authority}."]
+    lines += [
+        "",
+        f"Conservation : les messages reçus et leurs pièces jointes sont supprimés "
+        f"{privacy.retention.raw_months} mois après la clôture du signalement, vos coordonnées et vos "
+        f"messages anonymisés après {privacy.retention.identity_months} mois.",
+        "Vous pouvez demander la rectification ou l'effacement de ces données"
+        + (
+            f" auprès du délégué à la protection des données : {privacy.dpo_contact}."
+            if privacy.dpo_contact
+            else " auprès de la mairie."
+        ),
+        f"Réclamation : {privacy.authority}.",
+    ]
     return "\n".join(lines)
 
 
@@ -191,9 +260,19 @@ class Erasure:
     sent: int = 0
 
 
-def erase_subject(session: Session, config: Config, store: FileStore, subject: Subject, *, key: bytes,
-                  actor: str, user_id: int | None = None, ip: str | None = None, method: str = "CLI",
-                  path: str = "") -> Erasure:
+def erase_subject(
+    session: Session,
+    config: Config,
+    store: FileStore,
+    subject: Subject,
+    *,
+    key: bytes,
+    actor: str,
+    user_id: int | None = None,
+    ip: str | None = None,
+    method: str = "CLI",
+    path: str = "",
+) -> Erasure:
     """Anonymise everything held about the person; their reports keep category, place and status. Audited."""
     now = utcnow()
     done = Erasure()
@@ -208,16 +287,49 @@ def erase_subject(session: Session, config: Config, store: FileStore, subject: S
     anonymise_outbox(session, subject.outbox)
     for contact in subject.contacts:
         done.contacts += int(anonymise_contact(contact, now=now))
-    audit(session, actor=actor, action="rgpd_erase", user_id=user_id, ip=ip, method=method, path=path,
-          detail={"subject": pseudonym(key, subject.identifier, region=config.town.phone_region),
-                  "contacts": done.contacts, "reports": done.reports, "messages": done.messages,
-                  "sent": done.sent})
+    audit(
+        session,
+        actor=actor,
+        action="rgpd_erase",
+        user_id=user_id,
+        ip=ip,
+        method=method,
+        path=path,
+        detail={
+            "subject": pseudonym(key, subject.identifier, region=config.town.phone_region),
+            "contacts": done.contacts,
+            "reports": done.reports,
+            "messages": done.messages,
+            "sent": done.sent,
+        },
+    )
     return done
 
 
-def audit_export(session: Session, config: Config, subject: Subject, *, key: bytes, actor: str,
-                 user_id: int | None = None, ip: str | None = None, method: str = "CLI", path: str = "") -> None:
+def audit_export(
+    session: Session,
+    config: Config,
+    subject: Subject,
+    *,
+    key: bytes,
+    actor: str,
+    user_id: int | None = None,
+    ip: str | None = None,
+    method: str = "CLI",
+    path: str = "",
+) -> None:
     """Record that what is held about the person was exported (under a pseudonym)."""
-    audit(session, actor=actor, action="rgpd_export", user_id=user_id, ip=ip, method=method, path=path,
-          detail={"subject": pseudonym(key, subject.identifier, region=config.town.phone_region),
-                  "reports": len(subject.reports), "messages": len(subject.messages)})
+    audit(
+        session,
+        actor=actor,
+        action="rgpd_export",
+        user_id=user_id,
+        ip=ip,
+        method=method,
+        path=path,
+        detail={
+            "subject": pseudonym(key, subject.identifier, region=config.town.phone_region),
+            "reports": len(subject.reports),
+            "messages": len(subject.messages),
+        },
+    )

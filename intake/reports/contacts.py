@@ -38,6 +38,7 @@ def link_contacts(session: Session, *, email: str, phone: str, actor: str, regio
     by_email.phone, by_email.opt_out, by_email.opt_out_at = number, opt_out, opt_out_at
     by_email.name = by_email.name or name
     for report_id in reports:
-        session.add(Event(report_id=report_id, actor=actor, action="contact_linked",
-                          detail={"email": email, "phone": number}))
+        session.add(
+            Event(report_id=report_id, actor=actor, action="contact_linked", detail={"email": email, "phone": number})
+        )
     return by_email

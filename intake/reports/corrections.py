@@ -15,17 +15,34 @@ def reclassify(session: Session, config: Config, report: Report, category: str, 
     services = {c.code: c.service for c in config.categories}
     if category not in services:
         raise ValueError(f"catégorie inconnue : {category}")
-    first = session.execute(
-        select(ReportMessage).where(ReportMessage.report_id == report.id).order_by(ReportMessage.id)
-    ).scalars().first()
+    first = (
+        session.execute(select(ReportMessage).where(ReportMessage.report_id == report.id).order_by(ReportMessage.id))
+        .scalars()
+        .first()
+    )
     old = report.category
-    session.add(Correction(report_id=report.id, field="category", old_value=old, new_value=category,
-                           subject=first.subject if first else report.subject,
-                           text=first.text if first else report.description, channel=report.channel, actor=actor))
+    session.add(
+        Correction(
+            report_id=report.id,
+            field="category",
+            old_value=old,
+            new_value=category,
+            subject=first.subject if first else report.subject,
+            text=first.text if first else report.description,
+            channel=report.channel,
+            actor=actor,
+        )
+    )
     report.category, report.category_source = category, "agent"
     report.service = services[category]
     report.review_reasons = [r for r in (report.review_reasons or []) if not r.startswith("catégorie")]
     if report.status == NEEDS_REVIEW and not report.review_reasons:
         report.status = "nouveau"
-    session.add(Event(report_id=report.id, actor=actor, action="reclassified",
-                      detail={"from": old, "to": category, "service": report.service}))
+    session.add(
+        Event(
+            report_id=report.id,
+            actor=actor,
+            action="reclassified",
+            detail={"from": old, "to": category, "service": report.service},
+        )
+    )

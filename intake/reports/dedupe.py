@@ -34,8 +34,9 @@ def box(lat: float, lon: float, radius_m: float) -> tuple[float, float, float, f
     return lat - dlat, lat + dlat, lon - dlon, lon + dlon
 
 
-def closest(lat: float, lon: float, candidates: Iterable[tuple[K, float, float, datetime]],
-            *, radius_m: float) -> tuple[K, float] | None:
+def closest(
+    lat: float, lon: float, candidates: Iterable[tuple[K, float, float, datetime]], *, radius_m: float
+) -> tuple[K, float] | None:
     """(key, distance) of the candidate within the radius that is closest, ties going to the oldest."""
     best: tuple[float, datetime, K] | None = None
     for key, clat, clon, created in candidates:
@@ -79,8 +80,7 @@ def link(session: Session, duplicate: Report, main: Report, *, actor: str, how: 
     distance = None
     if None not in (duplicate.lat, duplicate.lon, main.lat, main.lon):
         distance = round(distance_m(duplicate.lat, duplicate.lon, main.lat, main.lon), 1)  # type: ignore[arg-type]
-    detail = {"duplicate": duplicate.tracking_number, "main": main.tracking_number, "how": how,
-              "distance_m": distance}
+    detail = {"duplicate": duplicate.tracking_number, "main": main.tracking_number, "how": how, "distance_m": distance}
     for row in (duplicate, main):
         session.add(Event(report_id=row.id, actor=actor, action="duplicate_of", detail=detail))
 
@@ -133,5 +133,3 @@ def merge(session: Session, source: Report, target: Report, actor: str, *, servi
     for child in children:
         link(session, child, target, actor=actor, how="merge")
     return target
-
-

@@ -37,8 +37,13 @@ class StoredPhoto:
 
     def detail(self) -> dict[str, Any]:
         """The event's detail."""
-        return {"sha256": self.original, "served": self.served, "thumb": self.thumb, "filename": self.filename,
-                "size": self.size}
+        return {
+            "sha256": self.original,
+            "served": self.served,
+            "thumb": self.thumb,
+            "filename": self.filename,
+            "size": self.size,
+        }
 
 
 def store_photo(store: FileStore, data: bytes, filename: str) -> StoredPhoto:
@@ -53,8 +58,16 @@ def store_photo(store: FileStore, data: bytes, filename: str) -> StoredPhoto:
     return StoredPhoto(store.put(data), store.put(served), store.put(thumb), name, len(data))
 
 
-def record_visit(session: Session, config: Config, report: Report, *, actor: str, photo: StoredPhoto | None = None,
-                 note: str | None = None, status: str | None = None) -> list[int]:
+def record_visit(
+    session: Session,
+    config: Config,
+    report: Report,
+    *,
+    actor: str,
+    photo: StoredPhoto | None = None,
+    note: str | None = None,
+    status: str | None = None,
+) -> list[int]:
     """Record the technician's photo, note and status on the report; returns the outbox ids queued for citizens.
 
     ValueError (French) for a status a technician may not set, or when there is nothing to record.
@@ -75,5 +88,8 @@ def record_visit(session: Session, config: Config, report: Report, *, actor: str
 
 def after_photos(session: Session, report_id: int) -> list[Event]:
     """The photos after the work of a report, oldest first."""
-    return list(session.execute(select(Event).where(Event.report_id == report_id, Event.action == PHOTO_EVENT)
-                                .order_by(Event.id)).scalars())
+    return list(
+        session.execute(
+            select(Event).where(Event.report_id == report_id, Event.action == PHOTO_EVENT).order_by(Event.id)
+        ).scalars()
+    )

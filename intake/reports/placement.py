@@ -20,9 +20,17 @@ def _where(report: Report) -> str | None:
     return f"{report.address_label or ''} ({report.lat:.6f}, {report.lon:.6f})".strip()
 
 
-def place_by_agent(session: Session, config: Config, understanding: Any, report: Report, *,
-                   lat: float | None = None, lon: float | None = None, address: str | None = None,
-                   actor: str) -> str:
+def place_by_agent(
+    session: Session,
+    config: Config,
+    understanding: Any,
+    report: Report,
+    *,
+    lat: float | None = None,
+    lon: float | None = None,
+    address: str | None = None,
+    actor: str,
+) -> str:
     """Move the report to a point, or to a typed address; returns the label kept. ValueError (French) if unusable."""
     address = (address or "").strip()[:300] or None
     before = _where(report)
@@ -31,18 +39,48 @@ def place_by_agent(session: Session, config: Config, understanding: Any, report:
             raise ValueError("ce point est en dehors de la commune")
         near = understanding.local.reverse(lat, lon, max_distance_m=NEAR_ADDRESS_M)
         label = address or (f"près du {near.label}" if near is not None else None)
-        place(session, config, report, lat=lat, lon=lon, source="agent", score=1.0, label=label, actor=actor,
-              detail={"how": "point"})
+        place(
+            session,
+            config,
+            report,
+            lat=lat,
+            lon=lon,
+            source="agent",
+            score=1.0,
+            label=label,
+            actor=actor,
+            detail={"how": "point"},
+        )
     elif address:
         found = understanding.geocoder.geocode(address)
         if found is None or found.score < config.addresses.min_score:
             raise ValueError(f"adresse introuvable dans la commune : {address}")
-        place(session, config, report, lat=found.lat, lon=found.lon, source="agent", score=found.score, geo=found,
-              label=found.label, actor=actor, detail={"how": "adresse", "typed": address})
+        place(
+            session,
+            config,
+            report,
+            lat=found.lat,
+            lon=found.lon,
+            source="agent",
+            score=found.score,
+            geo=found,
+            label=found.label,
+            actor=actor,
+            detail={"how": "adresse", "typed": address},
+        )
     else:
         raise ValueError("placez le point sur la carte ou tapez une adresse")
     locate_zone(config, report)
-    session.add(Correction(report_id=report.id, field="address", old_value=before, new_value=_where(report),
-                           subject=report.subject or "", text=report.description or "", channel=report.channel,
-                           actor=actor))
+    session.add(
+        Correction(
+            report_id=report.id,
+            field="address",
+            old_value=before,
+            new_value=_where(report),
+            subject=report.subject or "",
+            text=report.description or "",
+            channel=report.channel,
+            actor=actor,
+        )
+    )
     return report.address_label or ""

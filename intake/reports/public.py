@@ -74,21 +74,30 @@ def tracking_page(session: Session, config: Config, token: str) -> TrackingPage 
     if rep is None:
         return None
     changes = session.execute(
-        select(Event.at, Event.detail).where(Event.report_id == rep.id, Event.action == "status")
-        .order_by(Event.id)).all()
+        select(Event.at, Event.detail).where(Event.report_id == rep.id, Event.action == "status").order_by(Event.id)
+    ).all()
     service = config.service(rep.service)
     history = [(at, config.statuses.label(str((detail or {}).get("to")))) for at, detail in changes]
     return TrackingPage(
-        tracking_number=rep.tracking_number, received_at=rep.created_at,
+        tracking_number=rep.tracking_number,
+        received_at=rep.created_at,
         category=next((c.label for c in config.categories if c.code == rep.category), None),
         status=config.statuses.label(rep.status),
         reason=config.statuses.reason_label(rep.status_reason) if rep.status == "rejete" else None,
-        address=public_place(rep.address_voie), service=service.name if service else None, history=history)
+        address=public_place(rep.address_voie),
+        service=service.name if service else None,
+        history=history,
+    )
 
 
 def after_photo_events(session: Session, token: str) -> list[int]:
     """Ids of the `field_photo` events (technicians' photos after the work) of the report whose public token is
     `token`, oldest first; the tracking page shows them only when the town chose to (`web.public_after_photo`)."""
-    return list(session.execute(
-        select(Event.id).join(Report, Report.id == Event.report_id)
-        .where(Report.public_token == token, Event.action == "field_photo").order_by(Event.id)).scalars())
+    return list(
+        session.execute(
+            select(Event.id)
+            .join(Report, Report.id == Event.report_id)
+            .where(Report.public_token == token, Event.action == "field_photo")
+            .order_by(Event.id)
+        ).scalars()
+    )

@@ -15,8 +15,13 @@ from intake.vocab import CLOSED
 
 CITIZEN = "citoyen"
 # Review reasons (set by triage) that say nobody could place the report, or not surely; an answer removes them.
-LOCATION_REASONS = ("aucune localisation", "adresse non trouvée", "adresse ambiguë", "localisation incertaine",
-                    "localisation ambiguë")
+LOCATION_REASONS = (
+    "aucune localisation",
+    "adresse non trouvée",
+    "adresse ambiguë",
+    "localisation incertaine",
+    "localisation ambiguë",
+)
 # Positions a citizen's answer never replaces: an agent's choice, a photo's GPS, a pin already dropped.
 FIRM_SOURCES = frozenset({"agent", "exif", "pin"})
 
@@ -57,9 +62,13 @@ def accepts_citizen_location(session: Session, report: Report) -> str | None:
 
 def answered(session: Session, report: Report) -> bool:
     """Whether the citizen already placed the report themselves (pin page, reply, shared position)."""
-    return session.execute(
-        select(Event.id).where(Event.report_id == report.id, Event.action == "located", Event.actor == CITIZEN)
-    ).first() is not None or report.location_source == "pin"
+    return (
+        session.execute(
+            select(Event.id).where(Event.report_id == report.id, Event.action == "located", Event.actor == CITIZEN)
+        ).first()
+        is not None
+        or report.location_source == "pin"
+    )
 
 
 def clear_location_reasons(session: Session, config: Config, report: Report) -> None:
@@ -72,16 +81,29 @@ def clear_location_reasons(session: Session, config: Config, report: Report) -> 
     if not after and report.status == "a_qualifier":
         from intake.reports.statuses import change_status
 
-        change_status(session, config, report, "nouveau", actor="guichet", notify=False,
-                      note="localisé : plus rien à vérifier")
+        change_status(
+            session, config, report, "nouveau", actor="guichet", notify=False, note="localisé : plus rien à vérifier"
+        )
         from intake.reports.routing import dispatch
 
         dispatch(session, config, report)  # its zone may change its service; pending mail leaves with the sweep
 
 
-def place(session: Session, config: Config, report: Report, *, lat: float, lon: float, source: str, score: float,
-          geo: Any = None, mention: Any = None, label: str | None = None, detail: dict[str, Any] | None = None,
-          actor: str = CITIZEN) -> None:
+def place(
+    session: Session,
+    config: Config,
+    report: Report,
+    *,
+    lat: float,
+    lon: float,
+    source: str,
+    score: float,
+    geo: Any = None,
+    mention: Any = None,
+    label: str | None = None,
+    detail: dict[str, Any] | None = None,
+    actor: str = CITIZEN,
+) -> None:
     """Set the report's position and address fields, record who placed it, and drop the stale review reasons."""
     report.lat, report.lon, report.location_source = float(lat), float(lon), source
     report.confidence = {**(report.confidence or {}), "location": round(float(score), 4)}
@@ -89,15 +111,20 @@ def place(session: Session, config: Config, report: Report, *, lat: float, lon: 
     if geo is not None:
         report.address_label = (label or geo.label)[:300]
         report.address_voie = geo.street
-        report.address_numero = (getattr(mention, "numero", None) or geo.housenumber or None)
+        report.address_numero = getattr(mention, "numero", None) or geo.housenumber or None
         report.address_rep = getattr(mention, "rep", None)
         report.address_postcode = geo.postcode
         report.address_citycode = geo.citycode
     elif label:
         report.address_label = label[:300]
-    session.add(Event(report_id=report.id, actor=actor, action="located",
-                      detail={"source": source, "label": report.address_label, "score": round(float(score), 4),
-                              **(detail or {})}))
+    session.add(
+        Event(
+            report_id=report.id,
+            actor=actor,
+            action="located",
+            detail={"source": source, "label": report.address_label, "score": round(float(score), 4), **(detail or {})},
+        )
+    )
     loose = review_reason(report, config.addresses.max_estimate_m)
     if loose is not None:  # an answer placed it, but too loosely to transmit: the agent still checks
         report.review_reasons = [*(r for r in report.review_reasons or [] if not _is_placing_reason(r)), loose]
@@ -105,33 +132,55 @@ def place(session: Session, config: Config, report: Report, *, lat: float, lon: 
     clear_location_reasons(session, config, report)
 
 
-def locate_answer(session: Session, config: Config, understanding: Any, report: Report, *, text: str,
-                  detail: dict[str, Any]) -> bool:
+def locate_answer(
+    session: Session, config: Config, understanding: Any, report: Report, *, text: str, detail: dict[str, Any]
+) -> bool:
     """Read an address (or a photo's GPS) in the citizen's answer and place the report; True when placed."""
     mention, result = understanding.locate_text("", text)
     photos = session.execute(
         select(Attachment.gps_lat, Attachment.gps_lon).where(
-            Attachment.report_id == report.id, Attachment.gps_lat.is_not(None))
+            Attachment.report_id == report.id, Attachment.gps_lat.is_not(None)
+        )
     ).all()
     where = understanding.choose_location(exif=[(a, b) for a, b in photos], text_result=result, mention=mention)
     if where is None:
         if mention is not None and not report.address_voie:
             report.address_voie, report.address_numero = mention.voie, mention.numero
         return False
-    place(session, config, report, lat=where.lat, lon=where.lon, source=where.source, score=where.score,
-          geo=where.result, mention=mention, label=where.label, detail=detail)
+    place(
+        session,
+        config,
+        report,
+        lat=where.lat,
+        lon=where.lon,
+        source=where.source,
+        score=where.score,
+        geo=where.result,
+        mention=mention,
+        label=where.label,
+        detail=detail,
+    )
     return True
 
 
 def asked_report(session: Session, config: Config, phone: str, *, at: datetime) -> Report | None:
     """The open, still unplaced report whose location question went to `phone` within the answer window."""
     window = timedelta(hours=config.ask_location.answer_window_hours)
-    rows = session.execute(
-        select(Report)
-        .join(Outbox, Outbox.report_id == Report.id)
-        .where(Outbox.kind == "ask_location", Outbox.recipient.in_((phone, "whatsapp:" + phone)),
-               Outbox.status.not_in(("failed", "suppressed")), Outbox.created_at >= at - window,
-               Outbox.created_at <= at, Report.status.not_in(CLOSED))
-        .order_by(Outbox.created_at.desc(), Outbox.id.desc())
-    ).scalars().all()
+    rows = (
+        session.execute(
+            select(Report)
+            .join(Outbox, Outbox.report_id == Report.id)
+            .where(
+                Outbox.kind == "ask_location",
+                Outbox.recipient.in_((phone, "whatsapp:" + phone)),
+                Outbox.status.not_in(("failed", "suppressed")),
+                Outbox.created_at >= at - window,
+                Outbox.created_at <= at,
+                Report.status.not_in(CLOSED),
+            )
+            .order_by(Outbox.created_at.desc(), Outbox.id.desc())
+        )
+        .scalars()
+        .all()
+    )
     return next((r for r in rows if needs_location(r)), None)

@@ -27,8 +27,9 @@ def reply_to_citizen(session: Session, config: Config, report: Report, text: str
     sms = f"Mairie, signalement n° {report.tracking_number} : {' '.join(text.split())}"
     if any(channel != "email" for channel, _ in recipients) and segments(sms) > config.twilio.outbound.max_segments:
         raise ValueError(f"trop long pour un SMS ({config.twilio.outbound.max_segments} SMS au plus) : raccourcissez")
-    previous = session.execute(select(func.count()).select_from(Outbox).where(
-        Outbox.report_id == report.id, Outbox.kind.like("reply:%"))).scalar_one()
+    previous = session.execute(
+        select(func.count()).select_from(Outbox).where(Outbox.report_id == report.id, Outbox.kind.like("reply:%"))
+    ).scalar_one()
     kind = f"reply:{previous + 1}"
     status_url = config.status_url(report.public_token)
     ids = []
@@ -36,13 +37,26 @@ def reply_to_citizen(session: Session, config: Config, report: Report, text: str
         if channel == "email":
             subject = f"Votre signalement n° {report.tracking_number} : réponse de la mairie"
             body = f"Bonjour,\n\n{text}\n\nSuivre votre signalement : {status_url}\n{config.town.name}\n"
-            new = enqueue(session, config, report_id=report.id, kind=kind, channel=channel, recipient=recipient,
-                          subject=subject, body=body, in_reply_to=thread_on(session, report, recipient))
+            new = enqueue(
+                session,
+                config,
+                report_id=report.id,
+                kind=kind,
+                channel=channel,
+                recipient=recipient,
+                subject=subject,
+                body=body,
+                in_reply_to=thread_on(session, report, recipient),
+            )
         else:
-            new = enqueue(session, config, report_id=report.id, kind=kind, channel=channel, recipient=recipient,
-                          body=sms)
+            new = enqueue(
+                session, config, report_id=report.id, kind=kind, channel=channel, recipient=recipient, body=sms
+            )
         if new is not None:
             ids.append(new)
-    session.add(Event(report_id=report.id, actor=actor, action="replied",
-                      detail={"text": text, "to": [r for _, r in recipients]}))
+    session.add(
+        Event(
+            report_id=report.id, actor=actor, action="replied", detail={"text": text, "to": [r for _, r in recipients]}
+        )
+    )
     return ids

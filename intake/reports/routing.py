@@ -52,10 +52,20 @@ def route(session: Session, config: Config, report: Report, *, actor: str = "gui
     decision = decide(config, report.category, zone)
     old = report.service
     report.service = decision.service
-    session.add(Event(report_id=report.id, actor=actor, action="routed",
-                      detail={"service": decision.service, "zone": zone, "rule": decision.rule,
-                              "by": "rule" if decision.rule is not None else "category",
-                              **({"from": old} if old and old != decision.service else {})}))
+    session.add(
+        Event(
+            report_id=report.id,
+            actor=actor,
+            action="routed",
+            detail={
+                "service": decision.service,
+                "zone": zone,
+                "rule": decision.rule,
+                "by": "rule" if decision.rule is not None else "category",
+                **({"from": old} if old and old != decision.service else {}),
+            },
+        )
+    )
     return decision
 
 
@@ -71,18 +81,35 @@ def dispatch(session: Session, config: Config, report: Report) -> list[int]:
         locate_zone(config, report)  # shown to the agents who will classify it
         return []
     route(session, config, report)
-    if (not config.routing.auto_transmit or report.status != "nouveau" or report.duplicate_of_id is not None
-            or report.service is None):
+    if (
+        not config.routing.auto_transmit
+        or report.status != "nouveau"
+        or report.duplicate_of_id is not None
+        or report.service is None
+    ):
         return []
     confidence = (report.confidence or {}).get("category")
-    change_status(session, config, report, "transmis", actor="guichet", notify=False, note=AUTO_TRANSMIT_NOTE,
-                  detail={"category": report.category, "source": report.category_source,
-                          "confidence": confidence, "threshold": config.classifier.review_threshold})
+    change_status(
+        session,
+        config,
+        report,
+        "transmis",
+        actor="guichet",
+        notify=False,
+        note=AUTO_TRANSMIT_NOTE,
+        detail={
+            "category": report.category,
+            "source": report.category_source,
+            "confidence": confidence,
+            "threshold": config.classifier.review_threshold,
+        },
+    )
     return notify_referents(session, config, report)
 
 
-def reroute(session: Session, config: Config, report: Report, service: str, *, actor: str,
-            note: str | None = None) -> list[int]:
+def reroute(
+    session: Session, config: Config, report: Report, service: str, *, actor: str, note: str | None = None
+) -> list[int]:
     """An agent sends the report to another service: recorded, and the new referents told; returns outbox ids.
 
     The new service's referents are told at once when the report is already with a service (transmis,
@@ -98,7 +125,12 @@ def reroute(session: Session, config: Config, report: Report, service: str, *, a
     report.service = target.code
     notify = report.status in WITH_SERVICE and report.duplicate_of_id is None
     ids = notify_referents(session, config, report) if notify else []
-    session.add(Event(report_id=report.id, actor=actor, action="rerouted",
-                      detail={"from": old, "to": target.code, "note": (note or "").strip()[:1000] or None,
-                              "notified": len(ids)}))
+    session.add(
+        Event(
+            report_id=report.id,
+            actor=actor,
+            action="rerouted",
+            detail={"from": old, "to": target.code, "note": (note or "").strip()[:1000] or None, "notified": len(ids)},
+        )
+    )
     return ids

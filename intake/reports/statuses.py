@@ -29,8 +29,9 @@ def _answerable(config: Config, email: str) -> bool:
 
 def duplicates(session: Session, report: Report) -> list[Report]:
     """The reports linked to `report` as its duplicates, oldest first."""
-    return list(session.execute(
-        select(Report).where(Report.duplicate_of_id == report.id).order_by(Report.id)).scalars().all())
+    return list(
+        session.execute(select(Report).where(Report.duplicate_of_id == report.id).order_by(Report.id)).scalars().all()
+    )
 
 
 def _recipients(session: Session, config: Config, report: Report) -> list[tuple[Report, str, str]]:
@@ -73,8 +74,12 @@ def reporters_of(session: Session, config: Config, report: Report) -> list[tuple
         elif contact is None and _answerable(config, email):
             out.append(("email", email))  # someone who wrote about it without having opened it
     for contact in contacts:
-        email_ok = bool(contact.email and report.citizen_recovered and contact.email.lower() not in automated
-                        and _answerable(config, contact.email))
+        email_ok = bool(
+            contact.email
+            and report.citizen_recovered
+            and contact.email.lower() not in automated
+            and _answerable(config, contact.email)
+        )
         phone_ok = bool(contact.phone and not contact.opt_out)
         if report.channel in PHONE_CHANNELS and phone_ok:
             whatsapp = report.channel == "whatsapp"
@@ -98,17 +103,33 @@ def check_reason(config: Config, status: str, reason: str | None) -> str | None:
     return reason
 
 
-def _record(session: Session, report: Report, status: str, reason: str | None, *, actor: str,
-            detail: dict[str, Any]) -> None:
+def _record(
+    session: Session, report: Report, status: str, reason: str | None, *, actor: str, detail: dict[str, Any]
+) -> None:
     old = report.status
     report.status, report.status_reason = status, reason
-    session.add(Event(report_id=report.id, actor=actor, action="status",
-                      detail={"from": old, "to": status, "reason": reason, **detail}))
+    session.add(
+        Event(
+            report_id=report.id,
+            actor=actor,
+            action="status",
+            detail={"from": old, "to": status, "reason": reason, **detail},
+        )
+    )
 
 
-def change_status(session: Session, config: Config, report: Report, status: str, *, actor: str,
-                  note: str | None = None, notify: bool = True, reason: str | None = None,
-                  detail: Mapping[str, Any] | None = None) -> list[int]:
+def change_status(
+    session: Session,
+    config: Config,
+    report: Report,
+    status: str,
+    *,
+    actor: str,
+    note: str | None = None,
+    notify: bool = True,
+    reason: str | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> list[int]:
     """Set the status (with a reason code for "rejete"), record who did it, and queue what it calls for.
 
     `detail` adds facts to the report's own "status" event (the automatic transmission records the confidence
@@ -140,12 +161,14 @@ def change_status(session: Session, config: Config, report: Report, status: str,
     return ids
 
 
-def message_values(config: Config, report: Report, row: Report, *, note: str | None,
-                   reason: str | None) -> dict[str, Any]:
+def message_values(
+    config: Config, report: Report, row: Report, *, note: str | None, reason: str | None
+) -> dict[str, Any]:
     """Template variables of a status notice to someone who reported `row` (the report or one of its duplicates)."""
     categories = {c.code: c.label for c in config.categories}
     service = config.service(report.service) or config.service(
-        next((c.service for c in config.categories if c.code == report.category), None))
+        next((c.service for c in config.categories if c.code == report.category), None)
+    )
     return {
         "tracking_number": row.tracking_number,
         "town": config.town.name,
@@ -160,15 +183,30 @@ def message_values(config: Config, report: Report, row: Report, *, note: str | N
 
 def thread_on(session: Session, row: Report, recipient: str) -> str | None:
     """The Message-ID a notice to `recipient` answers: their own first message, else our confirmation to them."""
-    own = session.execute(
-        select(ReportMessage.message_id).where(
-            ReportMessage.report_id == row.id, ReportMessage.sender_email == recipient,
-            ReportMessage.message_id.is_not(None)).order_by(ReportMessage.id)
-    ).scalars().first()
+    own = (
+        session.execute(
+            select(ReportMessage.message_id)
+            .where(
+                ReportMessage.report_id == row.id,
+                ReportMessage.sender_email == recipient,
+                ReportMessage.message_id.is_not(None),
+            )
+            .order_by(ReportMessage.id)
+        )
+        .scalars()
+        .first()
+    )
     if own:
         return own
-    return session.execute(select(Outbox.message_id).where(
-        Outbox.report_id == row.id, Outbox.kind == "confirmation", Outbox.recipient == recipient)).scalars().first()
+    return (
+        session.execute(
+            select(Outbox.message_id).where(
+                Outbox.report_id == row.id, Outbox.kind == "confirmation", Outbox.recipient == recipient
+            )
+        )
+        .scalars()
+        .first()
+    )
 
 
 @dataclass(frozen=True)
@@ -183,34 +221,55 @@ class Notice:
     in_reply_to: str | None
 
 
-def render_notices(session: Session, config: Config, report: Report, status: str, *, note: str | None,
-                   reason: str | None) -> list[Notice]:
+def render_notices(
+    session: Session, config: Config, report: Report, status: str, *, note: str | None, reason: str | None
+) -> list[Notice]:
     """The messages a change to `status` sends to every reporter (nothing is queued: also the agent's preview)."""
     if status not in config.statuses.notify:
         return []
     message = config.templates.status[status]  # present: checked when the configuration is loaded
     out: list[Notice] = []
     for row, channel, recipient in _recipients(session, config, report):
-        values = {**message_values(config, report, row, note=note, reason=reason),
-                  "status": config.statuses.label(status)}
+        values = {
+            **message_values(config, report, row, note=note, reason=reason),
+            "status": config.statuses.label(status),
+        }
         if channel == "email":
             subject = " ".join(template(message.subject).render(values).split())[:500]
-            out.append(Notice(row, channel, recipient, subject, template(message.body).render(values),
-                              thread_on(session, row, recipient)))
+            out.append(
+                Notice(
+                    row,
+                    channel,
+                    recipient,
+                    subject,
+                    template(message.body).render(values),
+                    thread_on(session, row, recipient),
+                )
+            )
         else:
             # One line; GSM-7 folding and the segment limit are applied when the text is sent.
-            out.append(Notice(row, channel, recipient, "", " ".join(template(message.sms).render(values).split()),
-                              None))
+            out.append(
+                Notice(row, channel, recipient, "", " ".join(template(message.sms).render(values).split()), None)
+            )
     return out
 
 
-def _notify_reporters(session: Session, config: Config, report: Report, status: str, *, note: str | None,
-                      reason: str | None) -> list[int]:
+def _notify_reporters(
+    session: Session, config: Config, report: Report, status: str, *, note: str | None, reason: str | None
+) -> list[int]:
     ids: list[int] = []
     for notice in render_notices(session, config, report, status, note=note, reason=reason):
-        new = enqueue(session, config, report_id=notice.row.id, kind=f"status_{status}", channel=notice.channel,
-                      recipient=notice.recipient, subject=notice.subject, body=notice.body,
-                      in_reply_to=notice.in_reply_to)
+        new = enqueue(
+            session,
+            config,
+            report_id=notice.row.id,
+            kind=f"status_{status}",
+            channel=notice.channel,
+            recipient=notice.recipient,
+            subject=notice.subject,
+            body=notice.body,
+            in_reply_to=notice.in_reply_to,
+        )
         if new is not None:
             ids.append(new)
     return ids

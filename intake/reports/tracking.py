@@ -56,5 +56,6 @@ def tracking_of_raw(session: Session, raw_id: int) -> tuple[str, str] | None:
     row = session.execute(
         select(Report.tracking_number, Report.public_token)
         .join(ReportMessage, ReportMessage.report_id == Report.id)
-        .where(ReportMessage.raw_message_id == raw_id)).first()
+        .where(ReportMessage.raw_message_id == raw_id)
+    ).first()
     return (str(row[0]), str(row[1])) if row else None

@@ -42,9 +42,16 @@ def reasons_for(parsed: InboundMessage | None, settings: Transcription) -> list[
 
 def as_detail(transcript: Transcript, **extra: Any) -> dict[str, Any]:
     """The transcript as stored in the recording's message details (shown as "Transcription automatique")."""
-    return {"key": transcript.key, "recording_sid": transcript.recording_sid, "engine": transcript.engine,
-            "status": transcript.status, "text": transcript.text, "confidence": transcript.confidence,
-            "error": transcript.error, **extra}
+    return {
+        "key": transcript.key,
+        "recording_sid": transcript.recording_sid,
+        "engine": transcript.engine,
+        "status": transcript.status,
+        "text": transcript.text,
+        "confidence": transcript.confidence,
+        "error": transcript.error,
+        **extra,
+    }
 
 
 def stored_transcript(message: ReportMessage) -> Transcript | None:
@@ -52,10 +59,15 @@ def stored_transcript(message: ReportMessage) -> Transcript | None:
     kept = (message.details or {}).get("transcript")
     if not isinstance(kept, dict):
         return None
-    return Transcript(key=str(kept.get("key") or ""), recording_sid=str(kept.get("recording_sid") or ""),
-                      engine=str(kept.get("engine") or ""), status=str(kept.get("status") or "failed"),
-                      text=str(kept.get("text") or ""), confidence=kept.get("confidence"),
-                      error=str(kept.get("error") or ""))
+    return Transcript(
+        key=str(kept.get("key") or ""),
+        recording_sid=str(kept.get("recording_sid") or ""),
+        engine=str(kept.get("engine") or ""),
+        status=str(kept.get("status") or "failed"),
+        text=str(kept.get("text") or ""),
+        confidence=kept.get("confidence"),
+        error=str(kept.get("error") or ""),
+    )
 
 
 def note_on_recording(session: Session, message: ReportMessage, parsed: InboundMessage) -> None:
@@ -65,22 +77,39 @@ def note_on_recording(session: Session, message: ReportMessage, parsed: InboundM
         return  # noted when the recording was first filed (this is `guichet reprocess`)
     if parsed.transcript is not None:
         details["transcript"] = as_detail(parsed.transcript)
-        session.add(Event(report_id=message.report_id, action="transcribed",
-                          detail={"engine": parsed.transcript.engine, "status": parsed.transcript.status,
-                                  "confidence": parsed.transcript.confidence, "applied": True}))
+        session.add(
+            Event(
+                report_id=message.report_id,
+                action="transcribed",
+                detail={
+                    "engine": parsed.transcript.engine,
+                    "status": parsed.transcript.status,
+                    "confidence": parsed.transcript.confidence,
+                    "applied": True,
+                },
+            )
+        )
     elif parsed.transcript_pending is not None:
         details["transcript_pending"] = parsed.transcript_pending
-        session.add(Event(report_id=message.report_id, action="transcription_requested",
-                          detail={"key": parsed.transcript_pending}))
+        session.add(
+            Event(
+                report_id=message.report_id, action="transcription_requested", detail={"key": parsed.transcript_pending}
+            )
+        )
     message.details = details
 
 
 def recording_message(session: Session, recording_sid: str) -> ReportMessage | None:
     """The report message of a stored voicemail recording, by its RecordingSid."""
-    return session.execute(
-        select(ReportMessage).join(RawMessage, RawMessage.id == ReportMessage.raw_message_id)
-        .where(RawMessage.channel == "voice", RawMessage.external_key == recording_sid)
-    ).scalars().first()
+    return (
+        session.execute(
+            select(ReportMessage)
+            .join(RawMessage, RawMessage.id == ReportMessage.raw_message_id)
+            .where(RawMessage.channel == "voice", RawMessage.external_key == recording_sid)
+        )
+        .scalars()
+        .first()
+    )
 
 
 def agent_qualified(session: Session, report: Report) -> bool:
@@ -89,5 +118,9 @@ def agent_qualified(session: Session, report: Report) -> bool:
         return True
     if report.status not in ("nouveau", NEEDS_REVIEW):
         return True
-    return session.execute(select(Event.id).where(Event.report_id == report.id,
-                                                  Event.actor.not_in(MACHINE)).limit(1)).first() is not None
+    return (
+        session.execute(
+            select(Event.id).where(Event.report_id == report.id, Event.actor.not_in(MACHINE)).limit(1)
+        ).first()
+        is not None
+    )

@@ -99,8 +99,11 @@ def _ring(raw: Any, where: str) -> Ring:
         raise ValueError(f"{where}: a ring needs at least 4 positions")
     out: list[tuple[float, float]] = []
     for pos in raw:
-        if (not isinstance(pos, list) or len(pos) < 2
-                or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in pos[:2])):
+        if (
+            not isinstance(pos, list)
+            or len(pos) < 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in pos[:2])
+        ):
             raise ValueError(f"{where}: a position must be [longitude, latitude]")
         lon, lat = float(pos[0]), float(pos[1])
         if not (math.isfinite(lon) and math.isfinite(lat) and -180 <= lon <= 180 and -90 <= lat <= 90):
@@ -143,16 +146,21 @@ def _feature(raw: Any, i: int, *, code_property: str, name_property: str) -> Zon
         polygons = [_polygon(p, f"{where}.geometry.coordinates[{j}]") for j, p in enumerate(coords)]
     else:
         raise ValueError(f"{where}: geometry must be a Polygon or MultiPolygon (got {kind or 'none'})")
-    return Zone(code=code, name=str(name).strip() if name else code, polygons=tuple(polygons),
-                bbox=_bbox([p.outer for p in polygons]))
+    return Zone(
+        code=code,
+        name=str(name).strip() if name else code,
+        polygons=tuple(polygons),
+        bbox=_bbox([p.outer for p in polygons]),
+    )
 
 
 def parse_zones(doc: Any, *, code_property: str = "code", name_property: str = "nom") -> Zones:
     """Build zones from a decoded GeoJSON FeatureCollection; ValueError says what is wrong and where."""
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
         raise ValueError("not a GeoJSON FeatureCollection")
-    zones = [_feature(f, i, code_property=code_property, name_property=name_property)
-             for i, f in enumerate(doc["features"])]
+    zones = [
+        _feature(f, i, code_property=code_property, name_property=name_property) for i, f in enumerate(doc["features"])
+    ]
     if not zones:
         raise ValueError("the FeatureCollection has no zone")
     codes = [z.code for z in zones]
@@ -206,6 +214,7 @@ def zones_for(config: Config) -> Zones | None:
     known = set(zones.codes)
     for i, rule in enumerate(routing.rules):
         if rule.zone not in known:
-            raise ConfigError(f"routing.rules[{i}].zone: unknown zone {rule.zone!r} in {path.name} "
-                              f"(known: {', '.join(zones.codes)})")
+            raise ConfigError(
+                f"routing.rules[{i}].zone: unknown zone {rule.zone!r} in {path.name} (known: {', '.join(zones.codes)})"
+            )
     return zones

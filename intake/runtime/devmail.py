@@ -65,8 +65,9 @@ class DemoMailbox:
         # Unix socket paths are limited to 108 bytes: Dovecot's runtime sockets go under a short folder.
         run_dir = Path("/tmp") / f"guichet-dovecot-{hashlib.sha256(str(self.root).encode()).hexdigest()[:10]}"
         run_dir.mkdir(mode=0o755, exist_ok=True)
-        conf.write_text(_CONF.format(root=self.root, run_dir=run_dir, uid=account.pw_uid, gid=account.pw_gid,
-                                     port=self.port))
+        conf.write_text(
+            _CONF.format(root=self.root, run_dir=run_dir, uid=account.pw_uid, gid=account.pw_gid, port=self.port)
+        )
         # A session of its own: Ctrl-C reaches `guichet up` alone, which stops its children in order.
         proc = subprocess.Popen(["/usr/sbin/dovecot", "-F", "-c", str(conf)], start_new_session=True)
         time.sleep(0.5)

@@ -41,9 +41,25 @@ def start_private_redis(var: Path) -> tuple[subprocess.Popen[bytes], str]:
     binary = _apt_install("redis-server", "redis-server")
     sock = var / "redis.sock"
     sock.unlink(missing_ok=True)
-    proc = subprocess.Popen([binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
-                             "--save", "", "--appendonly", "no", "--dir", str(var)],
-                            stdout=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--unixsocketperm",
+            "700",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(var),
+        ],
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     for _ in range(100):
         if sock.exists():
             return proc, f"unix://{sock}"
@@ -82,8 +98,10 @@ def _first_admin(cfg: Config, var: Path) -> None:
     with factory() as session, session.begin():
         created = bootstrap_admin(session, cfg, var / "admin-password")
     if created:
-        print(f"compte administrateur : {created}, mot de passe dans {var / 'admin-password'} "
-              "(créez les autres comptes avec « guichet create-user »)")
+        print(
+            f"compte administrateur : {created}, mot de passe dans {var / 'admin-password'} "
+            "(créez les autres comptes avec « guichet create-user »)"
+        )
 
 
 class Child:
@@ -104,8 +122,12 @@ class Child:
             return
         if self.restart_at is None:
             self.restart_at = now + self.backoff.next()
-            print(f"guichet up : {self.label} arrêté (code {self.proc.returncode}), redémarrage dans "
-                  f"{self.restart_at - now:.0f} s", file=sys.stderr, flush=True)
+            print(
+                f"guichet up : {self.label} arrêté (code {self.proc.returncode}), redémarrage dans "
+                f"{self.restart_at - now:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
         elif now >= self.restart_at:
             _signal_group(self.proc, signal.SIGKILL)  # what the dead process left behind (its scheduler...)
             self.proc, self.started, self.restart_at = self._start(), now, None
@@ -166,8 +188,12 @@ def _ports_free(args: argparse.Namespace, cfg: Config) -> None:
 
     check_port_free(args.host, args.port)
     if args.demo_mail:
-        check_port_free("127.0.0.1", cfg.mailbox(DEMO_MAILBOX).port, what="la boîte de démo",
-                        option=f"mailboxes.{DEMO_MAILBOX}.port")
+        check_port_free(
+            "127.0.0.1",
+            cfg.mailbox(DEMO_MAILBOX).port,
+            what="la boîte de démo",
+            option=f"mailboxes.{DEMO_MAILBOX}.port",
+        )
         check_port_free("127.0.0.1", cfg.smtp.port, what="le SMTP de démo", option="smtp.port")
 
 
@@ -205,11 +231,31 @@ def _run_locked(args: argparse.Namespace, cfg: Config, var: Path, url: str) -> i
         if args.demo_mail:
             children.extend(start_demo_mail(cfg, var))
         for n in range(max(1, args.workers)):
-            children.append(Child(f"worker {n + 1}", spawn([sys.executable, "-m", "intake.cli", "worker"]),
-                                  front=True))
-        children.append(Child("serveur web", spawn(
-            [sys.executable, "-m", "gunicorn", "--preload", "--bind", f"{args.host}:{args.port}", "--workers", "2",
-             "--graceful-timeout", "2", "--access-logfile", "-", *gunicorn_options(), "web:create_app()"]), front=True))
+            children.append(Child(f"worker {n + 1}", spawn([sys.executable, "-m", "intake.cli", "worker"]), front=True))
+        children.append(
+            Child(
+                "serveur web",
+                spawn(
+                    [
+                        sys.executable,
+                        "-m",
+                        "gunicorn",
+                        "--preload",
+                        "--bind",
+                        f"{args.host}:{args.port}",
+                        "--workers",
+                        "2",
+                        "--graceful-timeout",
+                        "2",
+                        "--access-logfile",
+                        "-",
+                        *gunicorn_options(),
+                        "web:create_app()",
+                    ]
+                ),
+                front=True,
+            )
+        )
         print(f"Guichet : {url}   (Ctrl-C pour arrêter)", flush=True)
         while not stopping.wait(0.5):
             now = time.monotonic()

@@ -47,17 +47,28 @@ class GuichetLogger(Logger):  # type: ignore[misc]  # gunicorn has no type hints
             return
         status = str(resp.status).split(None, 1)[0]
         fields: dict[str, Any] = {
-            "remote": environ.get("REMOTE_ADDR"), "method": environ.get("REQUEST_METHOD"),
-            "path": environ.get("PATH_INFO"), "status": int(status) if status.isdigit() else status,
-            "bytes": getattr(resp, "sent", None), "duration_ms": round(request_time.total_seconds() * 1000, 1),
-            "agent": environ.get("HTTP_USER_AGENT")}
+            "remote": environ.get("REMOTE_ADDR"),
+            "method": environ.get("REQUEST_METHOD"),
+            "path": environ.get("PATH_INFO"),
+            "status": int(status) if status.isdigit() else status,
+            "bytes": getattr(resp, "sent", None),
+            "duration_ms": round(request_time.total_seconds() * 1000, 1),
+            "agent": environ.get("HTTP_USER_AGENT"),
+        }
         if environ.get("QUERY_STRING"):
             fields["query"] = environ["QUERY_STRING"]
-        request_id = next((value for name, value in getattr(resp, "headers", None) or ()
-                           if str(name).lower() == "x-request-id"), None)
+        request_id = next(
+            (value for name, value in getattr(resp, "headers", None) or () if str(name).lower() == "x-request-id"), None
+        )
         query = f"?{fields['query']}" if "query" in fields else ""
         try:
-            self.access_log.info("%s %s%s %s", fields["method"], fields["path"], query, status,
-                                 extra={"fields": fields, "request_id": request_id})
+            self.access_log.info(
+                "%s %s%s %s",
+                fields["method"],
+                fields["path"],
+                query,
+                status,
+                extra={"fields": fields, "request_id": request_id},
+            )
         except Exception:
             self.exception("access log line not written")

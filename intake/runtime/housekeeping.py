@@ -28,28 +28,43 @@ log = logging.getLogger(__name__)
 
 def poison_reason(attempts: int) -> str:
     """What agents read on a message that stopped its worker at every try."""
-    return (f"Le traitement de ce message a interrompu le worker {attempts} fois (plantage, mémoire ou délai "
-            "dépassé) : il est mis de côté. Relancez-le après correction.")
+    return (
+        f"Le traitement de ce message a interrompu le worker {attempts} fois (plantage, mémoire ou délai "
+        "dépassé) : il est mis de côté. Relancez-le après correction."
+    )
 
 
 def park_poison_messages(factory: sessionmaker[Session], *, max_attempts: int, stale_before: datetime) -> list[int]:
     """Messages claimed by a worker that died, with no tries left: parked as failed with a French reason."""
     with factory() as session, session.begin():
-        rows = session.execute(select(RawMessage.id, RawMessage.attempts).where(
-            RawMessage.status == "processing", RawMessage.claimed_at < stale_before,
-            RawMessage.attempts >= max_attempts)).all()
+        rows = session.execute(
+            select(RawMessage.id, RawMessage.attempts).where(
+                RawMessage.status == "processing",
+                RawMessage.claimed_at < stale_before,
+                RawMessage.attempts >= max_attempts,
+            )
+        ).all()
         for raw_id, attempts in rows:
-            session.execute(update(RawMessage).where(RawMessage.id == raw_id, RawMessage.status == "processing")
-                            .values(status="failed", error=poison_reason(attempts), claimed_by=None,
-                                    claimed_at=None, processed_at=utcnow())
-                            .execution_options(synchronize_session=False))
+            session.execute(
+                update(RawMessage)
+                .where(RawMessage.id == raw_id, RawMessage.status == "processing")
+                .values(
+                    status="failed",
+                    error=poison_reason(attempts),
+                    claimed_by=None,
+                    claimed_at=None,
+                    processed_at=utcnow(),
+                )
+                .execution_options(synchronize_session=False)
+            )
     for raw_id, attempts in rows:
         log.warning("raw message %s parked as failed: its processing stopped the worker %s times", raw_id, attempts)
     return [raw_id for raw_id, _ in rows]
 
 
-def after_horse_died(factory: sessionmaker[Session], raw_id: int, *, max_attempts: int,
-                     count_try: bool = True) -> str | None:
+def after_horse_died(
+    factory: sessionmaker[Session], raw_id: int, *, max_attempts: int, count_try: bool = True
+) -> str | None:
     """A work horse died while processing `raw_id` (killed, out of memory, crash): park it when it has no tries
     left, else put it back to pending at once (instead of waiting for its claim to go stale).
 
@@ -85,8 +100,12 @@ class OutboxSweep:
 def due_outbox_ids(factory: sessionmaker[Session], *, now: datetime, limit: int = 100) -> list[int]:
     """Pending rows whose retry time has come: a minute after creation, then per RETRY_DELAYS after each try."""
     with factory() as session:
-        rows = session.execute(select(Outbox.id, Outbox.attempts, Outbox.created_at, Outbox.claimed_at)
-                               .where(Outbox.status == "pending").order_by(Outbox.id).limit(5000)).all()
+        rows = session.execute(
+            select(Outbox.id, Outbox.attempts, Outbox.created_at, Outbox.claimed_at)
+            .where(Outbox.status == "pending")
+            .order_by(Outbox.id)
+            .limit(5000)
+        ).all()
     due = []
     for outbox_id, attempts, created_at, claimed_at in rows:
         last = claimed_at or created_at
@@ -101,8 +120,15 @@ def due_outbox_ids(factory: sessionmaker[Session], *, now: datetime, limit: int 
     return due
 
 
-def sweep_outbox(factory: sessionmaker[Session], config: Config, mailer: Mailer, *, now: datetime | None = None,
-                 send: bool = True, limit: int = 100) -> OutboxSweep:
+def sweep_outbox(
+    factory: sessionmaker[Session],
+    config: Config,
+    mailer: Mailer,
+    *,
+    now: datetime | None = None,
+    send: bool = True,
+    limit: int = 100,
+) -> OutboxSweep:
     """Put stale `sending` rows back, park exhausted ones as failed, and send what is due."""
     now = now or utcnow()
     cfg = config.worker
@@ -110,20 +136,32 @@ def sweep_outbox(factory: sessionmaker[Session], config: Config, mailer: Mailer,
     stale = now - timedelta(seconds=cfg.stale_claim_seconds)
     with factory() as session, session.begin():
         # A worker died while sending: send again (a rare duplicate beats a lost confirmation).
-        done.restarted = list(session.execute(select(Outbox.id).where(
-            Outbox.status == "sending", Outbox.claimed_at < stale)).scalars())
+        done.restarted = list(
+            session.execute(select(Outbox.id).where(Outbox.status == "sending", Outbox.claimed_at < stale)).scalars()
+        )
         if done.restarted:
-            session.execute(update(Outbox).where(Outbox.id.in_(done.restarted), Outbox.status == "sending")
-                            .values(status="pending", reason="envoi interrompu : nouvel essai")
-                            .execution_options(synchronize_session=False))
-        done.parked = list(session.execute(select(Outbox.id).where(
-            Outbox.status == "pending", Outbox.attempts >= cfg.max_attempts)).scalars())
+            session.execute(
+                update(Outbox)
+                .where(Outbox.id.in_(done.restarted), Outbox.status == "sending")
+                .values(status="pending", reason="envoi interrompu : nouvel essai")
+                .execution_options(synchronize_session=False)
+            )
+        done.parked = list(
+            session.execute(
+                select(Outbox.id).where(Outbox.status == "pending", Outbox.attempts >= cfg.max_attempts)
+            ).scalars()
+        )
         if done.parked:
-            session.execute(update(Outbox).where(Outbox.id.in_(done.parked), Outbox.status == "pending")
-                            .values(status="failed",
-                                    reason=f"abandonné après {cfg.max_attempts} essais (renvoyer avec « guichet "
-                                           "resend » ou depuis la page Santé des canaux)")
-                            .execution_options(synchronize_session=False))
+            session.execute(
+                update(Outbox)
+                .where(Outbox.id.in_(done.parked), Outbox.status == "pending")
+                .values(
+                    status="failed",
+                    reason=f"abandonné après {cfg.max_attempts} essais (renvoyer avec « guichet "
+                    "resend » ou depuis la page Santé des canaux)",
+                )
+                .execution_options(synchronize_session=False)
+            )
     if not send:
         return done
     for outbox_id in due_outbox_ids(factory, now=now, limit=limit):
@@ -141,13 +179,17 @@ def reset_for_resend(factory: sessionmaker[Session], ids: Iterable[int] | None =
         query = select(Outbox.id).where(Outbox.status == "failed")
         wanted = list(ids or [])
         if wanted:
-            query = select(Outbox.id).where(Outbox.id.in_(wanted), Outbox.status.in_(("failed", "pending",
-                                                                                      "suppressed")))
+            query = select(Outbox.id).where(
+                Outbox.id.in_(wanted), Outbox.status.in_(("failed", "pending", "suppressed"))
+            )
         found = list(session.execute(query.order_by(Outbox.id)).scalars())
         if found:
-            session.execute(update(Outbox).where(Outbox.id.in_(found))
-                            .values(status="pending", attempts=0, claimed_at=None, reason=None)
-                            .execution_options(synchronize_session=False))
+            session.execute(
+                update(Outbox)
+                .where(Outbox.id.in_(found))
+                .values(status="pending", attempts=0, claimed_at=None, reason=None)
+                .execution_options(synchronize_session=False)
+            )
     return found
 
 
@@ -157,8 +199,14 @@ _PURGE_CHECKED: weakref.WeakKeyDictionary[Any, datetime] = weakref.WeakKeyDictio
 _PURGE_RECHECK = timedelta(minutes=15)  # another worker may have purged meanwhile: look again this often
 
 
-def daily_purge(factory: sessionmaker[Session], config: Config, store: FileStore, *,
-                now: datetime | None = None, first_after: timedelta | None = None) -> Purge | None:
+def daily_purge(
+    factory: sessionmaker[Session],
+    config: Config,
+    store: FileStore,
+    *,
+    now: datetime | None = None,
+    first_after: timedelta | None = None,
+) -> Purge | None:
     """Apply the retention durations when a day has passed since the last purge (whichever worker comes first);
     None when it is not due. Idempotent: a purge run twice by two workers finds nothing the second time.
 

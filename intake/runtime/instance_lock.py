@@ -52,7 +52,8 @@ def acquire(var: Path, *, url: str) -> InstanceLock:
         raise AlreadyRunning(
             f"Guichet tourne déjà avec ce dossier {var} ({holder}) : rien n'a été lancé ni modifié. Arrêtez-le "
             "d'abord (Ctrl-C dans son terminal, ou kill du pid), ou lancez l'autre instance avec une configuration "
-            "dans un autre dossier (GUICHET_CONFIG)") from None
+            "dans un autre dossier (GUICHET_CONFIG)"
+        ) from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps({"pid": os.getpid(), "url": url}).encode(), 0)
     return InstanceLock(fd, path)

@@ -64,11 +64,17 @@ def release_claim(factory: Any, raw_id: int, *, worker: str) -> bool:
     from intake.models import RawMessage
 
     with factory() as session, session.begin():
-        done = session.execute(update(RawMessage).where(
-            RawMessage.id == raw_id, RawMessage.status == "processing", RawMessage.claimed_by == worker)
-            .values(status="pending", claimed_by=None, claimed_at=None,
-                    attempts=case((RawMessage.attempts > 0, RawMessage.attempts - 1), else_=0))
-            .execution_options(synchronize_session=False))
+        done = session.execute(
+            update(RawMessage)
+            .where(RawMessage.id == raw_id, RawMessage.status == "processing", RawMessage.claimed_by == worker)
+            .values(
+                status="pending",
+                claimed_by=None,
+                claimed_at=None,
+                attempts=case((RawMessage.attempts > 0, RawMessage.attempts - 1), else_=0),
+            )
+            .execution_options(synchronize_session=False)
+        )
     return bool(getattr(done, "rowcount", 0))
 
 
@@ -98,11 +104,18 @@ def process_messages(raw_ids: list[int]) -> list[dict[str, Any]]:
         for outcome in outcomes:
             if outcome.status == "processed":
                 # Only after the commit: the photos are on our disk before they leave Twilio.
-                _queue().enqueue_call("intake.runtime.jobs.delete_twilio_media", args=(outcome.raw_id,),
-                                      timeout=res.config.worker.job_timeout, result_ttl=0, failure_ttl=7 * 86400,
-                                      retry=Retry(max=3, interval=[60, 600, 3600]))
-    return [{"raw_id": o.raw_id, "status": o.status, "tracking_number": o.tracking_number, "error": o.error}
-            for o in outcomes]
+                _queue().enqueue_call(
+                    "intake.runtime.jobs.delete_twilio_media",
+                    args=(outcome.raw_id,),
+                    timeout=res.config.worker.job_timeout,
+                    result_ttl=0,
+                    failure_ttl=7 * 86400,
+                    retry=Retry(max=3, interval=[60, 600, 3600]),
+                )
+    return [
+        {"raw_id": o.raw_id, "status": o.status, "tracking_number": o.tracking_number, "error": o.error}
+        for o in outcomes
+    ]
 
 
 def _forget(raw_ids: list[int]) -> None:
@@ -173,8 +186,13 @@ def send_digests(day: str | None = None) -> dict[str, Any]:
     res = resources()
     chosen = parse_day(day, res.config)
     timeout = res.config.worker.job_timeout
-    run = run_digests(res.factory, res.config, res.mailer, chosen,
-                      on_failure=lambda oid: _discard(enqueue_send(_queue(), oid, timeout=timeout)))
+    run = run_digests(
+        res.factory,
+        res.config,
+        res.mailer,
+        chosen,
+        on_failure=lambda oid: _discard(enqueue_send(_queue(), oid, timeout=timeout)),
+    )
     return {"day": chosen.isoformat(), "queued": len(run.queued), "sent": run.sent}
 
 
@@ -209,8 +227,12 @@ def poll_mailbox_job(name: str) -> dict[str, Any]:
             redis.delete(poll_again_key(name))
             try:  # a mailbox no longer configured is a failed poll too (logged)
                 max_batches = max(1, POLL_MESSAGES // res.config.mailbox(name).batch_size)
-                result = poll_once(res, name, max_batches=max_batches, enqueue_many=lambda ids: _discard(
-                    enqueue_batch(queue, ids, timeout=timeout)))
+                result = poll_once(
+                    res,
+                    name,
+                    max_batches=max_batches,
+                    enqueue_many=lambda ids: _discard(enqueue_batch(queue, ids, timeout=timeout)),
+                )
             except Exception as exc:
                 log.warning("poll of %s failed: %s: %s", name, type(exc).__name__, exc)
                 errors.append(f"{type(exc).__name__}: {exc}")
@@ -259,8 +281,12 @@ def poll_transcripts_job() -> dict[str, Any]:
             return {"skipped": "poll already running"}
         report = poll_transcripts(res.config, res.factory)
     enqueue_batch(queue, report.stored + report.retried, timeout=res.config.worker.job_timeout)
-    return {"checked": report.checked, "stored": len(report.stored), "retried": len(report.retried),
-            "abandoned": report.abandoned}
+    return {
+        "checked": report.checked,
+        "stored": len(report.stored),
+        "retried": len(report.retried),
+        "abandoned": report.abandoned,
+    }
 
 
 def sweep() -> dict[str, int]:
@@ -277,8 +303,9 @@ def sweep() -> dict[str, int]:
     cfg = res.config.worker
     now = utcnow()
     stale = now - timedelta(seconds=cfg.stale_claim_seconds)
-    rows = pending_rows(res.factory, older_than=now - timedelta(seconds=30), stale_before=stale,
-                        max_attempts=cfg.max_attempts)
+    rows = pending_rows(
+        res.factory, older_than=now - timedelta(seconds=30), stale_before=stale, max_attempts=cfg.max_attempts
+    )
     queue = _queue()
     waiting = queued_ids(queue, [raw_id for raw_id, _ in rows])
     lost = [(raw_id, status) for raw_id, status in rows if raw_id not in waiting]
@@ -301,6 +328,11 @@ def maintain(res: Resources, *, send: bool = True) -> dict[str, int]:
     outbox = sweep_outbox(res.factory, res.config, res.mailer, send=send)
     # once a day (RGPD retention), never in the worker's first minutes
     purged = daily_purge(res.factory, res.config, res.file_store, first_after=timedelta(minutes=10))
-    return {"spooled": spooled, "parked": len(parked), "restarted_sends": len(outbox.restarted),
-            "failed_sends": len(outbox.parked), "sent": sum(1 for status in outbox.sent.values() if status == "sent"),
-            "purged": purged.total if purged is not None else 0}
+    return {
+        "spooled": spooled,
+        "parked": len(parked),
+        "restarted_sends": len(outbox.restarted),
+        "failed_sends": len(outbox.parked),
+        "sent": sum(1 for status in outbox.sent.values() if status == "sent"),
+        "purged": purged.total if purged is not None else 0,
+    }

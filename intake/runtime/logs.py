@@ -28,7 +28,11 @@ class JsonLines(logging.Formatter):
         one (`request_id`), the record's structured `fields` (gunicorn's access log), and the exception if any."""
         event: dict[str, object] = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname, "logger": record.name, "message": record.getMessage(), "pid": record.process}
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
         request_id = getattr(record, "request_id", None) or REQUEST_ID.get()
         if request_id:
             event["request_id"] = request_id

@@ -74,10 +74,19 @@ def process_job_id(raw_id: int) -> str:
 
 def enqueue_process(queue: Queue, raw_id: int, *, timeout: int) -> bool:
     """Queue the processing of a stored raw message unless already queued; True when queued now."""
-    return enqueue_once(
-        queue, "intake.runtime.jobs.process_message", job_id=process_job_id(raw_id), args=(raw_id,),
-        timeout=timeout, result_ttl=600, failure_ttl=7 * 86400, retry=Retry(max=3, interval=[10, 60, 300]),
-    ) is None
+    return (
+        enqueue_once(
+            queue,
+            "intake.runtime.jobs.process_message",
+            job_id=process_job_id(raw_id),
+            args=(raw_id,),
+            timeout=timeout,
+            result_ttl=600,
+            failure_ttl=7 * 86400,
+            retry=Retry(max=3, interval=[10, 60, 300]),
+        )
+        is None
+    )
 
 
 # Messages per processing job: one fork of a work horse, one claim, one budgeted child and a few filing commits
@@ -101,14 +110,21 @@ def enqueue_batch(queue: Queue, raw_ids: list[int], *, timeout: int, size: int =
     jobs = 0
     ids = list(dict.fromkeys(raw_ids))
     for start in range(0, len(ids), size):
-        chunk = ids[start:start + size]
+        chunk = ids[start : start + size]
         job_id = f"process-batch-{chunk[0]}-{secrets.token_hex(4)}"
         with queue.connection.pipeline(transaction=False) as pipe:
             for raw_id in chunk:
                 pipe.set(queued_key(raw_id), job_id, ex=7 * 86400)
             pipe.execute()
-        queue.enqueue_call("intake.runtime.jobs.process_messages", args=(chunk,), job_id=job_id, timeout=timeout,
-                           result_ttl=600, failure_ttl=7 * 86400, retry=Retry(max=3, interval=[10, 60, 300]))
+        queue.enqueue_call(
+            "intake.runtime.jobs.process_messages",
+            args=(chunk,),
+            job_id=job_id,
+            timeout=timeout,
+            result_ttl=600,
+            failure_ttl=7 * 86400,
+            retry=Retry(max=3, interval=[10, 60, 300]),
+        )
         jobs += 1
     return jobs
 
@@ -158,17 +174,31 @@ def enqueue_sends(queue: Queue, outbox_ids: list[int], *, timeout: int) -> bool:
     """Queue one job sending these outbox rows (send_notifications); the database sweep is the backstop."""
     if not outbox_ids:
         return False
-    queue.enqueue_call("intake.runtime.jobs.send_notifications", args=(list(outbox_ids),), timeout=timeout,
-                       result_ttl=0, failure_ttl=7 * 86400)
+    queue.enqueue_call(
+        "intake.runtime.jobs.send_notifications",
+        args=(list(outbox_ids),),
+        timeout=timeout,
+        result_ttl=0,
+        failure_ttl=7 * 86400,
+    )
     return True
 
 
 def enqueue_send(queue: Queue, outbox_id: int, *, timeout: int) -> bool:
     """Queue the sending of an outbox row unless already queued (the database sweep is the backstop)."""
-    return enqueue_once(
-        queue, "intake.runtime.jobs.send_notification", job_id=f"send-{outbox_id}", args=(outbox_id,),
-        timeout=timeout, result_ttl=600, failure_ttl=7 * 86400, retry=Retry(max=5, interval=[30, 120, 600, 1800]),
-    ) is None
+    return (
+        enqueue_once(
+            queue,
+            "intake.runtime.jobs.send_notification",
+            job_id=f"send-{outbox_id}",
+            args=(outbox_id,),
+            timeout=timeout,
+            result_ttl=600,
+            failure_ttl=7 * 86400,
+            retry=Retry(max=5, interval=[30, 120, 600, 1800]),
+        )
+        is None
+    )
 
 
 def poll_again_key(mailbox: str) -> str:
@@ -184,8 +214,15 @@ def enqueue_poll(queue: Queue, mailbox: str, *, timeout: int) -> bool:
     """
     if queue.name != HOUSEKEEPING_QUEUE:
         queue = housekeeping_queue(queue.connection)
-    state = enqueue_once(queue, "intake.runtime.jobs.poll_mailbox_job", job_id=f"poll-{mailbox}", args=(mailbox,),
-                         timeout=timeout, result_ttl=0, failure_ttl=60)
+    state = enqueue_once(
+        queue,
+        "intake.runtime.jobs.poll_mailbox_job",
+        job_id=f"poll-{mailbox}",
+        args=(mailbox,),
+        timeout=timeout,
+        result_ttl=0,
+        failure_ttl=60,
+    )
     if state == "started":
         queue.connection.set(poll_again_key(mailbox), "1", ex=max(60, timeout))
     return state is None
@@ -198,8 +235,13 @@ def enqueue_poll_continuation(queue: Queue, mailbox: str, *, timeout: int) -> No
     that poll to read once more, so continuations never pile up.
     """
     housekeeping_queue(queue.connection).enqueue_call(
-        "intake.runtime.jobs.poll_mailbox_job", args=(mailbox,), job_id=f"poll-{mailbox}-more-{secrets.token_hex(4)}",
-        timeout=timeout, result_ttl=0, failure_ttl=60)
+        "intake.runtime.jobs.poll_mailbox_job",
+        args=(mailbox,),
+        job_id=f"poll-{mailbox}-more-{secrets.token_hex(4)}",
+        timeout=timeout,
+        result_ttl=0,
+        failure_ttl=60,
+    )
 
 
 def claim_slot(redis: Redis, key: str, *, seconds: int) -> bool:
@@ -207,8 +249,9 @@ def claim_slot(redis: Redis, key: str, *, seconds: int) -> bool:
     return bool(redis.set(PREFIX + "slot:" + key, "1", nx=True, ex=max(1, seconds)))
 
 
-_RENEW = ("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) "
-          "else return 0 end")
+_RENEW = (
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
+)
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
 
 

@@ -18,10 +18,20 @@ from intake.pipeline.registry import Stage, build
 from intake.runtime.db import make_engine, make_sessionmaker
 
 WORKER_MODULES = (
-    "intake.channels.imap", "intake.channels.imap_auth", "intake.channels.mailboxes", "intake.channels.oauth2",
-    "intake.channels.twilio_poll", "intake.channels.twilio_media", "intake.channels.transcript_poll",
-    "intake.channels.transcribers", "intake.outbox.sender", "intake.outbox.digest",
-    "intake.outbox.sms", "intake.pipeline.spool", "intake.runtime.housekeeping", "intake.runtime.queue",
+    "intake.channels.imap",
+    "intake.channels.imap_auth",
+    "intake.channels.mailboxes",
+    "intake.channels.oauth2",
+    "intake.channels.twilio_poll",
+    "intake.channels.twilio_media",
+    "intake.channels.transcript_poll",
+    "intake.channels.transcribers",
+    "intake.outbox.sender",
+    "intake.outbox.digest",
+    "intake.outbox.sms",
+    "intake.pipeline.spool",
+    "intake.runtime.housekeeping",
+    "intake.runtime.queue",
     "intake.runtime.jobs",
 )
 

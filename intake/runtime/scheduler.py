@@ -34,18 +34,24 @@ def tick(redis: Redis, config: Config) -> list[str]:
         queue.enqueue_call("intake.runtime.jobs.poll_twilio_job", timeout=timeout, result_ttl=0, failure_ttl=3600)
         queued.append("poll:twilio")
     transcription = config.transcription
-    if transcription.engine != "none" and claim_slot(redis, "poll:transcripts",
-                                                     seconds=max(30, transcription.poll_after_seconds // 2)):
-        queue.enqueue_call("intake.runtime.jobs.poll_transcripts_job", timeout=timeout, result_ttl=0,
-                           failure_ttl=3600)
+    if transcription.engine != "none" and claim_slot(
+        redis, "poll:transcripts", seconds=max(30, transcription.poll_after_seconds // 2)
+    ):
+        queue.enqueue_call("intake.runtime.jobs.poll_transcripts_job", timeout=timeout, result_ttl=0, failure_ttl=3600)
         queued.append("poll:transcripts")
     if claim_slot(redis, "sweep", seconds=config.worker.sweep_interval):
         queue.enqueue_call("intake.runtime.jobs.sweep", timeout=timeout, result_ttl=60, failure_ttl=3600)
         queued.append("sweep")
     day = due_day(config)  # referents' digest of yesterday, once a day across hosts (the job is idempotent too)
     if day is not None and claim_slot(redis, f"digest:{day.isoformat()}", seconds=3 * 86400):
-        queue.enqueue_call("intake.runtime.jobs.send_digests", args=(day.isoformat(),), timeout=timeout,
-                           result_ttl=86400, failure_ttl=7 * 86400, retry=Retry(max=3, interval=[60, 600, 3600]))
+        queue.enqueue_call(
+            "intake.runtime.jobs.send_digests",
+            args=(day.isoformat(),),
+            timeout=timeout,
+            result_ttl=86400,
+            failure_ttl=7 * 86400,
+            retry=Retry(max=3, interval=[60, 600, 3600]),
+        )
         queued.append(f"digest:{day.isoformat()}")
     return queued
 
@@ -101,8 +107,9 @@ class IdleWatcher(threading.Thread):
     may have arrived while nobody watched.
     """
 
-    def __init__(self, redis: Redis, config: Config, mailbox: str, *, wait: float = 240.0,
-                 lease_ttl: float = 30.0) -> None:
+    def __init__(
+        self, redis: Redis, config: Config, mailbox: str, *, wait: float = 240.0, lease_ttl: float = 30.0
+    ) -> None:
         super().__init__(name=f"guichet-idle-{mailbox}", daemon=True)
         self.redis, self.config, self.mailbox, self.wait = redis, config, mailbox, wait
         self.stop = threading.Event()

@@ -66,16 +66,18 @@ class LiveServer:
 
     def email(self, raw: bytes) -> Outcome:
         """File an email through the real pipeline, as the IMAP door would."""
-        raw_id, _ = store_raw(self.res.factory, channel="email", source="mairie", external_key=email_key(raw),
-                              payload=raw)
+        raw_id, _ = store_raw(
+            self.res.factory, channel="email", source="mairie", external_key=email_key(raw), payload=raw
+        )
         return _processed(process_raw(self.res, raw_id))
 
     def sms(self, body: str, *, sender: str, **fields: str) -> Outcome:
         """File an SMS (WhatsApp: sender "whatsapp:+33...") through the real pipeline, as Twilio's webhook would."""
         sid = "SM" + uuid.uuid4().hex
         to = "whatsapp:" + TOWN_NUMBER if sender.startswith("whatsapp:") else TOWN_NUMBER
-        payload = urlencode({"MessageSid": sid, "From": sender, "To": to, "Body": body, "NumMedia": "0",
-                             **fields}).encode()
+        payload = urlencode(
+            {"MessageSid": sid, "From": sender, "To": to, "Body": body, "NumMedia": "0", **fields}
+        ).encode()
         raw_id, _ = store_raw(self.res.factory, channel="sms", source=TOWN_NUMBER, external_key=sid, payload=payload)
         return _processed(process_raw(self.res, raw_id))
 
@@ -103,15 +105,22 @@ def _config(db_url: str, base: Path) -> Config:
 def _seed(live: LiveServer) -> None:
     from tests.support.mail import citizen_email, jpeg_with_gps
 
-    photo = citizen_email(sender="Jeanne Martin <jeanne.martin@example.org>", subject="Lampadaire en panne",
-                          attachments=[("photo du lampadaire.jpg", "image/jpeg", jpeg_with_gps(48.857876, 2.347579))])
+    photo = citizen_email(
+        sender="Jeanne Martin <jeanne.martin@example.org>",
+        subject="Lampadaire en panne",
+        attachments=[("photo du lampadaire.jpg", "image/jpeg", jpeg_with_gps(48.857876, 2.347579))],
+    )
     live.seeded["email_photo"] = str(live.email(photo).tracking_number)
-    trash = citizen_email(sender="Paul Durand <paul.durand@example.net>", subject="Dépôt sauvage",
-                          body="Bonjour,\n\nUn matelas et des cartons sont déposés sur le trottoir devant le "
-                               "5 avenue de l'Opéra depuis ce matin.\n\nPaul Durand")
+    trash = citizen_email(
+        sender="Paul Durand <paul.durand@example.net>",
+        subject="Dépôt sauvage",
+        body="Bonjour,\n\nUn matelas et des cartons sont déposés sur le trottoir devant le "
+        "5 avenue de l'Opéra depuis ce matin.\n\nPaul Durand",
+    )
     live.seeded["email_text"] = str(live.email(trash).tracking_number)
-    live.seeded["sms"] = str(live.sms("Bonjour, un tag énorme sur le mur de l'école rue de Rivoli",
-                                      sender="+33611223344").tracking_number)
+    live.seeded["sms"] = str(
+        live.sms("Bonjour, un tag énorme sur le mur de l'école rue de Rivoli", sender="+33611223344").tracking_number
+    )
 
 
 def _secure(app: Any) -> bool:
@@ -125,8 +134,7 @@ def _secure(app: Any) -> bool:
 
 
 @pytest.fixture(scope="package")
-def live_server(tmp_path_factory: pytest.TempPathFactory,
-                database_template: DatabaseTemplate) -> Iterator[LiveServer]:
+def live_server(tmp_path_factory: pytest.TempPathFactory, database_template: DatabaseTemplate) -> Iterator[LiveServer]:
     """The real back office on 127.0.0.1, a real WSGI server in a thread, over a seeded database."""
     from werkzeug.serving import make_server
 
@@ -219,8 +227,12 @@ def new_page(chromium: Any, live_server: LiveServer) -> Iterator[Callable[..., G
     contexts: list[Any] = []
 
     def make(*, viewport: tuple[int, int] = VIEWPORTS["bureau"]) -> GuardedPage:
-        context = chromium.new_context(viewport={"width": viewport[0], "height": viewport[1]}, locale="fr-FR",
-                                       timezone_id="Europe/Paris", accept_downloads=True)
+        context = chromium.new_context(
+            viewport={"width": viewport[0], "height": viewport[1]},
+            locale="fr-FR",
+            timezone_id="Europe/Paris",
+            accept_downloads=True,
+        )
         contexts.append(context)
         guarded = GuardedPage(context.new_page(), live_server.url)
         pages.append(guarded)
@@ -258,9 +270,15 @@ def _sign_in(guarded: GuardedPage, live: LiveServer, role: str, service: str | N
     username = f"{role}-{uuid.uuid4().hex[:8]}"
     password = "un mot de passe de navigateur assez long"
     with live.res.factory() as session, session.begin():
-        create_user(session, live.res.config, username=username, password=password, role=role,
-                    service=service or ("voirie" if role in ("agent", "technicien") else None),
-                    display_name=username.title())
+        create_user(
+            session,
+            live.res.config,
+            username=username,
+            password=password,
+            role=role,
+            service=service or ("voirie" if role in ("agent", "technicien") else None),
+            display_name=username.title(),
+        )
     guarded.open("/connexion")
     page = guarded.page
     page.fill("#identifiant", username)

@@ -24,9 +24,12 @@ def _report(live: LiveServer, number: str) -> Report:
 def _fresh_report(live: LiveServer) -> tuple[str, str]:
     """A report of its own for a test that changes it: (tracking number, citizen's address)."""
     citizen = f"citoyen.{uuid.uuid4().hex[:8]}@example.org"
-    raw = citizen_email(sender=f"Camille Petit <{citizen}>", subject="Nid de poule dangereux",
-                        body="Bonjour,\n\nUn nid de poule profond devant le 12 avenue Victoria, "
-                             "les vélos l'évitent de justesse.\n\nCamille Petit")
+    raw = citizen_email(
+        sender=f"Camille Petit <{citizen}>",
+        subject="Nid de poule dangereux",
+        body="Bonjour,\n\nUn nid de poule profond devant le 12 avenue Victoria, "
+        "les vélos l'évitent de justesse.\n\nCamille Petit",
+    )
     return str(live.email(raw).tracking_number), citizen
 
 
@@ -47,8 +50,9 @@ def test_queue_lists_the_seeded_reports(logged_in_page: Callable[..., GuardedPag
     agent.assert_clean()
 
 
-def test_report_page_shows_message_and_photo(logged_in_page: Callable[..., GuardedPage],
-                                              live_server: LiveServer) -> None:
+def test_report_page_shows_message_and_photo(
+    logged_in_page: Callable[..., GuardedPage], live_server: LiveServer
+) -> None:
     agent = logged_in_page()
     number = live_server.seeded["email_photo"]
     agent.open(f"/signalements/{number}")
@@ -68,8 +72,7 @@ def test_report_page_shows_message_and_photo(logged_in_page: Callable[..., Guard
     agent.assert_clean()
 
 
-def test_agent_reclassifies_in_the_browser(logged_in_page: Callable[..., GuardedPage],
-                                           live_server: LiveServer) -> None:
+def test_agent_reclassifies_in_the_browser(logged_in_page: Callable[..., GuardedPage], live_server: LiveServer) -> None:
     number, _ = _fresh_report(live_server)
     before = _report(live_server, number)
     target = "graffitis" if before.category != "graffitis" else "eclairage"
@@ -91,8 +94,12 @@ def test_agent_reclassifies_in_the_browser(logged_in_page: Callable[..., Guarded
     assert (correction.old_value, correction.new_value) == (before.category, target)
 
 
-def test_agent_resolves_and_the_citizen_is_told(logged_in_page: Callable[..., GuardedPage], public_page: GuardedPage,
-                                               live_server: LiveServer, smtp_server: tuple[str, int, Any]) -> None:
+def test_agent_resolves_and_the_citizen_is_told(
+    logged_in_page: Callable[..., GuardedPage],
+    public_page: GuardedPage,
+    live_server: LiveServer,
+    smtp_server: tuple[str, int, Any],
+) -> None:
     number, citizen = _fresh_report(live_server)
     agent = logged_in_page()
     agent.open(f"/signalements/{number}")
@@ -109,8 +116,9 @@ def test_agent_resolves_and_the_citizen_is_told(logged_in_page: Callable[..., Gu
     report = _report(live_server, number)
     assert report.status == "resolu"
     with live_server.res.factory() as s:
-        row = s.execute(select(Outbox).where(Outbox.report_id == report.id,
-                                             Outbox.kind == "status_resolu")).scalar_one()
+        row = s.execute(
+            select(Outbox).where(Outbox.report_id == report.id, Outbox.kind == "status_resolu")
+        ).scalar_one()
     assert (row.channel, row.recipient, row.status) == ("email", citizen, "pending")
 
     # what a worker does with the row: send it through the town's SMTP server (here a real aiosmtpd)
@@ -129,15 +137,19 @@ def test_agent_resolves_and_the_citizen_is_told(logged_in_page: Callable[..., Gu
     assert "Résolu" in public_page.page.locator("main").inner_text()
 
 
-def test_screenshots_of_the_main_pages(logged_in_page: Callable[..., GuardedPage],
-                                       new_page: Callable[..., GuardedPage], live_server: LiveServer) -> None:
+def test_screenshots_of_the_main_pages(
+    logged_in_page: Callable[..., GuardedPage], new_page: Callable[..., GuardedPage], live_server: LiveServer
+) -> None:
     """Queue, report and public status pages at desktop and tablet sizes, saved for a human to look at."""
     number = live_server.seeded["email_photo"]
     token = _report(live_server, number).public_token
     for size_name, size in VIEWPORTS.items():
         agent, citizen = logged_in_page("admin", viewport=size), new_page(viewport=size)
-        for guarded, name, path in ((agent, "file", "/"), (agent, "signalement", f"/signalements/{number}"),
-                                    (citizen, "suivi", f"/suivi/{token}")):
+        for guarded, name, path in (
+            (agent, "file", "/"),
+            (agent, "signalement", f"/signalements/{number}"),
+            (citizen, "suivi", f"/suivi/{token}"),
+        ):
             guarded.open(path)
             shot = guarded.screenshot(f"{name}-{size_name}")
             assert shot.stat().st_size > 5000  # a real rendering, not a blank page
@@ -166,7 +178,8 @@ def test_agent_moves_the_pin_on_the_map(logged_in_page: Callable[..., GuardedPag
 
 
 def test_reception_types_a_phone_call_with_an_address_suggestion(
-        logged_in_page: Callable[..., GuardedPage], live_server: LiveServer) -> None:
+    logged_in_page: Callable[..., GuardedPage], live_server: LiveServer
+) -> None:
     desk = logged_in_page("accueil")
     desk.open("/saisie")
     page = desk.page

@@ -23,12 +23,16 @@ def _photo() -> bytes:
     return buf.getvalue()
 
 
-def test_technician_closes_the_job_from_a_phone(logged_in_page: Callable[..., GuardedPage],
-                                                live_server: LiveServer) -> None:
+def test_technician_closes_the_job_from_a_phone(
+    logged_in_page: Callable[..., GuardedPage], live_server: LiveServer
+) -> None:
     citizen = f"citoyen.{uuid.uuid4().hex[:8]}@example.org"
-    raw = citizen_email(sender=f"Camille Petit <{citizen}>", subject="Banc cassé",
-                        body="Bonjour,\n\nLe banc du square Trousseau est cassé.\n\nCamille",
-                        attachments=[("banc.jpg", "image/jpeg", jpeg_with_gps(48.851, 2.3775))])
+    raw = citizen_email(
+        sender=f"Camille Petit <{citizen}>",
+        subject="Banc cassé",
+        body="Bonjour,\n\nLe banc du square Trousseau est cassé.\n\nCamille",
+        attachments=[("banc.jpg", "image/jpeg", jpeg_with_gps(48.851, 2.3775))],
+    )
     number = str(live_server.email(raw).tracking_number)
     with live_server.res.factory() as s, s.begin():
         report = s.execute(select(Report).where(Report.tracking_number == number)).scalar_one()
@@ -66,10 +70,16 @@ def test_technician_closes_the_job_from_a_phone(logged_in_page: Callable[..., Gu
 
     with live_server.res.factory() as s:
         report = s.execute(select(Report).where(Report.tracking_number == number)).scalar_one()
-        told = s.execute(select(Outbox.recipient).where(Outbox.report_id == report.id,
-                                                        Outbox.kind == "status_resolu")).scalars().all()
-        photos = s.execute(select(Event.id).where(Event.report_id == report.id,
-                                                  Event.action == "field_photo")).scalars().all()
+        told = (
+            s.execute(select(Outbox.recipient).where(Outbox.report_id == report.id, Outbox.kind == "status_resolu"))
+            .scalars()
+            .all()
+        )
+        photos = (
+            s.execute(select(Event.id).where(Event.report_id == report.id, Event.action == "field_photo"))
+            .scalars()
+            .all()
+        )
     assert report.status == "resolu" and told == [citizen] and len(photos) == 1
 
     # an agent of the service sees the photo after on the report page
@@ -80,8 +90,9 @@ def test_technician_closes_the_job_from_a_phone(logged_in_page: Callable[..., Gu
     agent.assert_clean()
 
 
-def test_work_order_qr_code_leads_to_the_field_page(new_page: Callable[..., GuardedPage],
-                                                    live_server: LiveServer) -> None:
+def test_work_order_qr_code_leads_to_the_field_page(
+    new_page: Callable[..., GuardedPage], live_server: LiveServer
+) -> None:
     """The QR code of the work order, drawn by Chromium and read back by a real decoder, is the field page's URL."""
     import zxingcpp
 

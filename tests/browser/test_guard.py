@@ -10,8 +10,9 @@ from intake.models import Report
 from tests.browser.conftest import GuardedPage, LiveServer
 
 
-def test_guard_catches_external_requests_errors_dialogs_and_injected_scripts(public_page: GuardedPage,
-                                                                               live_server: LiveServer) -> None:
+def test_guard_catches_external_requests_errors_dialogs_and_injected_scripts(
+    public_page: GuardedPage, live_server: LiveServer
+) -> None:
     with live_server.res.factory() as s:
         token = s.execute(select(Report.public_token).limit(1)).scalar_one()
     public_page.open(f"/suivi/{token}")
@@ -19,8 +20,10 @@ def test_guard_catches_external_requests_errors_dialogs_and_injected_scripts(pub
     page.evaluate("() => fetch('http://tracker.example/fetch').catch(() => null)")  # refused by the CSP
     page.evaluate("() => console.error('boum')")
     page.evaluate("() => alert('xss')")
-    page.evaluate("() => { const s = document.createElement('script'); s.textContent = 'window.__xss = 1';"
-                  " document.body.appendChild(s); }")  # refused by the CSP: a console error, nothing runs
+    page.evaluate(
+        "() => { const s = document.createElement('script'); s.textContent = 'window.__xss = 1';"
+        " document.body.appendChild(s); }"
+    )  # refused by the CSP: a console error, nothing runs
     page.wait_for_timeout(200)
     problems = "\n".join(public_page.problems)
     assert "Refused to connect" in problems and "Executing inline script violates" in problems  # CSP refusals

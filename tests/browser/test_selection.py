@@ -12,14 +12,18 @@ from tests.browser.conftest import GuardedPage, LiveServer
 from tests.support.mail import citizen_email
 
 
-def test_agent_ticks_the_page_previews_and_changes_the_status(logged_in_page: Callable[..., GuardedPage],
-                                                              live_server: LiveServer) -> None:
+def test_agent_ticks_the_page_previews_and_changes_the_status(
+    logged_in_page: Callable[..., GuardedPage], live_server: LiveServer
+) -> None:
     word = "lot" + uuid.uuid4().hex[:8]  # these reports alone match the search: the other tests' stay untouched
     numbers, citizens = [], []
     for i in range(3):
         citizen = f"citoyen.{uuid.uuid4().hex[:8]}@example.org"
-        raw = citizen_email(sender=f"Camille {i} <{citizen}>", subject=f"Banc cassé {word}",
-                            body=f"Bonjour,\n\nLe banc numéro {i} du square est cassé ({word}).\n\nCamille")
+        raw = citizen_email(
+            sender=f"Camille {i} <{citizen}>",
+            subject=f"Banc cassé {word}",
+            body=f"Bonjour,\n\nLe banc numéro {i} du square est cassé ({word}).\n\nCamille",
+        )
         numbers.append(str(live_server.email(raw).tracking_number))
         citizens.append(citizen)
     agent = logged_in_page("admin")
@@ -43,8 +47,9 @@ def test_agent_ticks_the_page_previews_and_changes_the_status(logged_in_page: Ca
         assert f"Signalement n° {number}" in preview and citizen in preview
     assert preview.count("Une équipe passe demain matin.") >= 3
     with live_server.res.factory() as s:
-        assert {r.status for r in s.execute(select(Report).where(Report.tracking_number.in_(numbers))).scalars()} \
-            != {"en_cours"}  # nothing changed before the confirmation
+        assert {r.status for r in s.execute(select(Report).where(Report.tracking_number.in_(numbers))).scalars()} != {
+            "en_cours"
+        }  # nothing changed before the confirmation
     agent.screenshot("selection-apercu")
     with page.expect_navigation():
         page.get_by_role("button", name="Confirmer et envoyer").click()
@@ -55,10 +60,18 @@ def test_agent_ticks_the_page_previews_and_changes_the_status(logged_in_page: Ca
     with live_server.res.factory() as s:
         reports = s.execute(select(Report).where(Report.tracking_number.in_(numbers))).scalars().all()
         ids = [r.id for r in reports]
-        told = s.execute(select(Outbox.recipient).where(Outbox.report_id.in_(ids),
-                                                        Outbox.kind == "status_en_cours")).scalars().all()
-        audited = s.execute(select(AuditLog.report_id).where(AuditLog.action == "selection.statut",
-                                                             AuditLog.report_id.in_(ids))).scalars().all()
+        told = (
+            s.execute(select(Outbox.recipient).where(Outbox.report_id.in_(ids), Outbox.kind == "status_en_cours"))
+            .scalars()
+            .all()
+        )
+        audited = (
+            s.execute(
+                select(AuditLog.report_id).where(AuditLog.action == "selection.statut", AuditLog.report_id.in_(ids))
+            )
+            .scalars()
+            .all()
+        )
     assert {r.status for r in reports} == {"en_cours"}
     assert sorted(told) == sorted(citizens)
     assert sorted(audited) == sorted(ids)  # one audit entry per report

@@ -72,7 +72,8 @@ def _report(live: LiveServer, number: str) -> Report:
 
 
 def test_citizen_reports_from_a_phone_with_suggestion_pin_and_photo(
-        new_page: Callable[..., GuardedPage], live_server: LiveServer) -> None:
+    new_page: Callable[..., GuardedPage], live_server: LiveServer
+) -> None:
     guarded = new_page(viewport=PHONE)
     guarded.open("/signaler")
     page = guarded.page
@@ -95,8 +96,9 @@ def test_citizen_reports_from_a_phone_with_suggestion_pin_and_photo(
     page.wait_for_function("v => document.getElementById('lat').value !== v", arg=str(suggested))
     pinned = float(page.input_value("#lat")), float(page.input_value("#lon"))
     assert pinned[0] != float(suggested)
-    page.set_input_files("#photo", files=[{"name": "lampadaire.jpg", "mimeType": "image/jpeg",
-                                           "buffer": jpeg_with_gps(48.8534, 2.3488)}])
+    page.set_input_files(
+        "#photo", files=[{"name": "lampadaire.jpg", "mimeType": "image/jpeg", "buffer": jpeg_with_gps(48.8534, 2.3488)}]
+    )
     offer = page.locator("#position-photo")  # the photo's GPS, read in the browser, is offered as the point
     offer.wait_for(state="visible")
     assert "(48.85340, 2.34880)" in offer.inner_text()
@@ -126,7 +128,8 @@ def test_citizen_reports_from_a_phone_with_suggestion_pin_and_photo(
 
 
 def test_errors_are_announced_focused_and_reachable_by_keyboard(
-        new_page: Callable[..., GuardedPage], live_server: LiveServer) -> None:
+    new_page: Callable[..., GuardedPage], live_server: LiveServer
+) -> None:
     guarded = new_page(viewport=PHONE)
     guarded.open("/signaler")
     page = guarded.page
@@ -149,8 +152,8 @@ def test_errors_are_announced_focused_and_reachable_by_keyboard(
 
 
 def test_hostile_names_descriptions_file_names_and_svg_run_nothing(
-        new_page: Callable[..., GuardedPage], logged_in_page: Callable[..., GuardedPage],
-        live_server: LiveServer) -> None:
+    new_page: Callable[..., GuardedPage], logged_in_page: Callable[..., GuardedPage], live_server: LiveServer
+) -> None:
     payload = " ".join(RUNNING[:5] + OTHER[:2])
     guarded = new_page(viewport=PHONE)
     guarded.open("/signaler")
@@ -166,8 +169,10 @@ def test_hostile_names_descriptions_file_names_and_svg_run_nothing(
     assert "pas une photo" in page.inner_text("#erreurs")
     assert page.evaluate(DOM_AUDIT) == []
     assert page.input_value("#nom") == payload[:200]  # kept as text
-    page.set_input_files("#photo", files=[{"name": f"{RUNNING[2]}.jpg", "mimeType": "image/jpeg",
-                                           "buffer": jpeg_with_gps(48.8534, 2.3488)}])
+    page.set_input_files(
+        "#photo",
+        files=[{"name": f"{RUNNING[2]}.jpg", "mimeType": "image/jpeg", "buffer": jpeg_with_gps(48.8534, 2.3488)}],
+    )
     page.fill("#adresse", "12 rue de la Roquette")
     _send(guarded, live_server)
     page.wait_for_load_state("networkidle")

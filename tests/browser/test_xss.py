@@ -27,12 +27,12 @@ from tests.support.mail import jpeg_with_gps
 RUNNING = [
     "<script>window.__xss=1</script>",
     '"><script>window.__xss=2</script>',
-    "'><img src=x onerror=\"window.__xss=3\">",
-    "<svg onload=\"window.__xss=4\"></svg>",
+    '\'><img src=x onerror="window.__xss=3">',
+    '<svg onload="window.__xss=4"></svg>',
     "<img src=x onerror=alert('xss')>",
-    "<details open ontoggle=\"window.__xss=5\"><summary>x</summary></details>",
-    "<iframe srcdoc=\"<script>parent.__xss=6</script>\"></iframe>",
-    "<math><mtext><table><mglyph><style><img src=x onerror=\"window.__xss=7\">",
+    '<details open ontoggle="window.__xss=5"><summary>x</summary></details>',
+    '<iframe srcdoc="<script>parent.__xss=6</script>"></iframe>',
+    '<math><mtext><table><mglyph><style><img src=x onerror="window.__xss=7">',
     "</textarea></title></style><script>window.__xss=8</script>",
 ]
 # Payloads that need a click, or load from outside, or hide and restyle the page.
@@ -46,8 +46,10 @@ OTHER = [
     "<style>body{display:none}</style>",
     '<div style="position:fixed;top:0;left:0;width:100%;height:100%;background:#fff">Page en maintenance</div>',
 ]
-SVG = (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" onload="window.__xss=10">'
-       b'<script>window.__xss=11;alert(1)</script><circle r="10"/></svg>')
+SVG = (
+    b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" onload="window.__xss=10">'
+    b'<script>window.__xss=11;alert(1)</script><circle r="10"/></svg>'
+)
 # What an attacker needs in the DOM; the back office must never contain any of it (inline styles and style
 # elements are refused by the CSP, and a refusal is a console error that fails the guarded page).
 DOM_AUDIT = """() => {
@@ -85,10 +87,11 @@ def _hostile_email(i: int, payload: str) -> bytes:
     msg["Subject"] = f"Nid de poule {payload}"
     msg["Message-ID"] = f"<hostile-{i}-{time.time_ns()}@example.org>"
     msg.set_content(f"Bonjour,\nun nid de poule devant le 12 avenue Victoria {payload}\n\n-- \n{payload}\n")
-    msg.add_alternative(f"<p>Bonjour, un nid de poule devant le 12 avenue Victoria</p>{payload}"
-                        f"<blockquote>{payload}</blockquote>", subtype="html")
-    msg.add_attachment(jpeg_with_gps(48.857876, 2.347579), maintype="image", subtype="jpeg",
-                       filename=f"{payload}.jpg")
+    msg.add_alternative(
+        f"<p>Bonjour, un nid de poule devant le 12 avenue Victoria</p>{payload}<blockquote>{payload}</blockquote>",
+        subtype="html",
+    )
+    msg.add_attachment(jpeg_with_gps(48.857876, 2.347579), maintype="image", subtype="jpeg", filename=f"{payload}.jpg")
     if i == 0:
         msg.add_attachment(SVG, maintype="image", subtype="svg+xml", filename="plan.svg")
     return msg.as_bytes()
@@ -102,8 +105,12 @@ def hostile(live_server: LiveServer) -> Hostile:
         outcomes.append(live_server.sms(f"Tag sur le mur rue de Rivoli {payload}", sender=f"+3361000{i:04d}"))
         outcomes.append(live_server.sms(payload, sender=f"whatsapp:+3362000{i:04d}", ProfileName=payload))
     with live_server.res.factory() as s:
-        reports = {r.tracking_number: r for r in s.execute(select(Report).where(
-            Report.tracking_number.in_([o.tracking_number for o in outcomes]))).scalars()}
+        reports = {
+            r.tracking_number: r
+            for r in s.execute(
+                select(Report).where(Report.tracking_number.in_([o.tracking_number for o in outcomes]))
+            ).scalars()
+        }
         svg = s.execute(select(Attachment.id).where(Attachment.filename == "plan.svg")).scalar_one()
     numbers = list(dict.fromkeys(str(o.tracking_number) for o in outcomes))
     return Hostile(numbers=numbers, tokens=[reports[n].public_token for n in numbers], svg_attachment=svg)
@@ -132,8 +139,9 @@ def test_payloads_run_when_rendered_raw(chromium: Any) -> None:
         context.close()
 
 
-def test_hostile_content_runs_nothing_on_any_page(logged_in_page: Callable[..., GuardedPage], hostile: Hostile,
-                                                  live_server: LiveServer) -> None:
+def test_hostile_content_runs_nothing_on_any_page(
+    logged_in_page: Callable[..., GuardedPage], hostile: Hostile, live_server: LiveServer
+) -> None:
     agent = logged_in_page()
     agent.open("/")
     _audit(agent)
@@ -160,18 +168,29 @@ def test_public_status_pages_run_nothing(public_page: GuardedPage, hostile: Host
         assert "<script>" not in public_page.page.locator("main").inner_text()  # no citizen text is published
 
 
-def test_hostile_names_are_shown_as_text(logged_in_page: Callable[..., GuardedPage], hostile: Hostile,
-                                         live_server: LiveServer) -> None:
+def test_hostile_names_are_shown_as_text(
+    logged_in_page: Callable[..., GuardedPage], hostile: Hostile, live_server: LiveServer
+) -> None:
     agent = logged_in_page()
     for i in (0, 2, 4):  # payloads with a tag, with a quote (file names are stored with < > / replaced)
         number = hostile.numbers[i]
         agent.open(f"/signalements/{number}")
         main = agent.page.locator("main").inner_text()
         with live_server.res.factory() as s:
-            names = s.execute(select(Attachment.filename).join(Report, Report.id == Attachment.report_id)
-                              .where(Report.tracking_number == number)).scalars().all()
-            sender = s.execute(select(ReportMessage.sender_name).join(Report, Report.id == ReportMessage.report_id)
-                               .where(Report.tracking_number == number)).scalar_one()
+            names = (
+                s.execute(
+                    select(Attachment.filename)
+                    .join(Report, Report.id == Attachment.report_id)
+                    .where(Report.tracking_number == number)
+                )
+                .scalars()
+                .all()
+            )
+            sender = s.execute(
+                select(ReportMessage.sender_name)
+                .join(Report, Report.id == ReportMessage.report_id)
+                .where(Report.tracking_number == number)
+            ).scalar_one()
         assert sender and "<" in sender and sender in main  # the sender's name, shown as text
         assert names and all(name in main for name in names)
         alts = agent.page.locator("ul.photos img").evaluate_all("imgs => imgs.map(i => i.alt)")
@@ -192,8 +211,9 @@ def test_svg_with_script_is_only_downloaded(logged_in_page: Callable[..., Guarde
     _audit(agent)
 
 
-def test_rgpd_export_and_privacy_notice_run_nothing(logged_in_page: Callable[..., GuardedPage], hostile: Hostile,
-                                                    public_page: GuardedPage) -> None:
+def test_rgpd_export_and_privacy_notice_run_nothing(
+    logged_in_page: Callable[..., GuardedPage], hostile: Hostile, public_page: GuardedPage
+) -> None:
     """The admin's RGPD summary shows the hostile sender's name as text; the public notice runs nothing."""
     admin = logged_in_page("admin")
     admin.open("/admin/rgpd")

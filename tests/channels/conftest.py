@@ -55,13 +55,19 @@ def dovecot_without() -> Iterator[Callable[..., DovecotServer]]:
             server.stop()
 
 
-def message(subject: str = "Nid-de-poule rue des Lilas", *, message_id: str | None = None,
-            body: str = "Bonjour, il y a un trou dans la chaussée.") -> bytes:
+def message(
+    subject: str = "Nid-de-poule rue des Lilas",
+    *,
+    message_id: str | None = None,
+    body: str = "Bonjour, il y a un trou dans la chaussée.",
+) -> bytes:
     """A small citizen email as raw bytes with a unique Message-ID unless one is given."""
     mid = message_id or f"<{uuid.uuid4().hex}@citoyen.example>"
-    text = (f"From: Jeanne Martin <jeanne@citoyen.example>\r\nTo: mairie@ville.example\r\n"
-            f"Subject: {subject}\r\nMessage-ID: {mid}\r\nDate: Mon, 2 Jun 2025 09:00:00 +0200\r\n"
-            f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n")
+    text = (
+        f"From: Jeanne Martin <jeanne@citoyen.example>\r\nTo: mairie@ville.example\r\n"
+        f"Subject: {subject}\r\nMessage-ID: {mid}\r\nDate: Mon, 2 Jun 2025 09:00:00 +0200\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    )
     return text.encode("utf-8")
 
 
@@ -76,8 +82,15 @@ class Mailbox:
 
     def settings(self, **overrides: Any) -> ImapSettings:
         """ImapSettings for this mailbox over plain IMAP (override anything, e.g. after_store)."""
-        values: dict[str, Any] = dict(name="mairie", host=self.server.host, port=self.server.port,
-                                      tls=False, username=self.user, password=self.password, timeout=10.0)
+        values: dict[str, Any] = dict(
+            name="mairie",
+            host=self.server.host,
+            port=self.server.port,
+            tls=False,
+            username=self.user,
+            password=self.password,
+            timeout=10.0,
+        )
         values.update(overrides)
         return ImapSettings(**values)
 

@@ -16,8 +16,7 @@ pytestmark = pytest.mark.dovecot
 
 @pytest.mark.parametrize("after_store", ["move", "flag"])
 @pytest.mark.parametrize("crash_at", STEPS)
-def test_crash_at_any_step_loses_nothing_and_stores_once(mailbox: Mailbox, crash_at: str,
-                                                          after_store: str) -> None:
+def test_crash_at_any_step_loses_nothing_and_stores_once(mailbox: Mailbox, crash_at: str, after_store: str) -> None:
     sent = [message(f"Signalement {i}") for i in range(3)]
     for raw in sent:
         mailbox.server.append(mailbox.user, raw)
@@ -51,8 +50,7 @@ def test_crash_at_any_step_loses_nothing_and_stores_once(mailbox: Mailbox, crash
 
 
 @pytest.fixture
-def moveless(dovecot_without: Callable[..., DovecotServer],
-             make_mailbox: Callable[..., Mailbox]) -> Mailbox:
+def moveless(dovecot_without: Callable[..., DovecotServer], make_mailbox: Callable[..., Mailbox]) -> Mailbox:
     server = dovecot_without("MOVE")
     assert "MOVE" not in server.capabilities and "UIDPLUS" in server.capabilities
     return make_mailbox(server)
@@ -91,7 +89,8 @@ def test_moveless_crash_stores_once(moveless: Mailbox, crash_at: str) -> None:
 
 
 def test_server_without_move_nor_uidplus_is_refused_in_move_mode(
-        dovecot_without: Callable[..., DovecotServer], make_mailbox: Callable[..., Mailbox]) -> None:
+    dovecot_without: Callable[..., DovecotServer], make_mailbox: Callable[..., Mailbox]
+) -> None:
     box = make_mailbox(dovecot_without("MOVE", "UIDPLUS"))
     box.deliver(1)
 

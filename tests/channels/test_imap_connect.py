@@ -13,13 +13,16 @@ from tests.support.dovecot import DovecotServer, _free_port
 from tests.support.memsink import MemorySink
 
 
-@pytest.mark.parametrize("bad", [
-    {"after_store": "delete"},
-    {"tls": True, "starttls": True},
-    {"batch_size": 0},
-    {"timeout": 0},
-    {"processed_folder": "INBOX"},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"after_store": "delete"},
+        {"tls": True, "starttls": True},
+        {"batch_size": 0},
+        {"timeout": 0},
+        {"processed_folder": "INBOX"},
+    ],
+)
 def test_settings_are_validated_with_the_mailbox_name(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="'mairie'"):
         ImapSettings(**{"name": "mairie", "host": "imap.example", "username": "u", **bad})  # type: ignore[arg-type]
@@ -50,8 +53,9 @@ def test_bad_password_names_the_mailbox_but_not_the_password(mailbox: Mailbox) -
 
 
 def test_connection_refused_is_an_imap_error() -> None:
-    settings = ImapSettings(name="mairie", host="127.0.0.1", port=_free_port(), tls=False,
-                            username="u", password="p", timeout=5)
+    settings = ImapSettings(
+        name="mairie", host="127.0.0.1", port=_free_port(), tls=False, username="u", password="p", timeout=5
+    )
     with pytest.raises(ImapError, match="connexion impossible .* cannot connect"):
         poll_mailbox(settings, MemorySink())
 

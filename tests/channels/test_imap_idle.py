@@ -59,8 +59,9 @@ def test_mail_arrived_since_the_last_poll_returns_at_once(mailbox: Mailbox) -> N
     assert wait_for_mail(mailbox.settings(), timeout=0.5, since_uidnext=result.uidnext + 1) is False
 
 
-def test_without_idle_the_caller_polls(dovecot_without: Callable[..., DovecotServer],
-                                       make_mailbox: Callable[..., Mailbox]) -> None:
+def test_without_idle_the_caller_polls(
+    dovecot_without: Callable[..., DovecotServer], make_mailbox: Callable[..., Mailbox]
+) -> None:
     box = make_mailbox(dovecot_without("IDLE"))
     assert poll_mailbox(box.settings(), MemorySink()).idle_supported is False
     started = time.monotonic()

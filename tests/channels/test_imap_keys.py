@@ -23,10 +23,14 @@ def _rows(db_url: str) -> list[tuple[str, bool, int | None]]:
     engine = make_engine(db_url)  # disposed here: an engine dropped with an open connection warns when collected
     try:
         with make_sessionmaker(engine)() as s:
-            return [(payload.decode().split("Subject: ")[1].split("\r\n")[0], flag, validity)
-                    for payload, flag, validity
-                    in s.execute(select(RawMessage.payload, RawMessage.key_collision, RawMessage.imap_uidvalidity)
-                                 .order_by(RawMessage.id))]
+            return [
+                (payload.decode().split("Subject: ")[1].split("\r\n")[0], flag, validity)
+                for payload, flag, validity in s.execute(
+                    select(RawMessage.payload, RawMessage.key_collision, RawMessage.imap_uidvalidity).order_by(
+                        RawMessage.id
+                    )
+                )
+            ]
     finally:
         engine.dispose()
 
@@ -63,7 +67,10 @@ def test_uidvalidity_rescan_stores_no_duplicate(mailbox: Mailbox, db_url: str) -
 
     assert result.uidvalidity == new_validity != old_validity
     assert (result.fetched, result.stored) == (3, 3)  # the whole batch again, each mail recognised
-    assert _rows(db_url) == [("Lampadaire", False, old_validity), ("Trou", True, old_validity),
-                             ("Tag", False, old_validity)]
+    assert _rows(db_url) == [
+        ("Lampadaire", False, old_validity),
+        ("Trou", True, old_validity),
+        ("Tag", False, old_validity),
+    ]
     assert mailbox.server.folder_count(mailbox.user, "INBOX") == 0
     assert mailbox.server.folder_count(mailbox.user, "Traités") == 3

@@ -34,25 +34,46 @@ def endpoint(mailbox: DovecotBox) -> Iterator[TokenEndpoint]:
 def _mailbox(box: DovecotBox, endpoint: TokenEndpoint, monkeypatch: pytest.MonkeyPatch, **oauth2: Any) -> Mailbox:
     monkeypatch.setenv("GUICHET_TEST_OAUTH2_SECRET", SECRET)
     monkeypatch.setenv("GUICHET_TEST_OAUTH2_REFRESH", "rt-1")
-    settings = {"provider": "microsoft", "flow": "client_credentials", "tenant": "ville.fr", "client_id": "app-id",
-                "client_secret": {"env": "GUICHET_TEST_OAUTH2_SECRET"},
-                "token_url": endpoint.url("/ville.fr/oauth2/v2.0/token"), **oauth2}
+    settings = {
+        "provider": "microsoft",
+        "flow": "client_credentials",
+        "tenant": "ville.fr",
+        "client_id": "app-id",
+        "client_secret": {"env": "GUICHET_TEST_OAUTH2_SECRET"},
+        "token_url": endpoint.url("/ville.fr/oauth2/v2.0/token"),
+        **oauth2,
+    }
     data = base_config_data()
-    data["mailboxes"] = [{"name": "m365", "host": box.server.host, "port": box.server.port, "tls": False,
-                          "username": box.user, "oauth2": settings, "timeout": 10}]
+    data["mailboxes"] = [
+        {
+            "name": "m365",
+            "host": box.server.host,
+            "port": box.server.port,
+            "tls": False,
+            "username": box.user,
+            "oauth2": settings,
+            "timeout": 10,
+        }
+    ]
     return parse_config(data).mailboxes[0]
 
 
 @pytest.mark.dovecot
 def test_client_credentials_token_logs_in_with_xoauth2_and_is_kept_as_a_secret(
-        mailbox: DovecotBox, endpoint: TokenEndpoint, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    mailbox: DovecotBox, endpoint: TokenEndpoint, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     mb = _mailbox(mailbox, endpoint, monkeypatch)
     mailbox.deliver(2)
     settings = imap_settings(mb, var=tmp_path)
     assert poll_mailbox(settings, MemorySink()).stored == 2
     (sent,) = endpoint.grant.requests
-    assert sent == {"path": "/ville.fr/oauth2/v2.0/token", "grant_type": "client_credentials", "client_id": "app-id",
-                    "client_secret": SECRET, "scope": "https://outlook.office365.com/.default"}
+    assert sent == {
+        "path": "/ville.fr/oauth2/v2.0/token",
+        "grant_type": "client_credentials",
+        "client_id": "app-id",
+        "client_secret": SECRET,
+        "scope": "https://outlook.office365.com/.default",
+    }
     cache = tmp_path / "oauth2" / "m365.json"
     assert cache.stat().st_mode & 0o777 == 0o600 and (tmp_path / "oauth2").stat().st_mode & 0o777 == 0o700
     assert SECRET not in cache.read_text()
@@ -61,8 +82,9 @@ def test_client_credentials_token_logs_in_with_xoauth2_and_is_kept_as_a_secret(
 
 
 @pytest.mark.dovecot
-def test_token_is_refreshed_before_it_expires(mailbox: DovecotBox, endpoint: TokenEndpoint, dovecot: Any,
-                                              monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_token_is_refreshed_before_it_expires(
+    mailbox: DovecotBox, endpoint: TokenEndpoint, dovecot: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     mb = _mailbox(mailbox, endpoint, monkeypatch)
     first = access_token(mb, cache_dir=tmp_path / "oauth2")
     assert first == mailbox.token and len(endpoint.grant.requests) == 1
@@ -80,10 +102,18 @@ def test_token_is_refreshed_before_it_expires(mailbox: DovecotBox, endpoint: Tok
     assert len(endpoint.grant.requests) == 2
 
 
-def test_refresh_token_flow_keeps_the_rotated_refresh_token(mailbox: DovecotBox, endpoint: TokenEndpoint,
-                                                            monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    mb = _mailbox(mailbox, endpoint, monkeypatch, provider="google", flow="refresh_token", tenant=None,
-                  refresh_token={"env": "GUICHET_TEST_OAUTH2_REFRESH"})
+def test_refresh_token_flow_keeps_the_rotated_refresh_token(
+    mailbox: DovecotBox, endpoint: TokenEndpoint, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    mb = _mailbox(
+        mailbox,
+        endpoint,
+        monkeypatch,
+        provider="google",
+        flow="refresh_token",
+        tenant=None,
+        refresh_token={"env": "GUICHET_TEST_OAUTH2_REFRESH"},
+    )
     endpoint.grant.rotate_to = "rt-2"
     endpoint.grant.expires_in = 60  # under the margin: every use asks again
     access_token(mb, cache_dir=tmp_path)
@@ -95,8 +125,8 @@ def test_refresh_token_flow_keeps_the_rotated_refresh_token(mailbox: DovecotBox,
 
 
 def test_refusal_names_the_provider_and_its_message_on_the_health_record(
-        mailbox: DovecotBox, endpoint: TokenEndpoint, monkeypatch: pytest.MonkeyPatch,
-        make_config: Callable[..., Config]) -> None:
+    mailbox: DovecotBox, endpoint: TokenEndpoint, monkeypatch: pytest.MonkeyPatch, make_config: Callable[..., Config]
+) -> None:
     mb = _mailbox(mailbox, endpoint, monkeypatch)
     monkeypatch.setenv("GUICHET_TEST_OAUTH2_SECRET", "wrong-secret-value")
     cfg = make_config(mailboxes=[mb.model_dump(mode="json", exclude_none=True)])
@@ -104,15 +134,18 @@ def test_refusal_names_the_provider_and_its_message_on_the_health_record(
     with pytest.raises(OAuth2Error) as caught:
         poll_once(res, "m365")
     message = str(caught.value)
-    assert message == ("Boîte « m365 » : jeton OAuth2 refusé par Microsoft — invalid_client: AADSTS7000215: "
-                       "Invalid client secret provided.")
+    assert message == (
+        "Boîte « m365 » : jeton OAuth2 refusé par Microsoft — invalid_client: AADSTS7000215: "
+        "Invalid client secret provided."
+    )
     with res.factory() as session:
         state = session.get(MailboxState, "m365")
     assert state is not None and state.last_error == message and "wrong-secret" not in state.last_error
 
 
-def test_unreachable_endpoint_and_missing_secret_are_french(mailbox: DovecotBox, endpoint: TokenEndpoint,
-                                                           monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_unreachable_endpoint_and_missing_secret_are_french(
+    mailbox: DovecotBox, endpoint: TokenEndpoint, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     mb = _mailbox(mailbox, endpoint, monkeypatch, token_url="http://127.0.0.1:9/token")
     with pytest.raises(OAuth2Error, match=r"serveur de jetons de Microsoft injoignable \(http://127.0.0.1:9/token\)"):
         access_token(mb, cache_dir=tmp_path)
@@ -122,14 +155,19 @@ def test_unreachable_endpoint_and_missing_secret_are_french(mailbox: DovecotBox,
         access_token(mb, cache_dir=tmp_path)
 
 
-@pytest.mark.parametrize("oauth2, expected", [
-    ({"provider": "google", "flow": "client_credentials", "client_id": "x", "client_secret": {"env": "S"}},
-     "Gmail n'accepte que refresh_token"),
-    ({"provider": "microsoft", "client_id": "x", "client_secret": {"env": "S"}}, "oauth2.tenant : requis"),
-    ({"provider": "microsoft", "tenant": "t", "client_id": "x"}, "oauth2.client_secret : requis"),
-    ({"provider": "google", "flow": "refresh_token", "client_id": "x"}, "oauth2.refresh_token : requis"),
-    ({"provider": "microsoft", "tenant": "t", "client_id": "x", "client_secret": "en clair"}, "client_secret"),
-])
+@pytest.mark.parametrize(
+    "oauth2, expected",
+    [
+        (
+            {"provider": "google", "flow": "client_credentials", "client_id": "x", "client_secret": {"env": "S"}},
+            "Gmail n'accepte que refresh_token",
+        ),
+        ({"provider": "microsoft", "client_id": "x", "client_secret": {"env": "S"}}, "oauth2.tenant : requis"),
+        ({"provider": "microsoft", "tenant": "t", "client_id": "x"}, "oauth2.client_secret : requis"),
+        ({"provider": "google", "flow": "refresh_token", "client_id": "x"}, "oauth2.refresh_token : requis"),
+        ({"provider": "microsoft", "tenant": "t", "client_id": "x", "client_secret": "en clair"}, "client_secret"),
+    ],
+)
 def test_incomplete_oauth2_settings_are_refused_at_load(oauth2: dict[str, Any], expected: str) -> None:
     from intake.config import ConfigError
 

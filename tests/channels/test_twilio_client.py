@@ -26,8 +26,12 @@ TOKEN_ENV = "GUICHET_TEST_TWILIO_TOKEN"
 @pytest.fixture
 def settings(standin: TwilioStandIn, monkeypatch: pytest.MonkeyPatch) -> Twilio:
     monkeypatch.setenv(TOKEN_ENV, standin.auth_token)
-    return Twilio(account_sid=standin.account_sid, auth_token=Secret(env=TOKEN_ENV), numbers=["+33757000001"],
-                  api_base_url=standin.base_url)
+    return Twilio(
+        account_sid=standin.account_sid,
+        auth_token=Secret(env=TOKEN_ENV),
+        numbers=["+33757000001"],
+        api_base_url=standin.base_url,
+    )
 
 
 @pytest.fixture
@@ -44,13 +48,21 @@ def _send(client: Client, **kwargs: Any) -> Any:
 
 def test_rebase_keeps_path_and_query() -> None:
     url = "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages.json?To=%2B33&Page=1"
-    assert rebase_url(url, "http://127.0.0.1:9000") == "http://127.0.0.1:9000/2010-04-01/Accounts/AC1/Messages.json?To=%2B33&Page=1"
+    assert (
+        rebase_url(url, "http://127.0.0.1:9000")
+        == "http://127.0.0.1:9000/2010-04-01/Accounts/AC1/Messages.json?To=%2B33&Page=1"
+    )
     assert rebase_url(url, "http://h:1/twilio/").startswith("http://h:1/twilio/2010-04-01/")
 
 
 def test_create_message_reaches_standin(client: Client, standin: TwilioStandIn) -> None:
-    message = _send(client, to="+33612345678", from_="+33757000001", body="Votre signalement est enregistré.",
-                    status_callback="https://mairie.example/twilio/status")
+    message = _send(
+        client,
+        to="+33612345678",
+        from_="+33757000001",
+        body="Votre signalement est enregistré.",
+        status_callback="https://mairie.example/twilio/status",
+    )
     assert message.sid.startswith("SM") and len(message.sid) == 34
     assert message.status == "queued" and message.direction == "outbound-api"
     assert message.num_segments == "1"
@@ -187,17 +199,33 @@ def test_media_of_a_stored_message_are_deleted_on_twilio(make_config: Any) -> No
     from intake.channels.twilio_media import delete_stored_media, media_sids
 
     with TwilioStandIn() as standin:
-        cfg = make_config(twilio={"account_sid": standin.account_sid, "auth_token": {"env": "X_TW_TOKEN"},
-                                  "api_base_url": standin.base_url, "delete_media": True})
+        cfg = make_config(
+            twilio={
+                "account_sid": standin.account_sid,
+                "auth_token": {"env": "X_TW_TOKEN"},
+                "api_base_url": standin.base_url,
+                "delete_media": True,
+            }
+        )
         os.environ["X_TW_TOKEN"] = standin.auth_token
         try:
-            message_sid = standin.add_inbound("+33612345678", "+33700000000", "photo",
-                                              media=[(b"\xff\xd8jpeg", "image/jpeg")])
+            message_sid = standin.add_inbound(
+                "+33612345678", "+33700000000", "photo", media=[(b"\xff\xd8jpeg", "image/jpeg")]
+            )
             media_sid = standin.messages[message_sid].media[0].sid
             account = f"{standin.base_url}/2010-04-01/Accounts/{standin.account_sid}"
             url = f"{account}/Messages/{message_sid}/Media/{media_sid}"
-            payload = urlencode({"MessageSid": message_sid, "From": "+33612345678", "To": "+33700000000", "Body": "",
-                                 "NumMedia": "1", "MediaUrl0": url, "MediaContentType0": "image/jpeg"})
+            payload = urlencode(
+                {
+                    "MessageSid": message_sid,
+                    "From": "+33612345678",
+                    "To": "+33700000000",
+                    "Body": "",
+                    "NumMedia": "1",
+                    "MediaUrl0": url,
+                    "MediaContentType0": "image/jpeg",
+                }
+            )
             assert media_sids(payload.encode()) == [(message_sid, media_sid)]
             assert delete_stored_media(cfg, payload.encode()) == 1
             assert standin.deleted_media == [media_sid]

@@ -78,18 +78,23 @@ def production(monkeypatch: pytest.MonkeyPatch) -> Twilio:
     return Twilio(account_sid="AC" + "0" * 32, auth_token=Secret(env=TOKEN_ENV), numbers=["+33757000001"])
 
 
-@pytest.mark.parametrize("template", [
-    "{base}\\@api.twilio.com" + MEDIA_PATH,       # the review's bypass: urllib and urllib3 disagree on the host
-    "{base}/\\@api.twilio.com" + MEDIA_PATH,
-    "http://user@{host}@api.twilio.com" + MEDIA_PATH,
-    "{base}" + MEDIA_PATH,                         # plainly elsewhere
-    "http://api.twilio.com" + MEDIA_PATH,          # Twilio, but not over https
-    "https://api.twilio.com:{port}" + MEDIA_PATH,  # Twilio's name, another port
-    "https://api.twilio.com.evil.example" + MEDIA_PATH,
-    " {base}" + MEDIA_PATH,
-])
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{base}\\@api.twilio.com" + MEDIA_PATH,  # the review's bypass: urllib and urllib3 disagree on the host
+        "{base}/\\@api.twilio.com" + MEDIA_PATH,
+        "http://user@{host}@api.twilio.com" + MEDIA_PATH,
+        "{base}" + MEDIA_PATH,  # plainly elsewhere
+        "http://api.twilio.com" + MEDIA_PATH,  # Twilio, but not over https
+        "https://api.twilio.com:{port}" + MEDIA_PATH,  # Twilio's name, another port
+        "https://api.twilio.com.evil.example" + MEDIA_PATH,
+        " {base}" + MEDIA_PATH,
+    ],
+)
 def test_media_urls_that_are_not_twilio_are_refused_without_a_request(
-    template: str, production: Twilio, attacker: Recorder,
+    template: str,
+    production: Twilio,
+    attacker: Recorder,
 ) -> None:
     host, port = attacker.server_address[0], attacker.server_address[1]
     url = template.format(base=attacker.url, host=f"{host}:{port}", port=port)
@@ -98,14 +103,19 @@ def test_media_urls_that_are_not_twilio_are_refused_without_a_request(
     assert attacker.seen == []  # never contacted, so never given the account's credentials
 
 
-def test_a_redirect_off_twilio_is_not_followed(standin: TwilioStandIn, monkeypatch: pytest.MonkeyPatch,
-                                               attacker: Recorder) -> None:
+def test_a_redirect_off_twilio_is_not_followed(
+    standin: TwilioStandIn, monkeypatch: pytest.MonkeyPatch, attacker: Recorder
+) -> None:
     # The "Twilio" here redirects its media to a host that is not Twilio's media CDN.
     redirector = Recorder(redirect_to=attacker.url + "/loot")
     try:
         monkeypatch.setenv(TOKEN_ENV, standin.auth_token)
-        settings = Twilio(account_sid=standin.account_sid, auth_token=Secret(env=TOKEN_ENV),
-                          numbers=["+33757000001"], api_base_url=redirector.url)
+        settings = Twilio(
+            account_sid=standin.account_sid,
+            auth_token=Secret(env=TOKEN_ENV),
+            numbers=["+33757000001"],
+            api_base_url=redirector.url,
+        )
         with pytest.raises(MediaRefused, match="redirection"):
             download_media(settings, "https://api.twilio.com" + MEDIA_PATH)
         assert len(redirector.seen) == 1 and redirector.seen[0][1] is not None  # the stand-in got the credentials
@@ -114,13 +124,17 @@ def test_a_redirect_off_twilio_is_not_followed(standin: TwilioStandIn, monkeypat
     assert attacker.seen == []
 
 
-def test_twilio_media_with_its_redirect_still_download(standin: TwilioStandIn,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_twilio_media_with_its_redirect_still_download(standin: TwilioStandIn, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(TOKEN_ENV, standin.auth_token)
-    settings = Twilio(account_sid=standin.account_sid, auth_token=Secret(env=TOKEN_ENV), numbers=["+33757000001"],
-                      api_base_url=standin.base_url)
-    sid = standin.add_inbound("+33612345678", "+33757000001", "photo", media=[(b"\xff\xd8\xff" + b"y" * 50,
-                                                                               "image/jpeg")])
+    settings = Twilio(
+        account_sid=standin.account_sid,
+        auth_token=Secret(env=TOKEN_ENV),
+        numbers=["+33757000001"],
+        api_base_url=standin.base_url,
+    )
+    sid = standin.add_inbound(
+        "+33612345678", "+33757000001", "photo", media=[(b"\xff\xd8\xff" + b"y" * 50, "image/jpeg")]
+    )
     media_sid = standin.messages[sid].media[0].sid
     url = f"https://api.twilio.com/2010-04-01/Accounts/{standin.account_sid}/Messages/{sid}/Media/{media_sid}"
     assert download_media(settings, url) == (b"\xff\xd8\xff" + b"y" * 50, "image/jpeg")

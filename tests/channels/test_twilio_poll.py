@@ -30,8 +30,14 @@ NOW = datetime(2025, 3, 14, 10, 0, tzinfo=UTC)
 @pytest.fixture
 def settings(standin: TwilioStandIn, monkeypatch: pytest.MonkeyPatch) -> Twilio:
     monkeypatch.setenv(TOKEN_ENV, standin.auth_token)
-    return Twilio(account_sid=standin.account_sid, auth_token=Secret(env=TOKEN_ENV), numbers=[TOWN],
-                  whatsapp_number=WHATSAPP, api_base_url=standin.base_url, poll_overlap=600)
+    return Twilio(
+        account_sid=standin.account_sid,
+        auth_token=Secret(env=TOKEN_ENV),
+        numbers=[TOWN],
+        whatsapp_number=WHATSAPP,
+        api_base_url=standin.base_url,
+        poll_overlap=600,
+    )
 
 
 @pytest.fixture
@@ -56,12 +62,19 @@ def _form(row: RawMessage) -> dict[str, str]:
 
 
 def test_three_pages_stored_once_then_overlap_stores_nothing(
-    standin: TwilioStandIn, settings: Twilio, factory: sessionmaker[Session], client: Client,
+    standin: TwilioStandIn,
+    settings: Twilio,
+    factory: sessionmaker[Session],
+    client: Client,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(twilio_poll, "PAGE_SIZE", 4)
-    sids = [standin.add_inbound(f"+3361234{i:04d}", TOWN, f"Lampadaire en panne n°{i}",
-                                date_sent=NOW - timedelta(minutes=50 - i)) for i in range(10)]
+    sids = [
+        standin.add_inbound(
+            f"+3361234{i:04d}", TOWN, f"Lampadaire en panne n°{i}", date_sent=NOW - timedelta(minutes=50 - i)
+        )
+        for i in range(10)
+    ]
     standin.add_inbound("+33699999999", TOWN, "trop ancien", date_sent=NOW - timedelta(days=2))
     standin.create_message({"To": ["+33612340000"], "From": [TOWN], "Body": ["réponse"]}, "x")  # outbound
 
@@ -85,7 +98,10 @@ def test_three_pages_stored_once_then_overlap_stores_nothing(
 
 
 def test_late_message_inside_overlap_is_caught(
-    standin: TwilioStandIn, settings: Twilio, factory: sessionmaker[Session], client: Client,
+    standin: TwilioStandIn,
+    settings: Twilio,
+    factory: sessionmaker[Session],
+    client: Client,
 ) -> None:
     standin.add_inbound("+33611111111", TOWN, "premier", date_sent=NOW - timedelta(minutes=1))
     assert poll_twilio(settings, factory, client=client, now=NOW).stored == 1
@@ -106,18 +122,30 @@ def _webhook_body(settings: Twilio, client: Client, sid: str) -> bytes:
 
 
 def test_webhook_then_poll_never_duplicates(
-    standin: TwilioStandIn, settings: Twilio, factory: sessionmaker[Session], client: Client,
+    standin: TwilioStandIn,
+    settings: Twilio,
+    factory: sessionmaker[Session],
+    client: Client,
 ) -> None:
-    sid = standin.add_inbound("+33611111111", TOWN, "nid de poule", date_sent=NOW - timedelta(minutes=3),
-                              media=[(b"\xff\xd8\xff" + b"j" * 100, "image/jpeg")])
-    webhook_id, _ = store_raw(factory, channel="sms", source=TOWN, external_key=sid,
-                              payload=_webhook_body(settings, client, sid))
+    sid = standin.add_inbound(
+        "+33611111111",
+        TOWN,
+        "nid de poule",
+        date_sent=NOW - timedelta(minutes=3),
+        media=[(b"\xff\xd8\xff" + b"j" * 100, "image/jpeg")],
+    )
+    webhook_id, _ = store_raw(
+        factory, channel="sms", source=TOWN, external_key=sid, payload=_webhook_body(settings, client, sid)
+    )
     report = poll_twilio(settings, factory, client=client, now=NOW)
     assert (report.stored, report.duplicates) == (0, 1) and [r.id for r in _rows(factory)] == [webhook_id]
 
 
 def test_known_sid_with_other_content_is_stored_flagged(
-    standin: TwilioStandIn, settings: Twilio, factory: sessionmaker[Session], client: Client,
+    standin: TwilioStandIn,
+    settings: Twilio,
+    factory: sessionmaker[Session],
+    client: Client,
 ) -> None:
     sid = standin.add_inbound("+33611111111", TOWN, "nid de poule rue Haute", date_sent=NOW - timedelta(minutes=3))
     forged = _webhook_body(settings, client, sid).replace(b"rue+Haute", b"rue+Basse")
@@ -127,18 +155,28 @@ def test_known_sid_with_other_content_is_stored_flagged(
 
     assert (report.stored, report.duplicates) == (1, 0)
     rows = _rows(factory)
-    assert [(r.id == first_id, r.external_key, r.key_collision) for r in rows] == [(True, sid, False),
-                                                                                   (False, sid, True)]
+    assert [(r.id == first_id, r.external_key, r.key_collision) for r in rows] == [
+        (True, sid, False),
+        (False, sid, True),
+    ]
     assert _form(rows[1])["Body"] == "nid de poule rue Haute"
     assert poll_twilio(settings, factory, client=client, now=NOW).stored == 0  # and kept once
 
 
 def test_whatsapp_prefix_and_media_urls(
-    standin: TwilioStandIn, settings: Twilio, factory: sessionmaker[Session], client: Client,
+    standin: TwilioStandIn,
+    settings: Twilio,
+    factory: sessionmaker[Session],
+    client: Client,
 ) -> None:
     jpeg, png = b"\xff\xd8\xff" + b"j" * 100, b"\x89PNG" + b"p" * 50
-    sid = standin.add_inbound("whatsapp:+33633333333", f"whatsapp:{WHATSAPP}", "Tag sur l'école",
-                              date_sent=NOW - timedelta(minutes=2), media=[(jpeg, "image/jpeg"), (png, "image/png")])
+    sid = standin.add_inbound(
+        "whatsapp:+33633333333",
+        f"whatsapp:{WHATSAPP}",
+        "Tag sur l'école",
+        date_sent=NOW - timedelta(minutes=2),
+        media=[(jpeg, "image/jpeg"), (png, "image/png")],
+    )
     report = poll_twilio(settings, factory, client=client, now=NOW)
     assert report.stored == 1
     [row] = _rows(factory)
@@ -154,7 +192,10 @@ def test_whatsapp_prefix_and_media_urls(
 
 
 def test_cursor_persisted_and_first_window(
-    standin: TwilioStandIn, settings: Twilio, factory: sessionmaker[Session], client: Client,
+    standin: TwilioStandIn,
+    settings: Twilio,
+    factory: sessionmaker[Session],
+    client: Client,
 ) -> None:
     standin.add_inbound("+33611111111", TOWN, "hier", date_sent=NOW - timedelta(hours=23))
     newest = NOW - timedelta(minutes=7)
@@ -171,7 +212,10 @@ def test_cursor_persisted_and_first_window(
 
 
 def test_failure_records_error_and_keeps_cursor(
-    standin: TwilioStandIn, settings: Twilio, factory: sessionmaker[Session], client: Client,
+    standin: TwilioStandIn,
+    settings: Twilio,
+    factory: sessionmaker[Session],
+    client: Client,
 ) -> None:
     standin.add_inbound("+33611111111", TOWN, "un", date_sent=NOW - timedelta(minutes=2))
     poll_twilio(settings, factory, client=client, now=NOW)

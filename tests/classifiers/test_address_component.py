@@ -13,10 +13,15 @@ from classifiers.address import StreetEntry
 from classifiers.address.component import AddressComponent, street_entry
 from tests.classifiers.test_address_support import PARIS, paris_streets
 
-STREETS = [["Rue des Pyrénées", "75020", "75120"], {"name": "Rue de Charenton", "postcode": "75012"},
-           {"nom_voie": "Rue de Lyon", "code_postal": "75012", "code_insee": "75112"}]
-TEXT = ("Bonjour, depuis lundi le lampadaire en face du 72 r. des Pyrenees ne s'allume plus. "
-        "Cordialement, un riverain du 47 rue de Charenton")
+STREETS = [
+    ["Rue des Pyrénées", "75020", "75120"],
+    {"name": "Rue de Charenton", "postcode": "75012"},
+    {"nom_voie": "Rue de Lyon", "code_postal": "75012", "code_insee": "75112"},
+]
+TEXT = (
+    "Bonjour, depuis lundi le lampadaire en face du 72 r. des Pyrenees ne s'allume plus. "
+    "Cordialement, un riverain du 47 rue de Charenton"
+)
 
 
 def _nlp(**config: object) -> Language:
@@ -28,15 +33,21 @@ def _nlp(**config: object) -> Language:
 def test_sets_the_doc_extensions() -> None:
     doc = _nlp(streets=STREETS)(TEXT)
     assert (doc._.guichet_address.voie, doc._.guichet_address.numero) == ("Rue des Pyrénées", "72")
-    assert [(m.voie, m.role) for m in doc._.guichet_addresses] == [("Rue des Pyrénées", "problem"),
-                                                                  ("Rue de Charenton", "sender")]
+    assert [(m.voie, m.role) for m in doc._.guichet_addresses] == [
+        ("Rue des Pyrénées", "problem"),
+        ("Rue de Charenton", "sender"),
+    ]
     empty = _nlp(streets=STREETS)("Merci pour votre réponse.")
     assert empty._.guichet_address is None and empty._.guichet_addresses == []
 
 
 def test_landmarks_postcodes_and_ignore_from_config() -> None:
-    nlp = _nlp(streets=STREETS, landmarks=[["École Jean Jaurès", ["l'école"]]], postcodes=["75020", "75012"],
-               ignore=["3 rue de Lyon"])
+    nlp = _nlp(
+        streets=STREETS,
+        landmarks=[["École Jean Jaurès", ["l'école"]]],
+        postcodes=["75020", "75012"],
+        ignore=["3 rue de Lyon"],
+    )
     assert nlp("un trou devant l'école")._.guichet_address.landmark == "École Jean Jaurès"
     doc = nlp("Mairie, 3 rue de Lyon")
     assert doc._.guichet_address is None and doc._.guichet_addresses[0].role == "other"
@@ -46,8 +57,7 @@ def test_pipe_and_other_components() -> None:
     nlp = _nlp(streets=STREETS)
     nlp.add_pipe("sentencizer", first=True)
     docs = list(nlp.pipe(["au 3 rue de Lyon", "rien", "au 5 rue de Charenton"]))
-    assert [d._.guichet_address and d._.guichet_address.voie for d in docs] == ["Rue de Lyon", None,
-                                                                                "Rue de Charenton"]
+    assert [d._.guichet_address and d._.guichet_address.voie for d in docs] == ["Rue de Lyon", None, "Rue de Charenton"]
 
 
 def test_initialize_with_a_list_or_a_reference_file(tmp_path: Path) -> None:
@@ -78,8 +88,9 @@ def test_initialize_from_the_training_config() -> None:
 def test_the_gazetteer_ships_inside_the_saved_pipeline(tmp_path: Path) -> None:
     nlp = _nlp()
     nlp.initialize()
-    nlp.get_pipe("guichet_address").initialize(streets=STREETS, landmarks=[["Gare de Lyon", ["gare de lyon"]]],
-                                              ignore=["3 rue de Lyon"])
+    nlp.get_pipe("guichet_address").initialize(
+        streets=STREETS, landmarks=[["Gare de Lyon", ["gare de lyon"]]], ignore=["3 rue de Lyon"]
+    )
     nlp.to_disk(tmp_path / "pipeline")
     assert (tmp_path / "pipeline" / "guichet_address" / "address.json").exists()
     loaded = spacy.load(tmp_path / "pipeline")

@@ -39,8 +39,11 @@ def test_every_dansmarue_address_written_abbreviated(paris: AddressExtractor) ->
     for row in rows:
         written = re.sub(r"\brue\b", "r.", normalize_text(row["adresse"]))
         mention = paris.best(f"Bonjour, il y a un problème au {written}. Merci")
-        found += mention is not None and mention.voie is not None and (
-            normalize_street(mention.voie) == _street_of(row["adresse"], paris))
+        found += (
+            mention is not None
+            and mention.voie is not None
+            and (normalize_street(mention.voie) == _street_of(row["adresse"], paris))
+        )
     print(f"\nDansMaRue: the row's street found in {found}/{len(rows)} messages ({found / len(rows):.2%})")
     assert found / len(rows) >= 0.95
 
@@ -48,8 +51,12 @@ def test_every_dansmarue_address_written_abbreviated(paris: AddressExtractor) ->
 @pytest.mark.skipif(not (TRAINING / "dev.jsonl").exists(), reason="no training data in classifiers/training/data")
 def test_hand_written_messages(paris: AddressExtractor) -> None:
     """Messages written from real rows, as citizens and clerks write (see classifiers/training/DATA_FORMAT.md)."""
-    rows = [json.loads(line) for path in sorted(TRAINING.glob("*.jsonl"))
-            for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [
+        json.loads(line)
+        for path in sorted(TRAINING.glob("*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
     located = right = empty = quiet = 0
     for row in rows:
         mention = paris.best(f"{row['subject']}\n{row['text']}" if row["subject"] else row["text"])
@@ -60,9 +67,17 @@ def test_hand_written_messages(paris: AddressExtractor) -> None:
             quiet += place is None
             continue
         located += 1
-        right += place is not None and place.voie is not None and (
-            normalize_street(place.voie) == normalize_street(gold["voie"]) and (place.numero or "") == gold["numero"])
-    print(f"\ntraining messages: street and number right in {right}/{located} ({right / located:.1%}); "
-          f"no address taken in {quiet}/{empty} messages without one ({quiet / max(empty, 1):.1%})")
+        right += (
+            place is not None
+            and place.voie is not None
+            and (
+                normalize_street(place.voie) == normalize_street(gold["voie"])
+                and (place.numero or "") == gold["numero"]
+            )
+        )
+    print(
+        f"\ntraining messages: street and number right in {right}/{located} ({right / located:.1%}); "
+        f"no address taken in {quiet}/{empty} messages without one ({quiet / max(empty, 1):.1%})"
+    )
     assert right / located >= 0.95
     assert quiet / max(empty, 1) >= 0.8

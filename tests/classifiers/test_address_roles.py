@@ -23,15 +23,18 @@ def best(extractor: AddressExtractor, text: str) -> AddressMention:
     return found
 
 
-@pytest.mark.parametrize("text", [
-    "Cordialement, un riverain du 47 rue de Charenton",
-    "J'habite 3 rue de Lyon, pouvez-vous me dire quand passent les encombrants ?",
-    "j habite au 3 rue de Lyon",
-    "Bonjour, mon adresse : 3 rue de Lyon. Merci de me rappeler.",
-    "Nous venons d'emménager au 3 rue de Lyon et souhaitons inscrire notre fille en maternelle.",
-    "Bonjour c est madame Ruiz du 3 rue de Lyon, je voulais savoir si mon dossier a ete recu",
-    "Domicilié 3 rue de Lyon, je souhaite une copie de mon acte de naissance.",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Cordialement, un riverain du 47 rue de Charenton",
+        "J'habite 3 rue de Lyon, pouvez-vous me dire quand passent les encombrants ?",
+        "j habite au 3 rue de Lyon",
+        "Bonjour, mon adresse : 3 rue de Lyon. Merci de me rappeler.",
+        "Nous venons d'emménager au 3 rue de Lyon et souhaitons inscrire notre fille en maternelle.",
+        "Bonjour c est madame Ruiz du 3 rue de Lyon, je voulais savoir si mon dossier a ete recu",
+        "Domicilié 3 rue de Lyon, je souhaite une copie de mon acte de naissance.",
+    ],
+)
 def test_the_sender_s_own_address_is_not_the_problem_s(paris: AddressExtractor, text: str) -> None:
     assert [role for _, _, role in roles(paris, text)] == ["sender"]
     assert paris.best(text) is None
@@ -44,8 +47,10 @@ def test_the_problem_beside_the_sender_s_address(paris: AddressExtractor) -> Non
 
 
 def test_signature_block_after_a_closing_formula(paris: AddressExtractor) -> None:
-    text = ("Bonjour,\nun trou s'est formé devant le 8 rue Oberkampf.\nMerci d'avance,\n\nCordialement,\n"
-            "Marie Dupont\n14 rue de la Roquette\n75011 Paris\nTél. 01 23 45 67 89")
+    text = (
+        "Bonjour,\nun trou s'est formé devant le 8 rue Oberkampf.\nMerci d'avance,\n\nCordialement,\n"
+        "Marie Dupont\n14 rue de la Roquette\n75011 Paris\nTél. 01 23 45 67 89"
+    )
     assert roles(paris, text) == [("Rue Oberkampf", "8", "problem"), ("Rue de la Roquette", "14", "sender")]
     assert best(paris, text).voie == "Rue Oberkampf"
 
@@ -62,9 +67,11 @@ def test_an_address_alone_on_its_line_is_kept_when_it_is_the_only_place(paris: A
 
 
 def test_a_closing_formula_in_the_middle_does_not_hide_the_quoted_report(paris: AddressExtractor) -> None:
-    text = ("Je me permets de relancer.\nCordialement,\nHélène Marchal\n\n"
-            "Le lun. 6 mai 2024 à 09:12, Hélène Marchal <helene@example.org> a écrit :\n"
-            "> Le feu tricolore situé devant le 19 rue Joseph de Maistre est tourné vers le trottoir.")
+    text = (
+        "Je me permets de relancer.\nCordialement,\nHélène Marchal\n\n"
+        "Le lun. 6 mai 2024 à 09:12, Hélène Marchal <helene@example.org> a écrit :\n"
+        "> Le feu tricolore situé devant le 19 rue Joseph de Maistre est tourné vers le trottoir."
+    )
     assert (best(paris, text).voie, best(paris, text).numero) == ("Rue Joseph de Maistre", "19")
 
 
@@ -82,18 +89,25 @@ def test_the_town_hall_s_address_is_ignored(paris: AddressExtractor) -> None:
 
 
 def test_forwarded_mail_headers(paris: AddressExtractor) -> None:
-    text = ("Pour traitement svp.\nNadia – accueil\n\n-----Message d'origine-----\n"
-            "De : Gérard Vasseur <g.vasseur@example.org>\nEnvoyé : mardi 16 janvier 2024 08:47\n"
-            "À : Mairie du 12e, 3 rue de Lyon\nObjet : panneau tombé rue de Charenton\n\n"
-            "Bonjour\nle panneau qui était devant le 45 rue Oberkampf a disparu.\nG. Vasseur")
-    assert roles(paris, text) == [("Rue de Lyon", "3", "other"), ("Rue de Charenton", None, "problem"),
-                                  ("Rue Oberkampf", "45", "problem")]
+    text = (
+        "Pour traitement svp.\nNadia – accueil\n\n-----Message d'origine-----\n"
+        "De : Gérard Vasseur <g.vasseur@example.org>\nEnvoyé : mardi 16 janvier 2024 08:47\n"
+        "À : Mairie du 12e, 3 rue de Lyon\nObjet : panneau tombé rue de Charenton\n\n"
+        "Bonjour\nle panneau qui était devant le 45 rue Oberkampf a disparu.\nG. Vasseur"
+    )
+    assert roles(paris, text) == [
+        ("Rue de Lyon", "3", "other"),
+        ("Rue de Charenton", None, "problem"),
+        ("Rue Oberkampf", "45", "problem"),
+    ]
     assert best(paris, text).voie == "Rue Oberkampf"
 
 
 def test_the_forwarding_clerk_s_letterhead(paris: AddressExtractor) -> None:
-    text = ("TR: affaires abandonnées\nÀ transmettre, merci.\nAccueil Mairie du 11e – 12 rue de Lyon, 75012 Paris\n\n"
-            "De : Gisèle Barré <gisele@example.org>\nObjet : affaires abandonnées\n\n"
-            "Devant l'entrée du cimetière, un matelas a été laissé contre le mur.")
+    text = (
+        "TR: affaires abandonnées\nÀ transmettre, merci.\nAccueil Mairie du 11e – 12 rue de Lyon, 75012 Paris\n\n"
+        "De : Gisèle Barré <gisele@example.org>\nObjet : affaires abandonnées\n\n"
+        "Devant l'entrée du cimetière, un matelas a été laissé contre le mur."
+    )
     assert roles(paris, text) == [("Rue de Lyon", "12", "sender")]
     assert paris.best(text) is None

@@ -78,7 +78,7 @@ def test_shipped_model_quality_on_the_development_set() -> None:
     print(report.render())
     assert report.macro_f1 >= 0.90
     assert report.high_confidence_precision >= 0.90  # calibration: >= 0.9 confidence is right >= 90% of the time
-    assert report.high_confidence_share >= 0.6       # and it is not achieved by never being confident
+    assert report.high_confidence_share >= 0.6  # and it is not achieved by never being confident
     assert min(m["f1"] for m in report.per_category.values() if m["support"]) >= 0.8
 
 
@@ -109,7 +109,12 @@ def test_selective_curve_and_threshold_choice() -> None:
     curve = selective_curve(confidences, right)
     # ties pass together; coverage counts every report, accuracy only the passing ones
     assert [(p.threshold, round(p.coverage, 3), round(p.accuracy, 3)) for p in curve] == [
-        (0.99, 0.167, 1.0), (0.97, 0.5, 1.0), (0.9, 0.667, 0.75), (0.8, 0.833, 0.8), (0.6, 1.0, 0.667)]
+        (0.99, 0.167, 1.0),
+        (0.97, 0.5, 1.0),
+        (0.9, 0.667, 0.75),
+        (0.8, 0.833, 0.8),
+        (0.6, 1.0, 0.667),
+    ]
     choice = choose_threshold(curve, target_accuracy=0.98, target_coverage=0.5)
     assert choice.met and choice.point is not None and choice.point.threshold == 0.97
     assert "MET at review_threshold 0.9700" in choice.render()
@@ -141,8 +146,11 @@ def test_unusual_predictions_do_not_pass_evaluation() -> None:
 
     class Odd(_Fixed):
         def predict_many(self, items: list[tuple[str, str]]) -> list[Prediction]:
-            return [Prediction("a", 0.99, {"a": 0.99}), Prediction("a", 0.95, {"a": 0.95}, unusual=True),
-                    Prediction("a", 0.97, {"a": 0.97})]
+            return [
+                Prediction("a", 0.99, {"a": 0.99}),
+                Prediction("a", 0.95, {"a": 0.95}, unusual=True),
+                Prediction("a", 0.97, {"a": 0.97}),
+            ]
 
     report = evaluate(Odd([]), rows, threshold=0.9)  # type: ignore[arg-type]
     assert report.high_confidence_share == 2 / 3 and report.high_confidence_precision == 0.5
@@ -152,9 +160,11 @@ def test_unusual_predictions_do_not_pass_evaluation() -> None:
 
 def test_calibration_on_messages_apart_and_unusual_words_saved(tmp_path: Path) -> None:
     rows = _rows()
-    calibration = [Labelled("c1", "sms", "", "la lumière de la rue est éteinte", "eclairage"),
-                   Labelled("c2", "sms", "", "un tag sur la porte de l'école", "graffitis"),
-                   Labelled("c3", "sms", "", "quels sont vos horaires d'ouverture", "autre")]
+    calibration = [
+        Labelled("c1", "sms", "", "la lumière de la rue est éteinte", "eclairage"),
+        Labelled("c2", "sms", "", "un tag sur la porte de l'école", "graffitis"),
+        Labelled("c3", "sms", "", "quels sont vos horaires d'ouverture", "autre"),
+    ]
     model = train(rows, labels=["eclairage", "graffitis", "autre"], epochs=4, length=2**14, calibration=calibration)
     assert model.meta["calibrated_on"] == "3 calibration messages written apart from training"
     assert model.meta["examples"] == 75 and model.meta["seed"] == 7

@@ -17,16 +17,19 @@ from classifiers.text import (
 )
 
 
-@pytest.mark.parametrize(("name", "normal"), [
-    ("Rue du Quatre-Septembre", "rue du 4 septembre"),                  # the classifier's number words...
-    ("Pl. du Trocadéro et du Onze Novembre", "place du trocadero et du 11 novembre"),
-    ("Rés. les Tilleuls", "residence les tilleuls"),                     # ...and the geocoder's abbreviations
-    ("Lot. les Acacias", "lotissement les acacias"),
-    ("Qu. de Jemmapes", "quai de jemmapes"),
-    ("Rue du Prof. Gosset", "rue du professeur gosset"),
-    ("Straße", "strasse"),
-    ("Rue de l’Église", "rue de l eglise"),
-])
+@pytest.mark.parametrize(
+    ("name", "normal"),
+    [
+        ("Rue du Quatre-Septembre", "rue du 4 septembre"),  # the classifier's number words...
+        ("Pl. du Trocadéro et du Onze Novembre", "place du trocadero et du 11 novembre"),
+        ("Rés. les Tilleuls", "residence les tilleuls"),  # ...and the geocoder's abbreviations
+        ("Lot. les Acacias", "lotissement les acacias"),
+        ("Qu. de Jemmapes", "quai de jemmapes"),
+        ("Rue du Prof. Gosset", "rue du professeur gosset"),
+        ("Straße", "strasse"),
+        ("Rue de l’Église", "rue de l eglise"),
+    ],
+)
 def test_one_normal_form(name: str, normal: str) -> None:
     assert normalize_street(name) == normal
 
@@ -38,12 +41,18 @@ def test_folding() -> None:
     assert DOTTED_ONLY <= set(ABBREVIATIONS)
 
 
-@pytest.mark.parametrize(("text", "words"), [
-    ("ça sent mauvais au lot de meubles", ["ca", "sent", "mauvais", "au", "lot", "de", "meubles"]),
-    ("qu'il répare la rue", ["qu", "il", "repare", "la", "rue"]),
-    ("au 3 lot. les acacias, qu. de jemmapes", ["au", "3", "lotissement", "les", "acacias", "quai", "de", "jemmapes"]),
-    ("r. de la paix, bd voltaire", ["rue", "de", "la", "paix", "boulevard", "voltaire"]),
-])
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("ça sent mauvais au lot de meubles", ["ca", "sent", "mauvais", "au", "lot", "de", "meubles"]),
+        ("qu'il répare la rue", ["qu", "il", "repare", "la", "rue"]),
+        (
+            "au 3 lot. les acacias, qu. de jemmapes",
+            ["au", "3", "lotissement", "les", "acacias", "quai", "de", "jemmapes"],
+        ),
+        ("r. de la paix, bd voltaire", ["rue", "de", "la", "paix", "boulevard", "voltaire"]),
+    ],
+)
 def test_words_of_a_message_expand_dotted_only_abbreviations_with_their_dot(text: str, words: list[str]) -> None:
     assert Words(text, normalize_text(text)).words == words
 

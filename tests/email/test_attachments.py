@@ -84,11 +84,7 @@ def test_tnef_body(raw: Callable[[str], bytes]) -> None:
 
 def test_broken_containers_give_defects() -> None:
     assert unpack_tnef(b"\x78\x9f\x3e\x22garbage").defects[0].startswith("winmail.dat illisible")
-    assert (
-        unpack_msg(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600)
-        .defects[0]
-        .startswith("fichier .msg illisible")
-    )
+    assert unpack_msg(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600).defects[0].startswith("fichier .msg illisible")
 
 
 def _with_winmail(tnef: bytes) -> bytes:

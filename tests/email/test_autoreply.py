@@ -93,15 +93,11 @@ def test_own_domain_judged_on_the_citizen_not_the_forwarding_staff() -> None:
     staff = Address("Marie", "marie@ville-exemple.fr")
     msg = _msg("X-A: b")
     assert (
-        auto_reply_reason(
-            msg, header_from=staff, subject="TR: x", sender=HUMAN, own_domains=("ville-exemple.fr",)
-        )
+        auto_reply_reason(msg, header_from=staff, subject="TR: x", sender=HUMAN, own_domains=("ville-exemple.fr",))
         is None
     )
     assert (
-        auto_reply_reason(
-            msg, header_from=staff, subject="x", sender=staff, own_domains=("ville-exemple.fr",)
-        )
+        auto_reply_reason(msg, header_from=staff, subject="x", sender=staff, own_domains=("ville-exemple.fr",))
         == "message de notre propre domaine (marie@ville-exemple.fr)"
     )
 

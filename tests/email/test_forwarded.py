@@ -124,8 +124,7 @@ def test_bare_outlook_block_depends_on_context() -> None:
 
 def test_reply_marker_first_means_not_a_forward() -> None:
     text = (
-        "Merci.\n\nLe 3 mars 2025, Mairie <m@v.fr> a écrit :\n"
-        "> ---------- Forwarded message ---------\n> From: x@y.fr"
+        "Merci.\n\nLe 3 mars 2025, Mairie <m@v.fr> a écrit :\n> ---------- Forwarded message ---------\n> From: x@y.fr"
     )
     assert unwrap(text, blocks_forward=True) is None
 

@@ -19,9 +19,7 @@ def test_encoded_words_in_several_charsets() -> None:
     assert decode_header_value("=?iso-8859-15?Q?=BDuvre_ab=EEm=E9e?=") == "œuvre abîmée"
     assert decode_header_value("=?UTF-8?B?w4lyaWMgQ8O0dMOp?=") == "Éric Côté"
     # Whitespace between two encoded words disappears, as RFC 2047 says.
-    assert (
-        decode_header_value("=?utf-8?q?Cyklozam=c4=9bstnavatel?= =?UTF-8?B?w60=?=") == "Cyklozaměstnavatelí"
-    )
+    assert decode_header_value("=?utf-8?q?Cyklozam=c4=9bstnavatel?= =?UTF-8?B?w60=?=") == "Cyklozaměstnavatelí"
 
 
 def test_broken_encoded_words_degrade() -> None:
@@ -35,9 +33,7 @@ def test_raw_8bit_header() -> None:
 
 
 def test_addresses() -> None:
-    assert parse_address('"Dupont, Jean" <Jean.Dupont@Exemple.FR>') == Address(
-        "Dupont, Jean", "jean.dupont@exemple.fr"
-    )
+    assert parse_address('"Dupont, Jean" <Jean.Dupont@Exemple.FR>') == Address("Dupont, Jean", "jean.dupont@exemple.fr")
     assert parse_address("=?utf-8?Q?Ren=C3=A9?= <rene@x.fr>") == Address("René", "rene@x.fr")
     assert parse_address("jean@x.fr") == Address(None, "jean@x.fr")
     assert parse_address("Mairie") == Address("Mairie", None)

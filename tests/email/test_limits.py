@@ -59,8 +59,10 @@ def test_ten_thousand_mime_parts_are_refused() -> None:
 def test_deeply_nested_messages_are_refused() -> None:
     inner = "Subject: fond\r\n\r\nbonjour\r\n"
     for depth in range(50):
-        inner = (f'Content-Type: multipart/mixed; boundary="b{depth}"\r\n\r\n--b{depth}\r\n'
-                 f"Content-Type: message/rfc822\r\n\r\n{inner}\r\n--b{depth}--\r\n")
+        inner = (
+            f'Content-Type: multipart/mixed; boundary="b{depth}"\r\n\r\n--b{depth}\r\n'
+            f"Content-Type: message/rfc822\r\n\r\n{inner}\r\n--b{depth}--\r\n"
+        )
     with pytest.raises(MessageRefused, match="trop de messages imbriqués"):
         check_email((BASE + inner).encode(), LIMITS)
 

@@ -65,7 +65,5 @@ def test_multipart_without_boundary_is_read_as_text() -> None:
 
 def test_load_reports_defects() -> None:
     notes: list[str] = []
-    load_message(
-        b"From: a@b.fr\nContent-Type: multipart/mixed; boundary=x\n\nno boundary here\n", notes=notes
-    )
+    load_message(b"From: a@b.fr\nContent-Type: multipart/mixed; boundary=x\n\nno boundary here\n", notes=notes)
     assert "défaut MIME : StartBoundaryNotFoundDefect" in notes

@@ -113,9 +113,7 @@ def test_forward_without_citizen_address(parsed: Parse) -> None:
 
 
 def test_forward_prefix_without_any_header_block() -> None:
-    mail = parse_email(
-        "From: agent@ville-exemple.fr\nSubject: TR: Encombrants\n\nUn canapé rue Basse.\n".encode()
-    )
+    mail = parse_email("From: agent@ville-exemple.fr\nSubject: TR: Encombrants\n\nUn canapé rue Basse.\n".encode())
     assert mail.forwarded and not mail.citizen_recovered
     assert mail.sender == Address(None, None)
     assert mail.subject == "Encombrants"
@@ -159,15 +157,13 @@ def test_reply_is_not_a_forward(parsed: Parse) -> None:
             "charset_windows1252.eml",
             "Françoise Bœuf",
             "Trottoir de l’école",
-            "Le trottoir devant l’école est défoncé… "
-            "Les réparations coûteraient 2 000 € selon l’œil du voisin.",
+            "Le trottoir devant l’école est défoncé… Les réparations coûteraient 2 000 € selon l’œil du voisin.",
         ),
         (
             "charset_qp_utf8.eml",
             "Éric Côté",
             "Façade taguée €",
-            "Ça y est : la façade de la salle des fêtes est taguée, "
-            "l’œuvre a coûté 500 € à nettoyer l'an dernier.",
+            "Ça y est : la façade de la salle des fêtes est taguée, l’œuvre a coûté 500 € à nettoyer l'an dernier.",
         ),
         (
             "charset_undeclared_8bit.eml",
@@ -212,15 +208,11 @@ def test_bounce_is_not_unwrapped_as_a_forward(parsed: Parse) -> None:
     mail = parsed("guichet/bounce_report_fr.eml")
     assert not mail.forwarded
     assert mail.sender == Address("Mail Delivery System", "mailer-daemon@mx.ville-exemple.fr")
-    assert [(a.filename, a.content_type) for a in mail.attachments] == [
-        ("message-joint-1.eml", "message/rfc822")
-    ]
+    assert [(a.filename, a.content_type) for a in mail.attachments] == [("message-joint-1.eml", "message/rfc822")]
 
 
 def test_own_domain_message_is_automatic() -> None:
-    mail = parse_email(
-        b"From: guichet@ville-exemple.fr\nSubject: Votre signalement\n\nMerci.\n", own_domains=TOWN
-    )
+    mail = parse_email(b"From: guichet@ville-exemple.fr\nSubject: Votre signalement\n\nMerci.\n", own_domains=TOWN)
     assert mail.auto_reply_reason == "message de notre propre domaine (guichet@ville-exemple.fr)"
 
 

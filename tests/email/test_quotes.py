@@ -18,13 +18,10 @@ BODY = "Le trottoir est défoncé devant le 4 rue Haute."
         "Le lun. 3 mars 2025 à 10:12, Mairie <guichet@ville.fr> a écrit :\n> Bonjour",
         "Le lun. 3 mars 2025 à 10:12, Mairie de Villeneuve <guichet@ville.fr> a\nécrit :\n\n> Bonjour",
         "On Mon, Mar 3, 2025 at 10:12 AM Mairie <guichet@ville.fr> wrote:\n> Hello",
-        "-----Message d'origine-----\nDe : Mairie\nEnvoyé : lundi 3 mars 2025 10:12\n"
-        "Objet : Votre demande\n\nBonjour",
+        "-----Message d'origine-----\nDe : Mairie\nEnvoyé : lundi 3 mars 2025 10:12\nObjet : Votre demande\n\nBonjour",
         "-----Original Message-----\nFrom: Town\nSent: Monday\nSubject: Your request\n\nHello",
-        "De : Mairie <guichet@ville.fr>\nEnvoyé : lundi 3 mars 2025 10:12\n"
-        "À : Jean\nObjet : RE: Trottoir\n\nBonjour",
-        "________________________________\nFrom: Town <t@ville.fr>\n"
-        "Sent: Monday\nTo: Jean\nSubject: Re: x\n\nHi",
+        "De : Mairie <guichet@ville.fr>\nEnvoyé : lundi 3 mars 2025 10:12\nÀ : Jean\nObjet : RE: Trottoir\n\nBonjour",
+        "________________________________\nFrom: Town <t@ville.fr>\nSent: Monday\nTo: Jean\nSubject: Re: x\n\nHi",
     ],
 )
 def test_quoted_history_is_separated(history: str) -> None:
@@ -49,9 +46,7 @@ def test_signature_markers(ending: str, signature: str) -> None:
 
 
 def test_closing_phrase_stays_and_contact_block_goes() -> None:
-    split = split_reply(
-        f"{BODY}\n\nCordialement,\nJean Dupont\n12 rue Haute, 47300 Villeneuve\n06 12 34 56 78"
-    )
+    split = split_reply(f"{BODY}\n\nCordialement,\nJean Dupont\n12 rue Haute, 47300 Villeneuve\n06 12 34 56 78")
     assert split.text == f"{BODY}\n\nCordialement,"
     assert split.signature == "Jean Dupont\n12 rue Haute, 47300 Villeneuve\n06 12 34 56 78"
 
@@ -89,9 +84,7 @@ def test_empty() -> None:
 def test_corpus_french_multiline_header(raw: Callable[[str], bytes]) -> None:
     split = split_reply(raw("crisp-email-reply-parser/email_fr_multiline.txt").decode())
     assert split.text.endswith("Fusce sed odio id arcu varius aliquet nec nec nibh.")
-    assert split.quoted.startswith(
-        "Le lun. 15 nov. 2021 à 19:42, John - Acme <john@acme.supportcorp.com>\na écrit :"
-    )
+    assert split.quoted.startswith("Le lun. 15 nov. 2021 à 19:42, John - Acme <john@acme.supportcorp.com>\na écrit :")
 
 
 def test_corpus_message_d_origine(raw: Callable[[str], bytes]) -> None:

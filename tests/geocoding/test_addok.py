@@ -117,16 +117,24 @@ def test_is_a_geocoder() -> None:
         AddokGeocoder("file:///etc/passwd")
 
 
-@pytest.mark.parametrize("address_id", [
-    "75111_ruefaidher_00040", "75111_ruefaidher_00011_b", "75111_boulevardv_00226_bis",
-    "75111_ruedecharo_00086", "75111_avenueparm_00011_bis", "75111_rueamelot_00056",
-])
+@pytest.mark.parametrize(
+    "address_id",
+    [
+        "75111_ruefaidher_00040",
+        "75111_ruefaidher_00011_b",
+        "75111_boulevardv_00226_bis",
+        "75111_ruedecharo_00086",
+        "75111_avenueparm_00011_bis",
+        "75111_rueamelot_00056",
+    ],
+)
 def test_exact_address_is_the_housenumber_of_the_ban(paris: AddokGeocoder, address_id: str) -> None:
     row = CSV_BY_ID[address_id]
     rep = {"b": "bis", "t": "ter"}.get(row["rep"], row["rep"])
-    for query in (f"{row['numero']} {rep} {row['nom_voie']} {row['code_postal']} Paris",
-                  AddressQuery(voie=row["nom_voie"], numero=row["numero"], rep=rep or None,
-                               code_postal=row["code_postal"])):
+    for query in (
+        f"{row['numero']} {rep} {row['nom_voie']} {row['code_postal']} Paris",
+        AddressQuery(voie=row["nom_voie"], numero=row["numero"], rep=rep or None, code_postal=row["code_postal"]),
+    ):
         result = paris.geocode(query)
         assert result is not None, query
         assert result.type == "housenumber", result
@@ -152,8 +160,9 @@ def test_every_address_of_the_slice_comes_back_at_its_place(paris: AddokGeocoder
     assert len(sample) > 650
     misses = []
     for row in sample:
-        result = paris.geocode(AddressQuery(voie=row["nom_voie"], numero=row["numero"], rep=row["rep"] or None,
-                                            code_postal="75011"))
+        result = paris.geocode(
+            AddressQuery(voie=row["nom_voie"], numero=row["numero"], rep=row["rep"] or None, code_postal="75011")
+        )
         if result is None or _distance_m(result.lat, result.lon, float(row["lat"]), float(row["lon"])) > 5:
             misses.append((row["numero"], row["rep"], row["nom_voie"], result and result.label))
     assert misses == []
@@ -163,7 +172,11 @@ def test_street_only_is_a_street(paris: AddokGeocoder) -> None:
     result = paris.geocode("Rue de Charonne Paris")
     assert result is not None
     assert (result.type, result.street, result.housenumber, result.citycode) == (
-        "street", "Rue de Charonne", None, "75111")
+        "street",
+        "Rue de Charonne",
+        None,
+        "75111",
+    )
     assert result.number_found  # no number was asked for
     structured = paris.geocode(AddressQuery(voie="rue de charonne", code_postal="75011"))
     assert structured is not None and structured.label == "Rue de Charonne 75011 Paris"
@@ -181,13 +194,15 @@ def test_unknown_number_keeps_the_citizens_number_on_the_street(paris: AddokGeoc
         assert result.details["server_label"] == "Rue Faidherbe 75011 Paris"
 
 
-def test_addok_estimates_are_placed_by_the_embedded_reference(paris: AddokGeocoder,
-                                                              make_config: Callable[..., Config]) -> None:
+def test_addok_estimates_are_placed_by_the_embedded_reference(
+    paris: AddokGeocoder, make_config: Callable[..., Config]
+) -> None:
     # The town's Understanding with addok as its geocoder and the same extract as its embedded reference: the
     # missing number is placed between its neighbours, the intersection at the streets' crossing.
     local = LocalGeocoder.from_files([DATA / "adresses-paris-11e-extrait.csv"])
-    extractor = AddressExtractor([StreetEntry(s.name, s.postcode, s.citycode) for s in local.streets()],
-                                 postcodes=["75011"])
+    extractor = AddressExtractor(
+        [StreetEntry(s.name, s.postcode, s.citycode) for s in local.streets()], postcodes=["75011"]
+    )
     understanding = Understanding(make_config(), model=None, extractor=extractor, geocoder=paris, local=local)
     _, result = understanding.locate_text("", "Un lampadaire est éteint devant le 7 rue Faidherbe")
     estimate = local.geocode("7 rue Faidherbe 75011")
@@ -195,8 +210,9 @@ def test_addok_estimates_are_placed_by_the_embedded_reference(paris: AddokGeocod
     assert (result.label, result.estimated) == ("7 Rue Faidherbe 75011 Paris", True)
     assert (result.lon, result.lat, result.uncertainty_m) == (estimate.lon, estimate.lat, estimate.uncertainty_m)
     assert result.details["estimated_by"] == "référence embarquée"
-    _, corner = understanding.locate_text("", "Un lampadaire est éteint à l'angle de la rue Faidherbe et de la rue "
-                                              "de Charonne")
+    _, corner = understanding.locate_text(
+        "", "Un lampadaire est éteint à l'angle de la rue Faidherbe et de la rue de Charonne"
+    )
     crossing = local.geocode(AddressQuery(voie="Rue Faidherbe", second_voie="Rue de Charonne"))
     assert corner is not None and crossing is not None and corner.type == "intersection"
     assert (corner.lon, corner.lat, corner.uncertainty_m) == (crossing.lon, crossing.lat, crossing.uncertainty_m)
@@ -231,13 +247,16 @@ def test_plm_communes_stand_for_their_arrondissements() -> None:
     assert expand_citycodes(["54084"]) == {"54084"}
 
 
-@pytest.mark.parametrize("query, street", [
-    ("40 rue faidherb 75011", "Rue Faidherbe"),
-    ("boulevard voltair paris", "Boulevard Voltaire"),
-    ("rue de charone", "Rue de Charonne"),
-    ("56 rue amlot", "Rue Amelot"),
-    ("bd richard lenoir", "Boulevard Richard-Lenoir"),
-])
+@pytest.mark.parametrize(
+    "query, street",
+    [
+        ("40 rue faidherb 75011", "Rue Faidherbe"),
+        ("boulevard voltair paris", "Boulevard Voltaire"),
+        ("rue de charone", "Rue de Charonne"),
+        ("56 rue amlot", "Rue Amelot"),
+        ("bd richard lenoir", "Boulevard Richard-Lenoir"),
+    ],
+)
 def test_typos_are_still_found(paris: AddokGeocoder, query: str, street: str) -> None:
     result = paris.geocode(query)
     assert result is not None, query
@@ -302,16 +321,19 @@ def test_hanging_server_times_out() -> None:
             geocoder.geocode("40 rue Faidherbe")
 
 
-@pytest.mark.parametrize("status, body, why", [
-    (200, b"<html>Bad gateway</html>", "invalid JSON"),
-    (200, b'{"type": "FeatureCollection", "features": [', "invalid JSON"),
-    (200, b"\xff\xfe\x00garbage", "invalid JSON"),
-    (200, b'{"type": "FeatureCollection"}', "FeatureCollection"),
-    (200, b'[1, 2, 3]', "FeatureCollection"),
-    (500, b'{"code": 500, "message": "Internal Server Error"}', "HTTP 500"),
-    (429, b'{"code": 429, "message": "Too Many Requests"}', "HTTP 429"),
-    (400, b'{"code": 400, "message": "q must contain between 3 and 200 chars"}', "HTTP 400"),
-])
+@pytest.mark.parametrize(
+    "status, body, why",
+    [
+        (200, b"<html>Bad gateway</html>", "invalid JSON"),
+        (200, b'{"type": "FeatureCollection", "features": [', "invalid JSON"),
+        (200, b"\xff\xfe\x00garbage", "invalid JSON"),
+        (200, b'{"type": "FeatureCollection"}', "FeatureCollection"),
+        (200, b"[1, 2, 3]", "FeatureCollection"),
+        (500, b'{"code": 500, "message": "Internal Server Error"}', "HTTP 500"),
+        (429, b'{"code": 429, "message": "Too Many Requests"}', "HTTP 429"),
+        (400, b'{"code": 400, "message": "q must contain between 3 and 200 chars"}', "HTTP 400"),
+    ],
+)
 def test_bad_answers_are_unavailable(stub: Callable[[int, bytes], str], status: int, body: bytes, why: str) -> None:
     geocoder = AddokGeocoder(stub(status, body))
     with pytest.raises(GeocoderUnavailable, match=why):
@@ -322,19 +344,47 @@ def test_bad_answers_are_unavailable(stub: Callable[[int, bytes], str], status: 
 
 # One answer of the national API, in the shape its documentation shows (its `street` key, scalar citycode).
 NATIONAL_API_ANSWER = {
-    "type": "FeatureCollection", "version": "draft", "query": "8 bd du port", "limit": 5,
-    "attribution": "BAN", "licence": "ETALAB-2.0",
+    "type": "FeatureCollection",
+    "version": "draft",
+    "query": "8 bd du port",
+    "limit": 5,
+    "attribution": "BAN",
+    "licence": "ETALAB-2.0",
     "features": [
-        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [2.290084, 49.897443]},
-         "properties": {"label": "8 Boulevard du Port 80000 Amiens", "score": 0.49159121588068583,
-                        "housenumber": "8", "id": "80021_6590_00008", "name": "8 Boulevard du Port",
-                        "postcode": "80000", "citycode": "80021", "x": 648952.58, "y": 6977867.25,
-                        "city": "Amiens", "context": "80, Somme, Hauts-de-France", "type": "housenumber",
-                        "importance": 0.6706612694243868, "street": "Boulevard du Port"}},
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [2.290084, 49.897443]},
+            "properties": {
+                "label": "8 Boulevard du Port 80000 Amiens",
+                "score": 0.49159121588068583,
+                "housenumber": "8",
+                "id": "80021_6590_00008",
+                "name": "8 Boulevard du Port",
+                "postcode": "80000",
+                "citycode": "80021",
+                "x": 648952.58,
+                "y": 6977867.25,
+                "city": "Amiens",
+                "context": "80, Somme, Hauts-de-France",
+                "type": "housenumber",
+                "importance": 0.6706612694243868,
+                "street": "Boulevard du Port",
+            },
+        },
         {"type": "Feature", "geometry": {"type": "Point"}, "properties": {"label": "broken"}},
-        {"type": "Feature", "geometry": {"type": "Point", "coordinates": [4.829, 45.772]},
-         "properties": {"label": "Boulevard du Port 69001 Lyon", "score": 0.4, "type": "street",
-                        "name": "Boulevard du Port", "postcode": "69001", "citycode": "69381", "city": "Lyon"}},
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [4.829, 45.772]},
+            "properties": {
+                "label": "Boulevard du Port 69001 Lyon",
+                "score": 0.4,
+                "type": "street",
+                "name": "Boulevard du Port",
+                "postcode": "69001",
+                "citycode": "69381",
+                "city": "Lyon",
+            },
+        },
     ],
 }
 
@@ -344,7 +394,11 @@ def test_national_api_answers_are_read(stub: Callable[[int, bytes], str]) -> Non
     result = AddokGeocoder(base).geocode("8 bd du port")
     assert result is not None
     assert (result.label, result.type, result.housenumber, result.street) == (
-        "8 Boulevard du Port 80000 Amiens", "housenumber", "8", "Boulevard du Port")
+        "8 Boulevard du Port 80000 Amiens",
+        "housenumber",
+        "8",
+        "Boulevard du Port",
+    )
     assert (result.postcode, result.citycode, result.city) == ("80000", "80021", "Amiens")
     assert (result.lon, result.lat) == (2.290084, 49.897443)
     assert result.details["context"] == "80, Somme, Hauts-de-France"

@@ -88,8 +88,16 @@ def test_geocoding_a_missing_number_never_shows_another_number(paris: LocalGeoco
 
 
 def test_a_number_on_a_street_without_numbers_is_at_its_centre_of_unknown_precision() -> None:
-    street = {"id": 1, "citycode": "75120", "postcode": "75020", "city": "Paris", "name": "Villa Sans Numéro",
-              "kind": "voie", "lon": 2.4, "lat": 48.86}
+    street = {
+        "id": 1,
+        "citycode": "75120",
+        "postcode": "75020",
+        "city": "Paris",
+        "name": "Villa Sans Numéro",
+        "kind": "voie",
+        "lon": 2.4,
+        "lat": 48.86,
+    }
     geocoder = LocalGeocoder.from_rows([street], [])
     r = geocoder.geocode("7 villa sans numero")
     assert r is not None and r.label == "7 Villa Sans Numéro 75020 Paris" and r.type == "street"
@@ -114,18 +122,36 @@ def test_intersections_are_marked_as_estimated_crossings(paris: LocalGeocoder) -
     assert r.uncertainty_m < 40
 
 
-@pytest.mark.parametrize(("written", "value"), [("v", 5), ("xv", 15), ("xi", 11), ("xx", 20), ("xix", 19),
-                                                ("iv", 4), ("i", 1), ("xxi", None), ("vv", None), ("iiii", None)])
+@pytest.mark.parametrize(
+    ("written", "value"),
+    [
+        ("v", 5),
+        ("xv", 15),
+        ("xi", 11),
+        ("xx", 20),
+        ("xix", 19),
+        ("iv", 4),
+        ("i", 1),
+        ("xxi", None),
+        ("vv", None),
+        ("iiii", None),
+    ],
+)
 def test_roman_numerals_of_arrondissements(written: str, value: int | None) -> None:
     assert roman(written) == value
 
 
-@pytest.mark.parametrize(("text", "city"), [
-    ("5 rue de Charonne XIe", "11e"), ("3 rue Mouffetard Ve", "5e"),
-    ("3 rue Mouffetard, Ve arrondissement", "5e arrondissement"),
-    ("rue des Pyrénées XXème", "20e"), ("5 rue de Charonne, Paris XI", "paris 11e"),
-    ("5 rue de Charonne Paris 11e", "paris 11e"),
-])
+@pytest.mark.parametrize(
+    ("text", "city"),
+    [
+        ("5 rue de Charonne XIe", "11e"),
+        ("3 rue Mouffetard Ve", "5e"),
+        ("3 rue Mouffetard, Ve arrondissement", "5e arrondissement"),
+        ("rue des Pyrénées XXème", "20e"),
+        ("5 rue de Charonne, Paris XI", "paris 11e"),
+        ("5 rue de Charonne Paris 11e", "paris 11e"),
+    ],
+)
 def test_arrondissement_hints_in_roman_or_arabic_numerals(text: str, city: str) -> None:
     assert parse_address(text).city == city
 
@@ -135,18 +161,19 @@ def test_roman_names_of_streets_are_left_alone() -> None:
     assert parse_address("2 rue Pie XII, Paris").voie == "rue pie xii"
 
 
-@pytest.mark.parametrize(("text", "street", "postcode"), [
-    ("5 rue de Charonne XIe", "Rue de Charonne", "75011"),
-    ("3 rue Mouffetard Ve", "Rue Mouffetard", "75005"),
-    ("12 r. St-Antoine", "Rue Saint-Antoine", "75004"),
-    ("40 bd Rochechouart", "Boulevard Marguerite de Rochechouart", None),
-    ("3 av. de la Rép.", "Avenue de la République", "75011"),
-    ("3 av. de la Rép., 75011 Paris", "Avenue de la République", "75011"),
-])
-def test_french_short_forms_are_geocoded(paris: LocalGeocoder, text: str, street: str,
-                                         postcode: str | None) -> None:
+@pytest.mark.parametrize(
+    ("text", "street", "postcode"),
+    [
+        ("5 rue de Charonne XIe", "Rue de Charonne", "75011"),
+        ("3 rue Mouffetard Ve", "Rue Mouffetard", "75005"),
+        ("12 r. St-Antoine", "Rue Saint-Antoine", "75004"),
+        ("40 bd Rochechouart", "Boulevard Marguerite de Rochechouart", None),
+        ("3 av. de la Rép.", "Avenue de la République", "75011"),
+        ("3 av. de la Rép., 75011 Paris", "Avenue de la République", "75011"),
+    ],
+)
+def test_french_short_forms_are_geocoded(paris: LocalGeocoder, text: str, street: str, postcode: str | None) -> None:
     r = paris.geocode(text)
     assert r is not None and r.street == street and r.score >= 0.5
     assert postcode is None or r.postcode == postcode
     assert r.label.startswith(text.split()[0] + " ")  # the number written, whatever the reference has
-

@@ -27,8 +27,12 @@ def test_is_a_geocoder(paris: LocalGeocoder) -> None:
 def test_exact_housenumber_shaped_like_the_national_api(paris: LocalGeocoder) -> None:
     r = paris.geocode("72 Rue des Pyrénées")
     assert r is not None
-    assert (r.label, r.type, r.housenumber, r.street) == ("72 Rue des Pyrénées 75020 Paris", "housenumber", "72",
-                                                          "Rue des Pyrénées")
+    assert (r.label, r.type, r.housenumber, r.street) == (
+        "72 Rue des Pyrénées 75020 Paris",
+        "housenumber",
+        "72",
+        "Rue des Pyrénées",
+    )
     assert (r.postcode, r.citycode, r.city, r.score, r.number_found) == ("75020", "75120", "Paris", 1.0, True)
     assert (r.lon, r.lat) == PYRENEES_72
 
@@ -49,8 +53,9 @@ def test_abbreviations_case_and_accents(paris: LocalGeocoder, query: str | Addre
     assert r is not None and (r.lon, r.lat) == PYRENEES_72 and r.score == 1.0
 
 
-@pytest.mark.parametrize("query", ["72 rue des pyrennees", "72 rue des pyrenes", "72 rue des pyernees",
-                                   "72 rue des pyrénés 75020"])
+@pytest.mark.parametrize(
+    "query", ["72 rue des pyrennees", "72 rue des pyrenes", "72 rue des pyernees", "72 rue des pyrénés 75020"]
+)
 def test_one_letter_typo(paris: LocalGeocoder, query: str) -> None:
     r = paris.geocode(query)
     assert r is not None and (r.lon, r.lat) == PYRENEES_72
@@ -118,8 +123,7 @@ def test_bis_and_ter(paris: LocalGeocoder) -> None:
         ("172 rue de Rivoli", "75101"),
     ],
 )
-def test_postcode_and_arrondissement_narrowing(paris: LocalGeocoder, query: str | AddressQuery,
-                                               citycode: str) -> None:
+def test_postcode_and_arrondissement_narrowing(paris: LocalGeocoder, query: str | AddressQuery, citycode: str) -> None:
     r = paris.geocode(query)
     assert r is not None and r.citycode == citycode and r.score >= 0.9
 
@@ -208,8 +212,17 @@ def test_inside_commune(paris: LocalGeocoder, caledonia: LocalGeocoder) -> None:
 
 def test_from_rows() -> None:
     g = LocalGeocoder.from_rows(
-        [{"id": 1, "citycode": "54084", "postcode": None, "city": "Mont-Bonvillers", "name": "Rue Joffre",
-          "lon": 5.8336, "lat": 49.3222}],
+        [
+            {
+                "id": 1,
+                "citycode": "54084",
+                "postcode": None,
+                "city": "Mont-Bonvillers",
+                "name": "Rue Joffre",
+                "lon": 5.8336,
+                "lat": 49.3222,
+            }
+        ],
         [{"street_id": 1, "numero": 1, "rep": "", "lon": 5.833622, "lat": 49.322203}],
     )
     r = g.geocode("1 r joffre")

@@ -69,7 +69,8 @@ def test_street_type(normalized: str, expected: str | None) -> None:
 
 def test_street_types_are_normalized_and_exported() -> None:
     assert {"rue", "avenue", "boulevard", "impasse", "allee", "chemin", "cite", "hameau", "lieu dit"} <= set(
-        STREET_TYPES)
+        STREET_TYPES
+    )
     assert all(normalize_street(t) == t for t in STREET_TYPES)
 
 

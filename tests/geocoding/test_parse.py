@@ -31,12 +31,19 @@ from intake.geocoding.protocol import AddressQuery
         ("rue des pyrenees, 20ème", None, None, "rue des pyrenees", None, "20eme"),
         ("16 boulevard Haussmann, Paris, France, Paris, France", "16", None, "boulevard haussmann", None, "paris"),
         ("Rue du 8 Mai 1945", None, None, "rue du 8 mai 1945", None, None),
-        ("Place du Trocadéro et du 11 Novembre, 75016", None, None, "place du trocadero et du 11 novembre",
-         "75016", None),
+        (
+            "Place du Trocadéro et du 11 Novembre, 75016",
+            None,
+            None,
+            "place du trocadero et du 11 novembre",
+            "75016",
+            None,
+        ),
     ],
 )
-def test_parse_address(text: str, numero: str | None, rep: str | None, voie: str, postcode: str | None,
-                       city: str | None) -> None:
+def test_parse_address(
+    text: str, numero: str | None, rep: str | None, voie: str, postcode: str | None, city: str | None
+) -> None:
     assert parse_address(text) == AddressQuery(voie=voie, numero=numero, rep=rep, code_postal=postcode, city=city)
 
 

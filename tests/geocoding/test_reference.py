@@ -40,13 +40,18 @@ def test_import_ban_paris_then_reimport_is_idempotent(factory: Factory) -> None:
     assert (_count(factory, AddressStreet), _count(factory, AddressPoint)) == (3005, 8942)
 
     pyrenees = _street(factory, "75120", "rue des pyrenees")
-    assert (pyrenees.name, pyrenees.postcode, pyrenees.city, pyrenees.kind) == ("Rue des Pyrénées", "75020", "Paris",
-                                                                                 "voie")
+    assert (pyrenees.name, pyrenees.postcode, pyrenees.city, pyrenees.kind) == (
+        "Rue des Pyrénées",
+        "75020",
+        "Paris",
+        "voie",
+    )
     assert pyrenees.source == "adresses-paris-extrait.csv"
     # the centre is the mean of the street's points
     with factory() as session:
-        lon, lat = session.execute(select(func.avg(AddressPoint.lon), func.avg(AddressPoint.lat))
-                                   .filter_by(street_id=pyrenees.id)).one()
+        lon, lat = session.execute(
+            select(func.avg(AddressPoint.lon), func.avg(AddressPoint.lat)).filter_by(street_id=pyrenees.id)
+        ).one()
     assert abs(lon - pyrenees.lon) < 1e-6 and abs(lat - pyrenees.lat) < 1e-6
 
 
@@ -71,8 +76,7 @@ def test_import_bal_perrecy_odd_quoting_and_lieux_dits(factory: Factory) -> None
     assert (bois_simon.name, bois_simon.kind, bois_simon.city) == ("Le Bois Simon", "lieu-dit", "Perrecy-les-Forges")
     with factory() as session:
         rue = session.execute(select(AddressStreet).filter_by(normalized="rue du bois simon")).scalar_one()
-        assert set(session.scalars(select(AddressPoint.rep).filter_by(street_id=rue.id, numero=33))) == {"c", "d",
-                                                                                                           "e"}
+        assert set(session.scalars(select(AddressPoint.rep).filter_by(street_id=rue.id, numero=33))) == {"c", "d", "e"}
         assert session.scalar(select(func.max(AddressPoint.numero))) == 5741
     assert import_file(factory, PERRECY).streets.unchanged == 88
 
@@ -102,8 +106,14 @@ def test_bad_rows_are_reported_with_line_numbers(factory: Factory) -> None:
     assert report.format == "bal" and report.rows == 10
     assert [e.line for e in report.errors] == [4, 6, 7, 8, 9, 10]
     messages = " | ".join(e.message for e in report.errors)
-    for expected in ("numero 'deux'", "bad coordinates", "voie_nom is empty", "'9999' is not an INSEE code",
-                     "out of range", "long is empty"):
+    for expected in (
+        "numero 'deux'",
+        "bad coordinates",
+        "voie_nom is empty",
+        "'9999' is not an INSEE code",
+        "out of range",
+        "long is empty",
+    ):
         assert expected in messages
     assert (report.points.inserted, report.duplicates) == (3, 1)  # 1, 4bis and 10 (decimal commas); 1 again
     assert _street(factory, "54084", "rue joffre").name == "Rue Joffre"  # from "Rue ""Joffre"""
@@ -115,8 +125,9 @@ def test_changed_and_removed_rows(factory: Factory, tmp_path: Path) -> None:
     import_file(factory, MONT_BONVILLERS)
     assert lines[1].startswith(";54084_0200_00001;") and ";5.833622;49.322203;" in lines[1]
     changed = tmp_path / MONT_BONVILLERS.name
-    changed.write_text("\n".join([lines[0], lines[1].replace(";5.833622;", ";5.833700;"), *lines[3:]]) + "\n",
-                       encoding="utf-8")
+    changed.write_text(
+        "\n".join([lines[0], lines[1].replace(";5.833622;", ";5.833700;"), *lines[3:]]) + "\n", encoding="utf-8"
+    )
     report = import_file(factory, changed, prune=True)
     assert (report.points.updated, report.points.deleted, report.points.inserted) == (1, 1, 0)
     assert (report.streets.updated, report.streets.unchanged) == (1, 20)  # Rue Joffre's centre moved
@@ -138,8 +149,10 @@ def test_unreadable_and_unknown_files_never_raise(factory: Factory, tmp_path: Pa
 
 def test_windows_1252_file(factory: Factory, tmp_path: Path) -> None:
     header = PARIS.read_text(encoding="utf-8").splitlines()[0]
-    row = ("75120_x;;72;;Rue des Pyrénées;75020;75120;Paris 20e Arrondissement;;;656404.19;6861697.39;2.405865;"
-           "48.853840;signalement;;;PARIS;RUE DES PYRENEES;test;test;0;")
+    row = (
+        "75120_x;;72;;Rue des Pyrénées;75020;75120;Paris 20e Arrondissement;;;656404.19;6861697.39;2.405865;"
+        "48.853840;signalement;;;PARIS;RUE DES PYRENEES;test;test;0;"
+    )
     path = tmp_path / "cp1252.csv"
     path.write_bytes(f"{header}\r\n{row}\r\n".encode("cp1252"))
     report = import_file(factory, path)
@@ -149,8 +162,15 @@ def test_windows_1252_file(factory: Factory, tmp_path: Path) -> None:
 
 def test_ndjson_bad_lines(factory: Factory, tmp_path: Path) -> None:
     numbers = {"1": {"lon": 166.441, "lat": -22.261}, "2bis": {"lon": 166.442, "lat": -22.262}}
-    good = {"type": "street", "name": "Rue A", "citycode": ["98818"], "city": ["Nouméa"], "lon": 166.44,
-            "lat": -22.26, "housenumbers": numbers}
+    good = {
+        "type": "street",
+        "name": "Rue A",
+        "citycode": ["98818"],
+        "city": ["Nouméa"],
+        "lon": 166.44,
+        "lat": -22.26,
+        "housenumbers": numbers,
+    }
     lines = [
         json.dumps({"type": "municipality", "citycode": "98818", "postcode": ["98800"], "city": "Nouméa"}),
         "{not json",

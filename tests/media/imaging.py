@@ -103,9 +103,7 @@ def corner_image(size: tuple[int, int] = (60, 40)) -> Image.Image:
     return image
 
 
-def encode(
-    image: Image.Image, fmt: str = "JPEG", *, exif: Image.Exif | None = None, **options: object
-) -> bytes:
+def encode(image: Image.Image, fmt: str = "JPEG", *, exif: Image.Exif | None = None, **options: object) -> bytes:
     """`image` saved to bytes in `fmt`, with `exif` when given."""
     if exif is not None:
         options["exif"] = exif.tobytes()
@@ -120,17 +118,10 @@ def png_header(width: int, height: int) -> bytes:
     """A tiny PNG whose header claims `width` x `height` pixels: a decompression bomb's calling card."""
 
     def chunk(kind: bytes, payload: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-        )
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
 def close_to(actual: object, expected: tuple[int, ...], tolerance: int = 40) -> bool:

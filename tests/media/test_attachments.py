@@ -16,9 +16,7 @@ PHOTO = FIXTURES / "openpotbot_fixmystreet/photo_2.JPG"
 
 def test_photo_with_gps(store: FileStore) -> None:
     data = PHOTO.read_bytes()
-    media = process_attachment(
-        data, filename="IMG_0001.JPG", content_type="application/octet-stream", store=store
-    )
+    media = process_attachment(data, filename="IMG_0001.JPG", content_type="application/octet-stream", store=store)
     assert media.is_image and media.error is None
     assert media.content_type == "image/jpeg"  # from the bytes, not the declared type
     assert (media.size, media.filename) == (len(data), "IMG_0001.JPG")
@@ -44,9 +42,7 @@ def test_same_photo_twice_gives_the_same_blobs(store: FileStore) -> None:
 
 def test_heic_declared_as_anything(store: FileStore) -> None:
     data = encode(corner_image(), "HEIF", exif=gps_exif((48.0, 51.0, 29.6), (2.0, 17.0, 40.2)))
-    media = process_attachment(
-        data, filename="IMG_0002.HEIC", content_type="application/octet-stream", store=store
-    )
+    media = process_attachment(data, filename="IMG_0002.HEIC", content_type="application/octet-stream", store=store)
     assert media.is_image and media.error is None
     assert media.content_type == "image/heif"
     assert media.info is not None and media.info.format == "HEIF" and media.info.gps is not None
@@ -94,9 +90,7 @@ def test_declared_image_that_is_not_readable(store: FileStore, data: bytes) -> N
 
 def test_image_too_large_keeps_original_and_metadata(store: FileStore) -> None:
     data = PHOTO.read_bytes()
-    media = process_attachment(
-        data, filename="big.jpg", content_type="image/jpeg", store=store, max_pixels=1_000_000
-    )
+    media = process_attachment(data, filename="big.jpg", content_type="image/jpeg", store=store, max_pixels=1_000_000)
     assert media.is_image and media.content_type == "image/jpeg"
     assert media.info is not None and media.info.gps is not None
     assert media.served_sha256 is None and media.thumb_sha256 is None
@@ -105,9 +99,7 @@ def test_image_too_large_keeps_original_and_metadata(store: FileStore) -> None:
 
 
 def test_bomb_header_within_pillow_warning_range(store: FileStore) -> None:
-    media = process_attachment(
-        png_header(10_000, 10_000), filename="x.png", content_type="image/png", store=store
-    )
+    media = process_attachment(png_header(10_000, 10_000), filename="x.png", content_type="image/png", store=store)
     assert media.is_image and media.served_sha256 is None
     assert media.error is not None and "trop grande" in media.error
 

@@ -60,12 +60,8 @@ def test_real_photo_is_upright_and_stripped() -> None:
 
 
 def test_xmp_comment_and_exif_are_stripped() -> None:
-    xmp = (
-        b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://ns.adobe.com/xap/1.0/"/></x:xmpmeta>'
-    )
-    data = encode(
-        corner_image(), exif=gps_exif((48.0, 51.0, 29.6), (2.0, 17.0, 40.2)), xmp=xmp, comment=b"secret"
-    )
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://ns.adobe.com/xap/1.0/"/></x:xmpmeta>'
+    data = encode(corner_image(), exif=gps_exif((48.0, 51.0, 29.6), (2.0, 17.0, 40.2)), xmp=xmp, comment=b"secret")
     for out in (served_copy(data), thumbnail(data)):
         assert_no_metadata(out)
         assert b"secret" not in out
@@ -76,9 +72,7 @@ def test_png_text_chunks_are_stripped_and_alpha_kept() -> None:
     image.paste((255, 0, 0, 255), (0, 0, 10, 10))
     text = PngInfo()
     text.add_text("Author", "Jean Dupont, 12 rue des Lilas")
-    served = served_copy(
-        encode(image, "PNG", exif=gps_exif((48.0, 51.0, 29.6), (2.0, 17.0, 40.2)), pnginfo=text)
-    )
+    served = served_copy(encode(image, "PNG", exif=gps_exif((48.0, 51.0, 29.6), (2.0, 17.0, 40.2)), pnginfo=text))
     assert reopen(served).format == "PNG" and reopen(served).mode == "RGBA"
     assert b"Dupont" not in served
     assert_no_metadata(served)
@@ -111,9 +105,7 @@ def test_thumbnail_size(size: int) -> None:
 
 def test_heic_is_served_as_upright_jpeg() -> None:
     ensure_heif()
-    data = encode(
-        corner_image((60, 40)), "HEIF", exif=gps_exif((48.0, 51.0, 29.6), (2.0, 17.0, 40.2), orientation=6)
-    )
+    data = encode(corner_image((60, 40)), "HEIF", exif=gps_exif((48.0, 51.0, 29.6), (2.0, 17.0, 40.2), orientation=6))
     served_bytes = served_copy(data)
     served = reopen(served_bytes)
     assert (served.format, served.size) == ("JPEG", (40, 60))

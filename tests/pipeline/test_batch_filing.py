@@ -24,8 +24,9 @@ def stored(res: Resources, subjects: list[str]) -> list[int]:
     ids = []
     for i, subject in enumerate(subjects):
         raw = citizen_email(sender=f"citoyen{i}@example.org", subject=subject)
-        ids.append(store_raw(res.factory, channel="email", source="mairie", external_key=email_key(raw),
-                             payload=raw)[0])
+        ids.append(
+            store_raw(res.factory, channel="email", source="mairie", external_key=email_key(raw), payload=raw)[0]
+        )
     return ids
 
 
@@ -62,8 +63,9 @@ def with_stage(res: Resources, stage: Any) -> None:
     res.stages = tuple(stage if s.name == stage.name else s for s in res.stages)
 
 
-def test_a_batch_is_claimed_at_once_and_filed_in_few_commits(make_config: Callable[..., Config],
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_batch_is_claimed_at_once_and_filed_in_few_commits(
+    make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch
+) -> None:
     res = build_resources(make_config())
     ids = stored(res, [f"Signalement {i}" for i in range(12)])
     monkeypatch.setattr(process, "FILE_BATCH_SECONDS", 3600.0)  # bounded by the count alone, whatever the load
@@ -81,8 +83,9 @@ def test_a_batch_is_claimed_at_once_and_filed_in_few_commits(make_config: Callab
     assert process.process_batch(res, ids, worker="test") == [process.Outcome(i, "skipped") for i in ids]
 
 
-def test_a_message_failing_in_a_batch_is_parked_alone(make_config: Callable[..., Config],
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_message_failing_in_a_batch_is_parked_alone(
+    make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch
+) -> None:
     res = build_resources(make_config())
     with_stage(res, BreaksOnPoison())
     ids = stored(res, ["Trou rue A", "poison", "Tag rue B", "Banc cassé"])

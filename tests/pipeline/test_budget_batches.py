@@ -19,8 +19,7 @@ def _work(item: str) -> tuple[int, str]:
 
 
 def test_an_item_failing_after_others_is_retried_alone_and_only_a_real_culprit_is_parked() -> None:
-    results = run_each(_work, ["a", "fragile", "b", "die", "c"], Budget(cpu_seconds=5, wall_seconds=60,
-                                                                          memory_mb=256))
+    results = run_each(_work, ["a", "fragile", "b", "die", "c"], Budget(cpu_seconds=5, wall_seconds=60, memory_mb=256))
 
     assert [r.value[1] if r.value else None for r in results] == ["A", "FRAGILE", "B", None, "C"]
     assert isinstance(results[3].error, BudgetExceeded) and "arrêtée" in str(results[3].error)

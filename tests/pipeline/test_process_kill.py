@@ -25,15 +25,20 @@ def count(res: object, model: object) -> int:
         return int(s.execute(select(func.count()).select_from(model)).scalar_one())
 
 
-def test_killed_after_understanding_files_nothing_then_once(make_config: Callable[..., Config],
-                                                            tmp_path: Path) -> None:
+def test_killed_after_understanding_files_nothing_then_once(make_config: Callable[..., Config], tmp_path: Path) -> None:
     cfg = make_config()
     env = {**os.environ, "GUICHET_CONFIG": str(write_config(cfg, tmp_path / "config.yaml"))}
     res = build_resources(cfg)
     raw = citizen_email(attachments=[("trou.jpg", "image/jpeg", jpeg_with_gps(48.8566, 2.3522))])
     raw_id, _ = store_raw(res.factory, channel="email", source="mairie", external_key=email_key(raw), payload=raw)
-    proc = subprocess.run([sys.executable, "-m", "tests.support.crasher", "understood", str(raw_id)], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.support.crasher", "understood", str(raw_id)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 137, proc.stderr
     assert count(res, Report) == 0 and count(res, Outbox) == 0 and count(res, Attachment) == 0
     with res.factory() as s:

@@ -17,8 +17,9 @@ from intake.runtime.resources import build_resources
 BODY = b"MessageSid=SM123&From=%2B33612345678&Body=Trottoir+d%C3%A9fonc%C3%A9"
 
 
-def test_spooled_messages_are_private_durable_files_filed_once(make_config: Callable[..., Config],
-                                                               tmp_path: Path) -> None:
+def test_spooled_messages_are_private_durable_files_filed_once(
+    make_config: Callable[..., Config], tmp_path: Path
+) -> None:
     res = build_resources(make_config())
     folder = tmp_path / "spool"
     first = spool(folder, Spooled("sms", "+33900000000", "SM123", BODY))
@@ -31,8 +32,10 @@ def test_spooled_messages_are_private_durable_files_filed_once(make_config: Call
     assert waiting(folder) == 0 and len(queued) == 2
     with res.factory() as s:
         rows = s.execute(select(RawMessage).order_by(RawMessage.external_key)).scalars().all()
-        assert [(r.external_key, r.payload) for r in rows] == [("SM123", BODY),
-                                                               ("SM456", b"\xff\x00 bytes kept as they came")]
+        assert [(r.external_key, r.payload) for r in rows] == [
+            ("SM123", BODY),
+            ("SM456", b"\xff\x00 bytes kept as they came"),
+        ]
         assert s.execute(select(func.count()).select_from(RawMessage)).scalar_one() == 2
     assert drain(folder, res.factory) == 0
 

@@ -32,13 +32,15 @@ def stored(res: Any, subjects: list[str]) -> list[int]:
     ids = []
     for i, subject in enumerate(subjects):
         raw = citizen_email(sender=f"citoyen{i}@example.org", subject=subject)
-        ids.append(store_raw(res.factory, channel="email", source="mairie", external_key=email_key(raw),
-                             payload=raw)[0])
+        ids.append(
+            store_raw(res.factory, channel="email", source="mairie", external_key=email_key(raw), payload=raw)[0]
+        )
     return ids
 
 
 def test_a_batch_is_one_job_the_sweeper_leaves_alone_and_its_mail_goes_through_the_sender(
-    make_config: Callable[..., Config], redis_url: str,
+    make_config: Callable[..., Config],
+    redis_url: str,
 ) -> None:
     cfg = make_config(redis_url=redis_url)
     res = build_resources(cfg)
@@ -74,12 +76,13 @@ def test_a_batch_is_one_job_the_sweeper_leaves_alone_and_its_mail_goes_through_t
 
 def rows(res: Any, ids: list[int]) -> list[RawMessage]:
     with res.factory() as session:
-        return list(session.execute(select(RawMessage).where(RawMessage.id.in_(ids)).order_by(RawMessage.id))
-                    .scalars())
+        return list(session.execute(select(RawMessage).where(RawMessage.id.in_(ids)).order_by(RawMessage.id)).scalars())
 
 
 def test_a_batch_whose_horse_dies_is_split_and_only_the_culprit_is_parked(
-    make_config: Callable[..., Config], redis_url: str, tmp_path: Path,
+    make_config: Callable[..., Config],
+    redis_url: str,
+    tmp_path: Path,
 ) -> None:
     cfg = make_config(redis_url=redis_url, worker={"max_attempts": 1})
     res = build_resources(cfg)

@@ -32,12 +32,25 @@ def wait_until(condition: Callable[[], Any], *, timeout: float = 20.0, every: fl
     pytest.fail(f"condition not met within {timeout} s")
 
 
-def mailbox_config(make_config: Callable[..., Config], server: DovecotServer, redis_url: str,
-                   monkeypatch: pytest.MonkeyPatch, **overrides: Any) -> Config:
+def mailbox_config(
+    make_config: Callable[..., Config],
+    server: DovecotServer,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    **overrides: Any,
+) -> Config:
     user, password, _ = server.claim_user()
     monkeypatch.setenv("TEST_IMAP_PASSWORD", password)
-    mailbox = {"name": "mairie", "host": server.host, "port": server.port, "tls": False, "username": user,
-               "password": {"env": "TEST_IMAP_PASSWORD"}, "poll_interval": 60, **overrides}
+    mailbox = {
+        "name": "mairie",
+        "host": server.host,
+        "port": server.port,
+        "tls": False,
+        "username": user,
+        "password": {"env": "TEST_IMAP_PASSWORD"},
+        "poll_interval": 60,
+        **overrides,
+    }
     return make_config(redis_url=redis_url, mailboxes=[mailbox])
 
 
@@ -89,7 +102,9 @@ def test_a_dead_holder_hands_over_within_the_ttl(redis_url: str) -> None:
 
 
 def test_idle_watcher_queues_a_poll_for_every_new_mail(
-    make_config: Callable[..., Config], dovecot: DovecotServer, redis_url: str,  # noqa: F811
+    make_config: Callable[..., Config],
+    dovecot: DovecotServer,  # noqa: F811
+    redis_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     cfg = mailbox_config(make_config, dovecot, redis_url, monkeypatch)
@@ -115,7 +130,9 @@ def test_idle_watcher_queues_a_poll_for_every_new_mail(
 
 
 def test_a_second_watcher_takes_over_when_the_first_dies(
-    make_config: Callable[..., Config], dovecot: DovecotServer, redis_url: str,  # noqa: F811
+    make_config: Callable[..., Config],
+    dovecot: DovecotServer,  # noqa: F811
+    redis_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     cfg = mailbox_config(make_config, dovecot, redis_url, monkeypatch)
@@ -130,11 +147,20 @@ def test_a_second_watcher_takes_over_when_the_first_dies(
         watcher.shutdown()
 
 
-def test_a_failed_poll_is_tried_again_at_the_next_interval(make_config: Callable[..., Config], redis_url: str,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_poll_is_tried_again_at_the_next_interval(
+    make_config: Callable[..., Config], redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TEST_IMAP_PASSWORD", "x")
-    mailbox = {"name": "mairie", "host": "127.0.0.1", "port": free_port(), "tls": False, "username": "u",
-               "password": {"env": "TEST_IMAP_PASSWORD"}, "poll_interval": 5, "timeout": 2}
+    mailbox = {
+        "name": "mairie",
+        "host": "127.0.0.1",
+        "port": free_port(),
+        "tls": False,
+        "username": "u",
+        "password": {"env": "TEST_IMAP_PASSWORD"},
+        "poll_interval": 5,
+        "timeout": 2,
+    }
     cfg = make_config(redis_url=redis_url, mailboxes=[mailbox])
     redis = Redis.from_url(redis_url)
     jobs.set_resources(build_resources(cfg))
@@ -150,7 +176,9 @@ def test_a_failed_poll_is_tried_again_at_the_next_interval(make_config: Callable
 
 
 def test_a_poll_asked_for_during_a_poll_reads_the_mailbox_again(
-    make_config: Callable[..., Config], dovecot: DovecotServer, redis_url: str,  # noqa: F811
+    make_config: Callable[..., Config],
+    dovecot: DovecotServer,  # noqa: F811
+    redis_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from intake.channels import mailboxes
@@ -179,7 +207,9 @@ def test_a_poll_asked_for_during_a_poll_reads_the_mailbox_again(
 
 
 def test_a_poll_job_is_bounded_and_hands_the_rest_of_a_full_folder_to_its_continuation(
-    make_config: Callable[..., Config], dovecot: DovecotServer, redis_url: str,  # noqa: F811
+    make_config: Callable[..., Config],
+    dovecot: DovecotServer,  # noqa: F811
+    redis_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from sqlalchemy import func, select

@@ -43,11 +43,12 @@ def test_second_up_is_refused_and_touches_nothing(config: Path) -> None:
     try:
         (var / "redis.sock").write_text("the running instance's socket")
         before = _tree(var)
-        result = run([sys.executable, "-m", "intake.cli", "up", "--demo-mail"], cwd=ROOT, env=_env(config),
-                     timeout=120)
+        result = run([sys.executable, "-m", "intake.cli", "up", "--demo-mail"], cwd=ROOT, env=_env(config), timeout=120)
         assert result.returncode == 1 and "Traceback" not in result.stderr
-        assert (f"guichet up : Guichet tourne déjà avec ce dossier {var} (pid {os.getpid()}, "
-                "http://127.0.0.1:8123/) : rien n'a été lancé ni modifié") in result.stderr
+        assert (
+            f"guichet up : Guichet tourne déjà avec ce dossier {var} (pid {os.getpid()}, "
+            "http://127.0.0.1:8123/) : rien n'a été lancé ni modifié"
+        ) in result.stderr
         assert _tree(var) == before and "Guichet : http" not in result.stdout
         with pytest.raises(AlreadyRunning):
             acquire(var, url="http://127.0.0.1:9999/")
@@ -58,10 +59,19 @@ def test_second_up_is_refused_and_touches_nothing(config: Path) -> None:
 
 def test_a_killed_instance_leaves_no_stale_lock(config: Path, processes: Processes) -> None:
     var = config.parent / "var"
-    holder = processes.start([sys.executable, "-c", (
-        "import sys, pathlib; from intake.runtime.instance_lock import acquire; "
-        f"acquire(pathlib.Path({str(var)!r}), url='http://x/'); print('held', flush=True); sys.stdin.read()")],
-        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    holder = processes.start(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, pathlib; from intake.runtime.instance_lock import acquire; "
+                f"acquire(pathlib.Path({str(var)!r}), url='http://x/'); print('held', flush=True); sys.stdin.read()"
+            ),
+        ],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
     assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
     with pytest.raises(AlreadyRunning, match=f"pid {holder.pid}, http://x/"):
         acquire(var, url="http://y/")
@@ -89,8 +99,9 @@ def test_up_on_a_busy_port_says_so_before_starting_anything(config: Path) -> Non
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        result = run([sys.executable, "-m", "intake.cli", "up", "--port", str(port)], cwd=ROOT, env=_env(config),
-                     timeout=120)
+        result = run(
+            [sys.executable, "-m", "intake.cli", "up", "--port", str(port)], cwd=ROOT, env=_env(config), timeout=120
+        )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert f"guichet up : le port {port} est déjà utilisé sur 127.0.0.1" in result.stderr
     assert not (config.parent / "var" / "redis.sock").exists() and "Guichet : http" not in result.stdout

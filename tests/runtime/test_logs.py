@@ -37,8 +37,12 @@ def test_a_worker_logs_json_lines(make_config: Callable[..., Config], redis_url:
     config = write_config(make_config(redis_url=redis_url), tmp_path / "config.yaml")
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUICHET_")}
     env["GUICHET_LOG_FORMAT"] = "json"
-    result = run([sys.executable, "-m", "intake.cli", "--config", str(config), "worker", "--burst",
-                  "--no-scheduler"], cwd=ROOT, env=env, timeout=180)
+    result = run(
+        [sys.executable, "-m", "intake.cli", "--config", str(config), "worker", "--burst", "--no-scheduler"],
+        cwd=ROOT,
+        env=env,
+        timeout=180,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     events = [json.loads(line) for line in lines]  # every line is one event
@@ -78,8 +82,9 @@ def test_gunicorn_gets_guichets_logger_class() -> None:
     assert GuichetLogger.__module__ + ".GuichetLogger" == options[1]
 
 
-def test_guichet_serve_writes_only_json_lines(make_config: Callable[..., Config], tmp_path: Path,
-                                              processes: Processes) -> None:
+def test_guichet_serve_writes_only_json_lines(
+    make_config: Callable[..., Config], tmp_path: Path, processes: Processes
+) -> None:
     """`guichet serve` for real with GUICHET_LOG_FORMAT=json: every line of its stdout and stderr is one JSON
     event (gunicorn's error and access logs, the app's own loggers), with the request's id, pseudonymised."""
     cfg = make_config()
@@ -90,8 +95,24 @@ def test_guichet_serve_writes_only_json_lines(make_config: Callable[..., Config]
     base = f"http://127.0.0.1:{port}"
     out_path, err_path = tmp_path / "stdout.log", tmp_path / "stderr.log"
     with out_path.open("wb") as out, err_path.open("wb") as err:
-        serve = processes.start([sys.executable, "-m", "intake.cli", "--config", str(config), "serve", "--port",
-                                 str(port), "--workers", "1"], cwd=ROOT, env=env, stdout=out, stderr=err)
+        serve = processes.start(
+            [
+                sys.executable,
+                "-m",
+                "intake.cli",
+                "--config",
+                str(config),
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=err,
+        )
         deadline = time.monotonic() + 180  # the model and the addresses load before gunicorn forks
         while True:
             assert serve.poll() is None, err_path.read_text(errors="replace")[-3000:]
@@ -109,8 +130,10 @@ def test_guichet_serve_writes_only_json_lines(make_config: Callable[..., Config]
         # A client cannot choose the id written in the logs (no trusted proxy here).
         forged = requests.get(f"{base}/connexion", headers={"X-Request-Id": "choisi-par-le-client"}, timeout=10)
         assert missing.status_code == 404 and refused.status_code == 400 and forged.status_code == 200
-        ids = {name: answer.headers["X-Request-Id"] for name, answer in
-               (("missing", missing), ("refused", refused), ("forged", forged))}
+        ids = {
+            name: answer.headers["X-Request-Id"]
+            for name, answer in (("missing", missing), ("refused", refused), ("forged", forged))
+        }
         assert ids["forged"] != "choisi-par-le-client" and len(set(ids.values())) == 3
         stop(serve, timeout=30, sig=signal.SIGTERM)
     text = out_path.read_text(encoding="utf-8") + err_path.read_text(encoding="utf-8")
@@ -138,7 +161,7 @@ def test_request_id_from_a_trusted_proxy_only(make_config: Callable[..., Config]
     from web import create_app
 
     nginx_id = "0123456789abcdef0123456789abcdef"
-    for proxies, sent, kept in ((1, nginx_id, True), (1, "id avec des espaces et \" ;", False), (0, nginx_id, False)):
+    for proxies, sent, kept in ((1, nginx_id, True), (1, 'id avec des espaces et " ;', False), (0, nginx_id, False)):
         cfg = make_config(web={"trusted_proxies": proxies})
         answer = create_app(cfg).test_client().get("/connexion", headers={"X-Request-Id": sent})
         assert answer.status_code == 200

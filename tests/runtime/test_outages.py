@@ -41,8 +41,9 @@ def status(res: Any, raw_id: int) -> str:
         return str(session.execute(select(RawMessage.status).where(RawMessage.id == raw_id)).scalar_one())
 
 
-def test_a_worker_outlives_redis_going_away_mid_job(make_config: Callable[..., Config], tmp_path: Path,
-                                                    processes: Processes) -> None:
+def test_a_worker_outlives_redis_going_away_mid_job(
+    make_config: Callable[..., Config], tmp_path: Path, processes: Processes
+) -> None:
     server = PrivateRedis(tmp_path).start()
     try:
         cfg = make_config(redis_url=server.url)
@@ -74,7 +75,9 @@ def test_a_worker_outlives_redis_going_away_mid_job(make_config: Callable[..., C
 
 
 def test_the_idle_watcher_outlives_a_redis_blip(
-    make_config: Callable[..., Config], dovecot: DovecotServer, tmp_path: Path,  # noqa: F811
+    make_config: Callable[..., Config],
+    dovecot: DovecotServer,  # noqa: F811
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     server = PrivateRedis(tmp_path).start()
@@ -132,14 +135,17 @@ def test_confirmations_go_out_once_smtp_is_back_without_redis(make_config: Calla
         assert jobs.maintain(res)["sent"] == 3
     finally:
         controller.stop()
-    assert sorted(m["to"][0] for m in caught.messages) == ["avant@example.org"] + [f"c{i}@example.org"
-                                                                                   for i in range(3)]
+    assert sorted(m["to"][0] for m in caught.messages) == ["avant@example.org"] + [
+        f"c{i}@example.org" for i in range(3)
+    ]
     with res.factory() as session:
         assert set(session.execute(select(Outbox.status)).scalars()) == {"sent"}
 
 
 def test_the_idle_watcher_reads_the_mailbox_soon_after_an_imap_restart(
-    make_config: Callable[..., Config], redis_url: str, monkeypatch: pytest.MonkeyPatch,
+    make_config: Callable[..., Config],
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     server = DovecotServer(tls=False).start()
     try:

@@ -23,12 +23,28 @@ from tests.support.procs import run
 from tests.support.web import csrf_token, signed_in
 
 
-def add_row(factory: sessionmaker[Session], n: int, *, status: str = "pending", attempts: int = 0,
-            age: timedelta = timedelta(minutes=2), tried: timedelta | None = None) -> int:
+def add_row(
+    factory: sessionmaker[Session],
+    n: int,
+    *,
+    status: str = "pending",
+    attempts: int = 0,
+    age: timedelta = timedelta(minutes=2),
+    tried: timedelta | None = None,
+) -> int:
     with factory() as session, session.begin():
-        row = Outbox(kind=f"essai-{n}", channel="email", recipient=f"c{n}@example.org", subject=f"Sujet {n}",
-                     body="Bonjour.", message_id=f"m{n}@guichet.localhost", status=status, attempts=attempts,
-                     created_at=utcnow() - age, claimed_at=utcnow() - tried if tried else None)
+        row = Outbox(
+            kind=f"essai-{n}",
+            channel="email",
+            recipient=f"c{n}@example.org",
+            subject=f"Sujet {n}",
+            body="Bonjour.",
+            message_id=f"m{n}@guichet.localhost",
+            status=status,
+            attempts=attempts,
+            created_at=utcnow() - age,
+            claimed_at=utcnow() - tried if tried else None,
+        )
         session.add(row)
         session.flush()
         return row.id
@@ -45,7 +61,9 @@ def smtp_config(make_config: Callable[..., Config], smtp: tuple[str, int, Any], 
 
 
 def test_due_rows_are_sent_exhausted_ones_parked_then_resent_by_command(
-    make_config: Callable[..., Config], smtp_server: tuple[str, int, CaughtMail], tmp_path: Path,
+    make_config: Callable[..., Config],
+    smtp_server: tuple[str, int, CaughtMail],
+    tmp_path: Path,
 ) -> None:
     cfg = smtp_config(make_config, smtp_server)
     res = build_resources(cfg)
@@ -72,8 +90,9 @@ def test_due_rows_are_sent_exhausted_ones_parked_then_resent_by_command(
     assert states(res.factory)[exhausted] == ("sent", 1)
     again = run([sys.executable, "-m", "intake.cli", "resend"], cwd=ROOT, env=env, timeout=120)
     assert "aucun envoi à reprendre" in again.stdout and again.returncode == 0
-    unknown = run([sys.executable, "-m", "intake.cli", "resend", str(exhausted), "999999"], cwd=ROOT, env=env,
-                  timeout=120)
+    unknown = run(
+        [sys.executable, "-m", "intake.cli", "resend", str(exhausted), "999999"], cwd=ROOT, env=env, timeout=120
+    )
     assert unknown.returncode == 1 and "envoi 999999 : introuvable" in unknown.stderr
     assert f"envoi {exhausted} : envoyé, rien à renvoyer" in unknown.stderr and "Traceback" not in unknown.stderr
     recipients = sorted(m["to"][0] for m in smtp_server[2].messages)
@@ -83,8 +102,9 @@ def test_due_rows_are_sent_exhausted_ones_parked_then_resent_by_command(
 def test_a_send_that_fails_every_time_ends_failed_not_pending(make_config: Callable[..., Config]) -> None:
     from tests.conftest import free_port
 
-    cfg = make_config(smtp={"backend": "smtp", "host": "127.0.0.1", "port": free_port(), "timeout": 2},
-                      worker={"max_attempts": 2})
+    cfg = make_config(
+        smtp={"backend": "smtp", "host": "127.0.0.1", "port": free_port(), "timeout": 2}, worker={"max_attempts": 2}
+    )
     res = build_resources(cfg)
     row = add_row(res.factory, 1)
     for _ in range(2):
@@ -106,14 +126,20 @@ class DroppingDatabase(CaughtMail):
         answer = await super().handle_DATA(server, session, envelope)
         engine = create_engine(self.url, isolation_level="AUTOCOMMIT")
         with engine.connect() as conn:
-            conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                              "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
         engine.dispose()
         return answer
 
 
-@pytest.mark.skipif(not os.environ.get("GUICHET_TEST_DATABASE_URL"),
-                    reason="needs PostgreSQL (GUICHET_TEST_DATABASE_URL) to cut the database connections")
+@pytest.mark.skipif(
+    not os.environ.get("GUICHET_TEST_DATABASE_URL"),
+    reason="needs PostgreSQL (GUICHET_TEST_DATABASE_URL) to cut the database connections",
+)
 def test_a_database_drop_after_smtp_accepted_sends_once(make_config: Callable[..., Config], db_url: str) -> None:
     from aiosmtpd.controller import Controller
 

@@ -31,7 +31,9 @@ def row(res: Any, raw_id: int) -> RawMessage:
 
 
 def test_a_message_killing_its_worker_every_time_is_parked_after_max_attempts(
-    make_config: Callable[..., Config], redis_url: str, tmp_path: Path,
+    make_config: Callable[..., Config],
+    redis_url: str,
+    tmp_path: Path,
 ) -> None:
     cfg = make_config(redis_url=redis_url, worker={"max_attempts": 2})
     res = build_resources(cfg)
@@ -68,9 +70,16 @@ def test_the_sweep_parks_stale_claims_with_no_tries_left(make_config: Callable[.
     exhausted, retryable, live = (store(res, f"c{i}@example.org") for i in range(3))
     with res.factory() as session, session.begin():  # workers that died with these messages in hand
         for raw_id, attempts, ago in ((exhausted, 3, 3600), (retryable, 1, 3600), (live, 3, 5)):
-            session.execute(update(RawMessage).where(RawMessage.id == raw_id).values(
-                status="processing", attempts=attempts, claimed_by="host:1",
-                claimed_at=utcnow() - timedelta(seconds=ago)))
+            session.execute(
+                update(RawMessage)
+                .where(RawMessage.id == raw_id)
+                .values(
+                    status="processing",
+                    attempts=attempts,
+                    claimed_by="host:1",
+                    claimed_at=utcnow() - timedelta(seconds=ago),
+                )
+            )
     assert jobs.maintain(res, send=False)["parked"] == 1
     assert row(res, exhausted).status == "failed" and "3 fois" in (row(res, exhausted).error or "")
     assert row(res, retryable).status == "processing"  # the sweeper re-enqueues it (tries left)
@@ -83,8 +92,13 @@ def test_guichet_retry_takes_messages_of_dead_workers(make_config: Callable[...,
     dead, live = store(res, "mort@example.org"), store(res, "vivant@example.org")
     with res.factory() as session, session.begin():
         for raw_id, ago in ((dead, 3600), (live, 5)):
-            session.execute(update(RawMessage).where(RawMessage.id == raw_id).values(
-                status="processing", attempts=5, claimed_by="host:1", claimed_at=utcnow() - timedelta(seconds=ago)))
+            session.execute(
+                update(RawMessage)
+                .where(RawMessage.id == raw_id)
+                .values(
+                    status="processing", attempts=5, claimed_by="host:1", claimed_at=utcnow() - timedelta(seconds=ago)
+                )
+            )
     env = {**os.environ, "GUICHET_CONFIG": str(write_config(cfg, tmp_path / "config.yaml"))}
     proc = run([sys.executable, "-m", "intake.cli", "retry", "--inline"], cwd=ROOT, env=env, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]

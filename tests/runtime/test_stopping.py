@@ -33,8 +33,13 @@ def start_worker(processes: Processes, cfg: Config, tmp_path: Path, name: str = 
     path = write_config(cfg, tmp_path / "config.yaml")
     log = tmp_path / f"{name}.log"
     with log.open("wb") as out:
-        proc = processes.start([sys.executable, "-m", "intake.cli", "worker"], cwd=ROOT,
-                               env={**os.environ, "GUICHET_CONFIG": str(path)}, stdout=out, stderr=subprocess.STDOUT)
+        proc = processes.start(
+            [sys.executable, "-m", "intake.cli", "worker"],
+            cwd=ROOT,
+            env={**os.environ, "GUICHET_CONFIG": str(path)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     return proc, log
 
 
@@ -56,8 +61,9 @@ def registered(redis: Redis) -> bool:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_an_idle_worker_stops_at_once(make_config: Callable[..., Config], redis_url: str, tmp_path: Path,
-                                      processes: Processes, sig: int) -> None:
+def test_an_idle_worker_stops_at_once(
+    make_config: Callable[..., Config], redis_url: str, tmp_path: Path, processes: Processes, sig: int
+) -> None:
     redis = Redis.from_url(redis_url)
     proc, log = start_worker(processes, make_config(redis_url=redis_url), tmp_path)
     wait_until(lambda: registered(redis), timeout=60)
@@ -68,8 +74,9 @@ def test_an_idle_worker_stops_at_once(make_config: Callable[..., Config], redis_
     assert not registered(redis)
 
 
-def test_a_busy_worker_stops_within_seconds(make_config: Callable[..., Config], redis_url: str, tmp_path: Path,
-                                           processes: Processes) -> None:
+def test_a_busy_worker_stops_within_seconds(
+    make_config: Callable[..., Config], redis_url: str, tmp_path: Path, processes: Processes
+) -> None:
     redis = Redis.from_url(redis_url)
     proc, log = start_worker(processes, make_config(redis_url=redis_url), tmp_path)
     wait_until(lambda: registered(redis), timeout=60)

@@ -78,8 +78,13 @@ class AddokUnavailable(RuntimeError):
 def ensure_addok_venv(*, timeout: float = 600) -> Path:
     """Build .cache/addok-venv if needed (scripts/ensure-addok.sh) and return its addok executable."""
     try:
-        done = subprocess.run(["bash", str(ENSURE_SCRIPT)], capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, "ADDOK_VENV": str(ADDOK_VENV)})
+        done = subprocess.run(
+            ["bash", str(ENSURE_SCRIPT)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "ADDOK_VENV": str(ADDOK_VENV)},
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise AddokUnavailable(f"scripts/ensure-addok.sh did not finish: {exc}") from exc
     if done.returncode != 0:
@@ -117,23 +122,35 @@ def ban_csv_to_addok(path: Path) -> list[dict[str, Any]]:
         numbers: dict[str, dict[str, Any]] = {}
         for row in rows:
             numbers[row["numero"] + row["rep"]] = {
-                "id": row["id"], "x": float(row["x"]), "y": float(row["y"]),
-                "lon": float(row["lon"]), "lat": float(row["lat"]),
+                "id": row["id"],
+                "x": float(row["x"]),
+                "y": float(row["y"]),
+                "lon": float(row["lon"]),
+                "lat": float(row["lat"]),
             }
         first, centre = rows[0], _centre_point(list(numbers.values()))
         commune = first["nom_commune"]
         is_arrondissement = first["code_insee"][:3] in ("751", "693", "132")
-        docs.append({
-            "id": street_id, "banId": None, "type": "street", "name": first["nom_voie"],
-            "postcode": first["code_postal"], "citycode": [first["code_insee"]],
-            "city": [commune.split(" ")[0] if is_arrondissement else commune],
-            "district": commune if is_arrondissement else None,
-            "context": "75, Paris, Île-de-France" if first["code_insee"].startswith("75") else None,
-            "lon": centre["lon"], "lat": centre["lat"], "x": centre["x"], "y": centre["y"],
-            # BAN weighs a street by its commune and length; the number of known addresses stands in for length.
-            "importance": round(0.4 + min(len(numbers), 50) / 500, 5),
-            "housenumbers": numbers,
-        })
+        docs.append(
+            {
+                "id": street_id,
+                "banId": None,
+                "type": "street",
+                "name": first["nom_voie"],
+                "postcode": first["code_postal"],
+                "citycode": [first["code_insee"]],
+                "city": [commune.split(" ")[0] if is_arrondissement else commune],
+                "district": commune if is_arrondissement else None,
+                "context": "75, Paris, Île-de-France" if first["code_insee"].startswith("75") else None,
+                "lon": centre["lon"],
+                "lat": centre["lat"],
+                "x": centre["x"],
+                "y": centre["y"],
+                # BAN weighs a street by its commune and length; the number of known addresses stands in for length.
+                "importance": round(0.4 + min(len(numbers), 50) / 500, 5),
+                "housenumbers": numbers,
+            }
+        )
     return docs
 
 
@@ -148,8 +165,15 @@ def default_documents() -> list[dict[str, Any]]:
 class AddokServer:
     """One addok HTTP server over its own Redis databases (flushed before and after), on a free loopback port."""
 
-    def __init__(self, *, redis_host: str = HOST, redis_port: int = 6379, indexes_db: int = 14,
-                 documents_db: int = 15, startup_timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        *,
+        redis_host: str = HOST,
+        redis_port: int = 6379,
+        indexes_db: int = 14,
+        documents_db: int = 15,
+        startup_timeout: float = 60.0,
+    ) -> None:
         for db in (indexes_db, documents_db):
             if db not in (13, 14, 15):
                 raise ValueError(f"tests may only use Redis databases 13-15, not {db}")
@@ -178,8 +202,9 @@ class AddokServer:
 
     def _addok(self, addok: Path, *args: str, timeout: float = 300) -> None:
         try:
-            done = subprocess.run([str(addok), *args], env=self._env(), cwd=self.workdir, capture_output=True,
-                                  text=True, timeout=timeout)
+            done = subprocess.run(
+                [str(addok), *args], env=self._env(), cwd=self.workdir, capture_output=True, text=True, timeout=timeout
+            )
         except subprocess.TimeoutExpired as exc:
             raise AddokUnavailable(f"addok {' '.join(args)} took more than {timeout:g} s") from exc
         if done.returncode != 0:
@@ -206,9 +231,16 @@ class AddokServer:
         return self
 
     def _start(self, addok: Path, documents: Iterable[dict[str, Any]] | None) -> None:
-        (self.workdir / "addok.conf").write_text(CONFIG_TEMPLATE.format(
-            host=self.redis_host, port=self.redis_port, indexes_db=self.indexes_db,
-            documents_db=self.documents_db, log_dir=str(self.workdir)), encoding="utf-8")
+        (self.workdir / "addok.conf").write_text(
+            CONFIG_TEMPLATE.format(
+                host=self.redis_host,
+                port=self.redis_port,
+                indexes_db=self.indexes_db,
+                documents_db=self.documents_db,
+                log_dir=str(self.workdir),
+            ),
+            encoding="utf-8",
+        )
         data = self.workdir / "import.ndjson"
         with data.open("w", encoding="utf-8") as handle:
             for doc in documents if documents is not None else default_documents():
@@ -221,9 +253,14 @@ class AddokServer:
         self.port = _free_port()
         self._log = (self.workdir / "serve.log").open("wb")
         started = time.monotonic()
-        self._proc = subprocess.Popen([str(addok), "serve", "--host", HOST, "--port", str(self.port)],
-                                      env=self._env(), cwd=self.workdir, stdout=self._log,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+        self._proc = subprocess.Popen(
+            [str(addok), "serve", "--host", HOST, "--port", str(self.port)],
+            env=self._env(),
+            cwd=self.workdir,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self._wait_ready()
         self.timings["serve_s"] = time.monotonic() - started
 
@@ -269,8 +306,9 @@ class AddokServer:
     def __enter__(self) -> AddokServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 

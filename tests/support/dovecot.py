@@ -50,10 +50,26 @@ def _make_certificate(directory: Path) -> tuple[Path, Path] | None:
         return None
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
-        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True,
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
     )
     return cert, key
 
@@ -61,8 +77,15 @@ def _make_certificate(directory: Path) -> tuple[Path, Path] | None:
 class DovecotServer:
     """One Dovecot instance with its own config, maildirs, log and ports; users can be added live."""
 
-    def __init__(self, *, tls: bool = True, without_capabilities: Iterable[str] = (),
-                 binary: str = DOVECOT_BIN, startup_timeout: float = 15.0, spare_users: int = 100) -> None:
+    def __init__(
+        self,
+        *,
+        tls: bool = True,
+        without_capabilities: Iterable[str] = (),
+        binary: str = DOVECOT_BIN,
+        startup_timeout: float = 15.0,
+        spare_users: int = 100,
+    ) -> None:
         self.binary = binary
         self.without_capabilities = tuple(c.upper() for c in without_capabilities)
         self.host = HOST
@@ -124,8 +147,9 @@ class DovecotServer:
     def __enter__(self) -> DovecotServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     def _terminate(self) -> None:
@@ -146,9 +170,15 @@ class DovecotServer:
             # "yes", not "required": the plain port must keep accepting LOGIN (and offers STARTTLS).
             ssl_block = f"ssl = yes\nssl_cert = <{self.root}/cert.pem\nssl_key = <{self.root}/key.pem"
         text = CONFIG_TEMPLATE.read_text().format(
-            root=self.root, host=self.host, port=self.port, tls_port=self.tls_port or 0,
-            uid=self._uid, gid=self._gid, instance=f"guichet-test-{os.getpid()}-{next(_instances)}",
-            ssl_block=ssl_block, capability_line=capability_line,
+            root=self.root,
+            host=self.host,
+            port=self.port,
+            tls_port=self.tls_port or 0,
+            uid=self._uid,
+            gid=self._gid,
+            instance=f"guichet-test-{os.getpid()}-{next(_instances)}",
+            ssl_block=ssl_block,
+            capability_line=capability_line,
         )
         (self.root / "dovecot.conf").write_text(text)
 
@@ -158,7 +188,10 @@ class DovecotServer:
         log = (self.root / "dovecot.stdout").open("ab")
         self._proc = subprocess.Popen(
             [self.binary, "-F", "-c", str(self.root / "dovecot.conf")],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
         log.close()
         deadline = time.monotonic() + self._startup_timeout
@@ -316,8 +349,11 @@ class DovecotServer:
         before = self.uidvalidity(user, folder)
         home = self.root / "mail" / user
         directory = home if folder.upper() == "INBOX" else home / ("." + utf7_encode(folder).decode())
-        for path in [directory / "dovecot-uidlist", *directory.glob("dovecot.index*"),
-                     *home.glob("dovecot.list.index*")]:
+        for path in [
+            directory / "dovecot-uidlist",
+            *directory.glob("dovecot.index*"),
+            *home.glob("dovecot.list.index*"),
+        ]:
             path.unlink(missing_ok=True)
         after = self.uidvalidity(user, folder)
         if after == before:

@@ -26,8 +26,14 @@ class LocalTranscriber:
         if recording.audio is None:
             return None
         text = KNOWN.get(hashlib.sha256(recording.audio).hexdigest(), "")
-        return Transcript(key=f"local-{recording.sid}", recording_sid=recording.sid, engine=self.name,
-                          status="completed", text=text, confidence=0.9 if text else None)
+        return Transcript(
+            key=f"local-{recording.sid}",
+            recording_sid=recording.sid,
+            engine=self.name,
+            status="completed",
+            text=text,
+            confidence=0.9 if text else None,
+        )
 
     def fetch(self, key: str) -> Transcript | None:
         """Nothing arrives later from a synchronous engine."""

@@ -19,8 +19,8 @@ class Grant:
     client_secret: str
     access_token: str
     expires_in: int = 3600
-    refresh_token: str | None = None       # accepted refresh token (refresh_token flow)
-    rotate_to: str | None = None           # refresh token returned with the next answer (then accepted instead)
+    refresh_token: str | None = None  # accepted refresh token (refresh_token flow)
+    rotate_to: str | None = None  # refresh token returned with the next answer (then accepted instead)
     refusal: tuple[int, dict[str, str]] | None = None  # an error answer instead of a token
     requests: list[dict[str, str]] = field(default_factory=list)
 
@@ -62,15 +62,21 @@ class TokenEndpoint:
         if g.refusal is not None:
             return g.refusal
         if form.get("client_id") != g.client_id or form.get("client_secret") != g.client_secret:
-            return 401, {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret "
-                                                                         "provided."}
+            return 401, {
+                "error": "invalid_client",
+                "error_description": "AADSTS7000215: Invalid client secret provided.",
+            }
         if form.get("grant_type") == "refresh_token":
             if form.get("refresh_token") != g.refresh_token:
                 return 400, {"error": "invalid_grant", "error_description": "Token has been expired or revoked."}
         elif form.get("grant_type") != "client_credentials":
             return 400, {"error": "unsupported_grant_type"}
-        body: dict[str, Any] = {"token_type": "Bearer", "expires_in": g.expires_in, "ext_expires_in": g.expires_in,
-                                "access_token": g.access_token}
+        body: dict[str, Any] = {
+            "token_type": "Bearer",
+            "expires_in": g.expires_in,
+            "ext_expires_in": g.expires_in,
+            "access_token": g.access_token,
+        }
         if form.get("grant_type") == "refresh_token" and g.rotate_to:
             body["refresh_token"] = g.refresh_token = g.rotate_to
             g.rotate_to = None

@@ -99,12 +99,19 @@ def processes() -> Iterator[Processes]:
         group.stop_all()
 
 
-def run(argv: Sequence[str], *, timeout: float = 300, input: str | None = None,
-        **kwargs: Any) -> subprocess.CompletedProcess[str]:
+def run(
+    argv: Sequence[str], *, timeout: float = 300, input: str | None = None, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
     """subprocess.run with text output captured, stopping (then killing) the process and its children on timeout."""
     proc: subprocess.Popen[str] = subprocess.Popen(
-        list(argv), stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, start_new_session=True, **kwargs)
+        list(argv),
+        stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        **kwargs,
+    )
     try:
         out, err = proc.communicate(input=input, timeout=timeout)
     except subprocess.TimeoutExpired:

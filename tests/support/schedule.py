@@ -64,8 +64,10 @@ def check_groups(items: list[pytest.Item]) -> None:
         if scopes & _GROUPED_SCOPES or SHARED_SESSION_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             missing.add(item.nodeid.split("::")[0])
     if missing:
-        raise pytest.UsageError(f"{', '.join(sorted(missing))}: shares a fixture between tests but is not in "
-                                "tests/support/schedule.py GROUPS (its tests would be split over the workers)")
+        raise pytest.UsageError(
+            f"{', '.join(sorted(missing))}: shares a fixture between tests but is not in "
+            "tests/support/schedule.py GROUPS (its tests would be split over the workers)"
+        )
 
 
 def load_durations(path: Path = DURATIONS_FILE) -> dict[str, float]:

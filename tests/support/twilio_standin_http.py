@@ -25,8 +25,12 @@ def rfc2822(moment: datetime) -> str:
 
 
 def _error(status: int, code: int | None, message: str) -> dict[str, Any]:
-    return {"code": code or status, "message": message,
-            "more_info": f"https://www.twilio.com/docs/errors/{code or status}", "status": status}
+    return {
+        "code": code or status,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code or status}",
+        "status": status,
+    }
 
 
 def handler_class(standin: TwilioStandIn) -> type[BaseHTTPRequestHandler]:
@@ -45,8 +49,9 @@ def handler_class(standin: TwilioStandIn) -> type[BaseHTTPRequestHandler]:
         def do_DELETE(self) -> None:  # noqa: N802
             self._dispatch("DELETE")
 
-        def _send(self, status: int, body: bytes = b"", ctype: str = "application/json",
-                  headers: dict[str, str] | None = None) -> None:
+        def _send(
+            self, status: int, body: bytes = b"", ctype: str = "application/json", headers: dict[str, str] | None = None
+        ) -> None:
             self.send_response(status)
             if status != 204:
                 self.send_header("Content-Type", ctype)
@@ -86,18 +91,22 @@ def handler_class(standin: TwilioStandIn) -> type[BaseHTTPRequestHandler]:
                     return self._json(planned.status, _error(planned.status, planned.code, planned.message))
                 return self._transcripts(method, url.path, {k: v[0] for k, v in parse_qs(url.query).items()}, form)
             if username is None or not match or match["account"] != standin.account_sid:
-                return self._json(401, {**_error(401, 20003, "Authenticate"),
-                                        "detail": "Your AccountSid or AuthToken was incorrect."},
-                                  {"WWW-Authenticate": 'Basic realm="Twilio API"'})
+                return self._json(
+                    401,
+                    {**_error(401, 20003, "Authenticate"), "detail": "Your AccountSid or AuthToken was incorrect."},
+                    {"WWW-Authenticate": 'Basic realm="Twilio API"'},
+                )
             planned = next((p for p in standin._planned if p.method in (None, method)), None)
             if planned is not None:
                 standin._planned.remove(planned)
                 return self._json(planned.status, _error(planned.status, planned.code, planned.message))
-            self._route(method, match["rest"], url.path, {k: v[0] for k, v in parse_qs(url.query).items()},
-                        form, username)
+            self._route(
+                method, match["rest"], url.path, {k: v[0] for k, v in parse_qs(url.query).items()}, form, username
+            )
 
-        def _route(self, method: str, rest: str, path: str, query: dict[str, str],
-                   form: dict[str, list[str]], username: str) -> None:
+        def _route(
+            self, method: str, rest: str, path: str, query: dict[str, str], form: dict[str, list[str]], username: str
+        ) -> None:
             parts = rest.split("/")
             if method == "POST" and rest == "Messages.json":
                 return self._json(201, standin.create_message(form, username))
@@ -110,9 +119,20 @@ def handler_class(standin: TwilioStandIn) -> type[BaseHTTPRequestHandler]:
                         return self._json(200, standin.message_json(message))
                     if method == "GET" and parts[2:] == ["Media.json"]:
                         items = [standin.media_json(message, m) for m in message.media]
-                        return self._json(200, {"media_list": items, "page": 0, "page_size": 50, "start": 0,
-                                                "end": max(len(items) - 1, 0), "first_page_uri": path,
-                                                "next_page_uri": None, "previous_page_uri": None, "uri": path})
+                        return self._json(
+                            200,
+                            {
+                                "media_list": items,
+                                "page": 0,
+                                "page_size": 50,
+                                "start": 0,
+                                "end": max(len(items) - 1, 0),
+                                "first_page_uri": path,
+                                "next_page_uri": None,
+                                "previous_page_uri": None,
+                                "uri": path,
+                            },
+                        )
                     if len(parts) == 4 and parts[2] == "Media":
                         return self._media(method, message, parts[3])
             if parts[0] == "Recordings" and len(parts) == 2 and method == "GET":
@@ -161,9 +181,17 @@ def handler_class(standin: TwilioStandIn) -> type[BaseHTTPRequestHandler]:
             if rec is None:
                 return self._json(404, _error(404, 20404, f"The requested resource {self.path} was not found"))
             if ext == "json":
-                return self._json(200, {"account_sid": standin.account_sid, "sid": rec_sid, "status": "completed",
-                                        "duration": str(rec["duration"]), "date_created": rfc2822(rec["date"]),
-                                        "uri": f"{API}{standin.account_sid}/Recordings/{rec_sid}.json"})
+                return self._json(
+                    200,
+                    {
+                        "account_sid": standin.account_sid,
+                        "sid": rec_sid,
+                        "status": "completed",
+                        "duration": str(rec["duration"]),
+                        "date_created": rfc2822(rec["date"]),
+                        "uri": f"{API}{standin.account_sid}/Recordings/{rec_sid}.json",
+                    },
+                )
             if ext == "mp3" and rec["mp3"] is not None:
                 return self._send(200, rec["mp3"], "audio/mpeg")
             self._send(200, rec["wav"], "audio/x-wav")

@@ -26,8 +26,15 @@ def add_user(app: Flask, role: str = "admin", service: str | None = None, userna
     res = app.extensions["guichet"]
     name = username or f"{role}-{uuid.uuid4().hex[:8]}"
     with res.factory() as session, session.begin():
-        create_user(session, res.config, username=name, password=PASSWORD, role=role,
-                    service=service or ("voirie" if role == "agent" else None), display_name=name.title())
+        create_user(
+            session,
+            res.config,
+            username=name,
+            password=PASSWORD,
+            role=role,
+            service=service or ("voirie" if role == "agent" else None),
+            display_name=name.title(),
+        )
     return name
 
 

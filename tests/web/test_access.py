@@ -36,12 +36,22 @@ def app(make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch) -> 
     """The back office with every optional door open (Twilio webhooks, Open311), and one voirie report."""
     monkeypatch.setenv("ACCESS_TWILIO_TOKEN", "jeton")
     monkeypatch.setenv("ACCESS_OPEN311_KEY", "cle-0123456789")
-    cfg = make_config(twilio={"enabled": True, "account_sid": "AC" + "0" * 32, "numbers": ["+33757000000"],
-                              "auth_token": {"env": "ACCESS_TWILIO_TOKEN"}, "public_base_url": "https://g.test"},
-                      open311={"api_keys": [{"name": "appli", "key": {"env": "ACCESS_OPEN311_KEY"}}]})
+    cfg = make_config(
+        twilio={
+            "enabled": True,
+            "account_sid": "AC" + "0" * 32,
+            "numbers": ["+33757000000"],
+            "auth_token": {"env": "ACCESS_TWILIO_TOKEN"},
+            "public_base_url": "https://g.test",
+        },
+        open311={"api_keys": [{"name": "appli", "key": {"env": "ACCESS_OPEN311_KEY"}}]},
+    )
     res = build_resources(cfg, mailer=ConsoleMailer())
-    raw = citizen_email(subject="Nid de poule", body="Un gros nid de poule devant le 24 rue de la Roquette.",
-                        attachments=[("trou.jpg", "image/jpeg", jpeg_with_gps(48.854, 2.3712))])
+    raw = citizen_email(
+        subject="Nid de poule",
+        body="Un gros nid de poule devant le 24 rue de la Roquette.",
+        attachments=[("trou.jpg", "image/jpeg", jpeg_with_gps(48.854, 2.3712))],
+    )
     rid, _ = store_raw(res.factory, channel="email", source="mairie", external_key=email_key(raw), payload=raw)
     assert process_raw(res, rid).status == "processed"
     with res.factory() as s, s.begin():
@@ -54,9 +64,19 @@ def report_facts(app: Flask) -> dict[str, Any]:
     with app.extensions["guichet"].factory() as s:
         report = s.execute(select(Report)).scalar_one()
         attachment = s.execute(select(Attachment)).scalar_one()
-        return {"number": report.tracking_number, "token": report.public_token, "attachment_id": attachment.id,
-                "kind": "original", "fmt": "json", "code": "voirie", "rid": report.tracking_number,
-                "ident": "x", "anything": "x", "filename": "guichet.css", "event_id": 1}
+        return {
+            "number": report.tracking_number,
+            "token": report.public_token,
+            "attachment_id": attachment.id,
+            "kind": "original",
+            "fmt": "json",
+            "code": "voirie",
+            "rid": report.tracking_number,
+            "ident": "x",
+            "anything": "x",
+            "filename": "guichet.css",
+            "event_id": 1,
+        }
 
 
 def url_for_rule(rule: Any, facts: dict[str, Any]) -> str:
@@ -86,16 +106,30 @@ def test_the_report_page_and_every_action_on_it_live_in_web_report(app: Flask) -
     assert all(app.view_functions[r.endpoint].__module__.startswith("web.report.") for r in rules)
     found = {(r.rule.removeprefix("/signalements/<number>"), m) for r in rules for m in r.methods - {"HEAD", "OPTIONS"}}
     assert found == {
-        ("", "GET"), ("/fiche-intervention.pdf", "GET"), ("/categorie", "POST"), ("/service", "POST"),
-        ("/statut", "POST"), ("/statut/apercu", "POST"), ("/position", "POST"), ("/attribution", "POST"),
-        ("/reponse", "POST"), ("/detacher", "POST"), ("/fusionner", "POST")}
+        ("", "GET"),
+        ("/fiche-intervention.pdf", "GET"),
+        ("/categorie", "POST"),
+        ("/service", "POST"),
+        ("/statut", "POST"),
+        ("/statut/apercu", "POST"),
+        ("/position", "POST"),
+        ("/attribution", "POST"),
+        ("/reponse", "POST"),
+        ("/detacher", "POST"),
+        ("/fusionner", "POST"),
+    }
 
 
 def clients(app: Flask) -> dict[str, FlaskClient]:
-    return {"anonyme": app.test_client(), "accueil": signed_in(app, "accueil"),
-            "agent": signed_in(app, "agent", "voirie"), "agent_autre": signed_in(app, "agent", "eclairage"),
-            "technicien": signed_in(app, "technicien", "voirie"),
-            "technicien_autre": signed_in(app, "technicien", "eclairage"), "admin": signed_in(app, "admin")}
+    return {
+        "anonyme": app.test_client(),
+        "accueil": signed_in(app, "accueil"),
+        "agent": signed_in(app, "agent", "voirie"),
+        "agent_autre": signed_in(app, "agent", "eclairage"),
+        "technicien": signed_in(app, "technicien", "voirie"),
+        "technicien_autre": signed_in(app, "technicien", "eclairage"),
+        "admin": signed_in(app, "admin"),
+    }
 
 
 def test_route_by_role_matrix(app: Flask) -> None:
@@ -158,8 +192,15 @@ def test_sign_in_redirects_only_within_the_site(app: Flask) -> None:
     name = add_user(app, "admin")
     client = app.test_client()
     token = csrf_token(client, "/connexion")
-    answer = client.post("/connexion", data={"identifiant": name, "mot_de_passe": PASSWORD, "csrf_token": token,
-                                             "suivant": "https://pirate.example/vol"})
+    answer = client.post(
+        "/connexion",
+        data={
+            "identifiant": name,
+            "mot_de_passe": PASSWORD,
+            "csrf_token": token,
+            "suivant": "https://pirate.example/vol",
+        },
+    )
     assert answer.status_code == 303 and answer.headers["Location"] == "/"
     assert "guichet_session" in answer.headers.get("Set-Cookie", "")
     assert "HttpOnly" in answer.headers["Set-Cookie"] and "SameSite=Lax" in answer.headers["Set-Cookie"]
@@ -206,8 +247,10 @@ def test_views_and_changes_of_a_report_are_audited(app: Flask) -> None:
     client.get("/")
     client.get(f"/signalements/{facts['number']}")
     token = csrf_token(client, "/saisie")
-    client.post(f"/signalements/{facts['number']}/statut", data={"statut": "en_cours", "note": "équipe partie",
-                                                                  "csrf_token": token})
+    client.post(
+        f"/signalements/{facts['number']}/statut",
+        data={"statut": "en_cours", "note": "équipe partie", "csrf_token": token},
+    )
     with app.extensions["guichet"].factory() as s:
         rows = s.execute(select(AuditLog).order_by(AuditLog.id)).scalars().all()
     assert [(r.action, r.method) for r in rows] == [("report.page", "GET"), ("report.change_status", "POST")]
@@ -225,14 +268,31 @@ def test_security_headers_on_every_kind_of_page(app: Flask) -> None:
 
 
 def run_cli(config: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "intake.cli", "--config", str(config), *args], input=stdin,
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "intake.cli", "--config", str(config), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
 
 
 def test_create_user_command(make_config: Callable[..., Config], tmp_path: Path) -> None:
     config = write_config(make_config(), tmp_path / "config.yaml")
-    ok = run_cli(config, "create-user", "m.dupont", "--role", "agent", "--service", "voirie", "--name",
-                 "Marie Dupont", "--password-stdin", stdin="correct horse battery staple\n")
+    ok = run_cli(
+        config,
+        "create-user",
+        "m.dupont",
+        "--role",
+        "agent",
+        "--service",
+        "voirie",
+        "--name",
+        "Marie Dupont",
+        "--password-stdin",
+        stdin="correct horse battery staple\n",
+    )
     assert ok.returncode == 0 and "compte créé : m.dupont (agent — voirie)" in ok.stdout, ok.stderr
     for args, stdin, message in [
         (("m.dupont", "--role", "admin"), "un autre mot de passe long\n", "existe déjà"),

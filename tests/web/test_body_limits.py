@@ -44,8 +44,9 @@ def test_sign_in_over_its_limit_is_refused(make_app: Callable[..., Flask]) -> No
 def test_open311_over_its_limit_answers_the_open311_error_format(make_app: Callable[..., Flask]) -> None:  # noqa: F811
     app = make_app()
     limit = limits.route_limits(app.config["GUICHET"])["open311.create_request"]
-    answer = app.test_client().post("/open311/v2/requests.json", data=b"x" * (limit + 1),
-                                    content_type="application/x-www-form-urlencoded")
+    answer = app.test_client().post(
+        "/open311/v2/requests.json", data=b"x" * (limit + 1), content_type="application/x-www-form-urlencoded"
+    )
     assert answer.status_code == 413
     assert answer.get_json() == [{"code": 413, "description": "requête trop volumineuse / request too large"}]
 
@@ -66,9 +67,12 @@ def _peak_rss_kb(pid: int) -> int:
 
 def _post_huge(port: int, path: str, total: int, *, chunked: bool) -> bytes:
     """POST `total` bytes of junk over a raw socket, stopping when the server answers; returns its answer."""
-    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            "Content-Type: application/x-www-form-urlencoded\r\nConnection: close\r\n"
-            + ("Transfer-Encoding: chunked\r\n" if chunked else f"Content-Length: {total}\r\n") + "\r\n")
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nConnection: close\r\n"
+        + ("Transfer-Encoding: chunked\r\n" if chunked else f"Content-Length: {total}\r\n")
+        + "\r\n"
+    )
     block = b"x" * MB
     piece = (b"%x\r\n" % len(block)) + block + b"\r\n" if chunked else block
     answer = b""
@@ -106,14 +110,21 @@ def _answers(url: str) -> bool:
 
 
 def test_a_300_mb_unsigned_post_does_not_grow_the_web_worker(
-    make_config: Callable[..., Config], tmp_path: Path, processes: Processes,  # noqa: F811
+    make_config: Callable[..., Config],
+    tmp_path: Path,
+    processes: Processes,  # noqa: F811
 ) -> None:
     cfg = make_config(twilio=twilio_settings())
     path = write_config(cfg, tmp_path / "config.yaml")
     env = {**os.environ, "GUICHET_CONFIG": str(path), "TEST_TWILIO_TOKEN": TOKEN}
     port = free_port()
-    web = processes.start([sys.executable, "-m", "intake.cli", "serve", "--port", str(port), "--workers", "1"],
-                          cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    web = processes.start(
+        [sys.executable, "-m", "intake.cli", "serve", "--port", str(port), "--workers", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while not _answers(f"http://127.0.0.1:{port}/connexion"):
         assert web.poll() is None and time.monotonic() < deadline, "the web app did not start"
@@ -121,8 +132,11 @@ def test_a_300_mb_unsigned_post_does_not_grow_the_web_worker(
     workers = descendants(web.pid)
     assert len(workers) == 1, workers
     before = _peak_rss_kb(workers[0])
-    answers = {(path_, chunked): _post_huge(port, path_, 300 * MB, chunked=chunked)[:200]
-               for path_ in ("/twilio/messages", "/connexion") for chunked in (False, True)}
+    answers = {
+        (path_, chunked): _post_huge(port, path_, 300 * MB, chunked=chunked)[:200]
+        for path_ in ("/twilio/messages", "/connexion")
+        for chunked in (False, True)
+    }
     assert descendants(web.pid) == workers, "the worker was replaced"
     grown_mb = (_peak_rss_kb(workers[0]) - before) / 1024
     assert grown_mb < 20, f"the web worker's peak memory grew by {grown_mb:.0f} MB"

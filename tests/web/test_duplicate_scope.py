@@ -24,9 +24,13 @@ def _office(make_config: Callable[..., Config]) -> tuple[Flask, dict[str, tuple[
     """Reports of the voirie service (A) and of the eclairage service (B), one B report with an A duplicate."""
     res = build_resources(make_config(), mailer=ConsoleMailer())
     with res.factory() as s, s.begin():
-        rows = {"a": add_report(s, email="a@example.fr"), "a2": add_report(s, email="a2@example.fr"),
-                "b": add_report(s, email="b@example.fr"), "b_main": add_report(s, email="bm@example.fr"),
-                "a_dup": add_report(s, email="ad@example.fr")}
+        rows = {
+            "a": add_report(s, email="a@example.fr"),
+            "a2": add_report(s, email="a2@example.fr"),
+            "b": add_report(s, email="b@example.fr"),
+            "b_main": add_report(s, email="bm@example.fr"),
+            "a_dup": add_report(s, email="ad@example.fr"),
+        }
         for key in ("a", "a2", "a_dup"):
             rows[key].service = "voirie"
         merge(s, rows["a_dup"], rows["b_main"], "test")
@@ -51,8 +55,9 @@ def test_an_agent_cannot_merge_their_report_into_another_service(make_config: Ca
     agent = signed_in(app, "agent", "voirie")
     number = n["a"][0]
     for target in ("b", "a_dup"):  # B's report, or A's report that leads to B's main report
-        answer = agent.post(f"/signalements/{number}/fusionner",
-                            data={"cible": n[target][0], "csrf_token": _token(agent, number)})
+        answer = agent.post(
+            f"/signalements/{number}/fusionner", data={"cible": n[target][0], "csrf_token": _token(agent, number)}
+        )
         assert answer.status_code == 303 and answer.headers["Location"].endswith(f"/signalements/{number}")
         page = html.unescape(agent.get(answer.headers["Location"]).get_data(as_text=True))
         assert "Fusion impossible" in page and "relève d'un autre service" in page
@@ -60,8 +65,9 @@ def test_an_agent_cannot_merge_their_report_into_another_service(make_config: Ca
     with app.extensions["guichet"].factory() as s:
         assert s.query(Outbox).count() == 0  # nobody was told of the other service's status
     # Within their service the merge works as before.
-    ok = agent.post(f"/signalements/{number}/fusionner",
-                    data={"cible": n["a2"][0], "csrf_token": _token(agent, number)})
+    ok = agent.post(
+        f"/signalements/{number}/fusionner", data={"cible": n["a2"][0], "csrf_token": _token(agent, number)}
+    )
     assert ok.status_code == 303 and _report(app, n["a"][1]).duplicate_of_id == n["a2"][1]
 
 

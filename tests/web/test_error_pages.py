@@ -12,8 +12,16 @@ from intake.config import Config
 from tests.support.web import signed_in
 from web import access, create_app
 
-ENGLISH = ("Not Found", "Method Not Allowed", "Bad Request", "CSRF token", "Internal Server Error",
-           "Request Entity Too Large", "Too Many Requests", "Forbidden")
+ENGLISH = (
+    "Not Found",
+    "Method Not Allowed",
+    "Bad Request",
+    "CSRF token",
+    "Internal Server Error",
+    "Request Entity Too Large",
+    "Too Many Requests",
+    "Forbidden",
+)
 
 
 @pytest.fixture
@@ -23,8 +31,12 @@ def app(make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch) -> 
     def broken() -> str:
         raise RuntimeError("a bug")
 
-    for name, view in (("essai_400", lambda: abort(400)), ("essai_429", lambda: abort(429)),
-                       ("essai_403", lambda: abort(403)), ("essai_500", broken)):
+    for name, view in (
+        ("essai_400", lambda: abort(400)),
+        ("essai_429", lambda: abort(429)),
+        ("essai_403", lambda: abort(403)),
+        ("essai_500", broken),
+    ):
         application.add_url_rule(f"/{name}", name, view, methods=["GET"])
         monkeypatch.setitem(access.ROUTES, name, access.OPEN)
     yield application
@@ -79,10 +91,14 @@ def test_too_large_a_request(app: Flask) -> None:
     assert "Requête trop volumineuse : " in text and " au plus pour cette page." in text
 
 
-@pytest.mark.parametrize("path, status, title", [
-    ("/essai_400", 400, "Demande invalide"), ("/essai_403", 403, "Accès refusé"),
-    ("/essai_429", 429, "Trop de demandes"),
-])
+@pytest.mark.parametrize(
+    "path, status, title",
+    [
+        ("/essai_400", 400, "Demande invalide"),
+        ("/essai_403", 403, "Accès refusé"),
+        ("/essai_429", 429, "Trop de demandes"),
+    ],
+)
 def test_other_statuses(app: Flask, path: str, status: int, title: str) -> None:
     page = app.test_client().get(path)
     assert page.status_code == status
@@ -105,7 +121,8 @@ def test_internal_error_is_logged_with_a_reference(app: Flask, caplog: pytest.Lo
 def test_json_callers_get_json_and_open311_keeps_its_format(app: Flask) -> None:
     client = app.test_client()
     page = client.get("/nulle-part", headers={"Accept": "application/json"})
-    assert page.status_code == 404 and page.get_json() == {"erreur": "Aucune page ne correspond à cette adresse : "
-                                                                     "le lien est peut-être ancien ou incomplet."}
+    assert page.status_code == 404 and page.get_json() == {
+        "erreur": "Aucune page ne correspond à cette adresse : le lien est peut-être ancien ou incomplet."
+    }
     spec = client.get("/open311/v2/inconnu.json")
     assert spec.status_code == 404 and "bandeau" not in spec.get_data(as_text=True)

@@ -128,11 +128,15 @@ def test_download_is_streamed_named_with_the_date_and_audited(town: Town) -> Non
     assert geo.headers["Content-Disposition"].endswith('.geojson"')
     geo.close()
     with town.res.factory() as s:
-        logged = s.execute(select(AuditLog.action, AuditLog.path, AuditLog.status).where(
-            AuditLog.action.like("exports.%")).order_by(AuditLog.id)).all()
+        logged = s.execute(
+            select(AuditLog.action, AuditLog.path, AuditLog.status)
+            .where(AuditLog.action.like("exports.%"))
+            .order_by(AuditLog.id)
+        ).all()
     assert [(a, p, st) for a, p, st in logged] == [
         ("exports.csv", "/exports/signalements.csv?categorie=voirie", 200),
-        ("exports.geojson", "/exports/signalements.geojson", 200)]
+        ("exports.geojson", "/exports/signalements.geojson", 200),
+    ]
 
 
 def test_only_signed_in_staff_may_export(town: Town) -> None:

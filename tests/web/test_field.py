@@ -29,9 +29,12 @@ CITIZEN = "jeanne.martin@example.org"
 
 def _office(make_config: Callable[..., Config], **web: object) -> tuple[Flask, str]:
     res = build_resources(make_config(web=web) if web else make_config(), mailer=ConsoleMailer())
-    raw = citizen_email(subject="Banc cassé", body="Le banc du square est cassé, appelez-moi au 06 12 34 56 78.",
-                        message_id=f"{uuid.uuid4().hex}@example.org",
-                        attachments=[("banc.jpg", "image/jpeg", jpeg_with_gps(48.853989, 2.371195))])
+    raw = citizen_email(
+        subject="Banc cassé",
+        body="Le banc du square est cassé, appelez-moi au 06 12 34 56 78.",
+        message_id=f"{uuid.uuid4().hex}@example.org",
+        attachments=[("banc.jpg", "image/jpeg", jpeg_with_gps(48.853989, 2.371195))],
+    )
     rid, _ = store_raw(res.factory, channel="email", source="mairie", external_key=email_key(raw), payload=raw)
     outcome = process_raw(res, rid)
     assert outcome.status == "processed" and outcome.tracking_number
@@ -83,9 +86,16 @@ def test_technician_records_the_visit_and_the_citizen_is_told(office: tuple[Flas
     assert "Le banc du square est cassé" in page and "06 12 34 56 78" not in page  # contacts masked
     assert "geo:48.853989,2.371195" in page and f"/signalements/{number}/fiche-intervention.pdf" in page
     assert tech.get(f"/signalements/{number}/fiche-intervention.pdf").mimetype == "application/pdf"
-    answer = tech.post(f"/terrain/{number}", data={
-        "csrf_token": csrf_token(tech, f"/terrain/{number}"), "note": "Planche changée, vis resserrées.",
-        "statut": "resolu", "photo": (io.BytesIO(_after_photo()), "apres.jpg")}, content_type="multipart/form-data")
+    answer = tech.post(
+        f"/terrain/{number}",
+        data={
+            "csrf_token": csrf_token(tech, f"/terrain/{number}"),
+            "note": "Planche changée, vis resserrées.",
+            "statut": "resolu",
+            "photo": (io.BytesIO(_after_photo()), "apres.jpg"),
+        },
+        content_type="multipart/form-data",
+    )
     assert answer.status_code == 303
     done = html.unescape(tech.get(f"/terrain/{number}").get_data(as_text=True))
     assert "Intervention enregistrée (statut : Résolu). 1 message(s) aux citoyens en cours d'envoi." in done
@@ -94,8 +104,11 @@ def test_technician_records_the_visit_and_the_citizen_is_told(office: tuple[Flas
     with res.factory() as s:
         report = s.execute(select(Report).where(Report.tracking_number == number)).scalar_one()
         events = {e.action: e for e in s.execute(select(Event).where(Event.report_id == report.id)).scalars()}
-        told = s.execute(select(Outbox.recipient).where(Outbox.report_id == report.id,
-                                                        Outbox.kind == "status_resolu")).scalars().all()
+        told = (
+            s.execute(select(Outbox.recipient).where(Outbox.report_id == report.id, Outbox.kind == "status_resolu"))
+            .scalars()
+            .all()
+        )
     assert report.status == "resolu" and told == [CITIZEN]
     photo = events["field_photo"]
     assert photo.detail["filename"] == "apres.jpg" and res.file_store.read(photo.detail["sha256"]) == _after_photo()
@@ -122,12 +135,15 @@ def test_technicians_of_another_service_and_bad_input_are_refused(office: tuple[
     assert refused.status_code == 403 and "autre service" in refused.get_data(as_text=True)
     tech = _technician(app)
     token = csrf_token(tech, f"/terrain/{number}")
-    cases = [({"statut": "rejete"}, "statut non permis sur le terrain"),
-             ({}, "rien à enregistrer"),
-             ({"photo": (io.BytesIO(b"<svg onload=alert(1)>"), "photo.svg")}, "photo refusée")]
+    cases = [
+        ({"statut": "rejete"}, "statut non permis sur le terrain"),
+        ({}, "rien à enregistrer"),
+        ({"photo": (io.BytesIO(b"<svg onload=alert(1)>"), "photo.svg")}, "photo refusée"),
+    ]
     for fields, message in cases:
-        answer = tech.post(f"/terrain/{number}", data={"csrf_token": token, **fields},
-                           content_type="multipart/form-data")
+        answer = tech.post(
+            f"/terrain/{number}", data={"csrf_token": token, **fields}, content_type="multipart/form-data"
+        )
         assert answer.status_code == 303
         assert message in html.unescape(tech.get(f"/terrain/{number}").get_data(as_text=True)), message
     with app.extensions["guichet"].factory() as s:
@@ -138,13 +154,16 @@ def test_technicians_of_another_service_and_bad_input_are_refused(office: tuple[
 
 def _photo_on_public_page(app: Flask, number: str) -> tuple[FlaskClient, str, int]:
     tech = _technician(app)
-    tech.post(f"/terrain/{number}", data={"csrf_token": csrf_token(tech, f"/terrain/{number}"),
-                                          "photo": (io.BytesIO(_after_photo()), "apres.jpg")},
-              content_type="multipart/form-data")
+    tech.post(
+        f"/terrain/{number}",
+        data={"csrf_token": csrf_token(tech, f"/terrain/{number}"), "photo": (io.BytesIO(_after_photo()), "apres.jpg")},
+        content_type="multipart/form-data",
+    )
     with app.extensions["guichet"].factory() as s:
         report = s.execute(select(Report).where(Report.tracking_number == number)).scalar_one()
-        event_id = s.execute(select(Event.id).where(Event.report_id == report.id,
-                                                    Event.action == "field_photo")).scalar_one()
+        event_id = s.execute(
+            select(Event.id).where(Event.report_id == report.id, Event.action == "field_photo")
+        ).scalar_one()
     return app.test_client(), report.public_token, event_id
 
 

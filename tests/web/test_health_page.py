@@ -28,8 +28,15 @@ from tests.support.web import csrf_token, secured, signed_in
 from web import create_app
 
 PAGE = "/sante-des-canaux"
-MAILBOX = {"name": "mairie", "host": "127.0.0.1", "port": 10143, "tls": False, "username": "mairie",
-           "password": {"env": "HEALTH_TEST_IMAP_PASSWORD"}, "poll_interval": 60}
+MAILBOX = {
+    "name": "mairie",
+    "host": "127.0.0.1",
+    "port": 10143,
+    "tls": False,
+    "username": "mairie",
+    "password": {"env": "HEALTH_TEST_IMAP_PASSWORD"},
+    "poll_interval": 60,
+}
 APP_KEY = {"api_keys": [{"name": "appli-ville", "key": {"env": "HEALTH_TEST_KEY"}}]}
 ALWAYS = {"quiet_hours": "", "quiet_weekends": False}
 
@@ -69,11 +76,27 @@ def build(make_config: Callable[..., Config], **overrides: object) -> Flask:
     return secured(create_app(cfg, resources=build_resources(cfg, mailer=ConsoleMailer())))
 
 
-def add_raw(app: Flask, *, at: object, status: str = "processed", error: str | None = None, source: str = "mairie",
-            channel: str = "email") -> int:
+def add_raw(
+    app: Flask,
+    *,
+    at: object,
+    status: str = "processed",
+    error: str | None = None,
+    source: str = "mairie",
+    channel: str = "email",
+) -> int:
     with app.extensions["guichet"].factory() as session, session.begin():
-        row = RawMessage(channel=channel, source=source, external_key=f"k-{at}", payload=b"x", payload_sha256="0" * 64,
-                         received_at=at, status=status, error=error, attempts=1)
+        row = RawMessage(
+            channel=channel,
+            source=source,
+            external_key=f"k-{at}",
+            payload=b"x",
+            payload_sha256="0" * 64,
+            received_at=at,
+            status=status,
+            error=error,
+            attempts=1,
+        )
         session.add(row)
         session.flush()
         return row.id
@@ -84,8 +107,11 @@ def failing_email(app: Flask, root: Path) -> int:
     res = app.extensions["guichet"]
     shutil.rmtree(root)
     root.write_text("pas un dossier")
-    raw = citizen_email(subject="Trou dans la chaussée", body="Un trou profond devant le 24 rue de la Roquette.",
-                        attachments=[("trou.jpg", "image/jpeg", jpeg_with_gps(48.854, 2.3712))])
+    raw = citizen_email(
+        subject="Trou dans la chaussée",
+        body="Un trou profond devant le 24 rue de la Roquette.",
+        attachments=[("trou.jpg", "image/jpeg", jpeg_with_gps(48.854, 2.3712))],
+    )
     raw_id, _ = store_raw(res.factory, channel="email", source="mairie", external_key=email_key(raw), payload=raw)
     assert process_raw(res, raw_id).status == "failed"
     return raw_id
@@ -115,11 +141,19 @@ def test_page_shows_each_door_silence_and_failures_in_accessible_french(make_con
     for hour in range(12):  # one message an hour, the last 10 h ago: past the 6 h floor
         add_raw(app, at=now - timedelta(hours=21 - hour))
     add_raw(app, at=now - timedelta(hours=15, minutes=30), status="pending")
-    failed_id = add_raw(app, at=now - timedelta(hours=16, minutes=30), status="failed",
-                        error="ValueError: en-tête <illisible>")
+    failed_id = add_raw(
+        app, at=now - timedelta(hours=16, minutes=30), status="failed", error="ValueError: en-tête <illisible>"
+    )
     with app.extensions["guichet"].factory() as session, session.begin():
-        session.add(MailboxState(name="mairie", last_uid=9, last_poll_at=now, last_success_at=now - timedelta(hours=1),
-                                 last_error="IMAP : authentification refusée"))
+        session.add(
+            MailboxState(
+                name="mairie",
+                last_uid=9,
+                last_poll_at=now,
+                last_success_at=now - timedelta(hours=1),
+                last_error="IMAP : authentification refusée",
+            )
+        )
     raw_html = signed_in(app, "accueil").get(PAGE).get_data(as_text=True)
     html = unescape(raw_html)
     assert '<html lang="fr">' in html
@@ -143,8 +177,9 @@ def test_page_shows_each_door_silence_and_failures_in_accessible_french(make_con
     assert "aucun message depuis" not in html
 
 
-def test_retry_button_turns_the_failed_message_into_a_report(make_config: Callable[..., Config],
-                                                             tmp_path: Path) -> None:
+def test_retry_button_turns_the_failed_message_into_a_report(
+    make_config: Callable[..., Config], tmp_path: Path
+) -> None:
     app = build(make_config)
     raw_id = failing_email(app, tmp_path / "storage")
     client = signed_in(app, "accueil")
@@ -158,8 +193,11 @@ def test_retry_button_turns_the_failed_message_into_a_report(make_config: Callab
     with app.extensions["guichet"].factory() as session:
         raw = session.get(RawMessage, raw_id)
         assert raw is not None and raw.status == "processed"
-        entries = session.execute(select(AuditLog).where(AuditLog.action == "health.retry")
-                                  .order_by(AuditLog.id)).scalars().all()
+        entries = (
+            session.execute(select(AuditLog).where(AuditLog.action == "health.retry").order_by(AuditLog.id))
+            .scalars()
+            .all()
+        )
     assert [e.status for e in entries] == [400, 303]  # the refused attempt is logged but not listed as a retry
     entry = entries[1]
     assert entry.username.startswith("accueil-") and entry.detail["message"] == str(raw_id) and entry.at
@@ -167,8 +205,11 @@ def test_retry_button_turns_the_failed_message_into_a_report(make_config: Callab
     assert f"Message n° {raw_id} traité : il a créé le signalement n° " in html
     assert f"{entry.username} a demandé la relance du message n° {raw_id}" in html
     with app.extensions["guichet"].factory() as session:
-        filed = session.execute(select(Report.tracking_number).join(ReportMessage, ReportMessage.report_id == Report.id)
-                                .where(ReportMessage.raw_message_id == raw_id)).scalar_one()
+        filed = session.execute(
+            select(Report.tracking_number)
+            .join(ReportMessage, ReportMessage.report_id == Report.id)
+            .where(ReportMessage.raw_message_id == raw_id)
+        ).scalar_one()
     assert f"il a créé le signalement n° {filed}." in html
     assert "Aucun message en échec." in html
     again = client.post(f"{PAGE}/relancer", data={"csrf_token": token, "message": str(raw_id)})
@@ -220,12 +261,21 @@ def test_queue_length_and_workers_on_the_page(make_config: Callable[..., Config]
 
 
 @pytest.mark.parametrize(("role", "shown"), [("admin", True), ("accueil", False)])
-def test_failed_sends_show_recipients_only_to_admins(make_config: Callable[..., Config], role: str,
-                                                     shown: bool) -> None:
+def test_failed_sends_show_recipients_only_to_admins(
+    make_config: Callable[..., Config], role: str, shown: bool
+) -> None:
     app = build(make_config)
     with app.extensions["guichet"].factory() as session, session.begin():
-        session.add(Outbox(kind="confirmation", channel="email", recipient="jeanne.martin@example.org",
-                           message_id="<h1@guichet.localhost>", status="failed", reason="550 boîte inexistante"))
+        session.add(
+            Outbox(
+                kind="confirmation",
+                channel="email",
+                recipient="jeanne.martin@example.org",
+                message_id="<h1@guichet.localhost>",
+                status="failed",
+                reason="550 boîte inexistante",
+            )
+        )
     html = page_text(signed_in(app, role).get(PAGE))
     assert "550 boîte inexistante" in html and "1 envoi(s) aux citoyens en échec." in html
     assert ("jeanne.martin@example.org" in html) is shown
@@ -235,4 +285,11 @@ def test_durations_read_in_french() -> None:
     from web.health import duration_fr
 
     assert [duration_fr(s) for s in (None, 20, 60 * 12, 3600 * 3 + 60 * 5, 3600 * 6, 86400 * 2 + 3600 * 4, 86400)] == [
-        "—", "moins d'une minute", "12 min", "3 h 05 min", "6 h", "2 j 4 h", "1 j"]
+        "—",
+        "moins d'une minute",
+        "12 min",
+        "3 h 05 min",
+        "6 h",
+        "2 j 4 h",
+        "1 j",
+    ]

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 AUTHOR = {"name": "Jeanne Martin-Duval", "email": "jeanne.martin-duval@example.org", "phone": "+33612345678"}
 SECRET_TEXT = "Le trou est juste devant chez moi au 3e étage, code 4521B"
 SUBJECT = "@SUM(1+1) nid de poule"
-HOSTILE_ADDRESS = "=HYPERLINK(\"http://pirate.example\";\"clic\") rue de Rivoli"
+HOSTILE_ADDRESS = '=HYPERLINK("http://pirate.example";"clic") rue de Rivoli'
 
 
 @dataclass(frozen=True)
@@ -44,9 +44,18 @@ class Town:
 
 def add_report(res: Resources, number: str, *, author_id: int | None = None, **values: Any) -> int:
     """Insert one report row as the pipeline leaves it; returns its id."""
-    fields: dict[str, Any] = {"channel": "email", "subject": "Signalement", "description": "", "category": "voirie",
-                              "service": "voirie", "status": "nouveau", "lat": 48.8566, "lon": 2.3522,
-                              "location_source": "text", "created_at": datetime(2026, 3, 2, 9, 30, tzinfo=UTC)}
+    fields: dict[str, Any] = {
+        "channel": "email",
+        "subject": "Signalement",
+        "description": "",
+        "category": "voirie",
+        "service": "voirie",
+        "status": "nouveau",
+        "lat": 48.8566,
+        "lon": 2.3522,
+        "location_source": "text",
+        "created_at": datetime(2026, 3, 2, 9, 30, tzinfo=UTC),
+    }
     fields.update(values)
     with res.factory() as s, s.begin():
         report = Report(tracking_number=number, public_token=secrets.token_urlsafe(24), author_id=author_id, **fields)
@@ -64,19 +73,51 @@ def build_town(cfg: Config) -> Town:
         s.add(contact)
         s.flush()
         author = contact.id
-    main = add_report(res, "2026-00001", author_id=author, subject=SUBJECT, description=SECRET_TEXT,
-                      address_label=HOSTILE_ADDRESS, address_postcode="75001", lat=48.8606, lon=2.3376,
-                      forwarded_by_name="Agent Accueil", forwarded_by_email="accueil@mairie.example",
-                      created_at=datetime(2026, 1, 15, 23, 30, tzinfo=UTC))
-    add_report(res, "2026-00002", category="eclairage", service="eclairage", status="en_cours", lat=48.8530,
-               lon=2.3690, created_at=datetime(2026, 2, 1, 8, 0, tzinfo=UTC))
+    main = add_report(
+        res,
+        "2026-00001",
+        author_id=author,
+        subject=SUBJECT,
+        description=SECRET_TEXT,
+        address_label=HOSTILE_ADDRESS,
+        address_postcode="75001",
+        lat=48.8606,
+        lon=2.3376,
+        forwarded_by_name="Agent Accueil",
+        forwarded_by_email="accueil@mairie.example",
+        created_at=datetime(2026, 1, 15, 23, 30, tzinfo=UTC),
+    )
+    add_report(
+        res,
+        "2026-00002",
+        category="eclairage",
+        service="eclairage",
+        status="en_cours",
+        lat=48.8530,
+        lon=2.3690,
+        created_at=datetime(2026, 2, 1, 8, 0, tzinfo=UTC),
+    )
     add_report(res, "2026-00003", status="resolu", lat=48.8700, lon=2.3000)
     add_report(res, "2026-00004", duplicate_of_id=main, author_id=author, lat=48.8607, lon=2.3377)
     add_report(res, "2026-00005", lat=None, lon=None, location_source="none")
-    add_report(res, "2026-00006", category="proprete", service="proprete", status="rejete",
-               status_reason="domaine_prive", lat=48.8400, lon=2.3100)
-    numbers = {"voirie": "2026-00001", "eclairage": "2026-00002", "resolu": "2026-00003", "doublon": "2026-00004",
-               "sans_position": "2026-00005", "rejete": "2026-00006"}
+    add_report(
+        res,
+        "2026-00006",
+        category="proprete",
+        service="proprete",
+        status="rejete",
+        status_reason="domaine_prive",
+        lat=48.8400,
+        lon=2.3100,
+    )
+    numbers = {
+        "voirie": "2026-00001",
+        "eclairage": "2026-00002",
+        "resolu": "2026-00003",
+        "doublon": "2026-00004",
+        "sans_position": "2026-00005",
+        "rejete": "2026-00006",
+    }
     return Town(create_app(cfg, resources=res), res, numbers)
 
 
@@ -109,32 +150,41 @@ def test_default_map_shows_open_reports_without_duplicates_and_counts_those_with
     assert data["total"] == 3 and data["sans_position"] == 1 and data["affiches"] == 2
     assert data["tronque"] is False and data["erreurs"] == []
     props = {f["properties"]["numero"]: f["properties"] for f in data["features"]}
-    assert props["2026-00001"] == {"numero": "2026-00001", "categorie": "voirie",
-                                   "categorie_libelle": "Voirie et espace public", "statut": "Nouveau",
-                                   "date": "16/01/2026", "url": "/signalements/2026-00001"}  # Paris time: the 16th
+    assert props["2026-00001"] == {
+        "numero": "2026-00001",
+        "categorie": "voirie",
+        "categorie_libelle": "Voirie et espace public",
+        "statut": "Nouveau",
+        "date": "16/01/2026",
+        "url": "/signalements/2026-00001",
+    }  # Paris time: the 16th
     assert props["2026-00002"]["statut"] == "En cours"
     assert data["features"][1]["geometry"]["coordinates"] == [2.3376, 48.8606]
 
 
 def test_map_data_holds_no_personal_data_even_for_administrators(town: Town) -> None:
-    body = signed_in(town.app, "admin").get("/carte/signalements.geojson?filtre=1&doublons=inclus").get_data(
-        as_text=True)
+    body = (
+        signed_in(town.app, "admin").get("/carte/signalements.geojson?filtre=1&doublons=inclus").get_data(as_text=True)
+    )
     assert "2026-00004" in body  # the duplicate, by the same citizen, is there
     for secret in (*AUTHOR.values(), SECRET_TEXT, SUBJECT, "Agent Accueil", "accueil@mairie.example", "Rivoli"):
         assert secret not in body
 
 
-@pytest.mark.parametrize(("query", "expected"), [
-    ("?categorie=eclairage", ["2026-00002"]),
-    ("?statut=resolu", ["2026-00003"]),
-    ("?statut=rejete&statut=resolu", ["2026-00006", "2026-00003"]),
-    ("?filtre=1", ["2026-00006", "2026-00003", "2026-00002", "2026-00001"]),  # "open only" unticked: all
-    ("?filtre=1&doublons=seuls", ["2026-00004"]),
-    ("?ouverts=1&doublons=inclus", ["2026-00004", "2026-00002", "2026-00001"]),
-    ("?service=eclairage&service=voirie&ouverts=1", ["2026-00002", "2026-00001"]),
-    ("?filtre=1&du=2026-01-16&au=2026-01-16", ["2026-00001"]),  # 23:30 UTC on the 15th is the 16th in Paris
-    ("?filtre=1&q=rivoli", ["2026-00001"]),
-])
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("?categorie=eclairage", ["2026-00002"]),
+        ("?statut=resolu", ["2026-00003"]),
+        ("?statut=rejete&statut=resolu", ["2026-00006", "2026-00003"]),
+        ("?filtre=1", ["2026-00006", "2026-00003", "2026-00002", "2026-00001"]),  # "open only" unticked: all
+        ("?filtre=1&doublons=seuls", ["2026-00004"]),
+        ("?ouverts=1&doublons=inclus", ["2026-00004", "2026-00002", "2026-00001"]),
+        ("?service=eclairage&service=voirie&ouverts=1", ["2026-00002", "2026-00001"]),
+        ("?filtre=1&du=2026-01-16&au=2026-01-16", ["2026-00001"]),  # 23:30 UTC on the 15th is the 16th in Paris
+        ("?filtre=1&q=rivoli", ["2026-00001"]),
+    ],
+)
 def test_map_data_follows_the_queue_filters(town: Town, query: str, expected: list[str]) -> None:
     assert numbers_of(geojson(signed_in(town.app, "accueil"), query)) == expected
 
@@ -189,8 +239,12 @@ def test_page_uses_vendored_scripts_and_no_inline_script_or_style(town: Town) ->
     scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page, flags=re.S)
     sources = [re.search(r'src="([^"]+)"', attrs).group(1) for attrs, _ in scripts]  # type: ignore[union-attr]
     assert all(body.strip() == "" for _, body in scripts)
-    assert sources == ["/static/vendor/leaflet/leaflet.js", "/static/js/tiles.js",
-                       "/static/vendor/leaflet.markercluster/leaflet.markercluster.js", "/static/js/reports-map.js"]
+    assert sources == [
+        "/static/vendor/leaflet/leaflet.js",
+        "/static/js/tiles.js",
+        "/static/vendor/leaflet.markercluster/leaflet.markercluster.js",
+        "/static/js/reports-map.js",
+    ]
     for source in sources:
         with client.get(source) as served:
             assert served.status_code == 200 and len(served.get_data()) > 1000
@@ -215,7 +269,7 @@ def test_legend_lists_every_category_with_an_accessible_colour(town: Town) -> No
     assert entries[-1]["fill"] == UNCLASSIFIED[0] and UNCLASSIFIED[0] not in fills
 
     def luminance(colour: str) -> float:
-        channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+        channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
         linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
         return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
 
@@ -238,14 +292,20 @@ def test_tiles_only_when_configured(make_config: Callable[..., Config]) -> None:
         return apps[-1]
 
     shipped = signed_in(app(make_config()), "admin").get("/carte")  # the default base layer: IGN's Plan IGN
-    assert "data-tiles=\"https://data.geopf.fr/wmts?" in shipped.get_data(as_text=True)
+    assert 'data-tiles="https://data.geopf.fr/wmts?' in shipped.get_data(as_text=True)
     assert "img-src 'self' data: https://data.geopf.fr;" in shipped.headers["Content-Security-Policy"]
     assert "© IGN – Plan IGN" in unescape(shipped.get_data(as_text=True))
     page = signed_in(app(make_config(web={"tiles_url": None})), "admin").get("/carte").get_data(as_text=True)
     assert 'data-tiles=""' in page and "rm-carte--simple" in page
     assert "/static/js/tiles.js" in page  # says so on the map when the tile server does not answer
-    tiled = app(make_config(web={"tiles_url": "https://{s}.tiles.example.org/{z}/{x}/{y}.png",
-                                 "tiles_attribution": "© contributeurs OpenStreetMap"}))
+    tiled = app(
+        make_config(
+            web={
+                "tiles_url": "https://{s}.tiles.example.org/{z}/{x}/{y}.png",
+                "tiles_attribution": "© contributeurs OpenStreetMap",
+            }
+        )
+    )
     answer = signed_in(tiled, "admin").get("/carte")
     page = unescape(answer.get_data(as_text=True))
     assert 'data-tiles="https://{s}.tiles.example.org/{z}/{x}/{y}.png"' in page
@@ -289,4 +349,5 @@ def test_reports_table_has_rows_from_the_database(town: Town) -> None:
     """Sanity: the fixture's rows are what the map reads (guards against an empty database passing the tests)."""
     with town.res.factory() as s:
         assert s.execute(select(Report.tracking_number).order_by(Report.id)).scalars().all() == sorted(
-            town.numbers.values())
+            town.numbers.values()
+        )

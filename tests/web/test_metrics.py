@@ -27,19 +27,43 @@ def _fill(cfg: Config) -> None:
     now = utcnow()
     engine = make_engine(cfg.sqlalchemy_url)
     factory = make_sessionmaker(engine)
-    rows = [("email", "processed", 3, 1.5), ("email", "processed", 50, 40.0), ("email", "pending", 600, None),
-            ("email", "pending", 30, None), ("sms", "processed", 20, 0.5), ("sms", "failed", 100, None),
-            ("open311", "processing", 10, None)]
+    rows = [
+        ("email", "processed", 3, 1.5),
+        ("email", "processed", 50, 40.0),
+        ("email", "pending", 600, None),
+        ("email", "pending", 30, None),
+        ("sms", "processed", 20, 0.5),
+        ("sms", "failed", 100, None),
+        ("open311", "processing", 10, None),
+    ]
     with factory() as session, session.begin():
         for i, (channel, status, age, took) in enumerate(rows):
             received = now - timedelta(seconds=age)
-            session.add(RawMessage(channel=channel, source="test", external_key=f"k{i}", payload=b"x",
-                                   payload_sha256=f"{i:064d}", received_at=received, status=status,
-                                   processed_at=received + timedelta(seconds=took) if took is not None else None))
-        for i, (channel, status) in enumerate([("email", "pending"), ("email", "sending"), ("sms", "failed"),
-                                               ("email", "sent")]):
-            session.add(Outbox(report_id=None, kind=f"k{i}", channel=channel, recipient=f"r{i}@x.fr",
-                               message_id=f"m{i}@x", status=status))
+            session.add(
+                RawMessage(
+                    channel=channel,
+                    source="test",
+                    external_key=f"k{i}",
+                    payload=b"x",
+                    payload_sha256=f"{i:064d}",
+                    received_at=received,
+                    status=status,
+                    processed_at=received + timedelta(seconds=took) if took is not None else None,
+                )
+            )
+        for i, (channel, status) in enumerate(
+            [("email", "pending"), ("email", "sending"), ("sms", "failed"), ("email", "sent")]
+        ):
+            session.add(
+                Outbox(
+                    report_id=None,
+                    kind=f"k{i}",
+                    channel=channel,
+                    recipient=f"r{i}@x.fr",
+                    message_id=f"m{i}@x",
+                    status=status,
+                )
+            )
         session.add(MailboxState(name="mairie", last_uid=0, last_success_at=now, last_poll_at=now))
         session.add(MailboxState(name="accueil", last_uid=0, last_poll_at=now, last_error="identification refusée"))
     engine.dispose()
@@ -59,8 +83,9 @@ def app_for(make_config: Callable[..., Config]) -> Iterator[Callable[..., Flask]
         app.extensions["guichet"].dispose()
 
 
-def test_metrics_per_door_outbox_and_processing_time(make_config: Callable[..., Config], app_for: Callable[..., Flask],
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_metrics_per_door_outbox_and_processing_time(
+    make_config: Callable[..., Config], app_for: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GUICHET_TEST_METRICS_TOKEN", TOKEN)
     cfg = make_config(web={"metrics_token": {"env": "GUICHET_TEST_METRICS_TOKEN"}})
     _fill(cfg)
@@ -76,10 +101,10 @@ def test_metrics_per_door_outbox_and_processing_time(make_config: Callable[..., 
     assert _value(text, 'guichet_messages_failed{channel="sms"}') == 1
     assert _value(text, 'guichet_outbox_pending{channel="email"}') == 2
     assert _value(text, 'guichet_outbox_failed{channel="sms"}') == 1
-    assert _value(text, 'guichet_processing_seconds_bucket{le="1"}') == 1     # the 0.5 s SMS
-    assert _value(text, 'guichet_processing_seconds_bucket{le="2"}') == 2     # + the 1.5 s email
+    assert _value(text, 'guichet_processing_seconds_bucket{le="1"}') == 1  # the 0.5 s SMS
+    assert _value(text, 'guichet_processing_seconds_bucket{le="2"}') == 2  # + the 1.5 s email
     assert _value(text, 'guichet_processing_seconds_bucket{le="30"}') == 2
-    assert _value(text, 'guichet_processing_seconds_bucket{le="60"}') == 3    # + the 40 s email
+    assert _value(text, 'guichet_processing_seconds_bucket{le="60"}') == 3  # + the 40 s email
     assert _value(text, 'guichet_processing_seconds_bucket{le="+Inf"}') == 3
     assert _value(text, "guichet_processing_seconds_count") == 3
     assert abs(_value(text, "guichet_processing_seconds_sum") - 42.0) < 0.01
@@ -88,14 +113,15 @@ def test_metrics_per_door_outbox_and_processing_time(make_config: Callable[..., 
     assert "# TYPE guichet_processing_seconds histogram" in text
 
 
-def test_metrics_refused_without_token_or_allowed_address(make_config: Callable[..., Config],
-                                                          app_for: Callable[..., Flask],
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_metrics_refused_without_token_or_allowed_address(
+    make_config: Callable[..., Config], app_for: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch
+) -> None:
     closed = app_for(make_config()).test_client()
     page = closed.get("/metrics")
     assert page.status_code == 403
-    assert page.get_data(as_text=True) == ("métriques désactivées : configurez web.metrics_token ou "
-                                           "web.metrics_allow\n")
+    assert page.get_data(as_text=True) == (
+        "métriques désactivées : configurez web.metrics_token ou web.metrics_allow\n"
+    )
     monkeypatch.setenv("GUICHET_TEST_METRICS_TOKEN", TOKEN)
     cfg = make_config(web={"metrics_token": {"env": "GUICHET_TEST_METRICS_TOKEN"}, "metrics_allow": ["10.1.2.0/24"]})
     client = app_for(cfg).test_client()

@@ -40,8 +40,13 @@ def lenient_json(text: str) -> Any:
 @pytest.fixture
 def res(make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch) -> Resources:
     monkeypatch.setenv("TEST_OPEN311_KEY", KEY)
-    cfg = make_config(open311={"api_keys": [{"name": "appli-ville", "key": {"env": "TEST_OPEN311_KEY"}}],
-                               "max_description": 200, "max_media_mb": 0.2})
+    cfg = make_config(
+        open311={
+            "api_keys": [{"name": "appli-ville", "key": {"env": "TEST_OPEN311_KEY"}}],
+            "max_description": 200,
+            "max_media_mb": 0.2,
+        }
+    )
     return build_resources(cfg, mailer=ConsoleMailer())
 
 
@@ -52,9 +57,19 @@ def client(res: Resources) -> FlaskClient:
 
 def request_fields(**fields: Any) -> dict[str, Any]:
     """What a citizens' app posts, with `fields` replacing or (None) removing the defaults."""
-    data = {"api_key": KEY, "service_code": "eclairage", "lat": "48.857876", "long": "2.347579",
-            "description": "Le lampadaire est éteint depuis trois jours", "email": "jeanne@example.fr",
-            "phone": "06 12 34 56 78", "first_name": "Jeanne", "last_name": "Martin", "device_id": "abc", **fields}
+    data = {
+        "api_key": KEY,
+        "service_code": "eclairage",
+        "lat": "48.857876",
+        "long": "2.347579",
+        "description": "Le lampadaire est éteint depuis trois jours",
+        "email": "jeanne@example.fr",
+        "phone": "06 12 34 56 78",
+        "first_name": "Jeanne",
+        "last_name": "Martin",
+        "device_id": "abc",
+        **fields,
+    }
     return {k: v for k, v in data.items() if v is not None}
 
 
@@ -137,11 +152,15 @@ def test_post_becomes_report_kept_category_pin_and_confirmation(client: FlaskCli
     assert report.category == "eclairage" and report.category_source == "app" and report.service == "eclairage"
     assert report.location_source == "pin" and report.lat == pytest.approx(48.857876)
     with res.factory() as s:
-        outbox = s.execute(select(Outbox).where(Outbox.report_id == report.id, Outbox.kind == "confirmation")
-                           ).scalars().all()
+        outbox = (
+            s.execute(select(Outbox).where(Outbox.report_id == report.id, Outbox.kind == "confirmation"))
+            .scalars()
+            .all()
+        )
     assert [(o.channel, o.recipient) for o in outbox] == [("email", "jeanne@example.fr")]
     assert client.get(f"{API}/tokens/{token}.json").get_json() == [
-        {"service_request_id": report.public_id, "token": token}]
+        {"service_request_id": report.public_id, "token": token}
+    ]
     for fmt in ("json", "xml"):
         text = client.get(f"{API}/requests/{report.public_id}.{fmt}").get_data(as_text=True)
         assert "jeanne" not in text.lower() and "Martin" not in text and "abc" not in text
@@ -169,20 +188,28 @@ def test_xml_post_answers_xml_and_token_in_xml(client: FlaskClient, res: Resourc
 
 
 def test_xml_escapes_hostile_text_and_drops_control_characters(client: FlaskClient, res: Resources) -> None:
-    hostile = "<b>Lampe</b> & \"cassée\" ]]> \x0b\x01 fin é"
+    hostile = '<b>Lampe</b> & "cassée" ]]> \x0b\x01 fin é'
     report = filed(client, res, description=hostile)
     raw = client.get(f"{API}/requests/{report.public_id}.xml").get_data()
     assert raw.startswith(b"<?xml version='1.0' encoding='utf-8'?>")
     assert b"<b>" not in raw and b"&lt;b&gt;" in raw
     text = ET.fromstring(raw).findtext("request/description")
-    assert text == "<b>Lampe</b> & \"cassée\" ]]>  fin é"
+    assert text == '<b>Lampe</b> & "cassée" ]]>  fin é'
     assert client.get(f"{API}/requests/{report.public_id}.json").get_json()[0]["description"] == hostile
 
 
 def test_multipart_photo_with_address_only(client: FlaskClient, res: Resources) -> None:
     photo = (io.BytesIO(jpeg_with_gps(48.8566, 2.3522)), "photo.jpg", "image/jpeg")
-    report = filed(client, res, lat=None, long=None, address_string="12 avenue Victoria, Paris", media=photo,
-                   service_code="voirie", description="Nid de poule dangereux")
+    report = filed(
+        client,
+        res,
+        lat=None,
+        long=None,
+        address_string="12 avenue Victoria, Paris",
+        media=photo,
+        service_code="voirie",
+        description="Nid de poule dangereux",
+    )
     assert report.category == "voirie" and report.category_source == "app"
     assert report.lat is not None and report.location_source in {"text", "exif"}
     with res.factory() as s:
@@ -210,8 +237,9 @@ def test_list_filters(client: FlaskClient, res: Resources) -> None:
     ids = client.get(f"{API}/requests.json?service_request_id={first.public_id},9999-99999").get_json()
     assert [r["service_request_id"] for r in ids] == [first.public_id]
     # service_request_id overrides the other filters
-    ids = client.get(f"{API}/requests.json?service_request_id={first.public_id}&service_code=voirie"
-                     "&status=closed").get_json()
+    ids = client.get(
+        f"{API}/requests.json?service_request_id={first.public_id}&service_code=voirie&status=closed"
+    ).get_json()
     assert [r["service_request_id"] for r in ids] == [first.public_id]
     assert client.get(f"{API}/requests.json?status=closed").get_json() == []
     assert len(client.get(f"{API}/requests.json?status=open,closed").get_json()) == 2
@@ -230,8 +258,7 @@ def test_default_window_is_the_last_90_days(client: FlaskClient, res: Resources)
     old = filed(client, res)
     recent = filed(client, res, service_code="voirie")
     with res.factory() as s, s.begin():
-        s.execute(update(Report).where(Report.id == old.id)
-                  .values(created_at=datetime.now(UTC) - timedelta(days=120)))
+        s.execute(update(Report).where(Report.id == old.id).values(created_at=datetime.now(UTC) - timedelta(days=120)))
     listed = [r["service_request_id"] for r in client.get(f"{API}/requests.json").get_json()]
     assert listed == [recent.public_id]
     then = (datetime.now(UTC) - timedelta(days=125)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -246,9 +273,19 @@ def test_at_most_1000_requests(client: FlaskClient, res: Resources) -> None:
 
     with res.factory() as s, s.begin():
         now = datetime.now(UTC)
-        s.add_all([R(tracking_number=f"2099-{i:05d}", public_token=f"tok-{i}",
-                     public_id=f"pub-{i:05d}", channel="email", category="voirie",
-                     created_at=now - timedelta(minutes=i)) for i in range(1003)])
+        s.add_all(
+            [
+                R(
+                    tracking_number=f"2099-{i:05d}",
+                    public_token=f"tok-{i}",
+                    public_id=f"pub-{i:05d}",
+                    channel="email",
+                    category="voirie",
+                    created_at=now - timedelta(minutes=i),
+                )
+                for i in range(1003)
+            ]
+        )
     answer = client.get(f"{API}/requests.json").get_json()
     assert len(answer) == 1000 and answer[0]["service_request_id"] == "pub-00000"
     assert answer[-1]["service_request_id"] == "pub-00999"
@@ -256,8 +293,10 @@ def test_at_most_1000_requests(client: FlaskClient, res: Resources) -> None:
 
 
 def test_description_from_other_channels_is_never_published(client: FlaskClient, res: Resources) -> None:
-    mail = citizen_email(body="Bonjour,\n\nLe lampadaire devant chez moi (Jeanne Martin, 06 12 34 56 78) au 12 rue "
-                              "des Lilas ne marche plus.\n")
+    mail = citizen_email(
+        body="Bonjour,\n\nLe lampadaire devant chez moi (Jeanne Martin, 06 12 34 56 78) au 12 rue "
+        "des Lilas ne marche plus.\n"
+    )
     raw_id, _ = store_raw(res.factory, channel="email", source="test", external_key="mid:a@b", payload=mail)
     outcome = process_raw(res, raw_id)
     assert outcome.status == "processed", outcome.error
@@ -270,11 +309,16 @@ def test_description_from_other_channels_is_never_published(client: FlaskClient,
 
 
 def test_emails_and_phones_in_app_descriptions_are_masked(client: FlaskClient, res: Resources) -> None:
-    report = filed(client, res, description="Appelez-moi au 06.12.34.56.78 ou +33 7 11 22 33 44, "
-                                            "jeanne.martin@example.fr, lampadaire n° 12345 éteint")
+    report = filed(
+        client,
+        res,
+        description="Appelez-moi au 06.12.34.56.78 ou +33 7 11 22 33 44, "
+        "jeanne.martin@example.fr, lampadaire n° 12345 éteint",
+    )
     item = client.get(f"{API}/requests/{report.public_id}.json").get_json()[0]
-    assert item["description"] == ("Appelez-moi au [téléphone masqué] ou [téléphone masqué], [adresse e-mail masquée], "
-                                   "lampadaire n° 12345 éteint")
+    assert item["description"] == (
+        "Appelez-moi au [téléphone masqué] ou [téléphone masqué], [adresse e-mail masquée], lampadaire n° 12345 éteint"
+    )
 
 
 def test_status_notes_and_closed(client: FlaskClient, res: Resources) -> None:
@@ -290,7 +334,8 @@ def test_status_notes_and_closed(client: FlaskClient, res: Resources) -> None:
     assert item["status_notes"] == cfg.statuses.label("resolu")
     assert item["description"].startswith("Le lampadaire")
     assert [r["service_request_id"] for r in client.get(f"{API}/requests.json?status=closed").get_json()] == [
-        report.public_id]
+        report.public_id
+    ]
     with res.factory() as s, s.begin():
         row = s.get(Report, report.id)
         assert row is not None

@@ -38,13 +38,24 @@ def _post(client: FlaskClient, i: int, **fields: object) -> object:
     return client.post(f"{API}/requests.json", data=data)
 
 
-@pytest.mark.parametrize("email", [
-    "jeanne@example.fr, a@example.org", "jeanne@example.fr,a@example.org,b@example.org",
-    "jeanne@example.fr;a@example.org", "Jeanne <jeanne@example.fr>", "jeanne@example.fr a@example.org",
-    "jeanne@", "@example.fr", "jeanne@localhost", "jeanne@exa mple.fr", "\"a,b\"@example.fr",
-])
-def test_anything_but_one_address_is_refused(email: str, make_config: Callable[..., Config],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "email",
+    [
+        "jeanne@example.fr, a@example.org",
+        "jeanne@example.fr,a@example.org,b@example.org",
+        "jeanne@example.fr;a@example.org",
+        "Jeanne <jeanne@example.fr>",
+        "jeanne@example.fr a@example.org",
+        "jeanne@",
+        "@example.fr",
+        "jeanne@localhost",
+        "jeanne@exa mple.fr",
+        '"a,b"@example.fr',
+    ],
+)
+def test_anything_but_one_address_is_refused(
+    email: str, make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch
+) -> None:
     res = _resources(make_config, monkeypatch)
     answer = _post(_client(create_app(res.config, resources=res)), 1, email=email)
     assert "une seule adresse" in assert_error(answer, 400)
@@ -57,8 +68,9 @@ def test_single_address_normalises_case() -> None:
     assert single_address("a@b.fr,c@d.fr") is None
 
 
-def test_daily_cap_counts_the_address_whatever_its_case(make_config: Callable[..., Config],
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_daily_cap_counts_the_address_whatever_its_case(
+    make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch
+) -> None:
     res = _resources(make_config, monkeypatch)
     client = _client(create_app(res.config, resources=res))
     variants = ["jeanne@example.fr", "JEANNE@EXAMPLE.FR", "Jeanne@Example.fr", "jeanne@EXAMPLE.fr", "jEanne@example.FR"]

@@ -51,7 +51,7 @@ def spec_json(name: str) -> Any:
 
 def spec_xml(name: str) -> ET.Element:
     text = (DATA / f"{name}.xml").read_text()
-    return ET.fromstring(text[text.index("<?xml"):].encode())
+    return ET.fromstring(text[text.index("<?xml") :].encode())
 
 
 def json_conforms(ours: Any, spec: Any, where: str = "") -> None:
@@ -128,8 +128,15 @@ def answer(client: FlaskClient, name: str, fmt: str, filed: Filed) -> Any:
     return post(client, fmt, api_key=KEY[::-1])
 
 
-EXAMPLES = ["service-list", "service-definition", "service-request-post", "request-from-token", "service-request",
-            "service-requests", "errors"]
+EXAMPLES = [
+    "service-list",
+    "service-definition",
+    "service-request-post",
+    "request-from-token",
+    "service-request",
+    "service-requests",
+    "errors",
+]
 
 
 def _spec_for(name: str, fmt: str) -> Any:
@@ -163,8 +170,9 @@ def test_xml_answers_have_the_spec_structure(client: FlaskClient, filed: Filed, 
     xml_conforms(ours, _spec_for(name, "xml"))
 
 
-@pytest.mark.parametrize("name", ["service-list", "service-definition", "request-from-token", "service-request",
-                                  "service-requests"])
+@pytest.mark.parametrize(
+    "name", ["service-list", "service-definition", "request-from-token", "service-request", "service-requests"]
+)
 def test_xml_says_what_json_says(client: FlaskClient, filed: Filed, name: str) -> None:
     in_json = answer(client, name, "json", filed).get_json()
     in_xml = ET.fromstring(answer(client, name, "xml", filed).get_data())

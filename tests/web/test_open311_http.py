@@ -23,9 +23,17 @@ from tests.web.test_open311 import KEY, process
 from web import create_app
 
 res = base.res  # the fixture, shared with the main Open311 tests
-APP_FIELDS = {"api_key": KEY, "jurisdiction_id": "75056", "service_code": "objets_abandonnes",
-              "description": "Un matelas abandonné sur le trottoir", "first_name": "Paul", "last_name": "Durand",
-              "email": "paul.durand@example.net", "device_id": "c0ffee-42", "address_string": "12 avenue Victoria"}
+APP_FIELDS = {
+    "api_key": KEY,
+    "jurisdiction_id": "75056",
+    "service_code": "objets_abandonnes",
+    "description": "Un matelas abandonné sur le trottoir",
+    "first_name": "Paul",
+    "last_name": "Durand",
+    "email": "paul.durand@example.net",
+    "device_id": "c0ffee-42",
+    "address_string": "12 avenue Victoria",
+}
 
 
 @dataclass
@@ -53,8 +61,12 @@ def live(res: Resources) -> Iterator[Live]:
 def test_app_posts_multipart_photo_and_reads_it_back(live: Live) -> None:
     photo = jpeg_with_gps(48.857876, 2.347579)
     with requests.Session() as http:
-        answer = http.post(f"{live.url}/requests.json", data=APP_FIELDS, timeout=10,
-                           files={"media": ("IMG_2041.jpg", photo, "image/jpeg")})
+        answer = http.post(
+            f"{live.url}/requests.json",
+            data=APP_FIELDS,
+            timeout=10,
+            files={"media": ("IMG_2041.jpg", photo, "image/jpeg")},
+        )
         assert answer.status_code == 201, answer.text
         assert answer.headers["Content-Type"] == "application/json; charset=utf-8"
         token = answer.json()[0]["token"]
@@ -70,8 +82,9 @@ def test_app_posts_multipart_photo_and_reads_it_back(live: Live) -> None:
         assert att.gps_lat == pytest.approx(48.857876, abs=1e-4) and att.gps_lon == pytest.approx(2.347579, abs=1e-4)
         assert live.res.file_store.read(att.sha256) == photo  # the original, kept for the agents
 
-        assert http.get(f"{live.url}/tokens/{token}.json", timeout=10).json()[0]["service_request_id"] == \
-            report.public_id
+        assert (
+            http.get(f"{live.url}/tokens/{token}.json", timeout=10).json()[0]["service_request_id"] == report.public_id
+        )
         shown = http.get(f"{live.url}/requests/{report.public_id}.json", timeout=10)
         assert shown.headers["Access-Control-Allow-Origin"] == "*"
         assert "Durand" not in shown.text and "paul" not in shown.text.lower() and "c0ffee" not in shown.text
@@ -95,8 +108,9 @@ def test_app_posts_multipart_photo_and_reads_it_back(live: Live) -> None:
 
 def test_app_posts_in_xml_and_gets_xml(live: Live) -> None:
     fields = {**APP_FIELDS, "lat": "48.8606", "long": "2.3376", "address_string": ""}
-    answer = requests.post(f"{live.url}/requests.xml", data=fields, timeout=10,
-                           files={"media": ("photo.png", _png(), "image/png")})
+    answer = requests.post(
+        f"{live.url}/requests.xml", data=fields, timeout=10, files={"media": ("photo.png", _png(), "image/png")}
+    )
     assert answer.status_code == 201 and answer.headers["Content-Type"] == "application/xml; charset=utf-8"
     token = ET.fromstring(answer.content).findtext("request/token")
     assert token
@@ -115,14 +129,16 @@ def _png() -> bytes:
 
 def test_bad_posts_over_http_get_standard_errors(live: Live) -> None:
     huge = b"\xff\xd8\xff" + bytes(8_000_000)
-    answer = requests.post(f"{live.url}/requests.xml", data=APP_FIELDS, files={"media": ("big.jpg", huge)},
-                           timeout=10)
+    answer = requests.post(f"{live.url}/requests.xml", data=APP_FIELDS, files={"media": ("big.jpg", huge)}, timeout=10)
     assert answer.status_code == 413
     root = ET.fromstring(answer.content)
     assert root.findtext("error/code") == "413" and "volumineuse" in (root.findtext("error/description") or "")
-    broken = requests.post(f"{live.url}/requests.json", timeout=10,
-                           data=b"--b\r\nContent-Disposition: form-data; name=\"api_key\"\r\n\r\nabc",
-                           headers={"Content-Type": "multipart/form-data; boundary=b"})
+    broken = requests.post(
+        f"{live.url}/requests.json",
+        timeout=10,
+        data=b'--b\r\nContent-Disposition: form-data; name="api_key"\r\n\r\nabc',
+        headers={"Content-Type": "multipart/form-data; boundary=b"},
+    )
     assert broken.status_code == 400 and "multipart" in broken.json()[0]["description"]
     missing = requests.post(f"{live.url}/requests.json", data={**APP_FIELDS, "api_key": ""}, timeout=10)
     assert missing.status_code == 403 and "api_key" in missing.json()[0]["description"]

@@ -32,8 +32,12 @@ WEAK = {
     "Soleil123456!": "trop courant",
     "court": "trop court",
 }
-STRONG = ["correct horse battery staple", "Bouleau-Ciel-7-Riviere", "un mot de passe de test assez long",
-          "Tr0ub4dor&3xyz"]
+STRONG = [
+    "correct horse battery staple",
+    "Bouleau-Ciel-7-Riviere",
+    "un mot de passe de test assez long",
+    "Tr0ub4dor&3xyz",
+]
 
 
 @pytest.mark.parametrize(("password", "reason"), sorted(WEAK.items()))
@@ -52,14 +56,14 @@ def test_the_username_is_not_a_password() -> None:
         check_password_strength("M.Dupont-1987-Paris", "m.dupont")
 
 
-def test_create_user_and_set_password_refuse_weak_passwords(make_config: Callable[..., Config],
-                                                            tmp_path: Path) -> None:
+def test_create_user_and_set_password_refuse_weak_passwords(make_config: Callable[..., Config], tmp_path: Path) -> None:
     config = write_config(make_config(), tmp_path / "config.yaml")
     for weak, reason in ((" " * 12, "espaces"), ("x" * 12, "répétitif"), ("Motdepasse2026!", "trop courant")):
         bad = run_cli(config, "create-user", "m.dupont", "--role", "admin", "--password-stdin", stdin=weak + "\n")
         assert bad.returncode == 2 and reason in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
-    ok = run_cli(config, "create-user", "m.dupont", "--role", "admin", "--password-stdin",
-                 stdin="correct horse battery staple\n")
+    ok = run_cli(
+        config, "create-user", "m.dupont", "--role", "admin", "--password-stdin", stdin="correct horse battery staple\n"
+    )
     assert ok.returncode == 0, ok.stderr
     bad = run_cli(config, "set-password", "m.dupont", "--password-stdin", stdin="1" * 12 + "\n")
     assert bad.returncode == 2 and "répétitif" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
@@ -67,8 +71,10 @@ def test_create_user_and_set_password_refuse_weak_passwords(make_config: Callabl
 
 def _change(client: FlaskClient, current: str, new: str, again: str | None = None) -> tuple[int, str]:
     token = csrf_token(client, "/mot-de-passe")
-    answer = client.post("/mot-de-passe", data={"actuel": current, "nouveau": new,
-                                                "confirmation": new if again is None else again, "csrf_token": token})
+    answer = client.post(
+        "/mot-de-passe",
+        data={"actuel": current, "nouveau": new, "confirmation": new if again is None else again, "csrf_token": token},
+    )
     return answer.status_code, html.unescape(answer.get_data(as_text=True))
 
 
@@ -79,8 +85,11 @@ def test_the_back_office_refuses_weak_passwords_in_french(make_config: Callable[
     sign_in(client, name)
     other = app.test_client()
     sign_in(other, name)  # another browser of the same account
-    for weak, reason in ((" " * 12, "Le mot de passe ne peut pas être fait d'espaces"),
-                         ("z" * 12, "Mot de passe trop répétitif"), ("Azerty123456!", "Mot de passe trop courant")):
+    for weak, reason in (
+        (" " * 12, "Le mot de passe ne peut pas être fait d'espaces"),
+        ("z" * 12, "Mot de passe trop répétitif"),
+        ("Azerty123456!", "Mot de passe trop courant"),
+    ):
         status, page = _change(client, PASSWORD, weak)
         assert status == 422 and reason in page, page[:2000]
     assert _change(client, "pas le bon", "correct horse battery staple")[1].count("Mot de passe actuel incorrect") == 1
@@ -89,8 +98,15 @@ def test_the_back_office_refuses_weak_passwords_in_french(make_config: Callable[
         unchanged = s.execute(select(User.password_hash).where(User.username == name)).scalar_one()
     assert check_password(unchanged, PASSWORD)
     token = csrf_token(client, "/mot-de-passe")
-    done = client.post("/mot-de-passe", data={"actuel": PASSWORD, "nouveau": "correct horse battery staple",
-                                              "confirmation": "correct horse battery staple", "csrf_token": token})
+    done = client.post(
+        "/mot-de-passe",
+        data={
+            "actuel": PASSWORD,
+            "nouveau": "correct horse battery staple",
+            "confirmation": "correct horse battery staple",
+            "csrf_token": token,
+        },
+    )
     assert done.status_code == 303
     assert client.get("/").status_code == 200  # this browser goes on with a new session
     assert other.get("/").status_code == 302  # the other session ended

@@ -25,8 +25,8 @@ from web import create_app
 pytestmark = pytest.mark.db
 
 BODY = "Bonjour,\n\nUn lampadaire ne s'allume plus depuis lundi soir, il fait tout noir.\n\nMerci,\nJeanne Martin"
-INSIDE = ("48.853840", "2.405865")    # 72 rue des Pyrénées, Paris 20e
-OUTSIDE = ("45.764043", "4.835659")   # Lyon
+INSIDE = ("48.853840", "2.405865")  # 72 rue des Pyrénées, Paris 20e
+OUTSIDE = ("45.764043", "4.835659")  # Lyon
 
 
 @pytest.fixture
@@ -77,8 +77,9 @@ def site(res: Resources) -> tuple[FlaskClient, Report, str]:
     return create_app(res.config, resources=res).test_client(), report, f"/suivi/{report.public_token}/position"
 
 
-def test_page_shows_number_and_category_but_no_personal_data(res: Resources,
-                                                             site: tuple[FlaskClient, Report, str]) -> None:
+def test_page_shows_number_and_category_but_no_personal_data(
+    res: Resources, site: tuple[FlaskClient, Report, str]
+) -> None:
     client, report, url = site
     page = client.get(url)
     html = page.get_data(as_text=True)
@@ -99,8 +100,12 @@ def test_unknown_token_is_404(site: tuple[FlaskClient, Report, str]) -> None:
     client, _, url = site
     assert client.get("/suivi/inconnu/position").status_code == 404
     token = token_of(client.get(url).get_data(as_text=True))
-    assert client.post("/suivi/inconnu/position", data={"csrf_token": token, "lat": INSIDE[0],
-                                                        "lon": INSIDE[1]}).status_code == 404
+    assert (
+        client.post(
+            "/suivi/inconnu/position", data={"csrf_token": token, "lat": INSIDE[0], "lon": INSIDE[1]}
+        ).status_code
+        == 404
+    )
 
 
 def test_post_without_csrf_token_is_refused_in_french(res: Resources, site: tuple[FlaskClient, Report, str]) -> None:
@@ -110,8 +115,9 @@ def test_post_without_csrf_token_is_refused_in_french(res: Resources, site: tupl
     assert fetch(res, report.id).lat is None
 
 
-def test_pin_inside_the_commune_places_the_report_then_thanks(res: Resources,
-                                                              site: tuple[FlaskClient, Report, str]) -> None:
+def test_pin_inside_the_commune_places_the_report_then_thanks(
+    res: Resources, site: tuple[FlaskClient, Report, str]
+) -> None:
     client, report, url = site
     update(res, report.id, review_reasons=["aucune localisation"], status="a_qualifier")
     done = post(client, url, lat=INSIDE[0], lon=INSIDE[1])
@@ -138,15 +144,19 @@ def test_second_pin_is_refused(res: Resources, site: tuple[FlaskClient, Report, 
     assert fetch(res, report.id).lon == float(INSIDE[1])
 
 
-@pytest.mark.parametrize("fields,message", [
-    ({"lat": OUTSIDE[0], "lon": OUTSIDE[1]}, "en dehors de la commune"),
-    ({"lat": "quarante-huit", "lon": "2.35"}, "Coordonnées invalides"),
-    ({"lat": "48.85", "lon": ""}, "Coordonnées invalides"),
-    ({}, "Placez le point sur la carte ou indiquez l'adresse"),
-    ({"adresse": "12 chemin des Nuages Violets"}, "Adresse introuvable"),
-])
-def test_bad_positions_get_a_french_error(res: Resources, site: tuple[FlaskClient, Report, str],
-                                          fields: dict[str, str], message: str) -> None:
+@pytest.mark.parametrize(
+    "fields,message",
+    [
+        ({"lat": OUTSIDE[0], "lon": OUTSIDE[1]}, "en dehors de la commune"),
+        ({"lat": "quarante-huit", "lon": "2.35"}, "Coordonnées invalides"),
+        ({"lat": "48.85", "lon": ""}, "Coordonnées invalides"),
+        ({}, "Placez le point sur la carte ou indiquez l'adresse"),
+        ({"adresse": "12 chemin des Nuages Violets"}, "Adresse introuvable"),
+    ],
+)
+def test_bad_positions_get_a_french_error(
+    res: Resources, site: tuple[FlaskClient, Report, str], fields: dict[str, str], message: str
+) -> None:
     client, report, url = site
     refused = post(client, url, **fields)
     html = unescape(refused.get_data(as_text=True))
@@ -164,13 +174,17 @@ def test_typed_address_is_geocoded(res: Resources, site: tuple[FlaskClient, Repo
     assert "Merci" in client.get(url).get_data(as_text=True)
 
 
-@pytest.mark.parametrize("values,message", [
-    ({"lat": 48.8566, "lon": 2.3522, "location_source": "agent"}, "par nos services"),
-    ({"lat": 48.8566, "lon": 2.3522, "location_source": "exif"}, "par nos services"),
-    ({"status": "resolu"}, "clos"),
-])
-def test_firm_position_or_closed_report_refuses(res: Resources, site: tuple[FlaskClient, Report, str],
-                                                values: dict[str, Any], message: str) -> None:
+@pytest.mark.parametrize(
+    "values,message",
+    [
+        ({"lat": 48.8566, "lon": 2.3522, "location_source": "agent"}, "par nos services"),
+        ({"lat": 48.8566, "lon": 2.3522, "location_source": "exif"}, "par nos services"),
+        ({"status": "resolu"}, "clos"),
+    ],
+)
+def test_firm_position_or_closed_report_refuses(
+    res: Resources, site: tuple[FlaskClient, Report, str], values: dict[str, Any], message: str
+) -> None:
     client, report, url = site
     token = token_of(client.get(url).get_data(as_text=True))
     update(res, report.id, **values)
@@ -195,8 +209,9 @@ def test_commune_outline_is_geojson(site: tuple[FlaskClient, Report, str]) -> No
 
 
 def test_tiles_origin_is_allowed_by_the_csp(make_config: Callable[..., Config]) -> None:
-    cfg = make_config(web={"tiles_url": "https://{s}.tile.example.org/{z}/{x}/{y}.png",
-                           "tiles_attribution": "© contributeurs"})
+    cfg = make_config(
+        web={"tiles_url": "https://{s}.tile.example.org/{z}/{x}/{y}.png", "tiles_attribution": "© contributeurs"}
+    )
     res = build_resources(cfg, mailer=ConsoleMailer())
     report = file_report(res)
     page = create_app(cfg, resources=res).test_client().get(f"/suivi/{report.public_token}/position")
@@ -208,6 +223,13 @@ def test_tiles_origin_is_allowed_by_the_csp(make_config: Callable[..., Config]) 
 def test_widget_documents_its_data_attributes() -> None:
     source = (Path(__file__).resolve().parents[2] / "web" / "static" / "js" / "pin-map.js").read_text(encoding="utf-8")
     header = source.split("*/", 1)[0]
-    for attribute in ("data-lat-input", "data-lon-input", "data-center", "data-zoom", "data-tiles",
-                      "data-attribution", "data-outline"):
+    for attribute in (
+        "data-lat-input",
+        "data-lon-input",
+        "data-center",
+        "data-zoom",
+        "data-tiles",
+        "data-attribution",
+        "data-outline",
+    ):
         assert attribute in header and f'"{attribute}"' in source, attribute

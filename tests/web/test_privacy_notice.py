@@ -17,16 +17,28 @@ from web import create_app
 
 
 def test_notice_says_what_config_yaml_says(make_config: Callable[..., Config]) -> None:
-    cfg = make_config(privacy={"controller": "Commune de Saint-Test, représentée par son maire",
-                               "dpo_contact": "dpo@saint-test.fr", "purposes": ["réparer la voirie signalée"],
-                               "retention": {"raw_months": 3, "identity_months": 18, "audit_months": 6}})
-    page = create_app(cfg, resources=build_resources(cfg, mailer=ConsoleMailer())).test_client().get(
-        "/confidentialite")
+    cfg = make_config(
+        privacy={
+            "controller": "Commune de Saint-Test, représentée par son maire",
+            "dpo_contact": "dpo@saint-test.fr",
+            "purposes": ["réparer la voirie signalée"],
+            "retention": {"raw_months": 3, "identity_months": 18, "audit_months": 6},
+        }
+    )
+    page = create_app(cfg, resources=build_resources(cfg, mailer=ConsoleMailer())).test_client().get("/confidentialite")
     text = page.get_data(as_text=True)
     assert page.status_code == 200  # public: no sign-in
-    for expected in ("Commune de Saint-Test, représentée par son maire", "dpo@saint-test.fr",
-                     "réparer la voirie signalée", "3 mois après la clôture", "18 mois après la clôture",
-                     ": 6 mois", "article 6.1.e", "CNIL", "rectifier ou effacer"):
+    for expected in (
+        "Commune de Saint-Test, représentée par son maire",
+        "dpo@saint-test.fr",
+        "réparer la voirie signalée",
+        "3 mois après la clôture",
+        "18 mois après la clôture",
+        ": 6 mois",
+        "article 6.1.e",
+        "CNIL",
+        "rectifier ou effacer",
+    ):
         assert expected in text, expected
 
 

@@ -23,8 +23,10 @@ def _timed_get(client: FlaskClient, path: str) -> tuple[int, float, str]:
     return answer.status_code, time.monotonic() - started, answer.get_data(as_text=True)
 
 
-def test_an_agent_opens_and_answers_the_citizens_pin_page(res: Resources,  # noqa: F811
-                                                           site: tuple[FlaskClient, Report, str]) -> None:  # noqa: F811
+def test_an_agent_opens_and_answers_the_citizens_pin_page(
+    res: Resources,  # noqa: F811
+    site: tuple[FlaskClient, Report, str],  # noqa: F811
+) -> None:
     _, report, url = site
     app = create_app(res.config, resources=res)
     agent = signed_in(app, "agent", report.service or "voirie")

@@ -25,9 +25,13 @@ SECRETS = ("Josiane", "Roux", "4521B", "josiane@", "06 11 22", "0611223344", "+3
 
 def staff_entry(res: Resources, **fields: Any) -> Report:  # noqa: F811
     payload = {"text": "Nid-de-poule dangereux.", "category": "voirie", "location_source": "agent", **fields}
-    raw_id, _ = store_raw(res.factory, channel="telephone", source="back-office",
-                          external_key=f"saisie:{uuid.uuid4().hex}",
-                          payload=json.dumps(payload, ensure_ascii=False).encode("utf-8"))
+    raw_id, _ = store_raw(
+        res.factory,
+        channel="telephone",
+        source="back-office",
+        external_key=f"saisie:{uuid.uuid4().hex}",
+        payload=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
+    )
     outcome = process_raw(res, raw_id, worker="back-office")
     assert outcome.status == "processed", outcome.error
     with res.factory() as s:
@@ -37,10 +41,12 @@ def staff_entry(res: Resources, **fields: Any) -> Report:  # noqa: F811
 
 
 def public_texts(client: FlaskClient, report: Report) -> list[str]:  # noqa: F811
-    return [client.get(f"{API}/requests.json").get_data(as_text=True),
-            client.get(f"{API}/requests.xml").get_data(as_text=True),
-            client.get(f"{API}/requests/{report.public_id}.json").get_data(as_text=True),
-            client.get(f"/suivi/{report.public_token}").get_data(as_text=True)]
+    return [
+        client.get(f"{API}/requests.json").get_data(as_text=True),
+        client.get(f"{API}/requests.xml").get_data(as_text=True),
+        client.get(f"{API}/requests/{report.public_id}.json").get_data(as_text=True),
+        client.get(f"/suivi/{report.public_token}").get_data(as_text=True),
+    ]
 
 
 def test_staff_typed_address_is_never_published(client: FlaskClient, res: Resources) -> None:  # noqa: F811
@@ -90,8 +96,11 @@ def test_status_note_goes_to_the_reporters_message_only(client: FlaskClient, res
         assert row is not None
         change_status(s, res.config, row, "en_cours", actor="agent", note="Rappeler Mme Martin au 06 11 22 33 44")
     with res.factory() as s:
-        bodies = s.execute(select(Outbox.body).where(Outbox.report_id == report.id, Outbox.kind == "status_en_cours")
-                           ).scalars().all()
+        bodies = (
+            s.execute(select(Outbox.body).where(Outbox.report_id == report.id, Outbox.kind == "status_en_cours"))
+            .scalars()
+            .all()
+        )
     assert bodies and all("Rappeler Mme Martin" in b for b in bodies)  # the reporters get it
     page = client.get(f"/suivi/{report.public_token}").get_data(as_text=True)
     api = client.get(f"{API}/requests.json").get_data(as_text=True)
@@ -99,5 +108,7 @@ def test_status_note_goes_to_the_reporters_message_only(client: FlaskClient, res
         assert "Rappeler" not in shown and "06 11 22" not in shown
     assert "En cours" in page and res.config.statuses.label("en_cours") in api
     form = signed_in(client.application, "admin").get(f"/signalements/{report.tracking_number}")
-    assert ("jointe au message qui leur est envoyé, elle n'apparaît ni sur leur page de suivi ni dans l'API"
-            in form.get_data(as_text=True))
+    assert (
+        "jointe au message qui leur est envoyé, elle n'apparaît ni sur leur page de suivi ni dans l'API"
+        in form.get_data(as_text=True)
+    )

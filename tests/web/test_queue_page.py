@@ -32,29 +32,83 @@ def app(make_config: Callable[..., Config]) -> Flask:
     rows = []
     for i in range(120):
         category, service = cats[i % 3]
-        rows.append({"id": i + 1, "tracking_number": f"2026-{i + 1:05d}", "public_token": f"t{i}",
-                     "channel": channels[i % 4], "subject": f"Sujet {i} {'matelas' if i == 7 else ''}",
-                     "description": "texte", "category": category, "service": service, "status": statuses[i % 5],
-                     "category_source": "model", "confidence": {"category": 0.8}, "review_reasons": [],
-                     "notes": [], "citizen_recovered": True, "location_source": "text" if i % 2 else "none",
-                     "lat": 48.85 if i % 2 else None, "lon": 2.35 if i % 2 else None,
-                     "address_label": "24 Rue de la Roquette 75011 Paris" if i == 9 else None,
-                     "duplicate_of_id": 1 if i in (60, 61) else None,
-                     "created_at": NOW - timedelta(days=119 - i), "updated_at": NOW})
+        rows.append(
+            {
+                "id": i + 1,
+                "tracking_number": f"2026-{i + 1:05d}",
+                "public_token": f"t{i}",
+                "channel": channels[i % 4],
+                "subject": f"Sujet {i} {'matelas' if i == 7 else ''}",
+                "description": "texte",
+                "category": category,
+                "service": service,
+                "status": statuses[i % 5],
+                "category_source": "model",
+                "confidence": {"category": 0.8},
+                "review_reasons": [],
+                "notes": [],
+                "citizen_recovered": True,
+                "location_source": "text" if i % 2 else "none",
+                "lat": 48.85 if i % 2 else None,
+                "lon": 2.35 if i % 2 else None,
+                "address_label": "24 Rue de la Roquette 75011 Paris" if i == 9 else None,
+                "duplicate_of_id": 1 if i in (60, 61) else None,
+                "created_at": NOW - timedelta(days=119 - i),
+                "updated_at": NOW,
+            }
+        )
     with res.factory() as s, s.begin():
         s.execute(insert(Report), rows)
         s.flush()
         from intake.models import RawMessage
 
-        s.execute(insert(RawMessage), [{"id": 1, "channel": "email", "source": "m", "external_key": "k",
-                                        "payload": b"x", "payload_sha256": "0" * 64, "status": "processed",
-                                        "received_at": NOW, "attempts": 0}])
-        s.execute(insert(ReportMessage), [{"id": 1, "report_id": 5, "raw_message_id": 1, "role": "original",
-                                           "subject": "", "text": "", "quoted": "", "signature": "",
-                                           "details": {}, "created_at": NOW}])
-        s.execute(insert(Attachment), [{"report_id": 5, "report_message_id": 1, "sha256": "a" * 64,
-                                        "filename": "p.jpg", "content_type": "image/jpeg", "size": 10,
-                                        "is_image": True}])
+        s.execute(
+            insert(RawMessage),
+            [
+                {
+                    "id": 1,
+                    "channel": "email",
+                    "source": "m",
+                    "external_key": "k",
+                    "payload": b"x",
+                    "payload_sha256": "0" * 64,
+                    "status": "processed",
+                    "received_at": NOW,
+                    "attempts": 0,
+                }
+            ],
+        )
+        s.execute(
+            insert(ReportMessage),
+            [
+                {
+                    "id": 1,
+                    "report_id": 5,
+                    "raw_message_id": 1,
+                    "role": "original",
+                    "subject": "",
+                    "text": "",
+                    "quoted": "",
+                    "signature": "",
+                    "details": {},
+                    "created_at": NOW,
+                }
+            ],
+        )
+        s.execute(
+            insert(Attachment),
+            [
+                {
+                    "report_id": 5,
+                    "report_message_id": 1,
+                    "sha256": "a" * 64,
+                    "filename": "p.jpg",
+                    "content_type": "image/jpeg",
+                    "size": 10,
+                    "is_image": True,
+                }
+            ],
+        )
     return create_app(cfg, resources=res)
 
 
@@ -88,8 +142,9 @@ def test_newest_first_with_counts_and_keyset_pages(app: Flask) -> None:
 def test_filters_combine_and_bad_values_are_explained(app: Flask) -> None:
     client = signed_in(app, "admin")
     page = get(client, "/?categorie=eclairage&statut=transmis&canal=sms")
-    assert numbers(page) and all(int(n[-5:]) % 3 == 2 and int(n[-5:]) % 5 == 3 and int(n[-5:]) % 4 == 2
-                                 for n in numbers(page))
+    assert numbers(page) and all(
+        int(n[-5:]) % 3 == 2 and int(n[-5:]) % 5 == 3 and int(n[-5:]) % 4 == 2 for n in numbers(page)
+    )
     assert set(numbers(get(client, "/?q=matelas"))) == {"2026-00008"}
     assert set(numbers(get(client, "/?q=roquette"))) == {"2026-00010"}
     assert set(numbers(get(client, "/?q=2026-00042"))) == {"2026-00042"}

@@ -59,8 +59,15 @@ def post(client: FlaskClient, path: str, **data: Any) -> str:
 
 def test_report_page_offers_the_map_and_every_action(app: Flask) -> None:
     page = html.unescape(signed_in(app, "agent", "voirie").get(f"/signalements/{number(app)}").get_data(as_text=True))
-    for text in ("Position sur la carte", 'class="pin-map"', "Attribuer à", "Répondre au citoyen",
-                 "Voir le message au citoyen", "vendor/leaflet/leaflet.js", "proposée par le modèle"):
+    for text in (
+        "Position sur la carte",
+        'class="pin-map"',
+        "Attribuer à",
+        "Répondre au citoyen",
+        "Voir le message au citoyen",
+        "vendor/leaflet/leaflet.js",
+        "proposée par le modèle",
+    ):
         assert text in page, text
     assert "<script>" not in page
 
@@ -70,8 +77,14 @@ def test_agent_moves_the_pin_then_types_an_address(app: Flask) -> None:
     page = post(client, f"/signalements/{number(app)}/position", lat="48.853989", lon="2.371195", mode="point")
     assert "Position enregistrée" in page and "placé par un agent" in page
     assert report_row(app).lat == pytest.approx(48.853989)
-    page = post(client, f"/signalements/{number(app)}/position", lat="48.853989", lon="2.371195",
-                adresse="23 rue de la roquette", mode="adresse")
+    page = post(
+        client,
+        f"/signalements/{number(app)}/position",
+        lat="48.853989",
+        lon="2.371195",
+        adresse="23 rue de la roquette",
+        mode="adresse",
+    )
     assert "Position enregistrée : 23 Rue de la Roquette" in page
     assert report_row(app).lat == pytest.approx(48.854752)
     page = post(client, f"/signalements/{number(app)}/position", lat="45.76", lon="4.83", mode="point")
@@ -94,8 +107,10 @@ def test_assignment_through_the_page(app: Flask) -> None:
     assert report_row(app).assignee_id == ids[name]
     desk = signed_in(app, "accueil")
     token = csrf_token(desk, "/saisie")
-    assert desk.post(f"/signalements/{number(app)}/attribution", data={"agent": "", "csrf_token": token}
-                     ).status_code == 403
+    assert (
+        desk.post(f"/signalements/{number(app)}/attribution", data={"agent": "", "csrf_token": token}).status_code
+        == 403
+    )
 
 
 def test_reply_reaches_the_outbox_and_the_history(app: Flask) -> None:
@@ -106,21 +121,28 @@ def test_reply_reaches_the_outbox_and_the_history(app: Flask) -> None:
     with app.extensions["guichet"].factory() as s:
         row = s.execute(select(Outbox).where(Outbox.kind == "reply:1")).scalar_one()
     assert "Une équipe passe jeudi." in row.body and row.recipient == "jeanne.martin@example.org"
-    assert "Réponse non envoyée : le message est vide." in post(client, f"/signalements/{number(app)}/reponse",
-                                                                 texte="  ")
+    assert "Réponse non envoyée : le message est vide." in post(
+        client, f"/signalements/{number(app)}/reponse", texte="  "
+    )
 
 
 def test_status_preview_shows_the_message_then_confirming_sends_it(app: Flask) -> None:
     client = signed_in(app, "agent", "voirie")
-    page = post(client, f"/signalements/{number(app)}/statut/apercu", statut="rejete", motif="domaine_prive",
-                note="Le banc appartient à la copropriété.")
+    page = post(
+        client,
+        f"/signalements/{number(app)}/statut/apercu",
+        statut="rejete",
+        motif="domaine_prive",
+        note="Le banc appartient à la copropriété.",
+    )
     assert "Aperçu : passage au statut « Rejeté »" in page
     assert "Courriel à jeanne.martin@example.org" in page
     assert "Motif : problème situé sur le domaine privé" in page and "Le banc appartient à la copropriété." in page
     with app.extensions["guichet"].factory() as s:
         assert s.execute(select(Outbox).where(Outbox.kind == "status_rejete")).first() is None  # nothing sent yet
-    hidden = dict(re.findall(r'<input type="hidden" name="(statut|motif|note)" value="([^"]*)"',
-                             page.split('id="apercu"')[1]))
+    hidden = dict(
+        re.findall(r'<input type="hidden" name="(statut|motif|note)" value="([^"]*)"', page.split('id="apercu"')[1])
+    )
     assert hidden == {"statut": "rejete", "motif": "domaine_prive", "note": "Le banc appartient à la copropriété."}
     page = post(client, f"/signalements/{number(app)}/statut", **hidden)
     assert "Statut « Rejeté » enregistré." in page

@@ -25,8 +25,11 @@ JEAN = "jean.dupont@example.org"
 @pytest.fixture
 def app(make_config: Callable[..., Config]) -> Flask:
     res = build_resources(make_config(), mailer=ConsoleMailer())
-    raw = citizen_email(sender=f"Jean Dupont <{JEAN}>", subject="Nid de poule",
-                        body="Un gros nid de poule devant le 24 rue de la Roquette. Jean Dupont")
+    raw = citizen_email(
+        sender=f"Jean Dupont <{JEAN}>",
+        subject="Nid de poule",
+        body="Un gros nid de poule devant le 24 rue de la Roquette. Jean Dupont",
+    )
     rid, _ = store_raw(res.factory, channel="email", source="mairie", external_key=email_key(raw), payload=raw)
     assert process_raw(res, rid).status == "processed"
     return create_app(res.config, resources=res)
@@ -43,13 +46,15 @@ def test_admin_exports_and_erases_from_the_back_office(app: Flask) -> None:
     assert json.loads(download.get_data())["contacts"][0]["courriel"] == JEAN
     bad = admin.post("/admin/rgpd/export", data={"csrf_token": token, "identifiant": "n'importe quoi"})
     assert bad.status_code == 400 and "ni une adresse électronique" in bad.get_data(as_text=True)
-    unconfirmed = admin.post("/admin/rgpd/effacer", data={"csrf_token": token, "identifiant": JEAN,
-                                                          "confirmation": "autre@example.org"})
+    unconfirmed = admin.post(
+        "/admin/rgpd/effacer", data={"csrf_token": token, "identifiant": JEAN, "confirmation": "autre@example.org"}
+    )
     assert unconfirmed.status_code == 400 and "retapez" in unconfirmed.get_data(as_text=True)
     with app.extensions["guichet"].factory() as s:
         assert s.execute(select(Contact.email)).scalar_one() == JEAN
-    erased = admin.post("/admin/rgpd/effacer", data={"csrf_token": token, "identifiant": JEAN,
-                                                     "confirmation": JEAN.upper()})
+    erased = admin.post(
+        "/admin/rgpd/effacer", data={"csrf_token": token, "identifiant": JEAN, "confirmation": JEAN.upper()}
+    )
     assert erased.status_code == 200 and "Effacé : 1 contact(s), 1 signalement(s)" in erased.get_data(as_text=True)
     with app.extensions["guichet"].factory() as s:
         assert s.execute(select(Contact.email)).scalar_one() is None

@@ -59,19 +59,23 @@ def test_agent_reroutes_with_csrf_and_the_new_referents_are_told(client: tuple[F
     refused = c.post(f"/signalements/{number}/service", data={"service": "voirie"})
     assert refused.status_code == 400 and _report(c, number).service == "eclairage"  # no CSRF token
 
-    done = c.post(f"/signalements/{number}/service",
-                  data={"service": "voirie", "note_service": "Le mât est tombé", "csrf_token": token})
+    done = c.post(
+        f"/signalements/{number}/service",
+        data={"service": "voirie", "note_service": "Le mât est tombé", "csrf_token": token},
+    )
     assert done.status_code == 303 and done.headers["Location"].endswith(f"/signalements/{number}")
     page = c.get(f"/signalements/{number}").get_data(as_text=True)
     assert "Signalement réaffecté au service « Voirie ». 1 message(s) aux référents en cours d&#39;envoi." in page
     report = _report(c, number)
     assert report.service == "voirie" and report.zone == "est"
     events = _rows(c, Event, report_id=report.id, action="rerouted")
-    assert [e.detail for e in events] == [{"from": "eclairage", "to": "voirie", "note": "Le mât est tombé",
-                                           "notified": 1}]
+    assert [e.detail for e in events] == [
+        {"from": "eclairage", "to": "voirie", "note": "Le mât est tombé", "notified": 1}
+    ]
     assert events[0].actor.startswith("admin-")  # the signed-in agent
     assert [o.recipient for o in _rows(c, Outbox, report_id=report.id, kind="referent:voirie")] == [
-        "voirie@mairie.localhost"]
+        "voirie@mairie.localhost"
+    ]
 
     same = c.post(f"/signalements/{number}/service", data={"service": "voirie", "csrf_token": token})
     assert same.status_code == 303

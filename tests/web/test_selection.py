@@ -33,9 +33,12 @@ def office(make_config: Callable[..., Config]) -> tuple[Flask, list[str]]:
     res = build_resources(make_config(), mailer=ConsoleMailer())
     numbers = []
     for i, service in enumerate(SERVICES):
-        raw = citizen_email(sender=f"Citoyen {i} <citoyen{i}.{uuid.uuid4().hex[:6]}@example.org>",
-                            subject=f"Problème {i}", body=f"Bonjour, problème numéro {i} dans ma rue.",
-                            message_id=f"{uuid.uuid4().hex}@example.org")
+        raw = citizen_email(
+            sender=f"Citoyen {i} <citoyen{i}.{uuid.uuid4().hex[:6]}@example.org>",
+            subject=f"Problème {i}",
+            body=f"Bonjour, problème numéro {i} dans ma rue.",
+            message_id=f"{uuid.uuid4().hex}@example.org",
+        )
         rid, _ = store_raw(res.factory, channel="email", source="mairie", external_key=email_key(raw), payload=raw)
         outcome = process_raw(res, rid)
         assert outcome.status == "processed" and outcome.tracking_number
@@ -63,8 +66,11 @@ def _post(client: FlaskClient, data: dict[str, object]) -> str:
 
 def _audit(app: Flask, action: str) -> list[tuple[str, int, int | None]]:
     with app.extensions["guichet"].factory() as s:
-        rows = s.execute(select(AuditLog.detail, AuditLog.status, AuditLog.report_id)
-                         .where(AuditLog.action == action).order_by(AuditLog.id)).all()
+        rows = s.execute(
+            select(AuditLog.detail, AuditLog.status, AuditLog.report_id)
+            .where(AuditLog.action == action)
+            .order_by(AuditLog.id)
+        ).all()
     return [(d["numero"], status, rid) for d, status, rid in rows]
 
 
@@ -108,8 +114,17 @@ def test_status_of_a_selection_is_previewed_then_confirmed(office: tuple[Flask, 
     app, numbers = office
     admin, _ = _client(app, "admin")
     token = csrf_token(admin, "/")
-    preview = admin.post("/selection", data={"csrf_token": token, "action": "statut", "apercu": "1",
-                                             "statut": "resolu", "note": "Réparé ce matin", "n": numbers[:2]})
+    preview = admin.post(
+        "/selection",
+        data={
+            "csrf_token": token,
+            "action": "statut",
+            "apercu": "1",
+            "statut": "resolu",
+            "note": "Réparé ce matin",
+            "n": numbers[:2],
+        },
+    )
     assert preview.status_code == 200
     page = html.unescape(preview.get_data(as_text=True))
     assert "Passage au statut « Résolu » de 2 signalement(s)" in page
@@ -136,8 +151,10 @@ def test_rejecting_a_selection_needs_a_reason_in_french(office: tuple[Flask, lis
     text = _post(admin, {"action": "statut", "statut": "rejete", "n": numbers[:1]})
     assert "Non modifié(s) :" in text and "motif" in text.lower()
     token = csrf_token(admin, "/")
-    answer = admin.post("/selection", data={"csrf_token": token, "action": "statut", "apercu": "1",
-                                            "statut": "inexistant", "n": numbers[:1]})
+    answer = admin.post(
+        "/selection",
+        data={"csrf_token": token, "action": "statut", "apercu": "1", "statut": "inexistant", "n": numbers[:1]},
+    )
     assert answer.status_code == 303
     assert "Statut inconnu : inexistant." in html.unescape(admin.get("/").get_data(as_text=True))
 
@@ -147,8 +164,9 @@ def test_reception_reroutes_but_may_not_assign_or_change_status(office: tuple[Fl
     reception, _ = _client(app, "accueil")
     text = _post(reception, {"action": "statut", "statut": "resolu", "n": numbers})
     assert "Votre rôle ne permet pas cette action." in text
-    text = _post(reception, {"action": "service", "service": "proprete", "note_service": "Plutôt propreté",
-                             "n": numbers})
+    text = _post(
+        reception, {"action": "service", "service": "proprete", "note_service": "Plutôt propreté", "n": numbers}
+    )
     assert f"3 signalement(s) réaffecté(s) : {', '.join(numbers)}." in text
     with app.extensions["guichet"].factory() as s:
         assert set(s.execute(select(Report.service)).scalars()) == {"proprete"}
@@ -163,8 +181,9 @@ def test_reception_reroutes_but_may_not_assign_or_change_status(office: tuple[Fl
 def test_export_of_a_selection_holds_the_ticked_reports_only(office: tuple[Flask, list[str]]) -> None:
     app, numbers = office
     agent, _ = _client(app, "agent", "voirie")
-    answer = agent.post("/selection", data={"csrf_token": csrf_token(agent, "/"), "action": "exporter",
-                                            "n": [numbers[1], numbers[2]]})
+    answer = agent.post(
+        "/selection", data={"csrf_token": csrf_token(agent, "/"), "action": "exporter", "n": [numbers[1], numbers[2]]}
+    )
     assert answer.status_code == 303 and "/exports/signalements.csv" in answer.headers["Location"]
     download = agent.get(answer.headers["Location"])
     assert download.status_code == 200 and download.mimetype == "text/csv"

@@ -42,8 +42,12 @@ def test_a_copied_cookie_stops_working_when_its_owner_signs_out(make_config: Cal
     assert client.post("/deconnexion", data={"csrf_token": csrf_token(client, "/saisie")}).status_code == 303
     assert _with_cookie(app, copied).get("/").status_code == 302  # revoked on the server
     with app.extensions["guichet"].factory() as s:
-        assert s.execute(select(func.count()).select_from(UserSession)
-                         .where(UserSession.revoked_at.is_not(None))).scalar_one() == 1
+        assert (
+            s.execute(
+                select(func.count()).select_from(UserSession).where(UserSession.revoked_at.is_not(None))
+            ).scalar_one()
+            == 1
+        )
 
 
 def test_signing_out_ends_only_that_session(make_config: Callable[..., Config]) -> None:

@@ -52,9 +52,20 @@ def aged_token(app: Flask, seconds: float = 10, nonce: str | None = None) -> str
 
 
 def send(client: FlaskClient, *, token: str | None = None, **fields: Any) -> Any:
-    data = {"jeton": token or aged_token(client.application), "categorie": "", "description": LAMP,
-            "adresse": "", "lat": "", "lon": "", "nom": "Paulette Durand", "email": "paulette.durand@example.fr",
-            "telephone": "", "suivi": "email", HONEYPOT: "", **fields}
+    data = {
+        "jeton": token or aged_token(client.application),
+        "categorie": "",
+        "description": LAMP,
+        "adresse": "",
+        "lat": "",
+        "lon": "",
+        "nom": "Paulette Durand",
+        "email": "paulette.durand@example.fr",
+        "telephone": "",
+        "suivi": "email",
+        HONEYPOT: "",
+        **fields,
+    }
     return client.post("/signaler", data=data, content_type="multipart/form-data")
 
 
@@ -75,8 +86,19 @@ def test_form_is_french_labelled_without_inline_script_and_not_framable_by_defau
     answer = client.get("/signaler")
     page = answer.get_data(as_text=True)
     assert answer.status_code == 200 and '<html lang="fr">' in page and "Signaler un problème" in page
-    for name in ("categorie", "description", "adresse", "lat", "lon", "photo", "nom", "email", "telephone",
-                 "suivi-email", "suivi-sms"):
+    for name in (
+        "categorie",
+        "description",
+        "adresse",
+        "lat",
+        "lon",
+        "photo",
+        "nom",
+        "email",
+        "telephone",
+        "suivi-email",
+        "suivi-sms",
+    ):
         assert f'for="{name}"' in page and f'id="{name}"' in page, name
     assert "Je ne sais pas (la mairie choisira)" in page and "Éclairage public" in page
     assert re.search(r'<div class="piege" aria-hidden="true">', page) and f'name="{HONEYPOT}"' in page
@@ -87,7 +109,8 @@ def test_form_is_french_labelled_without_inline_script_and_not_framable_by_defau
 
 
 def test_a_report_from_the_form_is_filed_confirmed_and_its_number_and_link_shown(
-        client: FlaskClient, res: Resources) -> None:
+    client: FlaskClient, res: Resources
+) -> None:
     answer = send(client, adresse="12 rue de la Roquette")
     page = answer.get_data(as_text=True)
     assert answer.status_code == 200, page[:2000]
@@ -106,8 +129,9 @@ def test_a_report_from_the_form_is_filed_confirmed_and_its_number_and_link_shown
 
 
 def test_chosen_category_and_pin_are_kept(client: FlaskClient, res: Resources) -> None:
-    answer = send(client, categorie="voirie", description="Un trou profond sur la chaussée.",
-                  lat="48.857876", lon="2.347579")
+    answer = send(
+        client, categorie="voirie", description="Un trou profond sur la chaussée.", lat="48.857876", lon="2.347579"
+    )
     assert answer.status_code == 200
     [report] = reports(res)
     assert report.category == "voirie" and report.category_source == "app"
@@ -131,16 +155,21 @@ def test_photo_gps_places_the_report_and_every_stored_copy_is_stripped(client: F
 
 
 def test_svg_and_non_images_are_refused_in_french_and_nothing_is_stored(client: FlaskClient, res: Resources) -> None:
-    for upload in ((io.BytesIO(SVG), "<img src=x onerror=alert(1)>.svg", "image/svg+xml"),
-                   (io.BytesIO(SVG), "photo.png", "image/png"),
-                   (io.BytesIO(b"GIF89a" + b"\0" * 40), "anim.gif", "application/octet-stream")):
+    for upload in (
+        (io.BytesIO(SVG), "<img src=x onerror=alert(1)>.svg", "image/svg+xml"),
+        (io.BytesIO(SVG), "photo.png", "image/png"),
+        (io.BytesIO(b"GIF89a" + b"\0" * 40), "anim.gif", "application/octet-stream"),
+    ):
         answer = send(client, adresse="12 rue de la Roquette", photo=upload)
         page = answer.get_data(as_text=True)
         assert answer.status_code == 422 and 'role="alert"' in page
         assert "pas une photo (JPEG, PNG, WebP ou HEIC)" in page
         assert "<img src=x" not in page and "<svg" not in page
-    first = send(client, adresse="12 rue de la Roquette",
-                 photo=(io.BytesIO(SVG), "<img src=x onerror=alert(1)>.svg", "image/svg+xml"))
+    first = send(
+        client,
+        adresse="12 rue de la Roquette",
+        photo=(io.BytesIO(SVG), "<img src=x onerror=alert(1)>.svg", "image/svg+xml"),
+    )
     assert "« &lt;img src=x onerror=alert(1)&gt;.svg » n&#39;est pas une photo" in first.get_data(as_text=True)
     assert raw_count(res) == 0
 
@@ -187,9 +216,17 @@ def test_reports_per_client_address_are_limited(make_config: Callable[..., Confi
         assert send(client, adresse="12 rue de la Roquette").status_code == 200
     refused = send(client, adresse="12 rue de la Roquette")
     assert refused.status_code == 429 and "2 par heure au plus" in refused.get_data(as_text=True)
-    other = client.post("/signaler", environ_base={"REMOTE_ADDR": "192.0.2.7"}, content_type="multipart/form-data",
-                        data={"jeton": aged_token(client.application), "description": LAMP,
-                              "adresse": "12 rue de la Roquette", "suivi": "email"})
+    other = client.post(
+        "/signaler",
+        environ_base={"REMOTE_ADDR": "192.0.2.7"},
+        content_type="multipart/form-data",
+        data={
+            "jeton": aged_token(client.application),
+            "description": LAMP,
+            "adresse": "12 rue de la Roquette",
+            "suivi": "email",
+        },
+    )
     assert other.status_code == 200  # another connection is not blocked
     assert len(reports(res)) == 3
 
@@ -210,10 +247,18 @@ def test_errors_are_announced_on_their_fields_and_the_values_kept(client: FlaskC
 
 
 def test_citizen_who_chooses_sms_is_confirmed_by_sms_not_email(
-        make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch) -> None:
+    make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TEST_TWILIO_TOKEN", "jeton-secret")
-    cfg = make_config(twilio={"enabled": True, "account_sid": "AC" + "0" * 32, "numbers": [TOWN],
-                              "auth_token": {"env": "TEST_TWILIO_TOKEN"}, "public_base_url": "https://guichet.test"})
+    cfg = make_config(
+        twilio={
+            "enabled": True,
+            "account_sid": "AC" + "0" * 32,
+            "numbers": [TOWN],
+            "auth_token": {"env": "TEST_TWILIO_TOKEN"},
+            "public_base_url": "https://guichet.test",
+        }
+    )
     res = build_resources(cfg, mailer=ConsoleMailer())
     client = create_app(cfg, resources=res).test_client()
     answer = send(client, adresse="12 rue de la Roquette", suivi="sms", telephone="06 12 34 56 78")
@@ -229,8 +274,12 @@ def test_anonymous_report_is_filed_without_confirmation(client: FlaskClient, res
     [report] = reports(res)
     with res.factory() as s:
         assert s.execute(select(func.count()).select_from(Outbox)).scalar_one() == 0
-        assert s.execute(select(Event).where(Event.report_id == report.id,
-                                             Event.action == "confirmation_skipped")).scalar_one() is not None
+        assert (
+            s.execute(
+                select(Event).where(Event.report_id == report.id, Event.action == "confirmation_skipped")
+            ).scalar_one()
+            is not None
+        )
 
 
 def test_embedding_origins_drive_frame_ancestors_on_the_form_only(make_config: Callable[..., Config]) -> None:
@@ -261,8 +310,9 @@ def test_oversized_body_is_refused_before_reading(make_config: Callable[..., Con
     app = create_app(cfg, resources=res)
     limit = limits.route_limits(cfg)["signaler.submit"]
     assert limit == 3 * 1_000_000 + limits.MULTIPART_MARGIN  # three photos and the fields
-    answer = app.test_client().post("/signaler", data=b"x" * (limit + 1),
-                                    content_type="multipart/form-data; boundary=x")
+    answer = app.test_client().post(
+        "/signaler", data=b"x" * (limit + 1), content_type="multipart/form-data; boundary=x"
+    )
     assert answer.status_code == 413 and "Requête trop volumineuse" in answer.get_data(as_text=True)
     assert raw_count(res) == 0
 

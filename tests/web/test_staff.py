@@ -42,10 +42,20 @@ def form_token(client: FlaskClient) -> str:
 
 
 def submit(client: FlaskClient, **fields: Any) -> Any:
-    data = {"csrf_token": form_token(client), "jeton": uuid.uuid4().hex, "canal": "telephone",
-            "nom": "Mme Paulette Durand", "email": "paulette.durand@example.fr", "telephone": "",
-            "texte": "Un lampadaire ne s'allume plus devant le 12 rue de la Roquette depuis lundi.",
-            "categorie": "", "adresse": "", "lat": "", "lon": "", **fields}
+    data = {
+        "csrf_token": form_token(client),
+        "jeton": uuid.uuid4().hex,
+        "canal": "telephone",
+        "nom": "Mme Paulette Durand",
+        "email": "paulette.durand@example.fr",
+        "telephone": "",
+        "texte": "Un lampadaire ne s'allume plus devant le 12 rue de la Roquette depuis lundi.",
+        "categorie": "",
+        "adresse": "",
+        "lat": "",
+        "lon": "",
+        **fields,
+    }
     return client.post("/saisie", data=data, content_type="multipart/form-data")
 
 
@@ -90,8 +100,16 @@ def test_phone_call_becomes_a_classified_located_confirmed_report(client: FlaskC
 
 def test_agent_category_point_and_photo_are_kept(client: FlaskClient, res: Resources) -> None:
     photo = (io.BytesIO(jpeg_with_gps(48.8534, 2.3488)), "trou.jpg", "image/jpeg")
-    answer = submit(client, canal="accueil", categorie="voirie", texte="Nid de poule signalé au guichet.",
-                    lat="48.857876", lon="2.347579", adresse="Place de l'Hôtel de Ville", photo=photo)
+    answer = submit(
+        client,
+        canal="accueil",
+        categorie="voirie",
+        texte="Nid de poule signalé au guichet.",
+        lat="48.857876",
+        lon="2.347579",
+        adresse="Place de l'Hôtel de Ville",
+        photo=photo,
+    )
     assert answer.status_code == 303
     report = only_report(res)
     assert report.channel == "accueil" and report.category == "voirie" and report.category_source == "agent"
@@ -118,8 +136,13 @@ def test_same_nonce_with_other_content_is_another_entry(client: FlaskClient, res
     # The browser's back button brings the form back with its nonce; the agent types the next call in it.
     nonce = uuid.uuid4().hex
     first = submit(client, jeton=nonce)
-    second = submit(client, jeton=nonce, nom="M. Karim Benali", email="karim.benali@example.fr",
-                    texte="Un nid-de-poule profond devant le 3 rue de la Roquette, dangereux pour les vélos.")
+    second = submit(
+        client,
+        jeton=nonce,
+        nom="M. Karim Benali",
+        email="karim.benali@example.fr",
+        texte="Un nid-de-poule profond devant le 3 rue de la Roquette, dangereux pour les vélos.",
+    )
     assert first.status_code == second.status_code == 303
     assert first.headers["Location"] != second.headers["Location"]
     with res.factory() as s:
@@ -129,20 +152,24 @@ def test_same_nonce_with_other_content_is_another_entry(client: FlaskClient, res
     assert "Déjà enregistré" not in client.get(second.headers["Location"]).get_data(as_text=True)
 
 
-@pytest.mark.parametrize(("fields", "message"), [
-    ({"texte": "  "}, "Décrivez le problème signalé."),
-    ({"email": "pas-une-adresse"}, "Adresse électronique invalide."),
-    ({"telephone": "12"}, "Numéro de téléphone invalide"),
-    ({"canal": "pigeon"}, "Choisissez par où le signalement est arrivé."),
-    ({"categorie": "inconnue"}, "Catégorie inconnue."),
-    ({"lat": "45.76", "lon": "4.83"}, "Ce point est en dehors de la commune."),  # Lyon
-    ({"lat": "abc", "lon": "2.3"}, "Coordonnées illisibles"),
-    ({"lat": "91", "lon": "2.3"}, "Coordonnées hors limites."),
-    ({"jeton": "x"}, "Formulaire expiré"),
-    ({"photo": (io.BytesIO(b"%PDF-1.4"), "lettre.pdf", "application/pdf")}, "n'est pas une photo"),
-])
-def test_bad_input_gets_a_french_error_and_keeps_the_values(client: FlaskClient, res: Resources,
-                                                             fields: dict[str, Any], message: str) -> None:
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"texte": "  "}, "Décrivez le problème signalé."),
+        ({"email": "pas-une-adresse"}, "Adresse électronique invalide."),
+        ({"telephone": "12"}, "Numéro de téléphone invalide"),
+        ({"canal": "pigeon"}, "Choisissez par où le signalement est arrivé."),
+        ({"categorie": "inconnue"}, "Catégorie inconnue."),
+        ({"lat": "45.76", "lon": "4.83"}, "Ce point est en dehors de la commune."),  # Lyon
+        ({"lat": "abc", "lon": "2.3"}, "Coordonnées illisibles"),
+        ({"lat": "91", "lon": "2.3"}, "Coordonnées hors limites."),
+        ({"jeton": "x"}, "Formulaire expiré"),
+        ({"photo": (io.BytesIO(b"%PDF-1.4"), "lettre.pdf", "application/pdf")}, "n'est pas une photo"),
+    ],
+)
+def test_bad_input_gets_a_french_error_and_keeps_the_values(
+    client: FlaskClient, res: Resources, fields: dict[str, Any], message: str
+) -> None:
     answer = submit(client, nom="Jean Valjean", **fields)
     page = html.unescape(answer.get_data(as_text=True))
     assert answer.status_code == 400 and message in page
@@ -151,23 +178,33 @@ def test_bad_input_gets_a_french_error_and_keeps_the_values(client: FlaskClient,
         assert s.execute(select(func.count()).select_from(RawMessage)).scalar_one() == 0
 
 
-def test_phone_only_citizen_without_sms_gets_no_confirmation_and_it_says_why(client: FlaskClient,
-                                                                             res: Resources) -> None:
+def test_phone_only_citizen_without_sms_gets_no_confirmation_and_it_says_why(
+    client: FlaskClient, res: Resources
+) -> None:
     assert submit(client, email="", telephone="06 12 34 56 78", canal="courrier").status_code == 303
     report = only_report(res)
     with res.factory() as s:
         confirmations = select(func.count()).select_from(Outbox).where(Outbox.kind == "confirmation")
         assert s.execute(confirmations).scalar_one() == 0
-        skipped = s.execute(select(Event).where(Event.report_id == report.id,
-                                                Event.action == "confirmation_skipped")).scalar_one()
+        skipped = s.execute(
+            select(Event).where(Event.report_id == report.id, Event.action == "confirmation_skipped")
+        ).scalar_one()
     assert "SMS n'est pas configuré" in skipped.detail["reason"]
 
 
 def test_phone_only_citizen_is_confirmed_by_sms_when_the_town_sends_sms(
-        make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch) -> None:
+    make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TEST_TWILIO_TOKEN", "jeton-secret")
-    cfg = make_config(twilio={"enabled": True, "account_sid": "AC" + "0" * 32, "numbers": [TOWN],
-                              "auth_token": {"env": "TEST_TWILIO_TOKEN"}, "public_base_url": "https://guichet.test"})
+    cfg = make_config(
+        twilio={
+            "enabled": True,
+            "account_sid": "AC" + "0" * 32,
+            "numbers": [TOWN],
+            "auth_token": {"env": "TEST_TWILIO_TOKEN"},
+            "public_base_url": "https://guichet.test",
+        }
+    )
     res = build_resources(cfg, mailer=ConsoleMailer())
     client = signed_in(create_app(cfg, resources=res), "accueil")
     assert submit(client, email="", telephone="06 12 34 56 78").status_code == 303

@@ -38,8 +38,17 @@ def app(make_config: Callable[..., Config]) -> Flask:
 def hotspot(session: Session, cfg: Config, category: str, n: int, voie: str, north_m: float = 0) -> None:
     for i in range(n):
         lat, lon = offset(ROQUETTE, north_m + 10 * i, 0)
-        make_report(session, config=cfg, created=datetime(2024, 6, 14, 8, tzinfo=UTC) + timedelta(minutes=i),
-                    category=category, lat=lat, lon=lon, voie=voie, channel="open311", source="app")
+        make_report(
+            session,
+            config=cfg,
+            created=datetime(2024, 6, 14, 8, tzinfo=UTC) + timedelta(minutes=i),
+            category=category,
+            lat=lat,
+            lon=lon,
+            voie=voie,
+            channel="open311",
+            source="app",
+        )
 
 
 def page(client: object, path: str, **args: str) -> str:
@@ -95,8 +104,7 @@ def test_precision_without_review_on_the_page(app: Flask, make_config: Callable[
     assert "Aucun signalement transmis sans revue" not in html
     assert "seuils appliqués\n    lors de ces transmissions : 85\u00a0%, 90\u00a0%" in html
     table = html.split('<table class="st-table" id="table-sans-revue">')[1].split("</table>")[0]
-    assert "<caption>Précision par catégorie des signalements transmis sans revue, du 01/06/2024 au 15/06/2024" \
-        in table
+    assert "<caption>Précision par catégorie des signalements transmis sans revue, du 01/06/2024 au 15/06/2024" in table
     assert row(table, "Voirie et espace public") == ["2", "0", "100,0\u00a0%"]
     assert row(table, "Éclairage public") == ["1", "1", "0,0\u00a0%"]
     assert row(table, "Toutes catégories") == ["5", "1", "80,0\u00a0%"]

@@ -35,8 +35,13 @@ RECORDING = "RE" + "fedcba9876543210" * 2
 
 def twilio_settings(**extra: Any) -> dict[str, Any]:
     """The twilio section of a test configuration (token read from TEST_TWILIO_TOKEN)."""
-    return {"enabled": True, "account_sid": "AC" + "0" * 32, "auth_token": {"env": "TEST_TWILIO_TOKEN"},
-            "public_base_url": BASE, **extra}
+    return {
+        "enabled": True,
+        "account_sid": "AC" + "0" * 32,
+        "auth_token": {"env": "TEST_TWILIO_TOKEN"},
+        "public_base_url": BASE,
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -55,13 +60,25 @@ def client(make_app: Callable[..., Flask]) -> FlaskClient:
     return make_app().test_client()
 
 
-def post(client: FlaskClient, path: str, body: str, *, url: str | None = None, token: str = TOKEN,
-         sign_body: str | None = None, headers: dict[str, str] | None = None) -> Any:
+def post(
+    client: FlaskClient,
+    path: str,
+    body: str,
+    *,
+    url: str | None = None,
+    token: str = TOKEN,
+    sign_body: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
     """POST `body` (urlencoded) signed like Twilio, for `url` (default BASE + path) and `sign_body` params."""
     params = dict(parse_qsl(sign_body if sign_body is not None else body, keep_blank_values=True))
     signature = RequestValidator(token).compute_signature(url or BASE + path, params)
-    return client.post(path, data=body, content_type="application/x-www-form-urlencoded",
-                       headers={"X-Twilio-Signature": signature, **(headers or {})})
+    return client.post(
+        path,
+        data=body,
+        content_type="application/x-www-form-urlencoded",
+        headers={"X-Twilio-Signature": signature, **(headers or {})},
+    )
 
 
 def raw_rows(app: Flask) -> list[RawMessage]:
@@ -181,7 +198,9 @@ def test_replays_sequential_and_concurrent_store_one_row(make_app: Callable[...,
 
 
 def test_database_failure_spools_the_message_and_the_sweep_files_it_once(
-    make_app: Callable[..., Flask], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    make_app: Callable[..., Flask],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     from intake.pipeline.spool import drain, spool_folder, waiting
 
@@ -206,7 +225,9 @@ def test_database_failure_spools_the_message_and_the_sweep_files_it_once(
 
 
 def test_database_and_spool_failure_answers_503_and_logs_loudly(
-    make_app: Callable[..., Flask], make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch,
+    make_app: Callable[..., Flask],
+    make_config: Callable[..., Config],
+    monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     def broken(*_: Any, **__: Any) -> Any:
@@ -249,11 +270,24 @@ def test_status_callback_updates_outbox_and_records_opt_out(make_app: Callable[.
         report = Report(tracking_number="2025-00001", public_token="t" * 20, channel="sms")
         session.add_all([report, Contact(phone="+33612345678")])
         session.flush()
-        session.add(Outbox(report_id=report.id, kind="confirmation", channel="sms", recipient="+33612345678",
-                           message_id="m1", provider_id="SMout1", provider_status="queued"))
+        session.add(
+            Outbox(
+                report_id=report.id,
+                kind="confirmation",
+                channel="sms",
+                recipient="+33612345678",
+                message_id="m1",
+                provider_id="SMout1",
+                provider_status="queued",
+            )
+        )
     c = app.test_client()
-    assert post(c, "/twilio/status", urlencode({"MessageSid": "SMout1", "MessageStatus": "delivered",
-                                                  "To": "+33612345678"})).status_code == 204
+    assert (
+        post(
+            c, "/twilio/status", urlencode({"MessageSid": "SMout1", "MessageStatus": "delivered", "To": "+33612345678"})
+        ).status_code
+        == 204
+    )
     with factory() as session:
         assert session.execute(select(Outbox.provider_status)).scalar_one() == "delivered"
         assert session.execute(select(Contact.opt_out)).scalar_one() is False
@@ -276,23 +310,32 @@ def test_voice_disabled_says_no_calls_and_hangs_up(client: FlaskClient) -> None:
 
 def test_voice_enabled_records_with_escaped_greeting(make_app: Callable[..., Flask]) -> None:
     app = make_app(voice_enabled=True, voice_message='Bonjour <mairie> & "services"', voice_max_seconds=90)
-    resp = post(app.test_client(), "/twilio/voice",
-                urlencode({"CallSid": "CA1", "From": "+33612345678", "To": "+33700000000"}))
+    resp = post(
+        app.test_client(), "/twilio/voice", urlencode({"CallSid": "CA1", "From": "+33612345678", "To": "+33700000000"})
+    )
     root = ET.fromstring(resp.data)
     say, record = root
     assert say.text == 'Bonjour <mairie> & "services"' and b"&lt;mairie&gt; &amp;" in resp.data
     assert record.tag == "Record" and record.attrib == {
-        "maxLength": "90", "playBeep": "true",
+        "maxLength": "90",
+        "playBeep": "true",
         "recordingStatusCallback": BASE + "/twilio/voice/recording?From=%2B33612345678&To=%2B33700000000",
-        "recordingStatusCallbackMethod": "POST"}
+        "recordingStatusCallbackMethod": "POST",
+    }
 
 
 def test_voice_recording_keeps_the_caller_from_the_callback_query(make_app: Callable[..., Flask]) -> None:
     from intake.channels.sms import parse_voice
 
     app = make_app(voice_enabled=True, numbers=["+33700000000"])
-    body = urlencode({"CallSid": "CA9", "RecordingSid": RECORDING, "RecordingDuration": "7",
-                      "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/{RECORDING}"})
+    body = urlencode(
+        {
+            "CallSid": "CA9",
+            "RecordingSid": RECORDING,
+            "RecordingDuration": "7",
+            "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/{RECORDING}",
+        }
+    )
     path = "/twilio/voice/recording?From=%2B33612345678&To=%2B33700000000"
     assert post(app.test_client(), path, body).status_code == 204  # signed over the URL with its query
     [row] = raw_rows(app)
@@ -302,14 +345,25 @@ def test_voice_recording_keeps_the_caller_from_the_callback_query(make_app: Call
 
 def test_voice_recording_is_stored_once(make_app: Callable[..., Flask]) -> None:
     app = make_app(voice_enabled=True, numbers=["+33700000000"])
-    body = urlencode({"AccountSid": "AC" + "0" * 32, "CallSid": "CA1", "RecordingSid": RECORDING, "RecordingStatus":
-                      "completed", "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/{RECORDING}",
-                      "RecordingDuration": "12"})
+    body = urlencode(
+        {
+            "AccountSid": "AC" + "0" * 32,
+            "CallSid": "CA1",
+            "RecordingSid": RECORDING,
+            "RecordingStatus": "completed",
+            "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/{RECORDING}",
+            "RecordingDuration": "12",
+        }
+    )
     for _ in range(2):
         assert post(app.test_client(), "/twilio/voice/recording", body).status_code == 204
     [row] = raw_rows(app)
-    assert (row.channel, row.source, row.external_key, row.payload) == ("voice", "+33700000000", RECORDING,
-                                                                         body.encode())
+    assert (row.channel, row.source, row.external_key, row.payload) == (
+        "voice",
+        "+33700000000",
+        RECORDING,
+        body.encode(),
+    )
     assert post(app.test_client(), "/twilio/voice/recording", "CallSid=CA2").status_code == 400
 
 

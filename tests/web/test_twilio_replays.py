@@ -17,11 +17,16 @@ ORIGINAL = dict(parse_qsl(REAL_BODY, keep_blank_values=True))
 SIGNATURE = RequestValidator(TOKEN).compute_signature(URL, ORIGINAL)
 
 
-def _replay(app: Flask, params: dict[str, str], *, path: str = "/twilio/messages",
-            signature: str = SIGNATURE) -> TestResponse:
+def _replay(
+    app: Flask, params: dict[str, str], *, path: str = "/twilio/messages", signature: str = SIGNATURE
+) -> TestResponse:
     """Post `params` under the signature Twilio gave the captured request."""
-    return app.test_client().post(path, data=urlencode(params), content_type="application/x-www-form-urlencoded",
-                                  headers={"X-Twilio-Signature": signature})
+    return app.test_client().post(
+        path,
+        data=urlencode(params),
+        content_type="application/x-www-form-urlencoded",
+        headers={"X-Twilio-Signature": signature},
+    )
 
 
 def _resplit(**changes: str | None) -> dict[str, str]:
@@ -70,9 +75,12 @@ def test_repeated_parameter_is_refused(make_app: Callable[..., Flask]) -> None: 
     app = make_app()
     params = MultiDict(list(ORIGINAL.items()) + [("Body", "autre texte")])
     signature = RequestValidator(TOKEN).compute_signature(URL, params)
-    resp = app.test_client().post("/twilio/messages", data=urlencode(list(params.items(multi=True))),
-                                  content_type="application/x-www-form-urlencoded",
-                                  headers={"X-Twilio-Signature": signature})
+    resp = app.test_client().post(
+        "/twilio/messages",
+        data=urlencode(list(params.items(multi=True))),
+        content_type="application/x-www-form-urlencoded",
+        headers={"X-Twilio-Signature": signature},
+    )
     assert resp.status_code == 400 and "Body répété" in resp.get_data(as_text=True)
     assert raw_rows(app) == []
 
@@ -87,16 +95,18 @@ def test_sms_sid_aliases_must_agree(make_app: Callable[..., Flask]) -> None:  # 
 def test_recording_replayed_with_other_content_is_refused(make_app: Callable[..., Flask]) -> None:  # noqa: F811
     app = make_app(voice_enabled=True, numbers=["+33700000000"])
     url = BASE + "/twilio/voice/recording"
-    recording = {"AccountSid": "AC" + "0" * 32, "CallSid": "CA" + "1" * 32, "RecordingSid": RECORDING,
-                 "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/{RECORDING}",
-                 "RecordingStatus": "completed", "RecordingDuration": "12"}
+    recording = {
+        "AccountSid": "AC" + "0" * 32,
+        "CallSid": "CA" + "1" * 32,
+        "RecordingSid": RECORDING,
+        "RecordingUrl": f"https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/{RECORDING}",
+        "RecordingStatus": "completed",
+        "RecordingDuration": "12",
+    }
     other = {**recording, "RecordingUrl": "https://api.twilio.com/2010-04-01/Accounts/AC0/Recordings/RE-other"}
     sign = RequestValidator(TOKEN).compute_signature
-    assert _replay(app, recording, path="/twilio/voice/recording",
-                   signature=sign(url, recording)).status_code == 204
-    assert _replay(app, other, path="/twilio/voice/recording",
-                   signature=sign(url, other)).status_code == 409
+    assert _replay(app, recording, path="/twilio/voice/recording", signature=sign(url, recording)).status_code == 204
+    assert _replay(app, other, path="/twilio/voice/recording", signature=sign(url, other)).status_code == 409
     unknown = {**recording, "Digits": "1"}
-    assert _replay(app, unknown, path="/twilio/voice/recording",
-                   signature=sign(url, unknown)).status_code == 400
+    assert _replay(app, unknown, path="/twilio/voice/recording", signature=sign(url, unknown)).status_code == 400
     assert len(raw_rows(app)) == 1

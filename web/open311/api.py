@@ -30,8 +30,15 @@ def _service(code: str) -> dict[str, Any]:
     config = cfg()
     groups = {s.code: s.name for s in config.services}
     cat = next(c for c in config.categories if c.code == code)
-    return {"service_code": cat.code, "service_name": cat.label, "description": cat.label, "metadata": False,
-            "type": "realtime", "keywords": "", "group": groups.get(cat.service, cat.service)}
+    return {
+        "service_code": cat.code,
+        "service_name": cat.label,
+        "description": cat.label,
+        "metadata": False,
+        "type": "realtime",
+        "keywords": "",
+        "group": groups.get(cat.service, cat.service),
+    }
 
 
 @bp.get("/services.<fmt>")
@@ -81,8 +88,11 @@ def _window() -> tuple[datetime, datetime]:
     if end < start:
         raise Fail(400, "end_date avant start_date / end_date is before start_date")
     if end - start > WINDOW:
-        raise Fail(400, "intervalle de plus de 90 jours : réduisez start_date/end_date / "
-                        "the date range may not span more than 90 days")
+        raise Fail(
+            400,
+            "intervalle de plus de 90 jours : réduisez start_date/end_date / "
+            "the date range may not span more than 90 days",
+        )
     return start, end
 
 
@@ -109,8 +119,13 @@ def list_requests(fmt: str) -> Response:
     fmt = _start(fmt)
     search = _search()
     with factory()() as session:
-        records = publish(session, cfg(), find_requests(session, search, limit=MAX_LIST),
-                          base_url=cfg().town.public_url, secret=app_secret())
+        records = publish(
+            session,
+            cfg(),
+            find_requests(session, search, limit=MAX_LIST),
+            base_url=cfg().town.public_url,
+            secret=app_secret(),
+        )
     return render(records, fmt, root="service_requests")
 
 
@@ -119,8 +134,9 @@ def get_request(rid: str, fmt: str) -> Response:
     """One report by its public id (never by its sequential tracking number: it could be counted through)."""
     fmt = _start(fmt)
     with factory()() as session:
-        records = publish(session, cfg(), request_by_public_id(session, rid[:32]), base_url=cfg().town.public_url,
-                          secret=app_secret())
+        records = publish(
+            session, cfg(), request_by_public_id(session, rid[:32]), base_url=cfg().town.public_url, secret=app_secret()
+        )
     if not records:
         raise Fail(404, f"signalement inconnu : {rid[:20]} / unknown service_request_id")
     return render(records, fmt, root="service_requests")
@@ -143,5 +159,6 @@ def unknown(anything: str) -> Response:
     """Any other path or method: a resource the API does not have, or one asked without its suffix."""
     if request.method not in ("GET", "POST"):
         raise Fail(405, "méthode non permise (GET ou POST) / method not allowed")
-    raise Fail(404, "ressource inconnue (suffixe .json ou .xml requis) / unknown resource (.json or .xml suffix "
-                    "required)")
+    raise Fail(
+        404, "ressource inconnue (suffixe .json ou .xml requis) / unknown resource (.json or .xml suffix required)"
+    )

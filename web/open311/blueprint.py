@@ -87,5 +87,8 @@ def check_jurisdiction(value: str | None) -> None:
     if value is None or not value.strip():
         return
     if value.strip().lower() not in jurisdictions():
-        raise Fail(404, f"jurisdiction_id inconnu : {value.strip()[:60]} (ce serveur ne sert que "
-                        f"{cfg().town.name}) / unknown jurisdiction_id")
+        raise Fail(
+            404,
+            f"jurisdiction_id inconnu : {value.strip()[:60]} (ce serveur ne sert que "
+            f"{cfg().town.name}) / unknown jurisdiction_id",
+        )

@@ -11,8 +11,13 @@ from flask import Response, request
 
 FORMATS = ("json", "xml")
 # Plural element of each list the spec nests, with the name of one item (services > service, errors > error...).
-ITEMS = {"services": "service", "service_requests": "request", "errors": "error", "attributes": "attribute",
-         "values": "value"}
+ITEMS = {
+    "services": "service",
+    "service_requests": "request",
+    "errors": "error",
+    "attributes": "attribute",
+    "values": "value",
+}
 # Characters XML 1.0 cannot carry at all, even escaped: citizens' text may hold them (pasted control codes).
 _NOT_XML = re.compile("[^\x09\x0a\x0d\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -28,8 +33,10 @@ class Fail(Exception):
 def check_format(fmt: str) -> str:
     """The format asked by the URL's suffix; any other suffix is a standard 400 error (answered in JSON)."""
     if fmt not in FORMATS:
-        raise Fail(400, f"format non pris en charge : .{fmt[:10]} (utilisez .json ou .xml) / "
-                        "unsupported format, use .json or .xml")
+        raise Fail(
+            400,
+            f"format non pris en charge : .{fmt[:10]} (utilisez .json ou .xml) / unsupported format, use .json or .xml",
+        )
     return fmt
 
 

@@ -52,5 +52,9 @@ def media(ident: str) -> Response:
         raise Fail(404, _NOT_FOUND)
     data = current_app.extensions["guichet"].file_store.read(row.served_sha256)
     mime = "image/png" if data[:4] == b"\x89PNG" else "image/jpeg"
-    return send_file(io.BytesIO(data), mimetype=mime, max_age=86400,
-                     download_name="photo.png" if mime == "image/png" else "photo.jpg")
+    return send_file(
+        io.BytesIO(data),
+        mimetype=mime,
+        max_age=86400,
+        download_name="photo.png" if mime == "image/png" else "photo.jpg",
+    )

@@ -37,8 +37,9 @@ from intake.vocab import CLOSED
 from web.open311.media import media_url
 
 
-def publish(session: Session, config: Config, reports: Iterable[Report], *, base_url: str,
-            secret: bytes) -> list[dict[str, Any]]:
+def publish(
+    session: Session, config: Config, reports: Iterable[Report], *, base_url: str, secret: bytes
+) -> list[dict[str, Any]]:
     """The Open311 `request` records of `reports`, in order, with two extra queries in all."""
     rows = list(reports)
     ids = [r.id for r in rows]
@@ -54,24 +55,29 @@ def publish(session: Session, config: Config, reports: Iterable[Report], *, base
         shown = report.channel == CHANNEL and report.status != "rejete"
         photo = photos.get(report.id) if shown else None
         code = report.category
-        out.append({
-            "service_request_id": report.public_id,
-            "status": "closed" if report.status in CLOSED else "open",
-            "status_notes": public_status_text(config, report.status, report.status_reason, notes.get(report.id)),
-            "service_name": labels.get(code or "", code),
-            "service_code": code,
-            "description": (mask_contacts(description, region=config.town.phone_region)
-                            if shown and (description := public_description(report.description)) else None),
-            "agency_responsible": services.get(report.service or "", report.service),
-            "service_notice": None,
-            "requested_datetime": moment(report.created_at),
-            "updated_datetime": moment(report.updated_at),
-            "expected_datetime": None,
-            "address": public_place(report.address_voie),
-            "address_id": None,
-            "zipcode": report.address_postcode,
-            "lat": report.lat,
-            "long": report.lon,
-            "media_url": media_url(photo, base_url=base_url, secret=secret) if photo is not None else None,
-        })
+        out.append(
+            {
+                "service_request_id": report.public_id,
+                "status": "closed" if report.status in CLOSED else "open",
+                "status_notes": public_status_text(config, report.status, report.status_reason, notes.get(report.id)),
+                "service_name": labels.get(code or "", code),
+                "service_code": code,
+                "description": (
+                    mask_contacts(description, region=config.town.phone_region)
+                    if shown and (description := public_description(report.description))
+                    else None
+                ),
+                "agency_responsible": services.get(report.service or "", report.service),
+                "service_notice": None,
+                "requested_datetime": moment(report.created_at),
+                "updated_datetime": moment(report.updated_at),
+                "expected_datetime": None,
+                "address": public_place(report.address_voie),
+                "address_id": None,
+                "zipcode": report.address_postcode,
+                "lat": report.lat,
+                "long": report.lon,
+                "media_url": media_url(photo, base_url=base_url, secret=secret) if photo is not None else None,
+            }
+        )
     return out

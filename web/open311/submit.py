@@ -22,17 +22,44 @@ from intake.pipeline.rawstore import store_raw
 from web.open311.blueprint import bp, cfg, check_jurisdiction, factory, labels, log
 from web.open311.formats import Fail, check_format, render
 
-FIELDS = ("service_code", "lat", "long", "address_string", "address_id", "description", "media_url", "email",
-          "phone", "first_name", "last_name", "device_id", "account_id")
+FIELDS = (
+    "service_code",
+    "lat",
+    "long",
+    "address_string",
+    "address_id",
+    "description",
+    "media_url",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "device_id",
+    "account_id",
+)
 # Image types by their first bytes: what the client declares is not trusted.
 _MAGIC = ((b"\xff\xd8\xff", "image/jpeg"), (b"\x89PNG\r\n\x1a\n", "image/png"))
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1", b"avif")
-DECLARED = frozenset({"image/jpeg", "image/jpg", "image/pjpeg", "image/png", "image/webp", "image/heic",
-                      "image/heif", "image/avif", "application/octet-stream", ""})
+DECLARED = frozenset(
+    {
+        "image/jpeg",
+        "image/jpg",
+        "image/pjpeg",
+        "image/png",
+        "image/webp",
+        "image/heic",
+        "image/heif",
+        "image/avif",
+        "application/octet-stream",
+        "",
+    }
+)
 DUPLICATE_WINDOW = timedelta(hours=24)
 RATE_WINDOW = timedelta(minutes=1)
-NOTICE = ("Signalement reçu : son numéro de suivi sera donné par tokens/{token} dès son enregistrement. / "
-          "Request received: tokens/{token} will give its service_request_id once it is filed.")
+NOTICE = (
+    "Signalement reçu : son numéro de suivi sera donné par tokens/{token} dès son enregistrement. / "
+    "Request received: tokens/{token} will give its service_request_id once it is filed."
+)
 
 
 def _api_key_name(given: str | None) -> str:
@@ -84,21 +111,32 @@ def validated(form: Any) -> dict[str, str]:
     if lat is not None and lon is not None:
         fields["lat"], fields["long"] = repr(lat), repr(lon)
     elif not fields.get("address_string") and not fields.get("address_id"):
-        raise Fail(400, "localisation manquante : lat/long ou address_string / location required "
-                        "(lat/long or address_string)")
+        raise Fail(
+            400, "localisation manquante : lat/long ou address_string / location required (lat/long or address_string)"
+        )
     if len(fields.get("description", "")) > limits.max_description:
-        raise Fail(400, f"description trop longue (maximum {limits.max_description} caractères) / "
-                        "description too long")
+        raise Fail(400, f"description trop longue (maximum {limits.max_description} caractères) / description too long")
     if "email" in fields:
         email = single_address(fields["email"])
         if email is None:
-            raise Fail(400, "email invalide : une seule adresse, de la forme nom@domaine.fr / email must be "
-                            "exactly one valid address")
+            raise Fail(
+                400,
+                "email invalide : une seule adresse, de la forme nom@domaine.fr / email must be "
+                "exactly one valid address",
+            )
         fields["email"] = email
     if "media_url" in fields and not fields["media_url"].lower().startswith(("https://", "http://")):
         raise Fail(400, "media_url : adresse http(s) attendue / media_url must be an http(s) URL")
-    for key in ("address_string", "address_id", "media_url", "phone", "first_name", "last_name", "device_id",
-                "account_id"):
+    for key in (
+        "address_string",
+        "address_id",
+        "media_url",
+        "phone",
+        "first_name",
+        "last_name",
+        "device_id",
+        "account_id",
+    ):
         if len(fields.get(key, "")) > 500:
             raise Fail(400, f"{key} trop long (500 caractères au plus) / {key} too long")
     return fields
@@ -122,33 +160,48 @@ def _upload(files: Any, limit: int) -> dict[str, str] | None:
         return None
     declared = (media.mimetype or "").lower()
     if declared not in DECLARED:
-        raise Fail(400, f"type de fichier non accepté ({declared[:40]}) : photo JPEG, PNG, WebP ou HEIC / "
-                        "unsupported media type")
+        raise Fail(
+            400,
+            f"type de fichier non accepté ({declared[:40]}) : photo JPEG, PNG, WebP ou HEIC / unsupported media type",
+        )
     data = media.stream.read(limit + 1)
     if len(data) > limit:
         raise Fail(413, f"photo trop volumineuse (maximum {limit / 1_000_000:g} Mo) / media too large")
     kind = _image_type(data)
     if kind is None:
-        raise Fail(400, "type de fichier non reconnu : photo JPEG, PNG, WebP ou HEIC attendue / "
-                        "media is not a supported image")
+        raise Fail(
+            400, "type de fichier non reconnu : photo JPEG, PNG, WebP ou HEIC attendue / media is not a supported image"
+        )
     return {"filename": media.filename[:200], "content_type": kind, "data": base64.b64encode(data).decode("ascii")}
 
 
 def _multipart(limit: int, opened: list[IO[bytes]]) -> tuple[Any, Any]:
     """Parse a multipart body strictly: a malformed one is a 400, and every spooled file lands in `opened`."""
 
-    def spool(total_content_length: int | None, content_type: str | None, filename: str | None = None,
-              content_length: int | None = None) -> IO[bytes]:
-        handle = default_stream_factory(total_content_length=total_content_length, content_type=content_type,
-                                        filename=filename, content_length=content_length)
+    def spool(
+        total_content_length: int | None,
+        content_type: str | None,
+        filename: str | None = None,
+        content_length: int | None = None,
+    ) -> IO[bytes]:
+        handle = default_stream_factory(
+            total_content_length=total_content_length,
+            content_type=content_type,
+            filename=filename,
+            content_length=content_length,
+        )
         opened.append(handle)
         return handle
 
-    parser = FormDataParser(stream_factory=spool, max_form_memory_size=request.max_form_memory_size,
-                            max_content_length=limit, silent=False, max_form_parts=request.max_form_parts)
+    parser = FormDataParser(
+        stream_factory=spool,
+        max_form_memory_size=request.max_form_memory_size,
+        max_content_length=limit,
+        silent=False,
+        max_form_parts=request.max_form_parts,
+    )
     try:
-        _, form, files = parser.parse(request.stream, request.mimetype, request.content_length,
-                                      request.mimetype_params)
+        _, form, files = parser.parse(request.stream, request.mimetype, request.content_length, request.mimetype_params)
     except ValueError:  # werkzeug's "Missing boundary", "Unexpected end of form"...
         raise Fail(400, "corps multipart illisible (tronqué ou sans boundary) / malformed multipart body") from None
     return form, files
@@ -196,8 +249,11 @@ def _throttle(key: str, limit: int, who: str) -> None:
         if count == 1:  # a new window: old counters go (a cheap, indexed delete, at most once a minute per key)
             ratelimit.prune(session, older_than=timedelta(days=1))
     if count > limit:
-        raise Fail(429, f"trop de demandes {who} ({limit} par minute au plus) : réessayez dans une minute / "
-                        "too many requests, retry in a minute")
+        raise Fail(
+            429,
+            f"trop de demandes {who} ({limit} par minute au plus) : réessayez dans une minute / "
+            "too many requests, retry in a minute",
+        )
 
 
 @bp.post("/requests.<fmt>")
@@ -205,8 +261,9 @@ def create_request(fmt: str) -> tuple[Response, int] | Response:
     """A citizen's request from an app: validate, store verbatim (without the api_key), enqueue, answer a token."""
     fmt = check_format(fmt)
     settings = cfg().open311
-    _throttle(f"open311:ip:{request.remote_addr or ''}", settings.max_requests_per_address_per_minute,
-              "depuis cette adresse")
+    _throttle(
+        f"open311:ip:{request.remote_addr or ''}", settings.max_requests_per_address_per_minute, "depuis cette adresse"
+    )
     limit = int(settings.max_media_mb * 1_000_000)
     request.max_content_length = limit + 200_000  # werkzeug stops reading beyond it: a 413, not a full disk
     if (request.content_length or 0) > limit + 200_000:
@@ -227,11 +284,13 @@ def create_request(fmt: str) -> tuple[Response, int] | Response:
     payload = json.dumps(fields, ensure_ascii=False, sort_keys=True).encode("utf-8")
     earlier = _already_received(source[:80], payload)
     if earlier is not None:
-        raise Fail(409, f"demande déjà reçue, jeton {earlier} (voir tokens/{earlier}) / duplicate request, "
-                        f"already received as token {earlier}")
+        raise Fail(
+            409,
+            f"demande déjà reçue, jeton {earlier} (voir tokens/{earlier}) / duplicate request, "
+            f"already received as token {earlier}",
+        )
     token = uuid.uuid4().hex
-    raw_id, created = store_raw(factory(), channel="open311", source=source[:80], external_key=token,
-                                payload=payload)
+    raw_id, created = store_raw(factory(), channel="open311", source=source[:80], external_key=token, payload=payload)
     if created:
         _enqueue(raw_id)
     record = {"token": token, "service_notice": NOTICE.format(token=token), "account_id": None}

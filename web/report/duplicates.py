@@ -70,12 +70,16 @@ def merge_into(number: str) -> Any:
         outbox_ids: list[int] = []
         for row in moved:
             try:
-                outbox_ids += change_status(session, config, row, main.status, actor=current_actor(),
-                                            reason=main.status_reason)
+                outbox_ids += change_status(
+                    session, config, row, main.status, actor=current_actor(), reason=main.status_reason
+                )
             except ValueError:  # a main rejected without a known reason: the duplicate keeps its status
                 pass
         main_number = main.tracking_number
     send_soon(outbox_ids)
-    flash(f"Le signalement n° {number} est fusionné avec le n° {main_number} (il en devient un doublon)."
-          + (f" {len(outbox_ids)} message(s) aux citoyens en cours d'envoi." if outbox_ids else ""), "info")
+    flash(
+        f"Le signalement n° {number} est fusionné avec le n° {main_number} (il en devient un doublon)."
+        + (f" {len(outbox_ids)} message(s) aux citoyens en cours d'envoi." if outbox_ids else ""),
+        "info",
+    )
     return redirect(url_for("report.page", number=main_number)), 303

@@ -14,8 +14,28 @@ from web.common import cfg, map_centre, res
 from web.report.blueprint import bp
 
 # What an email's HTML may keep on the page: text structure only (no links, images, styles or attributes).
-SAFE_TAGS = frozenset({"p", "br", "div", "span", "b", "i", "strong", "em", "ul", "ol", "li", "blockquote", "table",
-                       "tr", "td", "th", "tbody", "thead"})
+SAFE_TAGS = frozenset(
+    {
+        "p",
+        "br",
+        "div",
+        "span",
+        "b",
+        "i",
+        "strong",
+        "em",
+        "ul",
+        "ol",
+        "li",
+        "blockquote",
+        "table",
+        "tr",
+        "td",
+        "th",
+        "tbody",
+        "thead",
+    }
+)
 
 
 def safe_html(html: str | None) -> Markup:
@@ -43,8 +63,19 @@ def page(number: str, preview: dict[str, Any] | None = None) -> str:
         users = assignable(session, rep)
         assignee = next((u.display_name for u in users if u.id == rep.assignee_id), None)
         replies_to = reporters_of(session, cfg(), rep)
-        return render_template("report.html", report=rep, safe_html=safe_html, linked=linked, main=main,
-                               channels=channels, channel_labels=CHANNEL_LABELS, preview=preview,
-                               assignable=[(u.id, u.display_name) for u in users], assignee=assignee,
-                               replies_to=replies_to, centre=centre, address=describe(rep),
-                               position_note=note(rep))
+        return render_template(
+            "report.html",
+            report=rep,
+            safe_html=safe_html,
+            linked=linked,
+            main=main,
+            channels=channels,
+            channel_labels=CHANNEL_LABELS,
+            preview=preview,
+            assignable=[(u.id, u.display_name) for u in users],
+            assignee=assignee,
+            replies_to=replies_to,
+            centre=centre,
+            address=describe(rep),
+            position_note=note(rep),
+        )

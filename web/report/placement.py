@@ -31,9 +31,16 @@ def place(number: str) -> Any:
             rep = report_or_404(session, number)
             address = request.form.get("adresse")
             use_point = lat is not None and lon is not None and request.form.get("mode") != "adresse"
-            label = place_by_agent(session, cfg(), understanding, rep,
-                                   lat=lat if use_point else None, lon=lon if use_point else None,
-                                   address=address, actor=current_actor())
+            label = place_by_agent(
+                session,
+                cfg(),
+                understanding,
+                rep,
+                lat=lat if use_point else None,
+                lon=lon if use_point else None,
+                address=address,
+                actor=current_actor(),
+            )
     except ValueError as exc:
         flash(f"Position non enregistrée : {exc}.", "erreur")
         return back(number, "#position")

@@ -16,8 +16,9 @@ def reply(number: str) -> Any:
     """Answer the citizen on their channel; the message leaves through the outbox."""
     try:
         with res().factory() as session, session.begin():
-            ids = reply_to_citizen(session, cfg(), report_or_404(session, number), request.form.get("texte") or "",
-                                   actor=current_actor())
+            ids = reply_to_citizen(
+                session, cfg(), report_or_404(session, number), request.form.get("texte") or "", actor=current_actor()
+            )
     except ValueError as exc:
         flash(f"Réponse non envoyée : {exc}.", "erreur")
         return back(number, "#reponse")

@@ -25,8 +25,7 @@ def change_status_view(number: str) -> Any:
         rep = report_or_404(session, number)
         unchanged = rep.status == status and (status != "rejete" or rep.status_reason == reason)
         try:
-            outbox_ids = change_status(session, config, rep, status, actor=current_actor(), note=_note(),
-                                       reason=reason)
+            outbox_ids = change_status(session, config, rep, status, actor=current_actor(), note=_note(), reason=reason)
         except ValueError as exc:
             flash(str(exc), "erreur")
             return back(number)
@@ -35,9 +34,12 @@ def change_status_view(number: str) -> Any:
     if unchanged:
         flash(f"Le signalement est déjà au statut « {config.statuses.label(status)} ».", "info")
     else:
-        flash(f"Statut « {config.statuses.label(status)} » enregistré."
-              + (f" Les {following} doublon(s) suivent ce statut." if following else "")
-              + (f" {len(outbox_ids)} message(s) aux citoyens en cours d'envoi." if outbox_ids else ""), "info")
+        flash(
+            f"Statut « {config.statuses.label(status)} » enregistré."
+            + (f" Les {following} doublon(s) suivent ce statut." if following else "")
+            + (f" {len(outbox_ids)} message(s) aux citoyens en cours d'envoi." if outbox_ids else ""),
+            "info",
+        )
     return back(number)
 
 
@@ -54,11 +56,16 @@ def preview_status(number: str) -> Any:
             raise ValueError(f"Statut inconnu : {status[:40]}.")
         reason = check_reason(cfg(), status, reason)
         with res().factory() as session:
-            notices = render_notices(session, cfg(), report_or_404(session, number), status, note=note,
-                                     reason=reason)
-            preview = {"status": status, "reason": reason, "note": note or "",
-                       "notices": [{"channel": n.channel, "recipient": n.recipient, "subject": n.subject,
-                                    "body": n.body} for n in notices]}
+            notices = render_notices(session, cfg(), report_or_404(session, number), status, note=note, reason=reason)
+            preview = {
+                "status": status,
+                "reason": reason,
+                "note": note or "",
+                "notices": [
+                    {"channel": n.channel, "recipient": n.recipient, "subject": n.subject, "body": n.body}
+                    for n in notices
+                ],
+            }
     except ValueError as exc:
         flash(str(exc), "erreur")
         return back(number)

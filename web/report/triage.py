@@ -45,9 +45,11 @@ def _zone_label(code: str | None) -> str | None:
 def _routing_globals() -> dict[str, Any]:
     """What the service form shows: the services to choose from, their names and the zones' names."""
     config = cfg()
-    return {"routing_services": [(s.code, s.name) for s in config.services],
-            "service_label": lambda code: getattr(config.service(code), "name", code),
-            "zone_label": _zone_label}
+    return {
+        "routing_services": [(s.code, s.name) for s in config.services],
+        "service_label": lambda code: getattr(config.service(code), "name", code),
+        "zone_label": _zone_label,
+    }
 
 
 @bp.post("/signalements/<number>/service")

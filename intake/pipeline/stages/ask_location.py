@@ -25,10 +25,13 @@ def location_url(config: Config, report: Report) -> str:
 
 def _values(config: Config, report: Report) -> dict[str, Any]:
     labels = {c.code: c.label for c in config.categories}
-    return {"tracking_number": report.tracking_number, "town": config.town.name,
-            "category": labels.get(report.category or "", report.category or ""),
-            "location_url": location_url(config, report),
-            "status_url": config.status_url(report.public_token)}
+    return {
+        "tracking_number": report.tracking_number,
+        "town": config.town.name,
+        "category": labels.get(report.category or "", report.category or ""),
+        "location_url": location_url(config, report),
+        "status_url": config.status_url(report.public_token),
+    }
 
 
 def _recipient(ctx: Context, report: Report, parsed: InboundMessage) -> tuple[str, str, str | None] | str:
@@ -54,9 +57,14 @@ def _recipient(ctx: Context, report: Report, parsed: InboundMessage) -> tuple[st
     email = parsed.sender.email
     if not email:
         return "adresse du citoyen introuvable"
-    capped = ctx.session.execute(select(Outbox.id).where(
-        Outbox.report_id == report.id, Outbox.kind == "confirmation", Outbox.recipient == email,
-        Outbox.status == "suppressed")).first()
+    capped = ctx.session.execute(
+        select(Outbox.id).where(
+            Outbox.report_id == report.id,
+            Outbox.kind == "confirmation",
+            Outbox.recipient == email,
+            Outbox.status == "suppressed",
+        )
+    ).first()
     if capped is not None:  # the daily cap stopped the confirmation: the question would be one mail too many
         return "plafond de messages par jour atteint pour ce destinataire"
     return ("email", email, parsed.message_id)
@@ -92,11 +100,21 @@ class AskLocationStage(BaseStage):
             return
         channel, recipient, in_reply_to = target
         subject, body = _render(ctx.config, report, channel)
-        outbox_id = enqueue(ctx.session, ctx.config, report_id=report.id, kind=KIND, channel=channel,
-                            recipient=recipient, subject=subject, body=body, in_reply_to=in_reply_to)
+        outbox_id = enqueue(
+            ctx.session,
+            ctx.config,
+            report_id=report.id,
+            kind=KIND,
+            channel=channel,
+            recipient=recipient,
+            subject=subject,
+            body=body,
+            in_reply_to=in_reply_to,
+        )
         report.location_requested_at = utcnow()
         if outbox_id is None:
             return  # already asked (a replayed message): never twice
         ctx.outbox_ids.append(outbox_id)
-        ctx.session.add(Event(report_id=report.id, action="location_requested",
-                              detail={"channel": channel, "outbox_id": outbox_id}))
+        ctx.session.add(
+            Event(report_id=report.id, action="location_requested", detail={"channel": channel, "outbox_id": outbox_id})
+        )

@@ -27,16 +27,27 @@ class ClassifyStage(BaseStage):
         if hint is not None and hint.code in services:  # picked in an app (Open311 service_code) or by staff: kept
             report.category, report.category_source, report.service = hint.code, hint.source, services[hint.code]
             report.confidence = {**(report.confidence or {}), "category": 1.0}
-            ctx.session.add(Event(report_id=report.id, action="classified",
-                                  detail={"category": hint.code, "confidence": 1.0, "source": hint.source}))
+            ctx.session.add(
+                Event(
+                    report_id=report.id,
+                    action="classified",
+                    detail={"category": hint.code, "confidence": 1.0, "source": hint.source},
+                )
+            )
             return
         pred = ctx.reading.prediction
         if pred is None:  # read without the model (a hint for a category the town no longer has)
-            pred = ctx.reading.prediction = ctx.resources.understanding().classify(parsed.subject or "",
-                                                                                   parsed.text or "")
+            pred = ctx.reading.prediction = ctx.resources.understanding().classify(
+                parsed.subject or "", parsed.text or ""
+            )
         report.category = pred.category
         report.category_source = "model"
         report.confidence = {**(report.confidence or {}), "category": round(pred.confidence, 4)}
         report.service = services.get(pred.category)
-        ctx.session.add(Event(report_id=report.id, action="classified",
-                              detail={"category": pred.category, "confidence": round(pred.confidence, 4)}))
+        ctx.session.add(
+            Event(
+                report_id=report.id,
+                action="classified",
+                detail={"category": pred.category, "confidence": round(pred.confidence, 4)},
+            )
+        )

@@ -77,8 +77,10 @@ class ConfirmStage(BaseStage):
         since = utcnow() - timedelta(days=1)
         sent_today = ctx.session.execute(
             select(func.count(Outbox.id)).where(
-                func.lower(Outbox.recipient) == recipient.lower(), Outbox.kind == "confirmation",
-                Outbox.created_at >= since, Outbox.status != "suppressed",
+                func.lower(Outbox.recipient) == recipient.lower(),
+                Outbox.kind == "confirmation",
+                Outbox.created_at >= since,
+                Outbox.status != "suppressed",
             )
         ).scalar_one()
         cap = ctx.config.notifications.max_confirmations_per_recipient_per_day

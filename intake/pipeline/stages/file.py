@@ -28,9 +28,11 @@ def _contact(ctx: Context, email: str | None, name: str | None, phone: str | Non
         session.flush()
     else:
         contact.name = contact.name or name
-        if phone and not contact.phone and not session.execute(
-            select(Contact.id).where(Contact.phone == phone)
-        ).first():
+        if (
+            phone
+            and not contact.phone
+            and not session.execute(select(Contact.id).where(Contact.phone == phone)).first()
+        ):
             contact.phone = phone
     return contact
 
@@ -40,10 +42,20 @@ def _link_for_review(ctx: Context, report: Report) -> None:
     other = ctx.session.get(Report, ctx.linked_report_id)
     if other is None:
         return
-    ctx.session.add(Event(report_id=report.id, action="linked_for_review",
-                          detail={"report": other.tracking_number, "raw_message_id": ctx.raw.id}))
-    ctx.session.add(Event(report_id=other.id, action="linked_for_review",
-                          detail={"report": report.tracking_number, "raw_message_id": ctx.raw.id}))
+    ctx.session.add(
+        Event(
+            report_id=report.id,
+            action="linked_for_review",
+            detail={"report": other.tracking_number, "raw_message_id": ctx.raw.id},
+        )
+    )
+    ctx.session.add(
+        Event(
+            report_id=other.id,
+            action="linked_for_review",
+            detail={"report": report.tracking_number, "raw_message_id": ctx.raw.id},
+        )
+    )
 
 
 @register("file")
@@ -81,13 +93,19 @@ class FileStage(BaseStage):
             session.flush()
             ctx.report = report
             ctx.created = True
-            session.add(Event(report_id=report.id, action="created", detail={"raw_message_id": ctx.raw.id,
-                                                                               "channel": ctx.raw.channel}))
+            session.add(
+                Event(
+                    report_id=report.id,
+                    action="created",
+                    detail={"raw_message_id": ctx.raw.id, "channel": ctx.raw.channel},
+                )
+            )
             if ctx.linked_report_id is not None:
                 _link_for_review(ctx, report)
         details = {
             "forwarded_by": {"name": parsed.forwarded_by.name, "email": parsed.forwarded_by.email}
-            if parsed.forwarded_by else None,
+            if parsed.forwarded_by
+            else None,
             "auto_reply_reason": parsed.auto_reply_reason,
             "skipped_attachments": [
                 {"filename": s.filename, "content_type": s.content_type, "size": s.size, "reason": s.reason}

@@ -36,16 +36,17 @@ class LocateStage(BaseStage):
             report.confidence = {**(report.confidence or {}), "location": 1.0}
             mark(report, None)
             report.address_label = share.label or report.address_label
-            ctx.session.add(Event(report_id=report.id, action="located",
-                                  detail={"source": share.source, "score": 1.0}))
+            ctx.session.add(Event(report_id=report.id, action="located", detail={"source": share.source, "score": 1.0}))
             return
         mention, result = ctx.reading.mention, ctx.reading.geocoded
         photos = ctx.session.execute(
             select(Attachment.gps_lat, Attachment.gps_lon).where(
-                Attachment.report_id == report.id, Attachment.gps_lat.is_not(None))
+                Attachment.report_id == report.id, Attachment.gps_lat.is_not(None)
+            )
         ).all()
         where = ctx.resources.understanding().choose_location(
-            exif=[(a, b) for a, b in photos if a is not None and b is not None], text_result=result, mention=mention)
+            exif=[(a, b) for a, b in photos if a is not None and b is not None], text_result=result, mention=mention
+        )
         if where is None:
             if mention is not None:
                 report.address_voie = mention.voie
@@ -63,7 +64,16 @@ class LocateStage(BaseStage):
             report.address_postcode = geo.postcode
             report.address_citycode = geo.citycode
         precision, uncertainty = precision_of(geo) if geo is not None and where.source == "text" else (None, None)
-        ctx.session.add(Event(report_id=report.id, action="located",
-                              detail={"source": where.source, "label": where.label, "score": round(where.score, 4),
-                                      **({"precision": precision} if precision else {}),
-                                      **({"uncertainty_m": uncertainty} if uncertainty is not None else {})}))
+        ctx.session.add(
+            Event(
+                report_id=report.id,
+                action="located",
+                detail={
+                    "source": where.source,
+                    "label": where.label,
+                    "score": round(where.score, 4),
+                    **({"precision": precision} if precision else {}),
+                    **({"uncertainty_m": uncertainty} if uncertainty is not None else {}),
+                },
+            )
+        )

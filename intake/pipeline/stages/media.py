@@ -38,22 +38,24 @@ class MediaStage(BaseStage):
         for media in ctx.reading.media:
             info = media.info
             gps = info.gps if info is not None else None
-            ctx.session.add(Attachment(
-                report_id=ctx.report.id,
-                report_message_id=ctx.message.id,
-                sha256=media.sha256,
-                filename=media.filename[:255],
-                content_type=media.content_type[:120],
-                size=media.size,
-                is_image=media.is_image,
-                served_sha256=media.served_sha256,
-                thumb_sha256=media.thumb_sha256,
-                width=info.width if info else None,
-                height=info.height if info else None,
-                orientation=info.orientation if info else None,
-                gps_lat=gps.lat if gps else None,
-                gps_lon=gps.lon if gps else None,
-                error=media.error,
-            ))
+            ctx.session.add(
+                Attachment(
+                    report_id=ctx.report.id,
+                    report_message_id=ctx.message.id,
+                    sha256=media.sha256,
+                    filename=media.filename[:255],
+                    content_type=media.content_type[:120],
+                    size=media.size,
+                    is_image=media.is_image,
+                    served_sha256=media.served_sha256,
+                    thumb_sha256=media.thumb_sha256,
+                    width=info.width if info else None,
+                    height=info.height if info else None,
+                    orientation=info.orientation if info else None,
+                    gps_lat=gps.lat if gps else None,
+                    gps_lon=gps.lon if gps else None,
+                    error=media.error,
+                )
+            )
         # Whether a photo's GPS places the report is decided by the "locate" stage (inside the commune?).
         ctx.session.flush()

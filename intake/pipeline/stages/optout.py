@@ -18,9 +18,13 @@ def _keyword(text: str) -> str:
 
 
 def _latest_report(ctx: Context, contact: Contact) -> Report | None:
-    return ctx.session.execute(
-        select(Report).where(Report.author_id == contact.id).order_by(Report.created_at.desc(), Report.id.desc())
-    ).scalars().first()
+    return (
+        ctx.session.execute(
+            select(Report).where(Report.author_id == contact.id).order_by(Report.created_at.desc(), Report.id.desc())
+        )
+        .scalars()
+        .first()
+    )
 
 
 @register("optout")
@@ -49,17 +53,32 @@ class OptOutStage(BaseStage):
         # The outbox hangs off a report; a number that never reported anything gets no answer (nothing was
         # ever sent to it either). Even an opted-out number gets this one answer.
         if report is not None and parsed.answer_to:
-            exists = ctx.session.execute(select(Outbox.id).where(
-                Outbox.report_id == report.id, Outbox.kind == kind, Outbox.recipient == parsed.answer_to)).first()
+            exists = ctx.session.execute(
+                select(Outbox.id).where(
+                    Outbox.report_id == report.id, Outbox.kind == kind, Outbox.recipient == parsed.answer_to
+                )
+            ).first()
             if not exists:
-                row = Outbox(report_id=report.id, kind=kind, channel=parsed.channel, recipient=parsed.answer_to,
-                             subject="", body=render_sms(ctx.config, template),
-                             message_id=make_message_id(ctx.config.town.mail_domain), in_reply_to=parsed.message_id)
+                row = Outbox(
+                    report_id=report.id,
+                    kind=kind,
+                    channel=parsed.channel,
+                    recipient=parsed.answer_to,
+                    subject="",
+                    body=render_sms(ctx.config, template),
+                    message_id=make_message_id(ctx.config.town.mail_domain),
+                    in_reply_to=parsed.message_id,
+                )
                 ctx.session.add(row)
                 ctx.session.flush()
                 ctx.outbox_ids.append(row.id)
-            ctx.session.add(Event(report_id=report.id, action="sms_opt_out" if stop else "sms_opt_in",
-                                  detail={"raw_message_id": ctx.raw.id}))
+            ctx.session.add(
+                Event(
+                    report_id=report.id,
+                    action="sms_opt_out" if stop else "sms_opt_in",
+                    detail={"raw_message_id": ctx.raw.id},
+                )
+            )
         # Not Discard: that would roll back the opt-out with the transaction. Clearing `inbound` makes every
         # later stage a no-op and commits the choice.
         ctx.inbound = None

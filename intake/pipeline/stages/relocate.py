@@ -27,8 +27,18 @@ class RelocateStage(BaseStage):
             return
         detail = {"raw_message_id": ctx.raw.id, "channel": ctx.raw.channel}
         if parsed.position is not None:
-            place(ctx.session, ctx.config, report, lat=parsed.position.lat, lon=parsed.position.lon, source="pin",
-                  score=1.0, label=parsed.position.label, detail=detail, actor=CITIZEN)
+            place(
+                ctx.session,
+                ctx.config,
+                report,
+                lat=parsed.position.lat,
+                lon=parsed.position.lon,
+                source="pin",
+                score=1.0,
+                label=parsed.position.label,
+                detail=detail,
+                actor=CITIZEN,
+            )
             return
         text = parsed.text or ""
         if text.strip():

@@ -35,8 +35,10 @@ class ScreenStage(BaseStage):
         if role == "reception" and not parsed.forwarded and parsed.auto_reply_kind != "automatic":
             # Staff wrote this themselves (a phone call typed in, a note): the sender is not the citizen.
             ctx.reading.no_confirmation = "message de l'accueil sans message de citoyen transféré"
-            ctx.reading.notes.append("Message écrit par l'accueil (aucun message de citoyen transféré reconnu) : "
-                             "vérifier l'auteur et le contacter si besoin.")
+            ctx.reading.notes.append(
+                "Message écrit par l'accueil (aucun message de citoyen transféré reconnu) : "
+                "vérifier l'auteur et le contacter si besoin."
+            )
         elif parsed.auto_reply:
             ctx.reading.no_confirmation = f"message automatique ({parsed.auto_reply_reason})"
         elif _is_own(parsed.header_from.email, own) and parsed.forwarded_by is None:

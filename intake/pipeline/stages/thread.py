@@ -32,8 +32,12 @@ def _may_thread(ctx: Context, report: Report, senders: list[str]) -> bool:
     known = {report.author.email if report.author else None, report.forwarded_by_email}
     if wanted & {k.lower() for k in known if k}:
         return True
-    return ctx.session.execute(select(Outbox.id).where(
-        Outbox.report_id == report.id, func.lower(Outbox.recipient).in_(wanted)).limit(1)).first() is not None
+    return (
+        ctx.session.execute(
+            select(Outbox.id).where(Outbox.report_id == report.id, func.lower(Outbox.recipient).in_(wanted)).limit(1)
+        ).first()
+        is not None
+    )
 
 
 def _report_for_tracking(ctx: Context, subject: str, sender: str | None) -> Report | None:
@@ -59,9 +63,7 @@ class ThreadStage(BaseStage):
         if parsed is None:
             return
         own_ids = [parsed.message_id] if parsed.message_id else []
-        if own_ids and ctx.session.execute(
-            select(Outbox.id).where(Outbox.message_id.in_(own_ids))
-        ).first():
+        if own_ids and ctx.session.execute(select(Outbox.id).where(Outbox.message_id.in_(own_ids))).first():
             raise Discard("message envoyé par Guichet lui-même (boucle évitée)")
         refs = [r for r in [parsed.in_reply_to, *parsed.references] if r]
         report = _report_for_message_ids(ctx, refs)
@@ -71,8 +73,10 @@ class ThreadStage(BaseStage):
         # must be in the conversation, or the message starts its own report that an agent checks.
         if report is not None and not automatic and not _may_thread(ctx, report, senders):
             ctx.linked_report_id = report.id
-            ctx.notes.append(f"Ce message répond à un échange du signalement n° {report.tracking_number}, mais son "
-                             "expéditeur n'y a jamais pris part : vérifier avant de le rattacher (fusion).")
+            ctx.notes.append(
+                f"Ce message répond à un échange du signalement n° {report.tracking_number}, mais son "
+                "expéditeur n'y a jamais pris part : vérifier avant de le rattacher (fusion)."
+            )
             report = None
         if report is None:
             sender = parsed.sender.email

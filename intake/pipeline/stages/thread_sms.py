@@ -23,8 +23,12 @@ def _last_open(ctx: Context, phone: str) -> tuple[Report, datetime] | None:
         .join(ReportMessage, ReportMessage.report_id == Report.id)
         .join(RawMessage, RawMessage.id == ReportMessage.raw_message_id)
         .join(Contact, Contact.id == Report.author_id)
-        .where(Contact.phone == phone, Report.status.not_in(CLOSED), RawMessage.id != ctx.raw.id,
-               RawMessage.received_at <= ctx.raw.received_at)
+        .where(
+            Contact.phone == phone,
+            Report.status.not_in(CLOSED),
+            RawMessage.id != ctx.raw.id,
+            RawMessage.received_at <= ctx.raw.received_at,
+        )
         .order_by(RawMessage.received_at.desc(), ReportMessage.id.desc())
         .limit(1)
     ).first()
@@ -46,9 +50,14 @@ def _pin(ctx: Context, report: Report, parsed: InboundMessage, position: Positio
     mark(report, None)
     if position.label:
         report.address_label = position.label[:300]
-    ctx.session.add(Event(report_id=report.id, actor="citoyen", action="located",
-                          detail={"source": "pin", "label": position.label, "score": 1.0,
-                                  "raw_message_id": ctx.raw.id}))
+    ctx.session.add(
+        Event(
+            report_id=report.id,
+            actor="citoyen",
+            action="located",
+            detail={"source": "pin", "label": position.label, "score": 1.0, "raw_message_id": ctx.raw.id},
+        )
+    )
 
 
 @register("thread_sms")

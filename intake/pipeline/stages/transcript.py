@@ -37,8 +37,9 @@ class TranscriptStage(BaseStage):
         transcript = parsed.transcript
         message = recording_message(ctx.session, parsed.transcript_of)
         if message is None:
-            raise RecordingNotFiled(f"message vocal {parsed.transcript_of[:40]} pas encore classé : "
-                                    "transcription gardée, à reprendre")
+            raise RecordingNotFiled(
+                f"message vocal {parsed.transcript_of[:40]} pas encore classé : transcription gardée, à reprendre"
+            )
         report = ctx.session.get(Report, message.report_id)
         assert report is not None
         ctx.report, ctx.message, ctx.inbound = report, message, None  # the later stages file nothing
@@ -51,10 +52,19 @@ class TranscriptStage(BaseStage):
         message.details = details
         if transcript.text.strip():
             report.description = f"{report.description}\n\nTranscription automatique : {transcript.text.strip()}"
-        ctx.session.add(Event(report_id=report.id, action="transcribed",
-                              detail={"engine": transcript.engine, "status": transcript.status,
-                                      "confidence": transcript.confidence, "applied": not qualified,
-                                      "raw_message_id": ctx.raw.id}))
+        ctx.session.add(
+            Event(
+                report_id=report.id,
+                action="transcribed",
+                detail={
+                    "engine": transcript.engine,
+                    "status": transcript.status,
+                    "confidence": transcript.confidence,
+                    "applied": not qualified,
+                    "raw_message_id": ctx.raw.id,
+                },
+            )
+        )
         if qualified:
             return
         if report.status == NEEDS_REVIEW:
@@ -64,8 +74,14 @@ class TranscriptStage(BaseStage):
         caller = report.author.phone if report.author is not None else None
         ctx.inbound, ctx.created = parsed.but(sender_phone=caller), True
         try:
-            for stage in (ClassifyStage(), LocateStage(), DedupeStage(), TriageStage(), RouteStage(),
-                          AskLocationStage()):
+            for stage in (
+                ClassifyStage(),
+                LocateStage(),
+                DedupeStage(),
+                TriageStage(),
+                RouteStage(),
+                AskLocationStage(),
+            ):
                 stage.file(ctx)
         finally:
             ctx.inbound, ctx.created = None, False

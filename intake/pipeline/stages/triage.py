@@ -36,8 +36,12 @@ class TriageStage(BaseStage):
             reasons.append("citoyen non identifié")
         # A voicemail is only as good as its machine transcript: missing, empty, short or unsure, an agent listens.
         reasons.extend(reasons_for(ctx.inbound, ctx.config.transcription))
-        if ctx.inbound is not None and ctx.message is not None and ctx.message.raw_message_id == ctx.raw.id \
-                and ctx.inbound.channel == "voice":
+        if (
+            ctx.inbound is not None
+            and ctx.message is not None
+            and ctx.message.raw_message_id == ctx.raw.id
+            and ctx.inbound.channel == "voice"
+        ):
             note_on_recording(ctx.session, ctx.message, ctx.inbound)  # the transcript, or the key of the one awaited
         report.review_reasons = reasons
         if reasons and report.status == "nouveau":
