@@ -53,6 +53,8 @@ with psycopg.connect(host=url.host, port=url.port or 5432, user=url.username, db
 PY
 
 .venv/bin/ruff check intake classifiers web worker.py tests bench
+# The formatting is enforced: `.venv/bin/ruff format intake classifiers web worker.py tests bench` applies it.
+.venv/bin/ruff format --check intake classifiers web worker.py tests bench
 # mypy (~45 s from a cold cache on a busy machine, mostly waiting) runs beside the SQLite pass; its verdict is
 # read after it.
 mypy_log=$(mktemp)
