@@ -143,13 +143,15 @@ def test_hostile_content_runs_nothing_on_any_page(
     logged_in_page: Callable[..., GuardedPage], hostile: Hostile, live_server: LiveServer
 ) -> None:
     agent = logged_in_page()
-    agent.open("/")
+    # Duplicates included: the hostile potholes are all at one place, so they are linked to one another, or to a
+    # pothole another browser test filed there first (hidden from the default queue, as duplicates are).
+    agent.open("/?doublons=inclus")
     _audit(agent)
     body = agent.page.locator("main").inner_text()
     assert "Nid de poule <script>window.__xss=1</script>" in body  # escaped and shown, not dropped
     assert agent.page.locator("h1").is_visible()  # no injected style hid the page
-    for status in ("nouveau", "a_qualifier", "transmis"):
-        agent.open(f"/?statut={status}")
+    for query in ("", "?statut=nouveau", "?statut=a_qualifier", "?statut=transmis"):
+        agent.open(f"/{query}")
         _audit(agent)
     for number in hostile.numbers:
         agent.open(f"/signalements/{number}", settle=False)
