@@ -88,7 +88,8 @@ def _setup(make_config: Callable[..., Config], tmp_path: Path) -> tuple[Config, 
     """A configuration whose database holds one agent's correction, and a data folder with dev and test sets
     (no unseen_dev.jsonl)."""
     cfg = make_config()
-    with make_sessionmaker(make_engine(cfg.sqlalchemy_url))() as s, s.begin():
+    engine = make_engine(cfg.sqlalchemy_url)
+    with make_sessionmaker(engine)() as s, s.begin():
         report = make_report(
             s,
             config=cfg,
@@ -98,6 +99,7 @@ def _setup(make_config: Callable[..., Config], tmp_path: Path) -> tuple[Config, 
             description=CORRECTED,
         )
         reclassify(s, cfg, report, "objets_abandonnes", actor="agent.dupont")
+    engine.dispose()  # no connection left open behind the test (PostgreSQL: a ResourceWarning)
     env = {**os.environ, "GUICHET_CONFIG": str(write_config(cfg, tmp_path / "config.yaml"))}
     data = tmp_path / "training"
     data.mkdir()

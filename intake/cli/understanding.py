@@ -44,13 +44,15 @@ def _training_rows(cfg: Config, *, with_corrections: bool, data_dir: Path | None
         from intake.models import Correction
         from intake.runtime.db import make_engine, make_sessionmaker
 
-        factory = make_sessionmaker(make_engine(cfg.sqlalchemy_url))
+        engine = make_engine(cfg.sqlalchemy_url)
+        factory = make_sessionmaker(engine)
         with factory() as session:
             corrections = (
                 session.execute(select(Correction).where(Correction.field == "category").order_by(Correction.id))
                 .scalars()
                 .all()
             )
+        engine.dispose()  # the command goes on for minutes (training): no connection left open meanwhile
         # The latest correction of a report wins; a town's own vocabulary joins the shipped examples.
         latest = {c.report_id: c for c in corrections}
         rows += [
