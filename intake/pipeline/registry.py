@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from intake.config import Config, ConfigError
+from intake.config import DEFAULT_PIPELINE, Config, ConfigError
 from intake.media.storage import FileStore
 from intake.message import InboundMessage, RawInput
 from intake.models import RawMessage, Report, ReportMessage
@@ -143,24 +143,8 @@ class BaseStage:
 _REGISTRY: dict[str, Callable[[], Stage]] = {}
 # Stage names of earlier releases, kept valid in towns' config files: one "parse" stage now reads every door.
 RETIRED = frozenset({"parse_sms", "parse_open311", "parse_staff"})
-BUILTIN_MODULES = (
-    "parse",
-    "screen",
-    "optout",
-    "transcript",
-    "thread",
-    "thread_sms",
-    "file",
-    "media",
-    "classify",
-    "relocate",
-    "locate",
-    "dedupe",
-    "triage",
-    "route",
-    "confirm",
-    "ask_location",
-)
+# Every built-in stage lives in intake/pipeline/stages/<name>.py and runs in the default pipeline: one list.
+BUILTIN_MODULES = DEFAULT_PIPELINE
 
 
 def register(name: str) -> Callable[[type], type]:
