@@ -24,6 +24,7 @@ from intake.runtime.queue import QUEUE_NAME
 from intake.runtime.resources import Resources, build_resources
 from tests.conftest import free_port
 from tests.support.mail import citizen_email, jpeg_with_gps
+from tests.support.rows import add_raw
 
 PARIS = ZoneInfo("Europe/Paris")
 NOW = datetime(2026, 3, 18, 15, 0, tzinfo=UTC)  # a Wednesday afternoon
@@ -50,34 +51,6 @@ ALWAYS = {"quiet_hours": "", "quiet_weekends": False}  # a clock counting every 
 
 def paris(*args: int) -> datetime:
     return datetime(*args, tzinfo=PARIS).astimezone(UTC)  # type: ignore[misc]
-
-
-def add_raw(
-    res: Resources,
-    *,
-    channel: str = "email",
-    source: str = "mairie",
-    at: datetime,
-    status: str = "processed",
-    error: str | None = None,
-    attempts: int = 1,
-    key: str | None = None,
-) -> int:
-    with res.factory() as session, session.begin():
-        row = RawMessage(
-            channel=channel,
-            source=source,
-            external_key=key or f"k-{channel}-{source}-{at.isoformat()}",
-            payload=b"x",
-            payload_sha256="0" * 64,
-            received_at=at,
-            status=status,
-            error=error,
-            attempts=attempts,
-        )
-        session.add(row)
-        session.flush()
-        return row.id
 
 
 def resources(make_config: Callable[..., Config], **overrides: object) -> Resources:
@@ -138,10 +111,10 @@ def test_silence_warning_appears_and_disappears_at_the_threshold(make_config: Ca
     start = NOW - timedelta(days=10)
     gaps = [10] * 19 + [30]  # hours; the 95th percentile of these 20 gaps is 11 h
     at = start
-    add_raw(res, at=at)
+    add_raw(res.factory, at=at)
     for hours in gaps:
         at += timedelta(hours=hours)
-        add_raw(res, at=at)
+        add_raw(res.factory, at=at)
     usual = statistics.quantiles([g * 3600.0 for g in gaps], n=100, method="inclusive")[94]
     assert usual == 11 * 3600
     before = collect(res.factory, res.config, now=at + timedelta(hours=11) - timedelta(minutes=1))
@@ -151,7 +124,7 @@ def test_silence_warning_appears_and_disappears_at_the_threshold(make_config: Ca
         assert mailbox.silence.state == state
         assert mailbox.silence.threshold == pytest.approx(usual) and mailbox.silence.gaps == 20
     # A new message resets the silence.
-    add_raw(res, at=at + timedelta(hours=11, minutes=2))
+    add_raw(res.factory, at=at + timedelta(hours=11, minutes=2))
     again = collect(res.factory, res.config, now=at + timedelta(hours=11, minutes=3))
     assert door(again, "email:mairie").silence.state == "normal"
 
@@ -164,9 +137,9 @@ def test_floor_and_unknown_rhythm_and_never_used(make_config: Callable[..., Conf
         health=ALWAYS,
     )
     for hour in range(12):  # a busy door: one message an hour, so its threshold is the 6 h floor
-        add_raw(res, at=NOW - timedelta(hours=30 - hour))
+        add_raw(res.factory, at=NOW - timedelta(hours=30 - hour))
     for days in (20, 12, 5):  # an app used three times: too few gaps to know its rhythm
-        add_raw(res, channel="open311", source="appli", at=NOW - timedelta(days=days))
+        add_raw(res.factory, channel="open311", source="appli", at=NOW - timedelta(days=days))
     snapshot = collect(res.factory, res.config, now=NOW)
     busy = door(snapshot, "email:mairie").silence
     assert busy.threshold == 6 * 3600 and busy.state == "alerte" and "plancher" in busy.basis
@@ -179,7 +152,7 @@ def test_floor_and_unknown_rhythm_and_never_used(make_config: Callable[..., Conf
 def test_a_door_dead_for_months_still_alarms(make_config: Callable[..., Config]) -> None:
     res = resources(make_config, mailboxes=[MAILBOX], health=ALWAYS)
     for day in range(20):  # daily mail until 90 days ago, then nothing
-        add_raw(res, at=NOW - timedelta(days=110 - day))
+        add_raw(res.factory, at=NOW - timedelta(days=110 - day))
     mailbox = door(collect(res.factory, res.config, now=NOW), "email:mairie")
     assert mailbox.silence.state == "alerte" and mailbox.silence.threshold == 86400
 
@@ -193,7 +166,7 @@ def test_nights_and_week_ends_do_not_raise_the_alarm(make_config: Callable[..., 
         if current.weekday() < 5:
             for hour in range(8, 21, 2):
                 last = paris(current.year, current.month, current.day, hour, 0)
-                add_raw(res, at=last)
+                add_raw(res.factory, at=last)
     assert last == paris(2026, 3, 13, 20, 0)  # a Friday evening
     monday_early = collect(res.factory, res.config, now=paris(2026, 3, 16, 7, 30))
     mailbox = door(monday_early, "email:mairie").silence
@@ -240,24 +213,26 @@ def test_each_door_shows_its_state_backlog_and_failures(
                 last_success_at=NOW - timedelta(seconds=40),
             )
         )
-    add_raw(res, at=NOW - timedelta(hours=3))
-    add_raw(res, at=NOW - timedelta(minutes=20), status="pending", attempts=0)
-    add_raw(res, at=NOW - timedelta(minutes=5), status="pending", attempts=0)
-    failed_id = add_raw(res, at=NOW - timedelta(hours=1), status="failed", error="ValueError: en-tête illisible")
-    add_raw(res, channel="sms", source="+33100000001", at=NOW - timedelta(hours=2))
-    add_raw(res, channel="voice", source="+33100000001", at=NOW - timedelta(minutes=50))
+    add_raw(res.factory, at=NOW - timedelta(hours=3))
+    add_raw(res.factory, at=NOW - timedelta(minutes=20), status="pending", attempts=0)
+    add_raw(res.factory, at=NOW - timedelta(minutes=5), status="pending", attempts=0)
+    failed_id = add_raw(
+        res.factory, at=NOW - timedelta(hours=1), status="failed", error="ValueError: en-tête illisible"
+    )
+    add_raw(res.factory, channel="sms", source="+33100000001", at=NOW - timedelta(hours=2))
+    add_raw(res.factory, channel="voice", source="+33100000001", at=NOW - timedelta(minutes=50))
     whatsapp_id = add_raw(
-        res,
+        res.factory,
         channel="sms",
         source="whatsapp:+33100000002",
         at=NOW - timedelta(hours=4),
         status="failed",
         error="KeyError: 'Body'",
     )
-    add_raw(res, channel="accueil", source="back-office", at=NOW - timedelta(hours=6))
-    add_raw(res, channel="email", source="ancienne-boite", at=NOW - timedelta(days=2))
+    add_raw(res.factory, channel="accueil", source="back-office", at=NOW - timedelta(hours=6))
+    add_raw(res.factory, channel="email", source="ancienne-boite", at=NOW - timedelta(days=2))
     stuck_id = add_raw(
-        res,
+        res.factory,
         at=NOW - timedelta(hours=8),
         status="pending",
         attempts=res.config.worker.max_attempts,
@@ -415,7 +390,7 @@ def test_retry_turns_a_failed_message_into_a_report_once_fixed(
 
 def test_retry_with_redis_resets_and_queues(make_config: Callable[..., Config], redis_url: str) -> None:
     res = resources(make_config, redis_url=redis_url)
-    raw_id = add_raw(res, at=NOW, status="failed", error="RuntimeError: boum", attempts=5)
+    raw_id = add_raw(res.factory, at=NOW, status="failed", error="RuntimeError: boum", attempts=5)
     assert retry_message(res, raw_id, actor="admin-test").status == "queued"
     with res.factory() as session:
         raw = session.get(RawMessage, raw_id)
@@ -430,7 +405,7 @@ def test_retry_with_redis_resets_and_queues(make_config: Callable[..., Config], 
 
 def test_retry_with_redis_down_keeps_the_message_pending(make_config: Callable[..., Config]) -> None:
     res = resources(make_config, redis_url=f"redis://127.0.0.1:{free_port()}/9")
-    raw_id = add_raw(res, at=NOW, status="failed", error="RuntimeError: boum")
+    raw_id = add_raw(res.factory, at=NOW, status="failed", error="RuntimeError: boum")
     assert retry_message(res, raw_id, actor="admin-test").status == "pending"
     with res.factory() as session:
         assert session.get(RawMessage, raw_id).status == "pending"  # type: ignore[union-attr]

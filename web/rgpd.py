@@ -9,6 +9,7 @@ from typing import Any
 from flask import Blueprint, Response, render_template, request
 from flask_login import current_user
 
+from intake.privacy.erasure import Actor
 from intake.privacy.rights import (
     audit_export,
     erase_subject,
@@ -27,14 +28,14 @@ def _page(status: int = 200, **values: Any) -> tuple[str, int]:
     return render_template("rgpd.html", **values), status
 
 
-def _who() -> dict[str, Any]:
-    return {
-        "actor": current_user.username,
-        "user_id": current_user.id,
-        "ip": (request.remote_addr or "")[:45],
-        "method": request.method,
-        "path": request.path,
-    }
+def _who() -> Actor:
+    return Actor(
+        current_user.username,
+        user_id=current_user.id,
+        ip=(request.remote_addr or "")[:45],
+        method=request.method,
+        path=request.path,
+    )
 
 
 def _identifier() -> str:
@@ -59,7 +60,7 @@ def export() -> Any:
     with res().factory() as session, session.begin():
         subject = find_subject(session, identifier)
         data = export_subject(session, config, subject)
-        audit_export(session, config, subject, key=key, **_who())
+        audit_export(session, config, subject, key=key, actor=_who())
     if request.form.get("format") == "json":
         name = f"rgpd-{pseudonym(key, identifier, region=config.town.phone_region)}.json"
         return Response(
@@ -93,7 +94,7 @@ def erase() -> Any:
         subject = find_subject(session, identifier)
         if not subject.found:
             return _page(saisi=identifier, efface="Aucune donnée n'est détenue sur cette adresse ou ce numéro.")
-        done = erase_subject(session, config, res().file_store, subject, key=town_key(config), **_who())
+        done = erase_subject(session, config, res().file_store, subject, key=town_key(config), actor=_who())
     return _page(
         efface=f"Effacé : {done.contacts} contact(s), {done.reports} signalement(s) anonymisé(s) "
         f"(catégorie, lieu et état conservés pour les statistiques), {done.messages} autre(s) "

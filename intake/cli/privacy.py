@@ -8,9 +8,12 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from intake.cli.common import load
+
+if TYPE_CHECKING:  # the command line's parser is built without the database layer
+    from intake.privacy.erasure import Actor
 
 
 def _fail(message: str) -> int:
@@ -34,11 +37,14 @@ def _setup(args: argparse.Namespace) -> Any:
     )
 
 
-def _actor() -> str:
+def _actor() -> Actor:
+    """The account running the command, as the audit log names it."""
+    from intake.privacy.erasure import Actor
+
     try:
-        return f"cli:{getpass.getuser()}"
+        return Actor(f"cli:{getpass.getuser()}")
     except Exception:  # no user name in this environment (a container without passwd entry)
-        return "cli"
+        return Actor("cli")
 
 
 def _write_private(path: Path, text: str) -> None:

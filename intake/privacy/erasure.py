@@ -8,6 +8,7 @@ so that statistics and hotspots still count it. Every function is idempotent: an
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -129,27 +130,34 @@ def contact_is_done(session: Session, contact_id: int) -> bool:
     return int(left) == 0
 
 
-def audit(
-    session: Session,
-    *,
-    actor: str,
-    action: str,
-    detail: dict[str, Any],
-    user_id: int | None = None,
-    path: str = "",
-    method: str = "CLI",
-    ip: str | None = None,
-) -> None:
+@dataclass(frozen=True)
+class Actor:
+    """Who did an operation on personal data, as the audit log records it.
+
+    A command or a job has a name only; a web request adds the account, the client's address, the method and path.
+    """
+
+    name: str
+    user_id: int | None = None
+    ip: str | None = None
+    method: str = "CLI"
+    path: str = ""
+
+
+SYSTEM = Actor("guichet")  # Guichet's own jobs (the retention purge run by the scheduler)
+
+
+def audit(session: Session, *, actor: Actor, action: str, detail: dict[str, Any]) -> None:
     """One audit-log row for an operation on personal data (never the person's email or phone: a pseudonym)."""
     session.add(
         AuditLog(
-            user_id=user_id,
-            username=actor[:80],
+            user_id=actor.user_id,
+            username=actor.name[:80],
             action=action[:80],
-            method=method[:8],
-            path=path[:500],
+            method=actor.method[:8],
+            path=actor.path[:500],
             status=200,
             detail=detail,
-            ip=ip,
+            ip=actor.ip,
         )
     )

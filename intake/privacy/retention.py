@@ -23,6 +23,8 @@ from intake.config import Config
 from intake.media.storage import FileStore
 from intake.models import Attachment, AuditLog, Contact, Event, RawMessage, Report, ReportMessage, as_utc, utcnow
 from intake.privacy.erasure import (
+    SYSTEM,
+    Actor,
     anonymise_contact,
     anonymise_report,
     audit,
@@ -120,7 +122,7 @@ def purge(
     *,
     now: datetime | None = None,
     dry_run: bool = False,
-    actor: str = "guichet",
+    actor: Actor = SYSTEM,
     batch: int = BATCH,
 ) -> Purge:
     """Apply the retention durations; with `dry_run`, only count.

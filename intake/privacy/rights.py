@@ -23,6 +23,7 @@ from intake.models import Attachment, Contact, Outbox, Report, ReportMessage, ut
 from intake.phones import to_e164
 from intake.privacy.erasure import (
     ERASED,
+    Actor,
     anonymise_contact,
     anonymise_message,
     anonymise_outbox,
@@ -267,11 +268,7 @@ def erase_subject(
     subject: Subject,
     *,
     key: bytes,
-    actor: str,
-    user_id: int | None = None,
-    ip: str | None = None,
-    method: str = "CLI",
-    path: str = "",
+    actor: Actor,
 ) -> Erasure:
     """Anonymise everything held about the person; their reports keep category, place and status. Audited."""
     now = utcnow()
@@ -291,10 +288,6 @@ def erase_subject(
         session,
         actor=actor,
         action="rgpd_erase",
-        user_id=user_id,
-        ip=ip,
-        method=method,
-        path=path,
         detail={
             "subject": pseudonym(key, subject.identifier, region=config.town.phone_region),
             "contacts": done.contacts,
@@ -312,21 +305,13 @@ def audit_export(
     subject: Subject,
     *,
     key: bytes,
-    actor: str,
-    user_id: int | None = None,
-    ip: str | None = None,
-    method: str = "CLI",
-    path: str = "",
+    actor: Actor,
 ) -> None:
     """Record that what is held about the person was exported (under a pseudonym)."""
     audit(
         session,
         actor=actor,
         action="rgpd_export",
-        user_id=user_id,
-        ip=ip,
-        method=method,
-        path=path,
         detail={
             "subject": pseudonym(key, subject.identifier, region=config.town.phone_region),
             "reports": len(subject.reports),

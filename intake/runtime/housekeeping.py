@@ -20,7 +20,7 @@ from intake.models import Outbox, RawMessage, utcnow
 from intake.outbox.notify import Mailer
 from intake.outbox.rows import retry_delay
 from intake.outbox.send import send_outbox_row
-from intake.privacy.erasure import audit
+from intake.privacy.erasure import SYSTEM, audit
 from intake.privacy.retention import PURGE_START, Purge, purge, purge_due
 
 log = logging.getLogger(__name__)
@@ -223,7 +223,7 @@ def daily_purge(
         if not purge_due(session, now=now):
             _PURGE_CHECKED[factory] = now + _PURGE_RECHECK
             return None
-        audit(session, actor="guichet", action=PURGE_START, detail={})
+        audit(session, actor=SYSTEM, action=PURGE_START, detail={})
     _PURGE_CHECKED[factory] = now + _PURGE_RECHECK
     done = purge(factory, config, store, now=now)
     if done.total:

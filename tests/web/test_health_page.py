@@ -14,6 +14,7 @@ from flask import Flask
 from redis import Redis
 from rq import Queue, Worker
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Config
 from intake.models import AuditLog, MailboxState, Outbox, RawMessage, Report, ReportMessage, utcnow
@@ -24,6 +25,7 @@ from intake.runtime.queue import QUEUE_NAME, enqueue_process
 from intake.runtime.resources import build_resources
 from tests.conftest import free_port
 from tests.support.mail import citizen_email, jpeg_with_gps
+from tests.support.rows import add_raw
 from tests.support.web import csrf_token, secured, signed_in
 from web import create_app
 
@@ -76,30 +78,9 @@ def build(make_config: Callable[..., Config], **overrides: object) -> Flask:
     return secured(create_app(cfg, resources=build_resources(cfg, mailer=ConsoleMailer())))
 
 
-def add_raw(
-    app: Flask,
-    *,
-    at: object,
-    status: str = "processed",
-    error: str | None = None,
-    source: str = "mairie",
-    channel: str = "email",
-) -> int:
-    with app.extensions["guichet"].factory() as session, session.begin():
-        row = RawMessage(
-            channel=channel,
-            source=source,
-            external_key=f"k-{at}",
-            payload=b"x",
-            payload_sha256="0" * 64,
-            received_at=at,
-            status=status,
-            error=error,
-            attempts=1,
-        )
-        session.add(row)
-        session.flush()
-        return row.id
+def _factory(app: Flask) -> sessionmaker[Session]:
+    factory: sessionmaker[Session] = app.extensions["guichet"].factory
+    return factory
 
 
 def failing_email(app: Flask, root: Path) -> int:
@@ -119,7 +100,7 @@ def failing_email(app: Flask, root: Path) -> int:
 
 def test_roles_admin_and_reception_see_it_agents_do_not(make_config: Callable[..., Config]) -> None:
     app = build(make_config)
-    raw_id = add_raw(app, at=utcnow(), status="failed", error="RuntimeError: boum")
+    raw_id = add_raw(_factory(app), at=utcnow(), status="failed", error="RuntimeError: boum")
     assert app.test_client().get(PAGE).status_code == 302  # anonymous: to the sign-in page
     for role in ("admin", "accueil"):
         answer = signed_in(app, role).get(PAGE)
@@ -139,10 +120,13 @@ def test_page_shows_each_door_silence_and_failures_in_accessible_french(make_con
     app = build(make_config)
     now = utcnow()
     for hour in range(12):  # one message an hour, the last 10 h ago: past the 6 h floor
-        add_raw(app, at=now - timedelta(hours=21 - hour))
-    add_raw(app, at=now - timedelta(hours=15, minutes=30), status="pending")
+        add_raw(_factory(app), at=now - timedelta(hours=21 - hour))
+    add_raw(_factory(app), at=now - timedelta(hours=15, minutes=30), status="pending")
     failed_id = add_raw(
-        app, at=now - timedelta(hours=16, minutes=30), status="failed", error="ValueError: en-tête <illisible>"
+        _factory(app),
+        at=now - timedelta(hours=16, minutes=30),
+        status="failed",
+        error="ValueError: en-tête <illisible>",
     )
     with app.extensions["guichet"].factory() as session, session.begin():
         session.add(
@@ -172,7 +156,7 @@ def test_page_shows_each_door_silence_and_failures_in_accessible_french(make_con
         assert table["th"] and all(scope in {"col", "row"} for scope in table["th"]), table  # type: ignore[union-attr]
 
     # A message arrives: the warning goes away.
-    add_raw(app, at=utcnow())
+    add_raw(_factory(app), at=utcnow())
     html = page_text(signed_in(app, "admin").get(PAGE))
     assert "aucun message depuis" not in html
 
@@ -219,7 +203,7 @@ def test_retry_button_turns_the_failed_message_into_a_report(
 
 def test_retry_from_the_failed_messages_page_returns_there(make_config: Callable[..., Config]) -> None:
     app = build(make_config, redis_url=f"redis://127.0.0.1:{free_port()}/9")  # Redis down
-    raw_id = add_raw(app, at=utcnow(), status="failed", error="RuntimeError: boum")
+    raw_id = add_raw(_factory(app), at=utcnow(), status="failed", error="RuntimeError: boum")
     client = signed_in(app, "admin")
     listing = page_text(client.get("/messages-en-echec"))
     assert f'name="message" value="{raw_id}"' in listing and 'value="echecs"' in listing

@@ -20,12 +20,13 @@ from twilio.request_validator import RequestValidator
 from intake.config import Config, ConfigError
 from intake.models import Contact, Outbox, RawMessage, Report
 from intake.runtime.db import make_engine, make_sessionmaker
-from tests.conftest import SHARED_DATA
+from tests.conftest import ROOT
 from web import create_app, twilio_hooks
 
 TOKEN = "test-token-0123456789abcdef"
 BASE = "https://guichet.example.fr"
-SAMPLES = json.loads((SHARED_DATA / "twilio" / "twilio_webhook_samples.json").read_text(encoding="utf-8"))
+# A copy of ../shared/data/twilio/twilio_webhook_samples.json (tests/data/twilio/README.md says where it comes from).
+SAMPLES = json.loads((ROOT / "tests" / "data" / "twilio" / "twilio_webhook_samples.json").read_text(encoding="utf-8"))
 REAL_BODY: str = SAMPLES["inbound_sms_captured_real"]["raw_body"]
 DOC = SAMPLES["signature_validation_doc_example"]
 REAL_SID = "SM1521fa559fb923c1ed64f56cd1bed8ef"
