@@ -209,12 +209,12 @@ class CategoryModel:
 
     @classmethod
     def _read(cls, path: Path) -> CategoryModel:
-        import spacy
+        from classifiers.category.french import load_french
 
         meta = json.loads((path / CALIBRATION_FILE).read_text())
         words_file = path / WORDS_FILE
         words = frozenset(json.loads(words_file.read_text())) if words_file.is_file() else frozenset()
-        return cls(spacy.load(path), temperature=float(meta["temperature"]), meta=meta, words=words)
+        return cls(load_french(path), temperature=float(meta["temperature"]), meta=meta, words=words)
 
 
 # Loaded models by resolved directory, with the fingerprint of its files when loaded: `guichet train --output` over
