@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
-# Make sure the private addok used by the tests (tests/support/addok.py) is installed in .cache/addok-venv.
+# Make sure the private addok used by the tests (tests/support/addok.py) is installed: in the machine's cache
+# (~/.cache/guichet/addok-venv-<pins>), shared by every checkout, so a fresh clone does not build it again (~35 s
+# with a compile of python-geohash); the folder's name changes with the pins. ADDOK_VENV names another folder.
 # Idempotent and quiet: does nothing when the venv is complete (its stamp names the same pins), prints the
 # install log only on failure. Needs root (or sudo) only when g++ or python3-venv are missing.
 # addok 1.3.2 pins redis==6.4.0, hence its own venv apart from the project's; python-geohash needs g++.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-VENV="${ADDOK_VENV:-$ROOT/.cache/addok-venv}"
 # addok-france and addok-fr are the plugins of the national address API (ban.data.gouv.fr's addok.conf).
+# tests/support/addok.py names the same pins and folder.
 PINS="addok==1.3.2 redis==6.4.0 addok-france==1.2.0 addok-fr==1.1.0"
+PINS_KEY=$(printf '%s' "$PINS" | sha256sum | cut -c1-12)
+VENV="${ADDOK_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/guichet/addok-venv-$PINS_KEY}"
 STAMP="$VENV/.guichet-pins"
 
 # Complete: the stamp (written last) names these pins and the venv's interpreter still runs.
@@ -17,8 +20,14 @@ ready() {
         && "$VENV/bin/python" -c "" 2>/dev/null
 }
 
-if ready; then
+# --path: print the venv's folder on stdout once it is ready (tests/support/addok.py reads it).
+done_ok() {
+    if [ "${1:-}" = "--path" ]; then echo "$VENV"; fi
     exit 0
+}
+
+if ready; then
+    done_ok "$@"
 fi
 
 mkdir -p "$(dirname "$VENV")"
@@ -26,7 +35,7 @@ mkdir -p "$(dirname "$VENV")"
 exec 9>"$VENV.lock"
 flock 9
 if ready; then
-    exit 0
+    done_ok "$@"
 fi
 
 SUDO=""
@@ -58,3 +67,4 @@ if ! "$VENV/bin/python" -c "import addok, addok_france, addok_fr, geohash" 2>/de
     exit 1
 fi
 echo "$PINS" >"$STAMP"
+done_ok "$@"

@@ -22,7 +22,6 @@ from typing import Any
 import redis
 
 ROOT = Path(__file__).resolve().parents[2]
-ADDOK_VENV = Path(os.environ.get("ADDOK_VENV", ROOT / ".cache" / "addok-venv"))
 ENSURE_SCRIPT = ROOT / "scripts" / "ensure-addok.sh"
 DATA = ROOT / "tests" / "data" / "addok"
 HOST = "127.0.0.1"
@@ -76,20 +75,17 @@ class AddokUnavailable(RuntimeError):
 
 
 def ensure_addok_venv(*, timeout: float = 600) -> Path:
-    """Build .cache/addok-venv if needed (scripts/ensure-addok.sh) and return its addok executable."""
+    """Build addok's venv if needed (scripts/ensure-addok.sh: in the machine's cache, or $ADDOK_VENV) and return
+    its addok executable."""
     try:
         done = subprocess.run(
-            ["bash", str(ENSURE_SCRIPT)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env={**os.environ, "ADDOK_VENV": str(ADDOK_VENV)},
+            ["bash", str(ENSURE_SCRIPT), "--path"], capture_output=True, text=True, timeout=timeout, env=os.environ
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise AddokUnavailable(f"scripts/ensure-addok.sh did not finish: {exc}") from exc
     if done.returncode != 0:
         raise AddokUnavailable(f"scripts/ensure-addok.sh failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
-    return ADDOK_VENV / "bin" / "addok"
+    return Path(done.stdout.strip().splitlines()[-1]) / "bin" / "addok"
 
 
 def _free_port() -> int:
