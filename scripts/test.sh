@@ -60,7 +60,14 @@ PY
 # mypy (~45 s from a cold cache on a busy machine, mostly waiting) runs beside the SQLite pass; its verdict is
 # read after it.
 mypy_log=$(mktemp)
-trap 'rm -f "$mypy_log"' EXIT
+# The tests' temporary folders (SQLite databases, mailboxes, stores, clones) go on tmpfs when the machine has one:
+# a SQLite commit there costs no fsync (the corpus test: 79 s -> 60 s on a loaded machine). Removed at the end.
+tests_tmp=""
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then tests_tmp=$(mktemp -d /dev/shm/guichet-tests.XXXXXX); fi
+pg_log=""
+cleanup() { rm -f "$mypy_log" ${pg_log:+"$pg_log"}; [ -z "$tests_tmp" ] || rm -rf "$tests_tmp"; }
+trap cleanup EXIT
+basetemp() { [ -z "$tests_tmp" ] || echo "--basetemp=$tests_tmp/$1"; }
 .venv/bin/mypy >"$mypy_log" 2>&1 &
 mypy_pid=$!
 # Two pytest-xdist workers (the machine has 2 cores). loadgroup: tests sharing a module, package or costly session
@@ -81,13 +88,12 @@ if [ "$passes" = together ]; then
   sqlite_redis=$(IFS=,; echo "${urls[*]:0:$half}")
   pg_redis=$(IFS=,; echo "${urls[*]:$half}")
   pg_log=$(mktemp)
-  trap 'rm -f "$mypy_log" "$pg_log"' EXIT
-  GUICHET_TEST_REDIS_URL="$pg_redis" GUICHET_TEST_DATABASE_URL="$PG_URL" "${PYTEST[@]}" -m db "$@" >"$pg_log" 2>&1 &
+  GUICHET_TEST_REDIS_URL="$pg_redis" GUICHET_TEST_DATABASE_URL="$PG_URL" "${PYTEST[@]}" $(basetemp pg) -m db "$@" >"$pg_log" 2>&1 &
   pg_pid=$!
 fi
 echo "== pytest: SQLite =="
 sqlite_status=0
-GUICHET_TEST_REDIS_URL="$sqlite_redis" env -u GUICHET_TEST_DATABASE_URL "${PYTEST[@]}" "$@" || sqlite_status=$?
+GUICHET_TEST_REDIS_URL="$sqlite_redis" env -u GUICHET_TEST_DATABASE_URL "${PYTEST[@]}" $(basetemp sqlite) "$@" || sqlite_status=$?
 echo "== mypy =="
 mypy_status=0
 wait "$mypy_pid" || mypy_status=$?
@@ -98,7 +104,7 @@ if [ -n "$pg_pid" ]; then
   wait "$pg_pid" || pg_status=$?
   cat "$pg_log"
 elif [ "$sqlite_status" -eq 0 ] && [ "$mypy_status" -eq 0 ]; then
-  GUICHET_TEST_REDIS_URL="$pg_redis" GUICHET_TEST_DATABASE_URL="$PG_URL" "${PYTEST[@]}" -m db "$@" || pg_status=$?
+  GUICHET_TEST_REDIS_URL="$pg_redis" GUICHET_TEST_DATABASE_URL="$PG_URL" "${PYTEST[@]}" $(basetemp pg) -m db "$@" || pg_status=$?
 else
   echo "(not run: fix the failures above first)"
 fi
