@@ -222,7 +222,13 @@ def _apply(res: Any, session: Session, raw_id: int, reading: Reading) -> Outcome
     raw = session.get(RawMessage, raw_id, options=[defer(RawMessage.payload)])
     if raw is None:
         return Outcome(raw_id, "skipped", error="message introuvable")
-    ctx = file_all(res.stages, Context.for_filing(raw=raw, session=session, config=cfg, resources=res, reading=reading))
+    # No autoflush while the stages run: every query would first flush what the stages before it changed (the
+    # report updated once per stage, the events a few at a time); the stages flush where they need an id, and
+    # the rest leaves in one flush at the end of the message's savepoint.
+    with session.no_autoflush:
+        ctx = file_all(
+            res.stages, Context.for_filing(raw=raw, session=session, config=cfg, resources=res, reading=reading)
+        )
     # Marked processed in the same transaction as the report: no window where both could differ.
     raw.status, raw.error, raw.claimed_by, raw.claimed_at = "processed", None, None, None
     raw.processed_at = utcnow()
