@@ -85,6 +85,9 @@ def _file_in_batches(res: Any, read: list[tuple[int, Reading | BaseException]], 
         try:
             with res.factory() as session, session.begin():
                 token = _FILING.set(session)
+                # The raw rows of this transaction's messages in one SELECT (each _apply finds its own in the
+                # session instead of one SELECT per message); the list keeps them in the identity map.
+                preloaded = _load_raw(session, [rid for rid, _ in read[position : position + FILE_BATCH]])
                 try:
                     while position + len(done) < len(read) and len(done) < FILE_BATCH:
                         rid, reading = read[position + len(done)]
@@ -104,6 +107,7 @@ def _file_in_batches(res: Any, read: list[tuple[int, Reading | BaseException]], 
             raise
         outcomes.update(done)
         position += len(done)
+        del preloaded
     return outcomes
 
 
@@ -143,6 +147,15 @@ def _finish(res: Any, raw_id: int, *, status: str, error: str | None) -> None:
         rawstore.finish(res.factory, raw_id, status=status, error=error)
     else:
         rawstore.finish_in(session, raw_id, status=status, error=error)
+
+
+def _load_raw(session: Session, raw_ids: list[int]) -> list[RawMessage]:
+    """The raw rows of `raw_ids` (without their payloads, which phase 1 already read) loaded into `session`."""
+    return list(
+        session.execute(select(RawMessage).options(defer(RawMessage.payload)).where(RawMessage.id.in_(raw_ids)))
+        .scalars()
+        .all()
+    )
 
 
 def _snapshots(res: Any, raw_ids: list[int]) -> dict[int, RawInput]:
