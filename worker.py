@@ -250,6 +250,7 @@ def _prepare(config: Config) -> Any:
     install_log_pseudonyms(config)  # no citizen's e-mail or phone in the workers' log lines (RGPD)
     res = build_resources(config)
     res.warm_up()
+    res.freeze()  # this process only forks from now on (work horses, or the workers of run_workers)
     jobs.set_resources(res)
     # A forked work horse (or worker, see run_workers) must not reuse the parent's database connections.
     os.register_at_fork(after_in_child=lambda: res.engine.dispose(close=False))

@@ -129,6 +129,7 @@ def main() -> int:
 
         if args.horses:
             res.warm_up()  # what a worker loads before it forks its horses
+            res.freeze()
             os.register_at_fork(after_in_child=lambda: res.engine.dispose(close=False))
         total: collections.Counter[str] = collections.Counter()
         total_shapes: collections.Counter[str] = collections.Counter()
