@@ -118,6 +118,18 @@ def _tree(pid: int) -> list[int]:
     return out
 
 
+def _children(pid: int) -> list[int]:
+    """The direct children of a process (the workers a `guichet worker --processes N` forked)."""
+    out: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as children:
+                out.extend(int(c) for c in children.read().split())
+    except OSError:
+        pass
+    return out
+
+
 def _hwm_kib(pid: int) -> int:
     """The peak resident size (VmHWM) of a live process, in KiB (0 once it is gone)."""
     try:
@@ -156,6 +168,13 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument(
+        "--shared-load",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="one `guichet worker --processes N` (the model and reference loaded once, the workers forked from it); "
+        "--no-shared-load: N separate `guichet worker` commands, each loading everything",
+    )
     args = parser.parse_args()
     # Stopped (timeout, kill): clean up what the bench started (workers, Redis keys, Dovecot, database) anyway.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -205,15 +224,19 @@ def main() -> int:
         load_before = os.getloadavg()
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        logs = [open(tmp / f"worker-{i}.log", "wb") for i in range(args.workers)]  # noqa: SIM115
+        commands = (
+            [[sys.executable, "-m", "intake.cli", "worker", "--processes", str(args.workers)]]
+            if args.shared_load
+            else [[sys.executable, "-m", "intake.cli", "worker"]] * args.workers
+        )
+        logs = [open(tmp / f"worker-{i}.log", "wb") for i in range(len(commands))]  # noqa: SIM115
         workers += [
-            subprocess.Popen(
-                [sys.executable, "-m", "intake.cli", "worker"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-            for log in logs
+            subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            for command, log in zip(commands, logs, strict=True)
         ]
         print(f"worker logs: {tmp}/worker-N.log", flush=True)
-        peaks = {proc.pid: {"worker": 0, "child": 0} for proc in workers}
+        peaks: dict[int, dict[str, int]] = {}  # per rq worker process: its peak RSS and its largest child's
+        loader_peak = 0
         done = sent = 0
         stored_at: float | None = None
         first_at: float | None = None
@@ -221,9 +244,13 @@ def main() -> int:
         loads = []
         while time.perf_counter() < deadline:
             for proc in workers:
-                peaks[proc.pid]["worker"] = max(peaks[proc.pid]["worker"], _hwm_kib(proc.pid))
-                for child in _tree(proc.pid)[1:]:
-                    peaks[proc.pid]["child"] = max(peaks[proc.pid]["child"], _hwm_kib(child))
+                if args.shared_load:
+                    loader_peak = max(loader_peak, _hwm_kib(proc.pid))
+                for pid in _children(proc.pid) if args.shared_load else [proc.pid]:
+                    peak = peaks.setdefault(pid, {"worker": 0, "child": 0})
+                    peak["worker"] = max(peak["worker"], _hwm_kib(pid))
+                    for child in _tree(pid)[1:]:
+                        peak["child"] = max(peak["child"], _hwm_kib(child))
             with read_only(factory) as session:  # no wait for SQLite's write lock, which the workers need
                 done = session.execute(
                     select(func.count()).select_from(Outbox).where(Outbox.kind == "confirmation")
@@ -248,8 +275,9 @@ def main() -> int:
         private_redis.stop()
         server.stop()
         _drop(created)
+    layout = "forked from one load (guichet worker --processes)" if args.shared_load else "each loading everything"
     print(
-        f"database: {args.database}, workers: {args.workers}, messages appended: {args.messages} "
+        f"database: {args.database}, workers: {args.workers} {layout}, messages appended: {args.messages} "
         f"(appended in {appended_in:.1f} s, before the workers started)"
     )
     print(
@@ -283,6 +311,8 @@ def main() -> int:
             f"(the {os.cpu_count()} cores to ourselves: about {os.cpu_count() * done / cpu:.0f} messages/s at most, "
             "IMAP server, Redis and database server apart)"
         )
+    if args.shared_load:
+        print(f"loader (pid {workers[0].pid if workers else 0}): peak RSS {loader_peak / 1024:.0f} MiB")
     for i, (pid, peak) in enumerate(peaks.items(), 1):
         print(
             f"worker {i} (pid {pid}): peak RSS {peak['worker'] / 1024:.0f} MiB; "

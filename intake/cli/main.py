@@ -72,9 +72,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run an rq worker (with the shared scheduler)."""
-    from worker import run_worker
+    from worker import run_workers
 
-    run_worker(load(args), burst=args.burst, scheduler=not args.no_scheduler)
+    run_workers(load(args), processes=args.processes, burst=args.burst, scheduler=not args.no_scheduler)
     return 0
 
 
@@ -303,6 +303,12 @@ def build_parser() -> argparse.ArgumentParser:
     work = sub.add_parser("worker", help="lancer un worker rq")
     work.add_argument("--burst", action="store_true", help="s'arrêter quand la file est vide")
     work.add_argument("--no-scheduler", action="store_true", help="ne pas planifier les relèves")
+    work.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="nombre de workers partageant un seul chargement du modèle et de la référence (défaut : 1)",
+    )
     work.set_defaults(func=cmd_worker)
     poll = sub.add_parser(
         "poll",

@@ -74,6 +74,7 @@ class LocalGeocoder:
         self._flat: list[tuple[Street, int, str]] = []
         self._areas: dict[str, Area] | None = None
         self._tokens: list[str] | None = None
+        self._cities: dict[str | None, frozenset[str]] = {}  # the communes allowed for a citycode argument
 
     @classmethod
     def load(cls, factory: sessionmaker[Session], *, citycodes: set[str] | None = None) -> LocalGeocoder:
@@ -395,15 +396,32 @@ class LocalGeocoder:
 
     def inside_commune(self, lat: float, lon: float, *, margin_m: float = 300.0, citycode: str | None = None) -> bool:
         """Whether a position lies within the convex hull of a loaded commune's addresses, plus `margin_m`."""
+        areas = self._commune_areas()
+        cities = self._cities.get(citycode)
+        if cities is None:
+            allowed = self._allowed(citycode)
+            cities = self._cities[citycode] = frozenset(
+                s.city or s.citycode for s in self._streets if s.citycode in allowed
+            )
+        return any(areas[c].distance_m(lat, lon) <= margin_m for c in cities if c in areas)
+
+    def _commune_areas(self) -> dict[str, Area]:
+        """The communes' footprints (convex hulls of their addresses), built on first use (~0.4 s for Paris)."""
         if self._areas is None:
             groups: dict[str, list[tuple[float, float]]] = defaultdict(list)
             for s in self._streets:
                 positions = list(s.points.values()) or [(s.lon, s.lat)]
                 groups[s.city or s.citycode].extend((plat, plon) for plon, plat in positions)
             self._areas = {city: Area(pts) for city, pts in groups.items() if pts}
-        allowed = self._allowed(citycode)
-        cities = {s.city or s.citycode for s in self._streets if s.citycode in allowed}
-        return any(self._areas[c].distance_m(lat, lon) <= margin_m for c in cities if c in self._areas)
+        return self._areas
+
+    def warm(self) -> None:
+        """Build the lazy indexes that understanding and filing use (the communes' footprints, the words of the
+        reference), so that a process forked afterwards (a work horse, a budgeted reader) inherits them instead of
+        building them again for every job."""
+        self._commune_areas()
+        if self._tokens is None:
+            self._tokens = sorted(self.matcher.postings)
 
 
 def _department(code: str) -> str:

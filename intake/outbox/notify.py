@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from jinja2.sandbox import SandboxedEnvironment
+from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.config import Config, Smtp
@@ -45,6 +46,30 @@ def _summary(text: str) -> str:
 def template(source: str) -> Any:
     """A town template compiled once (sandboxed Jinja2): compiling per message was the costly part."""
     return _ENV.from_string(source)
+
+
+def warm_templates(config: Config) -> int:
+    """Compile every template of the town once (a worker does it before forking: each rq job runs in a fresh
+    horse, which would otherwise compile the confirmation's templates again); the number compiled."""
+    sources: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str):
+            sources.append(value)
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name))
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+
+    walk(config.templates)
+    for source in dict.fromkeys(sources):
+        try:
+            template(source)
+        except Exception as exc:  # a template the configuration check let through fails where it is used, as before
+            log.warning("template not compiled in advance: %s", exc)
+    return len(sources)
 
 
 def render_sms(config: Config, source: str, *, report: Report | None = None) -> str:

@@ -12,14 +12,14 @@ import logging
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, inspect, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, defer
 
 from intake.message import MessageRefused, RawInput
-from intake.models import RawMessage, utcnow
+from intake.models import Event, RawMessage, utcnow
 from intake.pipeline import rawstore
 from intake.pipeline.budget import Budget, BudgetExceeded, ChildFailed, run_each
 from intake.pipeline.registry import Context, Discard, HoldForReview, ReadContext, Reading, file_all, read_all
@@ -85,6 +85,9 @@ def _file_in_batches(res: Any, read: list[tuple[int, Reading | BaseException]], 
         try:
             with res.factory() as session, session.begin():
                 token = _FILING.set(session)
+                # The raw rows of this transaction's messages in one SELECT (each _apply finds its own in the
+                # session instead of one SELECT per message); the list keeps them in the identity map.
+                preloaded = _load_raw(session, [rid for rid, _ in read[position : position + FILE_BATCH]])
                 try:
                     while position + len(done) < len(read) and len(done) < FILE_BATCH:
                         rid, reading = read[position + len(done)]
@@ -104,6 +107,7 @@ def _file_in_batches(res: Any, read: list[tuple[int, Reading | BaseException]], 
             raise
         outcomes.update(done)
         position += len(done)
+        del preloaded
     return outcomes
 
 
@@ -143,6 +147,15 @@ def _finish(res: Any, raw_id: int, *, status: str, error: str | None) -> None:
         rawstore.finish(res.factory, raw_id, status=status, error=error)
     else:
         rawstore.finish_in(session, raw_id, status=status, error=error)
+
+
+def _load_raw(session: Session, raw_ids: list[int]) -> list[RawMessage]:
+    """The raw rows of `raw_ids` (without their payloads, which phase 1 already read) loaded into `session`."""
+    return list(
+        session.execute(select(RawMessage).options(defer(RawMessage.payload)).where(RawMessage.id.in_(raw_ids)))
+        .scalars()
+        .all()
+    )
 
 
 def _snapshots(res: Any, raw_ids: list[int]) -> dict[int, RawInput]:
@@ -222,15 +235,51 @@ def _apply(res: Any, session: Session, raw_id: int, reading: Reading) -> Outcome
     raw = session.get(RawMessage, raw_id, options=[defer(RawMessage.payload)])
     if raw is None:
         return Outcome(raw_id, "skipped", error="message introuvable")
-    ctx = file_all(res.stages, Context.for_filing(raw=raw, session=session, config=cfg, resources=res, reading=reading))
+    # No autoflush while the stages run: every query would first flush what the stages before it changed (the
+    # report updated once per stage, the events a few at a time); the stages flush where they need an id, and
+    # the rest leaves in one flush at the end of the message's savepoint.
+    with session.no_autoflush:
+        ctx = file_all(
+            res.stages, Context.for_filing(raw=raw, session=session, config=cfg, resources=res, reading=reading)
+        )
     # Marked processed in the same transaction as the report: no window where both could differ.
     raw.status, raw.error, raw.claimed_by, raw.claimed_at = "processed", None, None, None
     raw.processed_at = utcnow()
+    _flush_with_events_in_bulk(session)  # what the stages left pending (the outbox rows' ids come from it)
     return Outcome(
         raw_id,
         "processed",
         report_id=ctx.report.id if ctx.report else None,
         tracking_number=ctx.report.tracking_number if ctx.report else None,
         created=ctx.created,
-        outbox_ids=list(ctx.outbox_ids),
+        outbox_ids=ctx.all_outbox_ids(),
     )
+
+
+def _flush_with_events_in_bulk(session: Session) -> None:
+    """Flush what the stages left pending; their events (most of a message's rows, whose ids nobody reads here) in
+    one executemany, after the rest, instead of one INSERT ... RETURNING each through the unit of work."""
+    events = [obj for obj in session.new if type(obj) is Event and obj.report_id is not None]
+    if len(events) < 2:
+        session.flush()
+        return
+    events.sort(key=lambda event: inspect(event).insert_order or 0)  # the order the stages recorded them in
+    rows = [_event_row(event) for event in events]
+    for event in events:
+        session.expunge(event)
+    session.flush()
+    session.execute(insert(cast(Table, Event.__table__)), rows)
+
+
+def _event_row(event: Event) -> dict[str, Any]:
+    """The column values of a pending event, with the model's defaults where the stage set nothing."""
+    row: dict[str, Any] = {}
+    for column in Event.__table__.columns:
+        if column.primary_key:
+            continue
+        value = getattr(event, column.key)
+        if value is None and column.default is not None:
+            default: Any = column.default
+            value = default.arg(None) if default.is_callable else default.arg
+        row[column.key] = value
+    return row

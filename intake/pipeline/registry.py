@@ -98,6 +98,22 @@ class Context:
     notes: list[str] = field(default_factory=list)
     # The report a message cited by Message-ID without its sender being in that conversation (stage "thread").
     linked_report_id: int | None = None
+    # Outbox rows added but not flushed yet, with where their ids go in `outbox_ids` (add_outbox, all_outbox_ids).
+    unflushed_outbox: list[tuple[int, Any]] = field(default_factory=list)
+
+    def add_outbox(self, row: Any) -> None:
+        """Note an outbox row added to the session whose id is not known yet (no flush for it alone): listed in
+        `all_outbox_ids()`, in the order the stages made their rows."""
+        self.unflushed_outbox.append((len(self.outbox_ids), row))
+
+    def all_outbox_ids(self) -> list[int]:
+        """The outbox rows to send after commit, in order; call after the session was flushed."""
+        ids = list(self.outbox_ids)
+        for offset, (position, row) in enumerate(self.unflushed_outbox):
+            if row.id is None:
+                raise RuntimeError("outbox row not flushed yet")
+            ids.insert(position + offset, row.id)
+        return ids
 
     @classmethod
     def for_filing(

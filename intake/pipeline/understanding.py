@@ -85,6 +85,11 @@ class Understanding:
             geocoder = AddokGeocoder(config.addresses.addok_url or "", citycodes=tuple(config.town.insee_codes))
         return cls(config, model=model, extractor=extractor, geocoder=geocoder, local=local)
 
+    def warm(self) -> None:
+        """Build what is otherwise built on first use (the embedded reference's indexes), before a fork."""
+        if self.local is not None and hasattr(self.local, "warm"):
+            self.local.warm()
+
     def classify(self, subject: str, text: str) -> Any:
         """The calibrated category prediction."""
         return self.model.predict(subject, text)

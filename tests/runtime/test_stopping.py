@@ -111,3 +111,45 @@ def test_a_stopped_job_gives_its_message_back(make_config: Callable[..., Config]
     with res.factory() as session:
         row = session.execute(select(RawMessage).where(RawMessage.id == raw_id)).scalar_one()
     assert (row.status, row.attempts, row.claimed_by) == ("pending", 0, None)  # not claimed, the try not counted
+
+
+def test_workers_sharing_one_load_are_replaced_when_killed_and_stop_together(
+    make_config: Callable[..., Config], redis_url: str, tmp_path: Path, processes: Processes
+) -> None:
+    """`guichet worker --processes 2`: one process loads, two rq workers are forked from it; one that is SIGKILLed is
+    forked again, and SIGTERM to the loader stops them all within seconds, none left behind."""
+    redis = Redis.from_url(redis_url)
+    path = write_config(make_config(redis_url=redis_url), tmp_path / "config.yaml")
+    log = tmp_path / "workers.log"
+    with log.open("wb") as out:
+        proc = processes.start(
+            [sys.executable, "-m", "intake.cli", "worker", "--processes", "2"],
+            cwd=ROOT,
+            env={**os.environ, "GUICHET_CONFIG": str(path)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+    def workers() -> set[int]:
+        return {w.pid for w in Worker.all(connection=redis) if w.pid is not None}
+
+    def parent_of(pid: int) -> int:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+    def both() -> set[int] | None:
+        found = workers()
+        return found if len(found) == 2 else None
+
+    first = wait_until(both, timeout=90)
+    assert proc.pid not in first and {parent_of(pid) for pid in first} == {proc.pid}  # forked from the loader
+    victim = min(first)
+    os.kill(victim, signal.SIGKILL)
+    replaced = wait_until(lambda: workers() - first, timeout=60)
+    assert {parent_of(pid) for pid in replaced} == {proc.pid}
+    took = stop_or_dump(proc)
+    text = log.read_text(errors="replace")
+    assert took < 5, (took, text[-3000:])
+    assert proc.returncode == 0 and "Traceback" not in text, text[-3000:]
+    alive = [pid for pid in (first | replaced) - {victim} if Path(f"/proc/{pid}").exists()]
+    assert alive == [], text[-3000:]
+    assert workers() <= {victim}  # the live ones unregistered themselves (the killed one's entry expires in rq)

@@ -57,6 +57,7 @@ def _recipient(ctx: Context, report: Report, parsed: InboundMessage) -> tuple[st
     email = parsed.sender.email
     if not email:
         return "adresse du citoyen introuvable"
+    ctx.session.flush()  # the confirmation row of this message (stage "confirm"), which the cap may have suppressed
     capped = ctx.session.execute(
         select(Outbox.id).where(
             Outbox.report_id == report.id,

@@ -39,8 +39,7 @@ def _confirm_by_text(ctx: Context, report: Report, parsed: InboundMessage, *, ch
         status="pending",
     )
     ctx.session.add(row)
-    ctx.session.flush()
-    ctx.outbox_ids.append(row.id)
+    ctx.add_outbox(row)
 
 
 def _confirm_staff_by_text(ctx: Context, report: Report, parsed: InboundMessage) -> None:
@@ -101,8 +100,7 @@ class ConfirmStage(BaseStage):
             reason=reason,
         )
         ctx.session.add(row)
-        ctx.session.flush()
         if status == "pending":
-            ctx.outbox_ids.append(row.id)
+            ctx.add_outbox(row)
         else:
             ctx.session.add(Event(report_id=report.id, action="confirmation_skipped", detail={"reason": reason}))

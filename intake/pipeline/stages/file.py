@@ -24,8 +24,7 @@ def _contact(ctx: Context, email: str | None, name: str | None, phone: str | Non
         contact = session.execute(select(Contact).where(Contact.phone == phone)).scalar_one_or_none()
     if contact is None:
         contact = Contact(email=email, phone=phone, name=name)
-        session.add(contact)
-        session.flush()
+        session.add(contact)  # inserted with the report that names it as author
     else:
         contact.name = contact.name or name
         if (
@@ -129,8 +128,7 @@ class FileStage(BaseStage):
             html=parsed.html,
             details=details,
         )
-        session.add(message)
-        session.flush()
+        session.add(message)  # flushed with the next stage that needs its id (media) or at the end of the message
         ctx.message = message
         if not ctx.created:
             session.add(Event(report_id=ctx.report.id, action=ctx.role, detail={"raw_message_id": ctx.raw.id}))

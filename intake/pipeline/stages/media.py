@@ -33,8 +33,10 @@ class MediaStage(BaseStage):
 
     def file(self, ctx: Context) -> None:
         """One attachment row per stored file, on the report of `ctx.message`."""
-        if ctx.inbound is None or ctx.message is None or ctx.report is None:
+        if ctx.inbound is None or ctx.message is None or ctx.report is None or not ctx.reading.media:
             return
+        if ctx.message.id is None:
+            ctx.session.flush()  # the report message's id, which the attachment rows name
         for media in ctx.reading.media:
             info = media.info
             gps = info.gps if info is not None else None
