@@ -20,6 +20,35 @@ def test_fold_and_model_text() -> None:
     assert "_lampa" in text.split()  # stems make typos meet
 
 
+def test_side_remarks_are_set_apart_when_the_message_names_its_main_problem() -> None:
+    from classifiers.category.features import SIDE
+
+    two = model_text(
+        "", "Au 3 rue Oberkampf le lampadaire est éteint, c'est le plus urgent. Il y a aussi un tag au mur."
+    )
+    assert {"lampadaire", "eteint", "urgent"} <= set(two.split())
+    assert {SIDE + "tag", SIDE + "mur"} <= set(two.split()) and "tag" not in two.split()
+    assert "_lampa" in two.split() and not any(w.startswith("_" + SIDE) for w in two.split())  # no stem of a side word
+    assert two.split().count("lampadaire") == 2  # the clause naming the main problem counts twice
+    # a closing "mais c'est secondaire" speaks of the clause before it
+    closing = model_text(
+        "", "Un matelas est posé contre l'arbre. Et le pied de l'arbre est plein de mégots, mais c'est secondaire."
+    )
+    assert "matelas" in closing.split() and SIDE + "megots" in closing.split() and "megots" not in closing.split()
+    # "pas urgent" is a side remark even though it says "urgent"; "1) … 2) …" are two sentences
+    listed = model_text("", "1) URGENT : la poubelle a brûlé rue Baltard 2) pas urgent : une tranchée non protégée")
+    assert "poubelle" in listed.split() and SIDE + "tranchee" in listed.split()
+    # not side remarks: "au passage piéton", "aussi bien", a message that is all side remark, or the old features
+    crossing = model_text("", "Au passage piéton du 4 rue de Rennes la bande blanche est effacée.")
+    assert not any(w.startswith(SIDE) for w in crossing.split())
+    assert not any(
+        w.startswith(SIDE) for w in model_text("", "Des rats, aussi bien le soir que le matin, rue X.").split()
+    )
+    assert not any(w.startswith(SIDE) for w in model_text("", "Il y a aussi un tag.").split())
+    plain = model_text("", "Le lampadaire est éteint, c'est le plus urgent. Il y a aussi un tag.", side_remarks=False)
+    assert "tag" in plain.split() and not any(w.startswith(SIDE) for w in plain.split())
+
+
 def _rows() -> list[Labelled]:
     rows = [r for path in training_files() for r in load_jsonl(path)]
     # A small, fast subset: 25 examples of three categories.
@@ -175,6 +204,42 @@ def test_calibration_on_messages_apart_and_unusual_words_saved(tmp_path: Path) -
     assert not loaded.predict("Panne", "le lampadaire ne s'allume plus").unusual
     held_out = train(rows, labels=["eclairage", "graffitis", "autre"], epochs=4, length=2**14)
     assert held_out.meta["calibrated_on"].endswith("training messages held out (12%)")
+    assert loaded.side_remarks and loaded.meta["features"] == "side_remarks"
+    assert loaded.length_exponent == model.length_exponent == model.meta["length_exponent"]
+
+
+def test_length_aware_temperature() -> None:
+    """A bag of words grows surer with every word: the fitted temperature grows with the message's length when
+    long messages are the over-confident ones, and stays one temperature when length says nothing."""
+    from classifiers.category.model import REFERENCE_TOKENS, _temperature
+
+    sure = {"a": 0.999, "b": 0.001}
+    # long messages: extreme scores, right only 3 times out of 5; short ones: mild scores, right 4 times out of 5
+    probabilities = [sure] * 5 + [{"a": 0.8, "b": 0.2}] * 5
+    gold = ["a", "a", "a", "b", "b"] + ["a", "a", "a", "a", "b"]
+    tokens = [8 * REFERENCE_TOKENS] * 5 + [REFERENCE_TOKENS // 4] * 5
+    temperature, exponent = _temperature(probabilities, gold, tokens)
+    assert exponent > 0
+    alike = _temperature(probabilities, gold, [REFERENCE_TOKENS] * 10)
+    assert alike[1] == 0.0  # every message the same length: the exponent has nothing to fit
+    assert 0.1 <= temperature <= 4.0
+
+
+def test_a_model_saved_before_side_remarks_reads_every_word_alike(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    folder = tmp_path / "old"
+    shutil.copytree(DEFAULT_MODEL_DIR, folder)
+    calibration = folder / "guichet_calibration.json"
+    meta = json.loads(calibration.read_text())
+    for key in ("features", "length_exponent"):
+        meta.pop(key, None)
+    calibration.write_text(json.dumps(meta))
+    old = CategoryModel.load(folder)
+    assert not old.side_remarks and old.length_exponent == 0.0
+    text = "Le lampadaire est éteint, c'est le plus urgent. Il y a aussi un tag sur le mur."
+    assert old.features("", text) == model_text("", text, side_remarks=False)
 
 
 def test_shipped_model_selective_accuracy_on_the_unseen_set() -> None:
