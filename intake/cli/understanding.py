@@ -171,12 +171,21 @@ def _print_evaluations(
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate a trained model on the development sets (never trained on): the one given, else the shipped
-    dev.jsonl and unseen_dev.jsonl, with the coverage/accuracy curve of the review threshold."""
-    from classifiers.category.data import TRAINING_DIR, dev_file, load_jsonl, training_files, unseen_dev_file
+    dev.jsonl and unseen_dev.jsonl (and the test set unseen_test2.jsonl when present, reported after them), with the
+    coverage/accuracy curve of the review threshold."""
+    from classifiers.category.data import (
+        TRAINING_DIR,
+        dev_file,
+        load_jsonl,
+        training_files,
+        unseen_dev_file,
+        unseen_test_file,
+    )
     from classifiers.category.model import DEFAULT_MODEL_DIR, CategoryModel
 
     cfg = load(args)
-    paths = [Path(args.dev)] if args.dev else [p for p in (dev_file(), unseen_dev_file()) if p.is_file()]
+    defaults = (dev_file(), unseen_dev_file(), unseen_test_file())
+    paths = [Path(args.dev)] if args.dev else [p for p in defaults if p.is_file()]
     for path in paths:
         if not path.is_file():
             print(f"guichet : jeu de développement introuvable : {path}", file=sys.stderr)
@@ -189,7 +198,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 2
     train_rows = [r for p in training_files(TRAINING_DIR) for r in load_jsonl(p)]
     for path, rows in sets:
-        print(f"#### {path.name} ({len(rows)} messages)")
+        test = " — jeu de test : il ne sert à choisir ni le modèle ni le seuil" if path == unseen_test_file() else ""
+        print(f"#### {path.name} ({len(rows)} messages){test}")
         _print_evaluations(
             model,
             train_rows,
