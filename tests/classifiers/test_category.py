@@ -206,6 +206,30 @@ def test_calibration_on_messages_apart_and_unusual_words_saved(tmp_path: Path) -
     assert held_out.meta["calibrated_on"].endswith("training messages held out (12%)")
     assert loaded.side_remarks and loaded.meta["features"] == "side_remarks"
     assert loaded.length_exponent == model.length_exponent == model.meta["length_exponent"]
+    assert loaded.vectors is not None and loaded.vector_weight == model.vector_weight == model.meta["vector_weight"]
+    plain = train(rows, labels=["eclairage", "graffitis", "autre"], epochs=4, length=2**14, vectors=False)
+    assert plain.vectors is None and plain.vector_weight == 0.0
+
+
+def test_word_vectors_give_an_opinion_on_words_no_training_message_has(tmp_path: Path) -> None:
+    from classifiers.category.vectors import WordVectors, fit, package_table
+
+    rows = _rows()
+    texts = [model_text(r.subject, r.text) for r in rows]
+    vectors = fit(texts, [r.category for r in rows], ["eclairage", "graffitis", "autre"])
+    trained = {w for t in texts for w in t.split()}
+    assert "lanterne" not in trained and "lanterne" in vectors.rows  # folded keys of the package's table
+    assert float(abs(vectors.embed("lanterne eteinte")).sum()) > 0 and not vectors.embed("qxz blorf").any()
+    opinion = vectors.log_probabilities(model_text("", "la lanterne du réverbère ne s'allume plus"))
+    assert max(opinion, key=lambda k: opinion[k]) == "eclairage"
+    vectors.save(tmp_path)
+    again = WordVectors.load(tmp_path)
+    assert again is not None and again.labels == vectors.labels and len(again.rows) == len(vectors.rows)
+    reread = again.log_probabilities(model_text("", "la lanterne du réverbère ne s'allume plus"))
+    assert all(abs(reread[k] - opinion[k]) < 1e-4 for k in opinion)
+    assert WordVectors.load(tmp_path / "absent") is None  # a model saved without vectors
+    with pytest.raises(RuntimeError, match="n'est pas installé"):
+        package_table("paquet_de_vecteurs_absent")
 
 
 def test_length_aware_temperature() -> None:
@@ -218,8 +242,8 @@ def test_length_aware_temperature() -> None:
     probabilities = [sure] * 5 + [{"a": 0.8, "b": 0.2}] * 5
     gold = ["a", "a", "a", "b", "b"] + ["a", "a", "a", "a", "b"]
     tokens = [8 * REFERENCE_TOKENS] * 5 + [REFERENCE_TOKENS // 4] * 5
-    temperature, exponent = _temperature(probabilities, gold, tokens)
-    assert exponent > 0
+    temperature, exponent, weight = _temperature(probabilities, gold, tokens)
+    assert exponent > 0 and weight == 0.0  # no vectors' opinion given: none weighed
     alike = _temperature(probabilities, gold, [REFERENCE_TOKENS] * 10)
     assert alike[1] == 0.0  # every message the same length: the exponent has nothing to fit
     assert 0.1 <= temperature <= 4.0
@@ -233,11 +257,12 @@ def test_a_model_saved_before_side_remarks_reads_every_word_alike(tmp_path: Path
     shutil.copytree(DEFAULT_MODEL_DIR, folder)
     calibration = folder / "guichet_calibration.json"
     meta = json.loads(calibration.read_text())
-    for key in ("features", "length_exponent"):
+    for key in ("features", "length_exponent", "vector_weight"):
         meta.pop(key, None)
     calibration.write_text(json.dumps(meta))
+    (folder / "guichet_vectors.npz").unlink(missing_ok=True)
     old = CategoryModel.load(folder)
-    assert not old.side_remarks and old.length_exponent == 0.0
+    assert not old.side_remarks and old.length_exponent == 0.0 and old.vectors is None and old.vector_weight == 0.0
     text = "Le lampadaire est éteint, c'est le plus urgent. Il y a aussi un tag sur le mur."
     assert old.features("", text) == model_text("", text, side_remarks=False)
 
