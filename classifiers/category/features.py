@@ -21,45 +21,63 @@ SIDE = "xq"  # prefix of a side remark's words (letters only: the tokenizer spli
 # Where a sentence ends (on folded text), and where a clause may start a side remark inside a sentence.
 _SENTENCE = re.compile(r"[.!?;\n]+|\s\d\s?\)\s")
 _CLAUSE = re.compile(r",\s*(?=(?:mais|et aussi|et au passage|et en passant)\b)")
-# A side remark ("aussi", not "aussi bien"; "au passage", not "au passage piéton"; "pas urgent"), on the words of a
-# sentence joined by single spaces (apostrophes are gone: "j en profite").
+# A side remark ("aussi", not "aussi bien"; "au passage", not "au passage piéton"; "pas urgent", "rien de grave",
+# "passons"), on the words of a sentence joined by single spaces (apostrophes are gone: "j en profite").
 _SIDE = re.compile(
     r"\b(?:aussi(?! bien)|au passage(?! (?:pieton|clout|protege|souterrain|de|du|des|sous)\b)|en passant|ensuite"
-    r"|par ailleurs|j en profite|secondaire|moins (?:grave|urgent|important|genant|grand)|pas (?:tres )?urgent"
-    r"|pas (?:tres )?grave|annexe|egalement|autre chose|a cote de ca|accessoirement|plus tard|peut attendre"
-    r"|tant que j y suis|pendant que j y suis|ps)\b"
+    r"|par ailleurs|j en profite|secondaire|moins (?:grave|urgent|important|genant|grand)"
+    r"|pas (?:tres |bien |si )?(?:urgent|grave|mechant)|rien de (?:grave|nouveau)|annexe|egalement|autre chose"
+    r"|a cote de ca|accessoirement|plus tard|peut attendre|tant que j y suis|pendant que j y suis|on fait avec"
+    r"|on le sait|on connait|passons|c est la saison|rien d alarmant|pas pour ca que j ecris|ps)\b"
 )
-_NOT_MAIN = re.compile(r"\b(?:pas|moins) (?:tres |si )?(?:urgent|important|grave)\w*")
+_NOT_MAIN = re.compile(r"\b(?:pas|moins|rien de) (?:tres |si |bien )?(?:urgent|important|grave)\w*")
 # The main problem named as such: such a sentence is never a side remark, whatever else it says.
 _MAIN = re.compile(
     r"\b(?:surtout|principal\w*|urgen\w*|avant tout|le plus (?:important|urgent|grave|genant|dangereux|visible|"
-    r"embetant|gros)|essentiel\w*|priorit\w*|d abord|en premier|vrai probleme|c est ca|sujet de mon|objet de mon"
-    r"|preoccupe)\b"
+    r"embetant|gros|penible|inquietant)|essentiel\w*|priorit\w*|d abord|en premier|vrai (?:probleme|souci|sujet)"
+    r"|c est ca|sujet de mon|objet de mon|preoccupe|inquiete|ce qui me gene|mon message concerne"
+    r"|ce que je (?:signale|veux signaler|souhaite signaler|veux vraiment)|ce qui (?:compte|m importe|bloque|m embete)"
+    r"|vraiment (?:grave|penible|dangereux))\b"
 )
 _SHORT_CLAUSE = 5  # words of a closing side clause that speaks of the clause before it
 _MIN_MAIN_WORDS = 4  # words outside side remarks needed for the message to have a main part at all
 
 
+def _is_main(words: list[str]) -> bool:
+    return bool(_MAIN.search(_NOT_MAIN.sub(" ", " ".join(words))))
+
+
 def _is_side(words: list[str]) -> bool:
-    sentence = " ".join(words)
-    return bool(_SIDE.search(sentence)) and not _MAIN.search(_NOT_MAIN.sub(" ", sentence))
+    return bool(_SIDE.search(" ".join(words))) and not _is_main(words)
 
 
 def _clauses(sentence: str) -> list[tuple[list[str], bool]]:
     """A sentence's clauses with whether each is a side remark; a short side clause closing a sentence ("…, mais
-    c'est secondaire") makes the clause before it a side remark too."""
+    c'est secondaire") makes the clause before it a side remark too, and so does a main one after it ("X, mais ce
+    qui me préoccupe c'est Y")."""
     clauses = [words for part in _CLAUSE.split(sentence) if (words := _WORD.findall(part))]
     side = [_is_side(words) for words in clauses]
     for i in range(len(clauses) - 1, 0, -1):
         if side[i] and len(clauses[i]) <= _SHORT_CLAUSE:
-            side[i - 1] = side[i - 1] or not _MAIN.search(_NOT_MAIN.sub(" ", " ".join(clauses[i - 1])))
+            side[i - 1] = side[i - 1] or not _is_main(clauses[i - 1])
+    for i, words in enumerate(clauses):
+        if i and words[0] == "mais" and _is_main(words):
+            for j in range(i):
+                side[j] = side[j] or not _is_main(clauses[j])
     return list(zip(clauses, side, strict=True))
 
 
 def _body_words(text: str, *, side_remarks: bool) -> list[str]:
     """The body's words, those of side remarks prefixed with SIDE (and those of the clause naming the main problem
     twice) when the rest says what the message is about."""
-    clauses = [clause for sentence in _SENTENCE.split(text) if sentence for clause in _clauses(sentence)]
+    sentences = [_clauses(sentence) for sentence in _SENTENCE.split(text) if sentence]
+    sentences = [sentence for sentence in sentences if sentence]
+    if side_remarks:  # "… X. Mais le plus urgent, c'est Y" ("En revanche, Y"): the sentence before is a side remark
+        for previous, sentence in zip(sentences, sentences[1:], strict=False):
+            words = sentence[0][0]
+            if (words[0] == "mais" and _is_main(words)) or words[:2] == ["en", "revanche"]:
+                previous[:] = [(w, side or not _is_main(w)) for w, side in previous]
+    clauses = [clause for sentence in sentences for clause in sentence]
     if not side_remarks or not any(side for _, side in clauses):
         return [w for words, _ in clauses for w in words]
     if sum(len(words) for words, side in clauses if not side) < _MIN_MAIN_WORDS:
@@ -69,7 +87,7 @@ def _body_words(text: str, *, side_remarks: bool) -> list[str]:
         if side:
             out.extend(SIDE + w for w in words)
         else:  # the clause that names the main problem counts twice
-            out.extend(words * (2 if _MAIN.search(_NOT_MAIN.sub(" ", " ".join(words))) else 1))
+            out.extend(words * (2 if _is_main(words) else 1))
     return out
 
 

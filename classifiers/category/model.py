@@ -1,8 +1,10 @@
-"""Train, save and load the category model: spacy.blank("fr") + a bag-of-words textcat, temperature-calibrated.
+"""Train, save and load the category model: spacy.blank("fr") + a bag-of-words textcat over features.py's text,
+a second opinion from word vectors (vectors.py), and a calibrated confidence.
 
 Calibration: when `train` is given calibration messages written apart from the training data (the shipped
-`dev.jsonl`, by another writer), the temperature is fitted on them, so that confidence reflects messages unlike
-the training ones; without them, on a stratified held-out share of the training data (as before).
+`dev.jsonl`, by another writer), the temperature (growing with the message's length) and the vectors' weight are
+fitted on them, so that confidence reflects messages unlike the training ones; without them, on a stratified
+held-out share of the training data.
 """
 
 from __future__ import annotations

@@ -285,5 +285,5 @@ def test_shipped_model_selective_accuracy_on_the_unseen_set() -> None:
     assert report.choice is not None and report.choice.point is not None
     assert round(report.choice.point.threshold, 4) == shipped  # config.yaml's threshold comes from this curve
     assert report.high_confidence_precision >= 0.98
-    assert report.high_confidence_share >= 0.70  # issue 14 wants 0.80: not reached (see config.yaml)
-    assert report.macro_f1 >= 0.90
+    assert report.high_confidence_share >= 0.91  # measured 91.4 % (issue 14 asks >= 80 %)
+    assert report.macro_f1 >= 0.94  # measured 0.940 (issue 14 asks 0.95: not reached, see UNSEEN_DEV.md)
