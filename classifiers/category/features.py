@@ -18,7 +18,8 @@ _WORD = re.compile(r"[a-z0-9]+")
 _STEM = 5
 SIDE = "xq"  # prefix of a side remark's words (letters only: the tokenizer splits punctuation off a word)
 
-# Where a sentence ends (on folded text), and where a clause may start a side remark inside a sentence.
+# Where a sentence ends (on folded text; a list number "2)" is dropped with it), and where a clause may start a
+# side remark inside a sentence.
 _SENTENCE = re.compile(r"[.!?;\n]+|\s\d\s?\)\s")
 _CLAUSE = re.compile(r",\s*(?=(?:mais|et aussi|et au passage|et en passant)\b)")
 # A side remark ("aussi", not "aussi bien"; "au passage", not "au passage piéton"; "pas urgent", "rien de grave",
@@ -39,6 +40,7 @@ _MAIN = re.compile(
     r"|ce que je (?:signale|veux signaler|souhaite signaler|veux vraiment)|ce qui (?:compte|m importe|bloque|m embete)"
     r"|vraiment (?:grave|penible|dangereux))\b"
 )
+_REVANCHE = re.compile(r"\ben revanche\b")
 _SHORT_CLAUSE = 5  # words of a closing side clause that speaks of the clause before it
 _MIN_MAIN_WORDS = 4  # words outside side remarks needed for the message to have a main part at all
 
@@ -70,15 +72,21 @@ def _clauses(sentence: str) -> list[tuple[list[str], bool]]:
 def _body_words(text: str, *, side_remarks: bool) -> list[str]:
     """The body's words, those of side remarks prefixed with SIDE (and those of the clause naming the main problem
     twice) when the rest says what the message is about."""
+    if not side_remarks:
+        return _WORD.findall(text)  # exactly the words of the models saved before side remarks
+    words = [w for sentence in _SENTENCE.split(text) if sentence for w in _WORD.findall(sentence)]
+    joined = " ".join(words)
+    if not (_SIDE.search(joined) or "mais" in words or _REVANCHE.search(joined)):
+        return words  # no side remark possible (most messages): the same words, read at once
     sentences = [_clauses(sentence) for sentence in _SENTENCE.split(text) if sentence]
     sentences = [sentence for sentence in sentences if sentence]
-    if side_remarks:  # "… X. Mais le plus urgent, c'est Y" ("En revanche, Y"): the sentence before is a side remark
-        for previous, sentence in zip(sentences, sentences[1:], strict=False):
-            words = sentence[0][0]
-            if (words[0] == "mais" and _is_main(words)) or words[:2] == ["en", "revanche"]:
-                previous[:] = [(w, side or not _is_main(w)) for w, side in previous]
+    # "… X. Mais le plus urgent, c'est Y" ("En revanche, Y"): the sentence before is a side remark
+    for previous, sentence in zip(sentences, sentences[1:], strict=False):
+        first = sentence[0][0]
+        if (first[0] == "mais" and _is_main(first)) or first[:2] == ["en", "revanche"]:
+            previous[:] = [(w, side or not _is_main(w)) for w, side in previous]
     clauses = [clause for sentence in sentences for clause in sentence]
-    if not side_remarks or not any(side for _, side in clauses):
+    if not any(side for _, side in clauses):
         return [w for words, _ in clauses for w in words]
     if sum(len(words) for words, side in clauses if not side) < _MIN_MAIN_WORDS:
         return [w for words, _ in clauses for w in words]

@@ -82,9 +82,22 @@ class WordVectors:
     bias: Any  # float32 [labels]
     labels: list[str]
 
+    def __post_init__(self) -> None:
+        # For answering: each word with a vector (function words left out) -> its row and IDF, in one lookup.
+        # Positions start at 1: map(dict.get) gives None (falsy) for a word without a vector, filtered in C.
+        stop = _stop_words()
+        words = [w for w in self.rows if w not in stop]
+        self._index = {w: i for i, w in enumerate(words, 1)}
+        self._rows = np.array([0] + [self.rows[w] for w in words], dtype=np.int64)
+        self._idf = np.array([0.0] + [self.idf.get(w, self.default_idf) for w in words], dtype=np.float32)
+
     def embed(self, features: str) -> Any:
         """The IDF-weighted mean vector (unit length) of a model text's words; zeros when none has a vector."""
-        return _embed(features, self.rows, self.matrix, self.idf, self.default_idf)
+        found = np.fromiter(filter(None, map(self._index.get, features.split())), dtype=np.int64)
+        if not len(found):
+            return np.zeros(self.matrix.shape[1], dtype=np.float32)
+        vector = self._idf[found] @ self.matrix[self._rows[found]]
+        return vector / (np.linalg.norm(vector) + 1e-6)
 
     def log_probabilities(self, features: str) -> dict[str, float]:
         """The regression's log-probability of each label for one model text."""

@@ -287,3 +287,25 @@ def test_shipped_model_selective_accuracy_on_the_unseen_set() -> None:
     assert report.high_confidence_precision >= 0.98
     assert report.high_confidence_share >= 0.91  # measured 91.4 % (issue 14 asks >= 80 %)
     assert report.macro_f1 >= 0.94  # measured 0.940 (issue 14 asks 0.95: not reached, see UNSEEN_DEV.md)
+
+
+def test_shipped_model_on_the_test_set() -> None:
+    """unseen_test2.jsonl: a writer who saw no training or development file; looked at once, after the model and
+    the review threshold were frozen (UNSEEN_TEST2.md). These are the figures measured then, kept from sliding."""
+    from classifiers.category.data import unseen_dev_file, unseen_test_file
+    from intake.config import load_config
+
+    model = CategoryModel.load(DEFAULT_MODEL_DIR)
+    rows = load_jsonl(unseen_test_file())
+    assert len(rows) == 420
+    others = (
+        [r for p in training_files() for r in load_jsonl(p)] + load_jsonl(dev_file()) + load_jsonl(unseen_dev_file())
+    )
+    assert not {r.id for r in others} & {r.id for r in rows}
+    assert not {r.source_row for r in others if r.source_row} & {r.source_row for r in rows if r.source_row}
+    shipped = load_config(Path(__file__).resolve().parents[2] / "config.yaml").classifier.review_threshold
+    report = evaluate(model, rows, threshold=shipped)
+    print(report.render())
+    assert report.accuracy >= 0.935 and report.macro_f1 >= 0.935  # measured 0.936 and 0.936
+    assert report.high_confidence_share >= 0.92  # measured 92.9 % passing...
+    assert report.high_confidence_precision >= 0.96  # ...96.9 % right: short of issue 14's 98 % on this writer
