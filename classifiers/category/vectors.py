@@ -45,10 +45,10 @@ def package_table(package: str = PACKAGE) -> tuple[dict[str, int], Any]:
     from spacy.vectors import Vectors
 
     spec = importlib.util.find_spec(package)
-    if spec is None or spec.origin is None:
+    vocabs = sorted(Path(spec.origin).parent.glob(f"{package}-*/vocab")) if spec and spec.origin else []
+    if not vocabs:
         raise RuntimeError(f"le paquet {package} (vecteurs de mots) n'est pas installé : pip install -e . l'installe")
-    root = Path(spec.origin).parent
-    vocab = next(root.glob(f"{package}-*/vocab"))
+    vocab = vocabs[-1]
     strings = StringStore().from_disk(vocab / "strings.json")
     vectors = Vectors(strings=strings).from_disk(vocab)
     rows: dict[str, int] = {}

@@ -90,7 +90,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     dev_rows = load_jsonl(dev) if dev.is_file() else []
     # The temperature is fitted on the development set (written by another hand than the training data), so that
     # confidence reflects messages unlike the training ones; without a development set, on held-out training rows.
-    model = train(rows, labels=labels, epochs=args.epochs, seed=args.seed, calibration=dev_rows or None)
+    try:
+        model = train(rows, labels=labels, epochs=args.epochs, seed=args.seed, calibration=dev_rows or None)
+    except RuntimeError as exc:  # the word vectors' package is missing (classifiers/category/vectors.py)
+        print(f"guichet : {exc}", file=sys.stderr)
+        return 1
     output = Path(args.output) if args.output else DEFAULT_MODEL_DIR
     output.mkdir(parents=True, exist_ok=True)
     model.save(output)
@@ -134,6 +138,9 @@ def _dry_run(cfg: Config, args: argparse.Namespace, rows: list[Any], labels: lis
         )
     except ValueError as exc:
         print(f"guichet : jeu de développement illisible — {exc}", file=sys.stderr)
+        return 1
+    except RuntimeError as exc:  # the word vectors' package is missing (classifiers/category/vectors.py)
+        print(f"guichet : {exc}", file=sys.stderr)
         return 1
     return 0
 
