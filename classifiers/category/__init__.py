@@ -1,1 +1,2 @@
-"""Category classification: a spaCy text classifier (bag of words), trained on the town's messages."""
+"""Category classification: a spaCy text classifier (bag of words) with a word-vector second opinion, trained on
+the town's messages."""

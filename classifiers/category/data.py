@@ -61,3 +61,10 @@ def unseen_dev_file(directory: Path = TRAINING_DIR) -> Path:
     """The unseen development set (UNSEEN_DEV.md): written by a writer who never saw the training data; the
     review threshold is chosen on it, never trained or calibrated on."""
     return directory / "unseen_dev.jsonl"
+
+
+def unseen_test_file(directory: Path = TRAINING_DIR) -> Path:
+    """The test set (UNSEEN_TEST2.md): written by a writer who saw no training or development file, looked at once
+    when the model and threshold were frozen; never used to choose anything. (The first one, unseen_test.jsonl,
+    is now the training file train_former_test.jsonl.)"""
+    return directory / "unseen_test2.jsonl"

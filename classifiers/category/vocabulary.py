@@ -19,7 +19,11 @@ MIN_LIFT = 2.5  # ...and one category's share of them is at least this multiple 
 
 
 def marking_words(
-    rows: Iterable[Labelled], *, min_messages: int = MIN_MESSAGES, min_lift: float = MIN_LIFT
+    rows: Iterable[Labelled],
+    *,
+    min_messages: int = MIN_MESSAGES,
+    min_lift: float = MIN_LIFT,
+    side_remarks: bool = True,
 ) -> set[str]:
     """The model-text tokens (words and stems) far more frequent in one category than in the training messages."""
     total: Counter[str] = Counter()
@@ -27,7 +31,7 @@ def marking_words(
     sizes: Counter[str] = Counter()
     for row in rows:
         sizes[row.category] += 1
-        tokens = set(model_text(row.subject, row.text).split())
+        tokens = set(model_text(row.subject, row.text, side_remarks=side_remarks).split())
         total.update(tokens)
         per_category.setdefault(row.category, Counter()).update(tokens)
     words = set()

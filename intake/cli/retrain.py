@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEV_SETS = ("dev.jsonl", "unseen_dev.jsonl", "unseen_test.jsonl")  # evaluated when present, in this order
+# Evaluated when present, in this order; unseen_test2.jsonl is the test set (UNSEEN_TEST2.md), never used to choose.
+DEV_SETS = ("dev.jsonl", "unseen_dev.jsonl", "unseen_test2.jsonl")
 EXAMPLES = 5  # changed messages shown per set by default
 
 

@@ -90,7 +90,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     dev_rows = load_jsonl(dev) if dev.is_file() else []
     # The temperature is fitted on the development set (written by another hand than the training data), so that
     # confidence reflects messages unlike the training ones; without a development set, on held-out training rows.
-    model = train(rows, labels=labels, epochs=args.epochs, seed=args.seed, calibration=dev_rows or None)
+    try:
+        model = train(rows, labels=labels, epochs=args.epochs, seed=args.seed, calibration=dev_rows or None)
+    except RuntimeError as exc:  # the word vectors' package is missing (classifiers/category/vectors.py)
+        print(f"guichet : {exc}", file=sys.stderr)
+        return 1
     output = Path(args.output) if args.output else DEFAULT_MODEL_DIR
     output.mkdir(parents=True, exist_ok=True)
     model.save(output)
@@ -135,6 +139,9 @@ def _dry_run(cfg: Config, args: argparse.Namespace, rows: list[Any], labels: lis
     except ValueError as exc:
         print(f"guichet : jeu de développement illisible — {exc}", file=sys.stderr)
         return 1
+    except RuntimeError as exc:  # the word vectors' package is missing (classifiers/category/vectors.py)
+        print(f"guichet : {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -171,12 +178,21 @@ def _print_evaluations(
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Evaluate a trained model on the development sets (never trained on): the one given, else the shipped
-    dev.jsonl and unseen_dev.jsonl, with the coverage/accuracy curve of the review threshold."""
-    from classifiers.category.data import TRAINING_DIR, dev_file, load_jsonl, training_files, unseen_dev_file
+    dev.jsonl and unseen_dev.jsonl (and the test set unseen_test2.jsonl when present, reported after them), with the
+    coverage/accuracy curve of the review threshold."""
+    from classifiers.category.data import (
+        TRAINING_DIR,
+        dev_file,
+        load_jsonl,
+        training_files,
+        unseen_dev_file,
+        unseen_test_file,
+    )
     from classifiers.category.model import DEFAULT_MODEL_DIR, CategoryModel
 
     cfg = load(args)
-    paths = [Path(args.dev)] if args.dev else [p for p in (dev_file(), unseen_dev_file()) if p.is_file()]
+    defaults = (dev_file(), unseen_dev_file(), unseen_test_file())
+    paths = [Path(args.dev)] if args.dev else [p for p in defaults if p.is_file()]
     for path in paths:
         if not path.is_file():
             print(f"guichet : jeu de développement introuvable : {path}", file=sys.stderr)
@@ -189,7 +205,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 2
     train_rows = [r for p in training_files(TRAINING_DIR) for r in load_jsonl(p)]
     for path, rows in sets:
-        print(f"#### {path.name} ({len(rows)} messages)")
+        test = " — jeu de test : il ne sert à choisir ni le modèle ni le seuil" if path == unseen_test_file() else ""
+        print(f"#### {path.name} ({len(rows)} messages){test}")
         _print_evaluations(
             model,
             train_rows,

@@ -20,6 +20,35 @@ def test_fold_and_model_text() -> None:
     assert "_lampa" in text.split()  # stems make typos meet
 
 
+def test_side_remarks_are_set_apart_when_the_message_names_its_main_problem() -> None:
+    from classifiers.category.features import SIDE
+
+    two = model_text(
+        "", "Au 3 rue Oberkampf le lampadaire est éteint, c'est le plus urgent. Il y a aussi un tag au mur."
+    )
+    assert {"lampadaire", "eteint", "urgent"} <= set(two.split())
+    assert {SIDE + "tag", SIDE + "mur"} <= set(two.split()) and "tag" not in two.split()
+    assert "_lampa" in two.split() and not any(w.startswith("_" + SIDE) for w in two.split())  # no stem of a side word
+    assert two.split().count("lampadaire") == 2  # the clause naming the main problem counts twice
+    # a closing "mais c'est secondaire" speaks of the clause before it
+    closing = model_text(
+        "", "Un matelas est posé contre l'arbre. Et le pied de l'arbre est plein de mégots, mais c'est secondaire."
+    )
+    assert "matelas" in closing.split() and SIDE + "megots" in closing.split() and "megots" not in closing.split()
+    # "pas urgent" is a side remark even though it says "urgent"; "1) … 2) …" are two sentences
+    listed = model_text("", "1) URGENT : la poubelle a brûlé rue Baltard 2) pas urgent : une tranchée non protégée")
+    assert "poubelle" in listed.split() and SIDE + "tranchee" in listed.split()
+    # not side remarks: "au passage piéton", "aussi bien", a message that is all side remark, or the old features
+    crossing = model_text("", "Au passage piéton du 4 rue de Rennes la bande blanche est effacée.")
+    assert not any(w.startswith(SIDE) for w in crossing.split())
+    assert not any(
+        w.startswith(SIDE) for w in model_text("", "Des rats, aussi bien le soir que le matin, rue X.").split()
+    )
+    assert not any(w.startswith(SIDE) for w in model_text("", "Il y a aussi un tag.").split())
+    plain = model_text("", "Le lampadaire est éteint, c'est le plus urgent. Il y a aussi un tag.", side_remarks=False)
+    assert "tag" in plain.split() and not any(w.startswith(SIDE) for w in plain.split())
+
+
 def _rows() -> list[Labelled]:
     rows = [r for path in training_files() for r in load_jsonl(path)]
     # A small, fast subset: 25 examples of three categories.
@@ -175,6 +204,67 @@ def test_calibration_on_messages_apart_and_unusual_words_saved(tmp_path: Path) -
     assert not loaded.predict("Panne", "le lampadaire ne s'allume plus").unusual
     held_out = train(rows, labels=["eclairage", "graffitis", "autre"], epochs=4, length=2**14)
     assert held_out.meta["calibrated_on"].endswith("training messages held out (12%)")
+    assert loaded.side_remarks and loaded.meta["features"] == "side_remarks"
+    assert loaded.length_exponent == model.length_exponent == model.meta["length_exponent"]
+    assert loaded.vectors is not None and loaded.vector_weight == model.vector_weight == model.meta["vector_weight"]
+    plain = train(rows, labels=["eclairage", "graffitis", "autre"], epochs=4, length=2**14, vectors=False)
+    assert plain.vectors is None and plain.vector_weight == 0.0
+
+
+def test_word_vectors_give_an_opinion_on_words_no_training_message_has(tmp_path: Path) -> None:
+    from classifiers.category.vectors import WordVectors, fit, package_table
+
+    rows = _rows()
+    texts = [model_text(r.subject, r.text) for r in rows]
+    vectors = fit(texts, [r.category for r in rows], ["eclairage", "graffitis", "autre"])
+    trained = {w for t in texts for w in t.split()}
+    assert "lanterne" not in trained and "lanterne" in vectors.rows  # folded keys of the package's table
+    assert float(abs(vectors.embed("lanterne eteinte")).sum()) > 0 and not vectors.embed("qxz blorf").any()
+    opinion = vectors.log_probabilities(model_text("", "la lanterne du réverbère ne s'allume plus"))
+    assert max(opinion, key=lambda k: opinion[k]) == "eclairage"
+    vectors.save(tmp_path)
+    again = WordVectors.load(tmp_path)
+    assert again is not None and again.labels == vectors.labels and len(again.rows) == len(vectors.rows)
+    reread = again.log_probabilities(model_text("", "la lanterne du réverbère ne s'allume plus"))
+    assert all(abs(reread[k] - opinion[k]) < 1e-4 for k in opinion)
+    assert WordVectors.load(tmp_path / "absent") is None  # a model saved without vectors
+    with pytest.raises(RuntimeError, match="n'est pas installé"):
+        package_table("paquet_de_vecteurs_absent")
+
+
+def test_length_aware_temperature() -> None:
+    """A bag of words grows surer with every word: the fitted temperature grows with the message's length when
+    long messages are the over-confident ones, and stays one temperature when length says nothing."""
+    from classifiers.category.model import REFERENCE_TOKENS, _temperature
+
+    sure = {"a": 0.999, "b": 0.001}
+    # long messages: extreme scores, right only 3 times out of 5; short ones: mild scores, right 4 times out of 5
+    probabilities = [sure] * 5 + [{"a": 0.8, "b": 0.2}] * 5
+    gold = ["a", "a", "a", "b", "b"] + ["a", "a", "a", "a", "b"]
+    tokens = [8 * REFERENCE_TOKENS] * 5 + [REFERENCE_TOKENS // 4] * 5
+    temperature, exponent, weight = _temperature(probabilities, gold, tokens)
+    assert exponent > 0 and weight == 0.0  # no vectors' opinion given: none weighed
+    alike = _temperature(probabilities, gold, [REFERENCE_TOKENS] * 10)
+    assert alike[1] == 0.0  # every message the same length: the exponent has nothing to fit
+    assert 0.1 <= temperature <= 4.0
+
+
+def test_a_model_saved_before_side_remarks_reads_every_word_alike(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    folder = tmp_path / "old"
+    shutil.copytree(DEFAULT_MODEL_DIR, folder)
+    calibration = folder / "guichet_calibration.json"
+    meta = json.loads(calibration.read_text())
+    for key in ("features", "length_exponent", "vector_weight"):
+        meta.pop(key, None)
+    calibration.write_text(json.dumps(meta))
+    (folder / "guichet_vectors.npz").unlink(missing_ok=True)
+    old = CategoryModel.load(folder)
+    assert not old.side_remarks and old.length_exponent == 0.0 and old.vectors is None and old.vector_weight == 0.0
+    text = "Le lampadaire est éteint, c'est le plus urgent. Il y a aussi un tag sur le mur."
+    assert old.features("", text) == model_text("", text, side_remarks=False)
 
 
 def test_shipped_model_selective_accuracy_on_the_unseen_set() -> None:
@@ -195,5 +285,27 @@ def test_shipped_model_selective_accuracy_on_the_unseen_set() -> None:
     assert report.choice is not None and report.choice.point is not None
     assert round(report.choice.point.threshold, 4) == shipped  # config.yaml's threshold comes from this curve
     assert report.high_confidence_precision >= 0.98
-    assert report.high_confidence_share >= 0.70  # issue 14 wants 0.80: not reached (see config.yaml)
-    assert report.macro_f1 >= 0.90
+    assert report.high_confidence_share >= 0.91  # measured 91.4 % (issue 14 asks >= 80 %)
+    assert report.macro_f1 >= 0.94  # measured 0.940 (issue 14 asks 0.95: not reached, see UNSEEN_DEV.md)
+
+
+def test_shipped_model_on_the_test_set() -> None:
+    """unseen_test2.jsonl: a writer who saw no training or development file; looked at once, after the model and
+    the review threshold were frozen (UNSEEN_TEST2.md). These are the figures measured then, kept from sliding."""
+    from classifiers.category.data import unseen_dev_file, unseen_test_file
+    from intake.config import load_config
+
+    model = CategoryModel.load(DEFAULT_MODEL_DIR)
+    rows = load_jsonl(unseen_test_file())
+    assert len(rows) == 420
+    others = (
+        [r for p in training_files() for r in load_jsonl(p)] + load_jsonl(dev_file()) + load_jsonl(unseen_dev_file())
+    )
+    assert not {r.id for r in others} & {r.id for r in rows}
+    assert not {r.source_row for r in others if r.source_row} & {r.source_row for r in rows if r.source_row}
+    shipped = load_config(Path(__file__).resolve().parents[2] / "config.yaml").classifier.review_threshold
+    report = evaluate(model, rows, threshold=shipped)
+    print(report.render())
+    assert report.accuracy >= 0.935 and report.macro_f1 >= 0.935  # measured 0.936 and 0.936
+    assert report.high_confidence_share >= 0.92  # measured 92.9 % passing...
+    assert report.high_confidence_precision >= 0.96  # ...96.9 % right: short of issue 14's 98 % on this writer
