@@ -90,6 +90,11 @@ def _french_file(name: str) -> ModuleType:
     return module
 
 
+def french_stop_words() -> frozenset[str]:
+    """spaCy's French stop words, without importing `spacy.lang.fr`."""
+    return frozenset(_french_file("stop_words").STOP_WORDS)
+
+
 _LANGUAGE: Any = None
 
 
@@ -102,7 +107,7 @@ def saved_french() -> Any:
 
         class SavedFrenchDefaults(BaseDefaults):
             lex_attr_getters = _french_file("lex_attrs").LEX_ATTRS
-            stop_words = _french_file("stop_words").STOP_WORDS
+            stop_words = set(french_stop_words())
 
         class SavedFrench(Language):  # type: ignore[no-untyped-call]
             lang = "fr"
