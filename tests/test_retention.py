@@ -70,14 +70,15 @@ def report_of(res: Resources, n: int, *, closed_days_ago: int | None, created_da
 
 
 def town_figures(res: Resources) -> tuple[Any, ...]:
-    """What the statistics and the hotspots say over the last 450 days."""
+    """What the statistics and the hotspots say over the last 450 days (hotspots of resolved reports: the open
+    one's status depends on the classifier's confidence, auto-transmitted or left for review)."""
     cfg = res.config
     today = date.today()
     period = Period(today - timedelta(days=450), today)
     with res.factory() as s:
         stats = compute(s, cfg, period_filter(parse_filter({}, cfg), period, {}), period)
         spots = find_hotspots(
-            s, cfg, parse_filter({"statut": "nouveau,resolu"}, cfg), period, min_reports=3, radius_m=150
+            s, cfg, parse_filter({"statut": "resolu"}, cfg), period, min_reports=3, radius_m=150
         )
     return (
         stats.total,
