@@ -77,9 +77,7 @@ def town_figures(res: Resources) -> tuple[Any, ...]:
     period = Period(today - timedelta(days=450), today)
     with res.factory() as s:
         stats = compute(s, cfg, period_filter(parse_filter({}, cfg), period, {}), period)
-        spots = find_hotspots(
-            s, cfg, parse_filter({"statut": "resolu"}, cfg), period, min_reports=3, radius_m=150
-        )
+        spots = find_hotspots(s, cfg, parse_filter({"statut": "resolu"}, cfg), period, min_reports=3, radius_m=150)
     return (
         stats.total,
         [(v.label, v.count) for v in stats.by_category],
