@@ -123,21 +123,6 @@ def _drop(name: str | None) -> None:
     admin.dispose()
 
 
-def _tree(pid: int) -> list[int]:
-    """A process and all its descendants (work horses, budgeted children, rq's scheduler)."""
-    out, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        out.append(current)
-        try:
-            for task in os.listdir(f"/proc/{current}/task"):
-                with open(f"/proc/{current}/task/{task}/children") as children:
-                    todo.extend(int(c) for c in children.read().split())
-        except OSError:
-            continue
-    return out
-
-
 def _children(pid: int) -> list[int]:
     """The direct children of a process (the workers a `guichet worker --processes N` forked)."""
     out: list[int] = []
@@ -147,6 +132,16 @@ def _children(pid: int) -> list[int]:
                 out.extend(int(c) for c in children.read().split())
     except OSError:
         pass
+    return out
+
+
+def _tree(pid: int) -> list[int]:
+    """A process and all its descendants (work horses, budgeted children, rq's scheduler)."""
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        todo.extend(_children(current))
     return out
 
 

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import srsly
 
 from classifiers.category.features import model_text
@@ -89,9 +88,8 @@ def test_a_worker_builds_its_understanding_without_spacy_french_package() -> Non
     assert done.stdout.split() == ["eclairage", "False"]
 
 
-@pytest.mark.parametrize("lang", ["en"])
-def test_a_pipeline_of_another_language_is_loaded_by_spacy(tmp_path: Path, lang: str) -> None:
+def test_a_pipeline_of_another_language_is_loaded_by_spacy(tmp_path: Path) -> None:
     import spacy
 
-    spacy.blank(lang).to_disk(tmp_path / "p")
-    assert load_french(tmp_path / "p").lang == lang
+    spacy.blank("en").to_disk(tmp_path / "p")
+    assert load_french(tmp_path / "p").lang == "en"
