@@ -70,7 +70,13 @@ def create_app(config: Config | None = None, *, resources: Any = None) -> Flask:
 
         install_log_pseudonyms(cfg, "gunicorn.error", "gunicorn.access")  # no e-mail or phone in log lines
         app.extensions["guichet"].understanding()
+        from web.warmup import import_lazy_modules
+
+        import_lazy_modules()  # what the views import on first use, imported once here rather than per worker
         app.extensions["guichet"].dispose()  # no database connection may cross the fork
+        import gc
+
+        gc.freeze()  # the workers' collections skip the inherited model and reference (and leave their pages shared)
     if cfg.twilio.enabled:
         from web import twilio_hooks
 
