@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import io
 import math
+import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,20 +36,72 @@ LEARNING_RATE = 4.0
 L2 = 1e-3
 
 
+CACHE_VERSION = 1  # bump when package_table's folding or reduction changes
+
+
+def cache_folder() -> Path:
+    """Where the reduced table of an installed package is kept between trainings: GUICHET_CACHE, else the user's
+    cache (~/.cache/guichet)."""
+    root = os.environ.get("GUICHET_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "guichet"
+    )
+    return Path(root)
+
+
 @functools.lru_cache(maxsize=1)
 def package_table(package: str = PACKAGE) -> tuple[dict[str, int], Any]:
     """The package's vectors by folded word (the spelling with the lowest row, the most frequent, wins) and its
-    reduced matrix; read once per process. Raises RuntimeError in French when the package is not installed."""
-    import importlib.util
+    reduced matrix; read once per process. Raises RuntimeError in French when the package is not installed.
 
-    from spacy.strings import StringStore
-    from spacy.vectors import Vectors
+    Reading the package's 500,000 strings and folding them costs ~11 s of CPU; the result is kept in
+    `cache_folder()` under a name made of the package's files (path, size, time), DIMENSIONS and CACHE_VERSION,
+    so a later training on the same installation reads it back in well under a second. A cache that cannot be
+    read or written is ignored (the table is computed again)."""
+    import hashlib
+    import importlib.util
 
     spec = importlib.util.find_spec(package)
     vocabs = sorted(Path(spec.origin).parent.glob(f"{package}-*/vocab")) if spec and spec.origin else []
     if not vocabs:
         raise RuntimeError(f"le paquet {package} (vecteurs de mots) n'est pas installé : pip install -e . l'installe")
     vocab = vocabs[-1]
+    identity = [str(vocab.resolve()), str(DIMENSIONS), str(CACHE_VERSION)]
+    for name in ("strings.json", "vectors", "key2row"):
+        try:
+            info = (vocab / name).stat()
+        except OSError:
+            continue
+        identity.append(f"{name}:{info.st_size}:{info.st_mtime_ns}")
+    cached = cache_folder() / f"vectors-{hashlib.sha256(chr(10).join(identity).encode()).hexdigest()[:20]}.npz"
+    try:
+        with np.load(cached, allow_pickle=False) as saved:
+            words = saved["words"].tobytes().decode("utf-8").split("\n")
+            return dict(zip(words, (int(row) for row in saved["rows"]), strict=True)), saved["matrix"].astype(
+                np.float32
+            )
+    except (OSError, KeyError, ValueError):
+        pass
+    rows, reduced = _reduce(vocab)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        partial = cached.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(
+            partial,
+            words=np.frombuffer("\n".join(rows).encode("utf-8"), dtype=np.uint8),
+            rows=np.fromiter(rows.values(), dtype=np.int32, count=len(rows)),
+            matrix=reduced.astype(np.float16),
+        )
+        partial.replace(cached)  # whole or absent: two trainings at once never read half a file
+    except OSError:
+        pass
+    return rows, reduced
+
+
+def _reduce(vocab: Path) -> tuple[dict[str, int], Any]:
+    """Fold the package's keys and reduce its matrix to DIMENSIONS (the cost package_table's cache saves)."""
+    from spacy.strings import StringStore
+    from spacy.vectors import Vectors
+
     strings = StringStore().from_disk(vocab / "strings.json")
     vectors = Vectors(strings=strings).from_disk(vocab)
     rows: dict[str, int] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -230,6 +231,35 @@ def test_word_vectors_give_an_opinion_on_words_no_training_message_has(tmp_path:
     assert WordVectors.load(tmp_path / "absent") is None  # a model saved without vectors
     with pytest.raises(RuntimeError, match="n'est pas installé"):
         package_table("paquet_de_vecteurs_absent")
+
+
+def test_the_reduced_vector_table_is_kept_between_trainings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`guichet train` read the package's 500,000 strings every time (~11 s of CPU); the reduced table is kept in
+    the cache folder and read back identical, and a damaged cache file is computed again."""
+    from classifiers.category import vectors
+
+    monkeypatch.setenv("GUICHET_CACHE", str(tmp_path))
+    vectors.package_table.cache_clear()
+    try:
+        rows, matrix = vectors.package_table()
+        [kept] = tmp_path.glob("vectors-*.npz")
+        vectors.package_table.cache_clear()
+
+        def not_again(vocab: Path) -> Any:
+            raise AssertionError("the table was computed again instead of read from the cache")
+
+        monkeypatch.setattr(vectors, "_reduce", not_again)
+        again_rows, again_matrix = vectors.package_table()
+        assert again_rows == rows and list(again_rows) == list(rows)  # same words, same order (the first spelling wins)
+        assert again_matrix.dtype == matrix.dtype and (again_matrix == matrix).all()
+        kept.write_bytes(b"not a numpy archive")
+        vectors.package_table.cache_clear()
+        small = ({"lanterne": 0}, matrix[:1])
+        monkeypatch.setattr(vectors, "_reduce", lambda vocab: small)
+        assert vectors.package_table() == small  # the damaged file is ignored, then replaced
+        assert kept.read_bytes() != b"not a numpy archive"
+    finally:
+        vectors.package_table.cache_clear()
 
 
 def test_length_aware_temperature() -> None:
