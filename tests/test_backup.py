@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import tarfile
 from collections.abc import Callable
 from pathlib import Path
@@ -15,21 +14,14 @@ import pytest
 from intake.config import Config
 from intake.runtime.instance_lock import acquire
 from tests.conftest import ROOT, write_config
+from tests.support.cli import run_guichet
 
 PHOTO = b"\xff\xd8\xff\xe0 a stored photo"
 
 
 def _cli(config: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUICHET_")}
-    return subprocess.run(
-        [sys.executable, "-m", "intake.cli", "--config", str(config), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-        cwd=config.parent,
-    )
+    return run_guichet(["--config", str(config), *args], input=stdin, env=env, timeout=300, cwd=config.parent)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, base_config_data
+from tests.support.cli import run_guichet
 
 EMAIL = ROOT / "tests" / "data" / "emails" / "guichet" / "fwd_outlook_fr.eml"
 
@@ -37,15 +38,7 @@ def _env() -> dict[str, str]:
 
 
 def _cli(config: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "intake.cli", "--config", str(config), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=_env(),
-        timeout=120,
-        cwd=config.parent,
-    )
+    return run_guichet(["--config", str(config), *args], input=stdin, env=_env(), cwd=config.parent)
 
 
 def test_parse_email_on_a_missing_file_exits_non_zero(tmp_path: Path) -> None:
@@ -176,8 +169,6 @@ def test_serve_on_an_address_of_another_machine(config_file: Path) -> None:
     ],
 )
 def test_help_has_examples(args: tuple[str, ...], example: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "intake.cli", *args, "--help"], capture_output=True, text=True, env=_env(), timeout=120
-    )
+    result = run_guichet([*args, "--help"], env=_env())
     assert result.returncode == 0
     assert "exemples :" in result.stdout and example in result.stdout

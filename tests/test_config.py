@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +11,7 @@ import yaml
 
 from intake.config import ConfigError, load_config, parse_config
 from tests.conftest import ROOT, base_config_data
+from tests.support.cli import run_guichet
 
 
 def test_shipped_config_is_valid() -> None:
@@ -108,10 +108,7 @@ def test_relative_sqlite_path_resolved_against_config_folder(tmp_path: Path) -> 
 
 
 def _cli(*args: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "intake.cli"]
-    if config:
-        argv += ["--config", str(config)]
-    return subprocess.run([*argv, *args], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    return run_guichet([*(["--config", str(config)] if config else []), *args])
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import yaml
 
 from intake.config import ConfigError, load_config, parse_config
 from tests.conftest import ROOT, base_config_data
+from tests.support.cli import run_guichet
 
 
 def _error(data: Any, *, base_dir: str = ".") -> str:
@@ -30,14 +30,7 @@ def _write(tmp_path: Path, data: dict[str, Any]) -> Path:
 def _cli(*args: str, config: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("GUICHET_")}
     full.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "intake.cli", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        env=full,
-        timeout=120,
-        cwd=config.parent,
-    )
+    return run_guichet(["--config", str(config), *args], env=full, cwd=config.parent)
 
 
 def test_broken_confirmation_template_names_key_template_line_and_file_line(tmp_path: Path) -> None:

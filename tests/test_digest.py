@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -23,9 +22,9 @@ from intake.outbox.referents import notify_referents
 from intake.runtime.queue import housekeeping_queue
 from intake.runtime.resources import Resources, build_resources
 from intake.runtime.scheduler import tick
-from tests.conftest import ROOT, CaughtMail, write_config
+from tests.conftest import CaughtMail, write_config
+from tests.support.cli import run_guichet
 from tests.support.mail import citizen_email
-from tests.support.procs import run
 from tests.test_routing import NORTH_LITTER, ROUTED, with_notify
 from tests.test_understanding import ingest
 
@@ -130,7 +129,7 @@ def test_report_from_the_pipeline_is_in_the_days_digest(make_config: Callable[..
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return run([sys.executable, "-m", "intake.cli", *args], cwd=ROOT, env=env, timeout=120)
+    return run_guichet(args, env=env)
 
 
 def test_cli_digest_sends_once(make_config: Callable[..., Config], tmp_path: Path) -> None:

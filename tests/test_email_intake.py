@@ -20,6 +20,7 @@ from intake.pipeline.process import process_raw
 from intake.runtime.resources import build_resources
 from tests.channels.conftest import dovecot  # noqa: F401  (the real Dovecot fixture)
 from tests.conftest import ROOT, write_config
+from tests.support.cli import run_guichet
 from tests.support.dovecot import DovecotServer
 from tests.support.mail import citizen_email, jpeg_with_gps
 from tests.support.procs import Processes, run, stop
@@ -49,7 +50,7 @@ def _mailbox_config(
 
 
 def _guichet(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return run([sys.executable, "-m", "intake.cli", *args], cwd=ROOT, env=env, timeout=timeout)
+    return run_guichet(args, env=env, timeout=timeout)
 
 
 def _count(cfg: Config, model: Any, *where: Any) -> int:

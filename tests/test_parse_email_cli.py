@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 from tests.conftest import ROOT
+from tests.support.cli import run_guichet
 from tests.support.mail import citizen_email, jpeg_with_gps
 
 DATA = ROOT / "tests" / "data" / "emails"
@@ -15,13 +15,7 @@ KEYS = {"file", "ok", "sender", "forwarded_by", "subject", "text", "attachments"
 
 
 def _run(*files: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "intake.cli", "parse-email", *files],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
+    return run_guichet(["parse-email", *files])
 
 
 def test_one_json_object_per_file(tmp_path: Path) -> None:

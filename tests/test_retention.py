@@ -4,8 +4,6 @@ count what was anonymised."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -26,6 +24,7 @@ from intake.reports.statuses import change_status
 from intake.runtime.housekeeping import daily_purge
 from intake.runtime.resources import Resources, build_resources
 from tests.conftest import write_config
+from tests.support.cli import run_guichet
 from tests.support.mail import citizen_email, jpeg_with_gps
 from tests.support.web import signed_in
 from web import create_app
@@ -130,12 +129,7 @@ def test_purge_applies_each_duration_once_and_keeps_the_figures(
     assert figures[3] and figures[3][0][0] == 4  # three old and one recent at the same place
     config = write_config(res.config, tmp_path / "config.yaml")
     before = snapshot(res)
-    dry = subprocess.run(
-        [sys.executable, "-m", "intake.cli", "--config", str(config), "purge", "--dry-run"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    dry = run_guichet(["--config", str(config), "purge", "--dry-run"], cwd=Path.cwd())
     assert dry.returncode == 0, dry.stderr
     assert (
         "simulation : 5 message(s) reçu(s) et 4 pièce(s) jointe(s) seraient supprimés, 3 signalement(s) et "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from intake.pipeline.rawstore import email_key, store_raw
 from intake.reports.statuses import change_status
 from intake.runtime.resources import Resources, build_resources
 from tests.conftest import write_config
+from tests.support.cli import run_guichet
 from tests.support.mail import citizen_email, jpeg_with_gps
 
 JEAN = "jean.dupont@example.org"
@@ -37,13 +37,7 @@ def config_file(res: Resources, tmp_path: Path) -> Path:
 
 
 def run_cli(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "intake.cli", "--config", str(config), *args],
-        capture_output=True,
-        text=True,
-        cwd=config.parent,
-        timeout=120,
-    )
+    return run_guichet(["--config", str(config), *args], cwd=config.parent)
 
 
 def ingest(res: Resources, raw: bytes) -> Any:

@@ -8,7 +8,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +19,8 @@ from intake.cli.retrain import dev_sets
 from intake.config import Config
 from intake.reports.corrections import reclassify
 from intake.runtime.db import make_engine, make_sessionmaker
-from tests.conftest import ROOT, write_config
+from tests.conftest import write_config
+from tests.support.cli import run_guichet
 from tests.test_stats import make_report
 
 TRAIN = [
@@ -71,9 +71,7 @@ def _tree(directory: Path) -> dict[str, str]:
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "intake.cli", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=600
-    )
+    return run_guichet(args, env=env, timeout=600)
 
 
 def _fr(value: float) -> str:

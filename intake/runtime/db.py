@@ -31,6 +31,13 @@ def dispose_all() -> None:
         engine.dispose()
 
 
+def forget_inherited_connections() -> None:
+    """In a forked child: drop the pooled connections inherited from the parent without closing them (they are
+    the parent's), so that the child opens its own (SQLAlchemy's advice for os.fork)."""
+    for engine in list(_ENGINES):
+        engine.dispose(close=False)
+
+
 def _private_database_file(path: Path) -> None:
     """Create the SQLite file 0600 before SQLite does it 0644 (its folder, often var/, is left to the town:
     the demo mailbox under it must stay reachable by Dovecot).

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -18,8 +17,8 @@ from intake.models import Outbox, utcnow
 from intake.outbox.send import send_outbox_row
 from intake.runtime.housekeeping import sweep_outbox
 from intake.runtime.resources import build_resources
-from tests.conftest import ROOT, CaughtMail, postgres_test_url, write_config
-from tests.support.procs import run
+from tests.conftest import CaughtMail, postgres_test_url, write_config
+from tests.support.cli import run_guichet
 from tests.support.web import csrf_token, signed_in
 
 
@@ -84,15 +83,13 @@ def test_due_rows_are_sent_exhausted_ones_parked_then_resent_by_command(
     assert reason and "abandonné après" in reason and "guichet resend" in reason
 
     env = {**os.environ, "GUICHET_CONFIG": str(write_config(cfg, tmp_path / "config.yaml"))}
-    proc = run([sys.executable, "-m", "intake.cli", "resend"], cwd=ROOT, env=env, timeout=120)
+    proc = run_guichet(["resend"], env=env)
     assert proc.returncode == 0, proc.stderr
     assert f"envoi {exhausted} : envoyé" in proc.stdout
     assert states(res.factory)[exhausted] == ("sent", 1)
-    again = run([sys.executable, "-m", "intake.cli", "resend"], cwd=ROOT, env=env, timeout=120)
+    again = run_guichet(["resend"], env=env)
     assert "aucun envoi à reprendre" in again.stdout and again.returncode == 0
-    unknown = run(
-        [sys.executable, "-m", "intake.cli", "resend", str(exhausted), "999999"], cwd=ROOT, env=env, timeout=120
-    )
+    unknown = run_guichet(["resend", str(exhausted), "999999"], env=env)
     assert unknown.returncode == 1 and "envoi 999999 : introuvable" in unknown.stderr
     assert f"envoi {exhausted} : envoyé, rien à renvoyer" in unknown.stderr and "Traceback" not in unknown.stderr
     recipients = sorted(m["to"][0] for m in smtp_server[2].messages)

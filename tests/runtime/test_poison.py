@@ -22,6 +22,7 @@ from intake.runtime.resources import build_resources
 from intake.runtime.scheduler import tick
 from tests.conftest import ROOT, write_config
 from tests.runtime.test_outages import store
+from tests.support.cli import run_guichet
 from tests.support.procs import run
 
 
@@ -100,7 +101,7 @@ def test_guichet_retry_takes_messages_of_dead_workers(make_config: Callable[...,
                 )
             )
     env = {**os.environ, "GUICHET_CONFIG": str(write_config(cfg, tmp_path / "config.yaml"))}
-    proc = run([sys.executable, "-m", "intake.cli", "retry", "--inline"], cwd=ROOT, env=env, timeout=180)
+    proc = run_guichet(["retry", "--inline"], env=env, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert f"message {dead} : processed" in proc.stdout and f"message {live}" not in proc.stdout
     assert row(res, dead).status == "processed" and row(res, live).status == "processing"

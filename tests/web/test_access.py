@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +22,7 @@ from intake.pipeline.process import process_raw
 from intake.pipeline.rawstore import email_key, store_raw
 from intake.runtime.resources import build_resources
 from tests.conftest import write_config
+from tests.support.cli import run_guichet
 from tests.support.mail import citizen_email, jpeg_with_gps
 from tests.support.web import PASSWORD, add_user, csrf_token, secured, sign_in, signed_in
 from web import create_app
@@ -268,14 +268,7 @@ def test_security_headers_on_every_kind_of_page(app: Flask) -> None:
 
 
 def run_cli(config: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "intake.cli", "--config", str(config), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=120,
-    )
+    return run_guichet(["--config", str(config), *args], input=stdin)
 
 
 def test_create_user_command(make_config: Callable[..., Config], tmp_path: Path) -> None:
