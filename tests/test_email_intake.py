@@ -20,10 +20,11 @@ from intake.pipeline.process import process_raw
 from intake.runtime.resources import build_resources
 from tests.channels.conftest import dovecot  # noqa: F401  (the real Dovecot fixture)
 from tests.conftest import ROOT, write_config
-from tests.support.cli import run_guichet
+from tests.support import crasher
+from tests.support.cli import run_guichet, run_in_child
 from tests.support.dovecot import DovecotServer
 from tests.support.mail import citizen_email, jpeg_with_gps
-from tests.support.procs import Processes, run, stop
+from tests.support.procs import Processes, stop
 from tests.test_processing import FORWARDED_OUTLOOK_FR
 
 STEPS = ("fetched", "stored", "acknowledged", "cursor")
@@ -137,12 +138,7 @@ def test_killed_at_each_step_loses_and_duplicates_nothing(
         dovecot.append(user, citizen_email(sender=f"c{i}@example.org", subject=f"Signalement {i}"))
     kills = 0
     for nth in (1, 2, 1, 3, 1, 2, 1, 1):  # many kills, at different messages of the batch
-        proc = run(
-            [sys.executable, "-m", "tests.support.crasher", "poll", "mairie", step, str(nth)],
-            cwd=ROOT,
-            env=env,
-            timeout=120,
-        )
+        proc = run_in_child(crasher.main, ["poll", "mairie", step, str(nth)], env=env)
         if proc.returncode == 137:
             kills += 1
         else:
@@ -175,7 +171,7 @@ def test_killed_while_processing_rolls_back_and_is_retried(
     assert poll_once(res, "mairie", enqueue=lambda _rid: None).stored == 1
     with res.factory() as s:
         raw_id = s.execute(select(RawMessage.id)).scalar_one()
-    proc = run([sys.executable, "-m", "tests.support.crasher", "process", str(raw_id)], cwd=ROOT, env=env, timeout=120)
+    proc = run_in_child(crasher.main, ["process", str(raw_id)], env=env)
     assert proc.returncode == 137, proc.stderr
     assert _count(cfg, Report) == 0  # the half-done transaction died with the process
     assert process_raw(res, raw_id).status == "skipped"  # claimed by the dead worker, not yet stale

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +14,9 @@ from intake.models import Attachment, Outbox, RawMessage, Report, utcnow
 from intake.pipeline.process import process_raw
 from intake.pipeline.rawstore import email_key, store_raw
 from intake.runtime.resources import build_resources
-from tests.conftest import ROOT, write_config
+from tests.conftest import write_config
+from tests.support import crasher
+from tests.support.cli import run_in_child
 from tests.support.mail import citizen_email, jpeg_with_gps
 
 
@@ -31,14 +31,7 @@ def test_killed_after_understanding_files_nothing_then_once(make_config: Callabl
     res = build_resources(cfg)
     raw = citizen_email(attachments=[("trou.jpg", "image/jpeg", jpeg_with_gps(48.8566, 2.3522))])
     raw_id, _ = store_raw(res.factory, channel="email", source="mairie", external_key=email_key(raw), payload=raw)
-    proc = subprocess.run(
-        [sys.executable, "-m", "tests.support.crasher", "understood", str(raw_id)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_in_child(crasher.main, ["understood", str(raw_id)], env=env, timeout=300)
     assert proc.returncode == 137, proc.stderr
     assert count(res, Report) == 0 and count(res, Outbox) == 0 and count(res, Attachment) == 0
     with res.factory() as s:

@@ -19,7 +19,7 @@ import sys
 import threading
 import traceback
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -49,7 +49,23 @@ def run_guichet(
     """`guichet ARGS` with `env` (default: this process's) in `cwd`, `input` on its standard input; its exit code
     and output as `subprocess.run(..., capture_output=True, text=True)` gives them. After `timeout` seconds the
     command and its children are killed and the test fails (as tests/support/procs.run does)."""
+    return run_in_child(main, args, env=env, cwd=cwd, input=input, timeout=timeout, name="guichet")
+
+
+def run_in_child(
+    entry: Callable[[list[str]], int],
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | str = ROOT,
+    input: str | None = None,
+    timeout: float = 120,
+    name: str = "",
+) -> subprocess.CompletedProcess[str]:
+    """`entry(ARGS)` in a forked child as a fresh `python -m` of its module would run it (see run_guichet); a
+    child that ends with os._exit(N) (tests/support/crasher.py) exits N."""
     argv = [str(arg) for arg in args]
+    name = name or getattr(entry, "__module__", "child")
     stdin_r, stdin_w = os.pipe()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
@@ -57,7 +73,7 @@ def run_guichet(
     if pid == 0:  # pragma: no cover - the child ends in os._exit
         for fd in (stdin_w, out_r, err_r):
             os.close(fd)
-        _child(argv, dict(os.environ if env is None else env), Path(cwd), stdin_r, out_w, err_w)
+        _child(entry, argv, dict(os.environ if env is None else env), Path(cwd), stdin_r, out_w, err_w)
     for fd in (stdin_r, out_w, err_w):
         os.close(fd)
     chunks: dict[int, list[bytes]] = {out_r: [], err_r: []}
@@ -84,17 +100,19 @@ def run_guichet(
         os.killpg(pid, signal.SIGKILL)  # its own session: the command and whatever it started
         os.waitpid(pid, 0)
         err = b"".join(chunks[err_r]).decode("utf-8", errors="replace")
-        raise AssertionError(f"guichet {' '.join(argv)} still running after {timeout} s; stderr: {err[-3000:]}")
+        raise AssertionError(f"{name} {' '.join(argv)} still running after {timeout} s; stderr: {err[-3000:]}")
     _, status = os.waitpid(pid, 0)
     return subprocess.CompletedProcess(
-        ["guichet", *argv],
+        [name, *argv],
         os.waitstatus_to_exitcode(status),
         b"".join(chunks[out_r]).decode("utf-8", errors="replace"),
         b"".join(chunks[err_r]).decode("utf-8", errors="replace"),
     )
 
 
-def _child(argv: list[str], env: dict[str, str], cwd: Path, stdin: int, out: int, err: int) -> None:
+def _child(
+    entry: Callable[[list[str]], int], argv: list[str], env: dict[str, str], cwd: Path, stdin: int, out: int, err: int
+) -> None:
     """In the forked child: the streams, folder, environment and defaults of a fresh process, then the command."""
     code = 1
     try:
@@ -119,7 +137,7 @@ def _child(argv: list[str], env: dict[str, str], cwd: Path, stdin: int, out: int
         root.setLevel(logging.WARNING)
         logging.disable(logging.NOTSET)
         forget_inherited_connections()  # the test's pooled connections belong to the test, never to the child
-        code = main(argv)
+        code = entry(argv)
     except SystemExit as exc:  # argparse's usage errors, --help
         if exc.code is None or isinstance(exc.code, int):
             code = exc.code or 0
