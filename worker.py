@@ -18,6 +18,7 @@ from rq.exceptions import StopRequested
 from rq.scheduler import RQScheduler
 
 from intake.config import Config, load_config
+from intake.runtime.supervisor import supervise
 
 log = logging.getLogger("guichet.worker")
 REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError)
@@ -330,91 +331,16 @@ def _serve(config: Config, res: Any, *, burst: bool, scheduler: bool) -> None:
             thread.shutdown()
 
 
-# Linux prctl(PR_SET_PDEATHSIG): the kernel signals a forked worker when the process that loaded it dies.
-_PR_SET_PDEATHSIG = 1
-# A worker of run_workers that ends on its own is forked again after this many seconds, doubled (up to RESPAWN_MAX)
-# while it keeps dying within RESPAWN_QUICK seconds of its start.
-RESPAWN_FIRST, RESPAWN_MAX, RESPAWN_QUICK = 1.0, 30.0, 10.0
-
-
-def _die_with_parent(parent: int) -> None:
-    """Ask the kernel for SIGTERM when `parent` dies (a SIGKILLed loader leaves no worker behind)."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # not Linux: the parent's SIGTERM still reaches its workers
-        pass
-    if os.getppid() != parent:  # it died before the request was made
-        os._exit(0)
-
-
 def run_workers(config: Config, *, processes: int, burst: bool = False, scheduler: bool = True) -> None:
     """`processes` rq workers that share one load: the configuration, the category model and the address reference
     are loaded and warmed once here (spaCy's French tokenizer alone costs seconds of CPU per process), then each
-    worker is forked from this process (copy-on-write) and runs as `guichet worker` does. A worker that ends on its
-    own is forked again, already loaded. SIGTERM or Ctrl-C is passed on once to each worker (each has its own
-    process group, so a terminal's Ctrl-C reaches them only through here); returns when all have stopped."""
+    worker is forked from this process and supervised (intake/runtime/supervisor.py: forked again when it ends on
+    its own, SIGTERM or Ctrl-C passed on once); returns when all have stopped."""
     if processes <= 1:
         run_worker(config, burst=burst, scheduler=scheduler)
         return
     res = _prepare(config)
-    loader = os.getpid()
-    stopping = threading.Event()
-    children: dict[int, tuple[int, float]] = {}  # pid -> (slot, when it started)
-    delays = dict.fromkeys(range(processes), RESPAWN_FIRST)
-
-    def spawn(slot: int) -> None:
-        pid = os.fork()
-        if pid == 0:  # a worker: never returns
-            code = 0
-            try:
-                os.setpgid(0, 0)
-                _die_with_parent(loader)
-                _serve(config, res, burst=burst, scheduler=scheduler)
-            except BaseException:  # noqa: BLE001 - logged, then the loader forks another
-                log.exception("worker %s stopped on an error", slot + 1)
-                code = 1
-            finally:
-                logging.shutdown()
-                os._exit(code)
-        children[pid] = (slot, time.monotonic())
-        if stopping.is_set():  # asked to stop while it was forked
-            _signal(pid, signal.SIGTERM)
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        if os.getpid() != loader:  # a worker just forked, before it installed its own handlers
-            os._exit(128 + signum)
-        stopping.set()
-        for pid in list(children):
-            _signal(pid, signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    for slot in range(processes):
-        spawn(slot)
-    log.info("%d workers forked from one load (pid %d)", processes, loader)
-    while children:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            break
-        entry = children.pop(pid, None)
-        if entry is None or stopping.is_set() or burst:
-            continue
-        slot, started = entry
-        quick = time.monotonic() - started < RESPAWN_QUICK
-        delays[slot] = min(RESPAWN_MAX, delays[slot] * 2) if quick else RESPAWN_FIRST
-        log.warning("worker %s ended (status %s): forked again in %.0f s", slot + 1, status, delays[slot])
-        if not stopping.wait(delays[slot]):
-            spawn(slot)
-
-
-def _signal(pid: int, sig: int) -> None:
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        pass
+    supervise(processes, lambda slot: _serve(config, res, burst=burst, scheduler=scheduler), respawn=not burst)
 
 
 if __name__ == "__main__":
