@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Callable
 from email import message_from_bytes
 from pathlib import Path
@@ -16,7 +15,8 @@ from intake.config import Config
 from intake.models import RawMessage, Report, ReportMessage
 from intake.runtime.resources import build_resources
 from tests.channels.conftest import dovecot  # noqa: F401  (the real Dovecot fixture)
-from tests.conftest import ROOT, write_config
+from tests.conftest import write_config
+from tests.support.cli import run_guichet
 from tests.support.dovecot import DovecotServer
 from tests.support.mail import citizen_email
 
@@ -57,14 +57,7 @@ def _setup(make_config: Callable[..., Config], server: DovecotServer, tmp_path: 
 
 
 def _poll(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "intake.cli", "poll", "--inline"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = run_guichet(["poll", "--inline"], env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return proc
 
