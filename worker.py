@@ -19,6 +19,7 @@ from rq.scheduler import RQScheduler
 
 from intake.config import Config, load_config
 from intake.runtime.supervisor import supervise
+from intake.runtime.warmup import warm_worker_imports
 
 log = logging.getLogger("guichet.worker")
 REDIS_ERRORS = (RedisConnectionError, RedisTimeoutError)
@@ -251,6 +252,9 @@ def _prepare(config: Config) -> Any:
     install_log_pseudonyms(config)  # no citizen's e-mail or phone in the workers' log lines (RGPD)
     res = build_resources(config)
     res.warm_up()
+    # What the jobs and the threads import on first use, imported now: never again per forked horse, and never
+    # while a thread holds a module's import lock at a fork (the horse would wait for it forever).
+    warm_worker_imports()
     res.freeze()  # this process only forks from now on (work horses, or the workers of run_workers)
     jobs.set_resources(res)
     # A forked work horse (or worker, see run_workers) must not reuse the parent's database connections.
