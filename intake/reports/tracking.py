@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from itertools import chain
 from typing import Any
 
-from sqlalchemy import JSON, Text, cast, event, func, or_, select, text, update
+from sqlalchemy import JSON, Text, case, cast, event, func, or_, select, text, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -118,13 +118,13 @@ def assign_numbers(session: Session) -> dict[str, str]:
     session.info[NUMBERED] = {**session.info.get(NUMBERED, {}), **numbers}
     if not numbers:
         return numbers
-    for token, number in numbers.items():
-        session.execute(
-            update(Report)
-            .where(Report.id == alive[token])
-            .values(tracking_number=number)
-            .execution_options(synchronize_session=False)
-        )
+    # Three statements whatever the number of reports: the counter's row stays locked until COMMIT.
+    session.execute(
+        update(Report)
+        .where(Report.id.in_([alive[t] for t in numbers]))
+        .values(tracking_number=case({alive[t]: n for t, n in numbers.items()}, value=Report.id))
+        .execution_options(synchronize_session=False)
+    )
     reports = sorted(written | {alive[t] for t in numbers})
     session.execute(
         update(Outbox)
