@@ -23,7 +23,7 @@ RANKS: tuple[tuple[str, ...], ...] = (
         "intake.pseudonyms",
     ),
     ("intake.email", "intake.media", "intake.geocoding"),
-    ("intake.runtime.db", "intake.runtime.queue", "intake.migrations"),
+    ("intake.runtime.db", "intake.runtime.sqlite_turns", "intake.runtime.queue", "intake.migrations"),
     ("intake.outbox",),
     ("intake.reports",),
     ("intake.pipeline",),

@@ -1,32 +1,164 @@
-"""Tracking numbers AAAA-NNNNN, allocated from a yearly counter without gaps or collisions."""
+"""Tracking numbers AAAA-NNNNN, allocated from a yearly counter without gaps or collisions.
+
+The counter's row is locked from its UPDATE until the transaction ends. On SQLite, where a write transaction
+holds the database's one write lock anyway, the number is allocated where the report is created. On
+PostgreSQL, where two workers file side by side, that lock would serialise their whole filing transactions:
+the report gets a *provisional* number (a unique token, `nq` and 14 hex digits), the stages render it like any
+number, and just before COMMIT (`before_commit`) the surviving reports of the transaction get their real numbers
+in one UPDATE of the counter, written into the report and into what the transaction wrote about it (outbox
+subjects and bodies, events' details). The counter's lock is then held for the last milliseconds of the
+transaction only; a report rolled back with its savepoint never took a number (no gaps), and numbers follow the
+reports' creation order within a transaction. Templates receive the number as an opaque string: a filter that
+reshapes it (`replace`, slicing) would see the token, not the number.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
+from collections.abc import Iterable
+from itertools import chain
+from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import JSON, Text, case, cast, event, func, or_, select, text, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
-from intake.models import Report, ReportMessage
+from intake.models import Event, Outbox, Report, ReportMessage
 
 TRACKING_RE = re.compile(r"\b(20\d{2})-(\d{5,6})\b")
+# session.info keys: the provisional numbers handed out in the transaction [(token, year)], the reports it wrote
+# about (ids), and once committed the real number of each token.
+PROVISIONAL = "guichet_provisional_numbers"
+TOUCHED = "guichet_reports_written"
+NUMBERED = "guichet_numbered"
+PROVISIONAL_PREFIX = "nq"
 
 
 def next_tracking_number(session: Session, *, year: int) -> str:
-    """Allocate the next number of `year` inside the caller's transaction (row-locked until commit)."""
+    """The next number of `year` for a report created in the caller's transaction: allocated now on SQLite, a
+    provisional token replaced by the real number at commit on PostgreSQL (see the module's docstring)."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        session.execute(
-            text("INSERT INTO tracking_counter (year, value) VALUES (:y, 0) ON CONFLICT (year) DO NOTHING"),
-            {"y": year},
-        )
-    else:
-        session.execute(text("INSERT OR IGNORE INTO tracking_counter (year, value) VALUES (:y, 0)"), {"y": year})
+        token = PROVISIONAL_PREFIX + secrets.token_hex(7)
+        session.info.setdefault(PROVISIONAL, []).append((token, year))
+        return token
+    session.execute(text("INSERT OR IGNORE INTO tracking_counter (year, value) VALUES (:y, 0)"), {"y": year})
     value = session.execute(
         text("UPDATE tracking_counter SET value = value + 1 WHERE year = :y RETURNING value"), {"y": year}
     ).scalar_one()
     return f"{year}-{value:05d}"
+
+
+def _allocate(session: Session, year: int, count: int) -> list[str]:
+    """`count` consecutive numbers of `year`, in order (the counter's row locked until the transaction ends)."""
+    session.execute(
+        text("INSERT INTO tracking_counter (year, value) VALUES (:y, 0) ON CONFLICT (year) DO NOTHING"), {"y": year}
+    )
+    last = session.execute(
+        text("UPDATE tracking_counter SET value = value + :n WHERE year = :y RETURNING value"), {"y": year, "n": count}
+    ).scalar_one()
+    return [f"{year}-{value:05d}" for value in range(last - count + 1, last + 1)]
+
+
+def note_reports_written(session: Session, report_ids: Iterable[int | None]) -> None:
+    """Record reports the transaction wrote rows about outside the unit of work (a bulk INSERT of events), so that
+    a provisional number in them is replaced at commit."""
+    if PROVISIONAL in session.info:
+        session.info.setdefault(TOUCHED, set()).update(rid for rid in report_ids if rid is not None)
+
+
+@event.listens_for(Session, "after_flush")
+def _note_flushed(session: Session, _context: Any) -> None:
+    if PROVISIONAL not in session.info:
+        return
+    written = session.info.setdefault(TOUCHED, set())
+    for obj in chain(session.new, session.dirty):
+        report_id = obj.id if isinstance(obj, Report) else getattr(obj, "report_id", None)
+        if isinstance(report_id, int):
+            written.add(report_id)
+
+
+@event.listens_for(Session, "before_commit")
+def _number_at_commit(session: Session) -> None:
+    if session.info.get(PROVISIONAL):
+        assign_numbers(session)
+
+
+def _swap(value: str, numbers: dict[str, str]) -> str:
+    for token, number in numbers.items():
+        value = value.replace(token, number)
+    return value
+
+
+def _swapped_sql(column: Any, numbers: dict[str, str]) -> Any:
+    for token, number in numbers.items():
+        column = func.replace(column, token, number)
+    return column
+
+
+def assign_numbers(session: Session) -> dict[str, str]:
+    """Give the reports of the transaction that still hold a provisional number their real numbers, and write them
+    wherever the transaction wrote the token; the mapping token -> number (also left in session.info[NUMBERED])."""
+    pending: list[tuple[str, int]] = session.info.pop(PROVISIONAL, [])
+    session.flush()
+    written: set[int] = session.info.pop(TOUCHED, set())
+    alive: dict[str, int] = {
+        token: report_id
+        for token, report_id in session.execute(
+            select(Report.tracking_number, Report.id).where(Report.tracking_number.in_([t for t, _ in pending]))
+        )
+    }
+    numbers: dict[str, str] = {}
+    for year in dict.fromkeys(y for _, y in pending):
+        tokens = [t for t, y in pending if y == year and t in alive]
+        if tokens:
+            numbers.update(zip(tokens, _allocate(session, year, len(tokens)), strict=True))
+    session.info[NUMBERED] = {**session.info.get(NUMBERED, {}), **numbers}
+    if not numbers:
+        return numbers
+    # Three statements whatever the number of reports: the counter's row stays locked until COMMIT.
+    session.execute(
+        update(Report)
+        .where(Report.id.in_([alive[t] for t in numbers]))
+        .values(tracking_number=case({alive[t]: n for t, n in numbers.items()}, value=Report.id))
+        .execution_options(synchronize_session=False)
+    )
+    reports = sorted(written | {alive[t] for t in numbers})
+    session.execute(
+        update(Outbox)
+        .where(
+            Outbox.report_id.in_(reports),
+            or_(*chain.from_iterable((Outbox.subject.contains(t), Outbox.body.contains(t)) for t in numbers)),
+        )
+        .values(subject=_swapped_sql(Outbox.subject, numbers), body=_swapped_sql(Outbox.body, numbers))
+        .execution_options(synchronize_session=False)
+    )
+    detail_text = cast(Event.detail, Text)
+    session.execute(
+        update(Event)
+        .where(Event.report_id.in_(reports), or_(*(detail_text.contains(t) for t in numbers)))
+        .values(detail=cast(_swapped_sql(detail_text, numbers), JSON))
+        .execution_options(synchronize_session=False)
+    )
+    for obj in list(session.identity_map.values()):  # what this process still holds reads the real numbers too
+        if isinstance(obj, Report) and obj.tracking_number in numbers:
+            set_committed_value(obj, "tracking_number", numbers[obj.tracking_number])
+        elif isinstance(obj, Outbox):
+            set_committed_value(obj, "subject", _swap(obj.subject or "", numbers))
+            set_committed_value(obj, "body", _swap(obj.body or "", numbers))
+        elif isinstance(obj, Event) and obj.detail:
+            set_committed_value(obj, "detail", json.loads(_swap(json.dumps(obj.detail), numbers)))
+    return numbers
+
+
+def final_number(session: Session, number: str | None) -> str | None:
+    """The real number of a report filed in `session`'s committed transaction (`number` may be provisional)."""
+    if number is None or not number.startswith(PROVISIONAL_PREFIX):
+        return number
+    found: str | None = session.info.get(NUMBERED, {}).get(number)
+    return found or number
 
 
 def find_tracking_numbers(text_: str) -> list[str]:

@@ -15,6 +15,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from intake.runtime.sqlite_turns import TurnTakingConnection, install
+
 # Any failure of the database (unreachable, locked, refused statement): what the web's doors catch to park a
 # request or answer 503, without importing SQLAlchemy themselves.
 DatabaseError = SQLAlchemyError
@@ -23,6 +25,8 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 _ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 # Execution option of read_only() sessions: SQLite begins them DEFERRED instead of IMMEDIATE.
 READ_ONLY = "guichet_read_only"
+# How long a SQLite writer waits for its turn, then for SQLite's lock (seconds).
+SQLITE_BUSY_SECONDS = 30
 
 
 def dispose_all() -> None:
@@ -55,13 +59,16 @@ def _private_database_file(path: Path) -> None:
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine; SQLite gets WAL, foreign keys and a busy timeout so several workers can share it."""
+    """Create an engine; SQLite gets WAL, foreign keys, a busy timeout and turns between writers
+    (intake/runtime/sqlite_turns.py) so several processes share it."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
-        if database and database != ":memory:" and not database.startswith("file:"):
-            _private_database_file(Path(database))
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        on_disk = bool(database and database != ":memory:" and not database.startswith("file:"))
+        if on_disk:
+            _private_database_file(Path(str(database)))
+        connect_args = {"timeout": SQLITE_BUSY_SECONDS, "factory": TurnTakingConnection}
+        engine = create_engine(url, connect_args=connect_args, **kwargs)
         _ENGINES.add(engine)
 
         @event.listens_for(engine, "connect")
@@ -72,13 +79,28 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_SECONDS * 1000}")
             cur.close()
+            if on_disk:
+                install(dbapi_conn, Path(str(database)), timeout=SQLITE_BUSY_SECONDS)
 
         @event.listens_for(engine, "begin")
         def _begin(conn: Any) -> None:
             # A read-only session (read_only()) reads its WAL snapshot without queueing for the write lock.
-            conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
+            if conn.get_execution_options().get(READ_ONLY):
+                conn.exec_driver_sql("BEGIN")
+                return
+            # A writer first waits for its turn (woken within a millisecond of the previous writer's commit, and
+            # before that writer can begin again), then takes SQLite's lock at once.
+            dbapi_conn = conn.connection.dbapi_connection
+            if isinstance(dbapi_conn, TurnTakingConnection):
+                dbapi_conn.take_turn()
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                if isinstance(dbapi_conn, TurnTakingConnection):
+                    dbapi_conn.give_turn()
+                raise
 
         return engine
     engine = create_engine(url, pool_pre_ping=True, **kwargs)

@@ -17,6 +17,9 @@ from intake.config import Config, ConfigError
 QUEUE_NAME = "guichet"
 # Sweeps, polls and digests: workers listen to it first, so a backlog of messages never delays them.
 HOUSEKEEPING_QUEUE = "guichet-housekeeping"
+# Sending (the outbox sender's jobs): served after the housekeeping and before the processing backlog, so that
+# confirmations leave while a backlog is filed and sends never wait behind it in one FIFO.
+OUTBOX_QUEUE = "guichet-outbox"
 PREFIX = "guichet:"
 # A job in one of these states is on its way; any other state (finished, failed, stopped...) may be replaced.
 LIVE = frozenset({"queued", "started", "scheduled", "deferred", "created", "ready_to_enqueue", "rate_limited"})
@@ -41,9 +44,14 @@ def housekeeping_queue(redis: Redis) -> Queue:
     return Queue(HOUSEKEEPING_QUEUE, connection=redis)
 
 
+def outbox_queue(redis: Redis) -> Queue:
+    """The queue of sends (send_notifications, send_notification), served before the work queue."""
+    return Queue(OUTBOX_QUEUE, connection=redis)
+
+
 def worker_queues(redis: Redis) -> list[Queue]:
     """The queues a worker listens to, in priority order."""
-    return [housekeeping_queue(redis), get_queue(redis)]
+    return [housekeeping_queue(redis), outbox_queue(redis), get_queue(redis)]
 
 
 def enqueue_once(queue: Queue, func: str, *, job_id: str, args: tuple[Any, ...] = (), **options: Any) -> str | None:
@@ -171,10 +179,11 @@ def forget_queued(redis: Redis, raw_ids: list[int], job_id: str) -> None:
 
 
 def enqueue_sends(queue: Queue, outbox_ids: list[int], *, timeout: int) -> bool:
-    """Queue one job sending these outbox rows (send_notifications); the database sweep is the backstop."""
+    """Queue one job sending these outbox rows (send_notifications) on the outbox queue of `queue`'s Redis; the
+    database sweep is the backstop."""
     if not outbox_ids:
         return False
-    queue.enqueue_call(
+    outbox_queue(queue.connection).enqueue_call(
         "intake.runtime.jobs.send_notifications",
         args=(list(outbox_ids),),
         timeout=timeout,
@@ -185,10 +194,11 @@ def enqueue_sends(queue: Queue, outbox_ids: list[int], *, timeout: int) -> bool:
 
 
 def enqueue_send(queue: Queue, outbox_id: int, *, timeout: int) -> bool:
-    """Queue the sending of an outbox row unless already queued (the database sweep is the backstop)."""
+    """Queue the sending of an outbox row on the outbox queue of `queue`'s Redis unless already queued (the
+    database sweep is the backstop)."""
     return (
         enqueue_once(
-            queue,
+            outbox_queue(queue.connection),
             "intake.runtime.jobs.send_notification",
             job_id=f"send-{outbox_id}",
             args=(outbox_id,),

@@ -21,7 +21,7 @@ from intake.config import Config
 from intake.models import Outbox, RawMessage, ReportMessage, utcnow
 from intake.pipeline.rawstore import email_key, store_raw
 from intake.runtime import jobs
-from intake.runtime.queue import enqueue_batch, get_queue, queued_ids
+from intake.runtime.queue import enqueue_batch, get_queue, outbox_queue, queued_ids
 from intake.runtime.resources import build_resources
 from tests.conftest import ROOT, write_config
 from tests.support.mail import citizen_email
@@ -61,7 +61,10 @@ def test_a_batch_is_one_job_the_sweeper_leaves_alone_and_its_mail_goes_through_t
         first = queue.get_jobs()[0]
         first.perform()  # what a work horse does with it
         assert {row.status for row in rows(res, first.args[0])} == {"processed"}
-        [send] = [job for job in queue.get_jobs() if job.func_name == "intake.runtime.jobs.send_notifications"]
+        # The sends wait on a queue of their own (served before the processing backlog), not behind the batches.
+        assert {job.func_name for job in queue.get_jobs()} == {"intake.runtime.jobs.process_messages"}
+        [send] = outbox_queue(redis).get_jobs()
+        assert send.func_name == "intake.runtime.jobs.send_notifications"
         with res.factory() as session:  # filed with their confirmation queued, not sent by the filing job
             pending = sorted(session.execute(select(Outbox.id).where(Outbox.status == "pending")).scalars())
         assert sorted(send.args[0]) == pending and len(pending) == 5
