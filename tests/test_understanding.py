@@ -213,6 +213,13 @@ def test_evaluate_prints_the_review_threshold_curve_and_clear_errors(tmp_path: P
     assert proc.returncode == 0, proc.stderr
     assert "coverage/accuracy curve" in proc.stdout and "target: >= 98% right with >= 50% passing" in proc.stdout
     assert "dev.jsonl (3 messages)" in proc.stdout
+    # three messages cannot show 98 % right with 95 % confidence: the threshold to ship says so
+    assert "(lower bound at 95% confidence): NOT MET" in proc.stdout and "seuil à livrer" not in proc.stdout
+    loose = _cli(env, "evaluate", "--dev", str(dev), "--target-coverage", "0.5", "--confiance", "0.5")
+    assert loose.returncode == 0, loose.stderr
+    assert "seuil à livrer (classifier.review_threshold) : " in loose.stdout and "confiance de 50%" in loose.stdout
+    one = _cli(env, "evaluate", "--dev", str(dev), "--confiance", "1")
+    assert one.returncode == 2 and "entre 0.5 et 1 (exclu)" in one.stderr and "Traceback" not in one.stderr
     missing = _cli(env, "evaluate", "--dev", str(tmp_path / "absent.jsonl"))
     assert missing.returncode == 2 and "jeu de développement introuvable" in missing.stderr
     assert "Traceback" not in missing.stderr

@@ -5,14 +5,23 @@ A report "passes" when its confidence is at least `classifier.review_threshold` 
 (vocabulary.py); the others wait for an agent. The target of issue 14: among passing reports at least 98 %
 right, with at least 80 % of reports passing. `selective_curve` gives, for every candidate threshold, the share
 that passes (coverage) and their accuracy; `choose_threshold` the lowest threshold that meets the accuracy target.
+
+A threshold read at the edge of one set's curve meets the target on that set only by a hair: on another writer's
+messages it let 96.9 % right pass, not 98 % (UNSEEN_TEST2.md). So the shipped threshold is chosen with a margin:
+the lowest one at which the one-sided Wilson lower bound of the passing reports' accuracy, at `CONFIDENCE`, still
+reaches the target (with ~350 passing reports, about one error in 120 instead of one in 50).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from statistics import NormalDist
 
 from classifiers.category.data import Labelled
 from classifiers.category.model import CategoryModel
+
+CONFIDENCE = 0.95  # statistical confidence that the passing reports' accuracy reaches the target (one-sided)
 
 
 @dataclass
@@ -67,6 +76,23 @@ class CurvePoint:
     threshold: float
     coverage: float
     accuracy: float
+    passed: int = 0  # reports at or above the threshold
+    correct: int = 0  # of them, right
+
+    def lower_bound(self, confidence: float) -> float:
+        """One-sided Wilson score lower bound of the passing reports' accuracy at `confidence` (e.g. 0.95)."""
+        return wilson_lower_bound(self.correct, self.passed, confidence)
+
+
+def wilson_lower_bound(correct: int, total: int, confidence: float) -> float:
+    """The one-sided Wilson score lower bound of a proportion `correct`/`total` at `confidence` (0 when empty)."""
+    if total <= 0:
+        return 0.0
+    z = NormalDist().inv_cdf(confidence)
+    share = correct / total
+    centre = share + z * z / (2 * total)
+    spread = z * math.sqrt(share * (1 - share) / total + z * z / (4 * total * total))
+    return (centre - spread) / (1 + z * z / total)
 
 
 @dataclass(frozen=True)
@@ -78,26 +104,44 @@ class ThresholdChoice:
     met: bool  # both targets reached
     point: CurvePoint | None  # the lowest threshold with accuracy >= target (None: no threshold reaches it)
     best_at_coverage: CurvePoint | None  # the point reaching the target coverage, for the trade-off
+    confidence: float | None = None  # the accuracy target is met by the lower bound at this confidence (None: as seen)
+    edge: CurvePoint | None = None  # with `confidence`: the lowest threshold whose observed accuracy meets the target
 
     def render(self) -> str:
-        """One line for the console: the threshold to ship, or why none meets the target."""
+        """Lines for the console: the threshold to ship, or why none meets the target."""
         goal = f"target: >= {self.target_accuracy:.0%} right with >= {self.target_coverage:.0%} passing"
+        if self.confidence is not None:
+            goal += f" (lower bound at {self.confidence:.0%} confidence)"
+        lines = []
+        if self.confidence is not None and self.edge is not None:
+            e = self.edge
+            lines.append(
+                f"lowest threshold with >= {self.target_accuracy:.0%} right as measured (no margin): {e.threshold:.4f} "
+                f"({e.coverage:.1%} passing, {e.accuracy:.1%} right, lower bound {e.lower_bound(self.confidence):.1%})"
+            )
         if self.met and self.point is not None:
-            return (
-                f"{goal}: MET at review_threshold {self.point.threshold:.4f} "
-                f"({self.point.coverage:.1%} passing, {self.point.accuracy:.1%} right)"
+            return "\n".join(
+                [*lines, f"{goal}: MET at review_threshold {self.point.threshold:.4f} ({self._figures()})"]
             )
         parts = [f"{goal}: NOT MET by any threshold"]
         if self.point is not None:
             p = self.point
             parts.append(
                 f"highest coverage at >= {self.target_accuracy:.0%} right: threshold "
-                f"{p.threshold:.4f} ({p.coverage:.1%} passing, {p.accuracy:.1%} right)"
+                f"{p.threshold:.4f} ({self._figures()})"
             )
         if self.best_at_coverage is not None:
             b = self.best_at_coverage
             parts.append(f"at {self.target_coverage:.0%} passing: threshold {b.threshold:.4f}, {b.accuracy:.1%} right")
-        return "; ".join(parts)
+        return "\n".join([*lines, "; ".join(parts)])
+
+    def _figures(self) -> str:
+        assert self.point is not None
+        p = self.point
+        figures = f"{p.coverage:.1%} passing, {p.accuracy:.1%} right"
+        if self.confidence is not None:
+            figures += f", >= {p.lower_bound(self.confidence):.1%} with {self.confidence:.0%} confidence"
+        return figures
 
 
 def selective_curve(confidences: list[float], right: list[bool], unusual: list[bool] | None = None) -> list[CurvePoint]:
@@ -114,19 +158,30 @@ def selective_curve(confidences: list[float], right: list[bool], unusual: list[b
         correct += ok
         if i + 1 < len(order) and order[i + 1][0] == confidence:
             continue  # ties pass or fail together
-        points.append(CurvePoint(confidence, passed / n, correct / passed))
+        points.append(CurvePoint(confidence, passed / n, correct / passed, passed, correct))
     return points
 
 
 def choose_threshold(
-    curve: list[CurvePoint], *, target_accuracy: float = 0.98, target_coverage: float = 0.80
+    curve: list[CurvePoint],
+    *,
+    target_accuracy: float = 0.98,
+    target_coverage: float = 0.80,
+    confidence: float | None = None,
 ) -> ThresholdChoice:
-    """The lowest threshold whose passing reports are at least `target_accuracy` right (most coverage)."""
+    """The lowest threshold whose passing reports are at least `target_accuracy` right (most coverage); with
+    `confidence`, right with that statistical confidence (the Wilson lower bound reaches the target), not only as
+    measured on this set."""
     meeting = [p for p in curve if p.accuracy >= target_accuracy]
+    edge = max(meeting, key=lambda p: p.coverage) if meeting else None
+    if confidence is not None:
+        meeting = [p for p in meeting if p.lower_bound(confidence) >= target_accuracy]
     point = max(meeting, key=lambda p: p.coverage) if meeting else None
     at_coverage = next((p for p in curve if p.coverage >= target_coverage), None)
     met = point is not None and point.coverage >= target_coverage
-    return ThresholdChoice(target_accuracy, target_coverage, met, point, at_coverage)
+    return ThresholdChoice(
+        target_accuracy, target_coverage, met, point, at_coverage, confidence, edge if confidence is not None else None
+    )
 
 
 def _milestones(curve: list[CurvePoint]) -> list[CurvePoint]:
@@ -145,8 +200,10 @@ def evaluate(
     threshold: float = 0.9,
     target_accuracy: float = 0.98,
     target_coverage: float = 0.80,
+    confidence: float | None = CONFIDENCE,
 ) -> Report:
-    """Evaluate `model` on labelled rows it was never trained on."""
+    """Evaluate `model` on labelled rows it was never trained on; the threshold is chosen with `confidence` in the
+    accuracy target (None: at the edge of this set's curve)."""
     preds = model.predict_many([(r.subject, r.text) for r in rows])
     gold = [r.category for r in rows]
     labels = sorted(set(gold) | set(model.labels))
@@ -190,7 +247,9 @@ def evaluate(
         threshold=threshold,
         confusions=sorted(((g, p, n) for (g, p), n in confusions.items()), key=lambda x: -x[2]),
         curve=(curve := selective_curve([p.confidence for p in preds], right, [p.unusual for p in preds])),
-        choice=choose_threshold(curve, target_accuracy=target_accuracy, target_coverage=target_coverage)
+        choice=choose_threshold(
+            curve, target_accuracy=target_accuracy, target_coverage=target_coverage, confidence=confidence
+        )
         if preds
         else None,
     )

@@ -153,15 +153,22 @@ def _print_evaluations(
     threshold: float,
     target_accuracy: float = 0.98,
     target_coverage: float = 0.80,
-) -> None:
-    from classifiers.category.evaluate import evaluate
+    confidence: float | None = None,
+) -> Any:
+    """Print the evaluation of `model` on `dev_rows` (and on those from no training report); return the first."""
+    from classifiers.category.evaluate import CONFIDENCE, evaluate
 
+    margin = CONFIDENCE if confidence is None else confidence
     print("== jeu de développement complet ==")
-    print(
-        evaluate(
-            model, dev_rows, threshold=threshold, target_accuracy=target_accuracy, target_coverage=target_coverage
-        ).render()
+    report = evaluate(
+        model,
+        dev_rows,
+        threshold=threshold,
+        target_accuracy=target_accuracy,
+        target_coverage=target_coverage,
+        confidence=margin,
     )
+    print(report.render())
     # Dev messages were written by another hand, but some from the same real report as a training message
     # (the open data has only 64 street-light reports): the figure on the others is the stricter one.
     sources = {r.source_row for r in train_rows if r.source_row}
@@ -171,9 +178,15 @@ def _print_evaluations(
         print(f"== sans les {left_out} messages issus d'un signalement aussi utilisé à l'entraînement ==")
         print(
             evaluate(
-                model, clean, threshold=threshold, target_accuracy=target_accuracy, target_coverage=target_coverage
+                model,
+                clean,
+                threshold=threshold,
+                target_accuracy=target_accuracy,
+                target_coverage=target_coverage,
+                confidence=margin,
             ).render()
         )
+    return report
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -204,16 +217,28 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         print(f"guichet : {exc}", file=sys.stderr)
         return 2
     train_rows = [r for p in training_files(TRAINING_DIR) for r in load_jsonl(p)]
+    chosen = None
     for path, rows in sets:
         test = " — jeu de test : il ne sert à choisir ni le modèle ni le seuil" if path == unseen_test_file() else ""
         print(f"#### {path.name} ({len(rows)} messages){test}")
-        _print_evaluations(
+        report = _print_evaluations(
             model,
             train_rows,
             rows,
             threshold=cfg.classifier.review_threshold,
             target_accuracy=args.target_accuracy,
             target_coverage=args.target_coverage,
+            confidence=args.confidence,
+        )
+        if path.resolve() != unseen_test_file().resolve() and (args.dev or path == unseen_dev_file()):
+            chosen = report.choice  # the set given, else unseen_dev.jsonl: never the test set
+    if chosen is not None and chosen.point is not None:
+        # Chosen on the set written apart from both training and calibration (never on the test set).
+        print(
+            f"seuil à livrer (classifier.review_threshold) : {chosen.point.threshold:.4f} — le plus bas dont les "
+            f"signalements au-dessus sont justes à >= {chosen.target_accuracy:.0%} avec une confiance de "
+            f"{chosen.confidence:.0%} (borne de Wilson), {'cible atteinte' if chosen.met else 'cible NON atteinte'}; "
+            f"seuil actuel {cfg.classifier.review_threshold}"
         )
     return 0
 
@@ -227,6 +252,17 @@ def _share(value: str) -> float:
     if not 0 < share <= 1:
         raise argparse.ArgumentTypeError(f"nombre attendu entre 0 et 1, pas « {value} »")
     return share
+
+
+def _confidence(value: str) -> float:
+    """A statistical confidence in [0.5, 1) for the command line, with a French error otherwise."""
+    try:
+        level = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"nombre attendu entre 0.5 et 1 (exclu), pas « {value} »") from None
+    if not 0.5 <= level < 1:
+        raise argparse.ArgumentTypeError(f"nombre attendu entre 0.5 et 1 (exclu), pas « {value} »")
+    return level
 
 
 def _analysis_json(item_id: Any, analysis: Any) -> dict[str, Any]:
@@ -358,6 +394,14 @@ def add_parsers(sub: Any) -> None:
         type=_share,
         default=0.80,
         help="part des signalements visée au-dessus du seuil (défaut 0.80)",
+    )
+    ev.add_argument(
+        "--confiance",
+        dest="confidence",
+        type=_confidence,
+        default=None,
+        help="confiance statistique exigée pour la part de justes au-dessus du seuil (borne inférieure de Wilson, "
+        "entre 0.5 et 1 exclu, défaut 0.95)",
     )
     ev.set_defaults(func=cmd_evaluate)
     an = sub.add_parser("analyze", help="analyser des messages JSON lus sur l'entrée standard")

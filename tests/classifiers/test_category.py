@@ -160,6 +160,35 @@ def test_selective_curve_and_threshold_choice() -> None:
     assert [(p.coverage, p.accuracy) for p in odd] == [(0.5, 1.0)]
 
 
+def test_threshold_chosen_with_a_margin() -> None:
+    """Issue 14: the shipped threshold meets the accuracy target with statistical confidence (Wilson lower bound),
+    not only as measured at the edge of one set's curve."""
+    from classifiers.category.evaluate import choose_threshold, selective_curve, wilson_lower_bound
+
+    # the one-sided Wilson bound: 98/100 right is >= 95.3 % at 90 % confidence, >= 94.1 % at 95 %
+    assert round(wilson_lower_bound(98, 100, 0.90), 3) == 0.953
+    assert round(wilson_lower_bound(98, 100, 0.95), 3) == 0.941
+    assert wilson_lower_bound(0, 0, 0.95) == 0.0 and wilson_lower_bound(5, 5, 0.95) < 1.0
+    # 400 reports: the 300 most confident all right, then 100 with one error in 12 (8 errors in all)
+    confidences = [1.0 - i / 1000 for i in range(400)]
+    right = [True] * 300 + [i % 12 != 5 for i in range(100)]
+    curve = selective_curve(confidences, right)
+    edge = choose_threshold(curve, target_accuracy=0.98, target_coverage=0.7)
+    assert edge.point is not None and (edge.point.passed, edge.point.correct) == (400, 392)  # 98.0 % as measured
+    margin = choose_threshold(curve, target_accuracy=0.98, target_coverage=0.7, confidence=0.95)
+    assert margin.point is not None and (margin.point.passed, margin.point.correct) == (329, 327)
+    assert margin.point.lower_bound(0.95) >= 0.98 > edge.point.lower_bound(0.95)
+    one_more = next(p for p in curve if p.passed == 330)  # the next error: the bound falls under the target
+    assert one_more.correct == 327 and one_more.lower_bound(0.95) < 0.98
+    assert margin.met and margin.edge == edge.point
+    shown = margin.render()
+    assert "no margin): 0.6010 (100.0% passing, 98.0% right, lower bound 96.5%)" in shown
+    assert f"MET at review_threshold {margin.point.threshold:.4f}" in shown and "with 95% confidence" in shown
+    # too few reports to be sure of 98 %: no threshold meets it with confidence, though some do as measured
+    few = choose_threshold(selective_curve([0.9, 0.8], [True, True]), confidence=0.95)
+    assert few.point is None and not few.met and few.edge is not None and "NOT MET" in few.render()
+
+
 def test_unusual_texts_have_no_marking_word() -> None:
     from classifiers.category.vocabulary import is_unusual, marking_words
 
@@ -208,8 +237,32 @@ def test_calibration_on_messages_apart_and_unusual_words_saved(tmp_path: Path) -
     assert loaded.side_remarks and loaded.meta["features"] == "side_remarks"
     assert loaded.length_exponent == model.length_exponent == model.meta["length_exponent"]
     assert loaded.vectors is not None and loaded.vector_weight == model.vector_weight == model.meta["vector_weight"]
+    assert loaded.bias == model.bias == model.meta["class_bias"] and set(model.bias) == {
+        "eclairage",
+        "graffitis",
+        "autre",
+    }
     plain = train(rows, labels=["eclairage", "graffitis", "autre"], epochs=4, length=2**14, vectors=False)
     assert plain.vectors is None and plain.vector_weight == 0.0
+    unbiased = train(rows, labels=["eclairage", "graffitis", "autre"], epochs=4, length=2**14, class_bias=False)
+    assert unbiased.bias == {} and unbiased.meta["class_bias"] == {}
+
+
+def test_class_bias_lowers_a_category_read_too_often() -> None:
+    """Issue 14: a category the bag of words reads too often on messages written apart (voirie, the catch-all)
+    gets a negative bias, fitted on the calibration messages, so it passes the review threshold less easily."""
+    from classifiers.category.model import REFERENCE_TOKENS, _class_bias
+
+    leaning = {"voirie": 0.7, "vegetaux": 0.2, "autre": 0.1}
+    # the model says voirie for all 10, but only 4 are: the other 6 are vegetaux
+    probabilities = [leaning] * 10
+    gold = ["voirie"] * 4 + ["vegetaux"] * 6
+    bias = _class_bias(probabilities, gold, [REFERENCE_TOKENS] * 10, None, (1.0, 0.0, 0.0))
+    assert bias["voirie"] < 0 < bias["vegetaux"] and bias["autre"] < 0  # autre: never right here
+    right = _class_bias(
+        probabilities, ["voirie"] * 7 + ["vegetaux"] * 2 + ["autre"], [REFERENCE_TOKENS] * 10, None, (1.0, 0.0, 0.0)
+    )
+    assert all(abs(v) < 0.05 for v in right.values())  # already calibrated: (almost) no bias
 
 
 def test_word_vectors_give_an_opinion_on_words_no_training_message_has(tmp_path: Path) -> None:
@@ -287,12 +340,13 @@ def test_a_model_saved_before_side_remarks_reads_every_word_alike(tmp_path: Path
     shutil.copytree(DEFAULT_MODEL_DIR, folder)
     calibration = folder / "guichet_calibration.json"
     meta = json.loads(calibration.read_text())
-    for key in ("features", "length_exponent", "vector_weight"):
+    for key in ("features", "length_exponent", "vector_weight", "class_bias"):
         meta.pop(key, None)
     calibration.write_text(json.dumps(meta))
     (folder / "guichet_vectors.npz").unlink(missing_ok=True)
     old = CategoryModel.load(folder)
     assert not old.side_remarks and old.length_exponent == 0.0 and old.vectors is None and old.vector_weight == 0.0
+    assert old.bias == {}  # a model saved before the bias per category: none added
     text = "Le lampadaire est éteint, c'est le plus urgent. Il y a aussi un tag sur le mur."
     assert old.features("", text) == model_text("", text, side_remarks=False)
 
@@ -312,11 +366,12 @@ def test_shipped_model_selective_accuracy_on_the_unseen_set() -> None:
     shipped = load_config(Path(__file__).resolve().parents[2] / "config.yaml").classifier.review_threshold
     report = evaluate(model, rows, threshold=shipped)
     print(report.render())
-    assert report.choice is not None and report.choice.point is not None
+    assert report.choice is not None and report.choice.point is not None and report.choice.confidence == 0.95
     assert round(report.choice.point.threshold, 4) == shipped  # config.yaml's threshold comes from this curve
-    assert report.high_confidence_precision >= 0.98
-    assert report.high_confidence_share >= 0.91  # measured 91.4 % (issue 14 asks >= 80 %)
-    assert report.macro_f1 >= 0.94  # measured 0.940 (issue 14 asks 0.95: not reached, see UNSEEN_DEV.md)
+    # chosen with a margin: >= 98 % right with 95 % confidence (Wilson lower bound), not only as measured
+    assert report.choice.point.lower_bound(0.95) >= 0.98 and report.high_confidence_precision >= 0.99
+    assert report.high_confidence_share >= 0.85  # measured 85.6 % passing, 99.4 % right (issue 14: >= 80 %)
+    assert report.macro_f1 >= 0.955  # measured 0.957 (issue 14 asks 0.95, see UNSEEN_DEV.md)
 
 
 def test_shipped_model_on_the_test_set() -> None:
@@ -336,6 +391,6 @@ def test_shipped_model_on_the_test_set() -> None:
     shipped = load_config(Path(__file__).resolve().parents[2] / "config.yaml").classifier.review_threshold
     report = evaluate(model, rows, threshold=shipped)
     print(report.render())
-    assert report.accuracy >= 0.935 and report.macro_f1 >= 0.935  # measured 0.936 and 0.936
-    assert report.high_confidence_share >= 0.92  # measured 92.9 % passing...
-    assert report.high_confidence_precision >= 0.96  # ...96.9 % right: short of issue 14's 98 % on this writer
+    assert report.accuracy >= 0.94 and report.macro_f1 >= 0.94  # measured 0.940 and 0.940
+    assert report.high_confidence_share >= 0.859  # measured 85.95 % passing (361 of 420)...
+    assert report.high_confidence_precision >= 0.98  # ...98.3 % right: issue 14's target, on this writer too
