@@ -49,6 +49,15 @@ Figures (2 cores shared with other engineers' test runs and trainings; load aver
                         message (the load rose to 8.1); lock waits on tracking_counter: 6 of 165 samples.
     + the outbox queue (all three), SQLite, load 7.6/8.6: 18.8 msg/s, steady 26.0, 25.0 ms; every confirmation
                         was sent by the time the last report was filed (before: 51 to 651 of 1,000).
+                      PostgreSQL (at f11eff6), load 6.0/5.6: 16.4 msg/s, steady 19.2, 36.4 ms CPU per message (high:
+                        see filing_profile below), 951 of 1,000 confirmations sent; tracking_counter lock waits: 8 of
+                        228 samples (before: 14 of 156).
+    filing_profile, PostgreSQL, 200 messages, alternated with main at load 4-5 (one message per filing transaction
+      at that load, FILE_BATCH_SECONDS): main 23.3-26.9 ms CPU per message, 2.46-2.51 M Python calls, 15.9
+      statements per message; 36743cd (token, then SELECT + UPDATE report + UPDATE outbox + UPDATE event per
+      transaction) 31.5 ms, 3.08 M calls; 42c6ea8 (one CTE numbering the reports, events only when one names a
+      token) 24.9 ms, 2.75 M calls, 16.7 statements. With several messages per transaction (a quiet machine) it
+      saves statements: 2 per transaction instead of 2 per report.
   20,000-message backlog, SQLite, all three, load 11.4 at start, 7.4 on average, 4.2 at the end: filed in 578.7 s
       (34.6 msg/s end to end, steady 35.4), all raw messages stored after 96.8 s, 18.2 ms CPU per message (the 2
       cores to ourselves: ~110 msg/s), loader 304 MiB, workers 259 MiB, largest child 268 MiB; no "database is
