@@ -52,6 +52,10 @@ Figures (2 cores shared with other engineers' test runs and trainings; load aver
                       PostgreSQL (at f11eff6), load 6.0/5.6: 16.4 msg/s, steady 19.2, 36.4 ms CPU per message (high:
                         see filing_profile below), 951 of 1,000 confirmations sent; tracking_counter lock waits: 8 of
                         228 samples (before: 14 of 156).
+    final (ef00996), back to back at load 4.5: PostgreSQL 26.2 msg/s, steady 33.3, 29.3 ms CPU per message;
+                        SQLite (load 4.7) 32.8 msg/s, steady 45.8, 23.3 ms; 1,001 confirmations sent by the end in both
+                        (CPU per message counts those sends now: before, a third to a half was still unsent).
+                        No throughput gain to show against main at these loads: the CPU per message bounds it.
     filing_profile, PostgreSQL, 200 messages, alternated with main at load 4-5 (one message per filing transaction
       at that load, FILE_BATCH_SECONDS): main 23.3-26.9 ms CPU per message, 2.46-2.51 M Python calls, 15.9
       statements per message; 36743cd (token, then SELECT + UPDATE report + UPDATE outbox + UPDATE event per
