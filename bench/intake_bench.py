@@ -34,6 +34,39 @@ Figures (2 cores shared with other engineers' test runs and trainings; load aver
       An earlier 20k run at load 8-10 was stopped at 7,557 filed after ~275 s (four such 30 s waits).
   Target: 100 msg/s end to end, 20,000 in < 5 min: not met on this shared machine; CPU says it is within reach
   (12.6 ms per message with start-up, so ~158 msg/s with two free cores).
+  branch speed2, 2026-12-07 (same bench, 1,000 messages; the machine shared with a full test run in Chromium and
+  a model training, so the load moved between 2.6 and 11 within minutes: compare figures at similar loads):
+    main at 7128077:  SQLite, load 2.6 at start, 3.7 average: 34.0 msg/s, steady 51.8, first report after 10.2 s,
+                        20.4 ms CPU per message, loader 305 MiB, workers 259 MiB, largest child 267 MiB.
+                      PostgreSQL, load 5.3/5.6: 33.7 msg/s, steady 46.5, 23.8 ms; load 3.1/3.0: 34.8, steady 46.3,
+                        24.8 ms; 14 of 156 samples of pg_stat_activity (every 0.2 s) were a worker waiting (Lock:
+                        transactionid) on INSERT/UPDATE tracking_counter; confirmations sent by the end: 651/1000.
+    SQLite writers' turns (ec29843): load 4.9/5.8: 29.8 msg/s, steady 42.7; load 6.2/7.0: 24.3, steady 32.3;
+                        load 2.9/3.0: 32.9, steady 41.9; one run (load 5.6/5.0) lost 30 s at start, the first poll's
+                        BEGIN IMMEDIATE failing with "database is locked" after 30 s (not understood: its turn was
+                        free, so a connection outside the turns held SQLite's lock; not seen again in 5 runs).
+    tracking numbers at commit (36743cd), PostgreSQL, load 4.1/6.3: 12.6 msg/s, steady 15.9, 29.0 ms CPU per
+                        message (the load rose to 8.1); lock waits on tracking_counter: 6 of 165 samples.
+    + the outbox queue (all three), SQLite, load 7.6/8.6: 18.8 msg/s, steady 26.0, 25.0 ms; every confirmation
+                        was sent by the time the last report was filed (before: 51 to 651 of 1,000).
+                      PostgreSQL (at f11eff6), load 6.0/5.6: 16.4 msg/s, steady 19.2, 36.4 ms CPU per message (high:
+                        see filing_profile below), 951 of 1,000 confirmations sent; tracking_counter lock waits: 8 of
+                        228 samples (before: 14 of 156).
+    final (ef00996), back to back at load 4.5: PostgreSQL 26.2 msg/s, steady 33.3, 29.3 ms CPU per message;
+                        SQLite (load 4.7) 32.8 msg/s, steady 45.8, 23.3 ms; 1,001 confirmations sent by the end in both
+                        (CPU per message counts those sends now: before, a third to a half was still unsent).
+                        No throughput gain to show against main at these loads: the CPU per message bounds it.
+    filing_profile, PostgreSQL, 200 messages, alternated with main at load 4-5 (one message per filing transaction
+      at that load, FILE_BATCH_SECONDS): main 23.3-26.9 ms CPU per message, 2.46-2.51 M Python calls, 15.9
+      statements per message; 36743cd (token, then SELECT + UPDATE report + UPDATE outbox + UPDATE event per
+      transaction) 31.5 ms, 3.08 M calls; 42c6ea8 (one CTE numbering the reports, events only when one names a
+      token) 24.9 ms, 2.75 M calls, 16.7 statements. With several messages per transaction (a quiet machine) it
+      saves statements: 2 per transaction instead of 2 per report.
+  20,000-message backlog, SQLite, all three, load 11.4 at start, 7.4 on average, 4.2 at the end: filed in 578.7 s
+      (34.6 msg/s end to end, steady 35.4), all raw messages stored after 96.8 s, 18.2 ms CPU per message (the 2
+      cores to ourselves: ~110 msg/s), loader 304 MiB, workers 259 MiB, largest child 268 MiB; no "database is
+      locked" in the workers' log (before: two 30 s stalls), and all 20,000 confirmations sent by the end.
+      Still over 5 minutes: the workers had about a quarter of the machine (load 7.4 on 2 cores).
 
 filing_profile (bench/filing_profile.py, 200 messages, batches of 50, in one process, no IMAP/Redis):
   CPU per message, claiming and filing (+ understanding in the budgeted children), runs alternated at load 2.4-3:
@@ -49,12 +82,20 @@ Worker start-up: importing spaCy's spacy.lang.fr.tokenizer_exceptions compiles c
   character classes: 4.0 s of CPU (re._compiler._optimize_charset); the category model 3.4 s in all, the address
   reference 0.6 s, the gazetteer 0.35 s, the warm-up 0.2 s; ~8 s from launch to rq's loop alone at load 3.6.
   `guichet worker --processes 2` pays it once for both workers (and again never: a dead worker is forked again).
-Next steps, largest first: SQLite writers starved by many short write transactions (above: wait for the lock
-with frequent tries of our own, or one writer process per host); PostgreSQL's tracking_counter row lock held for
-the whole filing transaction (allocate the numbers at its end, rendering the confirmation after, or per-worker
-blocks if gaps are acceptable); the outbox sender's jobs wait behind the processing jobs in one FIFO queue, so
-the upkeep thread ends up sending them one by one (a queue of its own); the start-up's 4 s of regex compilation
-(a lighter tokenizer for the bag-of-words model, checked against the model's predictions).
+Done since (branch speed2): SQLite writers take turns (intake/runtime/sqlite_turns.py: a flock beside the
+database taken before BEGIN IMMEDIATE, handed over within ~1 ms and in order); PostgreSQL's tracking numbers are
+given just before COMMIT (intake/reports/tracking.py), so the counter's row lock no longer spans the filing
+transaction; the outbox sender's jobs have a queue of their own (guichet-outbox, served before the backlog).
+Where the time goes now (py-spy record --subprocesses on `guichet worker --processes 2`, 40 samples/s for 40 s
+of a 2,000-message SQLite run, start-up included, the machine loaded by a test run): start-up 27.5% (model and
+reference loading); of the rest, filing 33% (the unit of work's flushes ~16%, waiting for the writer's turn 4%,
+COMMIT's fsync 3.7%), understanding in the budgeted children 24%, the IMAP poll's store 18.5% (one SELECT of the
+same key and one INSERT ... RETURNING per message: `rawstore._same` alone 10%), rq's loop, fork and plumbing 8.5%,
+the rest of the poll (fetch, MOVE, cursor) 4%, sending 3.3%, claims 1.5%, the upkeep thread 1.5%.
+Next steps, largest first: store a polled batch with one SELECT of its keys and one multi-row INSERT (the
+duplicates within the batch handled in memory); the start-up's 4 s of regex compilation (a lighter tokenizer for
+the bag-of-words model, checked against the model's predictions); fewer flushes per filed message; reads that
+take a writer's turn for nothing (DatabaseSink.get_cursor, housekeeping.due_outbox_ids: read_only sessions).
 """
 
 from __future__ import annotations

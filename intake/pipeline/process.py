@@ -23,7 +23,7 @@ from intake.models import Event, RawMessage, utcnow
 from intake.pipeline import rawstore
 from intake.pipeline.budget import Budget, BudgetExceeded, ChildFailed, run_each
 from intake.pipeline.registry import Context, Discard, HoldForReview, ReadContext, Reading, file_all, read_all
-from intake.reports.tracking import final_number, note_reports_written
+from intake.reports.tracking import final_number, note_events_written
 from intake.runtime.db import read_only
 
 log = logging.getLogger(__name__)
@@ -270,7 +270,7 @@ def _flush_with_events_in_bulk(session: Session) -> None:
         return
     events.sort(key=lambda event: inspect(event).insert_order or 0)  # the order the stages recorded them in
     rows = [_event_row(event) for event in events]
-    note_reports_written(session, (row["report_id"] for row in rows))  # outside the unit of work's bookkeeping
+    note_events_written(session, rows)  # outside the unit of work's bookkeeping
     for event in events:
         session.expunge(event)
     session.flush()

@@ -16,9 +16,11 @@ from sqlalchemy import select
 from intake.config import Config
 from intake.models import Event, Outbox, Report
 from intake.pipeline import process
+from intake.pipeline.rawstore import email_key, store_raw
 from intake.reports.tracking import PROVISIONAL_PREFIX
 from intake.runtime.resources import Resources, build_resources
 from tests.pipeline.test_batch_filing import BreaksOnPoison, stored, with_stage
+from tests.support.mail import citizen_email
 
 TOKEN = re.compile(PROVISIONAL_PREFIX + r"[0-9a-f]{14}")
 
@@ -112,3 +114,26 @@ def test_a_report_rolled_back_with_its_message_takes_no_number(
 
     alone = stored(res, ["Lampadaire éteint rue C"])  # a message alone: its own transaction
     assert [o.tracking_number for o in process.process_batch(res, alone, worker="test")] == [_expected(4)[3]]
+
+
+def test_a_duplicate_filed_in_the_same_transaction_names_its_main_report_by_its_real_number(
+    make_config: Callable[..., Config], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    res = build_resources(make_config())
+    body = "Bonjour, le lampadaire en face du 72 rue des Pyrénées est éteint depuis plusieurs jours. Merci"
+    ids = []
+    for sender in ("jeanne.martin@example.org", "paul.durand@example.net"):
+        raw = citizen_email(sender=sender, subject="Lampadaire éteint", body=body)
+        ids.append(
+            store_raw(res.factory, channel="email", source="mairie", external_key=email_key(raw), payload=raw)[0]
+        )
+    monkeypatch.setattr(process, "FILE_BATCH_SECONDS", 3600.0)  # both in one transaction
+
+    outcomes = process.process_batch(res, ids, worker="test")
+
+    assert [o.tracking_number for o in outcomes] == _expected(2)
+    with res.factory() as s:
+        links = s.execute(select(Event.detail).where(Event.action == "duplicate_of")).scalars().all()
+    # The second report is the first one's duplicate, decided before either had its number.
+    assert [(d["duplicate"], d["main"]) for d in links] == [tuple(reversed(_expected(2)))] * 2
+    _no_token_left(res)
