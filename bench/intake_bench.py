@@ -83,9 +83,11 @@ Worker start-up: importing spaCy's spacy.lang.fr.tokenizer_exceptions compiles c
   reference 0.6 s, the gazetteer 0.35 s, the warm-up 0.2 s; ~8 s from launch to rq's loop alone at load 3.6.
   `guichet worker --processes 2` pays it once for both workers (and again never: a dead worker is forked again).
 Done since (branch speed2): SQLite writers take turns (intake/runtime/sqlite_turns.py: a flock beside the
-database taken before BEGIN IMMEDIATE, handed over within ~1 ms and in order); PostgreSQL's tracking numbers are
-given just before COMMIT (intake/reports/tracking.py), so the counter's row lock no longer spans the filing
-transaction; the outbox sender's jobs have a queue of their own (guichet-outbox, served before the backlog).
+database taken before BEGIN IMMEDIATE, handed over within ~1 ms and in order); the outbox sender's jobs have a
+queue of their own (guichet-outbox, served before the backlog). PostgreSQL's tracking numbers given just before
+COMMIT (measured above: fewer lock waits, no throughput gain shown at these loads) were reverted when merged: inside
+the transaction that created it a report carried a provisional token, which six back-office tests (fixtures reading
+the number before the commit) showed is a trap for any code reading it there.
 Where the time goes now (py-spy record --subprocesses on `guichet worker --processes 2`, 40 samples/s for 40 s
 of a 2,000-message SQLite run, start-up included, the machine loaded by a test run): start-up 27.5% (model and
 reference loading); of the rest, filing 33% (the unit of work's flushes ~16%, waiting for the writer's turn 4%,

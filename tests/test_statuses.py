@@ -261,7 +261,7 @@ def test_email_notice_reaches_the_smtp_server_encoded_and_threaded(
     with factory() as s, s.begin():
         report = add_report(s, email=JEANNE, name="Jeanne Martin", message_id="lampadaire-1@example.org")
         (row_id,) = change_status(s, cfg, report, "resolu", actor="agent", note="Ampoule changée le 3 juin.")
-    number = report.tracking_number  # committed (on PostgreSQL a new report's number is given at commit)
+        number = report.tracking_number
     assert send_outbox_row(factory, cfg, row_id, SmtpMailer(cfg.smtp)) == "sent"
     (got,) = caught.messages
     message = got["message"]

@@ -23,7 +23,6 @@ from intake.models import Event, RawMessage, utcnow
 from intake.pipeline import rawstore
 from intake.pipeline.budget import Budget, BudgetExceeded, ChildFailed, run_each
 from intake.pipeline.registry import Context, Discard, HoldForReview, ReadContext, Reading, file_all, read_all
-from intake.reports.tracking import final_number, note_events_written
 from intake.runtime.db import read_only
 
 log = logging.getLogger(__name__)
@@ -106,8 +105,6 @@ def _file_in_batches(res: Any, read: list[tuple[int, Reading | BaseException]], 
             except OperationalError:
                 log.warning("raw messages %s left claimed: the database is away (the sweeper takes them)", rest)
             raise
-        for outcome in done.values():  # committed: a report's provisional number (PostgreSQL) is now its real one
-            outcome.tracking_number = final_number(session, outcome.tracking_number)
         outcomes.update(done)
         position += len(done)
         del preloaded
@@ -229,9 +226,7 @@ def _file(res: Any, raw_id: int, reading: Reading) -> Outcome:
         with batch.begin_nested():
             return _apply(res, batch, raw_id, reading)
     with res.factory() as session, session.begin():
-        outcome = _apply(res, session, raw_id, reading)
-    outcome.tracking_number = final_number(session, outcome.tracking_number)
-    return outcome
+        return _apply(res, session, raw_id, reading)
 
 
 def _apply(res: Any, session: Session, raw_id: int, reading: Reading) -> Outcome:
@@ -270,7 +265,6 @@ def _flush_with_events_in_bulk(session: Session) -> None:
         return
     events.sort(key=lambda event: inspect(event).insert_order or 0)  # the order the stages recorded them in
     rows = [_event_row(event) for event in events]
-    note_events_written(session, rows)  # outside the unit of work's bookkeeping
     for event in events:
         session.expunge(event)
     session.flush()
