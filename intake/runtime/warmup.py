@@ -63,9 +63,9 @@ def worker_files() -> list[Path]:
 
 
 def import_lazy(names: Iterable[str], *, skip: frozenset[str] = frozenset()) -> list[str]:
-    """Import `names` but those in `skip` or under one of them; the modules imported. A name that is no module (`from X import function` gives
-    X.function) is passed over, and so is a module that cannot be imported (an optional dependency missing): it
-    fails where it is used, as it would have without the warm-up."""
+    """Import `names` but those in `skip` or under one of them; the modules imported. A name that is no module
+    (`from X import function` gives X.function) is passed over, and so is a module that cannot be imported (an
+    optional dependency missing): it fails where it is used, as it would have without the warm-up."""
     imported = []
     for name in sorted(names):
         if any(name == other or name.startswith(other + ".") for other in skip):
