@@ -18,6 +18,7 @@ from rq.exceptions import StopRequested
 from rq.scheduler import RQScheduler
 
 from intake.config import Config, load_config
+from intake.runtime.db import forget_inherited_connections
 from intake.runtime.supervisor import supervise
 from intake.runtime.warmup import warm_worker_imports
 
@@ -258,7 +259,7 @@ def _prepare(config: Config) -> Any:
     res.freeze()  # this process only forks from now on (work horses, or the workers of run_workers)
     jobs.set_resources(res)
     # A forked work horse (or worker, see run_workers) must not reuse the parent's database connections.
-    os.register_at_fork(after_in_child=lambda: res.engine.dispose(close=False))
+    os.register_at_fork(after_in_child=forget_inherited_connections)
     return res
 
 

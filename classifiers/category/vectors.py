@@ -15,6 +15,8 @@ words' with a weight fitted on the calibration set together with the temperature
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib.util
 import io
 import math
 import os
@@ -57,9 +59,6 @@ def package_table(package: str = PACKAGE) -> tuple[dict[str, int], Any]:
     `cache_folder()` under a name made of the package's files (path, size, time), DIMENSIONS and CACHE_VERSION,
     so a later training on the same installation reads it back in well under a second. A cache that cannot be
     read or written is ignored (the table is computed again)."""
-    import hashlib
-    import importlib.util
-
     spec = importlib.util.find_spec(package)
     vocabs = sorted(Path(spec.origin).parent.glob(f"{package}-*/vocab")) if spec and spec.origin else []
     if not vocabs:

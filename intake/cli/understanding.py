@@ -159,15 +159,19 @@ def _print_evaluations(
     from classifiers.category.evaluate import CONFIDENCE, evaluate
 
     margin = CONFIDENCE if confidence is None else confidence
+
+    def on(rows: list[Any]) -> Any:
+        return evaluate(
+            model,
+            rows,
+            threshold=threshold,
+            target_accuracy=target_accuracy,
+            target_coverage=target_coverage,
+            confidence=margin,
+        )
+
     print("== jeu de développement complet ==")
-    report = evaluate(
-        model,
-        dev_rows,
-        threshold=threshold,
-        target_accuracy=target_accuracy,
-        target_coverage=target_coverage,
-        confidence=margin,
-    )
+    report = on(dev_rows)
     print(report.render())
     # Dev messages were written by another hand, but some from the same real report as a training message
     # (the open data has only 64 street-light reports): the figure on the others is the stricter one.
@@ -176,16 +180,7 @@ def _print_evaluations(
     if len(clean) < len(dev_rows):
         left_out = len(dev_rows) - len(clean)
         print(f"== sans les {left_out} messages issus d'un signalement aussi utilisé à l'entraînement ==")
-        print(
-            evaluate(
-                model,
-                clean,
-                threshold=threshold,
-                target_accuracy=target_accuracy,
-                target_coverage=target_coverage,
-                confidence=margin,
-            ).render()
-        )
+        print(on(clean).render())
     return report
 
 

@@ -10,6 +10,7 @@ after a delay that doubles while it keeps dying young. SIGTERM or Ctrl-C is pass
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -30,8 +31,6 @@ RESPAWN_FIRST, RESPAWN_MAX, RESPAWN_QUICK = 1.0, 30.0, 10.0
 def die_with_parent(parent: int) -> None:
     """Ask the kernel for SIGTERM when `parent` dies (a SIGKILLed loader leaves no worker behind)."""
     try:
-        import ctypes
-
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):  # not Linux: the parent's SIGTERM still reaches its workers
         pass

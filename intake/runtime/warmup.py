@@ -62,13 +62,18 @@ def worker_files() -> list[Path]:
     return files + ([entry] if entry.exists() else [])
 
 
+def under(name: str, packages: Iterable[str]) -> bool:
+    """Whether module `name` is one of `packages` or inside one of them."""
+    return any(name == package or name.startswith(package + ".") for package in packages)
+
+
 def import_lazy(names: Iterable[str], *, skip: frozenset[str] = frozenset()) -> list[str]:
     """Import `names` but those in `skip` or under one of them; the modules imported. A name that is no module
     (`from X import function` gives X.function) is passed over, and so is a module that cannot be imported (an
     optional dependency missing): it fails where it is used, as it would have without the warm-up."""
     imported = []
     for name in sorted(names):
-        if any(name == other or name.startswith(other + ".") for other in skip):
+        if under(name, skip):
             continue
         try:
             importlib.import_module(name)

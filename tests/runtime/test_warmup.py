@@ -22,13 +22,13 @@ from tests.support.procs import run
 PREPARE = """
 import importlib.util, json, sys
 from intake.config import load_config
-from intake.runtime.warmup import NOT_IN_A_WORKER, lazy_imports, worker_files
+from intake.runtime.warmup import NOT_IN_A_WORKER, lazy_imports, under, worker_files
 import worker
 
 worker._prepare(load_config())
 missing = []
 for name in sorted(lazy_imports(worker_files())):
-    if name in sys.modules or any(name == s or name.startswith(s + ".") for s in NOT_IN_A_WORKER):
+    if name in sys.modules or under(name, NOT_IN_A_WORKER):
         continue
     parent = name.rpartition(".")[0]
     if parent in sys.modules and not hasattr(sys.modules[parent], "__path__"):

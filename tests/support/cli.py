@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import traceback
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -94,8 +95,9 @@ def run_in_child(
     threads.append(threading.Thread(target=feed, daemon=True))
     for thread in threads:
         thread.start()
+    deadline = time.monotonic() + timeout  # one budget for the whole command, not one per stream
     for thread in threads:
-        thread.join(timeout)
+        thread.join(max(0.0, deadline - time.monotonic()))
     if any(thread.is_alive() for thread in threads):
         os.killpg(pid, signal.SIGKILL)  # its own session: the command and whatever it started
         os.waitpid(pid, 0)
